@@ -1,0 +1,32 @@
+# KetaClinic — set-up and checks. Two commands on a fresh machine: `make serve`, `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test bench lint serve clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+serve: install
+	$(BIN)/ketaclinic migrate
+	$(BIN)/ketaclinic demo --if-empty
+	$(BIN)/ketaclinic serve --host 127.0.0.1 --port 8000
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

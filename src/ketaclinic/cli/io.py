@@ -1,0 +1,127 @@
+"""JSON in, JSON out: the shared edge of every CLI command (design.md section 4).
+
+Input is one JSON document from standard input or ``--input FILE``; output is one JSON
+document on standard output. Invalid input exits 2 with
+``{"error": {"code", "message", "field"}}`` on standard output, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class CommandError(Exception):
+    """An error a command reports to its caller as the JSON error shape (exit 2)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+def _clean(value: Any) -> Any:
+    """Make a value JSON-safe: numpy scalars and arrays to Python, NaN and inf refused."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("refusing to emit a non-finite number")
+    return value
+
+
+def emit(document: Any) -> None:
+    """Write one JSON document to standard output."""
+    sys.stdout.write(json.dumps(_clean(document), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(error: CommandError) -> NoReturn:
+    emit(error.as_json())
+    raise typer.Exit(code=2)
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """``("doses", 1, "dose_mg")`` → ``"doses[1].dose_mg"``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def error_from_validation(exc: ValidationError) -> CommandError:
+    """Turn the first pydantic error into the contract's error: what is wrong, where, what is allowed."""
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and p.startswith("function-")))
+    path = field_path(loc)
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        parent = field_path(loc[:-1]) or "the document"
+        return CommandError("unknown_field", f"unknown field {path!r} in {parent}: check the spelling against the contract", path)
+    if kind == "missing":
+        return CommandError("missing_field", f"field {path!r} is required", path)
+    msg = str(err.get("msg", "invalid value"))
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    given = err.get("input")
+    shown = json.dumps(given) if isinstance(given, str | int | float | bool) or given is None else None
+    text = f"{path or 'input'}: {msg}" + (f" (got {shown})" if shown is not None and len(shown) < 80 else "")
+    return CommandError("invalid_input", text, path or None)
+
+
+def read_document(input_file: Path | None) -> Any:
+    """Read and parse the JSON document from ``input_file`` or standard input."""
+    try:
+        text = input_file.read_text(encoding="utf-8") if input_file else sys.stdin.read()
+    except OSError as exc:
+        raise CommandError("unreadable_input", f"cannot read input file: {exc.strerror}", "input") from None
+    if not text.strip():
+        raise CommandError("empty_input", "expected one JSON document on standard input or --input FILE", None)
+    try:
+        return json.loads(text, parse_constant=lambda c: _reject_constant(c))
+    except json.JSONDecodeError as exc:
+        raise CommandError("invalid_json", f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", None) from None
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise CommandError("invalid_json", f"{name} is not a number KetaClinic accepts", None)
+
+
+def parse_model(model: type[M], document: Any) -> M:
+    """Validate a parsed document against a pydantic model (which should forbid extra fields)."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise error_from_validation(exc) from None
+
+
+def run_json_command(
+    input_file: Path | None, model: type[M], handler: Callable[[M], Any]
+) -> None:
+    """Read, validate, handle and emit; any :class:`CommandError` becomes the JSON error (exit 2)."""
+    try:
+        document = read_document(input_file)
+        request = parse_model(model, document)
+        result = handler(request)
+    except CommandError as error:
+        fail(error)
+    emit(result)

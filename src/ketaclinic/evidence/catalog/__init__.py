@@ -1,0 +1,1 @@
+"""Catalogue modules of sources, one per domain. Each exposes ``SOURCES: tuple[Source, ...]``."""
