@@ -1,0 +1,313 @@
+"""The pre-infusion checklist: may the nurse start today's infusion?
+
+A pure function of the facts given (:class:`ChecklistFacts`), with the time passed in as
+``now``; no clock is read. Each item says whether it is met, why, on whose authority, and
+whether an unmet item blocks the start (``blocking``) or only asks for attention.
+
+The numbers are in :class:`ChecklistPolicy` (ASA fasting times, the clinic's blood-pressure hold,
+how fresh a baseline or a pregnancy test must be); a clinic may change them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+
+from ketaclinic.clinical.rules import Rule
+from ketaclinic.clinical.vitals import Vitals
+from ketaclinic.evidence.sources import CLINIC_POLICY, ref
+
+IntakeKind = Literal["clear_liquid", "light_meal", "fatty_meal", "non_human_milk"]
+
+
+class FastingHistory(BaseModel):
+    """When the patient last had each kind of intake (``None``: none in the relevant time)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    asked: bool
+    last_clear_liquid_at: AwareDatetime | None = None
+    last_light_meal_at: AwareDatetime | None = None
+    last_fatty_meal_at: AwareDatetime | None = None
+    last_non_human_milk_at: AwareDatetime | None = None
+
+    def last_intake(self) -> dict[str, datetime | None]:
+        return {
+            "clear_liquid": self.last_clear_liquid_at,
+            "light_meal": self.last_light_meal_at,
+            "fatty_meal": self.last_fatty_meal_at,
+            "non_human_milk": self.last_non_human_milk_at,
+        }
+
+
+class ChecklistFacts(BaseModel):
+    """What the nurse has recorded before the infusion, and the time of the check (``now``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    now: AwareDatetime
+    fasting: FastingHistory
+    escort_present: bool
+    consent_signed: bool
+    baseline_vitals: Vitals | None = None
+    baseline_vitals_at: AwareDatetime | None = None
+    can_become_pregnant: bool
+    pregnancy_test: Literal["negative", "positive", "not_done"] = "not_done"
+    pregnancy_test_at: AwareDatetime | None = None
+    urinary_symptoms: Literal["none", "present", "not_asked"] = "not_asked"
+    liver_tests_required: bool = False
+    liver_tests: Literal["normal", "abnormal", "pending", "not_done"] = "not_done"
+
+    @model_validator(mode="after")
+    def _times_not_in_future(self) -> ChecklistFacts:
+        times = {f"fasting.last_{k}_at": v for k, v in self.fasting.last_intake().items()}
+        times["baseline_vitals_at"] = self.baseline_vitals_at
+        times["pregnancy_test_at"] = self.pregnancy_test_at
+        for name, when in times.items():
+            if when is not None and when > self.now:
+                raise ValueError(f"{name} ({when.isoformat()}) is after now ({self.now.isoformat()})")
+        if (self.baseline_vitals is None) != (self.baseline_vitals_at is None):
+            raise ValueError("give baseline_vitals and baseline_vitals_at together")
+        if self.pregnancy_test != "not_done" and self.pregnancy_test_at is None:
+            raise ValueError("pregnancy_test_at is required when a pregnancy test result is given")
+        return self
+
+
+@dataclass(frozen=True)
+class ChecklistPolicy:
+    """The checklist's numbers. Fasting times are the ASA's; the others are clinic policy."""
+
+    fasting_hours: dict[str, float] = field(
+        default_factory=lambda: {"clear_liquid": 2.0, "light_meal": 6.0, "fatty_meal": 8.0, "non_human_milk": 6.0}
+    )
+    fasting_blocking: bool = True
+    baseline_vitals_max_age_min: float = 60
+    bp_hold_systolic_mmhg: float = 160
+    bp_hold_diastolic_mmhg: float = 100
+    bp_label_guide_systolic_mmhg: float = 140
+    bp_label_guide_diastolic_mmhg: float = 90
+    pregnancy_test_valid_days: float = 7
+
+
+DEFAULT_POLICY = ChecklistPolicy()
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    code: str
+    met: bool
+    message: str
+    source: str
+    blocking: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+_INTAKE_NAMES = {
+    "clear_liquid": "clear liquids",
+    "light_meal": "a light meal",
+    "fatty_meal": "fried or fatty food or meat",
+    "non_human_milk": "non-human milk",
+}
+
+
+def _hours(delta: timedelta) -> float:
+    return delta.total_seconds() / 3600
+
+
+def _fasting(facts: ChecklistFacts, policy: ChecklistPolicy) -> ChecklistItem:
+    source = ref("asa_fasting2017")
+    if not facts.fasting.asked:
+        return ChecklistItem(
+            "fasting", False,
+            "Fasting not recorded: ask when the patient last had clear liquids, a light meal, fatty food or milk.",
+            source, policy.fasting_blocking,
+        )
+    too_recent: list[str] = []
+    for kind, when in facts.fasting.last_intake().items():
+        if when is None:
+            continue
+        needed_h = policy.fasting_hours[kind]
+        since_h = _hours(facts.now - when)
+        if since_h < needed_h:
+            ready_at = when + timedelta(hours=needed_h)
+            too_recent.append(
+                f"{_INTAKE_NAMES[kind]} {since_h:.1f} h ago (needs {needed_h:g} h; ready at {ready_at.isoformat(timespec='minutes')})"
+            )
+    if too_recent:
+        return ChecklistItem("fasting", False, "Not fasted long enough: " + "; ".join(too_recent) + ".", source, policy.fasting_blocking)
+    times = ", ".join(f"{_INTAKE_NAMES[k]} {policy.fasting_hours[k]:g} h" for k in policy.fasting_hours)
+    return ChecklistItem("fasting", True, f"Fasting times met ({times}).", source, policy.fasting_blocking)
+
+
+def _escort(facts: ChecklistFacts) -> ChecklistItem:
+    if facts.escort_present:
+        msg = "Escort present to take the patient home; no driving until the next day after a restful sleep."
+    else:
+        msg = "No escort recorded: the patient must not drive or go home alone after the infusion; arrange a ride first."
+    return ChecklistItem("escort_present", facts.escort_present, msg, ref("spravato_pi"), True)
+
+
+def _consent(facts: ChecklistFacts) -> ChecklistItem:
+    msg = "Informed consent signed." if facts.consent_signed else "Informed consent not signed: obtain it before starting."
+    return ChecklistItem("consent_signed", facts.consent_signed, msg, ref(CLINIC_POLICY), True)
+
+
+def _baseline_vitals(facts: ChecklistFacts, policy: ChecklistPolicy) -> list[ChecklistItem]:
+    if facts.baseline_vitals is None or facts.baseline_vitals_at is None:
+        return [
+            ChecklistItem(
+                "baseline_vitals", False,
+                "Baseline vital signs not taken: record blood pressure, heart rate and SpO2 before starting.",
+                ref(CLINIC_POLICY), True,
+            )
+        ]
+    age_min = (facts.now - facts.baseline_vitals_at).total_seconds() / 60
+    items = []
+    if age_min > policy.baseline_vitals_max_age_min:
+        items.append(
+            ChecklistItem(
+                "baseline_vitals", False,
+                f"Baseline vital signs are {age_min:.0f} min old (at most {policy.baseline_vitals_max_age_min:g} min): repeat them.",
+                ref(CLINIC_POLICY), True,
+            )
+        )
+    else:
+        items.append(ChecklistItem("baseline_vitals", True, f"Baseline vital signs taken {age_min:.0f} min ago.", ref(CLINIC_POLICY), True))
+    v = facts.baseline_vitals
+    bp = f"{v.systolic_mmhg:g}/{v.diastolic_mmhg:g} mmHg"
+    if v.systolic_mmhg >= policy.bp_hold_systolic_mmhg or v.diastolic_mmhg >= policy.bp_hold_diastolic_mmhg:
+        items.append(
+            ChecklistItem(
+                "baseline_bp_hold", False,
+                f"Baseline blood pressure {bp} is at or above the hold of {policy.bp_hold_systolic_mmhg:g}/"
+                f"{policy.bp_hold_diastolic_mmhg:g}: defer the infusion and tell the physician.",
+                ref(CLINIC_POLICY), True,
+            )
+        )
+    else:
+        items.append(
+            ChecklistItem(
+                "baseline_bp_hold", True,
+                f"Baseline blood pressure {bp} is below the hold of {policy.bp_hold_systolic_mmhg:g}/{policy.bp_hold_diastolic_mmhg:g}.",
+                ref(CLINIC_POLICY), True,
+            )
+        )
+        if v.systolic_mmhg > policy.bp_label_guide_systolic_mmhg or v.diastolic_mmhg > policy.bp_label_guide_diastolic_mmhg:
+            items.append(
+                ChecklistItem(
+                    "baseline_bp_elevated", False,
+                    f"Baseline blood pressure {bp} is above {policy.bp_label_guide_systolic_mmhg:g}/"
+                    f"{policy.bp_label_guide_diastolic_mmhg:g}: the physician weighs benefit and risk before starting "
+                    "(esketamine label guidance, by analogy).",
+                    ref("spravato_bp_medinfo"), False,
+                )
+            )
+    return items
+
+
+def _pregnancy(facts: ChecklistFacts, policy: ChecklistPolicy) -> ChecklistItem:
+    source = ref("asra2018")
+    if not facts.can_become_pregnant:
+        return ChecklistItem("pregnancy_test", True, "Pregnancy test not applicable.", source, True)
+    if facts.pregnancy_test == "positive":
+        return ChecklistItem(
+            "pregnancy_test", False, "Pregnancy test positive: do not give ketamine; tell the physician.", source, True
+        )
+    if facts.pregnancy_test == "negative" and facts.pregnancy_test_at is not None:
+        age_days = (facts.now - facts.pregnancy_test_at).total_seconds() / 86400
+        if age_days <= policy.pregnancy_test_valid_days:
+            return ChecklistItem("pregnancy_test", True, f"Pregnancy test negative ({age_days:.1f} days ago).", source, True)
+        return ChecklistItem(
+            "pregnancy_test", False,
+            f"Last negative pregnancy test is {age_days:.1f} days old (valid {policy.pregnancy_test_valid_days:g} days): repeat it.",
+            source, True,
+        )
+    return ChecklistItem(
+        "pregnancy_test", False, "Pregnancy test needed (the patient can become pregnant): do a urine hCG test.", source, True
+    )
+
+
+def _urinary(facts: ChecklistFacts) -> ChecklistItem:
+    source = ref("chan2022_uropathy")
+    if facts.urinary_symptoms == "none":
+        return ChecklistItem("urinary_symptoms", True, "No urinary symptoms.", source, True)
+    if facts.urinary_symptoms == "present":
+        return ChecklistItem(
+            "urinary_symptoms", False,
+            "Urinary symptoms present (frequency, urgency, pain, blood): hold ketamine, send a urinalysis and tell the physician.",
+            source, True,
+        )
+    return ChecklistItem(
+        "urinary_symptoms", False,
+        "Urinary symptoms not asked: ask about frequency, urgency, bladder pain and blood in the urine.",
+        source, True,
+    )
+
+
+def _liver(facts: ChecklistFacts) -> ChecklistItem:
+    source = ref("noppers2011")
+    if not facts.liver_tests_required:
+        return ChecklistItem("liver_tests", True, "Liver tests not required before this session.", source, True)
+    if facts.liver_tests == "normal":
+        return ChecklistItem("liver_tests", True, "Liver tests before this course are normal.", source, True)
+    if facts.liver_tests == "abnormal":
+        return ChecklistItem(
+            "liver_tests", False,
+            "Liver tests abnormal: no repeat course until the physician has reviewed them.", source, True,
+        )
+    return ChecklistItem(
+        "liver_tests", False,
+        f"Liver tests required before this repeat course and {facts.liver_tests.replace('_', ' ')}: wait for the result.",
+        source, True,
+    )
+
+
+def run_checklist(facts: ChecklistFacts, policy: ChecklistPolicy = DEFAULT_POLICY) -> list[ChecklistItem]:
+    """Every checklist item for ``facts`` at ``facts.now``, in the order a nurse works through them."""
+    return [
+        _fasting(facts, policy),
+        _escort(facts),
+        _consent(facts),
+        *_baseline_vitals(facts, policy),
+        _pregnancy(facts, policy),
+        _urinary(facts),
+        _liver(facts),
+    ]
+
+
+def ready_to_start(items: list[ChecklistItem]) -> bool:
+    """True when no blocking item is unmet."""
+    return all(item.met for item in items if item.blocking)
+
+
+_P = DEFAULT_POLICY
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "fasting", "checklist", "blocking",
+        ", ".join(f"{_INTAKE_NAMES[k]} >= {h:g} h" for k, h in _P.fasting_hours.items()),
+        "defer the start until fasted", ref("asa_fasting2017"),
+    ),
+    Rule("escort_present", "checklist", "blocking", "escort present to take the patient home (no driving until the next day)",
+         "do not start without an escort", ref("spravato_pi")),
+    Rule("consent_signed", "checklist", "blocking", "signed informed consent", "do not start without consent", ref(CLINIC_POLICY)),
+    Rule("baseline_vitals", "checklist", "blocking", f"BP, HR, SpO2 taken <= {_P.baseline_vitals_max_age_min:g} min before start",
+         "take or repeat baseline vital signs", ref(CLINIC_POLICY)),
+    Rule("baseline_bp_hold", "checklist", "blocking",
+         f"baseline systolic >= {_P.bp_hold_systolic_mmhg:g} or diastolic >= {_P.bp_hold_diastolic_mmhg:g} mmHg",
+         "defer the infusion; tell the physician", ref(CLINIC_POLICY)),
+    Rule("baseline_bp_elevated", "checklist", "advisory",
+         f"baseline above {_P.bp_label_guide_systolic_mmhg:g}/{_P.bp_label_guide_diastolic_mmhg:g} mmHg (below the hold)",
+         "physician weighs benefit and risk", ref("spravato_bp_medinfo")),
+    Rule("pregnancy_test", "checklist", "blocking",
+         f"can become pregnant: negative test within {_P.pregnancy_test_valid_days:g} days; positive test",
+         "test first; positive: do not give ketamine", ref("asra2018"), grade="B, Low"),
+    Rule("urinary_symptoms", "checklist", "blocking", "urinary symptoms asked at every visit; any present",
+         "hold ketamine, urinalysis, physician review", ref("chan2022_uropathy")),
+    Rule("liver_tests", "checklist", "blocking", "liver tests required by follow-up (repeat course) and not normal",
+         "wait for normal results or physician review", ref("noppers2011")),
+)
