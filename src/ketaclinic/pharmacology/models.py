@@ -1,0 +1,374 @@
+"""Published ketamine pharmacokinetic models, each with its citation, structure, covariates,
+the population it was fitted on and the ranges outside which its answer is an extrapolation.
+
+Every model is reduced to the canonical parameters of :class:`Disposition` (volumes in L,
+clearances in L/min). Parameter values for the five classic sets were read in opentiva's
+``ketamine.py`` (github.com/opentiva/opentiva @4c6b38cf) and checked against the papers'
+abstracts where those give them; see ``docs/research/pk-parameters.md``. Corrections to other
+tools: Hijazi 2003 studied *adult* ICU patients, so opentiva's "age ≤ 18" limit is not used;
+opentiva's ke0 values come from an assumed 1-min time to peak effect, so they are labelled
+derived and replaced by a published value where one exists.
+
+Inter-individual variability (IIV) is log-normal: ``P_i = P_typ · exp(η_i)``,
+``η_i ~ N(0, ω²)`` with ``ω² = ln(1 + CV²)``. Where the source gives no variability, the
+default of :data:`DEFAULT_IIV_CV` is used and every output says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+from ketaclinic.evidence.sources import CLINIC_POLICY, ref
+from ketaclinic.pharmacology.disposition import Disposition
+
+PARAMETERS = ("v1_l", "cl_l_per_min", "v2_l", "q2_l_per_min", "v3_l", "q3_l_per_min")
+
+#: Assumed CV when a source publishes no variability: 30 % on every parameter, a middle value
+#: of the published ketamine IIVs (13 % CL Fanta 2015 … 64 % V1 Herd 2007). Clinic policy,
+#: flagged as an assumption in every population output.
+DEFAULT_IIV_CV: Mapping[str, float] = {p: 0.30 for p in PARAMETERS}
+DEFAULT_IIV_SOURCE = ref(CLINIC_POLICY)
+
+
+@dataclass(frozen=True)
+class Route:
+    """An extravascular route: bioavailability and first-order absorption.
+
+    When only a time to peak (``tmax_min``) is published, ``ka`` is derived for each model so
+    that its typical 70-kg adult reaches the peak at that time (see :func:`derived_ka_per_min`).
+    """
+
+    route: str
+    bioavailability: float
+    source: str
+    ka_per_min: float | None = None
+    tmax_min: float | None = None
+    ka_source: str | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        ref(self.source)
+        if self.ka_source:
+            ref(self.ka_source)
+        if not 0 < self.bioavailability <= 1:
+            raise ValueError("bioavailability must be in (0, 1]")
+        if self.ka_per_min is None and self.tmax_min is None:
+            raise ValueError("a route needs ka_per_min or tmax_min")
+
+
+#: Adult racemic-ketamine routes (the sources' numbers; see docs/research/pk-parameters.md §6).
+ADULT_ROUTES: Mapping[str, Route] = {
+    "oral": Route(
+        "oral", 0.23, ref("chong2006"), tmax_min=0.96 * 60, ka_source=ref("chong2006"),
+        note="Oral racemic ketamine 25 mg in 6 patients: F 23 ± 9 %, tmax 0.96 ± 0.8 h (Chong 2006).",
+    ),
+    "sublingual": Route(
+        "sublingual", 0.29, ref("rolan2014"), tmax_min=45.0, ka_source=ref("rolan2014"),
+        note="Sublingual wafer 25 mg: F 29 % (90 % CI 27-31), median tmax 0.75 h (Rolan 2014).",
+    ),
+    "intranasal": Route(
+        "intranasal", 0.13, ref("intranasal2022"), tmax_min=16.0, ka_source=ref("intranasal2022"),
+        note="Racemic nasal spray: F 17 / 13 / 11 % at 10 / 30 / 50 mg, tmax 23 / 14 / 16 min "
+        "(Pharmacotherapy 2022, Table 6); the 30-50 mg values are used. F falls with dose.",
+    ),
+    "im": Route(
+        "im", 0.93, ref("clements1982"), tmax_min=15.0, ka_source=ref(CLINIC_POLICY),
+        note="F 93 % in adults (Clements 1982, secondary sources). No published adult IM absorption rate "
+        "was found: tmax 15 min is an assumption (clinic policy) and is flagged in the output.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ValidRange:
+    weight_kg: tuple[float, float]
+    age_years: tuple[float, float]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PKModel:
+    """One published model. ``typical`` maps (weight_kg, age_years) to canonical parameters."""
+
+    id: str
+    name: str
+    source: str
+    structure: str
+    drug: str
+    population: str
+    ranges: ValidRange
+    parameters_text: str
+    typical: Callable[[float, float | None], dict[str, float]]
+    iiv_cv: Mapping[str, float] | None = None
+    iiv_source: str | None = None
+    ke0_per_min: float | None = None
+    ke0_source: str | None = None
+    ke0_note: str = ""
+    routes: Mapping[str, Route] = field(default_factory=lambda: dict(ADULT_ROUTES))
+    sampling: str = "venous"
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for source in (self.source, self.iiv_source, self.ke0_source):
+            if source:
+                ref(source)
+
+    @property
+    def iiv_assumed(self) -> bool:
+        return self.iiv_cv is None
+
+    def variability_cv(self) -> Mapping[str, float]:
+        return self.iiv_cv if self.iiv_cv is not None else DEFAULT_IIV_CV
+
+    def disposition(self, weight_kg: float, age_years: float | None = None) -> Disposition:
+        """The typical subject's disposition for this weight and age."""
+        return Disposition.from_clearances(**self.typical(weight_kg, age_years))
+
+    def range_warnings(self, weight_kg: float, age_years: float | None) -> list[str]:
+        """Plain-language warnings when the patient lies outside the fitted population."""
+        warnings: list[str] = []
+        lo, hi = self.ranges.weight_kg
+        if not lo <= weight_kg <= hi:
+            warnings.append(
+                f"weight {weight_kg:g} kg is outside the range {lo:g}-{hi:g} kg of the {self.name} population: "
+                "the prediction is an extrapolation"
+            )
+        lo, hi = self.ranges.age_years
+        if age_years is None:
+            warnings.append(f"age not given: cannot check it against the {self.name} range {lo:g}-{hi:g} years")
+        elif not lo <= age_years <= hi:
+            warnings.append(
+                f"age {age_years:g} years is outside the range {lo:g}-{hi:g} years of the {self.name} population: "
+                "the prediction is an extrapolation"
+            )
+        if self.ranges.note:
+            warnings.append(self.ranges.note)
+        return warnings
+
+    def describe(self) -> dict:
+        """The entry printed by ``ketaclinic simulate --list-models``."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "source": self.source,
+            "structure": self.structure,
+            "drug": self.drug,
+            "population": self.population,
+            "ranges": {
+                "weight_kg": list(self.ranges.weight_kg),
+                "age_years": list(self.ranges.age_years),
+                "note": self.ranges.note,
+            },
+            "parameters": self.parameters_text,
+            "variability": {
+                "cv": dict(self.variability_cv()),
+                "source": self.iiv_source or DEFAULT_IIV_SOURCE,
+                "assumed": self.iiv_assumed,
+            },
+            "ke0_per_min": self.ke0_per_min,
+            "ke0_source": self.ke0_source,
+            "ke0_note": self.ke0_note,
+            "routes": sorted(["iv", *self.routes]),
+        }
+
+
+def _per_kg_micro(v1_l_per_kg: float, k10: float, k12: float, k21: float, k13: float = 0.0, k31: float = 0.0):
+    """Models published as V1 per kg and micro-constants per minute."""
+
+    def typical(weight_kg: float, age_years: float | None) -> dict[str, float]:
+        d = Disposition.from_micro_constants(v1_l_per_kg * weight_kg, k10, k12, k21, k13, k31)
+        return {p: float(getattr(d, p)[0]) for p in PARAMETERS}
+
+    return typical
+
+
+def _allometric(v1_l: float, v2_l: float, cl_l_per_h: float, q_l_per_h: float):
+    """Models published per 70 kg with allometric exponents 1 (volumes) and 0.75 (clearances)."""
+
+    def typical(weight_kg: float, age_years: float | None) -> dict[str, float]:
+        size = weight_kg / 70.0
+        return {
+            "v1_l": v1_l * size,
+            "v2_l": v2_l * size,
+            "cl_l_per_min": cl_l_per_h / 60.0 * size**0.75,
+            "q2_l_per_min": q_l_per_h / 60.0 * size**0.75,
+            "v3_l": 0.0,
+            "q3_l_per_min": 0.0,
+        }
+
+    return typical
+
+
+OLOFSEN_KE0 = 0.0587  # ln 2 / 11.8 min: S-ketamine analgesia, healthy men (Olofsen 2012)
+_OLOFSEN_NOTE = (
+    "ke0 0.0587 /min = ln 2 / 11.8 min, the blood-effect-site half-time for pain relief of S-ketamine in "
+    "healthy men (Olofsen 2012), borrowed for this racemic model: no adult racemic ke0 is published."
+)
+
+MODELS: dict[str, PKModel] = {}
+
+
+def _register(model: PKModel) -> PKModel:
+    MODELS[model.id] = model
+    return model
+
+
+_register(
+    PKModel(
+        id="domino1984",
+        name="Domino (adult, 3-compartment)",
+        source=ref("domino1984"),
+        structure="three_compartment",
+        drug="racemic ketamine",
+        population="adults (source population not verified: the paper could not be read)",
+        ranges=ValidRange(
+            (40.0, 120.0), (18.0, 80.0),
+            note="Domino ranges are assumed adult ranges: the study population could not be checked.",
+        ),
+        parameters_text="V1 = 0.063 L/kg × weight; k10 0.4381, k12 0.5921, k13 0.5900, k21 0.2470, k31 0.0146 /min",
+        typical=_per_kg_micro(0.063, 0.4381, 0.5921, 0.2470, 0.5900, 0.0146),
+        ke0_per_min=OLOFSEN_KE0,
+        ke0_source=ref("olofsen2012"),
+        ke0_note=_OLOFSEN_NOTE,
+        sampling="arterial",
+        notes=("Small central volume (0.063 L/kg): shows the early peak after a bolus.",),
+    )
+)
+_register(
+    PKModel(
+        id="clements1981",
+        name="Clements 250 µg/kg (adult, 2-compartment)",
+        source=ref("clements1981"),
+        structure="two_compartment",
+        drug="racemic ketamine",
+        population="adult volunteers given 250 µg/kg IV (population details not verified)",
+        ranges=ValidRange((40.0, 120.0), (18.0, 65.0), note="Clements ranges are assumed adult ranges."),
+        parameters_text="V1 = 1.7522 L/kg × weight; k10 0.0109, k12 0.0186, k21 0.0137 /min",
+        typical=_per_kg_micro(1.7522, 0.0109, 0.0186, 0.0137),
+        ke0_per_min=OLOFSEN_KE0,
+        ke0_source=ref("olofsen2012"),
+        ke0_note=_OLOFSEN_NOTE,
+        notes=("Very large central volume (1.75 L/kg): no early post-bolus peak.",),
+    )
+)
+_register(
+    PKModel(
+        id="hijazi2003",
+        name="Hijazi (adult ICU, 2-compartment)",
+        source=ref("hijazi2003"),
+        structure="two_compartment",
+        drug="racemic ketamine",
+        population="12 adult intensive-care patients with brain or spinal cord injury; CL 36.0 (SD 13.3) mL/min/kg",
+        ranges=ValidRange(
+            (40.0, 120.0), (18.0, 80.0),
+            note="Hijazi studied adults (opentiva's age ≤ 18 limit is wrong); exact ages not verified.",
+        ),
+        parameters_text="V1 = 1.08 L/kg × weight; k10 0.0333, k12 0.0088, k21 0.0030 /min",
+        typical=_per_kg_micro(1.08, 0.0333, 0.0088, 0.0030),
+        ke0_per_min=OLOFSEN_KE0,
+        ke0_source=ref("olofsen2012"),
+        ke0_note=_OLOFSEN_NOTE,
+    )
+)
+_register(
+    PKModel(
+        id="herd2007",
+        name="Herd (children, 2-compartment, allometric)",
+        source=ref("herd2007"),
+        structure="two_compartment",
+        drug="racemic ketamine",
+        population="54 children in the emergency department, 1-1.5 mg/kg IV; age 8.3 ± 3.5 y, weight 32.5 ± 15.6 kg",
+        ranges=ValidRange((10.8, 74.8), (1.0, 14.0)),
+        parameters_text="V1 38.7 L/70 kg, V2 102 L/70 kg (exponent 1); CL 90 L/h/70 kg, Q 215 L/h/70 kg (exponent 0.75)",
+        typical=_allometric(38.7, 102.0, 90.0, 215.0),
+        iiv_cv={"v1_l": 0.64, "v2_l": 0.517, "cl_l_per_min": 0.381, "q2_l_per_min": 0.19, "v3_l": 0.0, "q3_l_per_min": 0.0},
+        iiv_source=ref("herd2007"),
+        ke0_per_min=3.78,
+        ke0_source=ref("herd2008"),
+        ke0_note="ke0 3.78 /min = ln 2 / 11 s, sedation in children (Herd 2008, same group).",
+    )
+)
+_register(
+    PKModel(
+        id="hornik2018",
+        name="Hornik (children, 2-compartment, allometric, IV and IM)",
+        source=ref("hornik2018"),
+        structure="two_compartment",
+        drug="racemic ketamine",
+        population="113 children (63 IV, 50 IM), median age 3.3 y (0.02-17.6), median weight 14 kg (2.4-176.1)",
+        ranges=ValidRange((2.4, 176.1), (0.02, 17.6)),
+        parameters_text="V1 32.8 L/70 kg, V2 152 L/70 kg (exponent 1); CL 38.9 L/h/70 kg, Q 54.9 L/h/70 kg (exponent 0.75); "
+        "values as coded in opentiva",
+        typical=_allometric(32.8, 152.0, 38.9, 54.9),
+        ke0_per_min=4.212,
+        ke0_source=ref("opentiva"),
+        ke0_note="ke0 4.212 /min is opentiva's value derived from an assumed 1-min time to peak effect, not published.",
+        routes={
+            **ADULT_ROUTES,
+            "im": Route(
+                "im", 0.41, ref("hornik2018"), tmax_min=15.0, ka_source=ref(CLINIC_POLICY),
+                note="IM F 41 % in children (Hornik 2018); its absorption rate was not found, tmax 15 min assumed.",
+            ),
+            "oral": Route(
+                "oral", 0.45, ref("brunette2011"), ka_per_min=0.0117, ka_source=ref("brunette2011"),
+                note="Oral in children (burns): F 0.45 (90 % CI 0.33-0.58), absorption half-life 59 min → ka 0.0117 /min.",
+            ),
+        },
+    )
+)
+
+
+def get_model(model_id: str) -> PKModel:
+    try:
+        return MODELS[model_id]
+    except KeyError:
+        raise KeyError(f"unknown model {model_id!r}; known models: {', '.join(sorted(MODELS))}") from None
+
+
+@cache
+def derived_ka_per_min(model_id: str, route: str) -> float:
+    """The ka that puts the typical 70-kg, 40-year-old subject's peak at the route's published tmax.
+
+    Found by bisection on the model's own closed-form solution: tmax falls monotonically as ka
+    rises, so the root is unique.
+    """
+    from ketaclinic.pharmacology.engine import Inputs, Solution
+
+    model = get_model(model_id)
+    target = model.routes[route].tmax_min
+    disposition = model.disposition(70.0, 40.0)
+    grid = np.linspace(0.0, max(6 * target, 60.0), 4801)
+
+    def tmax_for(ka: float) -> float:
+        inputs = Inputs(depot_time_min=np.array([0.0]), depot_mg=np.array([[1.0]]), depot_ka_per_min=np.array([[ka]]))
+        curve = Solution(disposition, inputs).concentration_ng_per_ml(grid)[0]
+        return float(grid[int(np.argmax(curve))])
+
+    lo, hi = 1e-4, 10.0
+    for _ in range(60):
+        mid = np.sqrt(lo * hi)
+        if tmax_for(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return float(np.sqrt(lo * hi))
+
+
+def route_absorption(model: PKModel, route: str) -> tuple[float, float, str]:
+    """(bioavailability, ka per min, provenance text) for an extravascular route of this model."""
+    if route not in model.routes:
+        raise KeyError(f"route {route!r} has no published absorption for {model.name}; allowed: iv, {', '.join(sorted(model.routes))}")
+    spec = model.routes[route]
+    if spec.ka_per_min is not None:
+        return spec.bioavailability, spec.ka_per_min, f"{route}: F {spec.bioavailability:g} ({spec.source}), ka {spec.ka_per_min:g} /min ({spec.ka_source or spec.source})"
+    ka = derived_ka_per_min(model.id, route)
+    return (
+        spec.bioavailability,
+        ka,
+        f"{route}: F {spec.bioavailability:g} ({spec.source}); ka {ka:.4g} /min derived so that this model's typical "
+        f"70-kg adult peaks at the published tmax of {spec.tmax_min:g} min ({spec.ka_source})",
+    )

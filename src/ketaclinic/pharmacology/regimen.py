@@ -1,0 +1,109 @@
+"""Dose events → the engine's piecewise-constant input.
+
+Times are minutes from the start of the regimen, doses mg and rates mg/h at this edge (as a
+clinician writes them); weight-based helpers convert mg/kg and mg/kg/h here and nowhere else.
+Extravascular doses (oral, sublingual, intranasal, intramuscular) enter a first-order depot
+holding ``F × dose`` that empties into plasma at ``ka``; F and ka come from the model's route
+table with their sources, or from a custom model's ``routes``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ketaclinic.pharmacology.engine import Inputs
+
+EXTRAVASCULAR_ROUTES = ("oral", "sublingual", "intranasal", "im")
+Route = Literal["iv", "oral", "sublingual", "intranasal", "im"]
+MAX_TIME_MIN = 60.0 * 24 * 60  # 60 days: longer regimens are not what this tool is for
+
+
+class Bolus(BaseModel):
+    """A single dose at one moment: IV push (into plasma) or an extravascular dose (into a depot)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["bolus"]
+    route: Route = "iv"
+    at_min: float = Field(ge=0, le=MAX_TIME_MIN, description="time of the dose, minutes from the start (0 or more)")
+    dose_mg: float = Field(gt=0, le=5000, description="dose in mg (more than 0, at most 5000)")
+
+
+class Infusion(BaseModel):
+    """A constant-rate IV infusion. Overlapping infusions add; a titration is a series of steps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["infusion"]
+    route: Literal["iv"] = "iv"
+    start_min: float = Field(ge=0, le=MAX_TIME_MIN, description="start, minutes from the start of the regimen (0 or more)")
+    duration_min: float = Field(gt=0, le=MAX_TIME_MIN, description="duration in minutes (more than 0)")
+    rate_mg_per_h: float = Field(ge=0, le=5000, description="rate in mg/h (0 to 5000)")
+
+    @property
+    def end_min(self) -> float:
+        return self.start_min + self.duration_min
+
+
+Dose = Annotated[Bolus | Infusion, Field(discriminator="kind")]
+
+
+def mg_from_mg_per_kg(dose_mg_per_kg: float, weight_kg: float) -> float:
+    return dose_mg_per_kg * weight_kg
+
+
+def mg_per_h_from_mg_per_kg_per_h(rate_mg_per_kg_per_h: float, weight_kg: float) -> float:
+    return rate_mg_per_kg_per_h * weight_kg
+
+
+def titration_steps(start_min: float, rates_mg_per_h: list[float], step_duration_min: float) -> list[Infusion]:
+    """A stepwise titration as consecutive infusions (e.g. Sigtermans 2009: 5 → 20 mg/h)."""
+    return [
+        Infusion(kind="infusion", start_min=start_min + i * step_duration_min, duration_min=step_duration_min, rate_mg_per_h=r)
+        for i, r in enumerate(rates_mg_per_h)
+    ]
+
+
+def to_inputs(
+    doses: list[Bolus | Infusion],
+    absorption: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Inputs:
+    """Build engine inputs. ``absorption[route] = (F, ka)``, each an array over subjects (or length 1)."""
+    absorption = absorption or {}
+    iv_boluses = [d for d in doses if isinstance(d, Bolus) and d.route == "iv"]
+    depots = [d for d in doses if isinstance(d, Bolus) and d.route != "iv"]
+    infusions = [d for d in doses if isinstance(d, Infusion)]
+    missing = sorted({d.route for d in depots} - set(absorption))
+    if missing:
+        raise KeyError(f"no absorption parameters for route(s) {', '.join(missing)}")
+    if depots:
+        f_cols = [np.atleast_1d(absorption[d.route][0]) for d in depots]
+        ka_cols = [np.atleast_1d(absorption[d.route][1]) for d in depots]
+        n = max(c.size for c in f_cols + ka_cols)
+        depot_mg = np.stack([np.broadcast_to(f, (n,)) * d.dose_mg for f, d in zip(f_cols, depots, strict=True)], axis=1)
+        depot_ka = np.stack([np.broadcast_to(k, (n,)) for k in ka_cols], axis=1)
+    else:
+        depot_mg = np.zeros((1, 0))
+        depot_ka = np.zeros((1, 0))
+    return Inputs(
+        bolus_time_min=np.array([d.at_min for d in iv_boluses], dtype=float),
+        bolus_mg=np.array([d.dose_mg for d in iv_boluses], dtype=float),
+        infusion_start_min=np.array([d.start_min for d in infusions], dtype=float),
+        infusion_end_min=np.array([d.end_min for d in infusions], dtype=float),
+        infusion_mg_per_min=np.array([d.rate_mg_per_h / 60.0 for d in infusions], dtype=float),
+        depot_time_min=np.array([d.at_min for d in depots], dtype=float),
+        depot_mg=depot_mg,
+        depot_ka_per_min=depot_ka,
+    )
+
+
+def total_dose_mg(doses: list[Bolus | Infusion]) -> float:
+    """Total administered dose (before bioavailability)."""
+    return float(
+        sum(d.dose_mg if isinstance(d, Bolus) else d.rate_mg_per_h * d.duration_min / 60.0 for d in doses)
+    )
+
+
+def regimen_end_min(doses: list[Bolus | Infusion]) -> float:
+    return float(max(d.at_min if isinstance(d, Bolus) else d.end_min for d in doses))
