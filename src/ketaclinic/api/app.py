@@ -1,0 +1,99 @@
+"""The FastAPI application: ``create_app(settings)``; the API lives under ``/api/v1``.
+
+Deny by default: ``create_app`` refuses to build an app in which any ``/api/v1`` route lacks
+an :class:`~ketaclinic.api.auth.Allow` dependency, and each route's rule is written into the
+OpenAPI document (``x-roles``). Other parts (the web UI) attach themselves through
+``ketaclinic.web.mount(app, settings)`` when that function exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
+from sqlalchemy import text
+
+from ketaclinic.api import audit, auth, inquiries, patients, users
+from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
+from ketaclinic.api.security import SecurityHeadersMiddleware
+from ketaclinic.records.db import Database
+from ketaclinic.settings import Settings
+
+API_PREFIX = "/api/v1"
+ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router]
+# Later domains (evaluations, plans, sessions, diary, outcomes, fhir) add their router here.
+
+
+class UndeclaredRouteError(RuntimeError):
+    """A route under /api/v1 does not say who may call it."""
+
+
+def route_rule(route: APIRoute) -> auth.Allow | None:
+    """The Allow dependency of a route, wherever it sits in the dependency tree's first level."""
+    for dependency in route.dependant.dependencies:
+        if isinstance(dependency.call, auth.Allow):
+            return dependency.call
+    return None
+
+
+def _enforce_policy(app: FastAPI) -> None:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX):
+            rule = route_rule(route)
+            if rule is None:
+                raise UndeclaredRouteError(f"{sorted(route.methods)} {route.path} declares no access rule")
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": "public" if rule.public else sorted(rule.roles)}
+            route.description = (route.description or "") + f"\n\nAllowed: {rule.describe()}."
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.resolved_secret_key()  # fail at start, not at the first login
+    app = FastAPI(
+        title="KetaClinic API",
+        version="1",
+        description="Decision support for low-dose ketamine infusion clinics. JSON only; "
+        "errors are `{\"error\": {\"code\", \"message\", \"field\"}}`.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # the Swagger page loads scripts from a CDN, which the CSP (and policy) forbids
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = db or Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    v1 = APIRouter(prefix=API_PREFIX, responses={code: ERROR_SCHEMA for code in (401, 403, 404, 409, 422, 428, 429)})
+    for router in ROUTERS:
+        v1.include_router(router)
+    app.include_router(v1)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers and the database is reachable")
+    def healthz(request: Request) -> dict[str, Any]:
+        with request.app.state.db.reading() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    _mount_extensions(app, settings)
+    _enforce_policy(app)
+    return app
+
+
+def _mount_extensions(app: FastAPI, settings: Settings) -> None:
+    """Let the web UI (``ketaclinic.web.mount``) add its pages without this module knowing them."""
+    try:
+        web = importlib.import_module("ketaclinic.web")
+    except ImportError:
+        return
+    mount = getattr(web, "mount", None)
+    if callable(mount):
+        mount(app, settings)
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` / ``ketaclinic serve``: settings from the environment."""
+    return create_app(Settings())
+
+

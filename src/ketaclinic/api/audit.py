@@ -1,0 +1,43 @@
+"""``/api/v1/audit``: the admin reads the log and checks its chain. Nobody changes it through the app."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ketaclinic.api.auth import allow, db_of
+from ketaclinic.api.http import Cursor, Limit
+from ketaclinic.services import audit as service
+from ketaclinic.services.common import Page, audit, unit_of_work
+from ketaclinic.services.context import Actor
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+Admin = Annotated[Actor, Depends(allow("admin"))]
+
+
+@router.get("", response_model=Page[service.AuditEntryView], summary="Audit entries, newest first")
+def list_entries(
+    request: Request, actor: Admin,
+    user_id: Annotated[int | None, Query()] = None,
+    username: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    record_type: Annotated[str | None, Query(max_length=32)] = None,
+    record_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Page[service.AuditEntryView]:
+    filters = service.AuditFilter(user_id=user_id, username=username, action=action, record_type=record_type,
+                                  record_id=record_id, since=since, until=until)
+    return service.list_audit(db_of(request), actor, filters, limit=limit, cursor=cursor)
+
+
+@router.get("/verify", summary="Check the hash chain (first broken entry, if any)")
+def verify(request: Request, actor: Admin) -> dict[str, Any]:
+    report = service.verify(db_of(request))
+    with unit_of_work(db_of(request)) as session:
+        audit(session, actor, "audit.verify", "audit_log", None, {"intact": report.intact})
+    return report.as_dict()

@@ -1,0 +1,31 @@
+"""Small HTTP helpers shared by the routers: If-Match, ETag, paging parameters."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Header, Query, Response
+
+from ketaclinic.services.common import MAX_LIMIT
+from ketaclinic.services.errors import ValidationFailed
+
+_VERSION = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def if_match(if_match: Annotated[str | None, Header(alias="If-Match", description="The version you last read (from `version` or the ETag)")] = None) -> int | None:
+    """The expected version from ``If-Match`` (``3``, ``"3"`` or ``W/"3"``); None when absent (→ 428)."""
+    if if_match is None or not if_match.strip():
+        return None
+    match = _VERSION.match(if_match)
+    if not match:
+        raise ValidationFailed("If-Match must be the record's version number", field="If-Match")
+    return int(match.group(1))
+
+
+def set_etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Page size (default 50)")]
+Cursor = Annotated[str | None, Query(max_length=200, description="Opaque cursor from `next_cursor`")]

@@ -1,0 +1,39 @@
+"""``/api/v1/users``: accounts and roles (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from ketaclinic.api.auth import allow, db_of
+from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
+from ketaclinic.services import users as service
+from ketaclinic.services.common import Page
+from ketaclinic.services.context import Actor
+
+router = APIRouter(prefix="/users", tags=["users"])
+Admin = Annotated[Actor, Depends(allow("admin"))]
+
+
+@router.get("", response_model=Page[service.UserView], summary="List accounts")
+def list_users(request: Request, actor: Admin, limit: Limit = None, cursor: Cursor = None) -> Page[service.UserView]:
+    return service.list_users(db_of(request), actor, limit=limit, cursor=cursor)
+
+
+@router.post("", response_model=service.UserView, status_code=201, summary="Create an account")
+def create_user(request: Request, response: Response, actor: Admin,
+                body: Annotated[service.UserCreate, Body()]) -> service.UserView:
+    view = service.create_user(db_of(request), actor, body)
+    set_etag(response, view.version)
+    return view
+
+
+@router.patch("/{user_id}", response_model=service.UserView,
+              summary="Change role, deactivate, unlock or reset the password (If-Match)")
+def update_user(request: Request, response: Response, user_id: int, actor: Admin,
+                body: Annotated[service.UserUpdate, Body()],
+                expected: Annotated[int | None, Depends(if_match)]) -> service.UserView:
+    view = service.update_user(db_of(request), actor, user_id, expected, body)
+    set_etag(response, view.version)
+    return view

@@ -1,0 +1,145 @@
+"""Commands of the records layer: ``migrate``, ``serve``, ``audit verify``, ``backup``, ``restore``, ``users create``.
+
+Each writes one JSON document to standard output; refusals exit 2 with the contract's error
+shape (``audit verify`` exits 1 when the chain is broken). The database comes from
+``DATABASE_URL`` / ``KETACLINIC_DATABASE_URL``. (``ketaclinic demo`` lives in its own module.)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from ketaclinic.cli.io import CommandError, emit, error_from_validation, fail
+from ketaclinic.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as exc:
+        message = str(exc).splitlines()[-1] if isinstance(exc, ValidationError) else str(exc)
+        fail(CommandError("invalid_settings", message.strip(), None))
+
+
+def migrate() -> None:
+    """Apply every database migration (Alembic upgrade head)."""
+    from ketaclinic.records.db import redacted
+    from ketaclinic.records.migrate import upgrade
+
+    settings = _settings()
+    revision = upgrade(settings.database_url)
+    emit({"migrated": True, "revision": revision, "database": redacted(settings.database_url)})
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (stateless; share the database)")] = 1,
+) -> None:
+    """Serve the web UI and the API."""
+    import uvicorn
+
+    settings = _settings()
+    settings.resolved_secret_key()  # make the dev key once, before workers race for it
+    uvicorn.run("ketaclinic.api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_level="info")
+
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain: exit 0 when intact, 1 naming the first broken entry."""
+    from ketaclinic.records.db import Database
+    from ketaclinic.services.audit import verify
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        report = verify(db)
+    finally:
+        db.dispose()
+    emit(report.as_dict())
+    if not report.intact:
+        raise typer.Exit(code=1)
+
+
+def backup(file: Annotated[Path, typer.Argument(help="Where to write the backup")]) -> None:
+    """A consistent copy of the database (SQLite backup API, or pg_dump)."""
+    from ketaclinic.records.backup import BackupError
+    from ketaclinic.records.backup import backup as do_backup
+
+    settings = _settings()
+    try:
+        emit({"backup": do_backup(settings.database_url, file)})
+    except BackupError as exc:
+        fail(CommandError("backup_failed", str(exc), "file"))
+
+
+def restore(file: Annotated[Path, typer.Argument(help="A file written by `ketaclinic backup`")]) -> None:
+    """Replace the database's content with a backup, then check the audit chain."""
+    from ketaclinic.records.backup import BackupError
+    from ketaclinic.records.backup import restore as do_restore
+    from ketaclinic.records.db import Database
+    from ketaclinic.services.audit import verify
+
+    settings = _settings()
+    try:
+        result = do_restore(settings.database_url, file)
+    except BackupError as exc:
+        fail(CommandError("restore_failed", str(exc), "file"))
+    db = Database(settings.database_url)
+    try:
+        report = verify(db)
+    finally:
+        db.dispose()
+    emit({"restore": result, "audit": report.as_dict()})
+
+
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name")],
+    role: Annotated[str, typer.Option(help="admin | physician | nurse | coordinator | patient")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input")] = False,
+    patient_id: Annotated[int | None, typer.Option(help="For a patient account: the patient it belongs to")] = None,
+) -> None:
+    """Create an account (the first admin is made this way)."""
+    from ketaclinic.records.db import Database
+    from ketaclinic.services.context import Actor
+    from ketaclinic.services.errors import ServiceError
+    from ketaclinic.services.users import UserCreate, create_user
+
+    if not password_stdin:
+        fail(CommandError("password_required", "pass --password-stdin and give the password on standard input", "password"))
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        data = UserCreate(username=username, role=role, password=password, patient_id=patient_id)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        fail(error_from_validation(exc))
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        view = create_user(db, Actor.system("users create"), data)
+    except ServiceError as exc:
+        fail(CommandError(exc.code, exc.message, exc.field))
+    finally:
+        db.dispose()
+    emit({"user": view.model_dump(mode="json")})
+
+
+def register(app: typer.Typer) -> None:
+    app.command("migrate")(migrate)
+    app.command("serve")(serve)
+    app.command("backup")(backup)
+    app.command("restore")(restore)
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(users_app, name="users")

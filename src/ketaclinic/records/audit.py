@@ -1,0 +1,247 @@
+"""The hash-chained audit log: who did what to which record, when, from where.
+
+Each entry's ``hash`` is the SHA-256 of the canonical JSON of its fields together with the
+previous entry's hash, so changing, removing or inserting an entry breaks the chain at that
+point, and :func:`verify_chain` names it. A one-row ``audit_head`` table holds the sequence
+number and hash of the last entry: appending locks that row (``SELECT ... FOR UPDATE`` on
+PostgreSQL; SQLite transactions already start with ``BEGIN IMMEDIATE``), so two writers can
+never both chain onto the same entry, and removing or appending entries behind the app's back
+disagrees with the head.
+
+Limits (by design of a plain hash chain): someone with write access to the database who
+rewrites every hash from some point on *and* the head produces a chain that verifies. Keep the
+head hash printed by ``ketaclinic audit verify`` somewhere else (a daily e-mail, a ticket) to
+detect that too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ketaclinic.records.db import Base, utcnow
+from ketaclinic.records.mixins import AppendOnlyMixin
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEntry(AppendOnlyMixin, Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_record", "record_type", "record_id"),
+        Index("ix_audit_log_user_id", "user_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    record_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    record_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # canonical JSON, hashed as stored
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+
+
+class AuditHead(Base):
+    """The single row naming the last entry of the chain (the lock appends take)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 kept: the same value always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+
+
+def _timestamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def entry_hash(
+    *,
+    seq: int,
+    at: datetime,
+    user_id: int | None,
+    username: str | None,
+    role: str | None,
+    action: str,
+    record_type: str | None,
+    record_id: str | None,
+    ip: str | None,
+    detail: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 over the canonical JSON of the entry's fields and the previous hash."""
+    body = canonical_json(
+        {
+            "seq": seq,
+            "at": _timestamp(at),
+            "user_id": user_id,
+            "username": username,
+            "role": role,
+            "action": action,
+            "record_type": record_type,
+            "record_id": record_id,
+            "ip": ip,
+            "detail": detail,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def hash_of(entry: AuditEntry) -> str:
+    return entry_hash(
+        seq=entry.seq,
+        at=entry.at,
+        user_id=entry.user_id,
+        username=entry.username,
+        role=entry.role,
+        action=entry.action,
+        record_type=entry.record_type,
+        record_id=entry.record_id,
+        ip=entry.ip,
+        detail=entry.detail,
+        prev_hash=entry.prev_hash,
+    )
+
+
+def _lock_head(session: Session) -> AuditHead:
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:  # created by the first migration; kept for databases made some other way
+        head = AuditHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def append(
+    session: Session,
+    *,
+    action: str,
+    user_id: int | None = None,
+    username: str | None = None,
+    role: str | None = None,
+    record_type: str | None = None,
+    record_id: int | str | None = None,
+    ip: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Append one entry inside the caller's transaction (it commits or rolls back with the change it records)."""
+    head = _lock_head(session)
+    seq = head.last_seq + 1
+    at = (at or utcnow()).astimezone(UTC)
+    # Stored timestamps keep microseconds on both engines; hash what will be read back.
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "at": at,
+        "user_id": user_id,
+        "username": username,
+        "role": role,
+        "action": action,
+        "record_type": record_type,
+        "record_id": None if record_id is None else str(record_id),
+        "ip": ip,
+        "detail": canonical_json(detail or {}),
+        "prev_hash": head.last_hash,
+    }
+    digest = entry_hash(**fields)
+    entry = AuditEntry(**fields, hash=digest)
+    session.add(entry)
+    head.last_seq = seq
+    head.last_hash = digest
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first place the chain does not hold: which entry, what kind of break, and why."""
+
+    seq: int
+    kind: str  # changed | removed | inserted
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "kind": self.kind, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    intact: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_break: ChainBreak | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intact": self.intact,
+            "entries": self.entries,
+            "head": {"seq": self.head_seq, "hash": self.head_hash},
+            "first_broken": None if self.first_break is None else self.first_break.as_dict(),
+        }
+
+
+def _entries(session: Session) -> Iterator[AuditEntry]:
+    yield from session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)).scalars()
+
+
+def find_break(session: Session) -> tuple[int, ChainBreak | None]:
+    """Walk the chain from the start; return the number of entries and the first break (or None)."""
+    head = session.get(AuditHead, 1)
+    head_seq = head.last_seq if head else 0
+    head_hash = head.last_hash if head else GENESIS_HASH
+    expected_seq, expected_prev, count = 1, GENESIS_HASH, 0
+    for entry in _entries(session):
+        count += 1
+        if entry.seq > head_seq:
+            return count, ChainBreak(entry.seq, "inserted", f"entry {entry.seq} lies beyond the chain head ({head_seq}): it was added outside the application")
+        if entry.seq > expected_seq:
+            return count, ChainBreak(expected_seq, "removed", f"entry {expected_seq} is missing (the next entry present is {entry.seq})")
+        if entry.seq < expected_seq:  # seq is the primary key; only a renumbering could do this
+            return count, ChainBreak(entry.seq, "inserted", f"entry {entry.seq} is out of order")
+        if hash_of(entry) != entry.hash:
+            return count, ChainBreak(entry.seq, "changed", f"entry {entry.seq} does not match its hash: its content was changed")
+        if entry.prev_hash != expected_prev:
+            kind = "changed" if entry.seq > 1 else "inserted"
+            return count, ChainBreak(
+                entry.seq,
+                kind,
+                f"entry {entry.seq} is not chained to entry {entry.seq - 1}: one of them was replaced or rewritten",
+            )
+        expected_seq, expected_prev = entry.seq + 1, entry.hash
+    if expected_seq - 1 < head_seq:
+        return count, ChainBreak(expected_seq, "removed", f"entries {expected_seq}..{head_seq} are missing from the end of the chain")
+    if expected_prev != head_hash:
+        return count, ChainBreak(head_seq, "changed", f"the last entry ({head_seq}) is not the one the chain head recorded")
+    return count, None
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Check the whole chain. ``first_break`` is ``None`` when every entry is intact and in place."""
+    count, brk = find_break(session)
+    head = session.get(AuditHead, 1)
+    return ChainReport(
+        intact=brk is None,
+        entries=count,
+        head_seq=head.last_seq if head else 0,
+        head_hash=head.last_hash if head else GENESIS_HASH,
+        first_break=brk,
+    )

@@ -1,0 +1,20 @@
+"""Every table, imported in one place (for Alembic and for anything that needs the whole schema)."""
+
+from ketaclinic.records import guards  # noqa: F401 - registers the immutability guards
+from ketaclinic.records.audit import AuditEntry, AuditHead
+from ketaclinic.records.db import Base
+from ketaclinic.records.diary import DiaryEntry
+from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.inquiries import Inquiry
+from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
+from ketaclinic.records.plans import Plan, PlanOverride
+from ketaclinic.records.ratelimits import RateCounter
+from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.records.users import User
+
+metadata = Base.metadata
+
+__all__ = [
+    "AuditEntry", "AuditHead", "Base", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Patient",
+    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "SessionEvent", "User", "metadata",
+]

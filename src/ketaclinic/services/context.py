@@ -1,0 +1,28 @@
+"""Who is asking: the actor every service call receives, and the only thing the audit log trusts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int | None
+    username: str | None
+    role: str | None  # admin | physician | nurse | coordinator | patient; None for the public / system
+    patient_id: int | None = None  # the patient a patient-role user is
+    ip: str | None = None
+
+    @classmethod
+    def public(cls, ip: str | None) -> Actor:
+        """Someone on the public web site (the inquiry form), not logged in."""
+        return cls(user_id=None, username=None, role=None, ip=ip)
+
+    @classmethod
+    def system(cls, what: str = "cli") -> Actor:
+        """The operator at the terminal (``ketaclinic users create``, ``demo``...)."""
+        return cls(user_id=None, username=f"system:{what}", role="system", ip="local")
+
+    @property
+    def is_patient(self) -> bool:
+        return self.role == "patient"

@@ -1,0 +1,252 @@
+"""Inquiries from the public form: stored and nothing else, then answered, scheduled, converted or closed.
+
+The public endpoint creates one row and one audit entry: no account, no patient, no e-mail.
+Staff then work the queue; each step names the version it saw (If-Match).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.inquiries import Inquiry
+from ketaclinic.services.business_days import answer_by
+from ketaclinic.services.common import (
+    Page,
+    audit,
+    check_version,
+    clamp_limit,
+    cursor_int,
+    get_or_404,
+    page_of,
+    require_role,
+    unit_of_work,
+)
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import Conflict, ValidationFailed
+from ketaclinic.services.patients import PatientIn, PatientView, create_patient_in
+from ketaclinic.services.patients import _view as _patient_view
+from ketaclinic.settings import Settings
+
+READ_ROLES = ("coordinator", "physician", "admin")
+WORK_ROLES = ("coordinator", "physician")
+Status = Literal["new", "answered", "scheduled", "converted", "closed"]
+NEXT: dict[str, tuple[str, ...]] = {
+    "new": ("answered", "scheduled", "converted", "closed"),
+    "answered": ("answered", "scheduled", "converted", "closed"),
+    "scheduled": ("scheduled", "converted", "closed"),
+    "converted": (),
+    "closed": (),
+}
+
+
+class InquiryIn(BaseModel):
+    """What the public form sends."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    preferred_contact: Literal["phone", "email"]
+    condition: str | None = Field(default=None, max_length=200)
+    message: str = Field(default="", max_length=5000)
+    consent_to_contact: bool
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class InquiryReceipt(BaseModel):
+    """All the public learns back: that it was received and by when the clinic answers."""
+
+    status: Literal["received"] = "received"
+    answer_by: datetime
+
+
+class InquiryView(BaseModel):
+    id: int
+    version: int
+    created_at: datetime
+    created_by: int | None
+    name: str
+    phone: str | None
+    email: str | None
+    preferred_contact: str
+    condition: str | None
+    message: str
+    consent_to_contact: bool
+    status: str
+    received_at: datetime
+    answer_by: datetime
+    answered_at: datetime | None
+    answered_by: int | None
+    answer_note: str | None
+    scheduled_for: datetime | None
+    patient_id: int | None
+    closed_reason: str | None
+    overdue: bool
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=5000)
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scheduled_for: datetime
+    note: str | None = Field(default=None, max_length=5000)
+
+
+class ConvertIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    patient: PatientIn
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ConvertResult(BaseModel):
+    inquiry: InquiryView
+    patient: PatientView
+
+
+def _view(inquiry: Inquiry, now: datetime) -> InquiryView:
+    overdue = inquiry.answered_at is None and inquiry.status == "new" and now > inquiry.answer_by
+    return InquiryView.model_validate({**{k: getattr(inquiry, k) for k in InquiryView.model_fields if k != "overdue"},
+                                       "overdue": overdue})
+
+
+def submit_inquiry(db: Database, settings: Settings, actor: Actor, data: InquiryIn, *,
+                   now: datetime | None = None) -> InquiryReceipt:
+    """Store the request (nothing else) and say when the clinic will answer."""
+    now = now or utcnow()
+    if not data.consent_to_contact:
+        raise ValidationFailed("we can only answer if you agree to be contacted", field="consent_to_contact")
+    channel = data.preferred_contact
+    if not getattr(data, channel):
+        raise ValidationFailed(f"give a {channel} to be contacted by {channel}", field=channel)
+    due = answer_by(now, settings.timezone)
+    with unit_of_work(db) as session:
+        inquiry = Inquiry(
+            name=data.name, phone=data.phone, email=data.email, preferred_contact=channel,
+            condition=data.condition, message=data.message, consent_to_contact=True, status="new",
+            received_at=now, answer_by=due, created_at=now, created_by=actor.user_id,
+        )
+        session.add(inquiry)
+        session.flush()
+        audit(session, actor, "inquiry.create", "inquiry", inquiry.id)
+    return InquiryReceipt(answer_by=due)
+
+
+def list_inquiries(db: Database, actor: Actor, *, status: Status | None = None, overdue: bool | None = None,
+                   limit: int | None = None, cursor: str | None = None, now: datetime | None = None) -> Page[InquiryView]:
+    require_role(actor, *READ_ROLES)
+    now = now or utcnow()
+    limit = clamp_limit(limit)
+    after = cursor_int(cursor) or 0
+    with unit_of_work(db) as session:
+        query = select(Inquiry).where(Inquiry.id > after).order_by(Inquiry.id).limit(limit + 1)
+        if status:
+            query = query.where(Inquiry.status == status)
+        if overdue is True:
+            query = query.where(Inquiry.status == "new", Inquiry.answered_at.is_(None), Inquiry.answer_by < now)
+        rows = session.execute(query).scalars().all()
+        audit(session, actor, "inquiry.list", "inquiry", None, {"ids": [i.id for i in rows[:limit]]})
+        return page_of(rows, limit, lambda i: _view(i, now))
+
+
+def get_inquiry(db: Database, actor: Actor, inquiry_id: int) -> InquiryView:
+    require_role(actor, *READ_ROLES)
+    with unit_of_work(db) as session:
+        inquiry = get_or_404(session, Inquiry, inquiry_id, "inquiry")
+        audit(session, actor, "inquiry.read", "inquiry", inquiry.id)
+        return _view(inquiry, utcnow())
+
+
+def _step(session: Session, actor: Actor, inquiry_id: int, expected_version: int | None, to: str) -> Inquiry:
+    inquiry = get_or_404(session, Inquiry, inquiry_id, "inquiry")
+    check_version(inquiry, expected_version)
+    if to not in NEXT[inquiry.status]:
+        raise Conflict(f"an inquiry that is {inquiry.status} cannot become {to}", code="invalid_transition")
+    return inquiry
+
+
+def _responded(inquiry: Inquiry, actor: Actor, now: datetime) -> None:
+    if inquiry.answered_at is None:
+        inquiry.answered_at, inquiry.answered_by = now, actor.user_id
+
+
+def answer_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_version: int | None, data: AnswerIn,
+                   *, now: datetime | None = None) -> InquiryView:
+    require_role(actor, *WORK_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        inquiry = _step(session, actor, inquiry_id, expected_version, "answered")
+        _responded(inquiry, actor, now)
+        inquiry.answer_note = data.note
+        if inquiry.status == "new":
+            inquiry.status = "answered"
+        session.flush()
+        audit(session, actor, "inquiry.answer", "inquiry", inquiry.id, {"late": now > inquiry.answer_by})
+        return _view(inquiry, now)
+
+
+def schedule_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_version: int | None, data: ScheduleIn,
+                     *, now: datetime | None = None) -> InquiryView:
+    require_role(actor, *WORK_ROLES)
+    now = now or utcnow()
+    if data.scheduled_for.tzinfo is None:
+        raise ValidationFailed("scheduled_for needs a time zone (e.g. 2026-01-05T09:00:00+01:00)", field="scheduled_for")
+    with unit_of_work(db) as session:
+        inquiry = _step(session, actor, inquiry_id, expected_version, "scheduled")
+        _responded(inquiry, actor, now)
+        inquiry.status, inquiry.scheduled_for = "scheduled", data.scheduled_for
+        if data.note:
+            inquiry.answer_note = data.note
+        session.flush()
+        audit(session, actor, "inquiry.schedule", "inquiry", inquiry.id, {"scheduled_for": data.scheduled_for.isoformat()})
+        return _view(inquiry, now)
+
+
+def convert_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_version: int | None, data: ConvertIn,
+                    *, now: datetime | None = None) -> ConvertResult:
+    """Create the patient from the inquiry (the only way an inquiry leads to a chart)."""
+    require_role(actor, *WORK_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        inquiry = _step(session, actor, inquiry_id, expected_version, "converted")
+        patient_in = data.patient.model_copy(update={
+            "phone": data.patient.phone or inquiry.phone, "email": data.patient.email or inquiry.email,
+        })
+        patient = create_patient_in(session, actor, patient_in, now=now)
+        _responded(inquiry, actor, now)
+        inquiry.status, inquiry.patient_id = "converted", patient.id
+        session.flush()
+        audit(session, actor, "inquiry.convert", "inquiry", inquiry.id, {"patient_id": patient.id})
+        return ConvertResult(inquiry=_view(inquiry, now), patient=_patient_view(session, patient))
+
+
+def close_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_version: int | None, data: CloseIn,
+                  *, now: datetime | None = None) -> InquiryView:
+    require_role(actor, *WORK_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        inquiry = _step(session, actor, inquiry_id, expected_version, "closed")
+        inquiry.status, inquiry.closed_reason = "closed", data.reason
+        session.flush()
+        audit(session, actor, "inquiry.close", "inquiry", inquiry.id)
+        return _view(inquiry, now)
+

@@ -1,0 +1,315 @@
+"""Patients: demographics (with history), weights over time, and who may see which chart.
+
+A patient-role user reaches only their own record; any other id answers 404 exactly like a
+record that does not exist (contract 4.5). Every read of a chart is audited.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.patients import DEMOGRAPHIC_FIELDS, Patient, PatientVersion, PatientWeight
+from ketaclinic.services.common import (
+    Page,
+    audit,
+    check_version,
+    clamp_limit,
+    cursor_int,
+    page_of,
+    require_role,
+    unit_of_work,
+)
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import NotFound, ValidationFailed
+
+Sex = Literal["female", "male", "other", "unknown"]
+READ_ROLES = ("physician", "nurse", "coordinator", "patient")
+WRITE_ROLES = ("physician", "nurse", "coordinator")
+CREATE_ROLES = ("physician", "coordinator")
+WEIGHT_ROLES = ("physician", "nurse")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Weight change that makes a dose worth a second look (issue 5: flagged before dosing). Clinic policy.
+WEIGHT_CHANGE_FLAG_FRACTION = 0.20
+
+
+def _clean_name(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+def _clean_email(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not EMAIL.match(value):
+        raise ValueError("is not an e-mail address")
+    return value
+
+
+def _check_birth_date(value: date | None) -> date | None:
+    if value is not None and (value > date.today() or value.year < 1900):
+        raise ValueError("must be a real past date")
+    return value
+
+
+class PatientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    birth_date: date
+    sex: Sex
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    weight_kg: float | None = Field(default=None, gt=0, lt=700)
+
+    _names = field_validator("given_name", "family_name")(_clean_name)
+    _email = field_validator("email")(_clean_email)
+    _birth = field_validator("birth_date")(_check_birth_date)
+
+
+class PatientPatch(BaseModel):
+    """Only the fields sent are changed; ``phone`` / ``email`` may be cleared with null."""
+
+    model_config = ConfigDict(extra="forbid")
+    given_name: str | None = Field(default=None, min_length=1, max_length=100)
+    family_name: str | None = Field(default=None, min_length=1, max_length=100)
+    birth_date: date | None = None
+    sex: Sex | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    weight_kg: float | None = Field(default=None, gt=0, lt=700)
+
+    _names = field_validator("given_name", "family_name")(lambda v: None if v is None else _clean_name(v))
+    _email = field_validator("email")(_clean_email)
+    _birth = field_validator("birth_date")(_check_birth_date)
+
+
+class PatientView(BaseModel):
+    id: int
+    version: int
+    created_at: datetime
+    created_by: int | None
+    updated_at: datetime
+    updated_by: int | None
+    given_name: str
+    family_name: str
+    birth_date: date
+    sex: str
+    phone: str | None
+    email: str | None
+    weight_kg: float | None
+    weight_measured_at: datetime | None
+
+
+class WeightView(BaseModel):
+    id: int
+    patient_id: int
+    weight_kg: float
+    measured_at: datetime
+    source: str
+    created_at: datetime
+    created_by: int | None
+    change_from_previous_fraction: float | None = None
+    flagged: bool = False
+
+
+class PatientVersionView(BaseModel):
+    version: int
+    data: dict[str, Any]
+    recorded_at: datetime
+    recorded_by: int | None
+
+
+# --- loading with the access rule ---------------------------------------------------------
+
+
+def load_patient(session: Session, actor: Actor, patient_id: int) -> Patient:
+    """The patient, if ``actor`` may see this chart; otherwise the same 404 as a missing one."""
+    if actor.is_patient and actor.patient_id != patient_id:
+        raise NotFound("patient not found")
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound("patient not found")
+    return patient
+
+
+def latest_weight(session: Session, patient_id: int) -> PatientWeight | None:
+    return session.execute(
+        select(PatientWeight)
+        .where(PatientWeight.patient_id == patient_id)
+        .order_by(PatientWeight.measured_at.desc(), PatientWeight.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _view(session: Session, patient: Patient) -> PatientView:
+    weight = latest_weight(session, patient.id)
+    return PatientView(
+        id=patient.id, version=patient.version, created_at=patient.created_at, created_by=patient.created_by,
+        updated_at=patient.updated_at, updated_by=patient.updated_by,
+        **{name: getattr(patient, name) for name in DEMOGRAPHIC_FIELDS},
+        weight_kg=weight.weight_kg if weight else None,
+        weight_measured_at=weight.measured_at if weight else None,
+    )
+
+
+def _snapshot(session: Session, patient: Patient, actor: Actor, now: datetime) -> None:
+    weight = latest_weight(session, patient.id)
+    data = {name: getattr(patient, name) for name in DEMOGRAPHIC_FIELDS}
+    data["birth_date"] = patient.birth_date.isoformat()
+    data["weight_kg"] = weight.weight_kg if weight else None
+    session.add(PatientVersion(patient_id=patient.id, version=patient.version, data=data, recorded_at=now,
+                               recorded_by=actor.user_id))
+
+
+def _add_weight(session: Session, actor: Actor, patient_id: int, weight_kg: float, measured_at: datetime,
+                source: str) -> WeightView:
+    previous = latest_weight(session, patient_id)
+    weight = PatientWeight(patient_id=patient_id, weight_kg=weight_kg, measured_at=measured_at, source=source,
+                           created_by=actor.user_id)
+    session.add(weight)
+    session.flush()
+    change = None if previous is None else (weight_kg - previous.weight_kg) / previous.weight_kg
+    return WeightView.model_validate(
+        {**{c: getattr(weight, c) for c in ("id", "patient_id", "weight_kg", "measured_at", "source", "created_at", "created_by")},
+         "change_from_previous_fraction": change,
+         "flagged": change is not None and abs(change) > WEIGHT_CHANGE_FLAG_FRACTION}
+    )
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def create_patient(db: Database, actor: Actor, data: PatientIn, *, now: datetime | None = None) -> PatientView:
+    require_role(actor, *CREATE_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        patient = create_patient_in(session, actor, data, now=now)
+        return _view(session, patient)
+
+
+def create_patient_in(session: Session, actor: Actor, data: PatientIn, *, now: datetime) -> Patient:
+    """Create inside an existing transaction (used by inquiry conversion)."""
+    patient = Patient(
+        **{name: getattr(data, name) for name in DEMOGRAPHIC_FIELDS},
+        created_by=actor.user_id, updated_by=actor.user_id, created_at=now, updated_at=now,
+    )
+    session.add(patient)
+    session.flush()
+    if data.weight_kg is not None:
+        _add_weight(session, actor, patient.id, data.weight_kg, now, "chart")
+    _snapshot(session, patient, actor, now)
+    audit(session, actor, "patient.create", "patient", patient.id)
+    return patient
+
+
+def get_patient(db: Database, actor: Actor, patient_id: int) -> PatientView:
+    require_role(actor, *READ_ROLES)
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, patient_id)
+        audit(session, actor, "patient.read", "patient", patient.id)
+        return _view(session, patient)
+
+
+def list_patients(db: Database, actor: Actor, *, limit: int | None = None, cursor: str | None = None,
+                  q: str | None = None) -> Page[PatientView]:
+    """Patients by id; ``q`` matches the start of the given or family name. A patient sees only themself."""
+    require_role(actor, *READ_ROLES)
+    limit = clamp_limit(limit)
+    after = cursor_int(cursor) or 0
+    with unit_of_work(db) as session:
+        query = select(Patient).where(Patient.id > after).order_by(Patient.id).limit(limit + 1)
+        if actor.is_patient:
+            query = query.where(Patient.id == actor.patient_id)
+        if q:
+            pattern = q.strip().lower().replace("%", "").replace("_", "") + "%"
+            from sqlalchemy import func, or_
+
+            query = query.where(or_(func.lower(Patient.given_name).like(pattern), func.lower(Patient.family_name).like(pattern)))
+        rows = session.execute(query).scalars().all()
+        audit(session, actor, "patient.list", "patient", None,
+              {"ids": [p.id for p in rows[:limit]], "q": q} if q else {"ids": [p.id for p in rows[:limit]]})
+        return page_of(rows, limit, lambda p: _view(session, p))
+
+
+def update_patient(db: Database, actor: Actor, patient_id: int, expected_version: int | None, patch: PatientPatch,
+                   *, now: datetime | None = None) -> PatientView:
+    require_role(actor, *WRITE_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, patient_id)
+        check_version(patient, expected_version)
+        sent = patch.model_fields_set
+        for required in ("given_name", "family_name", "birth_date", "sex"):
+            if required in sent and getattr(patch, required) is None:
+                raise ValidationFailed(f"{required} cannot be cleared", field=required)
+        changed = {name: getattr(patch, name) for name in DEMOGRAPHIC_FIELDS
+                   if name in sent and getattr(patch, name) != getattr(patient, name)}
+        if "weight_kg" in sent and patch.weight_kg is None:
+            raise ValidationFailed("weights are never removed; record a new measurement", field="weight_kg")
+        weight = None
+        if patch.weight_kg is not None:
+            weight = _add_weight(session, actor, patient.id, patch.weight_kg, now, "chart")
+        if changed or weight:
+            for name, value in changed.items():
+                setattr(patient, name, value)
+            patient.updated_at, patient.updated_by = now, actor.user_id
+            session.flush()  # bumps the version
+            _snapshot(session, patient, actor, now)
+        detail: dict[str, Any] = {"changed": sorted(changed), "version": patient.version}
+        if weight:
+            detail["weight_kg"] = weight.weight_kg
+            detail["weight_flagged"] = weight.flagged
+        audit(session, actor, "patient.update", "patient", patient.id, detail)
+        return _view(session, patient)
+
+
+def record_weight(db: Database, actor: Actor, patient_id: int, weight_kg: float, *, measured_at: datetime | None = None,
+                  source: str = "chart") -> WeightView:
+    """A new measurement (never an edit). ``flagged`` when it is more than 20 % from the previous one."""
+    require_role(actor, *WEIGHT_ROLES)
+    if not 0 < weight_kg < 700:
+        raise ValidationFailed("weight_kg must be between 0 and 700", field="weight_kg")
+    now = utcnow()
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, patient_id)
+        weight = _add_weight(session, actor, patient.id, weight_kg, measured_at or now, source)
+        patient.updated_at, patient.updated_by = now, actor.user_id
+        session.flush()
+        _snapshot(session, patient, actor, now)
+        audit(session, actor, "patient.weight", "patient", patient.id,
+              {"weight_kg": weight_kg, "flagged": weight.flagged})
+        return weight
+
+
+def list_weights(db: Database, actor: Actor, patient_id: int) -> list[WeightView]:
+    require_role(actor, *READ_ROLES)
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, patient_id)
+        rows = session.execute(
+            select(PatientWeight).where(PatientWeight.patient_id == patient.id)
+            .order_by(PatientWeight.measured_at, PatientWeight.id)
+        ).scalars().all()
+        audit(session, actor, "patient.weights.read", "patient", patient.id)
+        return [WeightView.model_validate(w, from_attributes=True) for w in rows]
+
+
+def list_patient_versions(db: Database, actor: Actor, patient_id: int) -> list[PatientVersionView]:
+    """Every saved version of the demographics, oldest first."""
+    require_role(actor, "physician", "coordinator")
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, patient_id)
+        rows = session.execute(
+            select(PatientVersion).where(PatientVersion.patient_id == patient.id).order_by(PatientVersion.version)
+        ).scalars().all()
+        audit(session, actor, "patient.history.read", "patient", patient.id)
+        return [PatientVersionView.model_validate(v, from_attributes=True) for v in rows]

@@ -1,0 +1,103 @@
+"""Every setting KetaClinic reads, each with a safe default (design.md sections 4.6 and 7).
+
+Settings come from the environment with the ``KETACLINIC_`` prefix (``KETACLINIC_ENV``,
+``KETACLINIC_SECRET_KEY`` ...). The database URL is also read from plain ``DATABASE_URL``,
+the name every hosting platform uses.
+
+Defaults suit one clinic on one machine (SQLite next to the working directory). In
+production (``KETACLINIC_ENV=production``) the app refuses to start without an explicit secret
+key, and the demo password ``demo-clinic`` is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DEMO_PASSWORD = "demo-clinic"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or unsafe for the environment it is used in."""
+
+
+class Settings(BaseSettings):
+    """The clinic's configuration. Build with ``Settings()`` (environment) or keyword overrides."""
+
+    model_config = SettingsConfigDict(env_prefix="KETACLINIC_", extra="ignore", populate_by_name=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(
+        default="sqlite:///./ketaclinic.db",
+        validation_alias=AliasChoices("KETACLINIC_DATABASE_URL", "DATABASE_URL", "database_url"),
+    )
+    # Tokens: an HMAC-signed bearer token, verifiable by any worker that shares the key.
+    secret_key: SecretStr | None = None
+    secret_key_file: Path = Path("./.ketaclinic-secret-key")
+    token_lifetime_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)  # one clinic shift
+    # Lock-out: after this many failed logins in a row the account is locked for a while.
+    lockout_failed_logins: int = Field(default=5, ge=1)
+    lockout_min: int = Field(default=15, ge=1)
+    # Rate limits, fixed windows counted in the database (shared by every worker).
+    login_rate_limit: int = Field(default=20, ge=1)  # attempts per client address per window
+    login_rate_window_s: int = Field(default=60, ge=1)
+    inquiry_rate_limit: int = Field(default=5, ge=1)  # public form posts per client address per window
+    inquiry_rate_window_s: int = Field(default=3600, ge=1)
+    # The clinic's own clock, used for "one business day" deadlines.
+    clinic_timezone: str = "UTC"
+    demo_password: SecretStr = SecretStr(DEFAULT_DEMO_PASSWORD)
+    # SQLite waits this long for a lock before giving up (milliseconds).
+    sqlite_busy_timeout_ms: int = Field(default=15000, ge=0)
+
+    @model_validator(mode="after")
+    def _production_needs_a_secret(self) -> Settings:
+        if self.env == "production" and (self.secret_key is None or len(self.secret_key.get_secret_value()) < 32):
+            raise SettingsError("KETACLINIC_SECRET_KEY (at least 32 characters) is required when KETACLINIC_ENV=production")
+        ZoneInfo(self.clinic_timezone)  # fail early on an unknown zone
+        return self
+
+    @cached_property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic_timezone)
+
+    def resolved_secret_key(self) -> bytes:
+        """The key that signs tokens.
+
+        Explicit key if given; otherwise (development and tests only) a random key kept in
+        ``secret_key_file`` so that restarts and several local workers agree on it.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        if self.env == "production":  # unreachable through the validator; kept as a guard
+            raise SettingsError("KETACLINIC_SECRET_KEY is required in production")
+        path = self.secret_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another worker wrote it first
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(key)
+        return path.read_text().strip().encode()
+
+    def demo_password_for_seeding(self) -> str:
+        """The demo users' password; the well-known default is refused in production."""
+        value = self.demo_password.get_secret_value()
+        if self.env == "production" and value == DEFAULT_DEMO_PASSWORD:
+            raise SettingsError("the default demo password is refused when KETACLINIC_ENV=production")
+        return value
+
+
+def get_settings() -> Settings:
+    """Settings from the environment (a fresh read each call, so tests can change it)."""
+    return Settings()
