@@ -45,10 +45,14 @@ class DiaryEntry(BaseModel):
 
 
 def reduction_pct(baseline_pain_nrs: float, pain_nrs: float) -> float:
-    """Percentage pain reduction from baseline (negative when pain is worse)."""
+    """Percentage pain reduction from baseline (negative when pain is worse).
+
+    Rounded to 9 decimals so that a typed boundary (8 -> 5.6 is 30 %) is not lost to binary
+    floating point (which would give 29.999999999999996 or 30.000000000000004).
+    """
     if baseline_pain_nrs <= 0:
         raise ValueError("baseline pain must be above 0 to measure a reduction from it")
-    return (baseline_pain_nrs - pain_nrs) / baseline_pain_nrs * 100
+    return round((baseline_pain_nrs - pain_nrs) / baseline_pain_nrs * 100, 9)
 
 
 @dataclass(frozen=True)

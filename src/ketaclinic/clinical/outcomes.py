@@ -49,7 +49,7 @@ def classify_response(baseline_nrs: float, followup_nrs: float) -> Response:
         if not (0 <= value <= 10) or math.isnan(value):
             raise ValueError(f"{name} must be between 0 and 10 (got {value})")
     pct = reduction_pct(baseline_nrs, followup_nrs)
-    points = baseline_nrs - followup_nrs
+    points = round(baseline_nrs - followup_nrs, 9)  # 6.3 - 4.3 must be 2 points, not 1.9999999999999996
     return Response(
         baseline_nrs, followup_nrs, round(points, 3), round(pct, 3),
         responder_30=pct >= MODERATE_REDUCTION_PCT,
