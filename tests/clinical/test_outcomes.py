@@ -34,7 +34,7 @@ END = date(2025, 1, 1)
         (5, 3.5, True, False, False),  # 30 % but only 1.5 points
         (10, 8, False, False, True),  # 2 points but 20 %
         (6, 7, False, False, False),  # worse
-        (6.3, 4.3, False, False, True),  # 2 points despite binary floating point
+        (7.3, 5.3, False, False, True),  # 2 points (27 %) despite binary floating point
         (9, 6.3, True, False, True),  # 30 % despite binary floating point
     ],
 )
