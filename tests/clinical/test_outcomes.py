@@ -34,7 +34,7 @@ END = date(2025, 1, 1)
         (5, 3.5, True, False, False),  # 30 % but only 1.5 points
         (10, 8, False, False, True),  # 2 points but 20 %
         (6, 7, False, False, False),  # worse
-        (7.3, 5.3, False, False, True),  # 2 points (27 %) despite binary floating point
+        (8.2, 6.2, False, False, True),  # 2 points (24 %) although 8.2 - 6.2 = 1.9999999999999991
         (9, 6.3, True, False, True),  # 30 % despite binary floating point
     ],
 )
