@@ -117,6 +117,13 @@ def test_rise_from_baseline(changes: dict, fires: bool) -> None:
         assert alerts[0].source == "spravato_label_bp"
 
 
+def test_rise_of_exactly_40_with_decimals() -> None:
+    baseline = Vitals(systolic_mmhg=120.2, diastolic_mmhg=82, heart_rate_bpm=74, spo2_pct=98)
+    assert 160.2 - 120.2 < 40  # binary floating point would miss the boundary
+    assert codes(observe(baseline, systolic_mmhg=160.2)) == {"bp_rise_from_baseline"}
+    assert codes(observe(baseline, systolic_mmhg=160.1)) == set()
+
+
 @pytest.mark.parametrize(
     ("effects", "expected"),
     [

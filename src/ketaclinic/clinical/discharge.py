@@ -117,7 +117,7 @@ def vital_change_pct(baseline: Vitals, current: Vitals) -> dict[str, float]:
         "diastolic_mmhg": (baseline.diastolic_mmhg, current.diastolic_mmhg),
         "heart_rate_bpm": (baseline.heart_rate_bpm, current.heart_rate_bpm),
     }
-    return {name: abs(now - base) / base * 100 for name, (base, now) in pairs.items()}
+    return {name: round(abs(now - base) / base * 100, 9) for name, (base, now) in pairs.items()}
 
 
 def padss_vital_signs_score(max_change_pct: float) -> int:

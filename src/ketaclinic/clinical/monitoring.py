@@ -202,7 +202,8 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
 }
 
-# What a condition can look at: a value of the observation, or its change from baseline.
+# What a condition can look at: a value of the observation, or its change from baseline (rounded to
+# 9 decimals so that 168.2 - 128.2 is a rise of 40, not 39.99999999999997).
 _MEASURES: dict[str, tuple[str, str, Callable[[Vitals, Observation], float]]] = {
     "systolic_mmhg": ("systolic", "mmHg", lambda b, o: o.systolic_mmhg),
     "diastolic_mmhg": ("diastolic", "mmHg", lambda b, o: o.diastolic_mmhg),
@@ -210,8 +211,8 @@ _MEASURES: dict[str, tuple[str, str, Callable[[Vitals, Observation], float]]] = 
     "spo2_pct": ("SpO2", "%", lambda b, o: o.spo2_pct),
     "respiratory_rate_per_min": ("respiratory rate", "/min", lambda b, o: o.respiratory_rate_per_min),
     "moaas": ("MOAA/S", "", lambda b, o: o.moaas),
-    "systolic_rise_mmhg": ("systolic rise from baseline", "mmHg", lambda b, o: o.systolic_mmhg - b.systolic_mmhg),
-    "diastolic_rise_mmhg": ("diastolic rise from baseline", "mmHg", lambda b, o: o.diastolic_mmhg - b.diastolic_mmhg),
+    "systolic_rise_mmhg": ("systolic rise from baseline", "mmHg", lambda b, o: round(o.systolic_mmhg - b.systolic_mmhg, 9)),
+    "diastolic_rise_mmhg": ("diastolic rise from baseline", "mmHg", lambda b, o: round(o.diastolic_mmhg - b.diastolic_mmhg, 9)),
 }
 
 
