@@ -602,7 +602,7 @@ def judge(document: dict[str, Any]):
     return screen(ScreeningRequest.model_validate(document))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents(), st.data())
 def test_a_worsening_change_never_makes_the_decision_more_permissive(document, data):
     before = judge(document)
@@ -610,7 +610,7 @@ def test_a_worsening_change_never_makes_the_decision_more_permissive(document, d
     assert DECISION_RANK[after.decision] >= DECISION_RANK[before.decision]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(documents(), st.sampled_from([
     ("patient", "pregnant", True),
     ("history", "cardiovascular", "poorly_controlled"),
@@ -627,7 +627,7 @@ def test_adding_a_contraindication_always_gives_not_eligible(document, change):
     assert any(f.kind is Kind.CONTRAINDICATION for f in result.findings)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(documents())
 def test_the_decision_is_a_function_of_the_findings_kinds(document):
     result = judge(document)
@@ -643,7 +643,7 @@ def test_the_decision_is_a_function_of_the_findings_kinds(document):
     assert decide(f.kind for f in result.findings if f.kind is not Kind.NOTE) is result.decision
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(documents())
 def test_every_finding_has_a_rule_and_a_resolvable_source(document):
     rule_codes = {r.code for r in RULES}
