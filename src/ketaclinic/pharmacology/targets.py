@@ -91,6 +91,12 @@ class TciSchedule:
     steps: tuple[TciStep, ...]
     target_ng_per_ml: float
     max_rate_mg_per_h: float
+    rate_limited_steps: int = 0
+
+    @property
+    def held_by_rate_limit(self) -> bool:
+        """True when the maximum rate kept plasma below target for at least one step."""
+        return self.rate_limited_steps > 0
 
 
 def _step_matrices(disposition: Disposition, step_min: float) -> tuple[np.ndarray, np.ndarray]:
@@ -132,11 +138,13 @@ def tci_schedule(
     x[0] = bolus
     max_rate = max_rate_mg_per_h / 60.0
     steps: list[TciStep] = []
+    limited = 0
     n_steps = int(np.ceil(duration_min / step_min - 1e-9))
     for i in range(n_steps):
         free = phi @ x
         needed = (target_mg_per_l * v1 - free[0]) / gamma[0]
         rate = float(np.clip(needed, 0.0, max_rate))
+        limited += int(needed > max_rate * (1 + 1e-12))
         x = free + gamma * rate
         rate_h = rate * 60.0
         start = i * step_min
@@ -145,4 +153,4 @@ def tci_schedule(
             steps[-1] = TciStep(last.start_min, last.duration_min + step_min, last.rate_mg_per_h)
         else:
             steps.append(TciStep(start, step_min, rate_h))
-    return TciSchedule(bolus, tuple(steps), target_ng_per_ml, max_rate_mg_per_h)
+    return TciSchedule(bolus, tuple(steps), target_ng_per_ml, max_rate_mg_per_h, limited)

@@ -1,0 +1,96 @@
+"""Published models: citations, ranges, routes and the corrections to other tools."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ketaclinic.evidence.sources import get_source
+from ketaclinic.pharmacology.engine import Inputs, Solution
+from ketaclinic.pharmacology.models import MODELS, derived_ka_per_min, get_model, route_absorption
+
+REQUIRED = {"domino1984", "clements1981", "hijazi2003", "herd2007", "hornik2018"}
+
+
+def test_required_models_exist_with_resolvable_sources():
+    assert REQUIRED <= set(MODELS)
+    for model in MODELS.values():
+        get_source(model.source)
+        for source in (model.iiv_source, model.ke0_source):
+            if source:
+                get_source(source)
+        for route in model.routes.values():
+            get_source(route.source)
+            if route.ka_source:
+                get_source(route.ka_source)
+
+
+def test_domino_parameters_match_the_published_set():
+    d = get_model("domino1984").disposition(70.0, 40.0)
+    k = d.micro_constants()
+    assert np.isclose(d.v1_l[0], 0.063 * 70)
+    for name, value in {"k10": 0.4381, "k12": 0.5921, "k13": 0.5900, "k21": 0.2470, "k31": 0.0146}.items():
+        assert np.isclose(k[name][0], value), name
+
+
+def test_clearances_are_in_the_published_ballpark():
+    """CL = V1·k10: Clements 19.1, Domino 27.6, Hijazi 36.0 mL/min/kg (Hijazi abstract: 36.0)."""
+    expected = {"clements1981": 19.1, "domino1984": 27.6, "hijazi2003": 36.0}
+    for model_id, ml_min_kg in expected.items():
+        d = get_model(model_id).disposition(70.0, 40.0)
+        assert d.cl_l_per_min[0] * 1000 / 70 == pytest.approx(ml_min_kg, rel=0.01)
+    herd = get_model("herd2007").disposition(70.0, 10.0)
+    assert herd.cl_l_per_min[0] * 60 == pytest.approx(90.0)
+
+
+def test_hijazi_is_an_adult_model():
+    """opentiva limits Hijazi to age ≤ 18; the study was of adult ICU patients."""
+    model = get_model("hijazi2003")
+    warnings = model.range_warnings(70.0, 45.0)
+    assert not any("outside" in w for w in warnings)
+    assert any("outside" in w for w in model.range_warnings(20.0, 8.0))
+
+
+def test_patient_outside_range_gets_a_warning_never_silence():
+    herd = get_model("herd2007")
+    assert any("age 45" in w and "outside" in w for w in herd.range_warnings(70.0, 45.0))
+    assert any("weight 90" in w for w in herd.range_warnings(90.0, 10.0))
+    assert any("age not given" in w for w in herd.range_warnings(30.0, None))
+
+
+def test_allometric_scaling():
+    hornik = get_model("hornik2018")
+    small, big = hornik.disposition(17.5, 5.0), hornik.disposition(70.0, 5.0)
+    assert small.v1_l[0] == pytest.approx(big.v1_l[0] / 4)
+    assert small.cl_l_per_min[0] == pytest.approx(big.cl_l_per_min[0] / 4**0.75)
+
+
+@pytest.mark.parametrize("route", ["oral", "sublingual", "intranasal", "im"])
+def test_derived_absorption_rate_reproduces_the_published_tmax(route):
+    model = get_model("domino1984")
+    ka = derived_ka_per_min("domino1984", route)
+    tmax = model.routes[route].tmax_min
+    grid = np.linspace(0, 6 * tmax, 6001)
+    inputs = Inputs(depot_time_min=np.array([0.0]), depot_mg=np.array([[1.0]]), depot_ka_per_min=np.array([[ka]]))
+    curve = Solution(model.disposition(70.0, 40.0), inputs).concentration_ng_per_ml(grid)[0]
+    assert grid[np.argmax(curve)] == pytest.approx(tmax, abs=0.5)
+
+
+def test_published_ka_is_used_when_present():
+    f, ka, note = route_absorption(get_model("hornik2018"), "oral")
+    assert (f, ka) == (0.45, 0.0117)
+    assert "brunette2011" in note
+
+
+def test_unknown_route_and_model_are_named_in_the_error():
+    with pytest.raises(KeyError, match="known models"):
+        get_model("propofol")
+    with pytest.raises(KeyError, match="allowed"):
+        route_absorption(get_model("domino1984"), "rectal")
+
+
+def test_list_entries_have_the_contract_fields():
+    for model in MODELS.values():
+        entry = model.describe()
+        assert {"id", "name", "source", "structure", "population", "ranges"} <= set(entry)
+        assert entry["ranges"]["weight_kg"][0] < entry["ranges"]["weight_kg"][1]

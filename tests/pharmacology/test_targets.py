@@ -1,0 +1,76 @@
+"""Bands, time in band, peak, target-controlled infusion and the exploratory relief model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ketaclinic.evidence.sources import get_source
+from ketaclinic.pharmacology.disposition import Disposition
+from ketaclinic.pharmacology.engine import Inputs, Solution
+from ketaclinic.pharmacology.models import get_model
+from ketaclinic.pharmacology.regimen import Infusion, to_inputs
+from ketaclinic.pharmacology.relief import LABEL, ONSET_OFFSET_HALF_LIFE_DAYS, predicted_relief
+from ketaclinic.pharmacology.targets import BANDS, peak, tci_schedule, time_in_bands
+
+
+def test_bands_have_sources_and_the_published_levels():
+    levels = {b.id: b.low_ng_per_ml for b in BANDS}
+    assert levels == {"analgesia": 100.0, "psychedelic": 50.0, "awakening": 640.0, "anaesthesia": 2000.0}
+    for band in BANDS:
+        for s in band.sources:
+            get_source(s)
+
+
+def test_time_in_band_on_a_known_curve():
+    times = np.arange(0.0, 101.0)
+    curve = np.where((times >= 20) & (times < 60), 150.0, 20.0)  # 40 min at 150 ng/mL
+    spent = time_in_bands(times, curve)
+    assert spent["analgesia"] == pytest.approx(40.0, abs=1.0)
+    assert spent["psychedelic"] == pytest.approx(40.0, abs=1.0)
+    assert spent["awakening"] == 0.0
+    assert peak(times, curve) == (150.0, 20.0)
+
+
+@pytest.mark.parametrize("disposition", [
+    get_model("domino1984").disposition(70.0, 40.0),
+    Disposition.from_micro_constants(12.0, 0.1, 0.05, 0.02),  # a custom 2-compartment model
+])
+def test_tci_reaches_and_holds_the_target_within_the_rate_limit(disposition):
+    schedule = tci_schedule(disposition, target_ng_per_ml=150.0, duration_min=240.0, max_rate_mg_per_h=120.0)
+    assert all(0 <= s.rate_mg_per_h <= 120.0 + 1e-9 for s in schedule.steps)
+    doses = [Infusion(kind="infusion", start_min=s.start_min, duration_min=s.duration_min, rate_mg_per_h=s.rate_mg_per_h)
+             for s in schedule.steps if s.rate_mg_per_h > 0]
+    inputs = to_inputs(doses)
+    inputs = Inputs(bolus_time_min=np.array([0.0]), bolus_mg=np.array([schedule.bolus_mg]),
+                    infusion_start_min=inputs.infusion_start_min, infusion_end_min=inputs.infusion_end_min,
+                    infusion_mg_per_min=inputs.infusion_mg_per_min)
+    times = np.arange(0.0, 241.0)
+    c = Solution(disposition, inputs).concentration_ng_per_ml(times)[0]
+    assert c[0] == pytest.approx(150.0, rel=1e-9)
+    assert np.all(np.abs(c[10:] - 150.0) < 150.0 * 0.02)
+
+
+def test_tci_respects_a_tight_rate_limit_and_says_so_by_undershooting():
+    d = get_model("domino1984").disposition(70.0, 40.0)
+    schedule = tci_schedule(d, target_ng_per_ml=400.0, duration_min=60.0, max_rate_mg_per_h=10.0, max_bolus_mg=1.0)
+    assert schedule.bolus_mg == 1.0
+    assert max(s.rate_mg_per_h for s in schedule.steps) == pytest.approx(10.0)
+    assert schedule.held_by_rate_limit
+    relaxed = tci_schedule(d, target_ng_per_ml=100.0, duration_min=60.0, max_rate_mg_per_h=200.0)
+    assert not relaxed.held_by_rate_limit
+
+
+def test_relief_builds_over_a_series_and_fades_with_the_published_half_life():
+    model = get_model("domino1984")
+    series = [Infusion(kind="infusion", start_min=day * 24 * 60, duration_min=240, rate_mg_per_h=0.35 * 70)
+              for day in range(10)]
+    curve = predicted_relief(model, 70.0, 40.0, to_inputs(series), horizon_days=80)
+    day = curve.times_day
+    relief = curve.relief_fraction
+    assert relief[np.searchsorted(day, 9.5)] > relief[np.searchsorted(day, 2.0)] > 0
+    # after the course the effect concentration halves every ~10.9 days
+    e = curve.effect_s_ketamine_ng_per_ml
+    later = e[np.searchsorted(day, 40.0)] / e[np.searchsorted(day, 40.0 + ONSET_OFFSET_HALF_LIFE_DAYS)]
+    assert later == pytest.approx(2.0, rel=0.02)
+    assert "EXPLORATORY" in LABEL and "Hill" in LABEL and "CRPS" in LABEL
