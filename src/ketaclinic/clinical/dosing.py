@@ -198,7 +198,8 @@ DEFAULT_LIBRARY = DrugLibrary(
     name="ketamine, low-dose analgesia",
     infusion_rate_mg_per_kg_per_h=Limit(
         "infusion_rate_per_kg", "infusion_rate_mg_per_kg_per_h", "mg/kg/h", "infusion rate",
-        soft_min=Bound(0.05, CLINIC_POLICY, None, "below the lowest starting rate of any protocol: a decimal slip the other way"),
+        soft_min=Bound(0.04, CLINIC_POLICY, None, "below the lowest starting rate of any protocol (10 mg/h at 250 kg): "
+                       "a decimal slip the other way, e.g. 0.35 typed as 0.035"),
         soft_max=Bound(1.0, ref("pa_lowdose_ketamine2020"), None, "low-dose infusions are no more than 1 mg/kg/h"),
         hard_max=Bound(2.0, ref("asra2018"), _ASRA, "top of the ASRA 2018 range of 0.5-2 mg/kg/h"),
     ),
