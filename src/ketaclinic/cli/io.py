@@ -68,10 +68,33 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def error_from_validation(exc: ValidationError) -> CommandError:
+def _drop_union_tags(loc: tuple[Any, ...], document: Any) -> tuple[Any, ...]:
+    """Pydantic puts the tag of a tagged union into the location (``doses.1.infusion.rate``);
+    walk the document and keep only the parts that are really there (the last part is always
+    kept: it may be a missing or an unknown field)."""
+    if document is None:
+        return loc
+    kept: list[Any] = []
+    current = document
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(current, dict) and isinstance(part, str) and part not in current and not last:
+            continue
+        kept.append(part)
+        if isinstance(current, dict) and isinstance(part, str):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        else:
+            current = None
+    return tuple(kept)
+
+
+def error_from_validation(exc: ValidationError, document: Any = None) -> CommandError:
     """Turn the first pydantic error into the contract's error: what is wrong, where, what is allowed."""
     err = exc.errors(include_url=False)[0]
     loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and p.startswith("function-")))
+    loc = _drop_union_tags(loc, document)
     path = field_path(loc)
     kind = err.get("type", "")
     if kind == "extra_forbidden":
@@ -111,7 +134,7 @@ def parse_model(model: type[M], document: Any) -> M:
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        raise error_from_validation(exc) from None
+        raise error_from_validation(exc, document) from None
 
 
 def run_json_command(
