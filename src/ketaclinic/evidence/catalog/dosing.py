@@ -56,6 +56,8 @@ SOURCES = (
         journal="J Pain Symptom Manage 2000;20(4):246-252",
         kind="trial",
         checked="abstract",
+        url="https://gsajournals.org/articles/000/000/000000910-analgesic-effect-of-intravenous-ketamine-in-cancer-"
+        "patients-on-morphine-therapy-a-randomized-controlled-double-blind-crossover-double-dose-s.php",
         note="Slow IV bolus of 0.25 or 0.50 mg/kg in 10 cancer patients; more drowsiness and a fall in MMSE at "
         "30 min with 0.50 mg/kg; hallucinations in 4 (reversed with diazepam 1 mg IV).",
     ),
@@ -82,6 +84,7 @@ SOURCES = (
         journal="Pain Med 2008",
         kind="study",
         checked="secondary",
+        url="http://www.rsdfoundation.org/en/Ketamine_J_Pain_Medicine.html",
         note="Anesthetic-dose ('ketamine coma') infusions in 20 refractory CRPS patients in intensive care. Title and "
         "authors read on a foundation's reproduction; volume, pages and doses not read. Cited only to say why "
         "anesthetic-dose regimens are excluded from an outpatient library.",
