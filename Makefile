@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench lint serve clean
+.PHONY: install postgres test bench lint serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install
+postgres:
+	@sh scripts/ensure_postgres.sh
+
+test: install postgres
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: install

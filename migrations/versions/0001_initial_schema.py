@@ -343,7 +343,7 @@ def _create_guards() -> None:
             CREATE FUNCTION ketaclinic_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 RAISE EXCEPTION '%: % refused (append-only, signed or closed record)', TG_TABLE_NAME, TG_OP
-                    USING ERRCODE = 'raise_exception';
+                    USING ERRCODE = 'integrity_constraint_violation';
             END $$
             """
         )

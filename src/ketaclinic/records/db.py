@@ -138,9 +138,8 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only look (no audit entry, no write lock on SQLite): token checks, health, verify."""
-        with self._read_sessions() as session:
+        with self._read_sessions() as session:  # closing rolls back; loaded objects stay readable
             yield session
-            session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

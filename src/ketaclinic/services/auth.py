@@ -29,6 +29,13 @@ _DUMMY_HASH = _hasher.hash("no such user: constant-time placeholder")
 TOKEN_SALT = "ketaclinic.access-token.v1"
 
 
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Swap the argon2 parameters (the test suite uses argon2's cheapest profile to stay fast)."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("no such user: constant-time placeholder")
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

@@ -43,12 +43,10 @@ def unit_of_work(db: Database) -> Iterator[Session]:
         raise Conflict("the record was changed by someone else: reload it and try again") from None
     except ImmutableRecordError as error:
         raise Conflict(str(error), code="immutable_record") from None
-    except (sa_exc.IntegrityError, sa_exc.InternalError) as error:
+    except sa_exc.IntegrityError as error:
         text = str(error.orig).lower()
         if "append-only" in text or "refused" in text or "never changed" in text:
             raise Conflict("signed and append-only records are never changed", code="immutable_record") from None
-        if isinstance(error, sa_exc.InternalError):
-            raise
         raise Conflict("the change conflicts with another record", code="integrity_conflict") from None
 
 

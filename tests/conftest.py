@@ -1,0 +1,231 @@
+"""Shared fixtures: a real PostgreSQL server, and migrated databases on both engines.
+
+The PostgreSQL server is Debian's (``/usr/lib/postgresql/*/bin``; ``make test`` installs it when
+missing via ``scripts/ensure_postgres.sh``), initialised in a temporary directory and started on a
+free loopback port as the unprivileged user ``ketaclinic-pg`` (PostgreSQL refuses to run as
+root). One server per test process (per xdist worker), stopped at the end.
+
+Schemas are built by the Alembic migrations, once per engine per process, into a template;
+each test then gets a fresh copy (a file copy for SQLite, ``CREATE DATABASE ... TEMPLATE`` for
+PostgreSQL), so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PG_USER = "ketaclinic-pg"
+ENGINES = ["sqlite", "postgresql"]
+
+
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+    data_dir: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(f"host={self.host} port={self.port} user={self.user} dbname=postgres", autocommit=True) as conn:
+            conn.execute(sql)
+
+
+def _pg_bindir() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parts[4]))
+    if not candidates:
+        pytest.fail("PostgreSQL server binaries not found: run `make test` or scripts/ensure_postgres.sh "
+                    "(installs the Debian package postgresql)")
+    return Path(candidates[-1]).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_pg_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    if subprocess.run(["id", "-u", PG_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
+                       check=False, capture_output=True)
+    return ["runuser", "-u", PG_USER, "--", *argv]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bindir = _pg_bindir()
+    root = Path(tempfile.mkdtemp(prefix="ketaclinic-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        _as_pg_user(["true"])  # creates the user if missing
+        shutil.chown(root, PG_USER, PG_USER)
+    root.chmod(0o700)
+    run = dict(check=True, capture_output=True, text=True)
+    subprocess.run(_as_pg_user([str(bindir / "initdb"), "-D", str(data), "-U", "ketaclinic", "--auth=trust",
+                                "-E", "UTF8", "--locale=C", "--no-sync"]), **run)
+    port = _free_port()
+    options = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+               f"-c full_page_writes=off -c max_connections=100")
+    subprocess.run(_as_pg_user([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
+                                "-w", "-t", "30", "start"]), **run)
+    server = PostgresServer(host="127.0.0.1", port=port, user="ketaclinic", data_dir=data)
+    try:
+        yield server
+    finally:
+        subprocess.run(_as_pg_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# --- migrated templates and per-test databases --------------------------------------------
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ketaclinic.records.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:  # fold the WAL into the main file so a plain copy is complete
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    from ketaclinic.records.migrate import upgrade
+
+    name = "ketaclinic_template"
+    postgres_server.admin(f"DROP DATABASE IF EXISTS {name}")
+    postgres_server.admin(f"CREATE DATABASE {name}")
+    upgrade(postgres_server.url(name))
+    return name
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> Iterator[str]:
+    """A freshly migrated, empty database on the engine named by ``engine`` (param or fixture)."""
+    if engine == "sqlite":
+        path = tmp_path / "ketaclinic.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("postgres_template")
+    name = f"kc_test_{os.getpid()}_{next(_counter)}"
+    for attempt in range(20):  # CREATE DATABASE ... TEMPLATE fails while anything is connected to the template
+        try:
+            server.admin(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+            break
+        except Exception:
+            if attempt == 19:
+                raise
+            time.sleep(0.1)
+    try:
+        yield server.url(name)
+    finally:
+        server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Which database engine a test runs on; every records/services/API test runs on both."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def cheap_password_hashing() -> None:
+    """Real argon2id, with its cheapest parameters: hashing is not what these tests measure."""
+    from argon2 import PasswordHasher, profiles
+
+    from ketaclinic.services.auth import use_password_hasher
+
+    use_password_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, cheap_password_hashing: None):
+    from ketaclinic.settings import Settings
+
+    return Settings(
+        env="test",
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        secret_key_file=tmp_path / "secret",
+        lockout_failed_logins=3,
+        lockout_min=15,
+        login_rate_limit=50,
+        inquiry_rate_limit=50,
+    )
+
+
+@pytest.fixture
+def db(settings) -> Iterator:
+    from ketaclinic.records.db import Database
+
+    database = Database(settings.database_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+PASSWORD = "correct-horse-battery"
+
+
+@dataclass
+class Clinic:
+    """A small clinic: one user per role, the patient user's own chart and somebody else's."""
+
+    actors: dict
+    own_patient_id: int
+    other_patient_id: int
+
+
+@pytest.fixture
+def clinic(db) -> Clinic:
+    from datetime import date
+
+    from ketaclinic.services.auth import actor_for
+    from ketaclinic.services.context import Actor
+    from ketaclinic.services.patients import PatientIn, create_patient
+    from ketaclinic.services.users import UserCreate, create_user
+
+    system = Actor.system("tests")
+    coordinator_seed = Actor(user_id=None, username="seed", role="coordinator", ip="127.0.0.1")
+    own = create_patient(db, coordinator_seed, PatientIn(given_name="Synthetic", family_name="Own", birth_date=date(1970, 1, 2),
+                                                          sex="female", weight_kg=68.0, email="own@example.org"))
+    other = create_patient(db, coordinator_seed, PatientIn(given_name="Synthetic", family_name="Other",
+                                                            birth_date=date(1980, 3, 4), sex="male", weight_kg=80.0))
+    actors = {}
+    from ketaclinic.records.users import User
+
+    for role in ("admin", "physician", "nurse", "coordinator", "patient"):
+        view = create_user(db, system, UserCreate(username=role, role=role, password=PASSWORD,
+                                                  patient_id=own.id if role == "patient" else None))
+        with db.transaction() as session:
+            actors[role] = actor_for(session.get(User, view.id), "127.0.0.1")
+    return Clinic(actors=actors, own_patient_id=own.id, other_patient_id=other.id)
