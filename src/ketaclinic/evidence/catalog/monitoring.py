@@ -17,6 +17,7 @@ SOURCES = (
         journal="J Clin Psychopharmacol 1990;10(4):244-251",
         kind="study",
         checked="secondary",
+        url="https://pubmed.ncbi.nlm.nih.gov/?term=Chernik+DA%5Bau%5D+1990+Alertness+Sedation+Scale",
         note="The (modified) OAA/S responsiveness scale: 5 responds readily to name in a normal tone; 4 lethargic "
         "response; 3 responds only after name called loudly or repeatedly; 2 only after mild prodding or shaking; "
         "1 no response to mild prodding or shaking; 0 no response to pain (scale reprinted in a Thorax table). "
