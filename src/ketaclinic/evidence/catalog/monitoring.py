@@ -109,6 +109,7 @@ SOURCES = (
         title="The post-anesthesia recovery score revisited",
         journal="J Clin Anesth 1995;7(1):89-91",
         kind="study",
+        url="https://pubmed.ncbi.nlm.nih.gov/?term=Aldrete+JA+1995+post-anesthesia+recovery+score+revisited",
         checked="secondary",
         note="Modified Aldrete score: pulse oximetry replaces colour (StatPearls summary). Used for early recovery; "
         "the home-readiness decision uses PADSS (chung1995_padss). A '>= 9' Aldrete threshold is UNVERIFIED.",
@@ -121,6 +122,7 @@ SOURCES = (
         "double-blind, randomized, placebo-controlled trial",
         journal="Ann Emerg Med 2008;52(1):30-34",
         kind="trial",
+        url="https://pubmed.ncbi.nlm.nih.gov/?term=Langston+2008+ondansetron+ketamine+Ann+Emerg+Med",
         checked="abstract",
         note="Children given IV ketamine 1 mg/kg for ED sedation: IV ondansetron 0.15 mg/kg (max 4 mg) lowered ED "
         "vomiting from 12.6 % to 4.7 %. Children and sedation doses: supports an antiemetic for ketamine-associated "

@@ -89,6 +89,7 @@ SOURCES = (
         title="Investigating the pharmacodynamics of ketamine in children",
         journal="Paediatr Anaesth 2008;18(1):36-42",
         kind="study",
+        pmid="18095964",
         checked="abstract",
         note="43 children in PD analysis (8.15 SD 3.5 y, 34.9 SD 15.8 kg). Effect-compartment equilibration "
         "half-time 11 s (95% CI 0.07-20 s) -> ke0 = ln2/(11/60) = 3.78 /min (our arithmetic). Sedation Emax: E0 5, "
@@ -162,6 +163,7 @@ SOURCES = (
         "neurocognitive impairment in healthy volunteers",
         journal="Anesthesiology 2012;117(2):353",
         kind="study",
+        url="https://pubs.asahq.org/anesthesiology/article/117/2/353/13169",
         checked="abstract",
         note="12 healthy men, S-ketamine 20 mg/h x 2 h +/- rifampicin. Blood-effect-site equilibration t1/2 0 "
         "(cognitive flexibility) to 11.8 min (pain intensity), mean 6.1 min across endpoints -> ke0 0.0587 /min "
@@ -308,6 +310,7 @@ SOURCES = (
         title="UNVERIFIED: bioavailability, pharmacokinetics and analgesic activity of ketamine in humans",
         journal="J Pharm Sci 1982 (UNVERIFIED)",
         kind="study",
+        url="https://pubmed.ncbi.nlm.nih.gov/?term=Clements+JA+Nimmo+WS+Grant+IS+1982+ketamine+bioavailability",
         checked="secondary",
         note="Not found. IM F 93% (and oral ~17-20%) appear only in encyclopaedia infoboxes; adult IM tmax unknown. "
         "Treat adult IM F 0.93 as secondary until checked.",
