@@ -9,6 +9,7 @@ OpenAPI document (``x-roles``). Other parts (the web UI) attach themselves throu
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -38,12 +39,28 @@ def route_rule(route: APIRoute) -> auth.Allow | None:
     return None
 
 
+def iter_api_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every APIRoute with its full path, through included routers.
+
+    Older FastAPI copies included routes into ``app.routes``; newer versions keep an included
+    router as one entry that points to the original router and its prefix. Both are walked.
+    """
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+            continue
+        original = getattr(route, "original_router", None)
+        context = getattr(route, "include_context", None)
+        if original is not None and context is not None:
+            yield from iter_api_routes(original.routes, prefix + getattr(context, "prefix", ""))
+
+
 def _enforce_policy(app: FastAPI) -> None:
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX):
+    for path, route in iter_api_routes(app.routes):
+        if path.startswith(API_PREFIX):
             rule = route_rule(route)
             if rule is None:
-                raise UndeclaredRouteError(f"{sorted(route.methods)} {route.path} declares no access rule")
+                raise UndeclaredRouteError(f"{sorted(route.methods)} {path} declares no access rule")
             route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": "public" if rule.public else sorted(rule.roles)}
             route.description = (route.description or "") + f"\n\nAllowed: {rule.describe()}."
 

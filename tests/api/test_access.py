@@ -1,0 +1,97 @@
+"""Every route × every role against ONE policy table. A new route without an entry here fails.
+
+Allowed roles must get past authorization (any status but 401/403); everyone else gets 403, and
+an anonymous caller 401. Public routes answer anyone.
+"""
+
+import pytest
+from fastapi import APIRouter
+
+from ketaclinic.api.app import UndeclaredRouteError, _enforce_policy, iter_api_routes, route_rule
+
+PUBLIC = "public"
+ALL = {"admin", "physician", "nurse", "coordinator", "patient"}
+CHART_READERS = {"physician", "nurse", "coordinator", "patient"}
+QUEUE_READERS = {"coordinator", "physician", "admin"}
+QUEUE_WORKERS = {"coordinator", "physician"}
+
+POLICY = {
+    ("GET", "/healthz"): PUBLIC,
+    ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("GET", "/api/v1/auth/me"): ALL,
+    ("GET", "/api/v1/patients"): CHART_READERS,
+    ("POST", "/api/v1/patients"): {"physician", "coordinator"},
+    ("GET", "/api/v1/patients/{patient_id}"): CHART_READERS,
+    ("PATCH", "/api/v1/patients/{patient_id}"): {"physician", "nurse", "coordinator"},
+    ("GET", "/api/v1/patients/{patient_id}/weights"): {"physician", "nurse", "patient"},
+    ("POST", "/api/v1/patients/{patient_id}/weights"): {"physician", "nurse"},
+    ("GET", "/api/v1/patients/{patient_id}/versions"): {"physician", "coordinator"},
+    ("POST", "/api/v1/inquiries"): PUBLIC,
+    ("GET", "/api/v1/inquiries"): QUEUE_READERS,
+    ("GET", "/api/v1/inquiries/{inquiry_id}"): QUEUE_READERS,
+    ("POST", "/api/v1/inquiries/{inquiry_id}/answer"): QUEUE_WORKERS,
+    ("POST", "/api/v1/inquiries/{inquiry_id}/schedule"): QUEUE_WORKERS,
+    ("POST", "/api/v1/inquiries/{inquiry_id}/convert"): QUEUE_WORKERS,
+    ("POST", "/api/v1/inquiries/{inquiry_id}/close"): QUEUE_WORKERS,
+    ("GET", "/api/v1/audit"): {"admin"},
+    ("GET", "/api/v1/audit/verify"): {"admin"},
+    ("GET", "/api/v1/users"): {"admin"},
+    ("POST", "/api/v1/users"): {"admin"},
+    ("PATCH", "/api/v1/users/{user_id}"): {"admin"},
+}
+
+
+def _routes(app):
+    for path, route in iter_api_routes(app.routes):
+        for method in route.methods - {"HEAD", "OPTIONS"}:
+            yield method, path, route
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_every_route_has_exactly_the_rule_in_the_table(app):
+    seen = {(method, path) for method, path, _ in _routes(app)}
+    assert seen - set(POLICY) == set(), "routes without an entry in POLICY (add one, with the roles it allows)"
+    assert set(POLICY) - seen == set(), "POLICY names routes that do not exist"
+    for method, path, route in _routes(app):
+        if not path.startswith("/api/v1"):
+            continue
+        rule = route_rule(route)
+        declared = PUBLIC if rule.public else set(rule.roles)
+        assert declared == POLICY[(method, path)], f"{method} {path}"
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_route_without_a_rule_stops_the_app(app):
+    extra = APIRouter(prefix="/api/v1")
+
+    @extra.get("/forgotten")
+    def forgotten() -> dict:
+        return {}
+
+    app.include_router(extra)
+    with pytest.raises(UndeclaredRouteError):
+        _enforce_policy(app)
+
+
+def test_every_route_for_every_role(client, headers, clinic, settings, db):
+    from ketaclinic.services.context import Actor
+    from ketaclinic.services.inquiries import InquiryIn, submit_inquiry
+
+    submit_inquiry(db, settings, Actor.public(None), InquiryIn(name="Synthetic", email="s@example.org",
+                   preferred_contact="email", consent_to_contact=True))
+    params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id}
+    failures = []
+    for (method, path), allowed in POLICY.items():
+        url = path.format(**params)
+        for role in [None, *sorted(ALL)]:
+            kwargs = {"headers": headers[role]}
+            if method in ("POST", "PATCH"):
+                kwargs["json"] = {}
+            status = client.request(method, url, **kwargs).status_code
+            if allowed == PUBLIC or (role is not None and role in allowed):
+                ok = status not in (401, 403)
+            else:
+                ok = status == (401 if role is None else 403)
+            if not ok:
+                failures.append(f"{method} {path} as {role}: {status}")
+    assert failures == []
