@@ -61,13 +61,14 @@ def test_percentiles_are_ordered_and_bracket_the_typical_curve():
 
 
 def test_percentiles_equal_numpy_on_the_full_matrix():
-    """Blocking over time and threads changes nothing."""
+    """Blocking over time and threads changes nothing beyond the float32 rounding of the
+    order statistics (relative 6e-8)."""
     typical, cv = _typical()
     d = sample_dispositions(typical, cv, 3000, seed=4)
     times = np.arange(0.0, 1000.0)
     blocked = population_percentiles(d, INPUTS, times, [2.5, 50, 97.5], threads=2)
     full = np.percentile(Solution(d, INPUTS).concentration_ng_per_ml(times), [2.5, 50, 97.5], axis=0)
-    assert np.allclose(blocked, full, rtol=1e-12)
+    assert np.allclose(blocked, full, rtol=1e-6, atol=1e-9)
 
 
 def test_block_size_keeps_memory_bounded():

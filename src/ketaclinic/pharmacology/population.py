@@ -47,9 +47,24 @@ def sample_dispositions(
 
 
 def _percentiles_of_block(block: np.ndarray, percentiles: Sequence[float]) -> np.ndarray:
-    """(n_subjects, k) → (len(percentiles), k), linear interpolation between order statistics."""
-    by_time = np.ascontiguousarray(block.T)
-    return np.percentile(by_time, list(percentiles), axis=1, overwrite_input=True)
+    """(n_subjects, k) → (len(percentiles), k), linear interpolation between order statistics
+    (numpy's default "linear" method).
+
+    Why float32 and a full sort: numpy sorts float32 rows with SIMD (x86-simd-sort), which on this
+    class of machine is ~3× faster than selecting several order statistics in float64 with
+    ``np.partition``. The order statistics are then exact for the values rounded to float32, a
+    relative change below 6e-8 — far below anything a clinician reads off a percentile band.
+    """
+    by_time = block.T.astype(np.float32)
+    by_time.sort(axis=1)
+    n = by_time.shape[1]
+    position = np.asarray(percentiles, dtype=float) / 100.0 * (n - 1)
+    lower = np.floor(position).astype(int)
+    upper = np.minimum(lower + 1, n - 1)
+    fraction = (position - lower)[:, None]
+    low_values = by_time[:, lower].T.astype(float)
+    high_values = by_time[:, upper].T.astype(float)
+    return low_values + (high_values - low_values) * fraction
 
 
 def block_size_for(subjects: int) -> int:
