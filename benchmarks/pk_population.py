@@ -21,7 +21,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ketaclinic.pharmacology.engine import Inputs
-from ketaclinic.pharmacology.models import PARAMETERS, get_model
+from ketaclinic.pharmacology.disposition import PARAMETERS
+from ketaclinic.pharmacology.models import get_model
 from ketaclinic.pharmacology.population import population_percentiles, sample_dispositions
 
 RESULTS = Path(__file__).parent / "results"

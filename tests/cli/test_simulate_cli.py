@@ -71,6 +71,11 @@ def test_every_model_and_route_answers(model_id, route):
         "times_min": [0, 5, 30, 120],
     }
     code, out = run(document)
+    if route != "iv" and route not in MODELS[model_id].routes:
+        assert code == 2
+        error = json.loads(out)["error"]
+        assert error["code"] == "unsupported_route" and error["field"] == "doses[0].route"
+        return
     assert code == 0, out
     answer = json.loads(out)
     assert answer["plasma_ng_per_ml"][2] > 0

@@ -112,7 +112,7 @@ def test_steady_state_is_rate_over_clearance():
     for model in MODELS.values():
         d = model.disposition(70.0, 40.0)
         c = Solution(d, inputs).concentration_ng_per_ml(np.array([5e5]))[0, 0]
-        assert np.isclose(c, rate_mg_per_min / d.cl_l_per_min[0] * 1000.0, rtol=1e-9), model.id
+        assert np.isclose(c, rate_mg_per_min / d.plasma_clearance_l_per_min()[0] * 1000.0, rtol=1e-9), model.id
 
 
 def test_mass_is_conserved():
@@ -161,7 +161,7 @@ def test_batch_of_subjects_equals_each_subject_alone():
     times = np.arange(0.0, 300.0)
     together = Solution(batch, inputs).concentration_ng_per_ml(times)
     for i in (0, 17, 49):
-        alone = Disposition.from_clearances(*(getattr(batch, p)[i] for p in ("v1_l", "cl_l_per_min", "v2_l", "q2_l_per_min", "v3_l", "q3_l_per_min")))
+        alone = Disposition.from_clearances(**batch.typical_parameters(i))
         assert np.allclose(Solution(alone, inputs).concentration_ng_per_ml(times)[0], together[i], rtol=1e-10)
 
 

@@ -94,3 +94,28 @@ def test_list_entries_have_the_contract_fields():
         entry = model.describe()
         assert {"id", "name", "source", "structure", "population", "ranges"} <= set(entry)
         assert entry["ranges"]["weight_kg"][0] < entry["ranges"]["weight_kg"][1]
+
+
+def test_adult_model_with_published_variability():
+    """Perez-Ruixo 2021 (esketamine, 820 adults): hepatic first-pass structure, plasma CL ≈ 109 L/h."""
+    model = get_model("perezruixo2021")
+    d = model.disposition(74.0, 45.0)
+    assert d.plasma_clearance_l_per_min()[0] * 60 == pytest.approx(109.0, rel=0.01)
+    older = model.disposition(74.0, 80.0)
+    assert older.qh_l_per_min[0] * 60 == pytest.approx(151.0 - 2.19 * 20)
+    assert not model.iiv_assumed and model.variability_cv()["v1_l"] == 0.275
+    assert "kmet" in model.iiv_note
+    assert model.drug.startswith("S-ketamine")
+
+
+def test_hepatic_compartment_steady_state_and_solver_agreement():
+    from .reference_ode import reference_concentration
+
+    d = get_model("perezruixo2021").disposition(74.0, 45.0)
+    inputs = Inputs(bolus_time_min=np.array([0.0]), bolus_mg=np.array([28.0]),
+                    infusion_start_min=np.array([10.0]), infusion_end_min=np.array([130.0]),
+                    infusion_mg_per_min=np.array([0.3]))
+    times = np.linspace(0, 600, 61)
+    ours = Solution(d, inputs).concentration_ng_per_ml(times)[0]
+    ref, _ = reference_concentration(d, inputs, times)
+    assert np.allclose(ours, ref, rtol=1e-6)

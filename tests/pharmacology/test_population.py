@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ketaclinic.pharmacology.engine import Inputs, Solution
-from ketaclinic.pharmacology.models import PARAMETERS, get_model
+from ketaclinic.pharmacology.disposition import PARAMETERS
+from ketaclinic.pharmacology.models import get_model
 from ketaclinic.pharmacology.population import (
     block_size_for,
     omega_from_cv,

@@ -169,7 +169,7 @@ class Solution:
         output: Literal["concentration", "amounts"] = "concentration",
         ke0_per_min: np.ndarray | float | None = None,
     ):
-        if np.any(disposition.cl_l_per_min <= 0) or np.any(disposition.v1_l <= 0):
+        if np.any(disposition.plasma_clearance_l_per_min() <= 0) or np.any(disposition.v1_l <= 0):
             raise ValueError("clearance and central volume must be positive")
         self.n_subjects = disposition.n_subjects
         n = self.n_subjects

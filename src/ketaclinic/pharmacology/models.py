@@ -23,9 +23,7 @@ from functools import cache
 import numpy as np
 
 from ketaclinic.evidence.sources import CLINIC_POLICY, ref
-from ketaclinic.pharmacology.disposition import Disposition
-
-PARAMETERS = ("v1_l", "cl_l_per_min", "v2_l", "q2_l_per_min", "v3_l", "q3_l_per_min")
+from ketaclinic.pharmacology.disposition import PARAMETERS, Disposition
 
 #: Assumed CV when a source publishes no variability: 30 % on every parameter, a middle value
 #: of the published ketamine IIVs (13 % CL Fanta 2015 … 64 % V1 Herd 2007). Clinic policy,
@@ -108,6 +106,7 @@ class PKModel:
     ke0_per_min: float | None = None
     ke0_source: str | None = None
     ke0_note: str = ""
+    iiv_note: str = ""
     routes: Mapping[str, Route] = field(default_factory=lambda: dict(ADULT_ROUTES))
     sampling: str = "venous"
     notes: tuple[str, ...] = ()
@@ -168,6 +167,7 @@ class PKModel:
                 "cv": dict(self.variability_cv()),
                 "source": self.iiv_source or DEFAULT_IIV_SOURCE,
                 "assumed": self.iiv_assumed,
+                "note": self.iiv_note,
             },
             "ke0_per_min": self.ke0_per_min,
             "ke0_source": self.ke0_source,
@@ -180,8 +180,7 @@ def _per_kg_micro(v1_l_per_kg: float, k10: float, k12: float, k21: float, k13: f
     """Models published as V1 per kg and micro-constants per minute."""
 
     def typical(weight_kg: float, age_years: float | None) -> dict[str, float]:
-        d = Disposition.from_micro_constants(v1_l_per_kg * weight_kg, k10, k12, k21, k13, k31)
-        return {p: float(getattr(d, p)[0]) for p in PARAMETERS}
+        return Disposition.from_micro_constants(v1_l_per_kg * weight_kg, k10, k12, k21, k13, k31).typical_parameters()
 
     return typical
 
@@ -285,7 +284,7 @@ _register(
         ranges=ValidRange((10.8, 74.8), (1.0, 14.0)),
         parameters_text="V1 38.7 L/70 kg, V2 102 L/70 kg (exponent 1); CL 90 L/h/70 kg, Q 215 L/h/70 kg (exponent 0.75)",
         typical=_allometric(38.7, 102.0, 90.0, 215.0),
-        iiv_cv={"v1_l": 0.64, "v2_l": 0.517, "cl_l_per_min": 0.381, "q2_l_per_min": 0.19, "v3_l": 0.0, "q3_l_per_min": 0.0},
+        iiv_cv={"v1_l": 0.64, "v2_l": 0.517, "cl_l_per_min": 0.381, "q2_l_per_min": 0.19},
         iiv_source=ref("herd2007"),
         ke0_per_min=3.78,
         ke0_source=ref("herd2008"),
@@ -318,6 +317,51 @@ _register(
                 note="Oral in children (burns): F 0.45 (90 % CI 0.33-0.58), absorption half-life 59 min → ka 0.0117 /min.",
             ),
         },
+    )
+)
+
+
+
+def _perez_ruixo_typical(weight_kg: float, age_years: float | None) -> dict[str, float]:
+    """Perez-Ruixo 2021 Table 3 (as transcribed in nlmixr2lib): no weight covariate; hepatic blood
+    flow falls by 2.19 L/h per year of age above 60."""
+    per_h = 1.0 / 60.0
+    qh_l_per_h = 151.0 - 2.19 * max(0.0, (age_years or 0.0) - 60.0)
+    return Disposition.from_clearances(
+        v1_l=192.0, cl_l_per_min=0.0,
+        v2_l=143.0, q2_l_per_min=84.3 * per_h,
+        v3_l=417.0, q3_l_per_min=37.6 * per_h,
+        vh_l=101.0, qh_l_per_min=qh_l_per_h * per_h,
+        kel_h_per_min=1.11 * per_h, kmet_h_per_min=2.77 * per_h,
+    ).typical_parameters()
+
+
+_register(
+    PKModel(
+        id="perezruixo2021",
+        name="Perez-Ruixo esketamine (adults, 3-compartment + liver, with variability)",
+        source=ref("perezruixo2021"),
+        structure="three_compartment_with_hepatic_compartment",
+        drug="S-ketamine (esketamine)",
+        population="820 adults (256 healthy, 564 with treatment-resistant depression), 18-86 y (median 45), "
+        "39-170 kg (median 74); intranasal, IV and oral esketamine",
+        ranges=ValidRange((39.0, 170.0), (18.0, 86.0)),
+        parameters_text="Vc 192 L, Vp1 143 L (Q1 84.3 L/h), Vp2 417 L (Q2 37.6 L/h), liver Vh 101 L exchanging at "
+        "Qh 151 L/h (−2.19 L/h per year over 60), eliminating kel 1.11 + kmet 2.77 /h (plasma CL ≈ 109 L/h); no weight covariate",
+        typical=_perez_ruixo_typical,
+        iiv_cv={"v1_l": 0.275, "v2_l": 0.493, "qh_l_per_min": 0.232, "vh_l": 0.346, "kel_h_per_min": 1.20, "kmet_h_per_min": 0.30},
+        iiv_source=ref("perezruixo2021"),
+        iiv_note="Published IIV (CV) on Vc 27.5 %, Vp1 49.3 %, Qh 23.2 %, Vh 34.6 %, kel 120 %; the kmet IIV is blank "
+        "in the paper's Table 3, so 30 % is assumed (as nlmixr2lib does).",
+        ke0_per_min=OLOFSEN_KE0,
+        ke0_source=ref("olofsen2012"),
+        ke0_note="ke0 0.0587 /min = ln 2 / 11.8 min: S-ketamine analgesia in healthy men (Olofsen 2012).",
+        routes={},
+        notes=(
+            "Esketamine, not racemic ketamine: S-ketamine is roughly twice as potent, so compare bands with care.",
+            "IV only here: the paper's nasal and oral routes pass through gut and liver first, which this engine's "
+            "depot (absorbing into plasma) does not represent.",
+        ),
     )
 )
 

@@ -19,9 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ketaclinic.pharmacology.disposition import Disposition
+from ketaclinic.pharmacology.disposition import PARAMETERS, Disposition
 from ketaclinic.pharmacology.engine import Inputs, Solution
-from ketaclinic.pharmacology.models import PARAMETERS
 
 #: Working-set target per block of times (bytes of float64 concentrations over all subjects).
 BLOCK_BYTES = 20_000_000
@@ -42,7 +41,7 @@ def sample_dispositions(
     values = {}
     for column, name in enumerate(PARAMETERS):
         omega = omega_from_cv(float(cv.get(name, 0.0)))
-        values[name] = float(typical[name]) * np.exp(omega * eta[:, column])
+        values[name] = float(typical.get(name, 0.0)) * np.exp(omega * eta[:, column])
     return Disposition.from_clearances(**values)
 
 

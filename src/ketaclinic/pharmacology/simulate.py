@@ -19,7 +19,6 @@ from ketaclinic.pharmacology.models import (
     DEFAULT_IIV_CV,
     DEFAULT_IIV_SOURCE,
     MODELS,
-    PARAMETERS,
     PKModel,
     route_absorption,
 )
@@ -79,7 +78,9 @@ class CustomModel(BaseModel):
     k31_per_min: float = Field(default=0.0, ge=0, le=100)
     ke0_per_min: float | None = Field(default=None, gt=0, le=100)
     routes: dict[Literal["oral", "sublingual", "intranasal", "im"], CustomRoute] = {}
-    iiv_cv: dict[Literal["v1_l", "cl_l_per_min", "v2_l", "q2_l_per_min", "v3_l", "q3_l_per_min"], float] | None = None
+    iiv_cv: dict[Literal["v1_l", "cl_l_per_min", "v2_l", "q2_l_per_min", "v3_l", "q3_l_per_min"], float] | None = Field(
+        default=None, description="coefficient of variation per parameter (0 to 3); without it a 30 % default is assumed"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> CustomModel:
@@ -143,6 +144,7 @@ def simulate(request: SimulateRequest) -> dict[str, Any]:
     if model is not None:
         typical_disposition = model.disposition(patient.weight_kg, patient.age_years)
         warnings.extend(model.range_warnings(patient.weight_kg, patient.age_years))
+        warnings.extend(model.notes if model.drug != "racemic ketamine" else ())
         for index, dose in enumerate(request.doses):
             if dose.route != "iv" and dose.route not in model.routes:
                 raise SimulationError(
@@ -234,14 +236,19 @@ def simulate(request: SimulateRequest) -> dict[str, Any]:
 
     if request.population is not None:
         pop = request.population
-        typical = {p: float(getattr(typical_disposition, p)[0]) for p in PARAMETERS}
+        typical = typical_disposition.typical_parameters()
         dispositions = sample_dispositions(typical, cv, pop.subjects, pop.seed)
         values = population_percentiles(dispositions, inputs, times, pop.percentiles)
         answer["population"] = {
             "subjects": pop.subjects,
             "seed": pop.seed,
             "percentiles": {_fmt_pct(p): values[i] for i, p in enumerate(pop.percentiles)},
-            "variability": {"cv": dict(cv), "source": variability_source, "assumed": variability_assumed},
+            "variability": {
+                "cv": dict(cv),
+                "source": variability_source,
+                "assumed": variability_assumed,
+                "note": model.iiv_note if model else "",
+            },
         }
         if variability_assumed:
             warnings.append(
