@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -20,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ketaclinic.pharmacology.engine import Inputs
 from ketaclinic.pharmacology.disposition import PARAMETERS
+from ketaclinic.pharmacology.engine import Inputs
 from ketaclinic.pharmacology.models import get_model
 from ketaclinic.pharmacology.population import population_percentiles, sample_dispositions
 
@@ -135,8 +134,8 @@ def cli_seconds(subjects: int) -> float:
 def peak_memory_mb(subjects: int) -> float:
     """Peak resident memory of a fresh process simulating ``subjects`` × 72 h at 1 min."""
     code = (
-        "import resource, sys; sys.path.insert(0, %r); import pk_population as b; b.population(%d); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)" % (str(Path(__file__).parent), subjects)
+        f"import resource, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import pk_population as b; "
+        f"b.population({subjects}); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(done.stdout.strip().splitlines()[-1]) / 1024.0
@@ -193,6 +192,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    out = main()
-    print(json.dumps(out, indent=2))
-    _ = resource
+    print(json.dumps(main(), indent=2))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ketaclinic.pharmacology.engine import Inputs, Solution
 from ketaclinic.pharmacology.disposition import PARAMETERS
+from ketaclinic.pharmacology.engine import Inputs, Solution
 from ketaclinic.pharmacology.models import get_model
 from ketaclinic.pharmacology.population import (
     block_size_for,
