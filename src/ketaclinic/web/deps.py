@@ -1,0 +1,234 @@
+"""What every page needs: who is asking, may they, the CSRF check, and rendering a template.
+
+Pages call services only (never the ORM); the services repeat the role checks (defence in depth).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from ketaclinic.records.db import Database
+from ketaclinic.services import auth as auth_service
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import Unauthenticated
+from ketaclinic.settings import Settings
+from ketaclinic.web.config import WebConfig
+from ketaclinic.web.websession import WebSession
+
+TEMPLATES = Path(__file__).parent / "templates"
+CLINICAL = ("physician", "nurse")
+STAFF = ("admin", "physician", "nurse", "coordinator")
+DISCLAIMER = ("Decision support only: every number here is computed from published models and the clinic's "
+              "policy, and must be checked by the treating clinician before it is used.")
+
+NAV: dict[str, list[tuple[str, str]]] = {
+    "physician": [("/dashboard", "Dashboard"), ("/patients", "Patients"), ("/inquiries", "Inquiries"),
+                  ("/outcomes", "Outcomes")],
+    "nurse": [("/dashboard", "Dashboard"), ("/patients", "Patients"), ("/outcomes", "Outcomes")],
+    "coordinator": [("/dashboard", "Dashboard"), ("/inquiries", "Inquiries"), ("/patients", "Patients")],
+    "admin": [("/dashboard", "Dashboard"), ("/admin/users", "Users"), ("/admin/drug-library", "Drug library"),
+              ("/admin/audit", "Audit log")],
+    "patient": [("/me", "My diary"), ("/me/sessions", "My sessions")],
+}
+
+
+class LoginRequired(Exception):
+    def __init__(self, reason: str | None = None):
+        self.reason = reason
+
+
+class PageForbidden(Exception):
+    def __init__(self, role: str | None, what: str = "this page"):
+        self.role, self.what = role, what
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
+                  trim_blocks=True, lstrip_blocks=True)
+
+
+def svg_img(svg: str, alt: str, css_class: str = "chart") -> Markup:
+    """An SVG chart as an image (data URI): the page's strict CSP stays on, the chart keeps its styles."""
+    data = base64.b64encode(svg.encode()).decode()
+    return Markup('<img class="{}" alt="{}" src="data:image/svg+xml;base64,{}">').format(css_class, alt, Markup(data))
+
+
+def fmt_dt(value: Any, fmt: str = "%d %b %Y %H:%M") -> str:
+    if value is None:
+        return "—"
+    return value.strftime(fmt)
+
+
+def fmt_num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value):.{digits}f}"
+
+
+env.globals["svg_img"] = svg_img
+env.globals["DISCLAIMER"] = DISCLAIMER
+env.filters["dt"] = fmt_dt
+env.filters["num"] = fmt_num
+env.filters["label"] = lambda s: str(s).replace("_", " ") if s is not None else "—"
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def db_of(request: Request) -> Database:
+    return request.app.state.db
+
+
+def config_of(request: Request) -> WebConfig:
+    return request.app.state.web_config
+
+
+def web_session(request: Request) -> WebSession:
+    return request.state.web
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def current_actor(request: Request) -> Actor | None:
+    """The signed-in user as the database has them now, or None."""
+    if hasattr(request.state, "actor"):
+        return request.state.actor
+    session = web_session(request)
+    actor = None
+    if session.token:
+        try:
+            actor = auth_service.actor_from_token(db_of(request), settings_of(request).resolved_secret_key(),
+                                                  session.token, ip=client_ip(request))
+        except Unauthenticated:
+            session.sign_out()
+    request.state.actor = actor
+    return actor
+
+
+def need(*roles: str):
+    """Dependency: the actor, if signed in with one of ``roles``; otherwise sign-in or a 403 page."""
+
+    def dependency(request: Request) -> Actor:
+        actor = current_actor(request)
+        if actor is None:
+            raise LoginRequired("idle" if web_session(request).expired else None)
+        if actor.role not in roles:
+            raise PageForbidden(actor.role)
+        return actor
+
+    return dependency
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing request carries the session's CSRF token (form field or HTMX header)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    sent = request.headers.get("X-CSRF-Token")
+    if not sent:
+        form = await request.form()
+        sent = form.get("csrf_token")
+    expected = web_session(request).csrf
+    if not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+        raise CsrfFailed()
+
+
+def demo_active(request: Request) -> bool:
+    config = config_of(request)
+    if config.demo_banner is not None:
+        return config.demo_banner
+    cached = getattr(request.app.state, "web_demo_cache", None)
+    now = time.monotonic()
+    if cached and now - cached[0] < 30:
+        return cached[1]
+    value = False
+    try:
+        from ketaclinic.services import demo as demo_service  # lands with the demo clinic
+
+        probe = getattr(demo_service, "is_demo_clinic", None) or getattr(demo_service, "is_seeded", None)
+        if callable(probe):
+            value = bool(probe(db_of(request)))
+    except Exception:  # noqa: BLE001 - the banner must never break a page
+        value = False
+    request.app.state.web_demo_cache = (now, value)
+    return value
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
+           headers: dict[str, str] | None = None) -> HTMLResponse:
+    session = web_session(request)
+    actor = current_actor(request)
+    config = config_of(request)
+    ctx = {
+        "request": request,
+        "actor": actor,
+        "nav": NAV.get(actor.role, []) if actor else [],
+        "path": request.url.path,
+        "csrf_token": session.csrf,
+        "csrf_input": Markup('<input type="hidden" name="csrf_token" value="{}">').format(session.csrf),
+        "demo": demo_active(request),
+        "idle_timeout_s": config.idle_timeout_s if actor else 0,
+        "idle_warning_s": config.idle_warning_s,
+        "flashes": session.pop_flash(),
+        "errors": {},
+        "values": {},
+    }
+    ctx.update(context or {})
+    html = env.get_template(template).render(ctx)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def redirect(request: Request, url: str, flash: str | None = None) -> Response:
+    """303 to ``url`` (an HTMX request gets ``HX-Redirect`` so the whole page changes)."""
+    if flash:
+        web_session(request).add_flash(flash)
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def login_url(request: Request, reason: str | None) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    url = f"/login?next={quote(target, safe='')}"
+    return url + (f"&reason={reason}" if reason else "")
+
+
+def errors_of(exc: Exception) -> dict[str, str]:
+    """Field → message, from a pydantic ValidationError or a ServiceError with a field."""
+    from pydantic import ValidationError
+
+    from ketaclinic.services.errors import ServiceError
+
+    out: dict[str, str] = {}
+    if isinstance(exc, ValidationError):
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "__all__"
+            message = err["msg"].removeprefix("Value error, ")
+            out.setdefault(loc, message)
+    elif isinstance(exc, ServiceError):
+        out[exc.field or "__all__"] = exc.message
+    else:
+        out["__all__"] = str(exc)
+    return out
+
+
+def rate_limit(request: Request, name: str, limit: int, window_s: int) -> bool:
+    """Count one request against the shared (database) rate limit; False when over it."""
+    from ketaclinic.services import ratelimit
+
+    return ratelimit.hit(db_of(request), f"web-{name}:{client_ip(request)}", limit=limit, window_s=window_s).allowed

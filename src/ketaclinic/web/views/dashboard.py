@@ -1,0 +1,85 @@
+"""The dashboard: what needs doing now, for the role that is signed in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from ketaclinic.records.db import utcnow
+from ketaclinic.services import inquiries as inquiry_service
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import ServiceError
+from ketaclinic.web.deps import STAFF, check_csrf, db_of, need, redirect, render
+from ketaclinic.web.views._services import service_fn
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+def time_left(now, due) -> str:
+    seconds = (due - now).total_seconds()
+    late = seconds < 0
+    seconds = abs(seconds)
+    hours, minutes = int(seconds // 3600), int(seconds % 3600 // 60)
+    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return f"overdue by {text}" if late else f"{text} left"
+
+
+def waiting_inquiries(request: Request, actor: Actor) -> list[dict]:
+    if actor.role not in inquiry_service.READ_ROLES:
+        return []
+    now = utcnow()
+    items = [i for i in inquiry_service.list_inquiries(db_of(request), actor, limit=200).items
+             if i.status in ("new",)]
+    items.sort(key=lambda i: i.answer_by)
+    return [{"inquiry": i, "left": time_left(now, i.answer_by), "overdue": i.overdue} for i in items]
+
+
+def _safe(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except ServiceError:
+        return None
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "patient"))]) -> Response:
+    if actor.role == "patient":
+        return redirect(request, "/me")
+    db = db_of(request)
+    ctx: dict = {"sections": []}
+    ctx["inquiries"] = waiting_inquiries(request, actor)
+    if actor.role == "physician":
+        list_evaluations = service_fn("evaluations", "list_evaluations")
+        list_plans = service_fn("plans", "list_plans")
+        ctx["draft_evaluations"] = list_evaluations(db, actor, status="draft", limit=200).items if list_evaluations else []
+        ctx["draft_plans"] = list_plans(db, actor, status="draft", limit=200).items if list_plans else []
+    if actor.role in ("physician", "nurse", "coordinator"):
+        today = service_fn("sessions", "sessions_today") or service_fn("sessions", "list_sessions_today")
+        ctx["sessions_today"] = _safe(today, db, actor) if today else None
+    if actor.role in ("physician", "nurse"):
+        alerts = service_fn("sessions", "open_alerts")
+        ctx["open_alerts"] = _safe(alerts, db, actor) if alerts else None
+        due = service_fn("follow_up", "due") or service_fn("follow_up", "worklist") or service_fn("diary", "follow_up_due")
+        ctx["follow_up"] = _safe(due, db, actor) if due else None
+    if actor.role == "admin":
+        list_users = service_fn("users", "list_users")
+        users = list_users(db, actor, limit=200).items if list_users else []
+        ctx["users"] = users
+        ctx["locked"] = [u for u in users if u.locked_until and u.locked_until > utcnow()]
+        from ketaclinic.services.audit import AuditFilter, list_audit
+
+        ctx["recent_audit"] = list_audit(db, actor, AuditFilter(), limit=10).items
+    ctx["names"] = patient_names(request, actor)
+    return render(request, "dashboard/index.html", ctx)
+
+
+def patient_names(request: Request, actor: Actor) -> dict[int, str]:
+    """Display names of the patients the dashboard mentions (one list call)."""
+    from ketaclinic.services.patients import READ_ROLES, list_patients
+
+    if actor.role not in READ_ROLES:
+        return {}
+    page = list_patients(db_of(request), actor, limit=200)
+    return {p.id: f"{p.given_name} {p.family_name}" for p in page.items}

@@ -1,0 +1,109 @@
+"""The browser's session: one signed cookie, no server memory (design.md 7: stateless workers).
+
+The cookie holds a CSRF token (always, even before sign-in), the API bearer token issued at
+sign-in (its own signature and expiry still apply, and every request re-checks the account), and
+the time of the last user activity. A request more than the idle limit after the last activity
+finds the session expired: the token is dropped and the user signs in again. Requests the page
+makes by itself (polling a live chart) send ``X-Background: 1`` and do not count as activity.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ketaclinic.web.config import WebConfig
+
+COOKIE = "kc_web"
+SALT = "ketaclinic.web-session.v1"
+MAX_COOKIE_AGE_S = 12 * 3600
+PASS_THROUGH = ("/api/", "/static/", "/healthz")
+
+
+@dataclass
+class WebSession:
+    csrf: str
+    token: str | None = None
+    last_activity: float = 0.0
+    flash: list[str] = field(default_factory=list)
+    expired: bool = False  # the token was dropped on this request for inactivity
+    dirty: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"c": self.csrf, "t": self.token, "a": int(self.last_activity), "f": self.flash[-3:]}
+
+    def sign_in(self, token: str, now: float) -> None:
+        self.token, self.last_activity = token, now
+        self.csrf = secrets.token_urlsafe(24)  # a new token after sign-in (no fixation)
+        self.dirty = True
+
+    def sign_out(self) -> None:
+        self.token = None
+        self.csrf = secrets.token_urlsafe(24)
+        self.dirty = True
+
+    def add_flash(self, message: str) -> None:
+        self.flash.append(message)
+        self.dirty = True
+
+    def pop_flash(self) -> list[str]:
+        messages, self.flash = self.flash, []
+        if messages:
+            self.dirty = True
+        return messages
+
+
+def serializer(secret: bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=SALT)
+
+
+def load(raw: str | None, secret: bytes, now: float, config: WebConfig, *, background: bool) -> WebSession:
+    data: dict[str, Any] | None = None
+    if raw:
+        try:
+            data = serializer(secret).loads(raw, max_age=MAX_COOKIE_AGE_S)
+        except BadSignature:
+            data = None
+    if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+        return WebSession(csrf=secrets.token_urlsafe(24), dirty=True)
+    session = WebSession(csrf=data["c"], token=data.get("t"), last_activity=float(data.get("a") or 0),
+                         flash=[str(m) for m in data.get("f") or []][:3])
+    if session.token and now - session.last_activity > config.idle_timeout_s:
+        session.token = None
+        session.expired = True
+        session.dirty = True
+    elif session.token and not background:
+        session.last_activity = now
+        session.dirty = True
+    return session
+
+
+class WebSessionMiddleware(BaseHTTPMiddleware):
+    """Load the cookie into ``request.state.web`` for page requests and write it back if changed."""
+
+    def __init__(self, app: Any, secret: bytes, config: WebConfig):
+        super().__init__(app)
+        self.secret = secret
+        self.config = config
+
+    async def dispatch(self, request: Request, call_next: Any) -> Response:
+        if request.url.path.startswith(PASS_THROUGH):
+            return await call_next(request)
+        background = request.headers.get("X-Background") == "1"
+        session = load(request.cookies.get(COOKIE), self.secret, time.time(), self.config, background=background)
+        request.state.web = session
+        response = await call_next(request)
+        if session.dirty:
+            response.set_cookie(
+                COOKIE, serializer(self.secret).dumps(session.as_dict()), max_age=MAX_COOKIE_AGE_S,
+                httponly=True, samesite="strict", secure=self.config.cookie_secure, path="/",
+            )
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,99 @@
+"""Sign-in, CSRF, idle time-out, headers and the public consultation form, in process."""
+
+from __future__ import annotations
+
+import time
+
+from tests.web.conftest import csrf_of, sign_in
+
+
+def test_pages_keep_the_security_headers_and_the_demo_banner(web):
+    page = web.get("/")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "Demo clinic — all data is synthetic" in page.text
+    assert web.get("/static/vendor/htmx.min.js").status_code == 200
+
+
+def test_signed_in_pages_need_a_sign_in(web):
+    response = web.get("/dashboard", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=%2Fdashboard")
+
+
+def test_sign_in_with_a_wrong_password_keeps_the_username(web, clinic):
+    page = web.get("/login")
+    response = web.post("/login", data={"username": "nurse", "password": "wrong-password", "csrf_token": csrf_of(page.text)})
+    assert response.status_code == 401
+    assert "Wrong username or password" in response.text
+    assert 'value="nurse"' in response.text
+
+
+def test_a_post_without_the_csrf_token_is_refused(web, clinic):
+    response = web.post("/login", data={"username": "nurse", "password": "correct-horse-battery"})
+    assert response.status_code == 403
+    assert "/dashboard" not in response.headers.get("location", "")
+
+
+def test_the_csrf_token_changes_at_sign_in(web, clinic):
+    before = csrf_of(web.get("/login").text)
+    sign_in(web, "nurse")
+    after = csrf_of(web.get("/dashboard").text)
+    assert before != after
+
+
+def test_an_idle_session_is_signed_out(settings, db, clinic, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from ketaclinic.api.app import create_app
+
+    monkeypatch.setenv("KETACLINIC_WEB_IDLE_TIMEOUT_S", "2")
+    monkeypatch.setenv("KETACLINIC_WEB_IDLE_WARNING_S", "1")
+    with TestClient(create_app(settings, db=db)) as client:
+        sign_in(client, "nurse")
+        assert client.get("/dashboard", follow_redirects=False).status_code == 200
+        time.sleep(3.1)
+        response = client.get("/dashboard", follow_redirects=False)
+        assert response.status_code == 303
+        assert "reason=idle" in response.headers["location"]
+        assert "inactivity" in client.get(response.headers["location"]).text
+
+
+def test_background_polling_does_not_keep_a_session_alive(settings, db, clinic, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from ketaclinic.api.app import create_app
+
+    monkeypatch.setenv("KETACLINIC_WEB_IDLE_TIMEOUT_S", "2")
+    with TestClient(create_app(settings, db=db)) as client:
+        sign_in(client, "nurse")
+        for _ in range(3):
+            time.sleep(0.9)
+            client.get("/dashboard", headers={"X-Background": "1"}, follow_redirects=False)
+        assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_a_consultation_request_with_problems_keeps_what_was_typed(web):
+    token = csrf_of(web.get("/request-consultation").text)
+    response = web.post("/request-consultation", data={
+        "csrf_token": token, "name": "Synthetic Person", "preferred_contact": "email", "phone": "",
+        "email": "", "message": "Burning pain in my left foot for two years"})
+    assert response.status_code == 422
+    assert "Give an e-mail address" in response.text
+    assert "We can only answer if you agree to be contacted" in response.text
+    assert "Burning pain in my left foot for two years" in response.text
+    assert 'value="Synthetic Person"' in response.text
+
+
+def test_a_consultation_request_is_stored_and_promises_a_call_back(web, clinic, db):
+    from ketaclinic.services.inquiries import list_inquiries
+
+    token = csrf_of(web.get("/request-consultation").text)
+    response = web.post("/request-consultation", data={
+        "csrf_token": token, "name": "Synthetic Person", "preferred_contact": "phone", "phone": "+1 555 0100 200",
+        "condition": "Fibromyalgia (widespread muscle pain)", "consent_to_contact": "yes"})
+    assert response.status_code == 200
+    assert "within one business day" in response.text
+    stored = list_inquiries(db, clinic.actors["coordinator"]).items
+    assert [(i.name, i.phone, i.status) for i in stored] == [("Synthetic Person", "+1 555 0100 200", "new")]
