@@ -150,3 +150,20 @@ def test_table_and_plot(tmp_path):
     assert "Peak" in out and "P95" in out
     text = svg.read_text()
     assert text.startswith("<svg") and "plasma ketamine" in text
+
+
+def test_exploratory_relief_curve_over_a_series():
+    document = {
+        "model": "domino1984",
+        "patient": {"weight_kg": 70, "age_years": 45},
+        "doses": [{"kind": "infusion", "start_min": day * 1440, "duration_min": 240, "rate_mg_per_h": 24.5}
+                  for day in range(5)],
+        "times_min": [0, 60],
+        "relief": {"horizon_days": 60},
+    }
+    code, out = run(document)
+    relief = json.loads(out)["relief"]
+    assert code == 0 and relief["label"].startswith("EXPLORATORY") and relief["source"] == "dahan2011"
+    fraction = relief["relief_fraction"]
+    peak_index = max(range(len(fraction)), key=fraction.__getitem__)
+    assert 0 < fraction[peak_index] < 1 and fraction[-1] < fraction[peak_index]

@@ -102,6 +102,14 @@ class CustomModel(BaseModel):
         )
 
 
+class ReliefIn(BaseModel):
+    """Ask for the exploratory Dahan 2011 relief curve over a horizon (days)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    horizon_days: float = Field(default=90.0, gt=0, le=365, description="days to follow relief (up to 365)")
+    step_min: float = Field(default=60.0, ge=5, le=1440, description="sampling step, minutes")
+
+
 class SimulateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     model: str | CustomModel
@@ -109,6 +117,7 @@ class SimulateRequest(BaseModel):
     doses: list[Dose] = Field(min_length=1, max_length=2000)
     times_min: list[float] = Field(min_length=1, max_length=200_000)
     population: PopulationIn | None = None
+    relief: ReliefIn | None = None
 
     @model_validator(mode="after")
     def _times_valid(self) -> SimulateRequest:
@@ -257,6 +266,21 @@ def simulate(request: SimulateRequest) -> dict[str, Any]:
             )
         if routes_used:
             warnings.append("population: bioavailability and absorption rate are held at their typical values")
+    if request.relief is not None:
+        if model is None:
+            raise SimulationError("invalid_input", "the relief curve needs a published model, not a custom one", "relief")
+        from ketaclinic.pharmacology.relief import predicted_relief
+
+        curve = predicted_relief(
+            model, patient.weight_kg, patient.age_years, inputs, request.relief.horizon_days,
+            step_min=request.relief.step_min, racemic=model.drug == "racemic ketamine",
+        )
+        answer["relief"] = {
+            "label": curve.label,
+            "source": curve.source,
+            "times_day": curve.times_day,
+            "relief_fraction": curve.relief_fraction,
+        }
     answer["warnings"] = warnings
     answer["disclaimer"] = DISCLAIMER
     return answer
