@@ -64,3 +64,81 @@ def pk_chart(answer: dict[str, Any], title: str | None = None, width: int = 640,
 
 def to_svg(chart: alt.TopLevelMixin) -> str:
     return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def pain_trend_chart(points: list[dict[str, Any]], session_days: list[str] | None = None, width: int = 640,
+                     height: int = 220, baseline_nrs: float | None = None) -> alt.LayerChart:
+    """Diary pain (0-10 NRS) over days, each infusion session marked by a vertical rule.
+
+    ``points``: ``[{"day": "2026-01-05", "pain_nrs": 6}, ...]``; ``session_days``: ISO days.
+    """
+    rows = [{"day": p["day"], "pain_nrs": float(p["pain_nrs"])} for p in points]
+    x = alt.X("day:T", title="date", axis=alt.Axis(format="%d %b"))
+    y = alt.Y("pain_nrs:Q", title="pain (0-10)", scale=alt.Scale(domain=[0, 10]))
+    layers: list[alt.Chart] = [
+        alt.Chart(alt.Data(values=rows)).mark_line(color="#0d47a1", strokeWidth=2, point=alt.OverlayMarkDef(size=40, color="#0d47a1"))
+        .encode(x=x, y=y)
+    ]
+    if session_days:
+        layers.insert(0, alt.Chart(alt.Data(values=[{"day": d, "what": "infusion session"} for d in session_days]))
+                      .mark_rule(color="#6a1b9a", strokeDash=[5, 3], strokeWidth=2)
+                      .encode(x="day:T", color=alt.Color("what:N", scale=alt.Scale(range=["#6a1b9a"]),
+                                                         legend=alt.Legend(title=None, orient="top"))))
+    if baseline_nrs is not None:
+        layers.append(alt.Chart(alt.Data(values=[{"y": baseline_nrs * 0.7}])).mark_rule(color="#2e7d32", strokeDash=[2, 2])
+                      .encode(y="y:Q"))
+    return alt.layer(*layers).properties(width=width, height=height)
+
+
+def session_vitals_chart(vitals: list[dict[str, Any]], predicted: dict[str, Any] | None = None, width: int = 640,
+                         height: int = 200) -> alt.VConcatChart | alt.LayerChart:
+    """Blood pressure, heart rate and SpO2 against minutes of the session, above the predicted plasma curve.
+
+    ``vitals``: ``[{"minute", "systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "spo2_pct"}]``;
+    ``predicted``: a simulate answer (``times_min``, ``plasma_ng_per_ml``) for the program actually run.
+    """
+    measures = {"systolic_mmhg": "systolic (mmHg)", "diastolic_mmhg": "diastolic (mmHg)",
+                "heart_rate_bpm": "heart rate (/min)", "spo2_pct": "SpO2 (%)"}
+    rows = [{"minute": float(v["minute"]), "measure": label, "value": float(v[key])}
+            for v in vitals for key, label in measures.items() if v.get(key) is not None]
+    colours = ["#c62828", "#ef6c00", "#1565c0", "#2e7d32"]
+    top = (alt.Chart(alt.Data(values=rows)).mark_line(point=True)
+           .encode(x=alt.X("minute:Q", title="minutes since start"), y=alt.Y("value:Q", title="vital signs"),
+                   color=alt.Color("measure:N", scale=alt.Scale(domain=list(measures.values()), range=colours),
+                                   legend=alt.Legend(title=None, orient="top")))
+           .properties(width=width, height=height))
+    if not predicted:
+        return top
+    curve = [{"minute": float(t), "plasma_ng_per_ml": float(c)}
+             for t, c in zip(predicted["times_min"], predicted["plasma_ng_per_ml"], strict=True)]
+    bottom = (alt.Chart(alt.Data(values=curve)).mark_area(color="#0d47a1", opacity=0.3, line=True)
+              .encode(x=alt.X("minute:Q", title="minutes since start"),
+                      y=alt.Y("plasma_ng_per_ml:Q", title="predicted ketamine (ng/mL)"))
+              .properties(width=width, height=int(height * 0.7)))
+    return alt.vconcat(top, bottom)
+
+
+def kaplan_meier_chart(rows: list[dict[str, Any]], width: int = 560, height: int = 260) -> alt.Chart:
+    """Share of responders still with relief against days since the course (step curve, with its CI band).
+
+    ``rows``: ``[{"day", "survival", "low", "high", "group"}]`` computed by the outcomes core.
+    """
+    base = alt.Chart(alt.Data(values=rows))
+    band = base.mark_area(opacity=0.18, interpolate="step-after").encode(
+        x=alt.X("day:Q", title="days since the end of the course"), y=alt.Y("low:Q", title="still with relief",
+                                                                             axis=alt.Axis(format="%"),
+                                                                             scale=alt.Scale(domain=[0, 1])),
+        y2="high:Q", color=alt.Color("group:N", legend=alt.Legend(title=None, orient="top")))
+    line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(
+        x="day:Q", y="survival:Q", color="group:N")
+    return alt.layer(band, line).properties(width=width, height=height)
+
+
+def bar_chart(rows: list[dict[str, Any]], x: str, y: str, x_title: str, y_title: str, width: int = 560,
+              height: int = 240, percent: bool = True) -> alt.Chart:
+    """Simple horizontal bars (response by condition)."""
+    axis = alt.Axis(format="%") if percent else alt.Axis()
+    return (alt.Chart(alt.Data(values=rows)).mark_bar(color="#0d47a1")
+            .encode(y=alt.Y(f"{x}:N", title=x_title, sort="-x"), x=alt.X(f"{y}:Q", title=y_title, axis=axis,
+                                                                          scale=alt.Scale(domain=[0, 1]) if percent else alt.Scale()))
+            .properties(width=width, height=height))

@@ -232,3 +232,18 @@ def rate_limit(request: Request, name: str, limit: int, window_s: int) -> bool:
     from ketaclinic.services import ratelimit
 
     return ratelimit.hit(db_of(request), f"web-{name}:{client_ip(request)}", limit=limit, window_s=window_s).allowed
+
+
+def cite(source_id: str | None) -> str:
+    """The full citation of an evidence id (shown on hover and in the evidence lists)."""
+    if not source_id:
+        return ""
+    from ketaclinic.evidence.sources import UnknownSourceError, get_source
+
+    try:
+        return get_source(source_id).citation()
+    except UnknownSourceError:
+        return source_id
+
+
+env.globals["cite"] = cite

@@ -1,0 +1,248 @@
+"""The evaluation (contract 4.2): the form, a live screening result (HTMX), sign-off and amendments.
+
+The live result calls the same core function the service and the CLI call
+(``clinical.screening.screen``); the page never decides anything itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ketaclinic.clinical.conditions import CONDITIONS
+from ketaclinic.clinical.screening import PriorTreatment, ScreeningRequest, screen
+from ketaclinic.services import evaluations as evaluation_service
+from ketaclinic.services import patients as patient_service
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import ServiceError
+from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+HISTORY = {
+    "cardiovascular": ("Heart disease", [("none", "None"), ("controlled", "Controlled"), ("poorly_controlled", "Poorly controlled")]),
+    "hypertension": ("High blood pressure", [("none", "None"), ("controlled", "Controlled"), ("poorly_controlled", "Poorly controlled")]),
+    "intracranial_pressure": ("Intracranial pressure", [("normal", "Normal"), ("elevated", "Elevated")]),
+    "intraocular_pressure": ("Intraocular pressure (glaucoma)", [("normal", "Normal"), ("elevated", "Elevated")]),
+    "psychosis": ("Psychosis", [("none", "None"), ("history", "History of"), ("active", "Active")]),
+    "hepatic_impairment": ("Liver impairment", [("none", "None"), ("mild", "Mild"), ("moderate", "Moderate"), ("severe", "Severe")]),
+    "substance_use": ("Substance use disorder", [("none", "None"), ("history", "History of"), ("active", "Active")]),
+}
+VITALS = (("systolic_mmhg", "Systolic (mmHg)"), ("diastolic_mmhg", "Diastolic (mmHg)"),
+          ("heart_rate_bpm", "Heart rate (/min)"), ("spo2_pct", "SpO2 (%)"))
+CONDITION_CHOICES = [(c.id.value if hasattr(c.id, "value") else c.id, c.name) for c in CONDITIONS.values()]
+TREATMENTS = [(t.value, t.value.replace("_", " ").capitalize()) for t in PriorTreatment]
+
+
+def _number(text: Any) -> float | int | str | None:
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return text
+    text = str(text or "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text  # the core's validator says what is expected
+    return int(value) if value.is_integer() else value
+
+
+def _lines(text: str) -> list[str]:
+    return [part.strip() for chunk in (text or "").splitlines() for part in chunk.split(",") if part.strip()]
+
+
+def values_from_form(form: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {k: (form.get(k) or "") for k in (
+        "age_years", "sex", "weight_kg", "pregnant", "duration_weeks", "nrs_now", "allergies", "medications", "notes",
+        "reason", *HISTORY, *(k for k, _ in VITALS))}
+    values["conditions"] = form.getlist("conditions")
+    values["prior_treatments"] = form.getlist("prior_treatments")
+    return values
+
+
+def request_from_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The 4.2 document from the form's values (numbers as numbers; the core validates them)."""
+    pregnant = {"yes": True, "no": False}.get(values.get("pregnant") or "")
+    doc: dict[str, Any] = {
+        "patient": {"age_years": _number(values["age_years"]), "sex": values["sex"] or None,
+                    "weight_kg": _number(values["weight_kg"])},
+        "pain": {"conditions": values["conditions"], "duration_weeks": _number(values["duration_weeks"]),
+                 "prior_treatments": values["prior_treatments"]},
+        "vitals": {k: _number(values[k]) for k, _ in VITALS},
+        "history": {k: values[k] or None for k in HISTORY},
+        "allergies": _lines(values["allergies"]),
+        "medications": _lines(values["medications"]),
+    }
+    if pregnant is not None:
+        doc["patient"]["pregnant"] = pregnant
+    if _number(values["nrs_now"]) is not None:
+        doc["pain"]["nrs_now"] = _number(values["nrs_now"])
+    return doc
+
+
+def values_from_request(doc: dict[str, Any], notes: str | None = None) -> dict[str, Any]:
+    patient, pain, vitals, history = doc["patient"], doc["pain"], doc["vitals"], doc["history"]
+    pregnant = patient.get("pregnant")
+    return {
+        "age_years": patient["age_years"], "sex": patient["sex"], "weight_kg": patient["weight_kg"],
+        "pregnant": "" if pregnant is None else ("yes" if pregnant else "no"),
+        "conditions": pain["conditions"], "duration_weeks": pain["duration_weeks"], "nrs_now": pain.get("nrs_now") or "",
+        "prior_treatments": pain["prior_treatments"], **{k: vitals[k] for k, _ in VITALS},
+        **{k: history[k] for k in HISTORY}, "allergies": ", ".join(doc.get("allergies", [])),
+        "medications": "\n".join(doc.get("medications", [])), "notes": notes or "", "reason": "",
+    }
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """Errors keyed by the form's field names (``patient.age_years`` → ``age_years``)."""
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        names = [str(p) for p in err["loc"] if not isinstance(p, int)]
+        key = names[-1] if names else "__all__"
+        if len(names) >= 2 and names[-2] in ("conditions", "prior_treatments"):
+            key = names[-2]
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] in ("missing", "enum") or (err["type"] == "literal_error") or "none is not an allowed" in message:
+            message = "Required." if err["type"] == "missing" else message
+        if message.startswith("Input should be a valid") and err.get("input") in (None, ""):
+            message = "Required."
+        if key == "conditions" and "at least 1" in message:
+            message = "Choose at least one condition."
+        out.setdefault(key, message)
+    return out
+
+
+def _screen(values: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    try:
+        request = ScreeningRequest.model_validate(request_from_values(values))
+    except ValidationError as exc:
+        return None, field_errors(exc)
+    return screen(request).as_json(), {}
+
+
+def _defaults(patient: patient_service.PatientView) -> dict[str, Any]:
+    today = date.today()
+    born = patient.birth_date
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return {"age_years": age, "sex": patient.sex, "weight_kg": patient.weight_kg or "", "pregnant": "",
+            "conditions": [], "prior_treatments": [], "duration_weeks": "", "nrs_now": "", "allergies": "",
+            "medications": "", "notes": "", "reason": "", **{k: "" for k, _ in VITALS},
+            **{k: options[0][0] for k, (_, options) in HISTORY.items()}}
+
+
+def _form_context(values: dict[str, Any], errors: dict[str, str] | None = None) -> dict[str, Any]:
+    result, live_errors = _screen(values)
+    return {"values": values, "errors": errors or {}, "result": result, "missing": live_errors,
+            "history": HISTORY, "vitals": VITALS, "condition_choices": CONDITION_CHOICES, "treatments": TREATMENTS}
+
+
+@router.get("/patients/{patient_id}/evaluations/new")
+def new_evaluation(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    patient = patient_service.get_patient(db_of(request), actor, patient_id)
+    ctx = _form_context(_defaults(patient))
+    return render(request, "evaluations/form.html", {**ctx, "patient": patient, "evaluation": None,
+                                                     "action": f"/patients/{patient_id}/evaluations/new"})
+
+
+@router.post("/evaluations/screen")
+async def live_screen(request: Request, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    """The HTMX partial: the screening result of the form as it is now."""
+    values = values_from_form(await request.form())
+    result, missing = _screen(values)
+    return render(request, "evaluations/_result.html", {"result": result, "missing": missing})
+
+
+@router.post("/patients/{patient_id}/evaluations/new")
+async def create_evaluation(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    db = db_of(request)
+    patient = patient_service.get_patient(db, actor, patient_id)
+    values = values_from_form(await request.form())
+    try:
+        screening = ScreeningRequest.model_validate(request_from_values(values))
+        view = evaluation_service.create_evaluation(db, actor, evaluation_service.EvaluationIn(
+            patient_id=patient_id, screening=screening, notes=values["notes"] or None))
+    except ValidationError as exc:
+        return render(request, "evaluations/form.html", {**_form_context(values, field_errors(exc)), "patient": patient,
+                      "evaluation": None, "action": f"/patients/{patient_id}/evaluations/new"}, status=422)
+    except ServiceError as exc:
+        return render(request, "evaluations/form.html", {**_form_context(values, errors_of(exc)), "patient": patient,
+                      "evaluation": None, "action": f"/patients/{patient_id}/evaluations/new"}, status=422)
+    flash = "Evaluation saved as a draft."
+    if view.weight_flag:
+        flash += " " + str(view.weight_flag.get("message", "The weight changed by more than 20 %: check it."))
+    return redirect(request, f"/evaluations/{view.id}", flash)
+
+
+def _show(request: Request, actor: Actor, evaluation_id: int, errors: dict | None = None, values: dict | None = None,
+          status: int = 200) -> Response:
+    db = db_of(request)
+    evaluation = evaluation_service.get_evaluation(db, actor, evaluation_id)
+    patient = patient_service.get_patient(db, actor, evaluation.patient_id)
+    original = None
+    if evaluation.amends_id:
+        original = evaluation_service.get_evaluation(db, actor, evaluation.amends_id)
+    form_values = values or values_from_request(evaluation.screening_input, evaluation.notes)
+    ctx = _form_context(form_values, errors)
+    if values is None:
+        ctx["result"] = evaluation.screening_result  # what was stored, as stored
+    editable = evaluation.status == "draft"
+    action = f"/evaluations/{evaluation.id}/edit" if editable else f"/evaluations/{evaluation.id}/amend"
+    return render(request, "evaluations/show.html", {**ctx, "evaluation": evaluation, "patient": patient,
+                                                     "original": original, "action": action, "editable": editable},
+                  status=status)
+
+
+@router.get("/evaluations/{evaluation_id}")
+def show_evaluation(request: Request, evaluation_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    return _show(request, actor, evaluation_id)
+
+
+@router.post("/evaluations/{evaluation_id}/edit")
+async def edit_evaluation(request: Request, evaluation_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    form = await request.form()
+    values = values_from_form(form)
+    try:
+        screening = ScreeningRequest.model_validate(request_from_values(values))
+        evaluation_service.update_evaluation(db_of(request), actor, evaluation_id, int(form.get("version") or 0),
+                                             evaluation_service.EvaluationPatch(screening=screening,
+                                                                                notes=values["notes"] or None))
+    except ValidationError as exc:
+        return _show(request, actor, evaluation_id, field_errors(exc), values, 422)
+    except ServiceError as exc:
+        return _show(request, actor, evaluation_id, errors_of(exc), values, 409 if exc.status == 409 else 422)
+    return redirect(request, f"/evaluations/{evaluation_id}", "Draft saved.")
+
+
+@router.post("/evaluations/{evaluation_id}/sign")
+async def sign_evaluation(request: Request, evaluation_id: int, actor: Annotated[Actor, Depends(need("physician"))]) -> Response:
+    form = await request.form()
+    try:
+        view = evaluation_service.sign_evaluation(db_of(request), actor, evaluation_id, int(form.get("version") or 0))
+    except ServiceError as exc:
+        return _show(request, actor, evaluation_id, errors_of(exc), None, 409)
+    return redirect(request, f"/evaluations/{evaluation_id}",
+                    f"Evaluation signed: {view.decision.replace('_', ' ') if view.decision else ''}.")
+
+
+@router.post("/evaluations/{evaluation_id}/amend")
+async def amend_evaluation(request: Request, evaluation_id: int, actor: Annotated[Actor, Depends(need("physician"))]) -> Response:
+    values = values_from_form(await request.form())
+    errors: dict[str, str] = {}
+    if not values["reason"].strip():
+        errors["reason"] = "Say what is corrected and why."
+    try:
+        screening = ScreeningRequest.model_validate(request_from_values(values))
+    except ValidationError as exc:
+        errors.update(field_errors(exc))
+    if errors:
+        return _show(request, actor, evaluation_id, errors, values, 422)
+    try:
+        view = evaluation_service.amend_evaluation(db_of(request), actor, evaluation_id, evaluation_service.AmendmentIn(
+            screening=screening, reason=values["reason"].strip(), notes=values["notes"] or None))
+    except ServiceError as exc:
+        return _show(request, actor, evaluation_id, errors_of(exc), values, 422)
+    return redirect(request, f"/evaluations/{view.id}", "Amendment saved as a draft: sign it to make it count.")

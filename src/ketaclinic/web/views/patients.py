@@ -1,0 +1,155 @@
+"""Patients: the list, a new patient, demographics, and the chart (clinical roles only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ketaclinic.charts import pain_trend_chart, to_svg
+from ketaclinic.services import patients as patient_service
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import ServiceError
+from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render
+from ketaclinic.web.views._services import service_fn
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+STAFF_READERS = ("physician", "nurse", "coordinator")
+SEXES = [("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Not recorded")]
+DEMOGRAPHICS = ("given_name", "family_name", "birth_date", "sex", "phone", "email", "weight_kg")
+
+
+@router.get("/patients")
+def patient_list(request: Request, actor: Annotated[Actor, Depends(need(*STAFF_READERS))], q: str | None = None) -> Response:
+    page = patient_service.list_patients(db_of(request), actor, q=q or None, limit=200)
+    return render(request, "patients/list.html", {"patients": page.items, "q": q or "",
+                                                  "can_create": actor.role in patient_service.CREATE_ROLES})
+
+
+@router.get("/patients/new")
+def new_patient(request: Request, actor: Annotated[Actor, Depends(need(*patient_service.CREATE_ROLES))]) -> Response:
+    return render(request, "patients/form.html", {"values": {"sex": "unknown"}, "sexes": SEXES, "patient": None})
+
+
+def _patient_values(form: Any) -> dict[str, Any]:
+    values = {k: (form.get(k) or "").strip() for k in DEMOGRAPHICS}
+    return values
+
+
+@router.post("/patients/new")
+async def create_patient(request: Request, actor: Annotated[Actor, Depends(need(*patient_service.CREATE_ROLES))]) -> Response:
+    values = _patient_values(await request.form())
+    try:
+        data = patient_service.PatientIn(**{k: v for k, v in values.items() if v != ""})
+        patient = patient_service.create_patient(db_of(request), actor, data)
+    except (ValidationError, ServiceError) as exc:
+        return render(request, "patients/form.html", {"values": values, "errors": errors_of(exc), "sexes": SEXES,
+                                                      "patient": None}, status=422)
+    return redirect(request, f"/patients/{patient.id}", "Patient created.")
+
+
+@router.get("/patients/{patient_id}/edit")
+def edit_patient(request: Request, patient_id: int,
+                 actor: Annotated[Actor, Depends(need(*patient_service.WRITE_ROLES))]) -> Response:
+    patient = patient_service.get_patient(db_of(request), actor, patient_id)
+    values = {k: getattr(patient, k) for k in DEMOGRAPHICS}
+    return render(request, "patients/form.html", {"values": values, "sexes": SEXES, "patient": patient})
+
+
+@router.post("/patients/{patient_id}/edit")
+async def update_patient(request: Request, patient_id: int,
+                         actor: Annotated[Actor, Depends(need(*patient_service.WRITE_ROLES))]) -> Response:
+    form = await request.form()
+    values = _patient_values(form)
+    db = db_of(request)
+    current = patient_service.get_patient(db, actor, patient_id)
+    changes: dict[str, Any] = {}
+    for key in DEMOGRAPHICS:
+        old = getattr(current, key)
+        old_text = "" if old is None else str(old)
+        if key == "weight_kg" and old is not None and values[key]:
+            try:
+                if float(values[key]) == float(old):
+                    continue
+            except ValueError:
+                pass
+        if values[key] != old_text:
+            changes[key] = values[key] or None
+    try:
+        patch = patient_service.PatientPatch(**changes)
+        patient_service.update_patient(db, actor, patient_id, int(form.get("version") or 0), patch)
+    except (ValidationError, ServiceError) as exc:
+        return render(request, "patients/form.html", {"values": values, "errors": errors_of(exc), "sexes": SEXES,
+                                                      "patient": current}, status=422)
+    return redirect(request, f"/patients/{patient_id}", "Details saved.")
+
+
+def _optional(fn_module: str, fn_name: str, *args: Any, **kwargs: Any) -> Any:
+    fn = service_fn(fn_module, fn_name)
+    if fn is None:
+        return None
+    try:
+        return fn(*args, **kwargs)
+    except ServiceError:
+        return None
+
+
+def _items(page: Any) -> list[Any]:
+    if page is None:
+        return []
+    return list(getattr(page, "items", page))
+
+
+@router.get("/patients/{patient_id}")
+def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*STAFF_READERS))]) -> Response:
+    db = db_of(request)
+    patient = patient_service.get_patient(db, actor, patient_id)
+    ctx: dict[str, Any] = {"patient": patient, "clinical": actor.role in CLINICAL}
+    sessions = _items(_optional("sessions", "list_sessions", db, actor, patient_id=patient_id, limit=200))
+    ctx["sessions"] = sessions
+    if actor.role not in CLINICAL:  # the coordinator: demographics and scheduling only
+        ctx["upcoming"] = [s for s in sessions if getattr(s, "state", None) == "scheduled"]
+        return render(request, "patients/chart.html", ctx)
+    evaluations = _items(_optional("evaluations", "list_evaluations", db, actor, patient_id=patient_id, limit=200))
+    plans = _items(_optional("plans", "list_plans", db, actor, patient_id=patient_id, limit=200))
+    diary = _items(_optional("diary", "list_entries", db, actor, patient_id=patient_id, limit=200))
+    ctx.update(evaluations=evaluations, plans=plans, diary=diary)
+    ctx["timeline"] = timeline(evaluations, plans, sessions, diary)
+    ctx["amendments"] = {e.amends_id: e for e in evaluations if e.amends_id}
+    signed = [e for e in evaluations if e.status == "signed" and not any(
+        a.amends_id == e.id and a.status == "signed" for a in evaluations)]
+    ctx["current_evaluation"] = signed[-1] if signed else None
+    ctx["medications"] = ctx["current_evaluation"].screening_input.get("medications", []) if signed else []
+    ctx["follow_up"] = _optional("diary", "follow_up", db, actor, patient_id)
+    points = [{"day": _day(e), "pain_nrs": e.pain_nrs} for e in diary if getattr(e, "pain_nrs", None) is not None]
+    if points:
+        session_days = [s.scheduled_at.date().isoformat() for s in sessions if getattr(s, "state", "") == "discharged"]
+        ctx["pain_chart"] = to_svg(pain_trend_chart(points, session_days))
+    return render(request, "patients/chart.html", ctx)
+
+
+def _day(entry: Any) -> str:
+    value = getattr(entry, "day", None) or getattr(entry, "recorded_at", None) or entry.created_at
+    return value.isoformat()[:10]
+
+
+def timeline(evaluations: list, plans: list, sessions: list, diary: list) -> list[dict[str, Any]]:
+    """One list, newest first: what happened, when, and where to open it."""
+    items: list[dict[str, Any]] = []
+    for e in evaluations:
+        items.append({"at": e.created_at, "kind": "evaluation", "href": f"/evaluations/{e.id}", "record": e,
+                      "title": ("Amendment of evaluation " + str(e.amends_id)) if e.amends_id else "Evaluation",
+                      "status": e.status, "amends": e.amends_id})
+    for p in plans:
+        items.append({"at": p.created_at, "kind": "plan", "href": f"/plans/{p.id}", "record": p,
+                      "title": f"Plan: {p.protocol.replace('_', ' ')}", "status": p.status, "amends": p.supersedes_id})
+    for s in sessions:
+        items.append({"at": s.scheduled_at, "kind": "session", "href": f"/sessions/{s.id}", "record": s,
+                      "title": "Infusion session", "status": s.state, "amends": None})
+    for d in diary:
+        items.append({"at": getattr(d, "recorded_at", None) or d.created_at, "kind": "diary", "href": None, "record": d,
+                      "title": f"Diary: pain {d.pain_nrs}/10", "status": None, "amends": None})
+    items.sort(key=lambda i: i["at"], reverse=True)
+    return items
