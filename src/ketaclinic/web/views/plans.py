@@ -1,0 +1,300 @@
+"""The plan builder: protocol with its evidence, weight-based steps, concentration, the pump program
+in mL/h from ``clinical.dosing.program_pump``, soft limits needing a physician's reason, hard limits
+blocking, and a PK preview (typical curve, population 5-95 % band, concentration bands) that is
+redrawn as the dose changes. The chart is a separate SVG request so the page itself stays fast.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ketaclinic.charts import pk_chart, to_svg
+from ketaclinic.clinical.dosing import DEFAULT_LIBRARY, DoseRequest, DoseStep, DosingError, Override, program_pump
+from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
+from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
+from ketaclinic.services import evaluations as evaluation_service
+from ketaclinic.services import patients as patient_service
+from ketaclinic.services import plans as plan_service
+from ketaclinic.services import sessions as session_service
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import ServiceError
+from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render, settings_of
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+MAX_STEPS = 6
+PREVIEW_SUBJECTS = 500
+PREVIEW_SEED = 2024  # fixed: the same plan always draws the same band
+STEP_FIELDS = ("kind", "dose_mg_per_kg", "rate_mg_per_kg_per_h", "duration_min", "times_per_day")
+
+
+def _float(text: Any) -> float | None:
+    text = str(text or "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def steps_from(source: Any) -> tuple[list[dict[str, Any]], list[DoseStep], dict[str, str]]:
+    """Rows as typed (to re-show), the DoseSteps they make, and per-field errors."""
+    rows: list[dict[str, Any]] = []
+    steps: list[DoseStep] = []
+    errors: dict[str, str] = {}
+    for i in range(MAX_STEPS):
+        row = {f: str(source.get(f"steps-{i}-{f}") or "").strip() for f in STEP_FIELDS}
+        if not row["kind"]:
+            continue
+        rows.append(row)
+        data: dict[str, Any] = {"kind": row["kind"]}
+        for f in STEP_FIELDS[1:]:
+            if row[f]:
+                value = _float(row[f])
+                if value is None:
+                    errors[f"steps-{i}-{f}"] = "Must be a number."
+                    continue
+                data[f] = int(value) if f == "times_per_day" else value
+        try:
+            steps.append(DoseStep.model_validate(data))
+        except ValidationError as exc:
+            errors[f"steps-{i}"] = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+    return rows, steps, errors
+
+
+def default_rows(protocol_id: str) -> list[dict[str, Any]]:
+    rows = []
+    for step in get_protocol(protocol_id).steps:
+        d = step.as_dict()
+        rows.append({f: ("" if d.get(f) is None else d.get(f)) for f in STEP_FIELDS})
+    return rows
+
+
+def program_doses(program: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
+    """The pump program as simulate's dose events, one step after the other (as services.plans.preview_plan)."""
+    doses: list[dict[str, Any]] = []
+    clock = 0.0
+    for step in program.get("program", []):
+        if step["kind"] == "infusion":
+            doses.append({"kind": "infusion", "route": "iv", "start_min": clock, "duration_min": step["duration_min"],
+                          "rate_mg_per_h": step["rate_mg_per_h"]})
+            clock += step["duration_min"]
+        elif step["kind"] == "bolus":
+            doses.append({"kind": "bolus", "route": "iv", "at_min": clock, "dose_mg": step["dose_mg"]})
+            clock += step.get("duration_min") or 0
+        else:
+            doses.append({"kind": "bolus", "route": "oral", "at_min": clock, "dose_mg": step["dose_mg"]})
+    return doses, clock
+
+
+def pk_preview(program: dict[str, Any], weight_kg: float, subjects: int = PREVIEW_SUBJECTS) -> dict[str, Any]:
+    doses, end = program_doses(program)
+    horizon = max(end, 60.0) + 120
+    times = [round(horizon * i / 90, 2) for i in range(91)]
+    return simulate(SimulateRequest.model_validate({
+        "model": "domino1984", "patient": {"weight_kg": weight_kg}, "doses": doses, "times_min": times,
+        "population": {"subjects": subjects, "seed": PREVIEW_SEED, "percentiles": [5, 50, 95]}}))
+
+
+def compute(protocol: str, weight: float | None, concentration: float | None, steps: list[DoseStep],
+            override_reason: str | None, by: str) -> dict[str, Any]:
+    """The core's answer for the builder: the program, or the limits that stop it."""
+    if weight is None:
+        return {"error": "Enter the weight in kg.", "code": "weight_missing", "limits": []}
+    try:
+        request = DoseRequest(protocol=protocol, weight_kg=weight, concentration_mg_per_ml=concentration,
+                              steps=steps or None,
+                              override=Override(reason=override_reason, by=by) if override_reason else None)
+        program = program_pump(request)
+    except DosingError as error:
+        return {"error": error.message, "code": error.code, "limits": [f.as_dict() for f in error.limits]}
+    except ValidationError as exc:
+        return {"error": "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), "code": "invalid_input",
+                "limits": []}
+    return {"program": program.as_dict(), "limits": program.as_dict()["limits"]}
+
+
+def _builder_context(request: Request, actor: Actor, patient: Any, evaluation_id: int | None, values: dict[str, Any],
+                     rows: list[dict[str, Any]], errors: dict[str, str]) -> dict[str, Any]:
+    protocol = get_protocol(values["protocol"])
+    _, steps, _ = steps_from(_flat(rows))
+    result = compute(values["protocol"], _float(values["weight_kg"]), _float(values["concentration_mg_per_ml"]), steps,
+                     values.get("override_reason") or None, actor.username or "")
+    return {"patient": patient, "evaluation_id": evaluation_id, "values": values, "rows": rows + [{}],
+            "errors": errors, "protocol": protocol.as_dict(), "protocols": PROTOCOLS, "result": result,
+            "chart_url": _chart_url(values, rows, result), "concentrations": DEFAULT_LIBRARY.concentrations_mg_per_ml,
+            "max_steps": MAX_STEPS}
+
+
+def _flat(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {f"steps-{i}-{f}": row.get(f, "") for i, row in enumerate(rows) for f in STEP_FIELDS}
+
+
+def _chart_url(values: dict[str, Any], rows: list[dict[str, Any]], result: dict[str, Any]) -> str | None:
+    if "program" not in result:
+        return None
+    query = {"protocol": values["protocol"], "weight_kg": values["weight_kg"],
+             "concentration_mg_per_ml": values["concentration_mg_per_ml"],
+             "override_reason": values.get("override_reason") or "", **_flat(rows)}
+    return "/plans/preview.svg?" + urlencode({k: v for k, v in query.items() if v not in ("", None)})
+
+
+def _values(source: Any, patient: Any, protocol_id: str) -> dict[str, Any]:
+    protocol = get_protocol(protocol_id)
+    return {
+        "protocol": protocol_id,
+        "weight_kg": source.get("weight_kg") if source.get("weight_kg") is not None else (patient.weight_kg or ""),
+        "concentration_mg_per_ml": source.get("concentration_mg_per_ml") or protocol.default_concentration_mg_per_ml,
+        "override_reason": source.get("override_reason") or "",
+        "weight_change_acknowledged": source.get("weight_change_acknowledged") == "yes",
+        "sessions": source.get("sessions") or "",
+    }
+
+
+def _signed_evaluation(request: Request, actor: Actor, patient_id: int, evaluation_id: int | None) -> int | None:
+    if evaluation_id:
+        return evaluation_id
+    page = evaluation_service.list_evaluations(db_of(request), actor, patient_id=patient_id, status="signed", limit=200)
+    replaced = {e.amends_id for e in page.items if e.amends_id}
+    current = [e for e in page.items if e.id not in replaced]
+    return current[-1].id if current else None
+
+
+@router.get("/patients/{patient_id}/plans/new")
+def builder(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))],
+            protocol: str = "outpatient_infusion", evaluation_id: int | None = None) -> Response:
+    patient = patient_service.get_patient(db_of(request), actor, patient_id)
+    if protocol not in {p.id for p in PROTOCOLS}:
+        protocol = "outpatient_infusion"
+    evaluation_id = _signed_evaluation(request, actor, patient_id, evaluation_id)
+    values = _values(request.query_params, patient, protocol)
+    ctx = _builder_context(request, actor, patient, evaluation_id, values, default_rows(protocol), {})
+    return render(request, "plans/builder.html", ctx)
+
+
+@router.post("/plans/preview")
+async def preview(request: Request, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    """HTMX partial: the program and its limits for the form as it is, with the chart's address."""
+    form = await request.form()
+    values = {"protocol": form.get("protocol") or "outpatient_infusion", "weight_kg": form.get("weight_kg") or "",
+              "concentration_mg_per_ml": form.get("concentration_mg_per_ml") or "",
+              "override_reason": (form.get("override_reason") or "").strip()}
+    rows, steps, errors = steps_from(form)
+    result = compute(values["protocol"], _float(values["weight_kg"]), _float(values["concentration_mg_per_ml"]), steps,
+                     values["override_reason"] or None, actor.username or "")
+    return render(request, "plans/_preview.html", {"result": result, "chart_url": _chart_url(values, rows, result),
+                                                   "step_errors": errors})
+
+
+@router.get("/plans/preview.svg")
+def preview_svg(request: Request, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    q = request.query_params
+    rows, steps, _ = steps_from(q)
+    result = compute(q.get("protocol") or "outpatient_infusion", _float(q.get("weight_kg")),
+                     _float(q.get("concentration_mg_per_ml")), steps, q.get("override_reason") or None,
+                     actor.username or "")
+    if "program" not in result:
+        return Response(status_code=422)
+    return _svg_response(result["program"], result["program"]["weight_kg"])
+
+
+def _svg_response(program: dict[str, Any], weight_kg: float) -> Response:
+    try:
+        answer = pk_preview(program, weight_kg)
+    except (SimulationError, ValueError):
+        return Response(status_code=422)
+    svg = to_svg(pk_chart(answer, title="Predicted plasma ketamine (typical, 5–95 % of 500 simulated patients)"))
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.post("/patients/{patient_id}/plans/new")
+async def create_plan(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    form = await request.form()
+    db = db_of(request)
+    patient = patient_service.get_patient(db, actor, patient_id)
+    protocol = form.get("protocol") or "outpatient_infusion"
+    values = _values(form, patient, protocol)
+    rows, steps, errors = steps_from(form)
+    evaluation_id = int(form.get("evaluation_id") or 0) or None
+    weight = _float(values["weight_kg"])
+    if weight is None:
+        errors["weight_kg"] = "Enter the weight in kg."
+    if not evaluation_id:
+        errors["__all__"] = "A plan needs a signed evaluation: sign the patient's evaluation first."
+    view = None
+    if not errors:
+        try:
+            series = plan_service.SeriesIn(sessions=int(values["sessions"])) if str(values["sessions"]).isdigit() else None
+            data = plan_service.PlanIn(
+                patient_id=patient_id, evaluation_id=evaluation_id, protocol=protocol, weight_kg=weight,
+                concentration_mg_per_ml=_float(values["concentration_mg_per_ml"]), steps=steps or None, series=series,
+                override=plan_service.OverrideIn(reason=values["override_reason"]) if values["override_reason"] else None,
+                weight_change_acknowledged=values["weight_change_acknowledged"])
+            view = plan_service.create_plan(db, actor, data)
+        except (ValidationError, ServiceError) as exc:
+            errors = errors_of(exc)
+            if isinstance(exc, ServiceError) and exc.code == "soft_limit":
+                errors = {"override_reason": exc.message + " A physician must give a reason to go ahead."}
+            elif isinstance(exc, ServiceError) and exc.code == "hard_limit":
+                errors = {"__all__": "Blocked by a hard limit: " + exc.message}
+            elif isinstance(exc, ServiceError) and exc.code == "override_needs_physician":
+                errors = {"override_reason": "Only a physician may accept a soft limit."}
+    if view is None:
+        ctx = _builder_context(request, actor, patient, evaluation_id, values, rows, errors)
+        return render(request, "plans/builder.html", ctx, status=422)
+    return redirect(request, f"/plans/{view.id}", "Plan saved as a draft." + (" Soft-limit override recorded." if view.overrides else ""))
+
+
+@router.get("/plans/{plan_id}")
+def show_plan(request: Request, plan_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    return _show(request, actor, plan_id)
+
+
+def _show(request: Request, actor: Actor, plan_id: int, errors: dict | None = None, status: int = 200) -> Response:
+    db = db_of(request)
+    plan = plan_service.get_plan(db, actor, plan_id)
+    patient = patient_service.get_patient(db, actor, plan.patient_id)
+    sessions = [s for s in session_service.list_sessions(db, actor, patient_id=plan.patient_id, limit=200).items
+                if s.plan_id == plan.id]
+    return render(request, "plans/show.html", {"plan": plan, "patient": patient, "protocol": get_protocol(plan.protocol).as_dict(),
+                                               "errors": errors or {}, "sessions": sessions,
+                                               "chart_url": f"/plans/{plan.id}/preview.svg"}, status=status)
+
+
+@router.get("/plans/{plan_id}/preview.svg")
+def plan_svg(request: Request, plan_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    plan = plan_service.get_plan(db_of(request), actor, plan_id)
+    return _svg_response(plan.pump_program, plan.weight_kg)
+
+
+@router.post("/plans/{plan_id}/sign")
+async def sign_plan(request: Request, plan_id: int, actor: Annotated[Actor, Depends(need("physician"))]) -> Response:
+    form = await request.form()
+    try:
+        plan_service.sign_plan(db_of(request), actor, plan_id, int(form.get("version") or 0))
+    except ServiceError as exc:
+        return _show(request, actor, plan_id, errors_of(exc), 409)
+    return redirect(request, f"/plans/{plan_id}", "Plan signed: sessions can now be scheduled and the pump programmed.")
+
+
+@router.post("/plans/{plan_id}/schedule")
+async def schedule(request: Request, plan_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    form = await request.form()
+    db = db_of(request)
+    plan = plan_service.get_plan(db, actor, plan_id)
+    try:
+        when = datetime.fromisoformat(str(form.get("scheduled_at") or "")).replace(tzinfo=settings_of(request).timezone)
+    except ValueError:
+        return _show(request, actor, plan_id, {"scheduled_at": "Choose the date and time of the session."}, 422)
+    try:
+        visit = session_service.schedule_session(db, actor, session_service.SessionIn(
+            patient_id=plan.patient_id, plan_id=plan.id, scheduled_at=when))
+    except (ValidationError, ServiceError) as exc:
+        return _show(request, actor, plan_id, errors_of(exc), 422)
+    return redirect(request, f"/sessions/{visit.id}", f"Session scheduled for {when:%A %d %B %H:%M}.")
