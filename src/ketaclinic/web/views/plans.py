@@ -15,7 +15,14 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ketaclinic.charts import pk_chart, to_svg
-from ketaclinic.clinical.dosing import DEFAULT_LIBRARY, DoseRequest, DoseStep, DosingError, Override, program_pump
+from ketaclinic.clinical.dosing import (
+    DEFAULT_LIBRARY,
+    DoseRequest,
+    DoseStep,
+    DosingError,
+    Override,
+    program_pump,
+)
 from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 from ketaclinic.services import evaluations as evaluation_service

@@ -1,0 +1,349 @@
+"""The nurse's session console: check-in, checklist, start, pump program and current step, timer,
+quick vitals (type the values, press Enter), alerts with the action to take and their
+acknowledgement, rate changes with a reason, a live chart, observation, discharge and the
+printable record. Every decision (alerts, limits, checklist, discharge) comes from the services.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import TypeAdapter, ValidationError
+
+from ketaclinic.charts import session_vitals_chart, to_svg
+from ketaclinic.clinical.monitoring import SIDE_EFFECT_SEVERITIES
+from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
+from ketaclinic.records.db import utcnow
+from ketaclinic.services import patients as patient_service
+from ketaclinic.services import sessions as session_service
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import ServiceError
+from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render, settings_of
+from ketaclinic.web.views.plans import program_doses
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+EVENT = TypeAdapter(session_service.EventIn)
+VITAL_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "spo2_pct", "respiratory_rate_per_min", "moaas")
+SIDE_EFFECTS = ("nausea", "vomiting", "dizziness", "blurred_vision", "headache", "fatigue", "dissociation",
+                "hallucinations", "vivid_dreams", "anxiety", "hypersalivation", "nystagmus")
+ACTIONS = {"continue": "Continue and observe", "reduce_rate": "Reduce the infusion rate",
+           "pause_infusion": "Pause the infusion", "stop_infusion": "Stop the infusion",
+           "give_medication": "Give medication (per plan)", "call_physician": "Call the physician"}
+
+
+def _num(text: Any) -> float | str | None:
+    text = str(text or "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _flat_errors(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, ValidationError):
+        out: dict[str, str] = {}
+        for err in exc.errors():
+            names = [str(p) for p in err["loc"] if not isinstance(p, int) and p not in ("vitals", "rate_change")]
+            key = names[-1] if names else "__all__"
+            if err["type"] == "missing":
+                out.setdefault(key, "Required.")
+            else:
+                out.setdefault(key, err["msg"].removeprefix("Value error, "))
+        return out
+    return errors_of(exc)
+
+
+def _events(request: Request, actor: Actor, session_id: int) -> list[Any]:
+    return session_service.list_events(db_of(request), actor, session_id, limit=200).items
+
+
+def current_step(program: dict[str, Any] | None, minutes: float | None) -> int | None:
+    """Which program step runs now, from the minutes since the start (steps run one after the other)."""
+    if not program or minutes is None:
+        return None
+    clock = 0.0
+    steps = program.get("program", [])
+    for step in steps:
+        clock += float(step.get("duration_min") or 0)
+        if minutes < clock:
+            return step["step"]
+    return None
+
+
+def console_context(request: Request, actor: Actor, session_id: int) -> dict[str, Any]:
+    db = db_of(request)
+    visit = session_service.get_session(db, actor, session_id)
+    patient = patient_service.get_patient(db, actor, visit.patient_id)
+    events = _events(request, actor, session_id)
+    now = utcnow()
+    minutes = (now - visit.started_at).total_seconds() / 60 if visit.started_at and not visit.ended_at else None
+    open_ids = set(visit.open_alerts or [])
+    alerts = [e for e in events if e.kind == "alert"]
+    acks = {e.payload.get("alert_event_id"): e for e in events if e.kind == "alert_ack"}
+    vitals = [e for e in events if e.kind == "vitals"]
+    rate_changes = [e for e in events if e.kind == "rate_change"]
+    return {
+        "visit": visit, "patient": patient, "events": events, "alerts": alerts, "open_ids": open_ids, "acks": acks,
+        "open_alerts": [a for a in alerts if a.id in open_ids], "vitals_events": vitals, "rate_changes": rate_changes,
+        "minutes": minutes, "current_step": current_step(visit.pump_program, minutes), "actions": ACTIONS,
+        "side_effects": SIDE_EFFECTS, "severities": SIDE_EFFECT_SEVERITIES, "tz": settings_of(request).timezone,
+        "chart_version": len(events), "values": {"moaas": "5"}, "errors": {},
+        "baseline": (visit.checklist or {}).get("facts", {}).get("baseline_vitals"),
+    }
+
+
+def _console(request: Request, actor: Actor, session_id: int, errors: dict | None = None, values: dict | None = None,
+             status: int = 200, extra: dict | None = None) -> Response:
+    ctx = console_context(request, actor, session_id)
+    if errors:
+        ctx["errors"] = errors
+    if values:
+        ctx["values"] = {**ctx["values"], **values}
+    ctx.update(extra or {})
+    return render(request, "sessions/console.html", ctx, status=status)
+
+
+@router.get("/sessions/{session_id}")
+def console(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    return _console(request, actor, session_id)
+
+
+@router.get("/sessions/{session_id}/live")
+def live(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    """The polled part of the console: open alerts and the chart (a background request)."""
+    return render(request, "sessions/_live.html", console_context(request, actor, session_id))
+
+
+@router.get("/sessions/{session_id}/chart.svg")
+def chart(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    db = db_of(request)
+    visit = session_service.get_session(db, actor, session_id)
+    rows = [{"minute": e.minute or 0, **{k: e.payload["observation"].get(k) for k in VITAL_FIELDS[:4]}}
+            for e in _events(request, actor, session_id) if e.kind == "vitals"]
+    predicted = None
+    if visit.pump_program:
+        doses, end = program_doses(visit.pump_program)
+        horizon = max(end, 60.0) + 60
+        try:
+            predicted = simulate(SimulateRequest.model_validate({
+                "model": "domino1984", "patient": {"weight_kg": visit.weight_kg or visit.pump_program["weight_kg"]},
+                "doses": doses, "times_min": [round(horizon * i / 60, 2) for i in range(61)]}))
+        except (SimulationError, ValueError):
+            predicted = None
+    if not rows and predicted is None:
+        return Response(status_code=204)
+    svg = to_svg(session_vitals_chart(rows, predicted, width=620, height=180))
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, no-store"})
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    data: dict[str, Any] = {k: v for k, v in form.items() if k != "csrf_token"}
+    data["_side_effects"] = form.getlist("side_effect")
+    return data
+
+
+def _version(values: dict[str, Any]) -> int | None:
+    try:
+        return int(values.get("version") or "")
+    except ValueError:
+        return None
+
+
+def _move(request: Request, actor: Actor, session_id: int, fn, *args, flash: str) -> Response:
+    try:
+        fn(db_of(request), actor, session_id, *args)
+    except (ValidationError, ServiceError) as exc:
+        return _console(request, actor, session_id, errors_of(exc), None, 409 if getattr(exc, "status", 0) == 409 else 422)
+    return redirect(request, f"/sessions/{session_id}", flash)
+
+
+@router.post("/sessions/{session_id}/check-in")
+async def check_in(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    weight = _num(values.get("weight_kg"))
+    try:
+        data = session_service.CheckInIn(weight_kg=weight, weight_change_acknowledged=values.get("weight_ack") == "yes")
+        session_service.check_in(db_of(request), actor, session_id, _version(values), data)
+    except (ValidationError, ServiceError) as exc:
+        return _console(request, actor, session_id, _flat_errors(exc), values, 422)
+    return redirect(request, f"/sessions/{session_id}", "Checked in.")
+
+
+def _at_today(request: Request, text: Any) -> datetime | None:
+    """``HH:MM`` typed by the nurse, today in the clinic's time zone."""
+    text = str(text or "").strip()
+    if not text:
+        return None
+    tz = settings_of(request).timezone
+    hour, _, minute = text.partition(":")
+    today = utcnow().astimezone(tz)
+    return today.replace(hour=int(hour), minute=int(minute or 0), second=0, microsecond=0)
+
+
+@router.post("/sessions/{session_id}/checklist")
+async def checklist(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    now = utcnow()
+    try:
+        baseline = {k: _num(values.get(k)) for k in VITAL_FIELDS[:4]}
+        has_baseline = all(v is not None for v in baseline.values())
+        data = session_service.ChecklistIn.model_validate({
+            "fasting": {"asked": values.get("fasting_asked") == "yes",
+                        "last_clear_liquid_at": _at_today(request, values.get("last_clear_liquid")),
+                        "last_light_meal_at": _at_today(request, values.get("last_light_meal"))},
+            "escort_present": values.get("escort_present") == "yes",
+            "consent_signed": values.get("consent_signed") == "yes",
+            "baseline_vitals": baseline if has_baseline else None, "baseline_vitals_at": now if has_baseline else None,
+            "can_become_pregnant": values.get("can_become_pregnant") == "yes",
+            "pregnancy_test": values.get("pregnancy_test") or "not_done",
+            "pregnancy_test_at": now if (values.get("pregnancy_test") or "not_done") != "not_done" else None,
+            "urinary_symptoms": values.get("urinary_symptoms") or "not_asked",
+            "liver_tests": values.get("liver_tests") or "not_done",
+        })
+        session_service.record_checklist(db_of(request), actor, session_id, _version(values), data)
+    except (ValidationError, ServiceError, ValueError) as exc:
+        errors = _flat_errors(exc) if not isinstance(exc, ValueError) or isinstance(exc, ValidationError) else {
+            "__all__": "Times are written as HH:MM (for example 07:30)."}
+        return _console(request, actor, session_id, errors, values, 422)
+    return redirect(request, f"/sessions/{session_id}", "Checklist recorded.")
+
+
+@router.post("/sessions/{session_id}/start")
+async def start(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    return _move(request, actor, session_id, session_service.start_session, _version(values),
+                 flash="Infusion started: program the pump as shown.")
+
+
+@router.post("/sessions/{session_id}/stop")
+async def stop(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    return _move(request, actor, session_id, session_service.stop_infusion, _version(values),
+                 flash="Infusion stopped: observation has begun.")
+
+
+@router.post("/sessions/{session_id}/vitals")
+async def vitals(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    severity = values.get("side_effect_severity") or "mild"
+    doc = {"kind": "vitals", **{k: _num(values.get(k)) for k in VITAL_FIELDS},
+           "side_effects": [{"code": code, "severity": severity} for code in values["_side_effects"]]}
+    if isinstance(doc["moaas"], float):
+        doc["moaas"] = int(doc["moaas"])
+    try:
+        event = session_service.append_event(db_of(request), actor, session_id, EVENT.validate_python(doc))
+    except (ValidationError, ServiceError) as exc:
+        return _console(request, actor, session_id, _flat_errors(exc), values, 422)
+    raised = len(event.raised)
+    return redirect(request, f"/sessions/{session_id}#alerts" if raised else f"/sessions/{session_id}",
+                    f"Vitals recorded: {raised} alert{'s' if raised != 1 else ''}." if raised else "Vitals recorded: no alert.")
+
+
+@router.post("/sessions/{session_id}/ack")
+async def acknowledge(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    try:
+        data = EVENT.validate_python({"kind": "alert_ack", "alert_event_id": int(values.get("alert_event_id") or 0),
+                                      "action_taken": str(values.get("action_taken") or "").strip()})
+        session_service.append_event(db_of(request), actor, session_id, data)
+    except (ValidationError, ServiceError) as exc:
+        errors = _flat_errors(exc)
+        if "action_taken" in errors:
+            errors["action_taken"] = "Say what was done."
+        return _console(request, actor, session_id, errors, values, 422)
+    return redirect(request, f"/sessions/{session_id}", "Alert acknowledged.")
+
+
+@router.post("/sessions/{session_id}/rate")
+async def rate_change(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    doc = {"kind": "rate_change", "rate_mg_per_kg_per_h": _num(values.get("rate_mg_per_kg_per_h")),
+           "reason": str(values.get("reason") or "").strip()}
+    if values.get("override_reason"):
+        doc["override_reason"] = str(values["override_reason"]).strip()
+    try:
+        event = session_service.append_event(db_of(request), actor, session_id, EVENT.validate_python(doc))
+    except (ValidationError, ServiceError) as exc:
+        errors = _flat_errors(exc)
+        if "reason" in errors:
+            errors["reason"] = "Give the reason for the change."
+        return _console(request, actor, session_id, errors, values, 422)
+    return redirect(request, f"/sessions/{session_id}",
+                    f"Rate changed: set the pump to {event.payload['rate_ml_per_h']:g} mL/h.")
+
+
+@router.post("/sessions/{session_id}/side-effect")
+async def side_effect(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    try:
+        data = EVENT.validate_python({"kind": "side_effect", "code": values.get("code"), "severity": values.get("severity"),
+                                      "note": values.get("note") or None})
+        session_service.append_event(db_of(request), actor, session_id, data)
+    except (ValidationError, ServiceError) as exc:
+        return _console(request, actor, session_id, _flat_errors(exc), values, 422)
+    return redirect(request, f"/sessions/{session_id}", "Side effect recorded.")
+
+
+@router.post("/sessions/{session_id}/note")
+async def note(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    try:
+        session_service.append_event(db_of(request), actor, session_id,
+                                     EVENT.validate_python({"kind": "note", "text": str(values.get("text") or "").strip()}))
+    except (ValidationError, ServiceError) as exc:
+        return _console(request, actor, session_id, {"text": "Write the note."} if isinstance(exc, ValidationError)
+                        else errors_of(exc), values, 422)
+    return redirect(request, f"/sessions/{session_id}", "Note added.")
+
+
+def _discharge_in(values: dict[str, Any]) -> session_service.DischargeIn:
+    return session_service.DischargeIn.model_validate({
+        "current": {k: _num(values.get(f"d_{k}")) for k in VITAL_FIELDS[:4]},
+        "padss": {"oriented": values.get("oriented") == "yes", "steady_gait": values.get("steady_gait") == "yes",
+                  "pain_nausea_vomiting": values.get("pain_nausea_vomiting") or "minimal",
+                  "oral_fluids_tolerated": values.get("oral_fluids_tolerated") == "yes",
+                  "voided": values.get("voided") == "yes"},
+        "ongoing_dissociation": values.get("ongoing_dissociation") == "yes",
+        "escort_present": values.get("d_escort_present") == "yes",
+    })
+
+
+@router.post("/sessions/{session_id}/discharge")
+async def discharge(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    db = db_of(request)
+    try:
+        data = _discharge_in(values)
+        if values.get("check_only"):
+            assessment = session_service.assess_discharge_now(db, actor, session_id, data)
+            return _console(request, actor, session_id, None, values, 200, {"assessment": assessment})
+        session_service.discharge_session(db, actor, session_id, _version(values), data)
+    except ValidationError as exc:
+        errors = {f"d_{k}" if k in VITAL_FIELDS else k: v for k, v in _flat_errors(exc).items()}
+        return _console(request, actor, session_id, errors, values, 422)
+    except ServiceError as exc:
+        extra = {}
+        try:
+            extra["assessment"] = session_service.assess_discharge_now(db, actor, session_id, _discharge_in(values))
+        except (ValidationError, ServiceError):
+            pass
+        return _console(request, actor, session_id, errors_of(exc), values, 409, extra)
+    return redirect(request, f"/sessions/{session_id}", "Discharged. The session record is ready to print.")
+
+
+@router.post("/sessions/{session_id}/cancel")
+async def cancel(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    values = await _form(request)
+    try:
+        session_service.cancel_session(db_of(request), actor, session_id, _version(values),
+                                       session_service.CancelIn(reason=str(values.get("reason") or "").strip()))
+    except (ValidationError, ServiceError) as exc:
+        return _console(request, actor, session_id, {"reason": "Say why the session is cancelled."}
+                        if isinstance(exc, ValidationError) else errors_of(exc), values, 422)
+    return redirect(request, f"/sessions/{session_id}", "Session cancelled.")
