@@ -1,0 +1,44 @@
+"""``ketaclinic demo [--if-empty]``: seed the synthetic demo clinic (contract 4.6), idempotent.
+
+Writes one JSON document (what was made, or why nothing was). Refused (exit 2) when
+``KETACLINIC_ENV=production`` and the demo password is still the well-known default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ketaclinic.cli.io import CommandError, emit, fail
+
+
+def demo(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Seed only a database with no patients and no users")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed (the same seed and day give the same clinic)")] = 2026,
+    patients: Annotated[int, typer.Option(min=8, max=400, help="How many synthetic patients")] = 40,
+) -> None:
+    """Seed the synthetic demo clinic (every name and record says it is synthetic)."""
+    from ketaclinic.cli.records import _settings
+    from ketaclinic.demo import seed_demo
+    from ketaclinic.records.db import Database, utcnow
+    from ketaclinic.services.errors import ServiceError
+    from ketaclinic.settings import SettingsError
+
+    settings = _settings()
+    try:
+        settings.demo_password_for_seeding()
+    except SettingsError as exc:
+        fail(CommandError("demo_refused", str(exc), "KETACLINIC_DEMO_PASSWORD"))
+    db = Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        summary = seed_demo(db, settings, now=utcnow(), seed=seed, patients=patients, if_empty=if_empty)
+    except ServiceError as exc:
+        fail(CommandError(exc.code, exc.message, exc.field))
+    finally:
+        db.dispose()
+    emit(summary.as_dict())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

@@ -1,0 +1,262 @@
+"""Evaluations: the pre-treatment assessment, screened by the core, signed by a physician.
+
+The input is the screening document of contract 4.2 (history, medications, conditions, prior
+treatments, vitals); :func:`ketaclinic.clinical.screening.screen` runs inside every save and its
+result is stored with the rule version that produced it, so a later rule change never silently
+rewrites what the physician saw and signed. A draft may be edited (If-Match); a signed
+evaluation never changes: a correction is a new evaluation that ``amends`` it (the original stays).
+
+Who: physicians and nurses draft (a nurse often takes the history and vitals); only a
+physician signs or amends. Coordinators, patients and admins see no evaluation (design.md 5).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.clinical.dosing import weight_change_flag
+from ketaclinic.clinical.screening import RULE_VERSION, ScreeningRequest, screen
+from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.patients import PatientWeight
+from ketaclinic.services.common import (
+    Page,
+    audit,
+    check_version,
+    clamp_limit,
+    cursor_int,
+    get_or_404,
+    page_of,
+    require_role,
+    unit_of_work,
+)
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import Conflict, NotFound
+from ketaclinic.services.patients import latest_weight, load_patient
+
+DRAFT_ROLES = ("physician", "nurse")
+READ_ROLES = ("physician", "nurse")
+SIGN_ROLES = ("physician",)
+
+
+class EvaluationIn(BaseModel):
+    """A new evaluation: the patient and the screening document (contract 4.2)."""
+
+    model_config = ConfigDict(extra="forbid")
+    patient_id: int
+    screening: ScreeningRequest
+    notes: str | None = Field(default=None, max_length=10000)
+
+
+class EvaluationPatch(BaseModel):
+    """A draft edit: the whole screening document again (screening re-runs), and/or the notes."""
+
+    model_config = ConfigDict(extra="forbid")
+    screening: ScreeningRequest | None = None
+    notes: str | None = Field(default=None, max_length=10000)
+
+
+class AmendmentIn(BaseModel):
+    """A correction of a signed evaluation: the corrected document and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    screening: ScreeningRequest
+    reason: str = Field(min_length=1, max_length=2000)
+    notes: str | None = Field(default=None, max_length=10000)
+
+
+class EvaluationView(BaseModel):
+    id: int
+    version: int
+    created_at: datetime
+    created_by: int | None
+    patient_id: int
+    status: Literal["draft", "signed"]
+    decision: str | None
+    screening_input: dict[str, Any]
+    screening_result: dict[str, Any] | None
+    rule_version: str | None
+    notes: str | None
+    signed_by: int | None
+    signed_at: datetime | None
+    amends_id: int | None
+    amended_by: list[int] = []
+    weight_flag: dict[str, Any] | None = None
+
+
+def _screen(request: ScreeningRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    result = screen(request)
+    return request.model_dump(mode="json"), result.as_json()
+
+
+def view_of(session: Session, evaluation: Evaluation, weight_flag: dict[str, Any] | None = None) -> EvaluationView:
+    amended_by = session.execute(
+        select(Evaluation.id).where(Evaluation.amends_id == evaluation.id).order_by(Evaluation.id)
+    ).scalars().all()
+    result = evaluation.screening_result
+    return EvaluationView(
+        id=evaluation.id, version=evaluation.version, created_at=evaluation.created_at, created_by=evaluation.created_by,
+        patient_id=evaluation.patient_id, status=evaluation.status,  # type: ignore[arg-type]
+        decision=result.get("decision") if result else None,
+        screening_input=evaluation.screening_input, screening_result=result, rule_version=evaluation.rule_version,
+        notes=evaluation.notes, signed_by=evaluation.signed_by, signed_at=evaluation.signed_at,
+        amends_id=evaluation.amends_id, amended_by=list(amended_by), weight_flag=weight_flag,
+    )
+
+
+def _record_weight(session: Session, actor: Actor, patient_id: int, weight_kg: float, now: datetime) -> dict[str, Any] | None:
+    """The weight is measured at every evaluation (design.md 3); flag a >20 % change (a lb/kg slip)."""
+    previous = latest_weight(session, patient_id)
+    flag = weight_change_flag(weight_kg, previous.weight_kg) if previous else None
+    if previous is None or previous.weight_kg != weight_kg:
+        session.add(PatientWeight(patient_id=patient_id, weight_kg=weight_kg, measured_at=now, source="evaluation",
+                                  created_by=actor.user_id, created_at=now))
+    return flag.as_dict() if flag else None
+
+
+def load_evaluation(session: Session, actor: Actor, evaluation_id: int) -> Evaluation:
+    evaluation = get_or_404(session, Evaluation, evaluation_id, "evaluation")
+    load_patient(session, actor, evaluation.patient_id)  # the same chart rule (404 for a stranger)
+    return evaluation
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def create_evaluation(db: Database, actor: Actor, data: EvaluationIn, *, now: datetime | None = None) -> EvaluationView:
+    require_role(actor, *DRAFT_ROLES)
+    now = now or utcnow()
+    screening_input, result = _screen(data.screening)
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, data.patient_id)
+        flag = _record_weight(session, actor, patient.id, data.screening.patient.weight_kg, now)
+        evaluation = Evaluation(
+            patient_id=patient.id, screening_input=screening_input, screening_result=result, rule_version=RULE_VERSION,
+            notes=data.notes, status="draft", created_by=actor.user_id, created_at=now,
+        )
+        session.add(evaluation)
+        session.flush()
+        audit(session, actor, "evaluation.create", "evaluation", evaluation.id,
+              {"patient_id": patient.id, "decision": result["decision"], "weight_flagged": flag is not None})
+        return view_of(session, evaluation, flag)
+
+
+def update_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_version: int | None,
+                      patch: EvaluationPatch, *, now: datetime | None = None) -> EvaluationView:
+    require_role(actor, *DRAFT_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        evaluation = load_evaluation(session, actor, evaluation_id)
+        check_version(evaluation, expected_version)
+        if evaluation.status == "signed":
+            raise Conflict("a signed evaluation is never changed: amend it instead", code="immutable_record")
+        flag = None
+        if patch.screening is not None:
+            evaluation.screening_input, evaluation.screening_result = _screen(patch.screening)
+            evaluation.rule_version = RULE_VERSION
+            flag = _record_weight(session, actor, evaluation.patient_id, patch.screening.patient.weight_kg, now)
+        if "notes" in patch.model_fields_set:
+            evaluation.notes = patch.notes
+        session.flush()
+        audit(session, actor, "evaluation.update", "evaluation", evaluation.id,
+              {"version": evaluation.version, "decision": evaluation.screening_result["decision"]})
+        return view_of(session, evaluation, flag)
+
+
+def sign_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_version: int | None,
+                    *, now: datetime | None = None) -> EvaluationView:
+    """The physician's sign-off. From here on the evaluation is frozen (guards and triggers)."""
+    require_role(actor, *SIGN_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        evaluation = load_evaluation(session, actor, evaluation_id)
+        check_version(evaluation, expected_version)
+        if evaluation.status == "signed":
+            raise Conflict("this evaluation is already signed", code="already_signed")
+        if evaluation.rule_version != RULE_VERSION:  # rules changed since the draft was screened: screen again
+            request = ScreeningRequest.model_validate(evaluation.screening_input)
+            evaluation.screening_input, evaluation.screening_result = _screen(request)
+            evaluation.rule_version = RULE_VERSION
+        evaluation.status, evaluation.signed_by, evaluation.signed_at = "signed", actor.user_id, now
+        session.flush()
+        audit(session, actor, "evaluation.sign", "evaluation", evaluation.id,
+              {"decision": evaluation.screening_result["decision"], "rule_version": evaluation.rule_version})
+        return view_of(session, evaluation)
+
+
+def amend_evaluation(db: Database, actor: Actor, evaluation_id: int, data: AmendmentIn,
+                     *, now: datetime | None = None) -> EvaluationView:
+    """A correction of a signed evaluation: a new draft pointing to it (sign it to make it count)."""
+    require_role(actor, *SIGN_ROLES)
+    now = now or utcnow()
+    screening_input, result = _screen(data.screening)
+    with unit_of_work(db) as session:
+        original = load_evaluation(session, actor, evaluation_id)
+        if original.status != "signed":
+            raise Conflict("only a signed evaluation is amended; edit the draft instead", code="not_signed")
+        flag = _record_weight(session, actor, original.patient_id, data.screening.patient.weight_kg, now)
+        notes = f"Amends evaluation {original.id}: {data.reason}" + (f"\n{data.notes}" if data.notes else "")
+        amendment = Evaluation(
+            patient_id=original.patient_id, screening_input=screening_input, screening_result=result,
+            rule_version=RULE_VERSION, notes=notes, status="draft", amends_id=original.id,
+            created_by=actor.user_id, created_at=now,
+        )
+        session.add(amendment)
+        session.flush()
+        audit(session, actor, "evaluation.amend", "evaluation", amendment.id,
+              {"amends": original.id, "reason": data.reason, "decision": result["decision"]})
+        return view_of(session, amendment, flag)
+
+
+def get_evaluation(db: Database, actor: Actor, evaluation_id: int) -> EvaluationView:
+    require_role(actor, *READ_ROLES)
+    with unit_of_work(db) as session:
+        evaluation = load_evaluation(session, actor, evaluation_id)
+        audit(session, actor, "evaluation.read", "evaluation", evaluation.id, {"patient_id": evaluation.patient_id})
+        return view_of(session, evaluation)
+
+
+def list_evaluations(db: Database, actor: Actor, *, patient_id: int | None = None, status: str | None = None,
+                     limit: int | None = None, cursor: str | None = None) -> Page[EvaluationView]:
+    require_role(actor, *READ_ROLES)
+    limit = clamp_limit(limit)
+    after = cursor_int(cursor) or 0
+    with unit_of_work(db) as session:
+        query = select(Evaluation).where(Evaluation.id > after).order_by(Evaluation.id).limit(limit + 1)
+        if patient_id is not None:
+            load_patient(session, actor, patient_id)
+            query = query.where(Evaluation.patient_id == patient_id)
+        if status is not None:
+            query = query.where(Evaluation.status == status)
+        rows = session.execute(query).scalars().all()
+        audit(session, actor, "evaluation.list", "evaluation", None,
+              {"patient_id": patient_id, "ids": [e.id for e in rows[:limit]]})
+        return page_of(rows, limit, lambda e: view_of(session, e))
+
+
+def current_signed_evaluation(session: Session, patient_id: int) -> Evaluation | None:
+    """The patient's latest signed evaluation that no signed amendment replaces (None if none)."""
+    signed = session.execute(
+        select(Evaluation).where(Evaluation.patient_id == patient_id, Evaluation.status == "signed")
+        .order_by(Evaluation.signed_at.desc(), Evaluation.id.desc())
+    ).scalars().all()
+    replaced = {e.amends_id for e in signed if e.amends_id is not None}
+    for evaluation in signed:
+        if evaluation.id not in replaced:
+            return evaluation
+    return None
+
+
+def require_signed_evaluation(session: Session, evaluation_id: int, patient_id: int) -> Evaluation:
+    evaluation = session.get(Evaluation, evaluation_id)
+    if evaluation is None or evaluation.patient_id != patient_id:
+        raise NotFound("evaluation not found for this patient", field="evaluation_id")
+    if evaluation.status != "signed":
+        raise Conflict("a plan needs a signed evaluation: sign the evaluation first", code="evaluation_not_signed",
+                       field="evaluation_id")
+    return evaluation

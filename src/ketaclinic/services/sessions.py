@@ -1,0 +1,739 @@
+"""Sessions: one monitored infusion visit, from scheduling to discharge, and its append-only events.
+
+States (design.md 3, issue 5): ``scheduled → checked_in → running → observing → discharged``, and
+``cancelled`` from scheduled or checked-in. Each move names the version it saw (If-Match) and is
+also written as a ``state_change`` event, so the timeline of a visit reads from its events alone.
+
+- **Scheduling** needs a *signed* plan (a draft, or a plan a signed plan supersedes, is refused).
+- **Check-in** records the weight of the day; more than 20 % from the last recorded weight is
+  flagged (a lb-for-kg slip) and must be acknowledged.
+- **Checklist** (:mod:`ketaclinic.clinical.checklist`) is stored with its items; **start** runs it
+  again at the moment of starting and refuses while a blocking item is unmet. Start snapshots the
+  pump program from the signed plan (never from anything the caller sends) and refuses when the
+  weight of the day is more than 20 % from the plan's weight (the program would be wrong).
+- **Events** are appended, never changed: ``vitals`` run the alert rules
+  (:func:`~ketaclinic.clinical.monitoring.evaluate_observation`) and store the alerts in the event,
+  each alert also becoming an ``alert`` event that an ``alert_ack`` answers; ``rate_change`` runs
+  the dosing limits on the new rate (hard: refused; soft: a physician's override with a reason);
+  ``medication`` records drug, dose, route and lot number (extra ketamine is checked against the
+  bolus limits); ``amendment`` points to the event it corrects. Appends take no If-Match: two
+  nurses recording at once both succeed and nothing is lost.
+- **Discharge** runs :func:`~ketaclinic.clinical.discharge.assess_discharge`; while any criterion
+  is unmet it refuses (409 ``discharge_criteria_unmet``, the unmet criteria named) and the refused
+  assessment is kept as a ``note`` event.
+
+Coordinators (scheduling) and patients (their own visits) get the schedule view only: no pump
+program, checklist or discharge detail (design.md 5).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.clinical.checklist import ChecklistFacts, FastingHistory, ready_to_start, run_checklist
+from ketaclinic.clinical.discharge import DischargeFacts, PadssInput, assess_discharge
+from ketaclinic.clinical.dosing import (
+    DoseRequest,
+    DoseStep,
+    DosingError,
+    Override,
+    program_pump,
+    weight_change_flag,
+)
+from ketaclinic.clinical.follow_up import PlannedCourse, liver_tests_needed
+from ketaclinic.clinical.monitoring import (
+    Observation,
+    SideEffectCode,
+    SideEffectSeverity,
+    evaluate_observation,
+)
+from ketaclinic.clinical.protocols import get_protocol
+from ketaclinic.clinical.vitals import Vitals
+from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.patients import PatientWeight
+from ketaclinic.records.plans import Plan
+from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.services.common import (
+    Page,
+    audit,
+    check_version,
+    clamp_limit,
+    cursor_int,
+    get_or_404,
+    page_of,
+    require_role,
+    unit_of_work,
+)
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ketaclinic.services.patients import latest_weight, load_patient
+from ketaclinic.services.plans import dosing_refusal
+
+CLINICAL_ROLES = ("physician", "nurse")
+SCHEDULE_ROLES = ("physician", "nurse", "coordinator")
+READ_ROLES = ("physician", "nurse", "coordinator", "patient")
+OVERRIDE_ROLES = ("physician",)
+ACTIVE_STATES = ("checked_in", "running", "observing")
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "check_in": (("scheduled",), "checked_in"),
+    "start": (("checked_in",), "running"),
+    "stop": (("running",), "observing"),
+    "discharge": (("observing",), "discharged"),
+    "cancel": (("scheduled", "checked_in"), "cancelled"),
+}
+# Which event kinds may be recorded in which states (notes and amendments: any time after scheduling).
+EVENT_STATES: dict[str, tuple[str, ...]] = {
+    "vitals": ACTIVE_STATES,
+    "side_effect": ACTIVE_STATES,
+    "medication": ACTIVE_STATES,
+    "alert_ack": ACTIVE_STATES + ("discharged",),
+    "rate_change": ("running",),
+    "note": ("scheduled", "checked_in", "running", "observing", "discharged", "cancelled"),
+    "amendment": ("checked_in", "running", "observing", "discharged", "cancelled"),
+}
+
+
+# --- input --------------------------------------------------------------------------------
+
+_FORBID = ConfigDict(extra="forbid")
+
+
+class SessionIn(BaseModel):
+    """Schedule a visit. Without ``plan_id`` the patient's current signed plan is used (coordinators)."""
+
+    model_config = _FORBID
+    patient_id: int
+    plan_id: int | None = None
+    scheduled_at: AwareDatetime
+
+
+class CheckInIn(BaseModel):
+    model_config = _FORBID
+    weight_kg: float | None = Field(default=None, gt=0, lt=700, allow_inf_nan=False)
+    weight_change_acknowledged: bool = False
+
+
+class ChecklistIn(BaseModel):
+    """The checklist facts (clinical.checklist.ChecklistFacts) without ``now`` (the server's clock)
+    and without ``liver_tests_required`` (worked out from the patient's previous course)."""
+
+    model_config = _FORBID
+    fasting: FastingHistory
+    escort_present: bool
+    consent_signed: bool
+    baseline_vitals: Vitals | None = None
+    baseline_vitals_at: AwareDatetime | None = None
+    can_become_pregnant: bool
+    pregnancy_test: Literal["negative", "positive", "not_done"] = "not_done"
+    pregnancy_test_at: AwareDatetime | None = None
+    urinary_symptoms: Literal["none", "present", "not_asked"] = "not_asked"
+    liver_tests: Literal["normal", "abnormal", "pending", "not_done"] = "not_done"
+
+
+class CancelIn(BaseModel):
+    model_config = _FORBID
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DischargeIn(BaseModel):
+    model_config = _FORBID
+    current: Vitals
+    padss: PadssInput
+    ongoing_dissociation: bool
+    escort_present: bool
+
+
+class VitalsEvent(BaseModel):
+    model_config = _FORBID
+    kind: Literal["vitals"]
+    systolic_mmhg: float
+    diastolic_mmhg: float
+    heart_rate_bpm: float
+    spo2_pct: float
+    respiratory_rate_per_min: float
+    moaas: int
+    side_effects: list[dict[str, str]] = Field(default_factory=list, max_length=12)
+
+
+class RateChangeEvent(BaseModel):
+    model_config = _FORBID
+    kind: Literal["rate_change"]
+    rate_mg_per_kg_per_h: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    rate_mg_per_h: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    reason: str = Field(min_length=1, max_length=2000)
+    override_reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> RateChangeEvent:
+        if (self.rate_mg_per_kg_per_h is None) == (self.rate_mg_per_h is None):
+            raise ValueError("give exactly one of rate_mg_per_kg_per_h or rate_mg_per_h")
+        return self
+
+
+class SideEffectEvent(BaseModel):
+    model_config = _FORBID
+    kind: Literal["side_effect"]
+    code: SideEffectCode
+    severity: SideEffectSeverity
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class MedicationEvent(BaseModel):
+    model_config = _FORBID
+    kind: Literal["medication"]
+    drug: str = Field(min_length=1, max_length=200)
+    dose: float = Field(gt=0, allow_inf_nan=False)
+    unit: Literal["mg", "mcg", "g", "mL", "units"]
+    route: Literal["iv", "oral", "im", "sc", "sublingual", "intranasal", "inhaled", "topical"]
+    lot_number: str = Field(min_length=1, max_length=100)
+    reason: str | None = Field(default=None, max_length=2000)
+    override_reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class AlertAckEvent(BaseModel):
+    model_config = _FORBID
+    kind: Literal["alert_ack"]
+    alert_event_id: int
+    action_taken: str = Field(min_length=1, max_length=2000)
+
+
+class NoteEvent(BaseModel):
+    model_config = _FORBID
+    kind: Literal["note"]
+    text: str = Field(min_length=1, max_length=10000)
+
+
+class AmendmentEvent(BaseModel):
+    model_config = _FORBID
+    kind: Literal["amendment"]
+    amends_event_id: int
+    reason: str = Field(min_length=1, max_length=2000)
+    correction: dict[str, Any] = Field(default_factory=dict)
+
+
+EventIn = Annotated[
+    VitalsEvent | RateChangeEvent | SideEffectEvent | MedicationEvent | AlertAckEvent | NoteEvent | AmendmentEvent,
+    Field(discriminator="kind"),
+]
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+class SessionView(BaseModel):
+    """A visit. Clinical fields are null in the schedule view (coordinators, patients)."""
+
+    id: int
+    version: int
+    created_at: datetime
+    created_by: int | None
+    patient_id: int
+    plan_id: int
+    scheduled_at: datetime
+    state: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    discharged_at: datetime | None
+    weight_kg: float | None = None
+    checklist: dict[str, Any] | None = None
+    pump_program: dict[str, Any] | None = None
+    discharge: dict[str, Any] | None = None
+    open_alerts: list[int] | None = None
+    view: Literal["clinical", "schedule"] = "clinical"
+
+
+class EventView(BaseModel):
+    id: int
+    version: int = 1
+    session_id: int
+    kind: str
+    payload: dict[str, Any]
+    minute: float | None
+    recorded_at: datetime
+    recorded_by: int | None
+    created_by: int | None
+    created_at: datetime
+    amends_event_id: int | None
+    raised: list[EventView] = []
+
+    @classmethod
+    def of(cls, event: SessionEvent, raised: list[SessionEvent] = ()) -> EventView:  # type: ignore[assignment]
+        return cls(id=event.id, session_id=event.session_id, kind=event.kind, payload=event.payload, minute=event.minute,
+                   recorded_at=event.recorded_at, recorded_by=event.recorded_by, created_by=event.recorded_by,
+                   created_at=event.created_at, amends_event_id=event.amends_event_id,
+                   raised=[cls.of(r) for r in raised])
+
+
+class DischargeAssessmentView(BaseModel):
+    ready: bool
+    criteria: list[dict[str, Any]]
+    unmet: list[str]
+    padss: dict[str, Any]
+    minutes_since_infusion_stopped: float
+    minimum_observation_min: float
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _clinical(actor: Actor) -> bool:
+    return actor.role in CLINICAL_ROLES or actor.role == "system"
+
+
+def open_alert_ids(session: Session, session_id: int) -> list[int]:
+    alerts = session.execute(select(SessionEvent.id).where(SessionEvent.session_id == session_id,
+                                                           SessionEvent.kind == "alert")).scalars().all()
+    acks = session.execute(select(SessionEvent.payload).where(SessionEvent.session_id == session_id,
+                                                              SessionEvent.kind == "alert_ack")).scalars().all()
+    answered = {p.get("alert_event_id") for p in acks}
+    return [a for a in alerts if a not in answered]
+
+
+def view_of(session: Session, actor: Actor, visit: InfusionSession, *, detail: bool = True) -> SessionView:
+    base = dict(id=visit.id, version=visit.version, created_at=visit.created_at, created_by=visit.created_by,
+                patient_id=visit.patient_id, plan_id=visit.plan_id, scheduled_at=visit.scheduled_at, state=visit.state,
+                started_at=visit.started_at, ended_at=visit.ended_at, discharged_at=visit.discharged_at)
+    if not _clinical(actor):
+        return SessionView(**base, view="schedule")
+    return SessionView(**base, weight_kg=visit.weight_kg, checklist=visit.checklist or None,
+                       pump_program=visit.pump_program, discharge=visit.discharge,
+                       open_alerts=open_alert_ids(session, visit.id) if detail else None)
+
+
+def load_session(session: Session, actor: Actor, session_id: int) -> InfusionSession:
+    visit = get_or_404(session, InfusionSession, session_id, "session")
+    load_patient(session, actor, visit.patient_id)
+    return visit
+
+
+def _minute(visit: InfusionSession, now: datetime) -> float | None:
+    if visit.started_at is None:
+        return None
+    return round(max(0.0, (now - visit.started_at).total_seconds() / 60), 2)
+
+
+def _event(session: Session, actor: Actor, visit: InfusionSession, kind: str, payload: dict[str, Any], now: datetime,
+           amends: int | None = None) -> SessionEvent:
+    event = SessionEvent(session_id=visit.id, kind=kind, payload=payload, minute=_minute(visit, now), recorded_at=now,
+                         recorded_by=actor.user_id, amends_event_id=amends, created_at=now)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _move(session: Session, actor: Actor, visit: InfusionSession, action: str, expected_version: int | None,
+          now: datetime, detail: dict[str, Any] | None = None) -> None:
+    check_version(visit, expected_version)
+    allowed, target = TRANSITIONS[action]
+    if visit.state not in allowed:
+        raise Conflict(f"a session that is {visit.state} cannot {action.replace('_', ' ')} "
+                       f"(allowed from: {', '.join(allowed)})", code="invalid_transition")
+    previous = visit.state
+    visit.state = target
+    _event(session, actor, visit, "state_change", {"from": previous, "to": target, **(detail or {})}, now)
+
+
+def _current_plan(session: Session, patient_id: int) -> Plan:
+    plans = session.execute(select(Plan).where(Plan.patient_id == patient_id, Plan.status == "signed")
+                            .order_by(Plan.signed_at.desc(), Plan.id.desc())).scalars().all()
+    superseded = {p.supersedes_id for p in plans if p.supersedes_id is not None}
+    for plan in plans:
+        if plan.id not in superseded:
+            return plan
+    raise Conflict("this patient has no signed plan: a physician signs a plan first", code="plan_not_signed",
+                   field="plan_id")
+
+
+def _signed_plan(session: Session, plan_id: int, patient_id: int) -> Plan:
+    """The plan a session may take its program from: signed, this patient's, not superseded."""
+    plan = session.get(Plan, plan_id)
+    if plan is None or plan.patient_id != patient_id:
+        raise NotFound("plan not found for this patient", field="plan_id")
+    if plan.status != "signed":
+        raise Conflict("a session's pump program comes from a signed plan only: sign the plan first",
+                       code="plan_not_signed", field="plan_id")
+    newer = session.execute(select(Plan.id).where(Plan.supersedes_id == plan.id, Plan.status == "signed")).first()
+    if newer is not None:
+        raise Conflict(f"plan {plan.id} is superseded by signed plan {newer[0]}", code="plan_superseded", field="plan_id")
+    return plan
+
+
+def _baseline(visit: InfusionSession) -> Vitals:
+    facts = (visit.checklist or {}).get("facts") or {}
+    if not facts.get("baseline_vitals"):
+        raise Conflict("no baseline vital signs: record the checklist (with baseline vitals) first",
+                       code="no_baseline")
+    return Vitals.model_validate(facts["baseline_vitals"])
+
+
+def _previous_course_end(session: Session, visit: InfusionSession) -> datetime | None:
+    """The end of the patient's last course under another plan (liver tests before a close repeat)."""
+    return session.execute(
+        select(func.max(InfusionSession.discharged_at)).where(
+            InfusionSession.patient_id == visit.patient_id, InfusionSession.plan_id != visit.plan_id,
+            InfusionSession.state == "discharged")
+    ).scalar_one_or_none()
+
+
+def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str, Any], now: datetime) -> dict[str, Any]:
+    plan = session.get(Plan, visit.plan_id)
+    assert plan is not None
+    previous_end = _previous_course_end(session, visit)
+    multi_day = get_protocol(plan.protocol_id).setting == "inpatient"
+    liver_required = liver_tests_needed(PlannedCourse(now.date(), multi_day), previous_end.date() if previous_end else None) \
+        if previous_end is None or previous_end.date() <= now.date() else False
+    try:
+        facts = ChecklistFacts.model_validate({**facts_in, "now": now, "liver_tests_required": liver_required})
+    except ValueError as error:
+        raise ValidationFailed(str(error).splitlines()[-1].strip().removeprefix("Value error, ")) from None
+    items = run_checklist(facts)
+    return {"facts": facts_in, "checked_at": now.isoformat(), "liver_tests_required": liver_required,
+            "items": [i.as_dict() for i in items], "ready": ready_to_start(items)}
+
+
+# --- scheduling and moves -------------------------------------------------------------------
+
+
+def schedule_session(db: Database, actor: Actor, data: SessionIn, *, now: datetime | None = None) -> SessionView:
+    require_role(actor, *SCHEDULE_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, data.patient_id)
+        plan = _signed_plan(session, data.plan_id, patient.id) if data.plan_id is not None else \
+            _current_plan(session, patient.id)
+        visit = InfusionSession(patient_id=patient.id, plan_id=plan.id, scheduled_at=data.scheduled_at, state="scheduled",
+                                checklist={}, created_by=actor.user_id, created_at=now)
+        session.add(visit)
+        session.flush()
+        audit(session, actor, "session.schedule", "session", visit.id,
+              {"patient_id": patient.id, "plan_id": plan.id, "scheduled_at": data.scheduled_at.isoformat()})
+        return view_of(session, actor, visit)
+
+
+def check_in(db: Database, actor: Actor, session_id: int, expected_version: int | None, data: CheckInIn,
+             *, now: datetime | None = None) -> SessionView:
+    require_role(actor, *CLINICAL_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        flag = None
+        if data.weight_kg is not None:
+            last = latest_weight(session, visit.patient_id)
+            found = weight_change_flag(data.weight_kg, last.weight_kg) if last else None
+            if found is not None and not data.weight_change_acknowledged:
+                raise ValidationFailed(found.message + " Send weight_change_acknowledged: true once checked.",
+                                       code="weight_change_unacknowledged", field="weight_kg")
+            flag = found.as_dict() if found else None
+            session.add(PatientWeight(patient_id=visit.patient_id, weight_kg=data.weight_kg, measured_at=now,
+                                      source="session", created_by=actor.user_id, created_at=now))
+            visit.weight_kg = data.weight_kg
+        _move(session, actor, visit, "check_in", expected_version, now,
+              {"weight_kg": data.weight_kg, "weight_flag": flag})
+        session.flush()
+        audit(session, actor, "session.check_in", "session", visit.id, {"weight_kg": data.weight_kg,
+                                                                        "weight_flagged": flag is not None})
+        return view_of(session, actor, visit)
+
+
+def record_checklist(db: Database, actor: Actor, session_id: int, expected_version: int | None, data: ChecklistIn,
+                     *, now: datetime | None = None) -> SessionView:
+    require_role(actor, *CLINICAL_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        check_version(visit, expected_version)
+        if visit.state != "checked_in":
+            raise Conflict(f"the checklist is done after check-in and before the start (the session is {visit.state})",
+                           code="invalid_transition")
+        visit.checklist = _run_checklist(session, visit, data.model_dump(mode="json"), now)
+        session.flush()
+        audit(session, actor, "session.checklist", "session", visit.id, {"ready": visit.checklist["ready"]})
+        return view_of(session, actor, visit)
+
+
+def start_session(db: Database, actor: Actor, session_id: int, expected_version: int | None,
+                  *, now: datetime | None = None) -> SessionView:
+    """Start the infusion: the checklist holds now, and the pump program is the signed plan's."""
+    require_role(actor, *CLINICAL_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        check_version(visit, expected_version)
+        if visit.state == "checked_in":
+            if not visit.checklist:
+                raise Conflict("record the pre-infusion checklist first", code="checklist_missing")
+            visit.checklist = _run_checklist(session, visit, visit.checklist["facts"], now)  # still true at the start?
+            if not visit.checklist["ready"]:
+                unmet = [i for i in visit.checklist["items"] if i["blocking"] and not i["met"]]
+                raise Conflict("the checklist blocks the start: " + "; ".join(f"{i['code']}: {i['message']}" for i in unmet),
+                               code="checklist_not_met")
+        plan = _signed_plan(session, visit.plan_id, visit.patient_id)
+        if visit.weight_kg is not None:
+            mismatch = weight_change_flag(visit.weight_kg, plan.weight_kg)
+            if mismatch is not None:
+                raise Conflict(f"the plan was computed for {plan.weight_kg:g} kg and the patient weighs "
+                               f"{visit.weight_kg:g} kg today (more than 20 %): a physician writes a new plan",
+                               code="plan_weight_mismatch", field="weight_kg")
+        visit.pump_program = {**plan.pump_program, "plan_id": plan.id, "plan_version": plan.version,
+                              "plan_signed_by": plan.signed_by, "plan_signed_at": plan.signed_at.isoformat()}
+        visit.started_at = now
+        _move(session, actor, visit, "start", visit.version, now, {"plan_id": plan.id})
+        session.flush()
+        audit(session, actor, "session.start", "session", visit.id, {"plan_id": plan.id})
+        return view_of(session, actor, visit)
+
+
+def stop_infusion(db: Database, actor: Actor, session_id: int, expected_version: int | None,
+                  *, now: datetime | None = None) -> SessionView:
+    require_role(actor, *CLINICAL_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        _move(session, actor, visit, "stop", expected_version, now)
+        visit.ended_at = now
+        session.flush()
+        audit(session, actor, "session.stop", "session", visit.id)
+        return view_of(session, actor, visit)
+
+
+def cancel_session(db: Database, actor: Actor, session_id: int, expected_version: int | None, data: CancelIn,
+                   *, now: datetime | None = None) -> SessionView:
+    require_role(actor, *SCHEDULE_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        _move(session, actor, visit, "cancel", expected_version, now, {"reason": data.reason})
+        session.flush()
+        audit(session, actor, "session.cancel", "session", visit.id, {"reason": data.reason})
+        return view_of(session, actor, visit)
+
+
+def _assess(session: Session, visit: InfusionSession, data: DischargeIn, now: datetime) -> DischargeAssessmentView:
+    if visit.state != "observing" or visit.ended_at is None:
+        raise Conflict(f"discharge follows the observation after the infusion (the session is {visit.state})",
+                       code="invalid_transition")
+    minimum = float((visit.pump_program or {}).get("min_observation_after_stop_min") or 60.0)
+    since = min(24 * 60.0, max(0.0, (now - visit.ended_at).total_seconds() / 60))
+    assessment = assess_discharge(DischargeFacts(
+        minutes_since_infusion_stopped=round(since, 1), minimum_observation_min=minimum, baseline=_baseline(visit),
+        current=data.current, padss=data.padss, ongoing_dissociation=data.ongoing_dissociation,
+        escort_present=data.escort_present))
+    return DischargeAssessmentView(
+        ready=assessment.ready, criteria=[c.as_dict() for c in assessment.criteria],
+        unmet=[c.code for c in assessment.unmet], padss=assessment.padss.as_dict(),
+        minutes_since_infusion_stopped=round(since, 1), minimum_observation_min=minimum)
+
+
+def assess_discharge_now(db: Database, actor: Actor, session_id: int, data: DischargeIn,
+                         *, now: datetime | None = None) -> DischargeAssessmentView:
+    """The discharge criteria as they stand (nothing changes): what is still unmet."""
+    require_role(actor, *CLINICAL_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        result = _assess(session, visit, data, now)
+        audit(session, actor, "session.discharge_check", "session", visit.id, {"unmet": result.unmet})
+        return result
+
+
+def discharge_session(db: Database, actor: Actor, session_id: int, expected_version: int | None, data: DischargeIn,
+                      *, now: datetime | None = None) -> SessionView:
+    """Discharge when every criterion is met; otherwise refuse, naming the unmet criteria (and keep the attempt)."""
+    require_role(actor, *CLINICAL_ROLES)
+    now = now or utcnow()
+    refusal: Conflict | None = None
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        check_version(visit, expected_version)
+        result = _assess(session, visit, data, now)
+        record = {**result.model_dump(mode="json"), "input": data.model_dump(mode="json"), "assessed_at": now.isoformat()}
+        if not result.ready:
+            unmet = [c for c in result.criteria if not c["met"]]
+            _event(session, actor, visit, "note", {"text": "Discharge refused: criteria unmet.", "discharge_assessment": record}, now)
+            audit(session, actor, "session.discharge_refused", "session", visit.id, {"unmet": result.unmet})
+            refusal = Conflict("discharge refused, unmet criteria: " + "; ".join(f"{c['code']} ({c['message']})" for c in unmet),
+                               code="discharge_criteria_unmet")
+        else:
+            visit.discharge = record
+            visit.discharged_at = now
+            _move(session, actor, visit, "discharge", visit.version, now)
+            session.flush()
+            audit(session, actor, "session.discharge", "session", visit.id)
+            view = view_of(session, actor, visit)
+    if refusal is not None:
+        raise refusal
+    return view
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def _vitals(session: Session, actor: Actor, visit: InfusionSession, data: VitalsEvent, now: datetime) -> EventView:
+    minute = _minute(visit, now) or 0.0
+    try:
+        observation = Observation.model_validate({**data.model_dump(exclude={"kind"}), "minute": minute})
+    except ValueError as error:
+        raise ValidationFailed(str(error).splitlines()[-1].strip().removeprefix("Value error, ")) from None
+    alerts = evaluate_observation(_baseline(visit), observation)
+    payload = {"observation": observation.model_dump(mode="json"), "alerts": [a.as_dict() for a in alerts]}
+    event = _event(session, actor, visit, "vitals", payload, now)
+    raised = [_event(session, actor, visit, "alert", {**a.as_dict(), "vitals_event_id": event.id}, now) for a in alerts]
+    audit(session, actor, "session.event.vitals", "session", visit.id,
+          {"event_id": event.id, "alerts": [a.code for a in alerts]})
+    return EventView.of(event, raised)
+
+
+def _override(actor: Actor, reason: str | None) -> Override | None:
+    if reason is None:
+        return None
+    if actor.role not in OVERRIDE_ROLES:
+        raise Forbidden("a soft-limit override needs a physician", code="override_needs_physician")
+    return Override(reason=reason, by=actor.username)
+
+
+def _dose_weight(session: Session, visit: InfusionSession) -> tuple[Plan, float]:
+    plan = session.get(Plan, visit.plan_id)
+    assert plan is not None
+    return plan, visit.weight_kg or plan.weight_kg
+
+
+def _rate_change(session: Session, actor: Actor, visit: InfusionSession, data: RateChangeEvent, now: datetime) -> EventView:
+    plan, weight = _dose_weight(session, visit)
+    per_kg = data.rate_mg_per_kg_per_h if data.rate_mg_per_kg_per_h is not None else data.rate_mg_per_h / weight  # type: ignore[operator]
+    infusion = next((s for s in (visit.pump_program or {}).get("program", []) if s["kind"] == "infusion"), None)
+    duration = float(infusion["duration_min"]) if infusion else 60.0
+    try:
+        program = program_pump(DoseRequest(
+            protocol=plan.protocol_id, weight_kg=weight, concentration_mg_per_ml=plan.concentration_mg_per_ml,
+            steps=[DoseStep(kind="infusion", rate_mg_per_kg_per_h=round(per_kg, 6), duration_min=duration)],
+            override=_override(actor, data.override_reason)))
+    except DosingError as error:
+        raise dosing_refusal(error) from None
+    step = program.as_dict()["program"][0]
+    result = program.as_dict()
+    payload = {"rate_mg_per_kg_per_h": step.get("rate_mg_per_kg_per_h"), "rate_mg_per_h": step["rate_mg_per_h"],
+               "rate_ml_per_h": step["rate_ml_per_h"], "concentration_mg_per_ml": plan.concentration_mg_per_ml,
+               "reason": data.reason, "limits": result["limits"], "override": result["override"], "notes": result["notes"]}
+    event = _event(session, actor, visit, "rate_change", payload, now)
+    audit(session, actor, "session.event.rate_change", "session", visit.id,
+          {"event_id": event.id, "rate_ml_per_h": step["rate_ml_per_h"],
+           "overridden": [lim["code"] for lim in result["limits"]]})
+    return EventView.of(event)
+
+
+def _medication(session: Session, actor: Actor, visit: InfusionSession, data: MedicationEvent, now: datetime) -> EventView:
+    payload = data.model_dump(exclude={"kind", "override_reason"})
+    if data.drug.strip().lower() in ("ketamine", "ketamine hydrochloride") and data.route == "iv":
+        if data.unit not in ("mg", "mcg", "g"):
+            raise ValidationFailed("give an extra ketamine dose in mg", field="unit")
+        plan, weight = _dose_weight(session, visit)
+        dose_mg = data.dose * {"mg": 1.0, "mcg": 0.001, "g": 1000.0}[data.unit]
+        try:
+            program = program_pump(DoseRequest(
+                protocol="custom_iv", weight_kg=weight, concentration_mg_per_ml=plan.concentration_mg_per_ml,
+                steps=[DoseStep(kind="bolus", dose_mg_per_kg=round(dose_mg / weight, 6))],
+                override=_override(actor, data.override_reason)))
+        except DosingError as error:
+            raise dosing_refusal(error) from None
+        payload["dose_check"] = {"limits": program.as_dict()["limits"], "override": program.as_dict()["override"]}
+    event = _event(session, actor, visit, "medication", payload, now)
+    audit(session, actor, "session.event.medication", "session", visit.id, {"event_id": event.id, "drug": data.drug})
+    return EventView.of(event)
+
+
+def _event_of_session(session: Session, visit: InfusionSession, event_id: int, what: str) -> SessionEvent:
+    event = session.get(SessionEvent, event_id)
+    if event is None or event.session_id != visit.id:
+        raise ValidationFailed(f"{what} names no event of this session", field=what)
+    return event
+
+
+def append_event(db: Database, actor: Actor, session_id: int, data: EventIn, *, now: datetime | None = None) -> EventView:
+    """Append one event (no If-Match: appends never conflict, so concurrent recording loses nothing)."""
+    require_role(actor, *CLINICAL_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        if visit.state not in EVENT_STATES[data.kind]:
+            raise Conflict(f"a {data.kind} event cannot be recorded while the session is {visit.state}",
+                           code="invalid_state")
+        if isinstance(data, VitalsEvent):
+            return _vitals(session, actor, visit, data, now)
+        if isinstance(data, RateChangeEvent):
+            return _rate_change(session, actor, visit, data, now)
+        if isinstance(data, MedicationEvent):
+            return _medication(session, actor, visit, data, now)
+        amends = None
+        payload = data.model_dump(exclude={"kind"})
+        if isinstance(data, AlertAckEvent):
+            alert = _event_of_session(session, visit, data.alert_event_id, "alert_event_id")
+            if alert.kind != "alert":
+                raise ValidationFailed("alert_event_id must name an alert event", field="alert_event_id")
+            if data.alert_event_id not in open_alert_ids(session, visit.id):
+                raise Conflict("this alert is already acknowledged", code="already_acknowledged")
+            payload["alert_code"] = alert.payload.get("code")
+        elif isinstance(data, AmendmentEvent):
+            target = _event_of_session(session, visit, data.amends_event_id, "amends_event_id")
+            amends = target.id
+            payload["amended_kind"] = target.kind
+        event = _event(session, actor, visit, data.kind, payload, now, amends)
+        audit(session, actor, f"session.event.{data.kind}", "session", visit.id, {"event_id": event.id})
+        return EventView.of(event)
+
+
+def list_events(db: Database, actor: Actor, session_id: int, *, kind: str | None = None, limit: int | None = None,
+                cursor: str | None = None) -> Page[EventView]:
+    require_role(actor, *CLINICAL_ROLES)
+    limit = clamp_limit(limit)
+    after = cursor_int(cursor) or 0
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        query = (select(SessionEvent).where(SessionEvent.session_id == visit.id, SessionEvent.id > after)
+                 .order_by(SessionEvent.id).limit(limit + 1))
+        if kind:
+            query = query.where(SessionEvent.kind == kind)
+        rows = session.execute(query).scalars().all()
+        audit(session, actor, "session.events.read", "session", visit.id, {"count": len(rows[:limit])})
+        return page_of(rows, limit, EventView.of)
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def get_session(db: Database, actor: Actor, session_id: int) -> SessionView:
+    require_role(actor, *READ_ROLES)
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        audit(session, actor, "session.read", "session", visit.id, {"patient_id": visit.patient_id})
+        return view_of(session, actor, visit)
+
+
+def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, state: str | None = None,
+                  scheduled_from: datetime | None = None, scheduled_to: datetime | None = None,
+                  limit: int | None = None, cursor: str | None = None) -> Page[SessionView]:
+    """Visits by id; a patient sees only their own (asking for someone else's: 404)."""
+    require_role(actor, *READ_ROLES)
+    limit = clamp_limit(limit)
+    after = cursor_int(cursor) or 0
+    with unit_of_work(db) as session:
+        query = select(InfusionSession).where(InfusionSession.id > after).order_by(InfusionSession.id).limit(limit + 1)
+        if actor.is_patient:
+            patient_id = patient_id if patient_id is not None else actor.patient_id
+        if patient_id is not None:
+            load_patient(session, actor, patient_id)
+            query = query.where(InfusionSession.patient_id == patient_id)
+        if state:
+            query = query.where(InfusionSession.state == state)
+        if scheduled_from:
+            query = query.where(InfusionSession.scheduled_at >= scheduled_from)
+        if scheduled_to:
+            query = query.where(InfusionSession.scheduled_at < scheduled_to)
+        rows = session.execute(query).scalars().all()
+        audit(session, actor, "session.list", "session", None,
+              {"patient_id": patient_id, "ids": [s.id for s in rows[:limit]]})
+        return page_of(rows, limit, lambda s: view_of(session, actor, s, detail=False))
