@@ -158,11 +158,9 @@ def demo_active(request: Request) -> bool:
         return cached[1]
     value = False
     try:
-        from ketaclinic.services import demo as demo_service  # lands with the demo clinic
+        from ketaclinic.demo import has_demo
 
-        probe = getattr(demo_service, "is_demo_clinic", None) or getattr(demo_service, "is_seeded", None)
-        if callable(probe):
-            value = bool(probe(db_of(request)))
+        value = bool(has_demo(db_of(request)))
     except Exception:  # noqa: BLE001 - the banner must never break a page
         value = False
     request.app.state.web_demo_cache = (now, value)

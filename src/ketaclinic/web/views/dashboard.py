@@ -36,6 +36,38 @@ def waiting_inquiries(request: Request, actor: Actor) -> list[dict]:
     return [{"inquiry": i, "left": time_left(now, i.answer_by), "overdue": i.overdue} for i in items]
 
 
+def sessions_today(request: Request, actor: Actor) -> list:
+    """Today's visits (clinic time), plus any still running from earlier."""
+    from datetime import datetime, timedelta
+
+    from ketaclinic.services import sessions as session_service
+
+    tz = request.app.state.settings.timezone
+    start = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    db = db_of(request)
+    today = session_service.list_sessions(db, actor, scheduled_from=start, scheduled_to=start + timedelta(days=1),
+                                          limit=200).items
+    if actor.role in ("physician", "nurse"):
+        seen = {s.id for s in today}
+        for state in session_service.ACTIVE_STATES:
+            today += [s for s in session_service.list_sessions(db, actor, state=state, limit=200).items if s.id not in seen]
+    return sorted(today, key=lambda s: s.scheduled_at)
+
+
+def open_alerts(request: Request, actor: Actor, visits: list) -> list:
+    """Unacknowledged alerts of the active visits, with the action to take (from the alert itself)."""
+    from ketaclinic.services import sessions as session_service
+
+    out = []
+    for visit in visits:
+        if not visit.open_alerts:
+            continue
+        for event in session_service.list_events(db_of(request), actor, visit.id, kind="alert", limit=200).items:
+            if event.id in visit.open_alerts:
+                out.append({"session_id": visit.id, "patient_id": visit.patient_id, **event.payload})
+    return out
+
+
 def _safe(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
@@ -56,13 +88,9 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         ctx["draft_evaluations"] = list_evaluations(db, actor, status="draft", limit=200).items if list_evaluations else []
         ctx["draft_plans"] = list_plans(db, actor, status="draft", limit=200).items if list_plans else []
     if actor.role in ("physician", "nurse", "coordinator"):
-        today = service_fn("sessions", "sessions_today") or service_fn("sessions", "list_sessions_today")
-        ctx["sessions_today"] = _safe(today, db, actor) if today else None
+        ctx["sessions_today"] = sessions_today(request, actor)
     if actor.role in ("physician", "nurse"):
-        alerts = service_fn("sessions", "open_alerts")
-        ctx["open_alerts"] = _safe(alerts, db, actor) if alerts else None
-        due = service_fn("follow_up", "due") or service_fn("follow_up", "worklist") or service_fn("diary", "follow_up_due")
-        ctx["follow_up"] = _safe(due, db, actor) if due else None
+        ctx["open_alerts"] = open_alerts(request, actor, ctx["sessions_today"])
     if actor.role == "admin":
         list_users = service_fn("users", "list_users")
         users = list_users(db, actor, limit=200).items if list_users else []

@@ -122,12 +122,24 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
         a.amends_id == e.id and a.status == "signed" for a in evaluations)]
     ctx["current_evaluation"] = signed[-1] if signed else None
     ctx["medications"] = ctx["current_evaluation"].screening_input.get("medications", []) if signed else []
-    ctx["follow_up"] = _optional("diary", "follow_up", db, actor, patient_id)
-    points = [{"day": _day(e), "pain_nrs": e.pain_nrs} for e in diary if getattr(e, "pain_nrs", None) is not None]
-    if points:
-        session_days = [s.scheduled_at.date().isoformat() for s in sessions if getattr(s, "state", "") == "discharged"]
-        ctx["pain_chart"] = to_svg(pain_trend_chart(points, session_days))
+    ctx["booster"] = _optional("diary", "booster_suggestion", db, actor, patient_id)
+    with_mme = [d for d in diary if d.mme_per_day is not None]
+    ctx["mme"] = max(with_mme, key=lambda d: (d.day, d.id)) if with_mme else None
+    ctx["pain_chart_url"] = f"/patients/{patient_id}/pain.svg?v={len(diary)}" if diary else None
     return render(request, "patients/chart.html", ctx)
+
+
+@router.get("/patients/{patient_id}/pain.svg")
+def pain_svg(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    db = db_of(request)
+    diary = _items(_optional("diary", "list_entries", db, actor, patient_id=patient_id, limit=200))
+    sessions = _items(_optional("sessions", "list_sessions", db, actor, patient_id=patient_id, limit=200))
+    points = [{"day": _day(e), "pain_nrs": e.pain_nrs} for e in diary]
+    if not points:
+        return Response(status_code=204)
+    session_days = [s.scheduled_at.date().isoformat() for s in sessions if s.state == "discharged"]
+    return Response(to_svg(pain_trend_chart(points, session_days)), media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, no-store"})
 
 
 def _day(entry: Any) -> str:
