@@ -14,6 +14,9 @@ ALL = {"admin", "physician", "nurse", "coordinator", "patient"}
 CHART_READERS = {"physician", "nurse", "coordinator", "patient"}
 QUEUE_READERS = {"coordinator", "physician", "admin"}
 QUEUE_WORKERS = {"coordinator", "physician"}
+CLINICIANS = {"physician", "nurse"}
+SCHEDULERS = {"physician", "nurse", "coordinator"}
+DIARY = {"physician", "nurse", "patient"}
 
 POLICY = {
     ("GET", "/healthz"): PUBLIC,
@@ -38,6 +41,38 @@ POLICY = {
     ("GET", "/api/v1/users"): {"admin"},
     ("POST", "/api/v1/users"): {"admin"},
     ("PATCH", "/api/v1/users/{user_id}"): {"admin"},
+    # clinical routes (design.md 5): physicians and nurses; the physician signs; coordinators schedule;
+    # patients see their own diary, visits and reports
+    ("GET", "/api/v1/evaluations"): CLINICIANS,
+    ("POST", "/api/v1/evaluations"): CLINICIANS,
+    ("GET", "/api/v1/evaluations/{evaluation_id}"): CLINICIANS,
+    ("PATCH", "/api/v1/evaluations/{evaluation_id}"): CLINICIANS,
+    ("POST", "/api/v1/evaluations/{evaluation_id}/sign"): {"physician"},
+    ("POST", "/api/v1/evaluations/{evaluation_id}/amend"): {"physician"},
+    ("GET", "/api/v1/plans"): CLINICIANS,
+    ("POST", "/api/v1/plans"): CLINICIANS,
+    ("GET", "/api/v1/plans/{plan_id}"): CLINICIANS,
+    ("PATCH", "/api/v1/plans/{plan_id}"): CLINICIANS,
+    ("POST", "/api/v1/plans/{plan_id}/sign"): {"physician"},
+    ("GET", "/api/v1/plans/{plan_id}/preview"): CLINICIANS,
+    ("GET", "/api/v1/sessions"): CHART_READERS,
+    ("POST", "/api/v1/sessions"): SCHEDULERS,
+    ("GET", "/api/v1/sessions/{session_id}"): CHART_READERS,
+    ("POST", "/api/v1/sessions/{session_id}/check-in"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/checklist"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/start"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/stop"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/discharge-assessment"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/discharge"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/cancel"): SCHEDULERS,
+    ("GET", "/api/v1/sessions/{session_id}/events"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/events"): CLINICIANS,
+    ("GET", "/api/v1/diary"): DIARY,
+    ("POST", "/api/v1/diary"): DIARY,
+    ("GET", "/api/v1/diary/booster"): DIARY,
+    ("GET", "/api/v1/outcomes"): CLINICIANS,
+    ("GET", "/api/v1/outcomes/patients/{patient_id}"): DIARY,
+    ("GET", "/api/v1/patients/{patient_id}/fhir"): {"physician", "patient"},
 }
 
 
@@ -79,7 +114,8 @@ def test_every_route_for_every_role(client, headers, clinic, settings, db):
 
     submit_inquiry(db, settings, Actor.public(None), InquiryIn(name="Synthetic", email="s@example.org",
                    preferred_contact="email", consent_to_contact=True))
-    params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id}
+    params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id,
+              "evaluation_id": 1, "plan_id": 1, "session_id": 1}
     failures = []
     for (method, path), allowed in POLICY.items():
         url = path.format(**params)

@@ -17,14 +17,15 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from ketaclinic.api import audit, auth, inquiries, patients, users
+from ketaclinic.api import diary, evaluations, fhir, outcomes, plans, sessions
 from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
 from ketaclinic.api.security import SecurityHeadersMiddleware
 from ketaclinic.records.db import Database
 from ketaclinic.settings import Settings
 
 API_PREFIX = "/api/v1"
-ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router]
-# Later domains (evaluations, plans, sessions, diary, outcomes, fhir) add their router here.
+ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,
+           evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router]
 
 
 class UndeclaredRouteError(RuntimeError):
