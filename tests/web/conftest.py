@@ -47,3 +47,54 @@ def signed_in(web, clinic):
         return web
 
     return as_role
+
+
+# --- the browser journeys ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_database(tmp_path_factory):
+    """A migrated SQLite database with the demo clinic (12 patients), shared by the journeys."""
+    from tests.web.browser_support import seed
+
+    tmp = tmp_path_factory.mktemp("web-demo")
+    url = f"sqlite:///{tmp / 'demo.db'}"
+    summary = seed(url, tmp)
+    assert summary["seeded"], summary
+    return url, tmp, summary
+
+
+@pytest.fixture(scope="session")
+def server(demo_database):
+    from tests.web.browser_support import start_server
+
+    url, tmp, _ = demo_database
+    running = start_server(url, tmp)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is missing: run `make test` (scripts/ensure_chromium.sh installs Debian's chromium)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh profile per test (no cookies carried over); CSP bypassed only so axe can be injected."""
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15000)
+    tab = context.new_page()
+    yield tab
+    context.close()

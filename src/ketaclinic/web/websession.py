@@ -96,7 +96,10 @@ class WebSessionMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: Any) -> Response:
         if request.url.path.startswith(PASS_THROUGH):
             return await call_next(request)
-        background = request.headers.get("X-Background") == "1" or request.query_params.get("_bg") == "1"
+        # Polling and chart images are not user activity, and must not rewrite the cookie: a slow chart
+        # answering after the next click would otherwise put back the state it started with.
+        background = (request.headers.get("X-Background") == "1" or request.query_params.get("_bg") == "1"
+                      or request.url.path.endswith(".svg"))
         session = load(request.cookies.get(COOKIE), self.secret, time.time(), self.config, background=background)
         request.state.web = session
         response = await call_next(request)

@@ -1,0 +1,83 @@
+"""A real server on a temporary SQLite database seeded with the demo clinic, and Debian's Chromium.
+
+The server is ``uvicorn`` in a subprocess on a free loopback port; the browser is Playwright
+driving ``/usr/bin/chromium`` headless with a fresh profile. ``make test`` installs Chromium
+(scripts/ensure_chromium.sh) when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SECRET = "browser-test-secret-key-0123456789-abcdefghij"
+PASSWORD = "demo-clinic"
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def env_for(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "KETACLINIC_SECRET_KEY": SECRET, "KETACLINIC_ENV": "test",
+           "KETACLINIC_SECRET_KEY_FILE": str(tmp / "secret"), "KETACLINIC_DEMO_PASSWORD": PASSWORD,
+           "KETACLINIC_LOGIN_RATE_LIMIT": "1000", "KETACLINIC_INQUIRY_RATE_LIMIT": "1000"}
+    env.pop("KETACLINIC_DEMO", None)
+    env.update(extra)
+    return env
+
+
+def seed(database_url: str, tmp: Path) -> dict:
+    bin_dir = Path(sys.executable).parent
+    env = env_for(database_url, tmp)
+    subprocess.run([str(bin_dir / "ketaclinic"), "migrate"], env=env, check=True, capture_output=True)
+    out = subprocess.run([str(bin_dir / "ketaclinic"), "demo", "--patients", "12"], env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(database_url: str, tmp: Path, **extra: str) -> Server:
+    port = free_port()
+    log = open(tmp / f"server-{port}.log", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "ketaclinic.api.app:create_app_from_env", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=env_for(database_url, tmp, **extra), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return Server(url, process)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server did not start: " + (tmp / f"server-{port}.log").read_text()[-2000:])
