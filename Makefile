@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install postgres test bench lint serve clean
+.PHONY: install postgres browser test bench lint serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,10 @@ install: $(STAMP)
 postgres:
 	@sh scripts/ensure_postgres.sh
 
-test: install postgres
+browser:
+	@sh scripts/ensure_chromium.sh
+
+test: install postgres browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: install
