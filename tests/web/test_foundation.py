@@ -97,3 +97,39 @@ def test_a_consultation_request_is_stored_and_promises_a_call_back(web, clinic, 
     assert "within one business day" in response.text
     stored = list_inquiries(db, clinic.actors["coordinator"]).items
     assert [(i.name, i.phone, i.status) for i in stored] == [("Synthetic Person", "+1 555 0100 200", "new")]
+
+
+def test_clinical_pages_refuse_the_coordinator_and_the_patient(signed_in, clinic):
+    for role in ("coordinator", "patient", "admin"):
+        client = signed_in(role)
+        for path in (f"/patients/{clinic.own_patient_id}/evaluations/new", f"/patients/{clinic.own_patient_id}/plans/new",
+                     "/outcomes"):
+            response = client.get(path, follow_redirects=False)
+            assert response.status_code == 403, (role, path)
+            assert "Not available to your role" in response.text
+
+
+def test_the_live_screening_uses_the_core_and_names_sources(signed_in):
+    from tests.web.conftest import csrf_of
+
+    client = signed_in("physician")
+    token = csrf_of(client.get("/dashboard").text)
+    form = {"age_years": "16", "sex": "female", "weight_kg": "60", "conditions": ["crps"], "duration_weeks": "8",
+            "prior_treatments": [], "systolic_mmhg": "120", "diastolic_mmhg": "80", "heart_rate_bpm": "70",
+            "spo2_pct": "98", "cardiovascular": "none", "hypertension": "none", "intracranial_pressure": "normal",
+            "intraocular_pressure": "normal", "psychosis": "none", "hepatic_impairment": "none", "substance_use": "none"}
+    response = client.post("/evaluations/screen", data=form, headers={"X-CSRF-Token": token})
+    assert response.status_code == 200
+    assert 'id="decision">not eligible' in response.text
+    for kind in ("contraindication", "unmet requirement"):
+        assert kind in response.text
+    assert "[clinic_policy]" in response.text or "[seed_chronic_definition]" in response.text
+    missing = client.post("/evaluations/screen", data={**form, "systolic_mmhg": ""}, headers={"X-CSRF-Token": token})
+    assert "Screening appears when the form is complete" in missing.text
+    assert "systolic mmhg" in missing.text
+
+
+def test_an_htmx_post_without_the_csrf_header_is_refused(signed_in):
+    client = signed_in("physician")
+    response = client.post("/evaluations/screen", data={"age_years": "50"}, headers={"HX-Request": "true"})
+    assert response.status_code == 403
