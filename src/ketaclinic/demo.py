@@ -273,7 +273,7 @@ class _Clinic:
         for k, day in enumerate(days):
             self.session(patient_id, plan, weight, document, day.replace(hour=9, minute=0), with_alert=(index + k) % 4 == 0)
         if response == "responder_booster":
-            booster_day = days[-1] + timedelta(days=75)
+            booster_day = days[-1] + timedelta(days=70)
             if booster_day < now - timedelta(days=1):
                 self.session(patient_id, plan, weight, document, booster_day.replace(hour=9, minute=0), with_alert=False)
                 self.count("boosters")
@@ -417,19 +417,20 @@ class _Clinic:
     # -- diary ------------------------------------------------------------------------------
 
     def diary(self, patient_id: int, baseline: int, course_end: datetime, response: str, *, start: datetime) -> None:
-        """Entries every other day: before the course at baseline, then after it as the response profile says."""
+        """Entries every third day (daily in the last week of a fading course): before the course at baseline,
+        then after it as the response profile says, for up to 80 days."""
         rng, patient = self.rng, self.actors.get(f"patient:{patient_id}")
         writer = patient or self.actors["nurse"]
         today = self.now.date()
-        last = min(today, (course_end + timedelta(days=100)).date())
+        last = min(today, (course_end + timedelta(days=80)).date())
         day = start.date()
         end_day = course_end.date()
         while day <= last:
             since = (day - end_day).days
             level = float(baseline)
             if since > 0:
-                if response in ("responder", "responder_booster"):
-                    level = baseline * (0.4 if since < 60 else 0.4 + min(0.5, (since - 60) / 60))
+                if response in ("responder", "responder_booster"):  # relief for ~6 weeks, then it wears off
+                    level = baseline * (0.4 if since < 42 else min(0.95, 0.4 + (since - 42) / 30))
                 elif response == "partial":
                     level = baseline * 0.65
                 elif response == "non_responder":
@@ -437,14 +438,14 @@ class _Clinic:
                 elif response == "fading":
                     level = baseline * (0.35 if (today - day).days > 9 else 0.9)
             pain = max(0, min(10, round(level + rng.uniform(-0.8, 0.8))))
-            step = 1 if response == "fading" and (today - day).days <= 9 else 2
+            step = 1 if response == "fading" and (today - day).days <= 10 else 3
             diary_service.add_entry(self.db, writer, diary_service.DiaryIn(
                 patient_id=patient_id, day=day, pain_nrs=pain, mood=max(0, min(10, 10 - pain + rng.randint(-1, 1))),
                 sleep=max(0, min(10, 9 - pain // 2 + rng.randint(-1, 1))),
                 function=max(0, min(10, 10 - pain + rng.randint(-2, 1))),
                 opioid_doses=[{"opioid": "oxycodone", "daily_dose_mg": 10 if pain > 5 else 5}] if patient_id % 3 == 0 else [],
-                note="Synthetic demo entry."), now=datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=20)
-                if day < today else self.now)
+                note="Synthetic demo entry."),
+                now=self.now if day >= today else datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=20))
             self.count("diary_entries")
             day += timedelta(days=step)
 

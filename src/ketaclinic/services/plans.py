@@ -377,6 +377,7 @@ def list_plans(db: Database, actor: Actor, *, patient_id: int | None = None, sta
 
 def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = "domino1984") -> dict[str, Any]:
     """The predicted plasma concentration of the plan's program (typical subject), for the plan screen."""
+    from ketaclinic.pharmacology.regimen import doses_from_pump_program
     from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 
     require_role(actor, *READ_ROLES)
@@ -384,26 +385,25 @@ def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = "domi
         plan = load_plan(session, actor, plan_id)
         audit(session, actor, "plan.preview", "plan", plan.id)
         program, weight = plan.pump_program, plan.weight_kg
-    doses: list[dict[str, Any]] = []
-    clock = 0.0
     route = program.get("route", "iv")
-    for step in program.get("program", []):
-        if step["kind"] == "infusion":
-            doses.append({"kind": "infusion", "route": "iv", "start_min": clock, "duration_min": step["duration_min"],
-                          "rate_mg_per_h": step["rate_mg_per_h"]})
-            clock += step["duration_min"]
-        elif step["kind"] == "bolus":  # a slow push: an infusion of the dose over its minutes
-            minutes = step.get("duration_min") or 5.0
-            doses.append({"kind": "infusion", "route": "iv", "start_min": clock, "duration_min": minutes,
-                          "rate_mg_per_h": step["dose_mg"] * 60 / minutes})
-            clock += minutes
-        else:
-            doses.append({"kind": "bolus", "route": "oral", "at_min": clock, "dose_mg": step["dose_mg"]})
+    regimen, clock = doses_from_pump_program(program.get("program", []))
+    doses = [d.model_dump() for d in regimen]
     end = max(clock, 60.0) + 120
     times = [round(end * i / 60, 2) for i in range(61)]
     try:
-        return simulate(SimulateRequest.model_validate({"model": model, "patient": {"weight_kg": weight},
-                                                        "doses": doses, "times_min": times}))
+        return _plain(simulate(SimulateRequest.model_validate({"model": model, "patient": {"weight_kg": weight},
+                                                               "doses": doses, "times_min": times})))
     except (SimulationError, ValueError) as error:
         raise ValidationFailed(f"no preview for this {route} plan: {getattr(error, 'message', error)}",
                                code="no_preview") from None
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars as plain JSON values."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
