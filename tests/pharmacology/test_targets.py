@@ -74,3 +74,21 @@ def test_relief_builds_over_a_series_and_fades_with_the_published_half_life():
     later = e[np.searchsorted(day, 40.0)] / e[np.searchsorted(day, 40.0 + ONSET_OFFSET_HALF_LIFE_DAYS)]
     assert later == pytest.approx(2.0, rel=0.02)
     assert "EXPLORATORY" in LABEL and "Hill" in LABEL and "CRPS" in LABEL
+
+
+def test_pump_program_becomes_the_regimen_it_delivers():
+    from ketaclinic.pharmacology.regimen import Bolus, doses_from_pump_program
+
+    program = [
+        {"kind": "bolus", "dose_mg": 14.0, "duration_min": 5.0, "start_min": 0.0},
+        {"kind": "infusion", "dose_mg": 140.0, "rate_mg_per_h": 35.0, "duration_min": 240.0},
+    ]
+    doses, end = doses_from_pump_program(program)
+    assert end == 245.0
+    push, infusion = doses
+    assert isinstance(push, Infusion) and push.duration_min == 5.0 and push.rate_mg_per_h == pytest.approx(168.0)
+    assert infusion.start_min == 5.0 and infusion.rate_mg_per_h == 35.0
+    oral, end = doses_from_pump_program([{"kind": "oral", "dose_mg": 35.0}, {"kind": "oral", "dose_mg": 35.0}])
+    assert [d.at_min for d in oral] == [0.0, 720.0] and all(isinstance(d, Bolus) and d.route == "oral" for d in oral)
+    with pytest.raises(ValueError, match="unknown program step kind"):
+        doses_from_pump_program([{"kind": "patch", "dose_mg": 1}])

@@ -455,11 +455,15 @@ class ProgramStep:
     volume_ml: Decimal
     ordered_mg_per_kg: Decimal | None = None
     ordered_rate_mg_per_kg_per_h: Decimal | None = None
+    #: When the step starts, minutes from the start of the session (IV steps run one after the
+    #: other) or of the day (oral doses), so the program can be simulated without reading labels.
+    start_min: Decimal | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "step": self.step,
             "kind": self.kind,
+            "start_min": _num(self.start_min),
             "dose_mg": _num(self.dose_mg),
             "rate_mg_per_h": _num(self.rate_mg_per_h),
             "rate_ml_per_h": _num(self.rate_ml_per_h),
@@ -686,15 +690,19 @@ def program_pump(request: DoseRequest, library: DrugLibrary = DEFAULT_LIBRARY) -
 
     program: list[ProgramStep] = []
     infusion_time = Decimal("0")
+    clock = Decimal("0")
     for i, order in enumerate(orders):
         number = len(program) + 1
         path = f"steps[{i}]" if explicit else f"protocol.steps[{i}]"
         if order.kind == "infusion":
             step, minutes = _infusion(order, number, path, weight, conc, protocol, cap, library, check)
-            program.append(step)
+            program.append(replace(step, start_min=clock))
             infusion_time += minutes
+            clock += step.duration_min or Decimal("0")
         elif order.kind == "bolus":
-            program.append(_bolus(order, number, path, weight, conc, protocol, library, check))
+            step = _bolus(order, number, path, weight, conc, protocol, library, check)
+            program.append(replace(step, start_min=clock))
+            clock += step.duration_min or Decimal("0")
         else:
             program.extend(_oral(order, number, path, weight, conc, protocol, library, check))
 
@@ -814,7 +822,7 @@ def _oral(order: _Order, number: int, path: str, weight: Decimal, conc: Decimal,
     base = order.label or "by mouth"
     return [
         ProgramStep(number + k, "oral", f"{base}: dose {k + 1} of {times} a day (at {_fmt(round_half_up(every_h * k, TENTH))} h)",
-                    dose, None, None, None, volume, ordered_mg_per_kg=per_kg)
+                    dose, None, None, None, volume, ordered_mg_per_kg=per_kg, start_min=every_h * k * 60)
         for k in range(times)
     ]
 

@@ -107,3 +107,42 @@ def total_dose_mg(doses: list[Bolus | Infusion]) -> float:
 
 def regimen_end_min(doses: list[Bolus | Infusion]) -> float:
     return float(max(d.at_min if isinstance(d, Bolus) else d.end_min for d in doses))
+
+
+def doses_from_pump_program(steps: list[dict]) -> tuple[list[Bolus | Infusion], float]:
+    """The dose events a pump program (contract 4.3 ``program`` rows) delivers, and when it ends.
+
+    The one place where a program becomes a regimen, so the plan builder, the session console
+    and the API preview show the same curve. An IV "bolus" is a slow push over its
+    ``duration_min`` (5 min by default), so it is simulated as a short infusion, not as an
+    instantaneous dose: treating it as instantaneous would show a central-compartment spike the
+    patient never has. IV steps run one after the other unless ``start_min`` says otherwise; oral
+    doses are taken at their ``start_min`` (spread evenly over 24 h when a stored program has none).
+    """
+    doses: list[Bolus | Infusion] = []
+    clock = 0.0
+    n_oral = sum(1 for s in steps if s.get("kind") == "oral")
+    oral_seen = 0
+    for step in steps:
+        kind = step.get("kind")
+        start = step.get("start_min")
+        if kind == "oral":
+            if start is None:
+                start = 24 * 60 * oral_seen / n_oral
+            oral_seen += 1
+            doses.append(Bolus(kind="bolus", route="oral", at_min=float(start), dose_mg=float(step["dose_mg"])))
+            continue
+        start = clock if start is None else float(start)
+        if kind == "infusion":
+            minutes = float(step["duration_min"])
+            doses.append(Infusion(kind="infusion", start_min=start, duration_min=minutes,
+                                  rate_mg_per_h=float(step["rate_mg_per_h"])))
+        elif kind == "bolus":
+            minutes = float(step.get("duration_min") or 5.0)
+            doses.append(Infusion(kind="infusion", start_min=start, duration_min=minutes,
+                                  rate_mg_per_h=float(step["dose_mg"]) * 60.0 / minutes))
+        else:
+            raise ValueError(f"unknown program step kind {kind!r}; expected bolus, infusion or oral")
+        clock = start + minutes
+    end = max([clock] + [d.at_min for d in doses if isinstance(d, Bolus)])
+    return doses, end

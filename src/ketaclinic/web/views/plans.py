@@ -24,6 +24,7 @@ from ketaclinic.clinical.dosing import (
     program_pump,
 )
 from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
+from ketaclinic.pharmacology.regimen import doses_from_pump_program
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import patients as patient_service
@@ -84,20 +85,9 @@ def default_rows(protocol_id: str) -> list[dict[str, Any]]:
 
 
 def program_doses(program: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
-    """The pump program as simulate's dose events, one step after the other (as services.plans.preview_plan)."""
-    doses: list[dict[str, Any]] = []
-    clock = 0.0
-    for step in program.get("program", []):
-        if step["kind"] == "infusion":
-            doses.append({"kind": "infusion", "route": "iv", "start_min": clock, "duration_min": step["duration_min"],
-                          "rate_mg_per_h": step["rate_mg_per_h"]})
-            clock += step["duration_min"]
-        elif step["kind"] == "bolus":
-            doses.append({"kind": "bolus", "route": "iv", "at_min": clock, "dose_mg": step["dose_mg"]})
-            clock += step.get("duration_min") or 0
-        else:
-            doses.append({"kind": "bolus", "route": "oral", "at_min": clock, "dose_mg": step["dose_mg"]})
-    return doses, clock
+    """The pump program as simulate's dose events (the core's one conversion, as the API preview uses)."""
+    doses, end = doses_from_pump_program(program.get("program", []))
+    return [d.model_dump() for d in doses], end
 
 
 def pk_preview(program: dict[str, Any], weight_kg: float, subjects: int = PREVIEW_SUBJECTS) -> dict[str, Any]:
