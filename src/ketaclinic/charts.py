@@ -52,14 +52,20 @@ def pk_chart(answer: dict[str, Any], title: str | None = None, width: int = 640,
             color=alt.Color(
                 "label:N",
                 scale=alt.Scale(domain=[b["label"] for b in bands], range=[BAND_COLOURS.get(b["id"], "#555") for b in bands]),
-                legend=alt.Legend(title="bands", orient="bottom"),
+                legend=alt.Legend(title="concentration bands", orient="bottom", columns=2,
+                                  labelLimit=420, labelFontSize=12, titleFontSize=12),
             ),
         )
         layers.append(rule)
     chart = alt.layer(*layers).properties(width=width, height=height)
-    if title:
-        chart = chart.properties(title=title)
-    return chart
+    if population:
+        keys = sorted(population["percentiles"], key=float)
+        subtitle = (f"line: typical patient · shaded: {keys[0]}th-{keys[-1]}th percentile of "
+                    f"{population['subjects']} simulated patients (seed {population['seed']})")
+    else:
+        subtitle = "line: typical patient"
+    chart = chart.properties(title=alt.TitleParams(title or "Predicted plasma ketamine", subtitle=subtitle))
+    return chart.configure_axis(labelFontSize=12, titleFontSize=13)
 
 
 def to_svg(chart: alt.TopLevelMixin) -> str:
