@@ -10,12 +10,16 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-BENCHMARKS = ["pk_population"]
+BENCHMARKS = ["pk_population", "web_pages", "api_load"]
 
 
 def main() -> int:
     failed = 0
     for name in BENCHMARKS:
+        if not (HERE / f"{name}.py").exists():
+            print(f"MISS {name}: benchmarks/{name}.py is missing")
+            failed += 1
+            continue
         module = importlib.import_module(name)
         result = module.main()
         print(f"== {name}")
