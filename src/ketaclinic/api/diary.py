@@ -13,9 +13,10 @@ from ketaclinic.services import diary as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
 
+MAX_ID = 2**63 - 1
 router = APIRouter(prefix="/diary", tags=["diary"])
 Writer = Annotated[Actor, Depends(allow("patient", "physician", "nurse"))]
-PatientId = Annotated[int | None, Query(description="Required for staff; a patient may omit it (their own diary)")]
+PatientId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Required for staff; a patient may omit it (their own diary)")]
 
 
 @router.get("", response_model=Page[service.DiaryView], summary="Diary entries (a patient: their own only)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
@@ -12,6 +12,8 @@ from ketaclinic.services import evaluations as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
 
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/evaluations", tags=["evaluations"])
 Clinician = Annotated[Actor, Depends(allow("physician", "nurse"))]
 Physician = Annotated[Actor, Depends(allow("physician"))]
@@ -21,7 +23,7 @@ Expected = Annotated[int | None, Depends(if_match)]
 @router.get("", response_model=Page[service.EvaluationView], summary="List evaluations (audited)")
 def list_evaluations(
     request: Request, actor: Clinician,
-    patient_id: Annotated[int | None, Query()] = None,
+    patient_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status: Annotated[Literal["draft", "signed"] | None, Query()] = None,
     limit: Limit = None, cursor: Cursor = None,
 ) -> Page[service.EvaluationView]:
@@ -39,7 +41,7 @@ def create_evaluation(request: Request, response: Response, actor: Clinician,
 
 
 @router.get("/{evaluation_id}", response_model=service.EvaluationView, summary="Read an evaluation (audited)")
-def get_evaluation(request: Request, response: Response, evaluation_id: int, actor: Clinician) -> service.EvaluationView:
+def get_evaluation(request: Request, response: Response, evaluation_id: PathId, actor: Clinician) -> service.EvaluationView:
     view = service.get_evaluation(db_of(request), actor, evaluation_id)
     set_etag(response, view.version)
     return view
@@ -47,7 +49,7 @@ def get_evaluation(request: Request, response: Response, evaluation_id: int, act
 
 @router.patch("/{evaluation_id}", response_model=service.EvaluationView,
               summary="Edit a draft (If-Match); the screening runs again")
-def update_evaluation(request: Request, response: Response, evaluation_id: int, actor: Clinician,
+def update_evaluation(request: Request, response: Response, evaluation_id: PathId, actor: Clinician,
                       body: Annotated[service.EvaluationPatch, Body()], expected: Expected) -> service.EvaluationView:
     view = service.update_evaluation(db_of(request), actor, evaluation_id, expected, body)
     set_etag(response, view.version)
@@ -56,7 +58,7 @@ def update_evaluation(request: Request, response: Response, evaluation_id: int, 
 
 @router.post("/{evaluation_id}/sign", response_model=service.EvaluationView,
              summary="Sign the evaluation (physician, If-Match); it never changes afterwards")
-def sign_evaluation(request: Request, response: Response, evaluation_id: int, actor: Physician,
+def sign_evaluation(request: Request, response: Response, evaluation_id: PathId, actor: Physician,
                     expected: Expected) -> service.EvaluationView:
     view = service.sign_evaluation(db_of(request), actor, evaluation_id, expected)
     set_etag(response, view.version)
@@ -65,7 +67,7 @@ def sign_evaluation(request: Request, response: Response, evaluation_id: int, ac
 
 @router.post("/{evaluation_id}/amend", response_model=service.EvaluationView, status_code=201,
              summary="Correct a signed evaluation: a new draft that points to it (the original stays)")
-def amend_evaluation(request: Request, response: Response, evaluation_id: int, actor: Physician,
+def amend_evaluation(request: Request, response: Response, evaluation_id: PathId, actor: Physician,
                      body: Annotated[service.AmendmentIn, Body()]) -> service.EvaluationView:
     view = service.amend_evaluation(db_of(request), actor, evaluation_id, body)
     set_etag(response, view.version)

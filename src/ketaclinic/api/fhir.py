@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.interop import fhir as fhir_export
 from ketaclinic.services.context import Actor
 
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/patients", tags=["fhir"])
 
 
 @router.get("/{patient_id}/fhir", summary="Export the chart as a FHIR Bundle (collection; audited)",
             response_class=JSONResponse, responses={200: {"content": {"application/fhir+json": {}}}})
-def export(request: Request, patient_id: int,
+def export(request: Request, patient_id: PathId,
            actor: Annotated[Actor, Depends(allow("physician", "patient"))]) -> JSONResponse:
     bundle: dict[str, Any] = fhir_export.export_patient(db_of(request), actor, patient_id)
     return JSONResponse(bundle, media_type="application/fhir+json")

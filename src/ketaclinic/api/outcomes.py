@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.services import outcomes as service
 from ketaclinic.services.context import Actor
 
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/outcomes", tags=["outcomes"])
 
 
@@ -21,6 +23,6 @@ def cohort(request: Request, actor: Annotated[Actor, Depends(allow("physician", 
 
 @router.get("/patients/{patient_id}", response_model=service.PatientReport,
             summary="One patient's outcome (a patient: their own only)")
-def patient_report(request: Request, patient_id: int,
+def patient_report(request: Request, patient_id: PathId,
                    actor: Annotated[Actor, Depends(allow("physician", "nurse", "patient"))]) -> service.PatientReport:
     return service.patient_report(db_of(request), actor, patient_id)

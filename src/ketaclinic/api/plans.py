@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
@@ -12,6 +12,8 @@ from ketaclinic.services import plans as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
 
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/plans", tags=["plans"])
 Clinician = Annotated[Actor, Depends(allow("physician", "nurse"))]
 Physician = Annotated[Actor, Depends(allow("physician"))]
@@ -21,7 +23,7 @@ Expected = Annotated[int | None, Depends(if_match)]
 @router.get("", response_model=Page[service.PlanView], summary="List plans (audited)")
 def list_plans(
     request: Request, actor: Clinician,
-    patient_id: Annotated[int | None, Query()] = None,
+    patient_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status: Annotated[Literal["draft", "signed"] | None, Query()] = None,
     limit: Limit = None, cursor: Cursor = None,
 ) -> Page[service.PlanView]:
@@ -39,7 +41,7 @@ def create_plan(request: Request, response: Response, actor: Clinician,
 
 
 @router.get("/{plan_id}", response_model=service.PlanView, summary="Read a plan (audited)")
-def get_plan(request: Request, response: Response, plan_id: int, actor: Clinician) -> service.PlanView:
+def get_plan(request: Request, response: Response, plan_id: PathId, actor: Clinician) -> service.PlanView:
     view = service.get_plan(db_of(request), actor, plan_id)
     set_etag(response, view.version)
     return view
@@ -47,7 +49,7 @@ def get_plan(request: Request, response: Response, plan_id: int, actor: Clinicia
 
 @router.patch("/{plan_id}", response_model=service.PlanView,
               summary="Edit a draft plan (If-Match: a stale version answers 409, none 428)")
-def update_plan(request: Request, response: Response, plan_id: int, actor: Clinician,
+def update_plan(request: Request, response: Response, plan_id: PathId, actor: Clinician,
                 body: Annotated[service.PlanPatch, Body()], expected: Expected) -> service.PlanView:
     view = service.update_plan(db_of(request), actor, plan_id, expected, body)
     set_etag(response, view.version)
@@ -55,13 +57,13 @@ def update_plan(request: Request, response: Response, plan_id: int, actor: Clini
 
 
 @router.post("/{plan_id}/sign", response_model=service.PlanView, summary="Sign the plan (physician, If-Match)")
-def sign_plan(request: Request, response: Response, plan_id: int, actor: Physician, expected: Expected) -> service.PlanView:
+def sign_plan(request: Request, response: Response, plan_id: PathId, actor: Physician, expected: Expected) -> service.PlanView:
     view = service.sign_plan(db_of(request), actor, plan_id, expected)
     set_etag(response, view.version)
     return view
 
 
 @router.get("/{plan_id}/preview", summary="Predicted plasma concentration of the plan's program (typical subject)")
-def preview_plan(request: Request, plan_id: int, actor: Clinician,
+def preview_plan(request: Request, plan_id: PathId, actor: Clinician,
                  model: Annotated[str, Query(max_length=64, description="A PK model id")] = "domino1984") -> dict[str, Any]:
     return service.preview_plan(db_of(request), actor, plan_id, model=model)

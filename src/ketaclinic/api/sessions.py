@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
@@ -13,6 +13,8 @@ from ketaclinic.services import sessions as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
 
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 Clinician = Annotated[Actor, Depends(allow("physician", "nurse"))]
 Scheduler = Annotated[Actor, Depends(allow("physician", "nurse", "coordinator"))]
@@ -30,7 +32,7 @@ def _done(response: Response, view: service.SessionView) -> service.SessionView:
 def list_sessions(
     request: Request,
     actor: Annotated[Actor, Depends(allow("physician", "nurse", "coordinator", "patient"))],
-    patient_id: Annotated[int | None, Query()] = None,
+    patient_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     state: State = None,
     scheduled_from: Annotated[datetime | None, Query()] = None,
     scheduled_to: Annotated[datetime | None, Query()] = None,
@@ -49,61 +51,61 @@ def schedule(request: Request, response: Response, actor: Scheduler,
 
 
 @router.get("/{session_id}", response_model=service.SessionView, summary="Read a visit (audited)")
-def get_session(request: Request, response: Response, session_id: int,
+def get_session(request: Request, response: Response, session_id: PathId,
                 actor: Annotated[Actor, Depends(allow("physician", "nurse", "coordinator", "patient"))]) -> service.SessionView:
     return _done(response, service.get_session(db_of(request), actor, session_id))
 
 
 @router.post("/{session_id}/check-in", response_model=service.SessionView,
              summary="Check in, with the weight of the day (If-Match)")
-def check_in(request: Request, response: Response, session_id: int, actor: Clinician,
+def check_in(request: Request, response: Response, session_id: PathId, actor: Clinician,
              body: Annotated[service.CheckInIn, Body()], expected: Expected) -> service.SessionView:
     return _done(response, service.check_in(db_of(request), actor, session_id, expected, body))
 
 
 @router.post("/{session_id}/checklist", response_model=service.SessionView,
              summary="Record the pre-infusion checklist (If-Match)")
-def checklist(request: Request, response: Response, session_id: int, actor: Clinician,
+def checklist(request: Request, response: Response, session_id: PathId, actor: Clinician,
               body: Annotated[service.ChecklistIn, Body()], expected: Expected) -> service.SessionView:
     return _done(response, service.record_checklist(db_of(request), actor, session_id, expected, body))
 
 
 @router.post("/{session_id}/start", response_model=service.SessionView,
              summary="Start the infusion: the checklist must hold; the program comes from the signed plan (If-Match)")
-def start(request: Request, response: Response, session_id: int, actor: Clinician,
+def start(request: Request, response: Response, session_id: PathId, actor: Clinician,
           expected: Expected) -> service.SessionView:
     return _done(response, service.start_session(db_of(request), actor, session_id, expected))
 
 
 @router.post("/{session_id}/stop", response_model=service.SessionView,
              summary="Stop the infusion; observation begins (If-Match)")
-def stop(request: Request, response: Response, session_id: int, actor: Clinician,
+def stop(request: Request, response: Response, session_id: PathId, actor: Clinician,
          expected: Expected) -> service.SessionView:
     return _done(response, service.stop_infusion(db_of(request), actor, session_id, expected))
 
 
 @router.post("/{session_id}/discharge-assessment", response_model=service.DischargeAssessmentView,
              summary="The discharge criteria as they stand (changes nothing)")
-def discharge_assessment(request: Request, session_id: int, actor: Clinician,
+def discharge_assessment(request: Request, session_id: PathId, actor: Clinician,
                          body: Annotated[service.DischargeIn, Body()]) -> service.DischargeAssessmentView:
     return service.assess_discharge_now(db_of(request), actor, session_id, body)
 
 
 @router.post("/{session_id}/discharge", response_model=service.SessionView,
              summary="Discharge (If-Match); refused with the unmet criteria while any is unmet")
-def discharge(request: Request, response: Response, session_id: int, actor: Clinician,
+def discharge(request: Request, response: Response, session_id: PathId, actor: Clinician,
               body: Annotated[service.DischargeIn, Body()], expected: Expected) -> service.SessionView:
     return _done(response, service.discharge_session(db_of(request), actor, session_id, expected, body))
 
 
 @router.post("/{session_id}/cancel", response_model=service.SessionView, summary="Cancel a visit not yet started (If-Match)")
-def cancel(request: Request, response: Response, session_id: int, actor: Scheduler,
+def cancel(request: Request, response: Response, session_id: PathId, actor: Scheduler,
            body: Annotated[service.CancelIn, Body()], expected: Expected) -> service.SessionView:
     return _done(response, service.cancel_session(db_of(request), actor, session_id, expected, body))
 
 
 @router.get("/{session_id}/events", response_model=Page[service.EventView], summary="The visit's events, oldest first")
-def list_events(request: Request, session_id: int, actor: Clinician,
+def list_events(request: Request, session_id: PathId, actor: Clinician,
                 kind: Annotated[str | None, Query(max_length=16)] = None,
                 limit: Limit = None, cursor: Cursor = None) -> Page[service.EventView]:
     return service.list_events(db_of(request), actor, session_id, kind=kind, limit=limit, cursor=cursor)
@@ -111,6 +113,6 @@ def list_events(request: Request, session_id: int, actor: Clinician,
 
 @router.post("/{session_id}/events", response_model=service.EventView, status_code=201,
              summary="Append an event (vitals run the alert rules; rate changes the dosing limits); never edited")
-def append_event(request: Request, session_id: int, actor: Clinician,
+def append_event(request: Request, session_id: PathId, actor: Clinician,
                  body: Annotated[service.EventIn, Body()]) -> service.EventView:
     return service.append_event(db_of(request), actor, session_id, body)

@@ -39,7 +39,7 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ValidationFailed
-from ketaclinic.services.evaluations import current_signed_evaluation
+from ketaclinic.services.evaluations import RecordId, current_signed_evaluation
 from ketaclinic.services.patients import load_patient
 
 WRITE_ROLES = ("patient", "physician", "nurse")
@@ -58,7 +58,7 @@ class UrinarySymptoms(BaseModel):
 
 class DiaryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    patient_id: int | None = Field(default=None, description="Omit as a patient (your own diary)")
+    patient_id: RecordId | None = Field(default=None, description="Omit as a patient (your own diary)")
     day: date | None = Field(default=None, description="The day the entry is about (default: today)")
     pain_nrs: int = Field(ge=0, le=10, description="Average pain today, 0 (none) to 10 (worst imaginable)")
     mood: int | None = Field(default=None, ge=0, le=10)
@@ -67,7 +67,7 @@ class DiaryIn(BaseModel):
     opioid_doses: list[OpioidDose] = Field(default_factory=list, max_length=20)
     urinary_symptoms: UrinarySymptoms = Field(default_factory=UrinarySymptoms)
     note: str | None = Field(default=None, max_length=5000)
-    amends_id: int | None = None
+    amends_id: RecordId | None = None
 
     @field_validator("pain_nrs", "mood", "sleep", "function", mode="before")
     @classmethod

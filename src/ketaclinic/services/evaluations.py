@@ -13,7 +13,7 @@ physician signs or amends. Coordinators, patients and admins see no evaluation (
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -39,6 +39,8 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, NotFound
 from ketaclinic.services.patients import latest_weight, load_patient
 
+# A record id as the databases can hold it (SQLite and PostgreSQL integers are 64-bit signed).
+RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 DRAFT_ROLES = ("physician", "nurse")
 READ_ROLES = ("physician", "nurse")
 SIGN_ROLES = ("physician",)
@@ -48,7 +50,7 @@ class EvaluationIn(BaseModel):
     """A new evaluation: the patient and the screening document (contract 4.2)."""
 
     model_config = ConfigDict(extra="forbid")
-    patient_id: int
+    patient_id: RecordId
     screening: ScreeningRequest
     notes: str | None = Field(default=None, max_length=10000)
 

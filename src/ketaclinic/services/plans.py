@@ -53,7 +53,7 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, Forbidden, ServiceError, ValidationFailed
-from ketaclinic.services.evaluations import require_signed_evaluation
+from ketaclinic.services.evaluations import RecordId, require_signed_evaluation
 from ketaclinic.services.patients import latest_weight, load_patient
 
 DRAFT_ROLES = ("physician", "nurse")
@@ -83,8 +83,8 @@ class PlanIn(BaseModel):
     ``concentration_mg_per_ml`` to the protocol's (contract 4.3)."""
 
     model_config = ConfigDict(extra="forbid")
-    patient_id: int
-    evaluation_id: int
+    patient_id: RecordId
+    evaluation_id: RecordId
     protocol: str = Field(description="Protocol id: " + ", ".join(PROTOCOL_IDS))
     weight_kg: float | None = Field(default=None, gt=0, lt=700, allow_inf_nan=False)
     concentration_mg_per_ml: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -92,7 +92,7 @@ class PlanIn(BaseModel):
     series: SeriesIn | None = None
     override: OverrideIn | None = None
     weight_change_acknowledged: bool = False
-    supersedes_id: int | None = None
+    supersedes_id: RecordId | None = None
 
 
 class PlanPatch(BaseModel):

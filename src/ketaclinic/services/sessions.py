@@ -71,6 +71,7 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ketaclinic.services.evaluations import RecordId
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.plans import dosing_refusal
 
@@ -107,8 +108,8 @@ class SessionIn(BaseModel):
     """Schedule a visit. Without ``plan_id`` the patient's current signed plan is used (coordinators)."""
 
     model_config = _FORBID
-    patient_id: int
-    plan_id: int | None = None
+    patient_id: RecordId
+    plan_id: RecordId | None = None
     scheduled_at: AwareDatetime
 
 
@@ -198,7 +199,7 @@ class MedicationEvent(BaseModel):
 class AlertAckEvent(BaseModel):
     model_config = _FORBID
     kind: Literal["alert_ack"]
-    alert_event_id: int
+    alert_event_id: RecordId
     action_taken: str = Field(min_length=1, max_length=2000)
 
 
@@ -211,7 +212,7 @@ class NoteEvent(BaseModel):
 class AmendmentEvent(BaseModel):
     model_config = _FORBID
     kind: Literal["amendment"]
-    amends_event_id: int
+    amends_event_id: RecordId
     reason: str = Field(min_length=1, max_length=2000)
     correction: dict[str, Any] = Field(default_factory=dict)
 
