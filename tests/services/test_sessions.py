@@ -7,9 +7,14 @@ import pytest
 from sqlalchemy import select
 
 from ketaclinic.records.sessions import SessionEvent
+from ketaclinic.records.users import User
 from ketaclinic.services import plans as pl
 from ketaclinic.services import sessions as ss
+from ketaclinic.services.auth import actor_for
+from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
+from ketaclinic.services.users import UserCreate, create_user
+from tests.conftest import PASSWORD
 from tests.interop.flows import (
     DISCHARGE,
     NORMAL_VITALS,
@@ -193,7 +198,9 @@ def test_medication_side_effect_and_amendment_events(db, clinic):
 
 
 def test_two_nurses_recording_at_once_lose_nothing(db, clinic):
-    nurse = clinic.actors["nurse"]
+    view = create_user(db, Actor.system("tests"), UserCreate(username="nurse2", role="nurse", password=PASSWORD))
+    with db.reading() as session:
+        nurses = {0: clinic.actors["nurse"], 100: actor_for(session.get(User, view.id), "127.0.0.1")}
     visit = running(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), AT)
     barrier = threading.Barrier(2)
     errors: list[Exception] = []
@@ -202,7 +209,7 @@ def test_two_nurses_recording_at_once_lose_nothing(db, clinic):
         barrier.wait()
         for i in range(15):
             try:
-                event(db, nurse, visit.id, {"kind": "note", "text": f"nurse {offset} note {i}"},
+                event(db, nurses[offset], visit.id, {"kind": "note", "text": f"nurse {offset} note {i}"},
                       AT + timedelta(minutes=offset + i))
             except ServiceError as error:  # pragma: no cover - the assertion below names it
                 errors.append(error)
@@ -213,8 +220,9 @@ def test_two_nurses_recording_at_once_lose_nothing(db, clinic):
     for t in threads:
         t.join()
     assert errors == []
-    texts = {e.payload["text"] for e in _events(db, visit.id, "note")}
-    assert texts == {f"nurse {k} note {i}" for k in (0, 100) for i in range(15)}
+    notes = _events(db, visit.id, "note")
+    assert {e.payload["text"] for e in notes} == {f"nurse {k} note {i}" for k in (0, 100) for i in range(15)}
+    assert {e.recorded_by for e in notes} == {nurses[0].user_id, nurses[100].user_id}
 
 
 def test_roles_and_patient_isolation(db, clinic):

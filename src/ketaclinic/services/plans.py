@@ -376,7 +376,12 @@ def list_plans(db: Database, actor: Actor, *, patient_id: int | None = None, sta
 
 
 def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = "domino1984") -> dict[str, Any]:
-    """The predicted plasma concentration of the plan's program (typical subject), for the plan screen."""
+    """The predicted plasma concentration of the plan's program (typical subject), for the plan screen.
+
+    The program becomes a regimen through the core's one conversion
+    (:func:`ketaclinic.pharmacology.regimen.doses_from_pump_program`), so the web and the API show
+    the same curve; the times run to two hours after the program ends.
+    """
     from ketaclinic.pharmacology.regimen import doses_from_pump_program
     from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 
@@ -385,16 +390,15 @@ def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = "domi
         plan = load_plan(session, actor, plan_id)
         audit(session, actor, "plan.preview", "plan", plan.id)
         program, weight = plan.pump_program, plan.weight_kg
-    route = program.get("route", "iv")
-    regimen, clock = doses_from_pump_program(program.get("program", []))
-    doses = [d.model_dump() for d in regimen]
-    end = max(clock, 60.0) + 120
-    times = [round(end * i / 60, 2) for i in range(61)]
     try:
-        return _plain(simulate(SimulateRequest.model_validate({"model": model, "patient": {"weight_kg": weight},
-                                                               "doses": doses, "times_min": times})))
+        doses, end = doses_from_pump_program(program.get("program", []))
+        horizon = max(end, 60.0) + 120
+        times = [round(horizon * i / 60, 2) for i in range(61)]
+        return _plain(simulate(SimulateRequest.model_validate({
+            "model": model, "patient": {"weight_kg": weight}, "doses": [d.model_dump() for d in doses],
+            "times_min": times})))
     except (SimulationError, ValueError) as error:
-        raise ValidationFailed(f"no preview for this {route} plan: {getattr(error, 'message', error)}",
+        raise ValidationFailed(f"no preview for this {program.get('route', 'iv')} plan: {getattr(error, 'message', error)}",
                                code="no_preview") from None
 
 
