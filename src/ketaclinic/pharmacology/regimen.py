@@ -146,3 +146,47 @@ def doses_from_pump_program(steps: list[dict]) -> tuple[list[Bolus | Infusion], 
         clock = start + minutes
     end = max([clock] + [d.at_min for d in doses if isinstance(d, Bolus)])
     return doses, end
+
+
+def doses_as_given(
+    steps: list[dict],
+    rate_changes: list[tuple[float, float]] = (),
+    stopped_at_min: float | None = None,
+) -> tuple[list[Bolus | Infusion], float]:
+    """What a session actually delivered: the program, with the nurse's rate changes and the stop.
+
+    ``rate_changes`` are ``(minute since start, new rate mg/h)``: a new rate holds, wherever the
+    program has an infusion running, until the next change; slow pushes (boluses) and oral doses
+    are given as programmed. Nothing is given after ``stopped_at_min``. This is what the session
+    console draws, so the predicted curve follows the pump, not the plan.
+    """
+    planned, end = doses_from_pump_program(steps)
+    # doses_from_pump_program keeps the program's order, so each step maps to one dose
+    programmed = [(step.get("kind"), dose) for step, dose in zip(steps, planned, strict=True)]
+    infusion_windows = [(d.start_min, d.end_min, d.rate_mg_per_h) for kind, d in programmed if kind == "infusion"]
+    fixed = [d for kind, d in programmed if kind != "infusion"]  # slow pushes and oral doses, as programmed
+    changes = sorted((float(m), float(r)) for m, r in rate_changes)
+    stop = float("inf") if stopped_at_min is None else float(stopped_at_min)
+    cuts = sorted({t for w in infusion_windows for t in w[:2]} | {m for m, _ in changes} | ({stop} if stop < float("inf") else set()))
+    given: list[Bolus | Infusion] = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        if a >= stop or b <= a:
+            continue
+        planned_rate = next((r for s, e, r in infusion_windows if s <= a < e), 0.0)
+        if planned_rate <= 0:
+            continue
+        current = [r for m, r in changes if m <= a]
+        rate = current[-1] if current else planned_rate
+        b = min(b, stop)
+        if given and isinstance(given[-1], Infusion) and given[-1].end_min == a and given[-1].rate_mg_per_h == rate:
+            last = given.pop()
+            given.append(Infusion(kind="infusion", start_min=last.start_min, duration_min=b - last.start_min, rate_mg_per_h=rate))
+        else:
+            given.append(Infusion(kind="infusion", start_min=a, duration_min=b - a, rate_mg_per_h=rate))
+    for dose in fixed:
+        if isinstance(dose, Infusion) and dose.start_min < stop:
+            given.append(Infusion(kind="infusion", start_min=dose.start_min,
+                                  duration_min=min(dose.duration_min, stop - dose.start_min), rate_mg_per_h=dose.rate_mg_per_h))
+        elif isinstance(dose, Bolus) and dose.at_min < stop:
+            given.append(dose)
+    return given, min(end, stop)

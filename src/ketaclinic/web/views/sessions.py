@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ketaclinic.charts import session_vitals_chart, to_svg
 from ketaclinic.clinical.monitoring import SIDE_EFFECT_SEVERITIES
+from ketaclinic.pharmacology.regimen import doses_as_given
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 from ketaclinic.records.db import utcnow
 from ketaclinic.services import patients as patient_service
@@ -22,7 +23,6 @@ from ketaclinic.services import sessions as session_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render, settings_of
-from ketaclinic.web.views.plans import program_doses
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 EVENT = TypeAdapter(session_service.EventIn)
@@ -123,11 +123,17 @@ def live(request: Request, session_id: int, actor: Annotated[Actor, Depends(need
 def chart(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
     db = db_of(request)
     visit = session_service.get_session(db, actor, session_id)
+    events = _events(request, actor, session_id)
     rows = [{"minute": e.minute or 0, **{k: e.payload["observation"].get(k) for k in VITAL_FIELDS[:4]}}
-            for e in _events(request, actor, session_id) if e.kind == "vitals"]
+            for e in events if e.kind == "vitals"]
     predicted = None
     if visit.pump_program:
-        doses, end = program_doses(visit.pump_program)
+        # what the pump actually delivered: the program with the recorded rate changes and the stop
+        changes = [(e.minute or 0.0, e.payload["rate_mg_per_h"]) for e in events if e.kind == "rate_change"]
+        stopped = ((visit.ended_at - visit.started_at).total_seconds() / 60
+                   if visit.started_at and visit.ended_at else None)
+        given, end = doses_as_given(visit.pump_program.get("program", []), changes, stopped)
+        doses = [d.model_dump() for d in given]
         horizon = max(end, 60.0) + 60
         try:
             predicted = simulate(SimulateRequest.model_validate({
