@@ -7,7 +7,7 @@ from ketaclinic.clinical.screening import RULE_VERSION, ScreeningRequest, screen
 from ketaclinic.records.audit import AuditEntry
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.services import evaluations as ev
-from ketaclinic.services.errors import Conflict, Forbidden, NotFound, PreconditionRequired
+from ketaclinic.services.errors import Conflict, Forbidden, NotFound, PreconditionRequired, ValidationFailed
 from tests.interop.flows import SCREENING, T0, screening
 
 
@@ -59,9 +59,13 @@ def test_draft_edits_need_the_current_version(db, clinic):
     assert stale.value.code == "stale_version"
 
 
-def test_a_pounds_for_kilograms_weight_is_flagged(db, clinic):
+def test_a_pounds_for_kilograms_weight_must_be_acknowledged(db, clinic):
+    slip = screening(patient={"weight_kg": 150})
+    with pytest.raises(ValidationFailed) as flagged:
+        ev.create_evaluation(db, clinic.actors["nurse"], ev.EvaluationIn(patient_id=clinic.own_patient_id, screening=slip))
+    assert flagged.value.code == "weight_change_unacknowledged" and "pounds" in flagged.value.message
     view = ev.create_evaluation(db, clinic.actors["nurse"], ev.EvaluationIn(
-        patient_id=clinic.own_patient_id, screening=screening(patient={"weight_kg": 150})))
+        patient_id=clinic.own_patient_id, screening=slip, weight_change_acknowledged=True))
     assert view.weight_flag is not None and view.weight_flag["likely_slip"] == "lb_for_kg"
 
 

@@ -36,7 +36,7 @@ from ketaclinic.services.common import (
     unit_of_work,
 )
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import Conflict, NotFound
+from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.patients import latest_weight, load_patient
 
 # A record id as the databases can hold it (SQLite and PostgreSQL integers are 64-bit signed).
@@ -53,6 +53,7 @@ class EvaluationIn(BaseModel):
     patient_id: RecordId
     screening: ScreeningRequest
     notes: str | None = Field(default=None, max_length=10000)
+    weight_change_acknowledged: bool = False
 
 
 class EvaluationPatch(BaseModel):
@@ -61,6 +62,7 @@ class EvaluationPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     screening: ScreeningRequest | None = None
     notes: str | None = Field(default=None, max_length=10000)
+    weight_change_acknowledged: bool = False
 
 
 class AmendmentIn(BaseModel):
@@ -70,6 +72,7 @@ class AmendmentIn(BaseModel):
     screening: ScreeningRequest
     reason: str = Field(min_length=1, max_length=2000)
     notes: str | None = Field(default=None, max_length=10000)
+    weight_change_acknowledged: bool = False
 
 
 class EvaluationView(BaseModel):
@@ -111,10 +114,16 @@ def view_of(session: Session, evaluation: Evaluation, weight_flag: dict[str, Any
     )
 
 
-def _record_weight(session: Session, actor: Actor, patient_id: int, weight_kg: float, now: datetime) -> dict[str, Any] | None:
-    """The weight is measured at every evaluation (design.md 3); flag a >20 % change (a lb/kg slip)."""
+def _record_weight(session: Session, actor: Actor, patient_id: int, weight_kg: float, now: datetime,
+                   acknowledged: bool) -> dict[str, Any] | None:
+    """The weight is measured at every evaluation (design.md 3) and becomes the last recorded weight
+    that dosing starts from, so a change of more than 20 % (a lb-for-kg slip?) is refused until
+    acknowledged (422 ``weight_change_unacknowledged``), exactly as a plan or a check-in would."""
     previous = latest_weight(session, patient_id)
     flag = weight_change_flag(weight_kg, previous.weight_kg) if previous else None
+    if flag is not None and not acknowledged:
+        raise ValidationFailed(flag.message + " Send weight_change_acknowledged: true once checked.",
+                               code="weight_change_unacknowledged", field="screening.patient.weight_kg")
     if previous is None or previous.weight_kg != weight_kg:
         session.add(PatientWeight(patient_id=patient_id, weight_kg=weight_kg, measured_at=now, source="evaluation",
                                   created_by=actor.user_id, created_at=now))
@@ -136,7 +145,8 @@ def create_evaluation(db: Database, actor: Actor, data: EvaluationIn, *, now: da
     screening_input, result = _screen(data.screening)
     with unit_of_work(db) as session:
         patient = load_patient(session, actor, data.patient_id)
-        flag = _record_weight(session, actor, patient.id, data.screening.patient.weight_kg, now)
+        flag = _record_weight(session, actor, patient.id, data.screening.patient.weight_kg, now,
+                              data.weight_change_acknowledged)
         evaluation = Evaluation(
             patient_id=patient.id, screening_input=screening_input, screening_result=result, rule_version=RULE_VERSION,
             notes=data.notes, status="draft", created_by=actor.user_id, created_at=now,
@@ -161,7 +171,8 @@ def update_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_v
         if patch.screening is not None:
             evaluation.screening_input, evaluation.screening_result = _screen(patch.screening)
             evaluation.rule_version = RULE_VERSION
-            flag = _record_weight(session, actor, evaluation.patient_id, patch.screening.patient.weight_kg, now)
+            flag = _record_weight(session, actor, evaluation.patient_id, patch.screening.patient.weight_kg, now,
+                                  patch.weight_change_acknowledged)
         if "notes" in patch.model_fields_set:
             evaluation.notes = patch.notes
         session.flush()
@@ -201,7 +212,8 @@ def amend_evaluation(db: Database, actor: Actor, evaluation_id: int, data: Amend
         original = load_evaluation(session, actor, evaluation_id)
         if original.status != "signed":
             raise Conflict("only a signed evaluation is amended; edit the draft instead", code="not_signed")
-        flag = _record_weight(session, actor, original.patient_id, data.screening.patient.weight_kg, now)
+        flag = _record_weight(session, actor, original.patient_id, data.screening.patient.weight_kg, now,
+                              data.weight_change_acknowledged)
         notes = f"Amends evaluation {original.id}: {data.reason}" + (f"\n{data.notes}" if data.notes else "")
         amendment = Evaluation(
             patient_id=original.patient_id, screening_input=screening_input, screening_result=result,
