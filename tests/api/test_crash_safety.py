@@ -49,8 +49,8 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 class Server:
     """``ketaclinic serve`` as a child process in its own process group (so a kill reaches only it)."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path):
-        self.env, self.port, self.log = env, port, log
+    def __init__(self, env: dict[str, str], port: int, log: Path, *extra_args: str):
+        self.env, self.port, self.log, self.extra_args = env, port, log, list(extra_args)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -59,7 +59,8 @@ class Server:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([KETACLINIC, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            self.process = subprocess.Popen([KETACLINIC, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                                             *self.extra_args],
                                             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -80,13 +81,20 @@ class Server:
         assert self.process.returncode == -signal.SIGKILL
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        """SIGTERM to the server's own process group (its workers too), SIGKILL if it lingers."""
+        if self.process is None:
+            return
+        group = self.process.pid  # start_new_session: the group id is the server's pid
+        for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
             try:
-                self.process.wait(timeout=10)
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(timeout=wait_s)
+                break
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+                continue
 
 
 def _login(base: str, username: str) -> dict[str, str]:
@@ -114,14 +122,19 @@ def _vitals(writer: int, n: int) -> dict:
             "heart_rate_bpm": 60 + n % 50, "spo2_pct": 97, "respiratory_rate_per_min": 14, "moaas": 5}
 
 
-@pytest.fixture
-def clinic_env(tmp_path: Path) -> dict[str, str]:
+def demo_clinic(tmp_path: Path) -> dict[str, str]:
+    """``ketaclinic migrate`` + ``ketaclinic demo`` on a new SQLite file; the environment that names it."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'clinic.db'}", "KETACLINIC_ENV": "development",
            "KETACLINIC_SECRET_KEY": "crash-test-secret-key-that-is-long-enough-0123456789"}
     for args in (("migrate",), ("demo", "--patients", "8")):
         result = _run(env, *args)
         assert result.returncode == 0, result.stdout + result.stderr
     return env
+
+
+@pytest.fixture
+def clinic_env(tmp_path: Path) -> dict[str, str]:
+    return demo_clinic(tmp_path)
 
 
 def test_acknowledged_events_survive_sigkill_and_nothing_is_half_written(clinic_env, tmp_path):
