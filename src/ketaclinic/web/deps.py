@@ -132,6 +132,7 @@ def need(*roles: str):
             raise PageForbidden(actor.role)
         return actor
 
+    dependency.allowed_roles = frozenset(roles)  # read by the route × role access test
     return dependency
 
 
