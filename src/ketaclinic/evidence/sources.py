@@ -29,7 +29,7 @@ class Source:
 
     ``checked`` says how far the numbers we take from it were checked: against the source
     text, only its abstract, a secondary reproduction, another tool's source code, or not at
-    all (``unverified``: the number must be treated as a placeholder until checked).
+    all (``unverified``: the number must not be relied on until checked).
     """
 
     id: str

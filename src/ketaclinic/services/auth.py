@@ -25,7 +25,7 @@ from ketaclinic.settings import Settings
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("no such user: constant-time placeholder")
+_DUMMY_HASH = _hasher.hash("no such user: constant-time stand-in")
 TOKEN_SALT = "ketaclinic.access-token.v1"
 
 
@@ -33,7 +33,7 @@ def use_password_hasher(hasher: PasswordHasher) -> None:
     """Swap the argon2 parameters (the test suite uses argon2's cheapest profile to stay fast)."""
     global _hasher, _DUMMY_HASH
     _hasher = hasher
-    _DUMMY_HASH = hasher.hash("no such user: constant-time placeholder")
+    _DUMMY_HASH = hasher.hash("no such user: constant-time stand-in")
 
 
 def hash_password(password: str) -> str:

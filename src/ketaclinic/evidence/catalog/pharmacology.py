@@ -7,7 +7,7 @@ Every number the PK/PD models encode names one of these ids. ``checked`` is hone
 * ``code`` - read in another tool's source code (opentiva, nlmixr2lib, PyTCI), which
   transcribes the paper; the paper itself was not read;
 * ``secondary`` - read in a review, encyclopaedia or other reproduction;
-* ``unverified`` - not found; the number is a placeholder until someone checks it.
+* ``unverified`` - not found; the number stands only until someone checks it.
 
 The research behind each entry (how it was checked, what is still open) is in
 ``docs/research/pk-parameters.md``. Unit conversions: 1 ug/mL = 1 mg/L = 1000 ng/mL;
@@ -33,7 +33,7 @@ SOURCES = (
         "k10 0.4381, k12 0.5921, k13 0.5900, k21 0.2470, k31 0.0146 /min. Derived (our arithmetic): V2 0.151 L/kg, "
         "V3 2.546 L/kg, Vss 2.76 L/kg, CL 27.6 mL/min/kg. Population, n, ages, weights, sampling site UNKNOWN: no "
         "valid covariate range can be stated. opentiva's ke0 0.652/min is its own ('from tpeak 1 min'); fus_anes "
-        "uses ke0 1.0 marked 'TODO ??'. Neither is published PD.",
+        "uses ke0 1.0 marked as unresolved in its code. Neither is published PD.",
     ),
     Source(
         id="clements1981",
