@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DEMO_PASSWORD = "demo-clinic"
@@ -55,6 +55,43 @@ class Settings(BaseSettings):
     demo_password: SecretStr = SecretStr(DEFAULT_DEMO_PASSWORD)
     # SQLite waits this long for a lock before giving up (milliseconds).
     sqlite_busy_timeout_ms: int = Field(default=15000, ge=0)
+    # Web UI. KETACLINIC_WEB_IDLE_TIMEOUT_S: inactivity that signs a user out (900 s = 15 min, issue 6;
+    # at least 2 s); KETACLINIC_WEB_IDLE_WARNING_S: how long before that the page warns (120 s; kept
+    # between 1 s and the time-out less 1 s). The browser tests set a few seconds.
+    web_idle_timeout_s: int = 900
+    web_idle_warning_s: int = 120
+    # KETACLINIC_DEMO: force the synthetic-data banner on (1/true/yes/on) or off (anything else);
+    # unset or empty, the banner follows whether the demo clinic is seeded.
+    demo: bool | None = None
+    # KETACLINIC_WEB_SECURE_COOKIE: the session cookie is Secure (HTTPS only); unset, on in production only.
+    web_secure_cookie: bool | None = None
+
+    @field_validator("demo", mode="before")
+    @classmethod
+    def _demo_flag(cls, value: object) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        return None if text == "" else text in ("1", "true", "yes", "on")
+
+    @field_validator("web_secure_cookie", mode="before")
+    @classmethod
+    def _secure_flag(cls, value: object) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        return None if text == "" else text in ("1", "true", "yes")
+
+    @model_validator(mode="after")
+    def _idle_times_make_sense(self) -> Settings:
+        self.web_idle_timeout_s = max(2, self.web_idle_timeout_s)
+        self.web_idle_warning_s = max(1, min(self.web_idle_warning_s, self.web_idle_timeout_s - 1))
+        return self
+
+    @property
+    def secure_cookie(self) -> bool:
+        """Whether the web session cookie is sent over HTTPS only (default: in production)."""
+        return self.env == "production" if self.web_secure_cookie is None else self.web_secure_cookie
 
     @model_validator(mode="after")
     def _production_needs_a_secret(self) -> Settings:

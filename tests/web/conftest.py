@@ -18,9 +18,8 @@ def engine() -> str:
 
 
 @pytest.fixture
-def web(settings, db, monkeypatch):
-    monkeypatch.setenv("KETACLINIC_DEMO", "1")
-    app = create_app(settings, db=db)
+def web(settings, db):
+    app = create_app(settings.model_copy(update={"demo": True}), db=db)
     with TestClient(app, base_url="http://testserver") as client:
         yield client
 

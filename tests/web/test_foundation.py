@@ -43,14 +43,13 @@ def test_the_csrf_token_changes_at_sign_in(web, clinic):
     assert before != after
 
 
-def test_an_idle_session_is_signed_out(settings, db, clinic, monkeypatch):
+def test_an_idle_session_is_signed_out(settings, db, clinic):
     from fastapi.testclient import TestClient
 
     from ketaclinic.api.app import create_app
 
-    monkeypatch.setenv("KETACLINIC_WEB_IDLE_TIMEOUT_S", "2")
-    monkeypatch.setenv("KETACLINIC_WEB_IDLE_WARNING_S", "1")
-    with TestClient(create_app(settings, db=db)) as client:
+    short = settings.model_copy(update={"web_idle_timeout_s": 2, "web_idle_warning_s": 1})
+    with TestClient(create_app(short, db=db)) as client:
         sign_in(client, "nurse")
         assert client.get("/dashboard", follow_redirects=False).status_code == 200
         time.sleep(3.1)
@@ -60,13 +59,12 @@ def test_an_idle_session_is_signed_out(settings, db, clinic, monkeypatch):
         assert "inactivity" in client.get(response.headers["location"]).text
 
 
-def test_background_polling_does_not_keep_a_session_alive(settings, db, clinic, monkeypatch):
+def test_background_polling_does_not_keep_a_session_alive(settings, db, clinic):
     from fastapi.testclient import TestClient
 
     from ketaclinic.api.app import create_app
 
-    monkeypatch.setenv("KETACLINIC_WEB_IDLE_TIMEOUT_S", "2")
-    with TestClient(create_app(settings, db=db)) as client:
+    with TestClient(create_app(settings.model_copy(update={"web_idle_timeout_s": 2}), db=db)) as client:
         sign_in(client, "nurse")
         for _ in range(3):
             time.sleep(0.9)

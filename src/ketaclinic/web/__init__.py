@@ -33,7 +33,7 @@ def _is_page(request: Request) -> bool:
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
-    config = WebConfig.from_env(production=settings.env == "production")
+    config = WebConfig.from_settings(settings)
     app.state.web_config = config
     app.add_middleware(WebSessionMiddleware, secret=settings.resolved_secret_key(), config=config)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
