@@ -47,13 +47,19 @@ def _together(*calls):
 
     def run(index, call):
         barrier.wait()
-        results[index] = call()
+        try:
+            results[index] = call()
+        except BaseException as error:  # re-raised below, in the test's own thread
+            results[index] = error
 
     threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
     return results
 
 

@@ -41,7 +41,7 @@ from ketaclinic.records.users import User
 from ketaclinic.services.auth import actor_for, issue_token
 from ketaclinic.settings import Settings
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 # Which role a route is called as: the first it allows, in this order.
 ROLE_PREFERENCE = ("physician", "admin", "coordinator", "nurse", "patient")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
