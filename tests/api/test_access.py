@@ -73,6 +73,9 @@ POLICY = {
     ("GET", "/api/v1/outcomes"): CLINICIANS,
     ("GET", "/api/v1/outcomes/patients/{patient_id}"): DIARY,
     ("GET", "/api/v1/patients/{patient_id}/fhir"): {"physician", "patient"},
+    # clinic settings (design.md 5): the admin changes them; clinicians read the drug library in force
+    ("GET", "/api/v1/clinic-settings"): {"admin", "physician", "nurse"},
+    ("PATCH", "/api/v1/clinic-settings"): {"admin"},
 }
 
 

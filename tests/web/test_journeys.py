@@ -260,10 +260,18 @@ def test_the_main_staff_pages_are_accessible(page, server):
     page.click("button:has-text('Sign out')")
     assert "You are signed out" in page.inner_text("main")
     sign_in(page, server, "admin")
-    for path, name in (("/admin/users", "admin-users"), ("/admin/audit", "audit-log")):
+    for path, name in (("/admin/users", "admin-users"), ("/admin/audit", "audit-log"), ("/admin/settings", "clinic-settings")):
         page.goto(server.url + path)
         check_accessibility(page, name)
         shot(page, name)
+    # the drug library: a loosening is refused next to its field, and what was typed stays
+    page.goto(server.url + "/admin/drug-library")
+    page.fill("#f-lim-infusion_rate_mg_per_kg_per_h-hard_max", "2.5")
+    page.click("#save-library")
+    assert "may only tighten" in page.inner_text("#e-infusion_rate_mg_per_kg_per_h")
+    assert page.input_value("#f-lim-infusion_rate_mg_per_kg_per_h-hard_max") == "2.5"
+    check_accessibility(page, "drug library")
+    shot(page, "drug-library")
 
 
 def test_an_idle_session_times_out_with_a_warning(page, demo_database):

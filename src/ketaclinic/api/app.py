@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from ketaclinic.api import audit, auth, inquiries, patients, users
-from ketaclinic.api import diary, evaluations, fhir, outcomes, plans, sessions
+from ketaclinic.api import clinic_settings, diary, evaluations, fhir, outcomes, plans, sessions
 from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
 from ketaclinic.api.security import SecurityHeadersMiddleware
 from ketaclinic.records.db import Database
@@ -25,7 +25,8 @@ from ketaclinic.settings import Settings
 
 API_PREFIX = "/api/v1"
 ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,
-           evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router]
+           evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
+           clinic_settings.router]
 
 
 class UndeclaredRouteError(RuntimeError):

@@ -2,6 +2,7 @@
 
 from ketaclinic.records import guards  # noqa: F401 - registers the immutability guards
 from ketaclinic.records.audit import AuditEntry, AuditHead
+from ketaclinic.records.clinic_settings import ClinicSettingsVersion
 from ketaclinic.records.db import Base
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
@@ -15,6 +16,6 @@ from ketaclinic.records.users import User
 metadata = Base.metadata
 
 __all__ = [
-    "AuditEntry", "AuditHead", "Base", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Patient",
+    "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Patient",
     "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "SessionEvent", "User", "metadata",
 ]

@@ -28,6 +28,7 @@ from ketaclinic.clinical.follow_up import OpioidDose, UnknownOpioidError, booste
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.sessions import InfusionSession
+from ketaclinic.services.clinic_settings import current_booster_policy
 from ketaclinic.services.common import (
     Page,
     audit,
@@ -239,7 +240,7 @@ def booster_suggestion(db: Database, actor: Actor, patient_id: int | None = None
             return BoosterView(**empty, message="No completed session yet: nothing to boost.")
         if baseline is None:
             return BoosterView(**empty, message="No pre-course pain recorded (evaluation NRS or diary): cannot judge relief.")
-        advice = booster_advice(baseline, days, sessions[-1], today)
+        advice = booster_advice(baseline, days, sessions[-1], today, current_booster_policy(session))
         return BoosterView(**{**empty, "suggest_booster": advice.suggest_booster, "relief_faded": advice.relief_faded,
                               "had_relief": advice.had_relief, "earliest_booster_day": advice.earliest_booster_day,
                               "entries_in_window": advice.entries_in_window, "source": advice.source},

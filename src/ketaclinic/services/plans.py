@@ -31,15 +31,17 @@ from ketaclinic.clinical.dosing import (
     DoseRequest,
     DoseStep,
     DosingError,
+    DrugLibrary,
     Override,
     PumpProgram,
     program_pump,
     weight_change_flag,
 )
-from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY
+from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
 from ketaclinic.clinical.protocols import PROTOCOL_IDS, get_protocol
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.plans import Plan, PlanOverride
+from ketaclinic.services.clinic_settings import current_booster_policy, current_library
 from ketaclinic.services.common import (
     Page,
     audit,
@@ -143,10 +145,10 @@ class PlanView(BaseModel):
 
 
 def _program(protocol: str, weight_kg: float, concentration: float | None, steps: list[DoseStep] | None,
-             override: Override | None) -> PumpProgram:
+             override: Override | None, library: DrugLibrary = DEFAULT_LIBRARY) -> PumpProgram:
     try:
         return program_pump(DoseRequest(protocol=protocol, weight_kg=weight_kg, concentration_mg_per_ml=concentration,
-                                        steps=steps, override=override))
+                                        steps=steps, override=override), library)
     except DosingError as error:
         raise dosing_refusal(error) from None
     except ValueError as error:  # an unknown protocol id from DoseRequest's own validation
@@ -158,11 +160,11 @@ def dosing_refusal(error: DosingError) -> ServiceError:
     return ValidationFailed(error.message, code=error.code, field=error.field)
 
 
-def series_rule(protocol_id: str, series: SeriesIn | None) -> dict[str, Any]:
-    """The protocol's series, as changed by the plan, and the booster rule (follow_up.BoosterPolicy)."""
+def series_rule(protocol_id: str, series: SeriesIn | None, policy: BoosterPolicy = DEFAULT_BOOSTER_POLICY) -> dict[str, Any]:
+    """The protocol's series, as changed by the plan, and the booster rule (follow_up.BoosterPolicy;
+    the clinic's minimum interval unless the plan sets its own)."""
     base = get_protocol(protocol_id).series
     given = series or SeriesIn()
-    policy = DEFAULT_BOOSTER_POLICY
     return {
         "sessions": given.sessions if given.sessions is not None else base.sessions,
         "interval_days_min": given.interval_days_min if given.interval_days_min is not None else base.interval_days_min,
@@ -211,7 +213,7 @@ def _compute(session: Session, actor: Actor, patient_id: int, *, protocol: str, 
              override: OverrideIn | None, acknowledged: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The plan's computed columns (nothing written yet) and the weight flag, if any."""
     weight, flag = _weight_check(session, actor, patient_id, weight_kg, acknowledged)
-    program = _program(protocol, weight, concentration, steps, _override(actor, override))
+    program = _program(protocol, weight, concentration, steps, _override(actor, override), current_library(session))
     data = program.as_dict()
     fields = {
         "protocol_id": protocol,
@@ -220,7 +222,7 @@ def _compute(session: Session, actor: Actor, patient_id: int, *, protocol: str, 
         "steps": [s.model_dump(mode="json", exclude_none=True) for s in steps] if steps
         else [s.as_dict() for s in get_protocol(protocol).steps],
         "pump_program": data,
-        "series_rule": series_rule(protocol, series),
+        "series_rule": series_rule(protocol, series, current_booster_policy(session)),
         "dose_check": {"limits": data["limits"], "notes": data["notes"], "override": data["override"],
                        "weight_flag": flag},
         "rule_version": DOSING_RULE_VERSION,

@@ -58,6 +58,11 @@ from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.patients import PatientWeight
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.services.clinic_settings import (
+    current_checklist_policy,
+    current_library,
+    current_minimum_observation_min,
+)
 from ketaclinic.services.common import (
     Page,
     audit,
@@ -392,7 +397,7 @@ def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str,
         facts = ChecklistFacts.model_validate({**facts_in, "now": now, "liver_tests_required": liver_required})
     except ValueError as error:
         raise ValidationFailed(str(error).splitlines()[-1].strip().removeprefix("Value error, ")) from None
-    items = run_checklist(facts)
+    items = run_checklist(facts, current_checklist_policy(session))
     return {"facts": facts_in, "checked_at": now.isoformat(), "liver_tests_required": liver_required,
             "items": [i.as_dict() for i in items], "ready": ready_to_start(items)}
 
@@ -518,7 +523,8 @@ def _assess(session: Session, visit: InfusionSession, data: DischargeIn, now: da
     if visit.state != "observing" or visit.ended_at is None:
         raise Conflict(f"discharge follows the observation after the infusion (the session is {visit.state})",
                        code="invalid_transition")
-    minimum = float((visit.pump_program or {}).get("min_observation_after_stop_min") or 60.0)
+    minimum = max(float((visit.pump_program or {}).get("min_observation_after_stop_min") or 60.0),
+                  current_minimum_observation_min(session))  # the longer of the protocol's and the clinic's
     since = min(24 * 60.0, max(0.0, (now - visit.ended_at).total_seconds() / 60))
     assessment = assess_discharge(DischargeFacts(
         minutes_since_infusion_stopped=round(since, 1), minimum_observation_min=minimum, baseline=_baseline(visit),
@@ -612,7 +618,7 @@ def _rate_change(session: Session, actor: Actor, visit: InfusionSession, data: R
         program = program_pump(DoseRequest(
             protocol=plan.protocol_id, weight_kg=weight, concentration_mg_per_ml=plan.concentration_mg_per_ml,
             steps=[DoseStep(kind="infusion", rate_mg_per_kg_per_h=round(per_kg, 6), duration_min=duration)],
-            override=_override(actor, data.override_reason)))
+            override=_override(actor, data.override_reason)), current_library(session))
     except DosingError as error:
         raise dosing_refusal(error) from None
     step = program.as_dict()["program"][0]
@@ -638,7 +644,7 @@ def _medication(session: Session, actor: Actor, visit: InfusionSession, data: Me
             program = program_pump(DoseRequest(
                 protocol="custom_iv", weight_kg=weight, concentration_mg_per_ml=plan.concentration_mg_per_ml,
                 steps=[DoseStep(kind="bolus", dose_mg_per_kg=round(dose_mg / weight, 6))],
-                override=_override(actor, data.override_reason)))
+                override=_override(actor, data.override_reason)), current_library(session))
         except DosingError as error:
             raise dosing_refusal(error) from None
         payload["dose_check"] = {"limits": program.as_dict()["limits"], "override": program.as_dict()["override"]}

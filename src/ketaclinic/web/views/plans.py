@@ -20,12 +20,14 @@ from ketaclinic.clinical.dosing import (
     DoseRequest,
     DoseStep,
     DosingError,
+    DrugLibrary,
     Override,
     program_pump,
 )
 from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
 from ketaclinic.pharmacology.regimen import doses_from_pump_program
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
+from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import plans as plan_service
@@ -100,7 +102,7 @@ def pk_preview(program: dict[str, Any], weight_kg: float, subjects: int = PREVIE
 
 
 def compute(protocol: str, weight: float | None, concentration: float | None, steps: list[DoseStep],
-            override_reason: str | None, by: str) -> dict[str, Any]:
+            override_reason: str | None, by: str, library: DrugLibrary = DEFAULT_LIBRARY) -> dict[str, Any]:
     """The core's answer for the builder: the program, or the limits that stop it."""
     if weight is None:
         return {"error": "Enter the weight in kg.", "code": "weight_missing", "limits": []}
@@ -108,7 +110,7 @@ def compute(protocol: str, weight: float | None, concentration: float | None, st
         request = DoseRequest(protocol=protocol, weight_kg=weight, concentration_mg_per_ml=concentration,
                               steps=steps or None,
                               override=Override(reason=override_reason, by=by) if override_reason else None)
-        program = program_pump(request)
+        program = program_pump(request, library)
     except DosingError as error:
         return {"error": error.message, "code": error.code, "limits": [f.as_dict() for f in error.limits]}
     except ValidationError as exc:
@@ -121,11 +123,15 @@ def _builder_context(request: Request, actor: Actor, patient: Any, evaluation_id
                      rows: list[dict[str, Any]], errors: dict[str, str]) -> dict[str, Any]:
     protocol = get_protocol(values["protocol"])
     _, steps, _ = steps_from(_flat(rows))
+    library = settings_service.drug_library(db_of(request))
+    chosen = _float(values["concentration_mg_per_ml"])
+    if chosen is None or not library.allows_concentration(chosen):  # the clinic may have removed the protocol's
+        values = {**values, "concentration_mg_per_ml": library.concentrations_mg_per_ml[0]}
     result = compute(values["protocol"], _float(values["weight_kg"]), _float(values["concentration_mg_per_ml"]), steps,
-                     values.get("override_reason") or None, actor.username or "")
+                     values.get("override_reason") or None, actor.username or "", library)
     return {"patient": patient, "evaluation_id": evaluation_id, "values": values, "rows": rows + [{}],
             "errors": errors, "protocol": protocol.as_dict(), "protocols": PROTOCOLS, "result": result,
-            "chart_url": _chart_url(values, rows, result), "concentrations": DEFAULT_LIBRARY.concentrations_mg_per_ml,
+            "chart_url": _chart_url(values, rows, result), "concentrations": library.concentrations_mg_per_ml,
             "max_steps": MAX_STEPS}
 
 
@@ -184,7 +190,7 @@ async def preview(request: Request, actor: Annotated[Actor, Depends(need(*CLINIC
               "override_reason": (form.get("override_reason") or "").strip()}
     rows, steps, errors = steps_from(form)
     result = compute(values["protocol"], _float(values["weight_kg"]), _float(values["concentration_mg_per_ml"]), steps,
-                     values["override_reason"] or None, actor.username or "")
+                     values["override_reason"] or None, actor.username or "", settings_service.drug_library(db_of(request)))
     return render(request, "plans/_preview.html", {"result": result, "chart_url": _chart_url(values, rows, result),
                                                    "step_errors": errors})
 
@@ -195,7 +201,7 @@ def preview_svg(request: Request, actor: Annotated[Actor, Depends(need(*CLINICAL
     rows, steps, _ = steps_from(q)
     result = compute(q.get("protocol") or "outpatient_infusion", _float(q.get("weight_kg")),
                      _float(q.get("concentration_mg_per_ml")), steps, q.get("override_reason") or None,
-                     actor.username or "")
+                     actor.username or "", settings_service.drug_library(db_of(request)))
     if "program" not in result:
         return Response(status_code=422)
     return _svg_response(result["program"], result["program"]["weight_kg"])

@@ -1,0 +1,346 @@
+"""Clinic settings: the clinic's drug library, fasting times, observation time and booster interval.
+
+The admin manages them (design.md 5); physicians and nurses read them (the plan builder shows the
+clinic's library). Every save is a new, append-only version (:mod:`ketaclinic.records.clinic_settings`)
+with who, when and what changed, sent with ``If-Match: <current version>`` (0 while the clinic still
+runs on the defaults): a stale version is answered 409, a missing one 428. Each save is audited.
+
+What a clinic may change, and within what:
+
+- **drug library**: soft and hard limits may only be tightened within the default hard bounds and
+  concentrations only removed (:func:`ketaclinic.clinical.dosing.tighten_library`, which refuses
+  to loosen; its refusal is answered 422 ``library_loosened`` naming the limit). Plans and rate
+  changes are then judged against :func:`current_library`, and the library's name carries the
+  settings version, so a stored pump program says which library it was checked against;
+- **fasting times** (:class:`ketaclinic.clinical.checklist.ChecklistPolicy`): the ASA times are
+  minimums (``asa_fasting2017``); a clinic may ask for longer, never shorter;
+- **minimum observation** after the infusion stops: the longer of the protocol's and the clinic's
+  applies at discharge (clinic policy);
+- **booster minimum interval** (:class:`ketaclinic.clinical.follow_up.BoosterPolicy`): the default
+  for new plans and for the booster suggestion when a plan does not set its own (clinic policy);
+- **clinic name**, shown on the pages. The time zone stays in :class:`ketaclinic.settings.Settings`
+  (``KETACLINIC_CLINIC_TIMEZONE``): it is needed before the database is read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.clinical.checklist import DEFAULT_POLICY as DEFAULT_CHECKLIST_POLICY
+from ketaclinic.clinical.checklist import ChecklistPolicy
+from ketaclinic.clinical.discharge import DEFAULT_MINIMUM_OBSERVATION_MIN
+from ketaclinic.clinical.dosing import DEFAULT_LIBRARY, DrugLibrary, LibraryLoosenedError, tighten_library
+from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
+from ketaclinic.records.clinic_settings import ClinicSettingsVersion
+from ketaclinic.records.db import Database, utcnow
+from ketaclinic.services.common import audit, require_role, unit_of_work
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import Conflict, PreconditionRequired, ValidationFailed
+
+READ_ROLES = ("admin", "physician", "nurse")
+WRITE_ROLES = ("admin",)
+DEFAULT_CLINIC_NAME = "KetaClinic"
+Quantity = Literal["infusion_rate_mg_per_kg_per_h", "infusion_rate_mg_per_h", "infusion_duration_min",
+                   "bolus_dose_mg_per_kg", "bolus_duration_min", "oral_dose_mg_per_kg", "rate_ml_per_h", "weight_kg"]
+BOUNDS = ("soft_min", "soft_max", "hard_min", "hard_max")
+ASA_FASTING_HOURS: dict[str, float] = dict(DEFAULT_CHECKLIST_POLICY.fasting_hours)
+_Number = Field(default=None, ge=0, le=100000, allow_inf_nan=False)
+
+
+class FastingHours(BaseModel):
+    """Hours of fasting before the infusion; the ASA times are the floor (``asa_fasting2017``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    clear_liquid: float = Field(default=ASA_FASTING_HOURS["clear_liquid"], le=24, allow_inf_nan=False)
+    light_meal: float = Field(default=ASA_FASTING_HOURS["light_meal"], le=24, allow_inf_nan=False)
+    fatty_meal: float = Field(default=ASA_FASTING_HOURS["fatty_meal"], le=24, allow_inf_nan=False)
+    non_human_milk: float = Field(default=ASA_FASTING_HOURS["non_human_milk"], le=24, allow_inf_nan=False)
+
+    @field_validator("clear_liquid", "light_meal", "fatty_meal", "non_human_milk")
+    @classmethod
+    def _not_below_asa(cls, value: float, info: Any) -> float:
+        floor = ASA_FASTING_HOURS[info.field_name]
+        if value < floor:
+            raise ValueError(f"shorter than the ASA minimum of {floor:g} h: a clinic may ask for longer, never shorter")
+        return value
+
+
+class LibraryBounds(BaseModel):
+    """The clinic's bounds on one quantity (absent: the default library's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    soft_min: float | None = _Number
+    soft_max: float | None = _Number
+    hard_min: float | None = _Number
+    hard_max: float | None = _Number
+
+
+class DrugLibrarySettings(BaseModel):
+    """The clinic's tightening of the default library "ketamine, low-dose analgesia"."""
+
+    model_config = ConfigDict(extra="forbid")
+    limits: dict[Quantity, LibraryBounds] = Field(default_factory=dict)
+    concentrations_mg_per_ml: list[float] | None = Field(default=None, min_length=1, max_length=10)
+    default_bolus_duration_min: float | None = Field(default=None, gt=0, le=60, allow_inf_nan=False)
+
+
+class ClinicSettingsData(BaseModel):
+    """The whole settings document (every version stores all of it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    clinic_name: str = Field(default=DEFAULT_CLINIC_NAME, min_length=1, max_length=200)
+    fasting_hours: FastingHours = Field(default_factory=FastingHours)
+    minimum_observation_min: float = Field(default=DEFAULT_MINIMUM_OBSERVATION_MIN, ge=0, le=24 * 60,
+                                           allow_inf_nan=False)
+    booster_min_interval_days: int = Field(default=DEFAULT_BOOSTER_POLICY.min_interval_days, ge=1, le=365)
+    drug_library: DrugLibrarySettings = Field(default_factory=DrugLibrarySettings)
+
+    @field_validator("clinic_name")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("give the clinic's name")
+        return value
+
+
+class ClinicSettingsPatch(BaseModel):
+    """A change: only the parts sent are replaced (``drug_library`` as a whole: send all of the clinic's limits)."""
+
+    model_config = ConfigDict(extra="forbid")
+    clinic_name: str | None = Field(default=None, min_length=1, max_length=200)
+    fasting_hours: FastingHours | None = None
+    minimum_observation_min: float | None = Field(default=None, ge=0, le=24 * 60, allow_inf_nan=False)
+    booster_min_interval_days: int | None = Field(default=None, ge=1, le=365)
+    drug_library: DrugLibrarySettings | None = None
+    note: str | None = Field(default=None, max_length=2000, description="Why the change was made (kept with the version)")
+
+
+class ClinicSettingsView(BaseModel):
+    version: int = Field(description="0: the defaults, never saved; send it as If-Match to change them")
+    created_at: datetime | None
+    created_by: int | None
+    created_by_username: str | None
+    note: str | None
+    data: ClinicSettingsData
+    changes: list[dict[str, Any]]
+    defaults: ClinicSettingsData
+    library: dict[str, Any] = Field(description="The drug library in force (the default, tightened by the clinic)")
+    default_library: dict[str, Any]
+
+
+class VersionSummary(BaseModel):
+    version: int
+    created_at: datetime
+    created_by_username: str | None
+    note: str | None
+    changes: list[dict[str, Any]]
+
+
+# --- the library ---------------------------------------------------------------------------
+
+
+def _library_kwargs(settings: DrugLibrarySettings) -> dict[str, Any]:
+    return {
+        "limits": {q: {k: v for k, v in b.model_dump().items() if v is not None} for q, b in settings.limits.items()},
+        "concentrations_mg_per_ml": tuple(settings.concentrations_mg_per_ml) if settings.concentrations_mg_per_ml else None,
+        "default_bolus_duration_min": settings.default_bolus_duration_min,
+    }
+
+
+def _is_default(settings: DrugLibrarySettings) -> bool:
+    kwargs = _library_kwargs(settings)
+    return not any(kwargs["limits"].values()) and kwargs["concentrations_mg_per_ml"] is None \
+        and kwargs["default_bolus_duration_min"] is None
+
+
+def library_problems(settings: DrugLibrarySettings) -> dict[str, str]:
+    """Where the clinic's library would loosen the default (field → why); empty when it only tightens.
+
+    Each quantity is checked on its own so the message can sit next to its fields
+    (``drug_library.limits.<quantity>``); then the whole library is checked once more.
+    """
+    problems: dict[str, str] = {}
+    kwargs = _library_kwargs(settings)
+    for quantity, bounds in kwargs["limits"].items():
+        if not bounds:
+            continue
+        try:
+            tighten_library(DEFAULT_LIBRARY, limits={quantity: bounds})
+        except LibraryLoosenedError as error:
+            problems[f"drug_library.limits.{quantity}"] = str(error)
+    if kwargs["concentrations_mg_per_ml"] is not None:
+        try:
+            tighten_library(DEFAULT_LIBRARY, concentrations_mg_per_ml=kwargs["concentrations_mg_per_ml"])
+        except LibraryLoosenedError as error:
+            problems["drug_library.concentrations_mg_per_ml"] = str(error)
+    if not problems:
+        try:
+            tighten_library(DEFAULT_LIBRARY, **kwargs)
+        except LibraryLoosenedError as error:
+            field = "drug_library.default_bolus_duration_min" if "bolus push" in str(error) else "drug_library"
+            problems[field] = str(error)
+    return problems
+
+
+def library_of(data: ClinicSettingsData, version: int) -> DrugLibrary:
+    """The drug library these settings put in force (the default one when nothing is tightened).
+
+    Should a later release tighten a default past what a clinic stored, the quantities that no
+    longer fit are left at the (tighter) default rather than loosened.
+    """
+    if _is_default(data.drug_library):
+        return DEFAULT_LIBRARY
+    kwargs = _library_kwargs(data.drug_library)
+    name = f"{DEFAULT_LIBRARY.name} (clinic settings v{version})"
+    try:
+        return tighten_library(DEFAULT_LIBRARY, name=name, **kwargs)
+    except LibraryLoosenedError:
+        problems = library_problems(data.drug_library)
+        kept = {q: b for q, b in kwargs["limits"].items() if f"drug_library.limits.{q}" not in problems}
+        try:
+            return tighten_library(DEFAULT_LIBRARY, name=name, limits=kept)
+        except LibraryLoosenedError:
+            return DEFAULT_LIBRARY
+
+
+# --- reading the current version -------------------------------------------------------------
+
+
+def _latest(session: Session) -> ClinicSettingsVersion | None:
+    return session.execute(select(ClinicSettingsVersion).order_by(ClinicSettingsVersion.version.desc())
+                           .limit(1)).scalar_one_or_none()
+
+
+def current(session: Session) -> tuple[int, ClinicSettingsData]:
+    """The settings in force and their version (0 and the defaults when none were ever saved)."""
+    row = _latest(session)
+    if row is None:
+        return 0, ClinicSettingsData()
+    return row.version, ClinicSettingsData.model_validate(row.data)
+
+
+def current_library(session: Session) -> DrugLibrary:
+    """The drug library every pump program is checked against: the default, as the clinic tightened it."""
+    version, data = current(session)
+    return library_of(data, version)
+
+
+def current_checklist_policy(session: Session) -> ChecklistPolicy:
+    """The pre-infusion checklist's numbers with the clinic's fasting times."""
+    _, data = current(session)
+    hours = data.fasting_hours.model_dump()
+    if hours == ASA_FASTING_HOURS:
+        return DEFAULT_CHECKLIST_POLICY
+    return ChecklistPolicy(fasting_hours=hours)
+
+
+def current_minimum_observation_min(session: Session) -> float:
+    return current(session)[1].minimum_observation_min
+
+
+def current_booster_policy(session: Session) -> BoosterPolicy:
+    days = current(session)[1].booster_min_interval_days
+    if days == DEFAULT_BOOSTER_POLICY.min_interval_days:
+        return DEFAULT_BOOSTER_POLICY
+    return BoosterPolicy(min_interval_days=days)
+
+
+def drug_library(db: Database) -> DrugLibrary:
+    """The library in force, for pages that compute a program before anything is saved (the plan builder)."""
+    with db.reading() as session:
+        return current_library(session)
+
+
+def clinic_name(db: Database) -> str:
+    with db.reading() as session:
+        return current(session)[1].clinic_name
+
+
+# --- the service calls -------------------------------------------------------------------------
+
+
+def _view(session: Session, row: ClinicSettingsVersion | None) -> ClinicSettingsView:
+    if row is None:
+        data, version = ClinicSettingsData(), 0
+    else:
+        data, version = ClinicSettingsData.model_validate(row.data), row.version
+    return ClinicSettingsView(
+        version=version, created_at=row.created_at if row else None, created_by=row.created_by if row else None,
+        created_by_username=row.created_by_username if row else None, note=row.note if row else None,
+        data=data, changes=list(row.changes) if row else [], defaults=ClinicSettingsData(),
+        library=library_of(data, version).as_dict(), default_library=DEFAULT_LIBRARY.as_dict())
+
+
+def get_settings(db: Database, actor: Actor) -> ClinicSettingsView:
+    require_role(actor, *READ_ROLES)
+    with db.reading() as session:
+        return _view(session, _latest(session))
+
+
+def list_versions(db: Database, actor: Actor, *, limit: int = 50) -> list[VersionSummary]:
+    """The history of the settings, newest first: who changed what, when, and why."""
+    require_role(actor, *WRITE_ROLES)
+    with db.reading() as session:
+        rows = session.execute(select(ClinicSettingsVersion).order_by(ClinicSettingsVersion.version.desc())
+                               .limit(max(1, min(limit, 200)))).scalars().all()
+        return [VersionSummary(version=r.version, created_at=r.created_at, created_by_username=r.created_by_username,
+                               note=r.note, changes=list(r.changes)) for r in rows]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def changes_between(old: ClinicSettingsData, new: ClinicSettingsData) -> list[dict[str, Any]]:
+    """Every leaf that differs, as ``{"field", "from", "to"}`` (None: not set / the default)."""
+    before = _flatten(old.model_dump(mode="json", exclude_none=True))
+    after = _flatten(new.model_dump(mode="json", exclude_none=True))
+    return [{"field": key, "from": before.get(key), "to": after.get(key)}
+            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+
+
+def update_settings(db: Database, actor: Actor, expected_version: int | None, patch: ClinicSettingsPatch,
+                    *, now: datetime | None = None) -> ClinicSettingsView:
+    """Save a new version of the settings (admin, If-Match with the version read; 0 for the defaults)."""
+    require_role(actor, *WRITE_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        version, old = current(session)
+        if expected_version is None:
+            raise PreconditionRequired("send If-Match with the settings version you last read (0 for the defaults)")
+        if expected_version != version:
+            raise Conflict(f"version {expected_version} is stale: the clinic settings are at version {version}",
+                           field="If-Match")
+        merged = old.model_dump()
+        for name in patch.model_fields_set - {"note"}:
+            value = getattr(patch, name)
+            if value is not None:
+                merged[name] = value.model_dump() if isinstance(value, BaseModel) else value
+        new = ClinicSettingsData.model_validate(merged)
+        problems = library_problems(new.drug_library)
+        if problems:
+            field, message = next(iter(problems.items()))
+            raise ValidationFailed(f"the drug library may only be tightened: {message}", code="library_loosened",
+                                   field=field)
+        changes = changes_between(old, new)
+        if not changes:
+            raise ValidationFailed("nothing changed", code="no_change")
+        row = ClinicSettingsVersion(version=version + 1, data=new.model_dump(mode="json"), changes=changes,
+                                    note=patch.note, created_at=now, created_by=actor.user_id,
+                                    created_by_username=actor.username)
+        session.add(row)
+        session.flush()  # a concurrent save of the same version fails here on the unique version (409)
+        audit(session, actor, "clinic_settings.update", "clinic_settings", row.version,
+              {"version": row.version, "changes": changes, "note": patch.note})
+        return _view(session, row)
