@@ -18,8 +18,10 @@ self-reported, so the comparison is descriptive, never a claim of efficacy.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -41,8 +43,8 @@ from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
-from ketaclinic.services.diary import discharged_days, effective_days, patient_entries
-from ketaclinic.services.evaluations import current_signed_evaluation
+from ketaclinic.services.diary import effective_days
+from ketaclinic.services.patient_facts import PatientFacts, load_patient_facts
 from ketaclinic.services.patients import load_patient
 
 COHORT_ROLES = ("physician", "nurse")
@@ -102,30 +104,44 @@ def _course_end(days: list[date]) -> tuple[date, date | None]:
 
 def patient_course(session: Session, patient_id: int, today: date | None = None) -> PatientCourse | str:
     """The patient's course and follow-up, or the reason there is none yet."""
-    evaluation = current_signed_evaluation(session, patient_id)
+    facts = load_patient_facts(session, [patient_id])[patient_id]
+    return course_of(facts, today)
+
+
+def course_of(facts: PatientFacts, today: date | None = None) -> PatientCourse | str:
+    """The course and follow-up from facts already loaded (the cohort loads every patient's at once)."""
+    evaluation = facts.evaluation
     if evaluation is None:
         return "no signed evaluation"
     pain = (evaluation.screening_input or {}).get("pain") or {}
     baseline = pain.get("nrs_now")
     if not baseline:
         return "no baseline pain (the evaluation has no NRS)"
-    sessions = discharged_days(session, patient_id)
+    sessions = facts.discharged_days
     if not sessions:
         return "no completed session"
     end, booster = _course_end(sessions)
-    days: list[CoreDiaryEntry] = effective_days(patient_entries(session, patient_id))
+    days: list[CoreDiaryEntry] = effective_days(facts.diary)
     if today is not None:
         days = [d for d in days if d.day <= today]
     window = [d.pain_nrs for d in days if end < d.day <= end + timedelta(days=FOLLOW_UP_DAYS)]
     followup = round(sum(window) / len(window), 2) if len(window) >= MIN_FOLLOW_UP_ENTRIES else None
     condition = (pain.get("conditions") or ["other_neuropathic"])[0]
     until = [d for d in days if booster is None or d.day < booster]
-    record = durability_record(str(patient_id), condition, end, float(baseline), until)
-    return PatientCourse(patient_id, condition, float(baseline), end, followup, len(window), record)
+    record = durability_record(str(facts.patient_id), condition, end, float(baseline), until)
+    return PatientCourse(facts.patient_id, condition, float(baseline), end, followup, len(window), record)
+
+
+@lru_cache(maxsize=256)
+def _km_of(records: tuple[DurabilityRecord, ...]) -> dict[str, Any]:
+    """Kaplan-Meier of these records. A pure function of frozen records, so the same cohort is not
+    refitted on every page view (lifelines' fit is most of the page's time); a worker keeps only
+    this cache, which any other worker can rebuild (design.md 7)."""
+    return kaplan_meier(list(records)).as_dict()
 
 
 def _km(records: list[DurabilityRecord]) -> dict[str, Any] | None:
-    return kaplan_meier(records).as_dict() if records else None
+    return copy.deepcopy(_km_of(tuple(records))) if records else None
 
 
 def _comparator(c: Any) -> dict[str, Any]:
@@ -138,10 +154,11 @@ def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None,
     require_role(actor, *COHORT_ROLES)
     with unit_of_work(db) as session:
         ids = session.execute(select(Patient.id).order_by(Patient.id)).scalars().all()
+        facts = load_patient_facts(session, ids)  # three queries for the whole clinic, not three per patient
         courses: list[PatientCourse] = []
         reasons: dict[str, int] = {}
         for pid in ids:
-            course = patient_course(session, pid, today)
+            course = course_of(facts[pid], today)
             if isinstance(course, str):
                 reasons[course] = reasons.get(course, 0) + 1
             elif condition is None or course.condition == condition:
