@@ -16,8 +16,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
-from ketaclinic.api import audit, auth, inquiries, patients, users
-from ketaclinic.api import clinic_settings, diary, evaluations, fhir, outcomes, plans, sessions
+from ketaclinic.api import (
+    audit,
+    auth,
+    clinic_settings,
+    diary,
+    evaluations,
+    fhir,
+    inquiries,
+    outcomes,
+    patients,
+    plans,
+    sessions,
+    users,
+)
 from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
 from ketaclinic.api.security import SecurityHeadersMiddleware
 from ketaclinic.records.db import Database
@@ -84,7 +96,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     app.add_middleware(SecurityHeadersMiddleware)
 
-    v1 = APIRouter(prefix=API_PREFIX, responses={code: ERROR_SCHEMA for code in (401, 403, 404, 409, 422, 428, 429)})
+    v1 = APIRouter(prefix=API_PREFIX, responses={code: ERROR_SCHEMA for code in (400, 401, 403, 404, 409, 422, 428, 429)})
     for router in ROUTERS:
         v1.include_router(router)
     app.include_router(v1)

@@ -8,12 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import Cursor, Limit
+from ketaclinic.api.http import MAX_ID, Cursor, Limit
 from ketaclinic.services import diary as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
 
-MAX_ID = 2**63 - 1
 router = APIRouter(prefix="/diary", tags=["diary"])
 Writer = Annotated[Actor, Depends(allow("patient", "physician", "nurse"))]
 PatientId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Required for staff; a patient may omit it (their own diary)")]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
+from ketaclinic.api.http import MAX_ID, Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import evaluations as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
 
-MAX_ID = 2**63 - 1
-PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/evaluations", tags=["evaluations"])
 Clinician = Annotated[Actor, Depends(allow("physician", "nurse"))]
 Physician = Annotated[Actor, Depends(allow("physician"))]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ketaclinic.api.auth import allow, db_of
+from ketaclinic.api.http import PathId
 from ketaclinic.interop import fhir as fhir_export
 from ketaclinic.services.context import Actor
 
-MAX_ID = 2**63 - 1
-PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/patients", tags=["fhir"])
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Header, Query, Response
+from fastapi import Header, Path, Query, Response
 
 from ketaclinic.services.common import MAX_LIMIT
 from ketaclinic.services.errors import ValidationFailed
+
+#: Largest id a 64-bit integer column holds: a larger path id is a 422, never a 500 from the driver.
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 
 _VERSION = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, check_rate, db_of, public, settings_of
-from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
+from ketaclinic.api.http import Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import inquiries as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
@@ -43,7 +43,7 @@ def list_inquiries(
 
 @router.get("/{inquiry_id}", response_model=service.InquiryView, summary="One inquiry")
 def get_inquiry(
-    request: Request, response: Response, inquiry_id: int,
+    request: Request, response: Response, inquiry_id: PathId,
     actor: Annotated[Actor, Depends(allow("coordinator", "physician", "admin"))],
 ) -> service.InquiryView:
     view = service.get_inquiry(db_of(request), actor, inquiry_id)
@@ -52,7 +52,7 @@ def get_inquiry(
 
 
 @router.post("/{inquiry_id}/answer", response_model=service.InquiryView, summary="Record the answer (If-Match)")
-def answer(request: Request, response: Response, inquiry_id: int, actor: Staff,
+def answer(request: Request, response: Response, inquiry_id: PathId, actor: Staff,
            body: Annotated[service.AnswerIn, Body()], expected: Expected) -> service.InquiryView:
     view = service.answer_inquiry(db_of(request), actor, inquiry_id, expected, body)
     set_etag(response, view.version)
@@ -61,7 +61,7 @@ def answer(request: Request, response: Response, inquiry_id: int, actor: Staff,
 
 @router.post("/{inquiry_id}/schedule", response_model=service.InquiryView,
              summary="Schedule the consultation (If-Match)")
-def schedule(request: Request, response: Response, inquiry_id: int, actor: Staff,
+def schedule(request: Request, response: Response, inquiry_id: PathId, actor: Staff,
              body: Annotated[service.ScheduleIn, Body()], expected: Expected) -> service.InquiryView:
     view = service.schedule_inquiry(db_of(request), actor, inquiry_id, expected, body)
     set_etag(response, view.version)
@@ -70,13 +70,13 @@ def schedule(request: Request, response: Response, inquiry_id: int, actor: Staff
 
 @router.post("/{inquiry_id}/convert", response_model=service.ConvertResult, status_code=201,
              summary="Create the patient from this inquiry (If-Match)")
-def convert(request: Request, inquiry_id: int, actor: Staff,
+def convert(request: Request, inquiry_id: PathId, actor: Staff,
             body: Annotated[service.ConvertIn, Body()], expected: Expected) -> service.ConvertResult:
     return service.convert_inquiry(db_of(request), actor, inquiry_id, expected, body)
 
 
 @router.post("/{inquiry_id}/close", response_model=service.InquiryView, summary="Close without a patient (If-Match)")
-def close(request: Request, response: Response, inquiry_id: int, actor: Staff,
+def close(request: Request, response: Response, inquiry_id: PathId, actor: Staff,
           body: Annotated[service.CloseIn, Body()], expected: Expected) -> service.InquiryView:
     view = service.close_inquiry(db_of(request), actor, inquiry_id, expected, body)
     set_etag(response, view.version)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from ketaclinic.api.auth import allow, db_of
+from ketaclinic.api.http import PathId
 from ketaclinic.services import outcomes as service
 from ketaclinic.services.context import Actor
 
-MAX_ID = 2**63 - 1
-PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/outcomes", tags=["outcomes"])
 
 

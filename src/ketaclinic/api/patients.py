@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
+from ketaclinic.api.http import Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import patients as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
@@ -49,7 +49,7 @@ def create_patient(
 
 @router.get("/{patient_id}", response_model=service.PatientView, summary="Read a patient's chart (audited)")
 def get_patient(
-    request: Request, response: Response, patient_id: int,
+    request: Request, response: Response, patient_id: PathId,
     actor: Annotated[Actor, Depends(allow("physician", "nurse", "coordinator", "patient"))],
 ) -> service.PatientView:
     view = service.get_patient(db_of(request), actor, patient_id)
@@ -60,7 +60,7 @@ def get_patient(
 @router.patch("/{patient_id}", response_model=service.PatientView,
               summary="Change demographics or record a weight (If-Match required)")
 def update_patient(
-    request: Request, response: Response, patient_id: int,
+    request: Request, response: Response, patient_id: PathId,
     actor: Annotated[Actor, Depends(allow("physician", "nurse", "coordinator"))],
     body: Annotated[service.PatientPatch, Body()],
     expected_version: Annotated[int | None, Depends(if_match)],
@@ -72,7 +72,7 @@ def update_patient(
 
 @router.get("/{patient_id}/weights", response_model=list[service.WeightView], summary="Weights over time")
 def list_weights(
-    request: Request, patient_id: int,
+    request: Request, patient_id: PathId,
     actor: Annotated[Actor, Depends(allow("physician", "nurse", "patient"))],
 ) -> list[service.WeightView]:
     return service.list_weights(db_of(request), actor, patient_id)
@@ -81,7 +81,7 @@ def list_weights(
 @router.post("/{patient_id}/weights", response_model=service.WeightView, status_code=201,
              summary="Record a weight (flagged when >20 % from the previous one)")
 def record_weight(
-    request: Request, patient_id: int,
+    request: Request, patient_id: PathId,
     actor: Annotated[Actor, Depends(allow("physician", "nurse"))],
     body: Annotated[WeightIn, Body()],
 ) -> service.WeightView:
@@ -92,7 +92,7 @@ def record_weight(
 @router.get("/{patient_id}/versions", response_model=list[service.PatientVersionView],
             summary="Every saved version of the demographics")
 def list_versions(
-    request: Request, patient_id: int,
+    request: Request, patient_id: PathId,
     actor: Annotated[Actor, Depends(allow("physician", "coordinator"))],
 ) -> list[service.PatientVersionView]:
     return service.list_patient_versions(db_of(request), actor, patient_id)

@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
+from ketaclinic.api.http import MAX_ID, Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import sessions as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
 
-MAX_ID = 2**63 - 1
-PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 Clinician = Annotated[Actor, Depends(allow("physician", "nurse"))]
 Scheduler = Annotated[Actor, Depends(allow("physician", "nurse", "coordinator"))]

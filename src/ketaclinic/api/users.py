@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import Cursor, Limit, if_match, set_etag
+from ketaclinic.api.http import Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import users as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
@@ -31,7 +31,7 @@ def create_user(request: Request, response: Response, actor: Admin,
 
 @router.patch("/{user_id}", response_model=service.UserView,
               summary="Change role, deactivate, unlock or reset the password (If-Match)")
-def update_user(request: Request, response: Response, user_id: int, actor: Admin,
+def update_user(request: Request, response: Response, user_id: PathId, actor: Admin,
                 body: Annotated[service.UserUpdate, Body()],
                 expected: Annotated[int | None, Depends(if_match)]) -> service.UserView:
     view = service.update_user(db_of(request), actor, user_id, expected, body)
