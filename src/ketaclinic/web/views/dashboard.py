@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ketaclinic.records.db import utcnow
+from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
@@ -68,6 +69,15 @@ def open_alerts(request: Request, actor: Actor, visits: list) -> list:
     return out
 
 
+def overdue_by_patient(items: list[dict]) -> list[dict]:
+    """One line per patient: the overdue checks named, with the reasons on hover."""
+    grouped: dict[int, dict] = {}
+    for item in items:
+        row = grouped.setdefault(item["patient_id"], {"patient_id": item["patient_id"], "name": item["name"], "checks": []})
+        row["checks"].append(item)
+    return list(grouped.values())
+
+
 def _safe(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
@@ -91,6 +101,9 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         ctx["sessions_today"] = sessions_today(request, actor)
     if actor.role in ("physician", "nurse"):
         ctx["open_alerts"] = open_alerts(request, actor, ctx["sessions_today"])
+        due = _safe(follow_up_service.follow_up_due, db, actor) or {"boosters_due": [], "overdue_risk_checks": []}
+        ctx["boosters_due"] = due["boosters_due"]
+        ctx["overdue_checks"] = overdue_by_patient(due["overdue_risk_checks"])
     if actor.role == "admin":
         list_users = service_fn("users", "list_users")
         users = list_users(db, actor, limit=200).items if list_users else []

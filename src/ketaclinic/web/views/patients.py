@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -9,9 +10,11 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ketaclinic.charts import pain_trend_chart, to_svg
+from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
+from ketaclinic.services.follow_up import CHECK_NAMES
 from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render
 from ketaclinic.web.views._services import service_fn
 
@@ -123,10 +126,28 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
     ctx["current_evaluation"] = signed[-1] if signed else None
     ctx["medications"] = ctx["current_evaluation"].screening_input.get("medications", []) if signed else []
     ctx["booster"] = _optional("diary", "booster_suggestion", db, actor, patient_id)
+    ctx["follow_up"] = _optional("follow_up", "patient_follow_up", db, actor, patient_id)
+    ctx["check_codes"] = [(code, name) for code, name in CHECK_NAMES.items()]
+    ctx["today"] = date.today().isoformat()
     with_mme = [d for d in diary if d.mme_per_day is not None]
     ctx["mme"] = max(with_mme, key=lambda d: (d.day, d.id)) if with_mme else None
     ctx["pain_chart_url"] = f"/patients/{patient_id}/pain.svg?v={len(diary)}" if diary else None
     return render(request, "patients/chart.html", ctx)
+
+
+@router.post("/patients/{patient_id}/risk-checks")
+async def record_risk_check(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    form = await request.form()
+    try:
+        data = follow_up_service.RiskCheckIn(patient_id=patient_id, code=str(form.get("code") or ""),
+                                             done_on=str(form.get("done_on") or "") or None,
+                                             result=str(form.get("result") or "normal"),
+                                             note=str(form.get("note") or "").strip() or None)
+        follow_up_service.record_risk_check(db_of(request), actor, data)
+    except (ValidationError, ServiceError) as exc:
+        message = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in errors_of(exc).items())
+        return redirect(request, f"/patients/{patient_id}#h-risk", f"The check was not recorded: {message}")
+    return redirect(request, f"/patients/{patient_id}#h-risk", f"{CHECK_NAMES[data.code]} recorded.")
 
 
 @router.get("/patients/{patient_id}/pain.svg")
