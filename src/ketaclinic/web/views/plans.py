@@ -129,7 +129,8 @@ def _builder_context(request: Request, actor: Actor, patient: Any, evaluation_id
         values = {**values, "concentration_mg_per_ml": library.concentrations_mg_per_ml[0]}
     result = compute(values["protocol"], _float(values["weight_kg"]), _float(values["concentration_mg_per_ml"]), steps,
                      values.get("override_reason") or None, actor.username or "", library)
-    return {"patient": patient, "evaluation_id": evaluation_id, "values": values, "rows": rows + [{}],
+    return {"patient": patient, "evaluation_id": evaluation_id, "values": values, "rows": rows + [{}], "plan": None,
+            "form_action": f"/patients/{patient.id}/plans/new", "protocol_action": f"/patients/{patient.id}/plans/new",
             "errors": errors, "protocol": protocol.as_dict(), "protocols": PROTOCOLS, "result": result,
             "chart_url": _chart_url(values, rows, result), "concentrations": library.concentrations_mg_per_ml,
             "max_steps": MAX_STEPS}
@@ -252,6 +253,81 @@ async def create_plan(request: Request, patient_id: int, actor: Annotated[Actor,
         ctx = _builder_context(request, actor, patient, evaluation_id, values, rows, errors)
         return render(request, "plans/builder.html", ctx, status=422)
     return redirect(request, f"/plans/{view.id}", "Plan saved as a draft." + (" Soft-limit override recorded." if view.overrides else ""))
+
+
+STALE_PLAN = ("Someone else changed this plan while you were editing it (it is now at version {version}). "
+              "Your values are kept below: compare them with the current plan, then save again.")
+
+
+def _rows_of(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{f: ("" if step.get(f) is None else step.get(f)) for f in STEP_FIELDS} for step in steps]
+
+
+def _edit_context(request: Request, actor: Actor, plan: Any, values: dict[str, Any], rows: list[dict[str, Any]],
+                  errors: dict[str, str], version: int) -> dict[str, Any]:
+    patient = patient_service.get_patient(db_of(request), actor, plan.patient_id)
+    ctx = _builder_context(request, actor, patient, plan.evaluation_id, values, rows, errors)
+    ctx.update(plan=plan, version=version, form_action=f"/plans/{plan.id}/edit", protocol_action=f"/plans/{plan.id}/edit")
+    return ctx
+
+
+@router.get("/plans/{plan_id}/edit")
+def edit_plan(request: Request, plan_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))],
+              protocol: str | None = None) -> Response:
+    plan = plan_service.get_plan(db_of(request), actor, plan_id)
+    if plan.status != "draft":
+        return redirect(request, f"/plans/{plan_id}", "A signed plan is never changed: write a new plan instead.")
+    chosen = protocol if protocol in {p.id for p in PROTOCOLS} else plan.protocol
+    values = {"protocol": chosen, "weight_kg": plan.weight_kg, "concentration_mg_per_ml": plan.concentration_mg_per_ml,
+              "override_reason": "", "weight_change_acknowledged": False,
+              "sessions": plan.series_rule.get("sessions") or ""}
+    rows = _rows_of(plan.steps) if chosen == plan.protocol else default_rows(chosen)
+    return render(request, "plans/builder.html", _edit_context(request, actor, plan, values, rows, {}, plan.version))
+
+
+@router.post("/plans/{plan_id}/edit")
+async def save_plan(request: Request, plan_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    form = await request.form()
+    db = db_of(request)
+    plan = plan_service.get_plan(db, actor, plan_id)
+    version = int(form.get("version") or 0) if str(form.get("version") or "").isdigit() else 0
+    protocol = form.get("protocol") or plan.protocol
+    patient = patient_service.get_patient(db, actor, plan.patient_id)
+    values = _values(form, patient, protocol)
+    rows, steps, errors = steps_from(form)
+    weight = _float(values["weight_kg"])
+    if weight is None:
+        errors["weight_kg"] = "Enter the weight in kg."
+    status = 422
+    if not errors:
+        try:
+            series = plan_service.SeriesIn(sessions=int(values["sessions"])) if str(values["sessions"]).isdigit() else None
+            patch = plan_service.PlanPatch(
+                protocol=protocol, weight_kg=weight if weight != plan.weight_kg else None,
+                concentration_mg_per_ml=_float(values["concentration_mg_per_ml"]), steps=steps or None, series=series,
+                override=plan_service.OverrideIn(reason=values["override_reason"]) if values["override_reason"] else None,
+                weight_change_acknowledged=values["weight_change_acknowledged"])
+            plan_service.update_plan(db, actor, plan_id, version, patch)
+            return redirect(request, f"/plans/{plan_id}", "Draft plan saved.")
+        except (ValidationError, ServiceError) as exc:
+            errors = _plan_errors(exc)
+            if isinstance(exc, ServiceError) and exc.status == 409 and exc.code == "stale_version":
+                current = plan_service.get_plan(db, actor, plan_id).version
+                errors = {"__all__": STALE_PLAN.format(version=current)}
+                status = 409
+    ctx = _edit_context(request, actor, plan, values, rows, errors, version)
+    return render(request, "plans/builder.html", ctx, status=status)
+
+
+def _plan_errors(exc: Exception) -> dict[str, str]:
+    errors = errors_of(exc)
+    if isinstance(exc, ServiceError) and exc.code == "soft_limit":
+        errors = {"override_reason": exc.message + " A physician must give a reason to go ahead."}
+    elif isinstance(exc, ServiceError) and exc.code == "hard_limit":
+        errors = {"__all__": "Blocked by a hard limit: " + exc.message}
+    elif isinstance(exc, ServiceError) and exc.code == "override_needs_physician":
+        errors = {"override_reason": "Only a physician may accept a soft limit."}
+    return errors
 
 
 @router.get("/plans/{plan_id}")
