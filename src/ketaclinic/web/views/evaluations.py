@@ -59,6 +59,7 @@ def values_from_form(form: Any) -> dict[str, Any]:
     values: dict[str, Any] = {k: (form.get(k) or "") for k in (
         "age_years", "sex", "weight_kg", "pregnant", "duration_weeks", "nrs_now", "allergies", "medications", "notes",
         "reason", *HISTORY, *(k for k, _ in VITALS))}
+    values["weight_change_acknowledged"] = form.get("weight_change_acknowledged") == "yes"
     values["conditions"] = form.getlist("conditions")
     values["prior_treatments"] = form.getlist("prior_treatments")
     return values
@@ -116,6 +117,16 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     return out
 
 
+def service_errors(exc: ServiceError) -> dict[str, str]:
+    """A service refusal next to its field; a weight more than 20 % from the last one asks for the tick."""
+    errors = errors_of(exc)
+    if exc.code == "weight_change_unacknowledged":
+        errors = {"weight_kg": exc.message.replace(" Send weight_change_acknowledged: true once checked.", "")
+                  + " Check the weight (kg, not lb?) and tick the box below to keep it.",
+                  "weight_change": "unacknowledged"}
+    return {k.removeprefix("screening.patient."): v for k, v in errors.items()}
+
+
 def _screen(values: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str]]:
     try:
         request = ScreeningRequest.model_validate(request_from_values(values))
@@ -164,12 +175,13 @@ async def create_evaluation(request: Request, patient_id: int, actor: Annotated[
     try:
         screening = ScreeningRequest.model_validate(request_from_values(values))
         view = evaluation_service.create_evaluation(db, actor, evaluation_service.EvaluationIn(
-            patient_id=patient_id, screening=screening, notes=values["notes"] or None))
+            patient_id=patient_id, screening=screening, notes=values["notes"] or None,
+            weight_change_acknowledged=values["weight_change_acknowledged"]))
     except ValidationError as exc:
         return render(request, "evaluations/form.html", {**_form_context(values, field_errors(exc)), "patient": patient,
                       "evaluation": None, "action": f"/patients/{patient_id}/evaluations/new"}, status=422)
     except ServiceError as exc:
-        return render(request, "evaluations/form.html", {**_form_context(values, errors_of(exc)), "patient": patient,
+        return render(request, "evaluations/form.html", {**_form_context(values, service_errors(exc)), "patient": patient,
                       "evaluation": None, "action": f"/patients/{patient_id}/evaluations/new"}, status=422)
     flash = "Evaluation saved as a draft."
     if view.weight_flag:
@@ -208,12 +220,13 @@ async def edit_evaluation(request: Request, evaluation_id: int, actor: Annotated
     try:
         screening = ScreeningRequest.model_validate(request_from_values(values))
         evaluation_service.update_evaluation(db_of(request), actor, evaluation_id, int(form.get("version") or 0),
-                                             evaluation_service.EvaluationPatch(screening=screening,
-                                                                                notes=values["notes"] or None))
+                                             evaluation_service.EvaluationPatch(
+                                                 screening=screening, notes=values["notes"] or None,
+                                                 weight_change_acknowledged=values["weight_change_acknowledged"]))
     except ValidationError as exc:
         return _show(request, actor, evaluation_id, field_errors(exc), values, 422)
     except ServiceError as exc:
-        return _show(request, actor, evaluation_id, errors_of(exc), values, 409 if exc.status == 409 else 422)
+        return _show(request, actor, evaluation_id, service_errors(exc), values, 409 if exc.status == 409 else 422)
     return redirect(request, f"/evaluations/{evaluation_id}", "Draft saved.")
 
 
@@ -242,7 +255,8 @@ async def amend_evaluation(request: Request, evaluation_id: int, actor: Annotate
         return _show(request, actor, evaluation_id, errors, values, 422)
     try:
         view = evaluation_service.amend_evaluation(db_of(request), actor, evaluation_id, evaluation_service.AmendmentIn(
-            screening=screening, reason=values["reason"].strip(), notes=values["notes"] or None))
+            screening=screening, reason=values["reason"].strip(), notes=values["notes"] or None,
+            weight_change_acknowledged=values["weight_change_acknowledged"]))
     except ServiceError as exc:
-        return _show(request, actor, evaluation_id, errors_of(exc), values, 422)
+        return _show(request, actor, evaluation_id, service_errors(exc), values, 422)
     return redirect(request, f"/evaluations/{view.id}", "Amendment saved as a draft: sign it to make it count.")
