@@ -35,6 +35,7 @@ from ketaclinic.records.patients import Patient
 from ketaclinic.records.users import User
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import evaluations as evaluation_service
+from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
 from ketaclinic.services import plans as plan_service
 from ketaclinic.services import sessions as session_service
@@ -236,6 +237,18 @@ class _Clinic:
         if evaluation.decision == "not_eligible":
             return
         self.course(index, view.id, evaluation.id, weight, document, evaluated + timedelta(days=rng.randint(5, 12)), nrs)
+        self.risk_checks(index, view.id)
+
+    def risk_checks(self, index: int, patient_id: int) -> None:
+        """Most patients are up to date with their 3-monthly cognition and misuse checks; every
+        fourth is not, so the dashboards show overdue checks too."""
+        if index % 4 == 0:
+            return
+        for code in ("cognition_check", "misuse_check"):
+            done = (self.now - timedelta(days=self.rng.randint(3, 70))).date()
+            follow_up_service.record_risk_check(self.db, self.actors["physician"], follow_up_service.RiskCheckIn(
+                patient_id=patient_id, code=code, done_on=done, note=SYNTHETIC), now=self.now)
+            self.count("risk_checks")
 
     def plan(self, index: int, patient_id: int, evaluation_id: int, at: datetime) -> plan_service.PlanView:
         physician = self.actors["physician"]
