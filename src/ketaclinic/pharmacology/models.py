@@ -356,11 +356,27 @@ _register(
         ke0_per_min=OLOFSEN_KE0,
         ke0_source=ref("olofsen2012"),
         ke0_note="ke0 0.0587 /min = ln 2 / 11.8 min: S-ketamine analgesia in healthy men (Olofsen 2012).",
-        routes={},
+        routes={
+            "oral": Route(
+                "oral", round(0.64 * (1 - 0.722), 3), ref("perezruixo2021"), ka_per_min=0.97 / 60,
+                ka_source=ref("perezruixo2021"),
+                note="Esketamine oral solution: Fgut 0.64 × (1 − hepatic extraction 0.722) ≈ 0.178, ka 0.97 /h "
+                "(Perez-Ruixo 2021). Derived approximation: the depot empties into plasma, so the ~40-min liver "
+                "transit and the 0.32-h zero-order phase are not represented.",
+            ),
+            "intranasal": Route(
+                "intranasal", round(0.54 + 0.46 * 0.64 * (1 - 0.722), 3), ref("perezruixo2021"), ka_per_min=2.93 / 60,
+                ka_source=ref("perezruixo2021"),
+                note="Esketamine nasal spray: 54 % absorbed nasally at ka 2.93 /h, the swallowed 46 % with the oral F "
+                "(Perez-Ruixo 2021), lumped into one depot at the nasal rate (derived approximation; later 28-mg "
+                "sprays absorb less).",
+            ),
+            "sublingual": ADULT_ROUTES["sublingual"],
+            "im": ADULT_ROUTES["im"],
+        },
         notes=(
             "Esketamine, not racemic ketamine: S-ketamine is roughly twice as potent, so compare bands with care.",
-            "IV only here: the paper's nasal and oral routes pass through gut and liver first, which this engine's "
-            "depot (absorbing into plasma) does not represent.",
+            "Sublingual and intramuscular absorption are racemic-ketamine values applied to esketamine.",
         ),
     )
 )
