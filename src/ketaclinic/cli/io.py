@@ -8,7 +8,6 @@ document on standard output. Invalid input exits 2 with
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
+
+from ketaclinic.jsonable import plain
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,22 +34,9 @@ class CommandError(Exception):
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
 
 
-def _clean(value: Any) -> Any:
-    """Make a value JSON-safe: numpy scalars and arrays to Python, NaN and inf refused."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("refusing to emit a non-finite number")
-    return value
-
-
 def emit(document: Any) -> None:
     """Write one JSON document to standard output."""
-    sys.stdout.write(json.dumps(_clean(document), ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(plain(document), ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 

@@ -39,6 +39,7 @@ from ketaclinic.clinical.dosing import (
 )
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
 from ketaclinic.clinical.protocols import PROTOCOL_IDS, get_protocol
+from ketaclinic.jsonable import plain
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.services.clinic_settings import current_booster_policy, current_library
@@ -396,7 +397,7 @@ def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = "domi
         doses, end = doses_from_pump_program(program.get("program", []))
         horizon = max(end, 60.0) + 120
         times = [round(horizon * i / 60, 2) for i in range(61)]
-        return _plain(simulate(SimulateRequest.model_validate({
+        return plain(simulate(SimulateRequest.model_validate({
             "model": model, "patient": {"weight_kg": weight}, "doses": [d.model_dump() for d in doses],
             "times_min": times})))
     except (SimulationError, ValueError) as error:
@@ -404,12 +405,3 @@ def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = "domi
                                code="no_preview") from None
 
 
-def _plain(value: Any) -> Any:
-    """numpy arrays and scalars as plain JSON values."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
