@@ -48,13 +48,23 @@ def plan_tci(request: TciRequest) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise SimulationError("invalid_input", str(exc), None) from None
-    steps = [s for s in schedule.steps if s.rate_mg_per_h > 0]
+    # What a pump is programmed with: rates to 0.1 mg/h, a bolus to 0.1 mg, equal neighbours merged.
+    # The predicted curve below is computed from these rounded numbers, not the exact ones.
+    bolus_mg = round(schedule.bolus_mg, 1)
+    rounded: list[dict[str, float]] = []
+    for step in schedule.steps:
+        rate = round(step.rate_mg_per_h, 1)
+        if rounded and rounded[-1]["rate_mg_per_h"] == rate:
+            rounded[-1]["duration_min"] += step.duration_min
+        else:
+            rounded.append({"start_min": step.start_min, "duration_min": step.duration_min, "rate_mg_per_h": rate})
+    steps = [s for s in rounded if s["rate_mg_per_h"] > 0]
     inputs = Inputs(
-        bolus_time_min=np.array([0.0] if schedule.bolus_mg > 0 else []),
-        bolus_mg=np.array([schedule.bolus_mg] if schedule.bolus_mg > 0 else []),
-        infusion_start_min=np.array([s.start_min for s in steps]),
-        infusion_end_min=np.array([s.start_min + s.duration_min for s in steps]),
-        infusion_mg_per_min=np.array([s.rate_mg_per_h / 60.0 for s in steps]),
+        bolus_time_min=np.array([0.0] if bolus_mg > 0 else []),
+        bolus_mg=np.array([bolus_mg] if bolus_mg > 0 else []),
+        infusion_start_min=np.array([s["start_min"] for s in steps]),
+        infusion_end_min=np.array([s["start_min"] + s["duration_min"] for s in steps]),
+        infusion_mg_per_min=np.array([s["rate_mg_per_h"] / 60.0 for s in steps]),
     )
     times = np.arange(0.0, request.duration_min + 1e-9, max(request.step_min, request.duration_min / 400))
     plasma = Solution(disposition, inputs).concentration_ng_per_ml(times)[0]
@@ -63,18 +73,15 @@ def plan_tci(request: TciRequest) -> dict[str, Any]:
             f"the maximum rate of {request.max_rate_mg_per_h:g} mg/h kept plasma below the target for "
             f"{schedule.rate_limited_steps * request.step_min:g} min"
         )
-    total = schedule.bolus_mg + sum(s.rate_mg_per_h * s.duration_min / 60.0 for s in schedule.steps)
+    total = bolus_mg + sum(s["rate_mg_per_h"] * s["duration_min"] / 60.0 for s in rounded)
     return {
         "model": model_id,
         "source": source,
         "method": "plasma-targeted TCI (STANPUMP scheme): bolus to fill V1, then each step the rate that reaches the "
         "target at the step's end, clipped to the maximum rate",
         "target_ng_per_ml": request.target_ng_per_ml,
-        "bolus_mg": round(schedule.bolus_mg, 1),
-        "steps": [
-            {"start_min": s.start_min, "duration_min": s.duration_min, "rate_mg_per_h": round(s.rate_mg_per_h, 1)}
-            for s in schedule.steps
-        ],
+        "bolus_mg": bolus_mg,
+        "steps": rounded,
         "total_dose_mg": round(total, 1),
         "predicted": {"times_min": times, "plasma_ng_per_ml": plasma},
         "warnings": warnings,
