@@ -35,7 +35,8 @@ HISTORY = {
 VITALS = (("systolic_mmhg", "Systolic (mmHg)"), ("diastolic_mmhg", "Diastolic (mmHg)"),
           ("heart_rate_bpm", "Heart rate (/min)"), ("spo2_pct", "SpO2 (%)"))
 CONDITION_CHOICES = [(c.id.value if hasattr(c.id, "value") else c.id, c.name) for c in CONDITIONS.values()]
-TREATMENTS = [(t.value, t.value.replace("_", " ").capitalize()) for t in PriorTreatment]
+TREATMENT_LABELS = {"nsaid": "NSAID (anti-inflammatory)", "other": "Other treatment"}
+TREATMENTS = [(t.value, TREATMENT_LABELS.get(t.value, t.value.replace("_", " ").capitalize())) for t in PriorTreatment]
 
 
 def _number(text: Any) -> float | int | str | None:
