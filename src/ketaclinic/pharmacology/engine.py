@@ -91,6 +91,99 @@ def _phi(lam: np.ndarray, k: np.ndarray, tau: np.ndarray | float) -> np.ndarray:
     return np.exp(-slow * tau) * ratio
 
 
+#: Subjects with two rates (eigenvalues, absorption rates, ke0) closer than this, relative, are
+#: solved by the exact matrix-exponential fallback instead of the sum of exponentials, whose
+#: coefficients 1/(λ - k) would lose precision there.
+_DEGENERATE_RELATIVE_GAP = 1e-4
+
+
+def _near_coincident(rates: np.ndarray) -> np.ndarray:
+    """(n,) True where any two of a subject's rates (n, r) are within the relative gap."""
+    if rates.shape[1] < 2:
+        return np.zeros(rates.shape[0], dtype=bool)
+    diff = np.abs(rates[:, :, None] - rates[:, None, :])
+    scale = np.maximum(np.abs(rates[:, :, None]), np.abs(rates[:, None, :]))
+    close = diff < _DEGENERATE_RELATIVE_GAP * scale
+    r = rates.shape[1]
+    close[:, np.arange(r), np.arange(r)] = False
+    return close.any(axis=(1, 2))
+
+
+class _ExactFallback:
+    """The same model solved with matrix exponentials of the augmented system, for the few
+    subjects whose rates coincide (where the closed form's coefficients blow up).
+
+    States: disposition amounts (mg), one depot per extravascular dose (mg), and the effect-site
+    concentration (ng/mL) when a ke0 is given. Between events the input is a constant infusion
+    rate, so ``[x; 1]`` evolves by ``expm(M τ)`` with ``M = [[A, u], [0, 0]]``; all output times
+    of an interval are exponentiated in one stacked call (scipy.linalg.expm takes stacks).
+    """
+
+    def __init__(self, disposition: Disposition, inputs: Inputs, subjects: np.ndarray, ka: np.ndarray,
+                 ke0: np.ndarray | None, output: str):
+        from scipy.linalg import expm
+
+        self._expm = expm
+        self.inputs = inputs
+        rate = disposition.rate_matrix()[subjects]  # (s, c, c)
+        n_sub, c, _ = rate.shape
+        d = inputs.depot_time_min.size
+        e = 1 if ke0 is not None else 0
+        size = c + d + e
+        a = np.zeros((n_sub, size, size))
+        a[:, :c, :c] = rate
+        ka_sub = ka[subjects]
+        for j in range(d):
+            a[:, 0, c + j] = ka_sub[:, j]
+            a[:, c + j, c + j] = -ka_sub[:, j]
+        v1 = disposition.v1_l[subjects]
+        if e:
+            k = ke0[subjects][:, 0]
+            a[:, size - 1, 0] = k * MG_PER_L_TO_NG_PER_ML / v1
+            a[:, size - 1, size - 1] = -k
+        self.a, self.c, self.d, self.e, self.size = a, c, d, e, size
+        self.v1 = v1
+        self.depot_mg = np.broadcast_to(np.atleast_2d(inputs.depot_mg), (disposition.n_subjects, d))[subjects]
+        self.output = output
+        self.breakpoints = inputs.event_times()
+
+    def _propagate(self, state: np.ndarray, rate_mg_per_min: float, tau: np.ndarray) -> np.ndarray:
+        """States at each τ (k,) from ``state`` (s, S) under a constant infusion → (s, k, S)."""
+        n_sub, size = state.shape
+        m = np.zeros((n_sub, size + 1, size + 1))
+        m[:, :size, :size] = self.a
+        m[:, 0, size] = rate_mg_per_min
+        stacked = self._expm(m[:, None, :, :] * tau[None, :, None, None])  # (s, k, S+1, S+1)
+        augmented = np.concatenate([state, np.ones((n_sub, 1))], axis=1)
+        return np.einsum("skij,sj->ski", stacked, augmented)[:, :, :size]
+
+    def evaluate(self, times: np.ndarray, effect_site: bool) -> np.ndarray:
+        inp = self.inputs
+        n_sub = self.a.shape[0]
+        n_out = 1 if self.output == "concentration" else self.c
+        out = np.zeros((n_sub, times.size, n_out))
+        state = np.zeros((n_sub, self.size))
+        which = np.searchsorted(self.breakpoints, times, side="right") - 1
+        for index, start in enumerate(self.breakpoints):
+            state[:, 0] += float(np.sum(inp.bolus_mg[inp.bolus_time_min == start]))
+            for j in np.nonzero(inp.depot_time_min == start)[0]:
+                state[:, self.c + j] += self.depot_mg[:, j]
+            active = (inp.infusion_start_min <= start) & (start < inp.infusion_end_min)
+            rate = float(np.sum(inp.infusion_mg_per_min[active]))
+            positions = np.nonzero(which == index)[0]
+            if positions.size:
+                states = self._propagate(state, rate, times[positions] - start)
+                if effect_site:
+                    out[:, positions, 0] = states[:, :, self.size - 1]
+                elif self.output == "concentration":
+                    out[:, positions, 0] = states[:, :, 0] * MG_PER_L_TO_NG_PER_ML / self.v1[:, None]
+                else:
+                    out[:, positions, :] = states[:, :, : self.c]
+            if index + 1 < len(self.breakpoints):
+                state = self._propagate(state, rate, np.array([self.breakpoints[index + 1] - start]))[:, 0, :]
+        return out
+
+
 @dataclass(frozen=True)
 class _Interval:
     start_min: float
@@ -202,11 +295,18 @@ class Solution:
             raise ValueError("absorption rate constants must be positive")
         self.ka = _separate(np.array(ka), lam)
         self.ke0 = None
+        original_ke0 = None
         if ke0_per_min is not None:
             if output != "concentration":
                 raise ValueError("effect-site concentration needs output='concentration'")
-            ke0 = np.broadcast_to(np.asarray(ke0_per_min, float).reshape(-1), (n,)).reshape(n, 1)
-            self.ke0 = _separate(np.array(ke0), np.concatenate([lam, self.ka], axis=1))
+            original_ke0 = np.broadcast_to(np.asarray(ke0_per_min, float).reshape(-1), (n,)).reshape(n, 1)
+            self.ke0 = _separate(np.array(original_ke0), np.concatenate([lam, self.ka], axis=1))
+        rates = np.concatenate([lam, np.array(ka)] + ([original_ke0] if original_ke0 is not None else []), axis=1)
+        self.degenerate = _near_coincident(rates)
+        self._exact = (
+            _ExactFallback(disposition, inputs, self.degenerate, np.array(ka), original_ke0, output)
+            if self.degenerate.any() else None
+        )
         self._build_intervals()
 
     # -- intervals ---------------------------------------------------------------------------
@@ -282,6 +382,13 @@ class Solution:
     # -- evaluation --------------------------------------------------------------------------
     def evaluate(self, times_min: np.ndarray, effect_site: bool = False) -> np.ndarray:
         """Outputs at ``times_min`` → (n_subjects, n_times, n_outputs). A bolus at t counts at t."""
+        out = self._evaluate_modal(times_min, effect_site)
+        if self._exact is not None:
+            out = np.array(out)
+            out[self.degenerate] = self._exact.evaluate(np.asarray(times_min, dtype=float), effect_site)
+        return out
+
+    def _evaluate_modal(self, times_min: np.ndarray, effect_site: bool) -> np.ndarray:
         times = np.asarray(times_min, dtype=float)
         if effect_site and self.ke0 is None:
             raise ValueError("this solution was built without ke0")
