@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import Cursor, Limit
+from ketaclinic.api.http import MAX_ID, Cursor, Limit
 from ketaclinic.services import audit as service
 from ketaclinic.services.common import Page, audit, unit_of_work
 from ketaclinic.services.context import Actor
@@ -20,7 +20,7 @@ Admin = Annotated[Actor, Depends(allow("admin"))]
 @router.get("", response_model=Page[service.AuditEntryView], summary="Audit entries, newest first")
 def list_entries(
     request: Request, actor: Admin,
-    user_id: Annotated[int | None, Query()] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     username: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     record_type: Annotated[str | None, Query(max_length=32)] = None,
