@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install postgres browser test bench lint serve clean
+.PHONY: install postgres browser pdflibs test bench lint serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,10 @@ postgres:
 browser:
 	@sh scripts/ensure_chromium.sh
 
-test: install postgres browser
+pdflibs:
+	@sh scripts/ensure_pdf_libs.sh
+
+test: install postgres browser pdflibs
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: install
@@ -29,7 +32,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
-serve: install
+serve: install pdflibs
 	$(BIN)/ketaclinic migrate
 	$(BIN)/ketaclinic demo --if-empty
 	$(BIN)/ketaclinic serve --host 127.0.0.1 --port 8000

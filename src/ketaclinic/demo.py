@@ -31,7 +31,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import func, select
 
 from ketaclinic.records.db import Database
-from ketaclinic.records.patients import Patient
+from ketaclinic.records.patients import DEMO_MARK, Patient
 from ketaclinic.records.users import User
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import evaluations as evaluation_service
@@ -45,7 +45,6 @@ from ketaclinic.services.patients import PatientIn, create_patient
 from ketaclinic.services.users import UserCreate, create_user
 from ketaclinic.settings import Settings
 
-DEMO_MARK = "(demo)"
 SYNTHETIC = "Synthetic demo record: not a real person."
 DEMO_ROLES = ("admin", "physician", "nurse", "coordinator")
 EVENT = TypeAdapter(session_service.EventIn)

@@ -33,3 +33,10 @@ def set_etag(response: Response, version: int) -> None:
 
 Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Page size (default 50)")]
 Cursor = Annotated[str | None, Query(max_length=200, description="Opaque cursor from `next_cursor`")]
+
+
+def pdf_response(data: bytes, filename: str, *, download: bool = False) -> Response:
+    """A PDF for the browser or an API client: never cached (it holds a patient's chart)."""
+    disposition = "attachment" if download else "inline"
+    return Response(content=data, media_type="application/pdf", headers={
+        "Content-Disposition": f'{disposition}; filename="{filename}"', "Cache-Control": "no-store"})

@@ -19,6 +19,9 @@ from ketaclinic.records.mixins import AppendOnlyMixin, RecordMixin
 DEMOGRAPHIC_FIELDS = ("given_name", "family_name", "birth_date", "sex", "phone", "email")
 
 
+DEMO_MARK = "(demo)"  # ends the family name of every synthetic demo patient (ketaclinic.demo)
+
+
 class Patient(RecordMixin, Base):
     __tablename__ = "patients"
     __table_args__ = (CheckConstraint("sex IN ('female','male','other','unknown')", name="sex"),)
