@@ -208,7 +208,10 @@ class _Clinic:
         birth = date(now.year - age, rng.randint(1, 12), rng.randint(1, 28))
         view = create_patient(self.db, coordinator, PatientIn(
             given_name="Synthetic", family_name=f"Patient {index:02d} {DEMO_MARK}", birth_date=birth, sex=sex,  # type: ignore[arg-type]
-            phone=f"+1 555 01{index:02d}", email=f"patient{index:02d}@example.invalid", weight_kg=weight), now=start)
+            phone=f"+1 555 01{index:02d}", email=f"patient{index:02d}@example.invalid", weight_kg=weight,
+            referring_physician=f"Dr Synthetic Referrer {index % 5 + 1} {DEMO_MARK}",
+            referring_physician_contact=f"Synthetic Family Practice {index % 5 + 1}, 1 Example Street; "
+                                        f"referrals{index % 5 + 1}@example.invalid"), now=start)
         self.count("patients")
         if index == self.patient_user_index:  # the ``patient`` login belongs to this chart and writes its diary
             self.actors[f"patient:{view.id}"] = self.user("patient", "patient", view.id)

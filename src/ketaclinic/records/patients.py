@@ -16,7 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ketaclinic.records.db import Base, utcnow
 from ketaclinic.records.mixins import AppendOnlyMixin, RecordMixin
 
-DEMOGRAPHIC_FIELDS = ("given_name", "family_name", "birth_date", "sex", "phone", "email")
+DEMOGRAPHIC_FIELDS = ("given_name", "family_name", "birth_date", "sex", "phone", "email", "referring_physician",
+                      "referring_physician_contact")
 
 
 DEMO_MARK = "(demo)"  # ends the family name of every synthetic demo patient (ketaclinic.demo)
@@ -32,6 +33,9 @@ class Patient(RecordMixin, Base):
     sex: Mapped[str] = mapped_column(String(16), nullable=False)
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    # Who sent the patient (the letters after an evaluation and a course go to them; FHIR import fills it)
+    referring_physician: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    referring_physician_contact: Mapped[str | None] = mapped_column(String(500), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 

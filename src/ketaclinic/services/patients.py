@@ -55,6 +55,14 @@ def _clean_email(value: str | None) -> str | None:
     return value
 
 
+def _clean_optional_text(value: str | None) -> str | None:
+    """Blank means "not known" (stored as null), like an empty phone field."""
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    return value or None
+
+
 def _check_birth_date(value: date | None) -> date | None:
     if value is not None and (value > date.today() or value.year < 1900):
         raise ValueError("must be a real past date")
@@ -69,15 +77,19 @@ class PatientIn(BaseModel):
     sex: Sex
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=254)
+    referring_physician: str | None = Field(default=None, max_length=200, description="Name of the referring physician")
+    referring_physician_contact: str | None = Field(default=None, max_length=500,
+                                                    description="Practice address, phone or secure e-mail for letters")
     weight_kg: float | None = Field(default=None, gt=0, lt=700)
 
     _names = field_validator("given_name", "family_name")(_clean_name)
+    _referrer = field_validator("referring_physician", "referring_physician_contact")(_clean_optional_text)
     _email = field_validator("email")(_clean_email)
     _birth = field_validator("birth_date")(_check_birth_date)
 
 
 class PatientPatch(BaseModel):
-    """Only the fields sent are changed; ``phone`` / ``email`` may be cleared with null."""
+    """Only the fields sent are changed; ``phone``, ``email`` and the referrer may be cleared with null."""
 
     model_config = ConfigDict(extra="forbid")
     given_name: str | None = Field(default=None, min_length=1, max_length=100)
@@ -86,9 +98,13 @@ class PatientPatch(BaseModel):
     sex: Sex | None = None
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=254)
+    referring_physician: str | None = Field(default=None, max_length=200, description="Name of the referring physician")
+    referring_physician_contact: str | None = Field(default=None, max_length=500,
+                                                    description="Practice address, phone or secure e-mail for letters")
     weight_kg: float | None = Field(default=None, gt=0, lt=700)
 
     _names = field_validator("given_name", "family_name")(lambda v: None if v is None else _clean_name(v))
+    _referrer = field_validator("referring_physician", "referring_physician_contact")(_clean_optional_text)
     _email = field_validator("email")(_clean_email)
     _birth = field_validator("birth_date")(_check_birth_date)
 
@@ -106,6 +122,8 @@ class PatientView(BaseModel):
     sex: str
     phone: str | None
     email: str | None
+    referring_physician: str | None = None
+    referring_physician_contact: str | None = None
     weight_kg: float | None
     weight_measured_at: datetime | None
 
