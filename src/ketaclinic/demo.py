@@ -343,7 +343,8 @@ class _Clinic:
         visit = session_service.record_checklist(self.db, nurse, visit.id, visit.version,
                                                  self.checklist(document, at - timedelta(minutes=15)),
                                                  now=at - timedelta(minutes=10))
-        visit = session_service.start_session(self.db, nurse, visit.id, visit.version, now=at)
+        lot = session_service.StartIn(ketamine_lot_number=f"SYN-KET-{at:%y%m}-{self.rng.randint(100, 999)}")
+        visit = session_service.start_session(self.db, nurse, visit.id, visit.version, lot, now=at)
         self.count("sessions")
         return visit
 

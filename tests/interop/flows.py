@@ -18,6 +18,7 @@ from ketaclinic.services import sessions as ss
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 EVENT = TypeAdapter(ss.EventIn)
+KETAMINE_LOT = "SYN-KET-2603-001"  # a synthetic lot number on the prepared syringe
 
 SCREENING: dict[str, Any] = {
     "patient": {"age_years": 56, "sex": "female", "weight_kg": 68, "pregnant": False},
@@ -82,7 +83,8 @@ def checked_in(db, clinic, plan: pl.PlanView, at: datetime, weight_kg: float | N
 
 def running(db, clinic, plan: pl.PlanView, at: datetime) -> ss.SessionView:
     visit = checked_in(db, clinic, plan, at)
-    return ss.start_session(db, clinic.actors["nurse"], visit.id, visit.version, now=at)
+    return ss.start_session(db, clinic.actors["nurse"], visit.id, visit.version,
+                            ss.StartIn(ketamine_lot_number=KETAMINE_LOT), now=at)
 
 
 def event(db, actor, session_id: int, body: dict[str, Any], at: datetime) -> ss.EventView:

@@ -71,8 +71,8 @@ def checklist(request: Request, response: Response, session_id: PathId, actor: C
 @router.post("/{session_id}/start", response_model=service.SessionView,
              summary="Start the infusion: the checklist must hold; the program comes from the signed plan (If-Match)")
 def start(request: Request, response: Response, session_id: PathId, actor: Clinician,
-          expected: Expected) -> service.SessionView:
-    return _done(response, service.start_session(db_of(request), actor, session_id, expected))
+          expected: Expected, body: Annotated[service.StartIn | None, Body()] = None) -> service.SessionView:
+    return _done(response, service.start_session(db_of(request), actor, session_id, expected, body))
 
 
 @router.post("/{session_id}/stop", response_model=service.SessionView,

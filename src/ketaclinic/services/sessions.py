@@ -141,6 +141,14 @@ class ChecklistIn(BaseModel):
     liver_tests: Literal["normal", "abnormal", "pending", "not_done"] = "not_done"
 
 
+class StartIn(BaseModel):
+    """What the nurse reads off the prepared syringe or bag at the start: its lot number, so every
+    ketamine administration can be traced to the batch (FHIR ``Medication.batch.lotNumber``)."""
+
+    model_config = _FORBID
+    ketamine_lot_number: str | None = Field(default=None, min_length=1, max_length=100)
+
+
 class CancelIn(BaseModel):
     model_config = _FORBID
     reason: str = Field(min_length=1, max_length=2000)
@@ -463,7 +471,7 @@ def record_checklist(db: Database, actor: Actor, session_id: int, expected_versi
 
 
 def start_session(db: Database, actor: Actor, session_id: int, expected_version: int | None,
-                  *, now: datetime | None = None) -> SessionView:
+                  data: StartIn | None = None, *, now: datetime | None = None) -> SessionView:
     """Start the infusion: the checklist holds now, and the pump program is the signed plan's."""
     require_role(actor, *CLINICAL_ROLES)
     now = now or utcnow()
@@ -487,6 +495,8 @@ def start_session(db: Database, actor: Actor, session_id: int, expected_version:
                                code="plan_weight_mismatch", field="weight_kg")
         visit.pump_program = {**plan.pump_program, "plan_id": plan.id, "plan_version": plan.version,
                               "plan_signed_by": plan.signed_by, "plan_signed_at": plan.signed_at.isoformat()}
+        if data is not None and data.ketamine_lot_number:
+            visit.pump_program["ketamine_lot_number"] = data.ketamine_lot_number
         visit.started_at = now
         _move(session, actor, visit, "start", visit.version, now, {"plan_id": plan.id})
         session.flush()

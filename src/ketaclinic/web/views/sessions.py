@@ -223,7 +223,11 @@ async def checklist(request: Request, session_id: int, actor: Annotated[Actor, D
 @router.post("/sessions/{session_id}/start")
 async def start(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
     values = await _form(request)
-    return _move(request, actor, session_id, session_service.start_session, _version(values),
+    try:
+        data = session_service.StartIn(ketamine_lot_number=(values.get("ketamine_lot_number") or "").strip() or None)
+    except ValidationError as exc:
+        return _console(request, actor, session_id, _flat_errors(exc), values, 422)
+    return _move(request, actor, session_id, session_service.start_session, _version(values), data,
                  flash="Infusion started: program the pump as shown.")
 
 
