@@ -9,6 +9,10 @@
   patient who never reached 30 % has no relief to lose and gives no durability record.
 - **Durability** records (duration in days from the end of the course, event observed or
   censored at the last diary entry) feed a Kaplan-Meier estimate (lifelines).
+- **Intervals**: a responder proportion's 95 % interval is Wilson's score interval
+  (``wilson1927``); reports show condition counts below 5 as "<5" (clinic policy).
+- **Adverse events** of sessions: side effects by code and worst severity per session, alerts by
+  code, counted from the append-only session events (:func:`adverse_event_summary`).
 - **Published comparators**: only numbers present in our reference notes or read in the
   abstracts during this work, each with the caveats that make a direct comparison unsafe.
 """
@@ -221,6 +225,143 @@ def cohort_summary(outcomes: list[PatientOutcome]) -> CohortSummary:
         by[o.condition].append(r)
         everyone.append(r)
     return CohortSummary(_group(everyone), {c: _group(rs) for c, rs in sorted(by.items())})
+
+
+# --------------------------------------------------------------------------- intervals and small cells
+
+#: z for a two-sided 95 % interval (the 0.975 quantile of the standard normal).
+Z_95 = 1.959963984540054
+#: Clinic policy for reports that may leave the clinic: a count below this is shown as "<5".
+SMALL_CELL_BELOW = 5
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``successes / n`` (as fractions, 0-1).
+
+    Source: Wilson EB (1927), Probable inference, the law of succession, and statistical
+    inference, J Am Stat Assoc 22:209-212 (``wilson1927``); recommended over the simple
+    (Wald) interval for small groups and proportions near 0 or 1 (Newcombe 1998, Stat Med
+    17:857-872, method 3). Unlike the Wald interval it never leaves 0-1 and is not empty at
+    0 of n or n of n, which is what a clinic's small groups give.
+    """
+    if n <= 0:
+        raise ValueError("an interval needs at least one patient (n >= 1)")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be between 0 and n ({n}); got {successes}")
+    p = successes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    if successes == 0:
+        low = 0.0  # exact at the edges (floating point gives 1e-17)
+    if successes == n:
+        high = 1.0
+    return round(low, 6), round(high, 6)
+
+
+def small_cell(count: int, below: int = SMALL_CELL_BELOW) -> str:
+    """A count as a report shows it under the small-cell rule: ``"<5"`` below the threshold.
+
+    Clinic policy (``clinic_policy``): condition rows of reports that may be shared outside the
+    clinic show counts of 0-4 as "<5", so that a patient in a rare group cannot be recognised.
+    """
+    return f"<{below}" if count < below else str(count)
+
+
+# --------------------------------------------------------------------------- adverse events
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One session event as the adverse-event count needs it (``kind`` and ``payload`` as stored)."""
+
+    event_id: int
+    session_id: int
+    kind: str
+    payload: dict
+    amends_event_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SideEffectCount:
+    code: str
+    severity: str
+    sessions: int  # sessions in which this was the worst severity of the code
+    reports: int  # times it was recorded (side-effect events and observations)
+
+
+@dataclass(frozen=True)
+class AlertCount:
+    code: str
+    severity: str
+    alerts: int
+    sessions: int
+
+
+@dataclass(frozen=True)
+class AdverseEventSummary:
+    sessions_with_events: int
+    sessions_with_side_effects: int
+    sessions_with_alerts: int
+    side_effects: tuple[SideEffectCount, ...]
+    alerts: tuple[AlertCount, ...]
+
+
+_SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
+
+
+def adverse_event_summary(rows: list[EventRow]) -> AdverseEventSummary:
+    """Side effects by code and severity and alerts by code, counted from session events.
+
+    - A side effect is counted from ``side_effect`` events and from the ``side_effects`` listed in
+      ``vitals`` observations. Per session, each code counts once, at its worst severity (the
+      same nausea noted at three observations is one episode); ``reports`` counts every mention.
+    - An ``alert`` event is counted once per alert raised, with the sessions it was raised in.
+    - An ``amendment`` whose ``correction`` gives a new ``code`` or ``severity`` replaces the
+      amended side-effect event's values (the record is append-only; the correction counts).
+    """
+    corrections: dict[int, dict] = {}
+    for row in rows:
+        if row.kind == "amendment" and row.amends_event_id is not None:
+            fix = (row.payload or {}).get("correction") or {}
+            if fix:
+                corrections[row.amends_event_id] = {**corrections.get(row.amends_event_id, {}), **fix}
+    worst: dict[tuple[int, str], str] = {}
+    reports: dict[tuple[str, str], int] = defaultdict(int)
+    alerts: dict[tuple[str, str], list[int]] = defaultdict(list)
+    sessions: set[int] = set()
+
+    def side_effect(session_id: int, code: object, severity: object) -> None:
+        if not isinstance(code, str) or severity not in _SEVERITY_ORDER:
+            return
+        reports[(code, str(severity))] += 1
+        key = (session_id, code)
+        if key not in worst or _SEVERITY_ORDER[str(severity)] > _SEVERITY_ORDER[worst[key]]:
+            worst[key] = str(severity)
+
+    for row in rows:
+        sessions.add(row.session_id)
+        payload = {**(row.payload or {}), **corrections.get(row.event_id, {})}
+        if row.kind == "side_effect":
+            side_effect(row.session_id, payload.get("code"), payload.get("severity"))
+        elif row.kind == "vitals":
+            for effect in (payload.get("observation") or {}).get("side_effects") or []:
+                side_effect(row.session_id, effect.get("code"), effect.get("severity"))
+        elif row.kind == "alert":
+            alerts[(str(payload.get("code")), str(payload.get("severity")))].append(row.session_id)
+    by_code_severity: dict[tuple[str, str], int] = defaultdict(int)
+    for (_, code), severity in worst.items():
+        by_code_severity[(code, severity)] += 1
+    side_effects = tuple(sorted(
+        (SideEffectCount(code, severity, by_code_severity.get((code, severity), 0), n)
+         for (code, severity), n in reports.items()),
+        key=lambda c: (-c.sessions, c.code, _SEVERITY_ORDER[c.severity])))
+    alert_counts = tuple(sorted((AlertCount(code, severity, len(ids), len(set(ids)))
+                                 for (code, severity), ids in alerts.items()),
+                                key=lambda a: (-a.alerts, a.code)))
+    return AdverseEventSummary(len(sessions), len({sid for sid, _ in worst}),
+                               len({sid for ids in alerts.values() for sid in ids}), side_effects, alert_counts)
 
 
 # --------------------------------------------------------------------------- published comparators

@@ -45,7 +45,9 @@ def _num(value: float | int | None, digits: int = 1) -> str:
     """A number for a reader: no trailing zeros, a dash for a missing value."""
     if value is None:
         return "—"
-    text = f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
+    text = f"{float(value):.{digits}f}"
+    if "." in text:  # 80 with digits=0 stays "80"; 80.50 becomes "80.5"
+        text = text.rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
 

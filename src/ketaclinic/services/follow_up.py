@@ -282,6 +282,14 @@ def patient_follow_up(db: Database, actor: Actor, patient_id: int, *, today: dat
         return result
 
 
+def follow_up_in(session: Session, patient_id: int, today: date) -> PatientFollowUp:
+    """What :func:`patient_follow_up` answers, inside the caller's transaction, with no role check or audit
+    entry of its own: for a document that has already checked the reader's right to this chart (with
+    ``load_patient``) and audits itself (the patient's summary, which a patient may read)."""
+    records = _load(session, [patient_id])[patient_id]
+    return _follow_up(records, today, current_booster_policy(session))
+
+
 def follow_up_due(db: Database, actor: Actor, *, today: date | None = None) -> dict[str, list[dict[str, Any]]]:
     """For the dashboards: boosters due and overdue risk checks of every patient in treatment."""
     require_role(actor, *ROLES)

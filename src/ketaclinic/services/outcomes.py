@@ -14,13 +14,18 @@ Definitions (clinic policy on top of IMMPACT, :mod:`ketaclinic.clinical.outcomes
 
 Published comparators come with their caveats: the clinic's own cohort is uncontrolled and
 self-reported, so the comparison is descriptive, never a claim of efficacy.
+
+A date range (``start``/``end``, both inclusive) keeps the courses whose *end* falls in it (the
+outcome report for a period); without one every course counts, as before. Adverse events of a
+period are counted from the events of the sessions *started* in it
+(:func:`~ketaclinic.clinical.outcomes.adverse_event_summary`).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -31,8 +36,11 @@ from sqlalchemy.orm import Session
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY
 from ketaclinic.clinical.follow_up import DiaryEntry as CoreDiaryEntry
 from ketaclinic.clinical.outcomes import (
+    AdverseEventSummary,
     DurabilityRecord,
+    EventRow,
     PatientOutcome,
+    adverse_event_summary,
     classify_response,
     cohort_summary,
     comparators_for,
@@ -41,9 +49,11 @@ from ketaclinic.clinical.outcomes import (
 )
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
+from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.diary import effective_days
+from ketaclinic.services.errors import ValidationFailed
 from ketaclinic.services.patient_facts import PatientFacts, load_patient_facts
 from ketaclinic.services.patients import load_patient
 
@@ -149,9 +159,27 @@ def _comparator(c: Any) -> dict[str, Any]:
             "reported": c.reported, "caveats": c.caveats}
 
 
-def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None, today: date | None = None) -> dict[str, Any]:
-    """The clinic's cohort: responders at 30 %/50 %, durability (Kaplan-Meier), by condition, with comparators."""
+def check_range(start: date | None, end: date | None) -> None:
+    """A range must run forwards; either end may be open."""
+    if start is not None and end is not None and start > end:
+        raise ValidationFailed(f"the range starts ({start.isoformat()}) after it ends ({end.isoformat()}): "
+                               "give a start on or before the end", field="start")
+
+
+def _in_range(day: date, start: date | None, end: date | None) -> bool:
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None, today: date | None = None,
+                    start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """The clinic's cohort: responders at 30 %/50 %, durability (Kaplan-Meier), by condition, with comparators.
+
+    With ``start``/``end`` only the courses that ended in that range (inclusive) count, and a patient
+    without an assessable course is listed only when their sessions ended in it.
+    """
     require_role(actor, *COHORT_ROLES)
+    check_range(start, end)
+    ranged = start is not None or end is not None
     with unit_of_work(db) as session:
         ids = session.execute(select(Patient.id).order_by(Patient.id)).scalars().all()
         facts = load_patient_facts(session, ids)  # three queries for the whole clinic, not three per patient
@@ -160,13 +188,18 @@ def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None,
         for pid in ids:
             course = course_of(facts[pid], today)
             if isinstance(course, str):
+                days = facts[pid].discharged_days
+                if ranged and not (days and _in_range(_course_end(days)[0], start, end)):
+                    continue  # no course in the range: not part of this period's cohort
                 reasons[course] = reasons.get(course, 0) + 1
-            elif condition is None or course.condition == condition:
+            elif (condition is None or course.condition == condition) and _in_range(course.course_end, start, end):
                 courses.append(course)
         assessable = [c for c in courses if c.followup_nrs is not None]
         reasons_follow = len(courses) - len(assessable)
         audit(session, actor, "outcomes.read", "cohort", None,
-              {"patients": len(courses), "assessable": len(assessable), "condition": condition})
+              {"patients": len(courses), "assessable": len(assessable), "condition": condition,
+               **({"start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
+                  if ranged else {})})
     summary = cohort_summary([PatientOutcome(str(c.patient_id), c.condition, c.baseline_nrs, c.followup_nrs)
                               for c in assessable if c.followup_nrs is not None])
     records = [c.durability for c in courses if c.durability is not None]
@@ -186,6 +219,44 @@ def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None,
         "by_condition": by_condition,
         "durability": _km(records),
         "caveats": CAVEATS,
+        **({"range": {"start": start, "end": end}} if ranged else {}),
+    }
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def session_events_in(session: Session, start: date, end: date) -> tuple[int, list[EventRow]]:
+    """The sessions started in [start, end] (UTC days, inclusive) and all their events, in two queries."""
+    since, until = _day_start(start), _day_start(end + timedelta(days=1))
+    started = (select(InfusionSession.id).where(InfusionSession.started_at.is_not(None),
+                                                InfusionSession.started_at >= since,
+                                                InfusionSession.started_at < until))
+    count = len(session.execute(started).scalars().all())
+    rows = session.execute(select(SessionEvent.id, SessionEvent.session_id, SessionEvent.kind, SessionEvent.payload,
+                                  SessionEvent.amends_event_id)
+                           .where(SessionEvent.session_id.in_(started),
+                                  SessionEvent.kind.in_(("side_effect", "vitals", "alert", "amendment")))
+                           .order_by(SessionEvent.id)).all()
+    return count, [EventRow(r.id, r.session_id, r.kind, r.payload or {}, r.amends_event_id) for r in rows]
+
+
+def adverse_events(db: Database, actor: Actor, *, start: date, end: date) -> dict[str, Any]:
+    """Side effects (by code and worst severity per session) and alerts (by code) of the sessions in a range."""
+    require_role(actor, *COHORT_ROLES)
+    check_range(start, end)
+    with unit_of_work(db) as session:
+        sessions, rows = session_events_in(session, start, end)
+        summary: AdverseEventSummary = adverse_event_summary(rows)
+        audit(session, actor, "outcomes.adverse_events.read", "cohort", None,
+              {"start": start.isoformat(), "end": end.isoformat(), "sessions": sessions})
+    return {
+        "start": start, "end": end, "sessions_started": sessions,
+        "sessions_with_side_effects": summary.sessions_with_side_effects,
+        "sessions_with_alerts": summary.sessions_with_alerts,
+        "side_effects": [vars(c) for c in summary.side_effects],
+        "alerts": [vars(a) for a in summary.alerts],
     }
 
 

@@ -148,6 +148,19 @@ SOURCES = (
         note="NRS reduction ≥ 30 % moderately important, ≥ 50 % substantial; about 2 points moderately meaningful.",
     ),
     Source(
+        id="wilson1927",
+        authors="Wilson EB",
+        year=1927,
+        title="Probable inference, the law of succession, and statistical inference",
+        journal="J Am Stat Assoc 1927;22(158):209-212",
+        kind="standard",
+        checked="secondary",
+        doi="10.1080/01621459.1927.10502953",
+        note="Score interval of a binomial proportion (responder rates' 95 % intervals in the outcome report); formula "
+        "as reproduced by Newcombe RG, Stat Med 1998;17(8):857-872 (method 3); checked against scipy's "
+        "binomtest(...).proportion_ci(method='wilson') in the tests.",
+    ),
+    Source(
         id="cdc2022_opioids",
         authors="Dowell D, Ragan KR, Jones CM, Baldwin GT, Chou R",
         year=2022,
