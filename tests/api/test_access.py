@@ -73,9 +73,14 @@ POLICY = {
     ("GET", "/api/v1/outcomes"): CLINICIANS,
     ("GET", "/api/v1/outcomes/patients/{patient_id}"): DIARY,
     ("GET", "/api/v1/patients/{patient_id}/fhir"): {"physician", "patient"},
+    # printable documents (PDF): the patient's own summary; the clinic's outcome report for a date range
+    ("GET", "/api/v1/patients/{patient_id}/summary.pdf"): DIARY,
+    ("GET", "/api/v1/outcomes/report.pdf"): CLINICIANS,
     # clinic settings (design.md 5): the admin changes them; clinicians read the drug library in force
     ("GET", "/api/v1/clinic-settings"): {"admin", "physician", "nurse"},
     ("PATCH", "/api/v1/clinic-settings"): {"admin"},
+    # the de-identified research export: a governance act of the admin (data steward), audited
+    ("POST", "/api/v1/research/exports"): {"admin"},
 }
 
 

@@ -27,6 +27,8 @@ from ketaclinic.api import (
     outcomes,
     patients,
     plans,
+    report_summaries,
+    research,
     sessions,
     users,
 )
@@ -38,7 +40,7 @@ from ketaclinic.settings import Settings
 API_PREFIX = "/api/v1"
 ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
-           clinic_settings.router]
+           clinic_settings.router, research.router, report_summaries.router]
 
 
 class UndeclaredRouteError(RuntimeError):

@@ -1,0 +1,64 @@
+"""``ketaclinic research-export``: the de-identified research export (ZIP) from the terminal, as the admin.
+
+The operator signs in (password on standard input) so the export is checked against that
+account's role and written to the audit log under its name, as through the API or the web page.
+The ZIP goes to ``--out``; a JSON receipt (bytes, SHA-256, row counts, suppression) to standard
+output; bad input exits 2 with the JSON error shape.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ketaclinic.cli.io import CommandError, emit, fail
+from ketaclinic.cli.report import PasswordStdin, Username, run_service, signed_in
+
+
+def _date(text: str | None, name: str) -> date | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        fail(CommandError("invalid_input", f"{name} must be a day like 2026-01-31 (got {text[:40]!r})", name))
+
+
+def research_export_command(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the ZIP", dir_okay=False, writable=True)],
+    username: Username,
+    password_stdin: PasswordStdin = False,
+    format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",  # noqa: A002
+    k: Annotated[str, typer.Option("--k", help="Smallest cell released as is (default 11, CMS policy; at least 5)")] = "11",
+    condition: Annotated[str | None, typer.Option("--condition", help="Only patients with this condition")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First session on or after this day (YYYY-MM-DD)")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="First session on or before this day (YYYY-MM-DD)")] = None,
+) -> None:
+    """Write the de-identified research export (tables, data dictionary, README, manifest) as one ZIP."""
+    from ketaclinic.services.errors import ServiceError
+    from ketaclinic.services.research_export import parameters, research_export
+
+    out = out.expanduser()
+    try:
+        params = parameters(format=format, k=k, condition=condition, start=_date(start, "start"), end=_date(end, "end"))
+    except ServiceError as exc:
+        fail(CommandError(exc.code, exc.message, exc.field))
+    if not out.parent.exists():
+        fail(CommandError("bad_path", f"the folder {out.parent} does not exist", "out"))
+    with signed_in(username, password_stdin) as (db, actor):
+        data, manifest = run_service(lambda: research_export(
+            db, actor, format=params.format, k=params.k, condition=params.condition, start=params.start, end=params.end))
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(out)
+    emit({"written": str(out), "bytes": len(data), "sha256": manifest["sha256"], "media_type": "application/zip",
+          "format": manifest["format"], "k": manifest["k"], "patients": manifest["patients"],
+          "rows": {name: table["rows"] for name, table in manifest["tables"].items()},
+          "suppression": manifest["suppression"], "generated_at": manifest["generated_at"]})
+
+
+def register(app: typer.Typer) -> None:
+    app.command("research-export")(research_export_command)

@@ -1,0 +1,234 @@
+"""The de-identified research export (issue 7): an admin-only action, written to the audit log.
+
+The service loads every row the export needs in one read transaction (one snapshot: on
+PostgreSQL at REPEATABLE READ, on SQLite one deferred transaction in WAL mode), reading only the
+columns that may leave after de-identification: never a name, phone, e-mail, note, reason or lot
+number. :mod:`ketaclinic.interop.research` then does the de-identification over those plain
+rows with a fresh secret that lives only for this call. The audit entry (``research.export``)
+records who, the parameters, the counts and the ZIP's SHA-256, never the secret; if it cannot be
+written, nothing is returned.
+
+Why admin only (design.md 5: the admin has no clinical writes, and reads no chart): the export
+holds no chart, only de-identified rows, and releasing data for research is a governance act
+that the clinic's data steward, not a treating clinician, answers for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic import __version__
+from ketaclinic.clinical.follow_up import OpioidDose, daily_mme
+from ketaclinic.clinical.outcomes import classify_response
+from ketaclinic.interop import research
+from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.diary import DiaryEntry
+from ketaclinic.records.patients import Patient
+from ketaclinic.records.plans import Plan
+from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.services.common import audit, require_role, unit_of_work
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import ValidationFailed
+from ketaclinic.services.outcomes import course_of
+from ketaclinic.services.patient_facts import PatientFacts, load_patient_facts
+
+ROLES = ("admin",)
+MEDIA_TYPE = "application/zip"
+_REASONS = {"no signed evaluation": "no_signed_evaluation", "no completed session": "no_completed_session",
+            "no baseline pain": "no_baseline_pain"}
+
+
+class ResearchExportIn(BaseModel):
+    """What to export: the format, the cell-size threshold k and an optional cohort filter."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["csv", "parquet"] = Field("csv", description="csv (one file per table) or parquet (typed columns)")
+    k: int = Field(research.DEFAULT_K, description=f"Smallest cell of sex x age band x conditions released as is "
+                   f"(default {research.DEFAULT_K}, the CMS cell size suppression policy; at least {research.MIN_K})",
+                   json_schema_extra={"minimum": research.MIN_K, "maximum": research.MAX_K})
+    condition: str | None = Field(None, description="Only patients with this condition (contract 4.2 vocabulary)",
+                                  json_schema_extra={"enum": [*sorted(research.CONDITIONS), None]})
+    start: date | None = Field(None, description="Only patients whose first session is on or after this day")
+    end: date | None = Field(None, description="Only patients whose first session is on or before this day")
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value: Any) -> Any:
+        if value not in research.FORMATS:
+            raise ValueError(f"format must be one of {', '.join(research.FORMATS)}")
+        return value
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().lstrip("-").isdigit():
+            raise ValueError(f"k must be a whole number of patients (default {research.DEFAULT_K})")
+        k = int(value)
+        if k < research.MIN_K:
+            raise ValueError(f"k must be at least {research.MIN_K} (default {research.DEFAULT_K}, the CMS cell size "
+                             "suppression policy): smaller groups are too easy to re-identify")
+        if k > research.MAX_K:
+            raise ValueError(f"k must be at most {research.MAX_K}")
+        return k
+
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _condition(cls, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        if value not in research.CONDITIONS:
+            raise ValueError(f"unknown condition {str(value)[:40]!r}: one of {', '.join(sorted(research.CONDITIONS))}")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _range(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and start > value:
+            raise ValueError(f"start ({start.isoformat()}) must be on or before end ({value.isoformat()})")
+        return value
+
+
+def parameters(**values: Any) -> ResearchExportIn:
+    """The parameters checked as the API checks them; a bad one is a 422 naming the field."""
+    try:
+        return ResearchExportIn.model_validate(values)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        name = ".".join(str(p) for p in first.get("loc", ())) or None
+        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ValidationFailed(f"{name}: {message}" if name else message, field=name) from None
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _snapshot(session: Session, db: Database) -> None:
+    """One snapshot for every query of the export (PostgreSQL's default READ COMMITTED gives one per statement)."""
+    if db.dialect == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _mme(doses: Any) -> float | None:
+    if not doses:
+        return None
+    try:
+        return daily_mme([OpioidDose.model_validate(d) for d in doses]).total_mme_per_day
+    except (ValueError, TypeError):
+        return None
+
+
+def _outcome(facts: PatientFacts, today: date) -> research.OutcomeRow:
+    course = course_of(facts, today)
+    if isinstance(course, str):
+        status = next((code for reason, code in _REASONS.items() if course.startswith(reason)), "no_completed_session")
+        return research.OutcomeRow(patient_id=facts.patient_id, status=status)
+    response = classify_response(course.baseline_nrs, course.followup_nrs) if course.followup_nrs is not None else None
+    durability = course.durability
+    return research.OutcomeRow(
+        patient_id=facts.patient_id, status="assessable" if response else "follow_up_too_short",
+        baseline_nrs=course.baseline_nrs, course_end=course.course_end, followup_nrs=course.followup_nrs,
+        followup_entries=course.followup_days,
+        reduction_pct=response.reduction_pct if response else None,
+        reduction_points=response.reduction_points if response else None,
+        responder_30=response.responder_30 if response else None,
+        responder_50=response.responder_50 if response else None,
+        two_point=response.two_point if response else None,
+        durability_days=durability.duration_days if durability else None,
+        relief_lost=durability.event_observed if durability else None)
+
+
+def load_cohort(session: Session, *, today: date) -> research.Cohort:
+    """Every patient's exportable rows (the cohort is chosen afterwards, by :func:`research.select_cohort`)."""
+    facts = load_patient_facts(session)
+    protocols = dict(session.execute(select(Plan.id, Plan.protocol_id)).all())
+    patients = []
+    outcomes = []
+    for pid, birth_date, sex in session.execute(select(Patient.id, Patient.birth_date, Patient.sex)
+                                                .order_by(Patient.id)):
+        of = facts.get(pid) or PatientFacts(pid)
+        evaluation = of.evaluation
+        document = (evaluation.screening_input or {}) if evaluation else {}
+        pain = document.get("pain") or {}
+        conditions = pain.get("conditions") or []
+        patients.append(research.PatientRow(
+            patient_id=pid, birth_date=birth_date, sex=sex,
+            conditions=tuple(c for c in conditions if isinstance(c, str)),
+            baseline_pain_nrs=pain.get("nrs_now"),
+            screening_decision=((evaluation.screening_result or {}).get("decision") if evaluation else None)))
+        outcomes.append(_outcome(of, today))
+    sessions = [research.SessionRow(
+        session_id=r.id, patient_id=r.patient_id, scheduled_at=r.scheduled_at, state=r.state,
+        protocol_id=protocols.get(r.plan_id), weight_kg=r.weight_kg, started_at=r.started_at, ended_at=r.ended_at,
+        discharged_at=r.discharged_at, pump_program=r.pump_program)
+        for r in session.execute(select(
+            InfusionSession.id, InfusionSession.patient_id, InfusionSession.plan_id, InfusionSession.scheduled_at,
+            InfusionSession.state, InfusionSession.weight_kg, InfusionSession.started_at, InfusionSession.ended_at,
+            InfusionSession.discharged_at, InfusionSession.pump_program))]
+    kinds = (*research.EXPORTED_EVENT_KINDS, "amendment")
+    events = [research.EventRow(event_id=r.id, session_id=r.session_id, kind=r.kind, minute=r.minute, payload=r.payload,
+                                amends_event_id=r.amends_event_id)
+              for r in session.execute(select(SessionEvent.id, SessionEvent.session_id, SessionEvent.kind,
+                                              SessionEvent.minute, SessionEvent.payload, SessionEvent.amends_event_id)
+                                       .where(SessionEvent.kind.in_(kinds)))]
+    diary = [research.DiaryRow(entry_id=r.id, patient_id=r.patient_id, recorded_at=r.recorded_at, pain_nrs=r.pain_nrs,
+                               mood=r.mood, sleep=r.sleep, function=r.function, mme_per_day=_mme(r.opioid_doses),
+                               urinary_symptoms=r.urinary_symptoms or {}, amends_id=r.amends_id)
+             for r in session.execute(select(DiaryEntry.id, DiaryEntry.patient_id, DiaryEntry.recorded_at,
+                                             DiaryEntry.pain_nrs, DiaryEntry.mood, DiaryEntry.sleep, DiaryEntry.function,
+                                             DiaryEntry.opioid_doses, DiaryEntry.urinary_symptoms, DiaryEntry.amends_id))]
+    return research.Cohort(patients=tuple(patients), sessions=tuple(sessions), events=tuple(events), diary=tuple(diary),
+                           outcomes=tuple(outcomes))
+
+
+# --- the action -----------------------------------------------------------------------------
+
+
+def filename(manifest: dict[str, Any]) -> str:
+    stamp = manifest["generated_at"].replace("-", "").replace(":", "").replace("+0000", "Z")[:15]
+    return f"ketaclinic-research-{stamp}.zip"
+
+
+def research_export(db: Database, actor: Actor, *, format: str = "csv", k: int = research.DEFAULT_K,  # noqa: A002
+                    condition: str | None = None, start: date | None = None, end: date | None = None,
+                    now: datetime | None = None) -> tuple[bytes, dict[str, Any]]:
+    """The de-identified export as a ZIP, and its manifest. Admin only; audited."""
+    require_role(actor, *ROLES)
+    params = parameters(format=format, k=k, condition=condition, start=start, end=end)
+    generated_at = utcnow()
+    as_of = now or generated_at
+    with db.reading() as session:
+        _snapshot(session, db)
+        everyone = load_cohort(session, today=as_of.date())
+    cohort = research.select_cohort(everyone, condition=params.condition, start=params.start, end=params.end)
+    try:
+        data, manifest = research.build_export(
+            cohort, secret=research.new_secret(), k=params.k, fmt=params.format, as_of=as_of,
+            generated_at=generated_at, version=__version__,
+            cohort_filter={"condition": params.condition,
+                           "first_session_range": "applied (dates withheld)" if params.start or params.end else "none"})
+    except research.CohortTooSmall as small:
+        raise ValidationFailed(
+            f"{small}: an export this small could identify them. Widen the cohort (condition, dates)"
+            + (f", or lower k (not below {research.MIN_K}) if your data-use agreement allows." if params.k > research.MIN_K
+               else "."), code="cohort_too_small", field="k") from None
+    digest = hashlib.sha256(data).hexdigest()
+    with unit_of_work(db) as session:
+        audit(session, actor, "research.export", "research_export", None, {
+            "format": params.format, "k": params.k, "condition": params.condition,
+            "start": params.start.isoformat() if params.start else None,
+            "end": params.end.isoformat() if params.end else None,
+            "patients": manifest["patients"],
+            "rows": {name: table["rows"] for name, table in manifest["tables"].items()},
+            "suppression": {key: manifest["suppression"][key] for key in
+                            ("cells_below_k", "patients_generalised", "patients_fully_suppressed",
+                             "total_values_suppressed")},
+            "bytes": len(data), "sha256": digest})
+    manifest = {**manifest, "sha256": digest, "filename": filename(manifest)}
+    return data, manifest
