@@ -37,7 +37,8 @@ NAV: dict[str, list[tuple[str, str]]] = {
     "nurse": [("/dashboard", "Dashboard"), ("/patients", "Patients"), ("/outcomes", "Outcomes")],
     "coordinator": [("/dashboard", "Dashboard"), ("/inquiries", "Inquiries"), ("/patients", "Patients")],
     "admin": [("/dashboard", "Dashboard"), ("/admin/users", "Users"), ("/admin/drug-library", "Drug library"),
-              ("/admin/settings", "Clinic settings"), ("/admin/audit", "Audit log")],
+              ("/admin/settings", "Clinic settings"), ("/admin/audit", "Audit log"),
+              ("/admin/research-export", "Research export")],
     "patient": [("/me", "My diary"), ("/me/sessions", "My sessions")],
 }
 

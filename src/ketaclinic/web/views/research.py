@@ -1,0 +1,53 @@
+"""Admin: the de-identified research export (issue 7). The page says what is removed, shifted and
+suppressed (from the same definitions the export uses); the form's POST downloads the ZIP."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ketaclinic.interop import research
+from ketaclinic.services.context import Actor
+from ketaclinic.services.errors import ServiceError
+from ketaclinic.services.research_export import MEDIA_TYPE, ResearchExportIn, research_export
+from ketaclinic.web.deps import check_csrf, db_of, errors_of, need, render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+FIELDS = ("format", "k", "condition", "start", "end")
+FORMATS = [("csv", "CSV (one file per table)"), ("parquet", "Parquet (typed columns)")]
+
+
+def _page(request: Request, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+          status: int = 200) -> Response:
+    conditions = [("", "All conditions")] + [(c, c.replace("_", " ")) for c in sorted(research.CONDITIONS)]
+    return render(request, "admin/research_export.html", {
+        "values": values or {"format": "csv", "k": str(research.DEFAULT_K)}, "errors": errors or {},
+        "formats": FORMATS, "conditions": conditions, "tables": research.TABLES, "safe_harbor": research.SAFE_HARBOR,
+        "date_rule": research.DATE_RULE, "caveats": research.CAVEATS, "default_k": research.DEFAULT_K,
+        "min_k": research.MIN_K, "max_days": research.SHIFT_MAX_DAYS, "cms_url": research.CMS_CELL_POLICY_URL,
+        "rule": research.SAFE_HARBOR_RULE}, status=status)
+
+
+@router.get("/admin/research-export")
+def research_export_page(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    return _page(request)
+
+
+@router.post("/admin/research-export")
+async def download_research_export(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    form = await request.form()
+    values = {name: str(form.get(name) or "").strip() for name in FIELDS}
+    document: dict[str, Any] = {"format": values["format"] or "csv", "k": values["k"] or research.DEFAULT_K,
+                                "condition": values["condition"] or None, "start": values["start"] or None,
+                                "end": values["end"] or None}
+    try:
+        params = ResearchExportIn.model_validate(document)
+        data, manifest = research_export(db_of(request), actor, format=params.format, k=params.k,
+                                         condition=params.condition, start=params.start, end=params.end)
+    except (ValidationError, ServiceError) as exc:
+        return _page(request, values, errors_of(exc), 422)
+    return Response(content=data, media_type=MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{manifest["filename"]}"', "Cache-Control": "no-store"})
