@@ -1,0 +1,264 @@
+"""The research export's de-identification as pure functions: keys, shifts, ages, small cells, doses, amendments, files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow.parquet as pq
+import pytest
+
+from ketaclinic.interop import research as rx
+from ketaclinic.pharmacology.regimen import doses_as_given, total_dose_mg
+
+SECRET = b"k" * 32
+T = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+PROGRAM = {"protocol": "outpatient_infusion", "route": "iv", "weight_kg": 70.0, "total_dose_mg": 84.0,
+           "ketamine_lot_number": "LOT-SECRET-1",
+           "program": [{"step": 1, "kind": "bolus", "dose_mg": 14.0, "duration_min": 5, "rate_mg_per_h": None},
+                       {"step": 2, "kind": "infusion", "dose_mg": 70.0, "rate_mg_per_h": 35.0, "duration_min": 120}]}
+
+
+def test_research_ids_and_shifts_are_keyed_per_export():
+    a, b = rx.Keys(SECRET), rx.Keys(b"z" * 32)
+    shifts = [a.shift_days(pid) for pid in range(1, 3001)]
+    assert all(1 <= abs(s) <= rx.SHIFT_MAX_DAYS for s in shifts), "never 0 (the real date), never beyond 182 days"
+    assert min(shifts) == -rx.SHIFT_MAX_DAYS and max(shifts) == rx.SHIFT_MAX_DAYS
+    assert 0.4 < sum(s > 0 for s in shifts) / len(shifts) < 0.6
+    assert a.shift_days(7) == rx.Keys(SECRET).shift_days(7) and a.research_id(7) == rx.Keys(SECRET).research_id(7)
+    ids_a = {a.research_id(pid) for pid in range(1, 3001)}
+    ids_b = {b.research_id(pid) for pid in range(1, 3001)}
+    assert len(ids_a) == 3000 and not ids_a & ids_b, "another secret: no id in common"
+    assert sum(a.shift_days(p) == b.shift_days(p) for p in range(1, 3001)) < 40, "shifts are redrawn too"
+    assert all(re.fullmatch(r"R[0-9a-f]{16}", rid) for rid in ids_a)
+    assert "k" * 32 not in repr(a)
+    with pytest.raises(ValueError):
+        rx.Keys(b"short")
+
+
+@pytest.mark.parametrize(("birth", "on", "age", "band"), [
+    (date(1980, 6, 15), date(2025, 6, 14), 44, "40-49"),
+    (date(1980, 6, 15), date(2025, 6, 15), 45, "40-49"),
+    (date(2000, 1, 1), date(2025, 1, 1), 25, "18-29"),
+    (date(1935, 6, 16), date(2025, 6, 15), 89, "80-89"),
+    (date(1935, 6, 15), date(2025, 6, 15), 90, "90+"),
+    (date(2010, 1, 1), date(2025, 1, 1), 15, "<18"),
+])
+def test_age_in_whole_years_and_the_90_plus_band(birth, on, age, band):
+    assert rx.age_in_years(birth, on) == age and rx.age_band(age) == band
+
+
+def _patients(cells: list[tuple[str, int, str, int]]) -> list[dict]:
+    """Rows as deidentify makes them, from (sex, age, conditions, how many)."""
+    rows = []
+    for sex, age, conditions, n in cells:
+        for _ in range(n):
+            rows.append({"sex": sex, "age_years": age, "age_band": rx.age_band(age), "condition": conditions.split(";")[0],
+                         "conditions": conditions, "qi_suppressed": "none"})
+    return rows
+
+
+def test_small_cells_lose_sex_and_age_then_conditions():
+    rows = _patients([("female", 45, "crps", 12)]  # a cell of 12: kept
+                     + [(sex, age, "fibromyalgia", 1) for sex, age in
+                        [("male", 25), ("female", 33), ("male", 41), ("female", 52), ("male", 58), ("female", 63),
+                         ("male", 67), ("female", 71), ("male", 77), ("female", 84), ("male", 36)]]  # 11 cells of 1
+                     + [("male", 81, "sickle_cell", 1)])  # a rare combination
+    result = rx.suppress_small_cells(rows, 11)
+    kept = [r for r in rows if r["qi_suppressed"] == "none"]
+    generalised = [r for r in rows if r["qi_suppressed"] == "age_sex"]
+    full = [r for r in rows if r["qi_suppressed"] == "all"]
+    assert len(kept) == 12 and all(r["sex"] == "female" and r["age_years"] == 45 for r in kept)
+    assert len(generalised) == 11 and all(r["sex"] is None and r["age_band"] is None and r["conditions"] == "fibromyalgia"
+                                          for r in generalised)
+    assert len(full) == 1 and full[0]["conditions"] is None and full[0]["sex"] is None and full[0]["condition"] is None
+    assert (result.patients_generalised, result.patients_fully_suppressed, result.cells_below_k) == (11, 1, 12)
+    assert result.values == {"patients.sex": 12, "patients.age_years": 12, "patients.age_band": 12,
+                             "patients.condition": 1, "patients.conditions": 1}
+    assert result.as_dict()["total_values_suppressed"] == 38
+    # every released combination of quasi-identifiers is shared by at least k patients
+    released = Counter((r["sex"], r["age_band"], r["conditions"]) for r in rows if r["qi_suppressed"] != "all")
+    assert min(released.values()) >= 11
+    # with k = 5 the 12 are still kept and nothing else changes shape
+    again = _patients([("female", 45, "crps", 12), ("male", 81, "sickle_cell", 1)])
+    assert rx.suppress_small_cells(again, 5).patients_fully_suppressed == 1
+
+
+def test_doses_follow_the_pump_as_run():
+    rows = rx.session_doses(PROGRAM, weight_kg=70.0, rate_changes=[(40.0, 21.0, False), (80.0, 28.0, True)],
+                            extra_boluses=[(90.0, 10.0, "iv", False)], stopped_at_min=100.0)
+    assert [(r["source"], r["kind"], r["start_min"], r["duration_min"]) for r in rows] == [
+        ("program", "bolus", 0.0, 5.0), ("program", "infusion", 5.0, 35.0), ("rate_change", "infusion", 40.0, 40.0),
+        ("rate_change", "infusion", 80.0, 20.0), ("extra_bolus", "bolus", 90.0, None)]
+    bolus, first, second, third, extra = rows
+    assert bolus["dose_mg"] == 14.0 and bolus["dose_mg_per_kg"] == 0.2 and bolus["rate_mg_per_h"] is None
+    assert first["rate_mg_per_h"] == 35.0 and first["rate_mg_per_kg_per_h"] == 0.5 and first["dose_mg"] == round(35 * 35 / 60, 2)
+    assert second["rate_mg_per_h"] == 21.0 and second["dose_mg"] == 14.0 and not second["amended"]
+    assert third["amended"] and third["rate_mg_per_h"] == 28.0
+    assert extra["dose_mg"] == 10.0 and extra["dose_mg_per_kg"] == round(10 / 70, 4)
+    # the same reading as the curve the console draws (pharmacology.regimen.doses_as_given)
+    given, _ = doses_as_given(PROGRAM["program"], [(40.0, 21.0), (80.0, 28.0)], 100.0)
+    assert sum(r["dose_mg"] for r in rows[:4]) == pytest.approx(total_dose_mg(given), abs=0.02)
+    # not stopped yet: the whole program as planned
+    whole = rx.session_doses(PROGRAM, weight_kg=70.0)
+    assert sum(r["dose_mg"] for r in whole) == pytest.approx(84.0) and len(whole) == 2
+
+
+def _event(event_id, kind, payload, minute=10.0, amends=None, session_id=1):
+    return rx.EventRow(event_id=event_id, session_id=session_id, kind=kind, minute=minute, payload=payload,
+                       amends_event_id=amends)
+
+
+VITALS = {"observation": {"minute": 10, "systolic_mmhg": 182, "diastolic_mmhg": 104, "heart_rate_bpm": 80, "spo2_pct": 97,
+                          "respiratory_rate_per_min": 14, "moaas": 5,
+                          "side_effects": [{"code": "dizziness", "severity": "mild"}]}, "alerts": []}
+
+
+def test_amendments_export_the_corrected_value_never_free_text():
+    events = [
+        _event(1, "vitals", VITALS),
+        _event(2, "medication", {"drug": "Ondansetron 4 mg for Mrs Jones", "dose": 4, "unit": "mg", "route": "iv",
+                                 "lot_number": "LOT-77", "reason": "nausea, told Mrs Jones"}),
+        _event(3, "side_effect", {"code": "nausea", "severity": "mild", "note": "Mrs Jones felt sick"}),
+        _event(4, "note", {"text": "Mrs Jones arrived with her daughter"}),
+        _event(5, "amendment", {"amends_event_id": 1, "reason": "typo, Mrs Jones", "amended_kind": "vitals",
+                                "correction": {"systolic_mmhg": 128, "diastolic_mmhg": "eighty"}}, amends=1),
+        _event(6, "amendment", {"amends_event_id": 3, "reason": "x", "correction": {"code": "Mrs Jones", "severity": "severe"}},
+               amends=3),
+        _event(7, "medication", {"drug": "John Smith", "dose": 1, "unit": "mg", "route": "iv", "lot_number": "L"}),
+        _event(8, "alert", {"code": "bp_critical", "severity": "critical", "action": "pause_infusion",
+                            "message": "for Mrs Jones", "source": "delsant2020", "vitals_event_id": 1}),
+    ]
+    out = {e.event.event_id: e for e in rx.corrected_events(events, {1: 70.0})}
+    assert set(out) == {1, 2, 3, 7, 8}, "notes and amendments are not exported as rows"
+    vitals = out[1]
+    assert vitals.amended and vitals.rows[0]["systolic_mmhg"] == 128.0
+    assert vitals.rows[0]["diastolic_mmhg"] is None, "a correction that is not a number empties the value"
+    assert vitals.rows[1] == {"kind": "side_effect", "with_vitals": True, "code": "dizziness", "severity": "mild"}
+    assert out[2].rows[0]["drug"] == "ondansetron" and out[7].rows[0]["drug"] == "other"
+    assert out[3].amended and out[3].rows[0] == {"code": None, "severity": "severe"}
+    assert out[8].rows[0] == {"code": "bp_critical", "severity": "critical", "action": "pause_infusion"}
+    assert "Jones" not in json.dumps([e.rows for e in out.values()])
+
+
+def _cohort(n: int, *, birth: date = date(1970, 5, 5)) -> rx.Cohort:
+    patients, sessions, events, diary, outcomes = [], [], [], [], []
+    for pid in range(1, n + 1):
+        patients.append(rx.PatientRow(pid, birth if pid > 1 else date(1930, 1, 1), "female", ("crps",), 8.0, "eligible"))
+        for k, gap in enumerate((0, 3, 10)):
+            sid = pid * 10 + k
+            start = T + timedelta(days=pid + gap)
+            sessions.append(rx.SessionRow(sid, pid, start, "discharged", "outpatient_infusion", 70.4, start,
+                                          start + timedelta(minutes=125), start + timedelta(minutes=190), PROGRAM))
+            events.append(_event(sid * 10, "vitals", VITALS, session_id=sid))
+            events.append(_event(sid * 10 + 1, "rate_change", {"rate_mg_per_h": 21.0, "rate_mg_per_kg_per_h": 0.3,
+                                                               "reason": "Xyzzy reason typed"}, minute=60.0, session_id=sid))
+        for d in range(4):
+            diary.append(rx.DiaryRow(pid * 100 + d, pid, T + timedelta(days=pid + 12 + d), 4 + d % 3, 6, 5, 5, 12.5,
+                                     {"frequency": d == 1}))
+        diary.append(rx.DiaryRow(pid * 100 + 9, pid, T + timedelta(days=pid + 12), 2, amends_id=pid * 100))
+        outcomes.append(rx.OutcomeRow(pid, "assessable", 8.0, (T + timedelta(days=pid + 10)).date(), 4.0, 4, 50.0, 4.0,
+                                      True, True, True, 30.0, True))
+    return rx.Cohort(tuple(patients), tuple(sessions), tuple(events), tuple(diary), tuple(outcomes))
+
+
+def _read_zip(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _csv_rows(data: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+
+
+def _typed(table: str, row: dict[str, str]) -> dict:
+    kinds = {c.name: c.type for c in rx.TABLES[table]}
+    convert = {"string": str, "integer": int, "number": float, "boolean": lambda v: v == "true",
+               "date": date.fromisoformat}
+    return {name: (convert[kinds[name]](value) if value != "" else None) for name, value in row.items()}
+
+
+def test_the_tables_shift_dates_keep_intervals_and_match_the_dictionary():
+    cohort = _cohort(12)
+    keys = rx.Keys(SECRET)
+    dataset = rx.deidentify(cohort, keys, k=11, as_of=T + timedelta(days=60))
+    t = dataset.tables
+    assert dataset.row_counts() == {"patients": 12, "sessions": 36, "doses": 36 * 3, "events": 36 * 3, "diary": 48,
+                                    "outcomes": 12}
+    for table, rows in t.items():
+        assert all(list(r) == [c.name for c in rx.TABLES[table]] for r in rows)
+    for pid in range(1, 13):
+        rid, shift = keys.research_id(pid), timedelta(days=keys.shift_days(pid))
+        days = [s["day"] for s in t["sessions"] if s["research_id"] == rid]
+        assert days == [(T + timedelta(days=pid + g)).date() + shift for g in (0, 3, 10)]
+        assert [(b - a).days for a, b in zip(days, days[1:], strict=False)] == [3, 7], "intervals exact"
+        entries = [d for d in t["diary"] if d["research_id"] == rid]
+        assert [d["pain_nrs"] for d in entries] == [2, 5, 6, 4] and entries[0]["amended"] and entries[1]["urinary_frequency"]
+        outcome = next(o for o in t["outcomes"] if o["research_id"] == rid)
+        assert outcome["course_end_day"] - days[0] == timedelta(days=10)
+    first = next(p for p in t["patients"] if p["research_id"] == keys.research_id(1))
+    assert first["age_years"] is None and first["age_band"] is None and first["qi_suppressed"] == "all", \
+        "95 years old: no exact age (Safe Harbor), and alone in the 90+ band: suppressed"
+    others = [p for p in t["patients"] if p["research_id"] != keys.research_id(1)]
+    assert {(p["sex"], p["age_band"], p["conditions"], p["qi_suppressed"]) for p in others} == {
+        ("female", "50-59", "crps", "none")} and {p["age_years"] for p in others} == {54}
+    assert [p["research_id"] for p in t["patients"]] == sorted(keys.research_id(p) for p in range(1, 13))
+    session = t["sessions"][0]
+    assert session["weight_kg"] == 70.0 and session["infusion_min"] == 125.0 and session["observation_min"] == 65.0
+    assert session["given_dose_mg"] == pytest.approx(14 + 35 * 55 / 60 + 21 * 65 / 60, abs=0.02)
+
+
+def test_too_small_a_cohort_is_refused_and_an_empty_one_is_empty():
+    with pytest.raises(rx.CohortTooSmall) as small:
+        rx.deidentify(_cohort(4), rx.Keys(SECRET), k=5, as_of=T)
+    assert (small.value.patients, small.value.k) == (4, 5)
+    empty = rx.deidentify(rx.Cohort(), rx.Keys(SECRET), k=11, as_of=T)
+    assert all(rows == [] for rows in empty.tables.values())
+    with pytest.raises(ValueError):
+        rx.deidentify(rx.Cohort(), rx.Keys(SECRET), k=4, as_of=T)
+
+
+def test_cohort_selection_by_condition_and_first_session():
+    cohort = _cohort(6)
+    chosen = rx.select_cohort(cohort, start=(T + timedelta(days=3)).date(), end=(T + timedelta(days=5)).date())
+    assert {p.patient_id for p in chosen.patients} == {3, 4, 5}, "by the first session, not any session"
+    assert {s.patient_id for s in chosen.sessions} == {3, 4, 5} and {d.patient_id for d in chosen.diary} == {3, 4, 5}
+    assert {e.session_id // 10 for e in chosen.events} == {3, 4, 5}
+    assert rx.select_cohort(cohort, condition="migraine").patients == ()
+    untreated = rx.Cohort(patients=(rx.PatientRow(99, date(1970, 1, 1), "male", ("crps",)),))
+    assert rx.select_cohort(untreated).patients == (), "never treated: not in a research cohort"
+
+
+def test_csv_and_parquet_hold_the_same_rows_and_only_the_dictionary_columns():
+    cohort = _cohort(12)
+    files = {}
+    for fmt in rx.FORMATS:
+        data, manifest = rx.build_export(cohort, secret=SECRET, k=11, fmt=fmt, as_of=T + timedelta(days=60),
+                                         generated_at=T + timedelta(days=61), version="test")
+        files[fmt] = _read_zip(data)
+        assert set(files[fmt]) == {f"{name}.{fmt}" for name in rx.TABLES} | {"data_dictionary.csv", "README.md",
+                                                                               "manifest.json"}
+        assert json.loads(files[fmt]["manifest.json"])["tables"]["doses"]["rows"] == 108
+    dictionary = {(r["table"], r["column"]) for r in _csv_rows(files["csv"]["data_dictionary.csv"])}
+    columns = set()
+    for table in rx.TABLES:
+        rows = _csv_rows(files["csv"][f"{table}.csv"])
+        header = next(csv.reader(io.StringIO(files["csv"][f"{table}.csv"].decode())))
+        parquet = pq.read_table(io.BytesIO(files["parquet"][f"{table}.parquet"]))
+        assert parquet.column_names == header
+        columns |= {(table, name) for name in header}
+        assert [_typed(table, r) for r in rows] == parquet.to_pylist(), table
+        assert {f.name: str(f.type) for f in parquet.schema} == {
+            c.name: {"string": "string", "integer": "int64", "number": "double", "boolean": "bool", "date": "date32[day]"}[c.type]
+            for c in rx.TABLES[table]}
+        assert parquet.schema.field(header[-1]).metadata[b"description"]
+    assert columns == dictionary, "the dictionary lists every column of every table and nothing else"
+    readme = files["csv"]["README.md"].decode()
+    assert "164.514(b)(2)" in readme and "| R |" in readme and "cms-cell-suppression-policy" in readme
+    for text in (files["csv"][n] for n in files["csv"]):
+        assert b"LOT-SECRET-1" not in text and b"Xyzzy" not in text
