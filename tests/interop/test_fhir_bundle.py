@@ -1,12 +1,17 @@
-"""The FHIR export round trip: the Bundle parses back with fhir.resources (R4B) and carries the right codes."""
+"""The FHIR export: every resource the issue names, valid R4B, known codes, exact values."""
 
 from datetime import timedelta
 
+import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from ketaclinic.clinical.conditions import get_condition
 from ketaclinic.interop.fhir import ICD10CM, LOINC, SNOMED, export_patient
-from tests.interop.flows import NORMAL_VITALS, T0, event, running, signed_plan
+from ketaclinic.interop.fhir_codes import UNITS
+from ketaclinic.services import diary as dy
+from ketaclinic.services import sessions as ss
+from tests.interop.facts import unknown_codes
+from tests.interop.flows import KETAMINE_LOT, NORMAL_VITALS, T0, event, running, signed_plan
 
 AT = T0 + timedelta(days=7)
 
@@ -19,24 +24,80 @@ def _codes(resource):
     return {(c["system"], c["code"]) for c in resource["code"]["coding"]}
 
 
-def test_the_bundle_round_trips_with_the_right_codes(db, clinic):
-    nurse = clinic.actors["nurse"]
-    visit = running(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), AT)
-    event(db, nurse, visit.id, NORMAL_VITALS, AT + timedelta(minutes=15))
+@pytest.fixture
+def course(db, clinic):
+    """A signed evaluation and plan, a session with a rate change, vitals (one amended), a rescue
+    medicine and the stop, and two diary entries (the second corrects the first)."""
+    nurse, physician = clinic.actors["nurse"], clinic.actors["physician"]
+    plan = signed_plan(db, clinic, clinic.own_patient_id)
+    visit = running(db, clinic, plan, AT)
+    first = event(db, nurse, visit.id, NORMAL_VITALS, AT + timedelta(minutes=10))
+    event(db, nurse, visit.id, {"kind": "rate_change", "rate_mg_per_h": 20.0, "reason": "dizziness"},
+          AT + timedelta(minutes=20))
+    event(db, nurse, visit.id, {"kind": "amendment", "amends_event_id": first.id, "reason": "heart rate misread",
+                                "correction": {"heart_rate_bpm": 88}}, AT + timedelta(minutes=25))
     event(db, nurse, visit.id, {"kind": "medication", "drug": "ondansetron", "dose": 4, "unit": "mg", "route": "iv",
-                                "lot_number": "LOT-77"}, AT + timedelta(minutes=20))
-    bundle = export_patient(db, clinic.actors["physician"], clinic.own_patient_id, now=AT + timedelta(hours=1))
+                                "lot_number": "LOT-77", "reason": "nausea"}, AT + timedelta(minutes=30))
+    visit = ss.get_session(db, nurse, visit.id)
+    ss.stop_infusion(db, nurse, visit.id, visit.version, now=AT + timedelta(minutes=60))
+    patient = clinic.actors["patient"]
+    wrong = dy.add_entry(db, patient, dy.DiaryIn(day=(AT + timedelta(days=1)).date(), pain_nrs=9, mood=4, sleep=5,
+                                                 function=3, opioid_doses=[{"opioid": "oxycodone", "daily_dose_mg": 20}]),
+                         now=AT + timedelta(days=1))
+    dy.add_entry(db, patient, dy.DiaryIn(day=(AT + timedelta(days=1)).date(), pain_nrs=5, mood=6, sleep=6, function=5,
+                                         amends_id=wrong.id, note="I pressed 9 by mistake"), now=AT + timedelta(days=1, hours=1))
+    bundle = export_patient(db, physician, clinic.own_patient_id, now=AT + timedelta(days=2))
+    return plan, visit, bundle
+
+
+def test_the_bundle_is_valid_r4b_and_every_code_is_a_checked_one(course):
+    _, _, bundle = course
     parsed = Bundle.model_validate(bundle)
     assert parsed.type == "collection" and len(parsed.entry) == len(bundle["entry"])
+    assert unknown_codes(bundle) == set()
+    units = {q["code"] for e in bundle["entry"] for q in _quantities(e["resource"])}
+    assert units <= set(UNITS), units - set(UNITS)
+    kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
+    assert {"Patient", "Practitioner", "Condition", "MedicationStatement", "Observation", "CarePlan", "Encounter",
+            "Procedure", "MedicationAdministration", "Questionnaire", "QuestionnaireResponse", "Provenance"} <= kinds
+    references = {e["fullUrl"] for e in bundle["entry"]}
+    for reference in _references(bundle):
+        assert reference.startswith("#") or reference in references, reference
 
+
+def _quantities(node):
+    if isinstance(node, dict):
+        if "value" in node and node.get("system") == "http://unitsofmeasure.org":
+            yield node
+        for value in node.values():
+            yield from _quantities(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _quantities(value)
+
+
+def _references(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("reference"), str):
+            yield node["reference"]
+        for value in node.values():
+            yield from _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _references(value)
+
+
+def test_conditions_medications_and_vitals_carry_their_codes_and_values(course):
+    _, _, bundle = course
     patient = _resources(bundle, "Patient")[0]
     assert patient["name"][0]["family"] == "Own" and patient["gender"] == "female"
     crps = get_condition("crps")
     condition = _resources(bundle, "Condition")[0]
     assert {(ICD10CM, c.code) for c in crps.icd10cm} | {(SNOMED, c.code) for c in crps.snomed} == _codes(condition)
-    assert (ICD10CM, "G90.50") in _codes(condition) and (SNOMED, "128200000") in _codes(condition)
     assert condition["verificationStatus"]["coding"][0]["code"] == "confirmed"
-
+    assert condition["onsetDateTime"] == (T0 + timedelta(hours=1) - timedelta(weeks=40)).date().isoformat()
+    statements = _resources(bundle, "MedicationStatement")
+    assert [s["medicationCodeableConcept"]["text"] for s in statements] == ["duloxetine"]
     observations = _resources(bundle, "Observation")
     codes = set().union(*(_codes(o) for o in observations))
     for loinc in ("85354-9", "8867-4", "2708-6", "59408-5", "9279-1", "29463-7", "72514-3"):
@@ -44,16 +105,52 @@ def test_the_bundle_round_trips_with_the_right_codes(db, clinic):
     bp = next(o for o in observations if (LOINC, "85354-9") in _codes(o) and "encounter" in o)
     components = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in bp["component"]}
     assert components == {"8480-6": 132, "8462-4": 84}
-    encounter = _resources(bundle, "Encounter")[0]
-    assert encounter["status"] == "in-progress" and encounter["class"]["code"] == "AMB"
-    administrations = _resources(bundle, "MedicationAdministration")
-    ketamine = next(a for a in administrations if "medicationCodeableConcept" in a)
-    assert ketamine["medicationCodeableConcept"]["coding"][0]["code"] == "N01AX03"
-    assert ketamine["dosage"]["dose"]["value"] == visit.pump_program["total_dose_mg"]
-    rescue = next(a for a in administrations if "medicationReference" in a)
-    assert rescue["contained"][0]["batch"]["lotNumber"] == "LOT-77"
-    references = {e["fullUrl"] for e in bundle["entry"]}
-    assert ketamine["context"]["reference"] in references and ketamine["subject"]["reference"] in references
+    heart = next(o for o in observations if (LOINC, "8867-4") in _codes(o) and "encounter" in o)
+    assert heart["valueQuantity"]["value"] == 88 and heart["status"] == "amended"  # the correction, marked
+
+
+def test_every_ketamine_step_is_an_administration_with_rate_route_period_and_lot(course):
+    plan, visit, bundle = course
+    ketamine = [a for a in _resources(bundle, "MedicationAdministration")
+                if a["contained"][0]["code"].get("coding", [{}])[0].get("code") == "N01AX03"]
+    # the slow loading push, the programmed rate until the change at 20 min, then 20 mg/h until the stop at 60 min
+    assert len(ketamine) == 3
+    push, first, second = sorted(ketamine, key=lambda a: a["effectivePeriod"]["start"])
+    program = {s["kind"]: s for s in plan.pump_program["program"]}
+    assert "slow bolus" in push["dosage"]["text"]
+    assert push["dosage"]["dose"]["value"] == pytest.approx(program["bolus"]["dose_mg"], abs=1e-3)
+    planned_rate = program["infusion"]["rate_mg_per_h"]
+    assert first["dosage"]["rateQuantity"]["value"] == pytest.approx(planned_rate)
+    assert first["dosage"]["dose"]["value"] == pytest.approx(planned_rate * 15 / 60, abs=1e-3)
+    assert second["dosage"]["rateQuantity"] == {"value": 20.0, "unit": "mg/h", "system": "http://unitsofmeasure.org",
+                                                "code": "mg/h"}
+    assert second["dosage"]["dose"]["value"] == pytest.approx(20 * 40 / 60, abs=1e-3)
+    assert second["effectivePeriod"]["end"].startswith((AT + timedelta(minutes=60)).isoformat()[:16])
+    for administration in ketamine:
+        assert administration["contained"][0]["batch"]["lotNumber"] == KETAMINE_LOT
+        assert administration["dosage"]["route"]["coding"][0]["code"] == "47625008"
+        assert administration["status"] == "completed"
+    rescue = next(a for a in _resources(bundle, "MedicationAdministration") if a["contained"][0]["id"].startswith("med-"))
+    assert rescue["contained"][0]["batch"]["lotNumber"] == "LOT-77" and rescue["dosage"]["dose"]["code"] == "mg"
+
+
+def test_plan_diary_and_provenance(course):
+    plan, _, bundle = course
+    care_plan = _resources(bundle, "CarePlan")[0]
+    assert care_plan["status"] == "active" and care_plan["intent"] == "plan"
+    assert care_plan["activity"][0]["detail"]["dailyAmount"]["value"] == pytest.approx(plan.pump_program["total_dose_mg"])
+    responses = _resources(bundle, "QuestionnaireResponse")
+    assert len(responses) == 1 and responses[0]["status"] == "amended"  # only the corrected entry is current
+    answers = {i["linkId"]: i for i in responses[0]["item"]}
+    assert answers["pain"]["answer"][0]["valueInteger"] == 5 and answers["note"]["answer"][0]["valueString"]
+    provenance = _resources(bundle, "Provenance")
+    activities = sorted(p["activity"]["coding"][0]["code"] for p in provenance)
+    assert activities.count("CREATE") == 2  # the evaluation's and the plan's signatures
+    assert activities.count("UPDATE") == 2  # the vitals amendment and the diary correction
+    signed = [p for p in provenance if "signature" in p]
+    assert {p["signature"][0]["who"]["display"] for p in signed} == {"physician"}
+    amended = next(p for p in provenance if (p.get("reason") or [{}])[0].get("text") == "heart rate misread")
+    assert amended["entity"][0]["role"] == "revision" and amended["agent"][0]["who"]["display"] == "nurse"
 
 
 def test_the_export_is_stable(db, clinic):

@@ -27,6 +27,7 @@ from ketaclinic.api import (
     outcomes,
     patients,
     plans,
+    referrals,
     report_summaries,
     research,
     sessions,
@@ -40,7 +41,8 @@ from ketaclinic.settings import Settings
 API_PREFIX = "/api/v1"
 ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
-           clinic_settings.router, research.router, report_summaries.router]
+           clinic_settings.router, research.router, report_summaries.router,
+           referrals.router]
 
 
 class UndeclaredRouteError(RuntimeError):

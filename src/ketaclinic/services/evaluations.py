@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -177,7 +177,7 @@ def update_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_v
             evaluation.notes = patch.notes
         session.flush()
         audit(session, actor, "evaluation.update", "evaluation", evaluation.id,
-              {"version": evaluation.version, "decision": evaluation.screening_result["decision"]})
+              {"version": evaluation.version, "decision": (evaluation.screening_result or {}).get("decision")})
         return view_of(session, evaluation, flag)
 
 
@@ -191,8 +191,13 @@ def sign_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_ver
         check_version(evaluation, expected_version)
         if evaluation.status == "signed":
             raise Conflict("this evaluation is already signed", code="already_signed")
-        if evaluation.rule_version != RULE_VERSION:  # rules changed since the draft was screened: screen again
-            request = ScreeningRequest.model_validate(evaluation.screening_input)
+        if evaluation.rule_version != RULE_VERSION:  # rules changed (or never screened: a referral draft): screen again
+            try:
+                request = ScreeningRequest.model_validate(evaluation.screening_input)
+            except ValidationError as exc:
+                missing = sorted({".".join(str(p) for p in e["loc"] if not isinstance(p, int)) for e in exc.errors()})
+                raise ValidationFailed("complete the screening before signing: " + ", ".join(missing),
+                                       code="screening_incomplete", field=missing[0] if missing else None) from None
             evaluation.screening_input, evaluation.screening_result = _screen(request)
             evaluation.rule_version = RULE_VERSION
         evaluation.status, evaluation.signed_by, evaluation.signed_at = "signed", actor.user_id, now
