@@ -78,6 +78,10 @@ POLICY = {
     # printable documents (PDF): the patient's own summary; the clinic's outcome report for a date range
     ("GET", "/api/v1/patients/{patient_id}/summary.pdf"): DIARY,
     ("GET", "/api/v1/outcomes/report.pdf"): CLINICIANS,
+    # letters to the referring physician (a patient: their own) and the session record (clinicians)
+    ("GET", "/api/v1/evaluations/{evaluation_id}/letter.pdf"): DIARY,
+    ("GET", "/api/v1/patients/{patient_id}/course-letter.pdf"): DIARY,
+    ("GET", "/api/v1/sessions/{session_id}/record.pdf"): CLINICIANS,
     # clinic settings (design.md 5): the admin changes them; clinicians read the drug library in force
     ("GET", "/api/v1/clinic-settings"): {"admin", "physician", "nurse"},
     ("PATCH", "/api/v1/clinic-settings"): {"admin"},

@@ -1,0 +1,503 @@
+"""Letters to the referring physician: after the evaluation, and after a course.
+
+Both are addressed to the physician named on the patient's record (``referring_physician`` and
+``referring_physician_contact``; "Dear colleague" when none is recorded), identify the patient
+(name, date of birth, clinic number), and cite each clinical statement briefly, with the full
+references at the end.
+
+- **Evaluation letter** (:func:`evaluation_letter`): the diagnosis with its ICD-10-CM codes
+  (:mod:`ketaclinic.clinical.conditions`), the screening decision with every finding, its reason
+  and its source exactly as the stored screening result gives them (the result the physician
+  signed, never a re-run), the signed plan made from this evaluation (protocol, dose per kg, mg
+  per session, duration, sessions in the series), what happens next, and the signature of the
+  physician who signed the evaluation. A draft evaluation gives a letter marked
+  "DRAFT — NOT SIGNED" on every page.
+- **Course letter** (:func:`course_letter`): a three-line summary, then the sessions given
+  (ketamine as the pump ran it, duration, rate changes, side effects, alerts and what was done;
+  :mod:`ketaclinic.reports.session_facts`), pain and daily activities before and after
+  (baseline = the evaluation's NRS, follow-up = the diary in the 28 days after the course;
+  :func:`ketaclinic.services.outcomes.patient_course`, IMMPACT responder classes from
+  :func:`ketaclinic.clinical.outcomes.classify_response`), opioid use in MME per day from the
+  diary (CDC 2022 factors, :func:`ketaclinic.clinical.follow_up.daily_mme`), and the clinic's
+  recommendation: booster advice, follow-on therapy and the long-term risk checks due
+  (:mod:`ketaclinic.services.follow_up`). Missing data are named, never left blank.
+
+Who: physicians and nurses (the chart rules of evaluations and sessions); a patient may have their
+own letters once signed (design.md 5: "own reports"; see docs/decisions.md "Letters to the
+referring physician"); a patient asking for someone else's gets 404. Each letter produced is in
+the audit log (``report.letter.evaluation`` / ``report.letter.course``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from statistics import mean
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.clinical.conditions import get_condition
+from ketaclinic.clinical.follow_up import OpioidDose, UnknownOpioidError, daily_mme
+from ketaclinic.clinical.outcomes import MODERATE_REDUCTION_PCT, SUBSTANTIAL_REDUCTION_PCT, classify_response
+from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
+from ketaclinic.evidence.sources import CLINIC_POLICY
+from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.patients import Patient
+from ketaclinic.records.plans import Plan, PlanOverride
+from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.reports.frame import frame_for
+from ketaclinic.reports.lookup import Citations, identity, local, usernames
+from ketaclinic.reports.pdf import render_pdf, svg_data_uri
+from ketaclinic.reports.session_facts import ACTION_WORDS, EventRow, SessionSummary, fmt, summarise
+from ketaclinic.services.common import audit, require_role, unit_of_work
+from ketaclinic.services.context import Actor
+from ketaclinic.services.diary import patient_entries
+from ketaclinic.services.errors import Conflict, Forbidden
+from ketaclinic.services.evaluations import load_evaluation
+from ketaclinic.services.follow_up import follow_up_in
+from ketaclinic.services.outcomes import FOLLOW_UP_DAYS, MIN_FOLLOW_UP_ENTRIES, PatientCourse, patient_course
+from ketaclinic.services.patients import load_patient
+
+LETTER_ROLES = ("physician", "nurse", "patient")
+PRE_COURSE_DAYS = 28  # the diary window before the first session that "before" is read from (clinic policy)
+DECISION_WORDS = {
+    "eligible": "Eligible",
+    "eligible_with_precautions": "Eligible with precautions",
+    "not_eligible": "Not eligible",
+}
+KIND_WORDS = {"contraindication": "Contraindication", "unmet_requirement": "Requirement not met",
+              "precaution": "Precaution", "note": "Note"}
+TREATMENT_WORDS = {"physical_therapy": "physiotherapy", "nsaid": "NSAID", "spinal_cord_stimulator": "spinal cord stimulator"}
+
+
+def _words(code: Any) -> str:
+    return str(code or "").replace("_", " ")
+
+
+def _days_between(first: date, last: date) -> str:
+    return first.strftime("%d %b %Y") if first == last else f"{first.strftime('%d %b')} – {last.strftime('%d %b %Y')}"
+
+
+# --- shared parts ----------------------------------------------------------------------------
+
+
+def _protocol_name(protocol_id: str) -> str:
+    try:
+        return get_protocol(protocol_id).name
+    except UnknownProtocolError:
+        return _words(protocol_id)
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    """One program step in a physician's words: ``maintenance infusion 0.5 mg/kg/h (34 mg/h) for 240 min``."""
+    label = step.get("label") or step.get("kind")
+    if step.get("kind") == "infusion":
+        per_kg = f"{fmt(step.get('rate_mg_per_kg_per_h'), 3)} mg/kg/h " if step.get("rate_mg_per_kg_per_h") else ""
+        return f"{label}: {per_kg}({fmt(step.get('rate_mg_per_h'))} mg/h) for {fmt(step.get('duration_min'), 0)} min"
+    per_kg = f"{fmt(step.get('dose_mg_per_kg'), 3)} mg/kg " if step.get("dose_mg_per_kg") else ""
+    over = f" over {fmt(step.get('duration_min'), 0)} min" if step.get("kind") == "bolus" and step.get("duration_min") else ""
+    return f"{label}: {per_kg}({fmt(step.get('dose_mg'))} mg){over}"
+
+
+def plan_summary(session: Session, plan: Plan) -> dict[str, Any]:
+    """A signed plan as the letters state it."""
+    program = plan.pump_program or {}
+    steps = list(program.get("program", []))
+    iv_minutes = sum(float(s.get("duration_min") or 0) for s in steps if s.get("kind") != "oral")
+    series = plan.series_rule or {}
+    overrides = session.execute(select(PlanOverride).where(PlanOverride.plan_id == plan.id)
+                                .order_by(PlanOverride.id)).scalars().all()
+    names = usernames(session, [plan.signed_by, *(o.approved_by for o in overrides)])
+    interval = None
+    if series.get("interval_days_min") is not None:
+        low, high = fmt(series.get("interval_days_min"), 0), fmt(series.get("interval_days_max"), 0)
+        interval = f"{low} day(s) apart" if low == high else f"{low}–{high} days apart"
+    return {
+        "id": plan.id, "protocol": _protocol_name(plan.protocol_id), "protocol_id": plan.protocol_id,
+        "route": program.get("route", "iv"), "weight_kg": plan.weight_kg,
+        "concentration_mg_per_ml": plan.concentration_mg_per_ml, "steps": [_step_text(s) for s in steps],
+        "total_mg": program.get("total_dose_mg"),
+        "total_mg_per_kg": round(float(program["total_dose_mg"]) / plan.weight_kg, 2) if program.get("total_dose_mg") and plan.weight_kg else None,
+        "duration_min": iv_minutes or None, "sessions": series.get("sessions"), "interval": interval,
+        "series_source": series.get("source"),
+        "signed_by": names.get(plan.signed_by, "—"), "signed_at": plan.signed_at,
+        "overrides": [{"code": o.limit_code, "message": (o.detail or {}).get("message", ""), "reason": o.reason,
+                       "by": names.get(o.approved_by, "—")} for o in overrides],
+    }
+
+
+def _referrer(patient: Patient) -> dict[str, Any]:
+    name = (patient.referring_physician or "").strip()
+    contact = (patient.referring_physician_contact or "").strip()
+    return {"name": name or None, "contact_lines": [line.strip() for line in contact.splitlines() if line.strip()],
+            "salutation": f"Dear {name}" if name else "Dear colleague"}
+
+
+def _render(template: str, frame: Any, context: dict[str, Any]) -> bytes:
+    return render_pdf(template, frame, context)
+
+
+# --- the evaluation letter ------------------------------------------------------------------
+
+
+def _plan_for(session: Session, evaluation: Evaluation) -> Plan | None:
+    """The signed plan made from this evaluation that no signed plan supersedes (else the latest signed)."""
+    plans = session.execute(select(Plan).where(Plan.evaluation_id == evaluation.id, Plan.status == "signed")
+                            .order_by(Plan.signed_at.desc(), Plan.id.desc())).scalars().all()
+    if not plans:
+        return None
+    superseded = set(session.execute(select(Plan.supersedes_id).where(
+        Plan.patient_id == evaluation.patient_id, Plan.status == "signed", Plan.supersedes_id.is_not(None))).scalars())
+    return next((p for p in plans if p.id not in superseded), plans[0])
+
+
+def _diagnosis(screening_input: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for code in (screening_input.get("pain") or {}).get("conditions") or []:
+        try:
+            condition = get_condition(code)
+        except KeyError:
+            out.append({"name": _words(code), "icd": [], "evidence": None})
+            continue
+        out.append({"name": condition.name,
+                    "icd": [{"code": c.code, "display": c.display} for c in condition.icd10cm],
+                    "evidence": {"level": _words(condition.evidence.level.value),
+                                 "grade": str(condition.evidence.grade) if condition.evidence.grade else None,
+                                 "source": condition.evidence.source}})
+    return out
+
+
+def _next_steps(decision: str | None, signed: bool, plan: dict[str, Any] | None, first_session: datetime | None,
+                findings: list[dict[str, Any]]) -> list[str]:
+    if not signed:
+        return ["This letter is a draft: the evaluation has not been signed by a physician, and nothing in it is final."]
+    if decision == "not_eligible":
+        reasons = [f["message"] for f in findings if f["kind"] in ("contraindication", "unmet_requirement")]
+        return ["We are not offering ketamine infusions at present"
+                + (f" ({'; '.join(r.rstrip('.') for r in reasons[:2])})." if reasons else "."),
+                "We have explained this to the patient. Their pain care stays with you; we are glad to assess again "
+                "if the findings above change."]
+    steps = []
+    if plan:
+        series = f"a series of {plan['sessions']} sessions" if plan.get("sessions") else "sessions"
+        steps.append(f"The patient starts {series} ({plan['protocol']})"
+                     + (f", {plan['interval']}" if plan.get("interval") else "") + ".")
+        if first_session is not None:
+            steps.append(f"The first session is booked for {first_session.strftime('%d %b %Y at %H:%M')}.")
+        steps.append("Each session is monitored (vital signs, sedation, side effects) with a physician available, and "
+                     "the patient goes home with an escort. Please do not add or stop sedating medicines without "
+                     "telling us.")
+    else:
+        steps.append("The treating physician will write and sign a treatment plan; the patient will be offered the "
+                     "first session once it is signed.")
+    if decision == "eligible_with_precautions":
+        steps.append("The precautions above are checked again before and during every session.")
+    steps.append("We will write again when the course ends, with pain, daily activities and opioid use before and after.")
+    return steps
+
+
+def evaluation_letter(db: Database, actor: Actor, evaluation_id: int, now: datetime | None = None,
+                      *, tz: tzinfo | None = None) -> bytes:
+    """The letter to the referring physician after an evaluation, as PDF bytes."""
+    require_role(actor, *LETTER_ROLES)
+    now = now or utcnow()
+    tz = tz or UTC
+    cite = Citations()
+    with unit_of_work(db) as session:
+        evaluation = load_evaluation(session, actor, evaluation_id)  # 404 for another patient's chart
+        signed = evaluation.status == "signed"
+        if actor.is_patient and not signed:
+            raise Forbidden("this letter is still a draft: it is yours to read once a physician signs the evaluation",
+                            code="letter_not_signed")
+        patient = session.get(Patient, evaluation.patient_id)
+        assert patient is not None
+        plan_row = _plan_for(session, evaluation) if signed else None
+        replaced_by = session.execute(select(Evaluation.id, Evaluation.signed_at).where(
+            Evaluation.amends_id == evaluation.id, Evaluation.status == "signed")).first()
+        names = usernames(session, [evaluation.signed_by, evaluation.created_by])
+        plan = plan_summary(session, plan_row) if plan_row else None
+        first_session = None
+        if plan_row is not None:
+            first_session = session.execute(select(InfusionSession.scheduled_at).where(
+                InfusionSession.plan_id == plan_row.id, InfusionSession.state == "scheduled",
+                InfusionSession.scheduled_at >= now).order_by(InfusionSession.scheduled_at)).scalars().first()
+        frame = frame_for(session, actor, title="Letter to the referring physician", now=local(now, tz), patient=patient)
+        audit(session, actor, "report.letter.evaluation", "evaluation", evaluation.id,
+              {"patient_id": patient.id, "status": evaluation.status, "plan_id": plan_row.id if plan_row else None})
+        screening_input = evaluation.screening_input or {}
+        result = evaluation.screening_result or {}
+        decision = result.get("decision")
+        findings = [{"kind": f.get("kind"), "kind_words": KIND_WORDS.get(f.get("kind"), _words(f.get("kind"))),
+                     "code": f.get("code"), "message": f.get("message"), "source": f.get("source"),
+                     "cite": cite(f.get("source"))} for f in result.get("findings") or []]
+        diagnosis = _diagnosis(screening_input)
+        for d in diagnosis:
+            if d["evidence"]:
+                d["evidence"]["cite"] = cite(d["evidence"]["source"])
+        pain = screening_input.get("pain") or {}
+        context = {
+            "patient": identity(patient, local(now, tz).date()),
+            "referrer": _referrer(patient),
+            "letter_date": local(now, tz),
+            "evaluation": {"id": evaluation.id, "status": evaluation.status, "signed": signed,
+                           "assessed_at": local(evaluation.created_at, tz), "signed_at": local(evaluation.signed_at, tz),
+                           "signed_by": names.get(evaluation.signed_by) if signed else None,
+                           "drafted_by": names.get(evaluation.created_by, "—"), "rule_version": evaluation.rule_version,
+                           "amends_id": evaluation.amends_id,
+                           "replaced_by": replaced_by[0] if replaced_by else None},
+            "diagnosis": diagnosis,
+            "pain": {"nrs_now": pain.get("nrs_now"), "duration_weeks": pain.get("duration_weeks"),
+                     "prior_treatments": [TREATMENT_WORDS.get(t, _words(t)) for t in pain.get("prior_treatments") or []]},
+            "medications": list(screening_input.get("medications") or []),
+            "allergies": list(screening_input.get("allergies") or []),
+            "vitals": screening_input.get("vitals") or {},
+            "weight_kg": (screening_input.get("patient") or {}).get("weight_kg"),
+            "decision": decision, "decision_words": DECISION_WORDS.get(decision or "", "Needs review (not screened)"),
+            "findings": findings,
+            "plan": plan, "plan_cite": cite(plan["series_source"]) if plan else "",
+            "next_steps": _next_steps(decision, signed, plan, local(first_session, tz), findings),
+        }
+        context["sources"] = cite.listing()
+    return _render("letter_evaluation.html", frame, context)
+
+
+# --- the course letter ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowMeans:
+    """The diary over a window of days: how many days, and the mean of each measure."""
+
+    days: int
+    pain: float | None
+    function: float | None
+    function_days: int
+    mme: float | None  # mean MME/day over the days (a day without an opioid counts 0)
+    opioid_days: int  # days with an opioid recorded
+
+
+def _mme_of(doses: list[dict[str, Any]]) -> float:
+    if not doses:
+        return 0.0
+    try:
+        return daily_mme([OpioidDose.model_validate(d) for d in doses]).total_mme_per_day
+    except (UnknownOpioidError, ValueError):
+        return 0.0  # stored entries were checked when written; an unreadable one adds nothing
+
+
+def effective_entries(entries: Iterable[Any]) -> dict[date, Any]:
+    """One diary entry per day: amended entries replaced by their correction, the last of a day kept
+    (as :func:`ketaclinic.services.diary.effective_days`, with every field kept)."""
+    entries = list(entries)
+    replaced = {e.amends_id for e in entries if e.amends_id is not None}
+    by_day: dict[date, Any] = {}
+    for entry in sorted(entries, key=lambda e: (e.recorded_at, e.id)):
+        if entry.id not in replaced:
+            by_day[entry.recorded_at.date()] = entry
+    return by_day
+
+
+def window_means(by_day: dict[date, Any], first: date, last: date) -> WindowMeans:
+    """The diary days from ``first`` to ``last`` (inclusive)."""
+    days = [e for d, e in sorted(by_day.items()) if first <= d <= last]
+    functions = [e.function for e in days if e.function is not None]
+    mmes = [_mme_of(e.opioid_doses or []) for e in days]
+    return WindowMeans(len(days), round(mean(e.pain_nrs for e in days), 1) if days else None,
+                       round(mean(functions), 1) if functions else None, len(functions),
+                       round(mean(mmes), 1) if days else None, sum(1 for m in mmes if m > 0))
+
+
+def _session_line(visit: InfusionSession, summary: SessionSummary, booster: bool, tz: tzinfo) -> dict[str, Any]:
+    program = visit.pump_program or {}
+    return {
+        "id": visit.id, "day": local(visit.started_at or visit.scheduled_at, tz), "booster": booster,
+        "protocol": _protocol_name(str(program.get("protocol", ""))).split(",")[0] if program.get("protocol") else "—",
+        "total_mg": summary.total_mg, "mg_per_kg": summary.mg_per_kg, "infusion_min": summary.infusion_min,
+        "rate_changes": [f"{fmt(c.old_mg_per_h)}→{fmt(c.new_mg_per_h)} mg/h ({c.reason})" for c in summary.rate_changes],
+        "side_effects": [f"{_words(s.code)} ({s.severity})" for s in summary.side_effects],
+        "alerts": [{"severity": a.severity, "what": _words(a.code), "advised": ACTION_WORDS.get(a.action, _words(a.action)),
+                    "done": a.action_taken} for a in summary.alerts],
+    }
+
+
+def _outcome(course: PatientCourse | str, before: WindowMeans, after: WindowMeans, course_end: date,
+             today: date) -> dict[str, Any]:
+    """Pain, daily activities and MME before and after, the responder classes, and what is missing."""
+    window_end = course_end + timedelta(days=FOLLOW_UP_DAYS)
+    missing: list[str] = []
+    response = None
+    baseline = followup = None
+    if isinstance(course, str):
+        missing.append(f"Pain outcome not judged: {course}.")
+    else:
+        baseline, followup = course.baseline_nrs, course.followup_nrs
+        if followup is None:
+            still = f" (the follow-up window runs to {window_end.strftime('%d %b %Y')})" if today < window_end else ""
+            missing.append(f"Follow-up diary too short to judge: {course.followup_days} of the {MIN_FOLLOW_UP_ENTRIES} "
+                           f"diary days needed in the {FOLLOW_UP_DAYS} days after the course{still}.")
+        else:
+            r = classify_response(baseline, followup)
+            response = {"reduction_pct": r.reduction_pct, "reduction_points": r.reduction_points,
+                        "responder_30": r.responder_30, "responder_50": r.responder_50, "two_point": r.two_point}
+    if before.days == 0:
+        missing.append(f"No diary before the course (the {PRE_COURSE_DAYS} days before the first session): "
+                       "daily activities and opioid use before are unknown.")
+    if after.days == 0 and not missing:
+        missing.append(f"No diary in the {FOLLOW_UP_DAYS} days after the course.")
+    opioids_recorded = before.opioid_days + after.opioid_days > 0
+    return {"baseline_nrs": baseline, "followup_nrs": followup, "response": response, "before": before, "after": after,
+            "missing": missing, "window_end": window_end, "opioids_recorded": opioids_recorded,
+            "mme_change": round(after.mme - before.mme, 1) if after.mme is not None and before.mme is not None else None}
+
+
+def _follow_on(response: dict[str, Any] | None, cite: Citations) -> str:
+    if response is None:
+        return "Judged once the follow-up diary allows: see above."
+    if response["responder_30"]:
+        return (f"Pain fell by {fmt(response['reduction_pct'])} % (at least {MODERATE_REDUCTION_PCT:g} %): for a responder the "
+                f"guideline names oral ketamine or dextromethorphan (B, Low) or intranasal ketamine (B, Moderate) as "
+                f"follow-on treatment instead of serial infusions [{cite('asra2018')}]; boosters only when relief fades "
+                f"(rule above). Ketamine sits within a multidisciplinary plan: please continue physiotherapy and "
+                f"psychological support [{cite('asa2023_ketamine_statement')}].")
+    return (f"Pain fell by less than {MODERATE_REDUCTION_PCT:g} %: by the clinic's rule this is no response "
+            f"[{cite('immpact2008')}], and further ketamine infusions are not suggested without physician review. "
+            f"We suggest continuing the multidisciplinary plan and other options with you "
+            f"[{cite('asa2023_ketamine_statement')}].")
+
+
+def _summary_lines(sessions: list[dict[str, Any]], outcome: dict[str, Any], booster: str, checks_due: list[dict[str, Any]],
+                   course_days: tuple[date, date], protocol: str) -> list[tuple[str, str]]:
+    given = [s for s in sessions if not s["booster"]]
+    boosters = len(sessions) - len(given)
+    totals = [s["total_mg"] for s in sessions]
+    per_kg = [s["mg_per_kg"] for s in sessions if s["mg_per_kg"] is not None]
+    alerts = [a for s in sessions for a in s["alerts"]]
+    unanswered = [a for a in alerts if not a["done"]]
+    effects = sorted({e for s in sessions for e in s["side_effects"]})
+    dose = (f"{fmt(min(totals))}–{fmt(max(totals))} mg" if min(totals) != max(totals) else f"{fmt(totals[0])} mg")
+    dose += (f" ({fmt(min(per_kg), 2)}–{fmt(max(per_kg), 2)} mg/kg)" if per_kg and min(per_kg) != max(per_kg)
+             else f" ({fmt(per_kg[0], 2)} mg/kg)" if per_kg else "")
+    safety = (f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
+              + (f" ({len(unanswered)} not answered)" if unanswered else (", all answered" if alerts else ""))
+              + ("; side effects: " + ", ".join(effects) if effects else "; no side effects recorded"))
+    course = (f"{len(given)} session{'s' if len(given) != 1 else ''} of {protocol}, {_days_between(*course_days)}"
+              + (f", plus {boosters} booster{'s' if boosters != 1 else ''}" if boosters else "")
+              + f"; ketamine {dose} per session; {safety}.")
+    response = outcome["response"]
+    if response is not None:
+        verdict = (f"responder at {SUBSTANTIAL_REDUCTION_PCT:g} %" if response["responder_50"]
+                   else f"responder at {MODERATE_REDUCTION_PCT:g} %, not at {SUBSTANTIAL_REDUCTION_PCT:g} %"
+                   if response["responder_30"] else f"not a responder (less than {MODERATE_REDUCTION_PCT:g} %)")
+        result = (f"Pain {fmt(outcome['baseline_nrs'])} → {fmt(outcome['followup_nrs'])}/10 "
+                  f"({fmt(-response['reduction_pct'])} %): {verdict}.")
+        if outcome["opioids_recorded"] and outcome["before"].mme is not None and outcome["after"].mme is not None:
+            result += f" Opioids {fmt(outcome['before'].mme)} → {fmt(outcome['after'].mme)} MME/day."
+    else:
+        result = outcome["missing"][0] if outcome["missing"] else "Outcome not yet known."
+    due = [c["name"] for c in checks_due]
+    next_line = booster.rstrip(".") + "." + (f" Risk checks due: {', '.join(due).lower()}." if due else "")
+    return [("Course", course), ("Outcome", result), ("Next", next_line)]
+
+
+def _without_name(name: str, message: str) -> str:
+    """``Misuse check (PDMP ...): never recorded`` under the heading "Misuse check" reads ``(PDMP ...): never recorded``."""
+    return message[len(name):].lstrip(" :") if message.lower().startswith(name.lower()) else message
+
+
+def _pain_chart(by_day: dict[date, Any], session_days: list[date], baseline: float | None,
+                first: date, last: date) -> str | None:
+    points = [{"day": d.isoformat(), "pain_nrs": e.pain_nrs} for d, e in sorted(by_day.items()) if first <= d <= last]
+    if len(points) < 2:
+        return None
+    from ketaclinic.charts import pain_trend_chart, to_svg
+
+    chart = pain_trend_chart(points, [d.isoformat() for d in session_days], width=560, height=90, baseline_nrs=baseline)
+    return svg_data_uri(to_svg(chart))
+
+
+def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | None = None,
+                  *, tz: tzinfo | None = None) -> bytes:
+    """The letter to the referring physician after a course of sessions, as PDF bytes."""
+    require_role(actor, *LETTER_ROLES)
+    now = now or utcnow()
+    tz = tz or UTC
+    today = local(now, tz).date()
+    cite = Citations()
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, patient_id)
+        visits = session.execute(select(InfusionSession).where(
+            InfusionSession.patient_id == patient.id, InfusionSession.state == "discharged")
+            .order_by(InfusionSession.started_at, InfusionSession.id)).scalars().all()
+        if not visits:
+            raise Conflict("no completed session yet: a course letter follows at least one discharged session",
+                           code="no_course")
+        events = session.execute(select(SessionEvent).where(SessionEvent.session_id.in_([v.id for v in visits]))
+                                 .order_by(SessionEvent.id)).scalars().all()
+        plans = {p.id: p for p in session.execute(select(Plan).where(Plan.id.in_({v.plan_id for v in visits}))).scalars()}
+        last_plan = plans[visits[-1].plan_id]
+        names = usernames(session, [last_plan.signed_by, *(e.recorded_by for e in events)])
+        course = patient_course(session, patient.id, today)
+        entries = effective_entries(patient_entries(session, patient.id))
+        follow_up = follow_up_in(session, patient.id, today)
+        frame = frame_for(session, actor, title="Letter to the referring physician", now=local(now, tz), patient=patient)
+        audit(session, actor, "report.letter.course", "patient", patient.id,
+              {"sessions": [v.id for v in visits], "responder_assessable": not isinstance(course, str)
+               and course.followup_nrs is not None})
+        first_day = local(visits[0].started_at or visits[0].scheduled_at, tz).date()
+        course_end = course.course_end if isinstance(course, PatientCourse) else local(visits[-1].discharged_at, tz).date()
+        by_session: dict[int, list[EventRow]] = {v.id: [] for v in visits}
+        for e in events:
+            by_session[e.session_id].append(EventRow(e.id, e.kind, e.payload or {}, e.minute, local(e.recorded_at, tz),
+                                                     e.recorded_by, e.amends_event_id))
+        lines = []
+        for visit in visits:
+            summary = summarise(visit.pump_program, visit.weight_kg, visit.started_at, visit.ended_at,
+                                by_session[visit.id], names, now)
+            day = local(visit.started_at or visit.scheduled_at, tz).date()
+            lines.append(_session_line(visit, summary, day > course_end, tz))
+        before = window_means(entries, first_day - timedelta(days=PRE_COURSE_DAYS), first_day - timedelta(days=1))
+        after = window_means(entries, course_end + timedelta(days=1), course_end + timedelta(days=FOLLOW_UP_DAYS))
+        outcome = _outcome(course, before, after, course_end, today)
+        plan = plan_summary(session, last_plan)
+        checks_due = [{"name": c.name, "message": _without_name(c.name, c.message), "overdue": c.overdue,
+                       "cite": cite(c.source)} for c in follow_up.checks if c.due]
+        checks_ok = [{"name": c.name, "message": c.message} for c in follow_up.checks if not c.due]
+        booster = follow_up.booster_message or "No booster advice."
+        protocols = sorted({s["protocol"] for s in lines if not s["booster"]}) or [plan["protocol"]]
+        context = {
+            "patient": identity(patient, today),
+            "referrer": _referrer(patient),
+            "letter_date": local(now, tz),
+            "sessions": lines,
+            "plan": plan,
+            "course_days": (first_day, course_end),
+            "outcome": outcome,
+            "booster": {"due": follow_up.booster_due, "message": booster,
+                        "earliest": follow_up.earliest_booster_day, "cite": cite("immpact2008")},
+            "follow_on": _follow_on(outcome["response"], cite),
+            "checks_due": checks_due, "checks_ok": checks_ok,
+            "mme_cite": cite("cdc2022_opioids"), "responder_cite": cite("immpact2008"),
+            "follow_up_days": FOLLOW_UP_DAYS, "pre_course_days": PRE_COURSE_DAYS,
+            "min_follow_up_entries": MIN_FOLLOW_UP_ENTRIES,
+            "signer": {"name": plan["signed_by"], "plan_signed_at": local(plan["signed_at"], tz)},
+            "pain_chart": _pain_chart(entries, [local(v.started_at or v.scheduled_at, tz).date() for v in visits],
+                                      outcome["baseline_nrs"], first_day - timedelta(days=PRE_COURSE_DAYS),
+                                      min(today, course_end + timedelta(days=FOLLOW_UP_DAYS))),
+            "clinic_policy": CLINIC_POLICY,
+        }
+        context["summary"] = _summary_lines(lines, outcome, booster, checks_due, (first_day, course_end),
+                                            ", ".join(p.lower() for p in protocols))
+        context["sources"] = cite.listing()
+    return _render("letter_course.html", frame, context)
+
+
+def evaluation_filename(evaluation_id: int, now: datetime) -> str:
+    return f"letter-evaluation-{evaluation_id}-{now:%Y%m%d}.pdf"
+
+
+def course_filename(patient_id: int, now: datetime) -> str:
+    return f"letter-course-patient-{patient_id}-{now:%Y%m%d}.pdf"

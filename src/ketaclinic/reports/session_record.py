@@ -1,0 +1,145 @@
+"""The printable record of one monitored session: what the chart holds about the visit, on paper.
+
+It prints, from the stored rows only: the patient; the plan and protocol the pump program came
+from (and who signed it); the weight on the day; the pre-infusion checklist with each item's
+result and source; the pump program as snapshotted at the start (concentration, and for each step
+mg/kg, mg, mg/h, mL/h, minutes; the ketamine lot); every event in time order
+(:func:`ketaclinic.reports.session_facts.record_lines`) with each alert's level, message and
+recommended action beside its acknowledgement (who, when, what was done); amendments beside the
+original, the original struck through but never hidden; the ketamine the pump actually gave; the
+discharge criteria (PADSS items, result, who discharged and when); and the signatures (who checked
+in, started, stopped and discharged). The record is "as of" the moment it was produced: a session
+still running prints what has happened so far.
+
+Who: physicians and nurses (the session console's readers). Every print is audited
+(``report.session_record``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import select
+
+from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.patients import Patient
+from ketaclinic.records.plans import Plan
+from ketaclinic.records.sessions import SessionEvent
+from ketaclinic.reports.frame import frame_for
+from ketaclinic.reports.letters import plan_summary
+from ketaclinic.reports.lookup import Citations, identity, local, usernames
+from ketaclinic.reports.pdf import render_pdf
+from ketaclinic.reports.session_facts import ACTION_WORDS, EventRow, fmt, record_lines, summarise
+from ketaclinic.services.common import audit, require_role, unit_of_work
+from ketaclinic.services.context import Actor
+from ketaclinic.services.sessions import load_session
+
+RECORD_ROLES = ("physician", "nurse")
+PADSS_ITEMS = (("vital_signs", "Vital signs"), ("activity_mental_status", "Activity and mental status"),
+               ("pain_nausea_vomiting", "Pain, nausea, vomiting"), ("bleeding", "Bleeding"),
+               ("intake_output", "Intake and output"))
+STATE_WORDS = {"scheduled": "Scheduled", "checked_in": "Checked in", "running": "Infusion running",
+               "observing": "Observing after the infusion", "discharged": "Discharged", "cancelled": "Cancelled"}
+
+
+def _program_rows(program: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for step in program.get("program", []):
+        kind = step.get("kind")
+        if kind == "infusion":
+            ordered = f"{fmt(step.get('rate_mg_per_kg_per_h'), 3)} mg/kg/h" if step.get("rate_mg_per_kg_per_h") else "—"
+        else:
+            ordered = f"{fmt(step.get('dose_mg_per_kg'), 3)} mg/kg" if step.get("dose_mg_per_kg") else "—"
+        rows.append({"step": step.get("step"), "label": step.get("label") or kind, "kind": kind, "ordered": ordered,
+                     "dose_mg": step.get("dose_mg"), "rate_mg_per_h": step.get("rate_mg_per_h"),
+                     "rate_ml_per_h": step.get("rate_ml_per_h"), "duration_min": step.get("duration_min"),
+                     "volume_ml": step.get("volume_ml"), "start_min": step.get("start_min")})
+    return rows
+
+
+def _signatures(events: list[EventRow], names: dict[int | None, str]) -> list[dict[str, Any]]:
+    """Who moved the session on, and when (from its state-change events)."""
+    words = {"checked_in": "Checked in", "running": "Started the infusion", "observing": "Stopped the infusion",
+             "discharged": "Discharged", "cancelled": "Cancelled"}
+    return [{"what": words[str(e.payload.get("to"))], "by": names.get(e.recorded_by, "—"), "at": e.recorded_at}
+            for e in events if e.kind == "state_change" and e.payload.get("to") in words]
+
+
+def _discharge(record: dict[str, Any] | None, tz: tzinfo, cite: Citations) -> dict[str, Any] | None:
+    if not record:
+        return None
+    padss = record.get("padss") or {}
+    assessed = record.get("assessed_at")
+    return {
+        "ready": record.get("ready"),
+        "criteria": [{**c, "cite": cite(c.get("source"))} for c in record.get("criteria") or []],
+        "padss": [{"label": label, "score": padss.get(key)} for key, label in PADSS_ITEMS],
+        "padss_total": padss.get("total"), "padss_notes": padss.get("notes") or [],
+        "minutes_since_stop": record.get("minutes_since_infusion_stopped"),
+        "minimum_min": record.get("minimum_observation_min"),
+        "assessed_at": local(datetime.fromisoformat(assessed), tz) if assessed else None,
+    }
+
+
+def session_record(db: Database, actor: Actor, session_id: int, now: datetime | None = None,
+                   *, tz: tzinfo | None = None) -> bytes:
+    """The monitored-session record as PDF bytes."""
+    require_role(actor, *RECORD_ROLES)
+    now = now or utcnow()
+    tz = tz or UTC
+    cite = Citations()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        patient = session.get(Patient, visit.patient_id)
+        plan_row = session.get(Plan, visit.plan_id)
+        assert patient is not None and plan_row is not None
+        rows = session.execute(select(SessionEvent).where(SessionEvent.session_id == visit.id)
+                               .order_by(SessionEvent.recorded_at, SessionEvent.id)).scalars().all()
+        names = usernames(session, [visit.created_by, *(e.recorded_by for e in rows)])
+        plan = plan_summary(session, plan_row)
+        frame = frame_for(session, actor, title=f"Session record #{visit.id}", now=local(now, tz), patient=patient)
+        audit(session, actor, "report.session_record", "session", visit.id,
+              {"patient_id": patient.id, "state": visit.state, "events": len(rows)})
+        events = [EventRow(e.id, e.kind, e.payload or {}, e.minute, local(e.recorded_at, tz), e.recorded_by,
+                           e.amends_event_id) for e in rows]
+        started = visit.pump_program is not None
+        program = visit.pump_program if started else plan_row.pump_program
+        summary = summarise(program, visit.weight_kg, visit.started_at, visit.ended_at, events, names, now)
+        lines = record_lines(program, events, names)
+        for line in lines:
+            if line.alert is not None:
+                line.cite = cite(line.alert.source)
+        checklist = visit.checklist or {}
+        checked_at = checklist.get("checked_at")
+        context = {
+            "patient": identity(patient, local(now, tz).date()),
+            "visit": {"id": visit.id, "state": STATE_WORDS.get(visit.state, visit.state), "raw_state": visit.state,
+                      "scheduled_at": local(visit.scheduled_at, tz), "started_at": local(visit.started_at, tz),
+                      "ended_at": local(visit.ended_at, tz), "discharged_at": local(visit.discharged_at, tz),
+                      "weight_kg": visit.weight_kg, "scheduled_by": names.get(visit.created_by, "—")},
+            "plan": plan,
+            "program": {"started": started, "rows": _program_rows(program or {}),
+                        "concentration_mg_per_ml": (program or {}).get("concentration_mg_per_ml"),
+                        "weight_kg": (program or {}).get("weight_kg"), "total_mg": (program or {}).get("total_dose_mg"),
+                        "total_ml": (program or {}).get("total_volume_ml"),
+                        "lot": (program or {}).get("ketamine_lot_number"),
+                        "titration": ((program or {}).get("titration") or {}).get("description"),
+                        "limits": (program or {}).get("limits") or []},
+            "checklist": {"items": [{**i, "cite": cite(i.get("source"))} for i in checklist.get("items") or []],
+                          "ready": checklist.get("ready"),
+                          "checked_at": local(datetime.fromisoformat(checked_at), tz) if checked_at else None,
+                          "facts": checklist.get("facts") or {}},
+            "lines": lines,
+            "summary": summary,
+            "actions": ACTION_WORDS,
+            "discharge": _discharge(visit.discharge, tz, cite),
+            "signatures": _signatures(events, names),
+            "as_of": local(now, tz), "timezone": str(tz),
+        }
+        context["sources"] = cite.listing()
+    return render_pdf("session_record.html", frame, context)
+
+
+def filename(session_id: int, now: datetime) -> str:
+    return f"session-record-{session_id}-{now:%Y%m%d-%H%M}.pdf"
