@@ -132,7 +132,7 @@ def test_every_route_for_every_role(client, headers, clinic, settings, db):
     submit_inquiry(db, settings, Actor.public(None), InquiryIn(name="Synthetic", email="s@example.org",
                    preferred_contact="email", consent_to_contact=True))
     params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id,
-              "evaluation_id": 1, "plan_id": 1, "session_id": 1}
+              "evaluation_id": 1, "plan_id": 1, "session_id": 1, "import_id": 1}
     failures = []
     for (method, path), allowed in POLICY.items():
         url = path.format(**params)

@@ -25,3 +25,24 @@ def test_the_chart_as_a_fhir_bundle(client, headers, clinic, db):
     with db.reading() as session:
         exports = session.execute(select(AuditEntry).where(AuditEntry.action == "patient.fhir_export")).scalars().all()
     assert [e.username for e in exports] == ["physician", "patient"]
+
+
+def test_a_referral_bundle_is_imported_over_the_api(client, headers, db):
+    from tests.interop.test_fhir_import import referral_bundle
+
+    response = client.post("/api/v1/referrals", json=referral_bundle(), headers=headers["coordinator"])
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/api/v1/patients/{body['patient_id']}"
+    assert body["evaluation_id"] and body["report"]["pain_conditions"] == ["crps"]
+    as_fhir = client.post("/api/v1/referrals", content=__import__("json").dumps(referral_bundle()),
+                          headers={**headers["physician"], "Content-Type": "application/fhir+json"})
+    assert as_fhir.status_code == 201, as_fhir.text
+    again = client.get(f"/api/v1/referrals/{body['id']}", headers=headers["nurse"])
+    assert again.status_code == 200 and again.json()["report"] == body["report"]
+    assert client.post("/api/v1/referrals", json=referral_bundle(), headers=headers["nurse"]).status_code == 403
+    bad = client.post("/api/v1/referrals", json={"resourceType": "Bundle", "type": "collection", "entry": []},
+                      headers=headers["physician"])
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_referral" and "exactly one Patient" in bad.json()["error"]["message"]
+    assert client.post("/api/v1/referrals", json=[1, 2], headers=headers["physician"]).status_code == 422

@@ -1,0 +1,141 @@
+"""Referral import: what is taken, what is ignored and why, all-or-nothing, and the round trip."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from ketaclinic.interop.fhir import export_patient
+from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.patients import Patient, PatientWeight
+from ketaclinic.records.referrals import ReferralImport
+from ketaclinic.services import evaluations as ev
+from ketaclinic.services import referrals as rf
+from ketaclinic.services.errors import ServiceError, ValidationFailed
+from tests.interop.facts import referral_facts
+from tests.interop.flows import SCREENING
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def referral_bundle() -> dict:
+    """A referral as another EHR might send it (synthetic): US-style weight in pounds, an encounter."""
+    patient = "urn:uuid:00000000-0000-4000-8000-000000000001"
+    gp = "urn:uuid:00000000-0000-4000-8000-000000000002"
+    return {"resourceType": "Bundle", "type": "collection", "identifier": {"system": "urn:example", "value": "REF-1"},
+            "entry": [
+                {"fullUrl": patient, "resource": {
+                    "resourceType": "Patient", "name": [{"family": "Referral (demo)", "given": ["Synthetic", "Ann"]}],
+                    "gender": "female", "birthDate": "1968-04-02",
+                    "telecom": [{"system": "phone", "value": "+1 555 0199"}],
+                    "generalPractitioner": [{"reference": gp}]}},
+                {"fullUrl": gp, "resource": {"resourceType": "Practitioner",
+                                             "name": [{"prefix": ["Dr"], "given": ["Synthetic"], "family": "Sender"}],
+                                             "telecom": [{"system": "email", "value": "sender@example.invalid"}]}},
+                {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000003", "resource": {
+                    "resourceType": "Condition", "subject": {"reference": patient},
+                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                                   "code": "active"}]},
+                    "code": {"coding": [{"system": ICD, "code": "G90.50"}], "text": "CRPS"},
+                    "onsetDateTime": (NOW - timedelta(weeks=30)).date().isoformat()}},
+                {"resource": {"resourceType": "Condition", "subject": {"reference": patient},
+                              "code": {"coding": [{"system": ICD, "code": "I10"}], "text": "Essential hypertension"}}},
+                {"resource": {"resourceType": "MedicationStatement", "status": "active", "subject": {"reference": patient},
+                              "medicationCodeableConcept": {"text": "amlodipine 5 mg daily"}}},
+                {"resource": {"resourceType": "MedicationStatement", "status": "stopped", "subject": {"reference": patient},
+                              "medicationCodeableConcept": {"text": "pregabalin"}}},
+                {"resource": {"resourceType": "Observation", "status": "final", "subject": {"reference": patient},
+                              "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                              "effectiveDateTime": "2026-10-01",
+                              "valueQuantity": {"value": 154, "unit": "lb", "system": "http://unitsofmeasure.org",
+                                                "code": "[lb_av]"}}},
+                {"resource": {"resourceType": "Observation", "status": "final", "subject": {"reference": patient},
+                              "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+                              "effectiveDateTime": "2026-10-01", "valueInteger": 7,
+                              "encounter": {"reference": "Encounter/elsewhere"}}},
+                {"resource": {"resourceType": "Encounter", "status": "finished",
+                              "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}},
+            ]}
+
+
+def _count(db, model) -> int:
+    with db.reading() as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_a_referral_becomes_a_chart_a_draft_and_a_report(db, clinic):
+    view = rf.import_referral(db, clinic.actors["coordinator"], referral_bundle(), now=NOW)
+    with db.reading() as session:
+        patient = session.get(Patient, view.patient_id)
+        assert (patient.given_name, patient.family_name, patient.phone) == ("Synthetic Ann", "Referral (demo)", "+1 555 0199")
+        assert patient.referring_physician == "Dr Synthetic Sender"
+        assert patient.referring_physician_contact == "sender@example.invalid"
+        weights = session.execute(select(PatientWeight).where(PatientWeight.patient_id == patient.id)).scalars().all()
+        assert [(w.weight_kg, w.source) for w in weights] == [(69.85, "referral")]  # 154 lb
+        draft = session.get(Evaluation, view.evaluation_id)
+        assert draft.status == "draft" and draft.screening_result is None
+        assert draft.screening_input["pain"] == {"conditions": ["crps"], "prior_treatments": [], "duration_weeks": 30.0}
+        assert draft.screening_input["medications"] == ["amlodipine 5 mg daily"]  # the stopped one is not current
+        assert "vitals" not in draft.screening_input and "history" not in draft.screening_input
+        assert "I10" in draft.notes and "hypertension" in draft.notes
+    report = view.report
+    assert report["flags"] and "hypertension" in report["flags"][0]
+    assert [i["resource"] for i in report["ignored"]] == ["Encounter"]
+    assert "only Patient, Condition, MedicationStatement and Observation" in report["ignored"][0]["reason"]
+    assert len(report["taken"]) == 8  # patient, referrer, 2 conditions, 2 medications, weight, pain
+
+
+def test_the_draft_cannot_be_signed_until_the_clinician_completes_the_screening(db, clinic):
+    view = rf.import_referral(db, clinic.actors["physician"], referral_bundle(), now=NOW)
+    physician = clinic.actors["physician"]
+    draft = ev.get_evaluation(db, physician, view.evaluation_id)
+    with pytest.raises(ValidationFailed) as refused:
+        ev.sign_evaluation(db, physician, draft.id, draft.version, now=NOW)
+    assert refused.value.code == "screening_incomplete"
+    assert "vitals" in refused.value.message and "history" in refused.value.message
+    document = copy.deepcopy(SCREENING)
+    document["patient"]["weight_kg"] = 69.85
+    draft = ev.update_evaluation(db, physician, draft.id, draft.version, ev.EvaluationPatch(screening=document), now=NOW)
+    signed = ev.sign_evaluation(db, physician, draft.id, draft.version, now=NOW)
+    assert signed.status == "signed" and signed.decision is not None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda b: b.update(resourceType="Patient"), "resourceType"),
+    (lambda b: b["entry"].pop(0), "exactly one Patient"),
+    (lambda b: b["entry"].append(copy.deepcopy(b["entry"][0])), "exactly one Patient; this Bundle has 2"),
+    (lambda b: b["entry"][0]["resource"].pop("birthDate"), "birthDate"),
+    (lambda b: b["entry"][0]["resource"].update(birthDate="1968"), "full date"),
+    (lambda b: b["entry"][0]["resource"].update(gender="f"), "needs a gender: female, male, other or unknown"),
+    (lambda b: b["entry"][0]["resource"].update(birthDate=12), "not a valid FHIR R4 Bundle"),
+    (lambda b: b["entry"][0]["resource"]["name"][0].pop("family"), "family name"),
+    (lambda b: b["entry"][0]["resource"].update(birthDate="2999-01-01"), "birth_date"),
+])
+def test_a_bad_bundle_is_refused_whole_with_what_is_wrong(db, clinic, change, message):
+    bundle = referral_bundle()
+    change(bundle)
+    before = [_count(db, model) for model in (Patient, PatientWeight, Evaluation, ReferralImport)]
+    with pytest.raises(ServiceError) as refused:
+        rf.import_referral(db, clinic.actors["coordinator"], bundle, now=NOW)
+    assert refused.value.code == "invalid_referral" and message in refused.value.message
+    assert [_count(db, model) for model in (Patient, PatientWeight, Evaluation, ReferralImport)] == before
+
+
+def test_a_nurse_cannot_register_a_referral(db, clinic):
+    with pytest.raises(ServiceError) as refused:
+        rf.import_referral(db, clinic.actors["nurse"], referral_bundle(), now=NOW)
+    assert refused.value.status == 403
+
+
+def test_export_then_import_then_export_keeps_every_referral_fact(db, clinic):
+    """The round trip: what the first export says about the patient, the second says again."""
+    first = export_patient(db, clinic.actors["physician"], rf.import_referral(
+        db, clinic.actors["physician"], referral_bundle(), now=NOW).patient_id, now=NOW)
+    again = rf.import_referral(db, clinic.actors["physician"], first, now=NOW + timedelta(days=1))
+    second = export_patient(db, clinic.actors["physician"], again.patient_id, now=NOW + timedelta(days=1))
+    assert referral_facts(second) == referral_facts(first)
+    assert len(referral_facts(first)) == 7  # patient, 2 conditions, 2 statements, weight, pain
