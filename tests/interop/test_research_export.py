@@ -1,0 +1,338 @@
+"""The research export end to end through the service, on the synthetic demo clinic (SQLite, seeded once
+per module), and one flow-built clinic on both engines.
+
+The demo is searched for every identifier it holds (names, phones, e-mails, birth dates, every free
+text and lot number, every real timestamp) in every file of the ZIP, as bytes and as read back.
+Where a check needs to know which research id is which patient, the test builds the export with a
+secret it chose, through the same loader and builder the service uses (the service's own secret
+is never known to anyone).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import shutil
+import zipfile
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import select
+
+from ketaclinic.demo import seed_demo
+from ketaclinic.interop import research as rx
+from ketaclinic.records.audit import verify_chain
+from ketaclinic.records.db import Database
+from ketaclinic.records.diary import DiaryEntry
+from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.inquiries import Inquiry
+from ketaclinic.records.patients import Patient
+from ketaclinic.records.risk_checks import RiskCheck
+from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.records.users import User
+from ketaclinic.services import diary as diary_service
+from ketaclinic.services import sessions as ss
+from ketaclinic.services.audit import AuditFilter, list_audit
+from ketaclinic.services.auth import actor_for
+from ketaclinic.services.errors import Forbidden, ValidationFailed
+from ketaclinic.services.patients import PatientIn, create_patient
+from ketaclinic.services.research_export import load_cohort, research_export
+from ketaclinic.settings import Settings
+from tests.interop.flows import DISCHARGE, NORMAL_VITALS, T0, completed, event, running, signed_plan
+
+DEMO_NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+SECRET = bytes(range(32))
+DATE = re.compile(rb"\d{4}-\d{2}-\d{2}")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, sqlite_template, cheap_password_hashing):
+    """The synthetic demo clinic (24 patients), seeded once for the module."""
+    path = tmp_path_factory.mktemp("research") / "demo.db"
+    shutil.copyfile(sqlite_template, path)
+    settings = Settings(env="test", database_url=f"sqlite:///{path}", secret_key="research-test-secret-key-0123456789abcdef")
+    db = Database(settings.database_url)
+    summary = seed_demo(db, settings, now=DEMO_NOW, patients=24)
+    assert summary.seeded
+    with db.reading() as session:
+        actors = {u.role: actor_for(u, "127.0.0.1") for u in session.scalars(select(User))}
+    yield db, actors
+    db.dispose()
+
+
+def unzip(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def table_rows(files: dict[str, bytes], table: str) -> list[dict[str, Any]]:
+    """A table's rows as Python values, from CSV or Parquet."""
+    if f"{table}.parquet" in files:
+        return pq.read_table(io.BytesIO(files[f"{table}.parquet"])).to_pylist()
+    kinds = {c.name: c.type for c in rx.TABLES[table]}
+    convert = {"string": str, "integer": int, "number": float, "boolean": lambda v: v == "true", "date": date.fromisoformat}
+    return [{k: (convert[kinds[k]](v) if v != "" else None) for k, v in row.items()}
+            for row in csv.DictReader(io.StringIO(files[f"{table}.csv"].decode()))]
+
+
+def searchable(files: dict[str, bytes]) -> list[bytes]:
+    """Every file as bytes, plus every Parquet table's values as text (its pages are compressed)."""
+    out = list(files.values())
+    for name, data in files.items():
+        if name.endswith(".parquet"):
+            out.append(json.dumps(pq.read_table(io.BytesIO(data)).to_pylist(), default=str).encode())
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def forbidden_strings(db: Database) -> set[str]:
+    """What must never leave: each patient's identifiers, and every free text, lot number and timestamp on record."""
+    out: set[str] = set()
+    with db.reading() as session:
+        for p in session.scalars(select(Patient)):
+            out |= {p.family_name, f"{p.given_name} {p.family_name}", p.birth_date.isoformat()}
+            out |= {v for v in (p.phone, p.email) if v}
+        for e in session.scalars(select(SessionEvent)):
+            out |= {s for s in _strings(e.payload) if not re.fullmatch(r"[a-z0-9_]+", s)}  # all but codes
+            out.add(e.recorded_at.isoformat())
+        for v in session.scalars(select(InfusionSession)):
+            program = v.pump_program or {}
+            out |= {str(program[k]) for k in ("ketamine_lot_number", "plan_signed_at") if program.get(k)}
+            out |= {s for s in _strings(v.checklist or {}) if ":" in s}
+            out |= {t.isoformat() for t in (v.scheduled_at, v.started_at, v.ended_at, v.discharged_at) if t}
+        out |= {d.note for d in session.scalars(select(DiaryEntry)) if d.note}
+        out |= {e.notes for e in session.scalars(select(Evaluation)) if e.notes}
+        out |= {r.note for r in session.scalars(select(RiskCheck)) if r.note}
+        for i in session.scalars(select(Inquiry)):
+            out |= {s for s in (i.name, i.email, i.message) if s}
+    return {s for s in out if len(s) >= 6}
+
+
+def test_nothing_that_identifies_a_patient_leaves(demo):
+    db, actors = demo
+    forbidden = forbidden_strings(db)
+    assert len(forbidden) > 200 and any("@example.invalid" in s for s in forbidden) \
+        and any(s.startswith("SYN-KET-") for s in forbidden) and any(s.startswith("DEMO-OND-") for s in forbidden)
+    for fmt in rx.FORMATS:
+        data, manifest = research_export(db, actors["admin"], format=fmt, k=11, now=DEMO_NOW)
+        files = unzip(data)
+        assert manifest["patients"] >= 15 and manifest["tables"]["events"]["rows"] > 100
+        haystacks = searchable(files)
+        leaks = sorted(s for s in forbidden if any(s.encode() in h for h in haystacks))
+        assert leaks == [], leaks[:10]
+        for name, content in files.items():
+            if not name.endswith((".json", ".md")):
+                assert not re.search(rb"\d{2}:\d{2}", content) or name.endswith(".parquet"), f"a time of day in {name}"
+        for p in haystacks:
+            assert b"(demo)" not in p and b"555 01" not in p
+
+
+def _export_with_known_secret(db: Database, fmt: str = "csv", **select: Any) -> tuple[dict[str, bytes], rx.Cohort]:
+    """The service's loader and builder with a secret the test chose (the service draws its own, and forgets it)."""
+    with db.reading() as session:
+        cohort = rx.select_cohort(load_cohort(session, today=DEMO_NOW.date()), **select)
+    data, _ = rx.build_export(cohort, secret=SECRET, k=11, fmt=fmt, as_of=DEMO_NOW,
+                              generated_at=DEMO_NOW + timedelta(days=400), version="test")
+    return unzip(data), cohort
+
+
+def test_dates_move_per_patient_and_intervals_stay_exact(demo):
+    db, _ = demo
+    files, cohort = _export_with_known_secret(db)
+    keys = rx.Keys(SECRET)
+    sessions, diary = table_rows(files, "sessions"), table_rows(files, "diary")
+    shifts = {}
+    checked = 0
+    for patient in cohort.patients:
+        pid, rid = patient.patient_id, keys.research_id(patient.patient_id)
+        shift = timedelta(days=keys.shift_days(pid))
+        shifts[pid] = shift
+        real = sorted(((s.started_at or s.scheduled_at).date(), s.session_id) for s in cohort.sessions if s.patient_id == pid)
+        exported = [r["day"] for r in sessions if r["research_id"] == rid]
+        assert exported == [day + shift for day, _ in real]
+        assert [(b - a).days for a, b in zip(exported, exported[1:], strict=False)] == \
+            [(b[0] - a[0]).days for a, b in zip(real, real[1:], strict=False)]
+        entries = rx._effective_diary(d for d in cohort.diary if d.patient_id == pid)
+        real_diary = sorted(d.recorded_at.date() for d in entries)
+        exported_diary = sorted(r["day"] for r in diary if r["research_id"] == rid)
+        assert exported_diary == [day + shift for day in real_diary]
+        checked += len(real_diary)
+        assert all(e != r for e, r in zip(exported_diary, real_diary, strict=True)), "no row keeps its real date"
+        assert 1 <= abs(shift.days) <= rx.SHIFT_MAX_DAYS
+    assert checked > 300 and len(shifts) >= 15
+    assert len(set(shifts.values())) > len(shifts) // 2, "each patient has their own shift (drawn: a few may coincide)"
+    # the only dates anywhere in the export are the shifted days of its rows (and the day it was generated)
+    shifted = {r[c.name].isoformat().encode() for t, cols in rx.TABLES.items() for r in table_rows(files, t)
+               for c in cols if c.type == "date" and r[c.name] is not None}
+    generated = (DEMO_NOW + timedelta(days=400)).date().isoformat().encode()
+    for name, content in files.items():
+        assert set(DATE.findall(content)) <= shifted | {generated}, name
+
+
+def test_two_exports_cannot_be_linked_by_id(demo):
+    db, actors = demo
+    first, m1 = research_export(db, actors["admin"], format="csv", now=DEMO_NOW)
+    second, m2 = research_export(db, actors["admin"], format="csv", now=DEMO_NOW)
+    a, b = table_rows(unzip(first), "patients"), table_rows(unzip(second), "patients")
+    assert len(a) == len(b) == m1["patients"] == m2["patients"]
+    assert not {r["research_id"] for r in a} & {r["research_id"] for r in b}
+    assert Counter(r["baseline_pain_nrs"] for r in a) == Counter(r["baseline_pain_nrs"] for r in b), "the same patients"
+    days_a = {r["day"] for r in table_rows(unzip(first), "sessions")}
+    days_b = {r["day"] for r in table_rows(unzip(second), "sessions")}
+    assert days_a != days_b, "the shifts are redrawn too"
+    assert m1["sha256"] != m2["sha256"]
+
+
+def test_small_cells_are_suppressed_and_counted(demo):
+    db, actors = demo
+    data, manifest = research_export(db, actors["admin"], format="parquet", k=11, now=DEMO_NOW)
+    patients = table_rows(unzip(data), "patients")
+    s = manifest["suppression"]
+    emptied = Counter(f"patients.{c}" for r in patients if r["qi_suppressed"] != "none"
+                      for c in ("sex", "age_band", "condition", "conditions", "age_years") if r[c] is None)
+    # age_years is also empty for 90+ without suppression; the demo has no one that old
+    assert s["values_suppressed"] == dict(emptied) and s["total_values_suppressed"] == sum(emptied.values()) > 0
+    assert s["patients_generalised"] + s["patients_fully_suppressed"] == sum(r["qi_suppressed"] != "none" for r in patients)
+    assert s["k"] == 11 and "CMS" in s["policy"]
+    released = Counter((r["sex"], r["age_band"], r["conditions"]) for r in patients if r["qi_suppressed"] != "all")
+    assert all(n >= 11 for n in released.values()), released
+
+
+def test_the_audit_log_holds_each_export_with_its_parameters(demo):
+    db, actors = demo
+    start, end = (DEMO_NOW - timedelta(days=400)).date(), (DEMO_NOW - timedelta(days=60)).date()
+    data, manifest = research_export(db, actors["admin"], format="csv", k=5, start=start, end=end, now=DEMO_NOW)
+    entry = list_audit(db, actors["admin"], AuditFilter(action="research.export"), limit=1).items[0]
+    assert entry.username == "admin" and entry.role == "admin" and entry.record_type == "research_export"
+    detail = entry.detail
+    assert {k: detail[k] for k in ("format", "k", "condition", "start", "end")} == {
+        "format": "csv", "k": 5, "condition": None, "start": start.isoformat(), "end": end.isoformat()}
+    assert detail["sha256"] == hashlib.sha256(data).hexdigest() == manifest["sha256"]
+    assert detail["rows"] == {name: t["rows"] for name, t in manifest["tables"].items()}
+    assert detail["patients"] == manifest["patients"] > 0
+    assert not {"secret", "key"} & set(detail)
+    with db.reading() as session:
+        assert verify_chain(session).intact
+    # the cohort is chosen by the first session, and the real range is not in the export
+    with db.reading() as session:
+        everyone = load_cohort(session, today=DEMO_NOW.date())
+    first = rx.first_session_day(everyone.sessions)
+    assert manifest["patients"] == sum(1 for d in first.values() if start <= d <= end) < len(first)
+    files = unzip(data)
+    for content in files.values():
+        assert start.isoformat().encode() not in content and end.isoformat().encode() not in content
+    assert json.loads(files["manifest.json"])["cohort"]["first_session_range"].startswith("applied")
+
+
+def test_only_the_admin_exports_and_bad_parameters_are_refused(demo):
+    db, actors = demo
+    for role in ("physician", "nurse", "coordinator", "patient"):
+        with pytest.raises(Forbidden):
+            research_export(db, actors[role], format="csv")
+    cases = [({"k": 4}, "k", "at least 5"), ({"format": "xlsx"}, "format", "csv, parquet"),
+             ({"start": date(2026, 3, 1), "end": date(2026, 1, 1)}, "end", "on or before"),
+             ({"condition": "gout"}, "condition", "unknown condition")]
+    for params, field, words in cases:
+        with pytest.raises(ValidationFailed) as refused:
+            research_export(db, actors["admin"], **params)
+        assert refused.value.field == field and words in refused.value.message and refused.value.status == 422
+    with pytest.raises(ValidationFailed) as small:
+        research_export(db, actors["admin"], condition="crps", k=11, now=DEMO_NOW)
+    assert small.value.code == "cohort_too_small" and "fewer than k = 11" in small.value.message
+
+
+# --- both engines: a clinic built through the services, with known times --------------------
+
+
+def test_export_of_a_flow_built_clinic(db, clinic):
+    """Five patients, two sessions a week apart each; one session with an extra ketamine bolus, a note, a
+    lot number and an amended blood pressure; diaries with notes and an amended entry."""
+    coordinator, nurse = clinic.actors["coordinator"], clinic.actors["nurse"]
+    ids = [clinic.own_patient_id, clinic.other_patient_id]
+    for i in range(3):
+        ids.append(create_patient(db, coordinator, PatientIn(
+            given_name="Synthetic", family_name=f"Flowperson{i} (demo)", birth_date=date(1950 + i, 2, 3), sex="male",
+            phone=f"+1 555 0199{i}", email=f"flow{i}@example.invalid", weight_kg=70.0)).id)
+    first_days = []
+    for n, pid in enumerate(ids):
+        at = T0 + timedelta(days=3 * n)
+        plan = signed_plan(db, clinic, pid, now=at - timedelta(days=2))
+        if n == 0:
+            visit = running(db, clinic, plan, at)
+            vitals = event(db, nurse, visit.id, {**NORMAL_VITALS, "systolic_mmhg": 171}, at + timedelta(minutes=15))
+            event(db, nurse, visit.id, {"kind": "medication", "drug": "ketamine", "dose": 7, "unit": "mg", "route": "iv",
+                                        "lot_number": "LOT-FLOW-4242"}, at + timedelta(minutes=30))
+            event(db, nurse, visit.id, {"kind": "note", "text": "Flowperson spoke of her sister Quintessa"},
+                  at + timedelta(minutes=31))
+            event(db, nurse, visit.id, {"kind": "amendment", "amends_event_id": vitals.id,
+                                        "reason": "Quintessa's reading, typed in the wrong row",
+                                        "correction": {"systolic_mmhg": 131}}, at + timedelta(minutes=32))
+            visit = ss.stop_infusion(db, nurse, visit.id, ss.get_session(db, nurse, visit.id).version,
+                                     now=at + timedelta(minutes=120))
+            ss.discharge_session(db, nurse, visit.id, visit.version, ss.DischargeIn.model_validate(DISCHARGE),
+                                 now=at + timedelta(minutes=185))
+        else:
+            completed(db, clinic, plan, at)
+        completed(db, clinic, plan, at + timedelta(days=7))
+        first_days.append(at.date())
+        for d in range(1, 6):
+            entry = diary_service.add_entry(db, nurse, diary_service.DiaryIn(
+                patient_id=pid, day=(at + timedelta(days=7 + d)).date(), pain_nrs=4, note="Called Quintessa today"),
+                now=at + timedelta(days=8 + d))
+        diary_service.add_entry(db, nurse, diary_service.DiaryIn(patient_id=pid, day=entry.day, pain_nrs=3,
+                                                                 amends_id=entry.id), now=at + timedelta(days=20))
+    now = T0 + timedelta(days=60)
+    data, manifest = research_export(db, clinic.actors["admin"], format="csv", k=5, now=now)
+    files = unzip(data)
+    assert manifest["patients"] == 5 and manifest["tables"]["sessions"]["rows"] == 10
+    for text in searchable(files):
+        for secret in (b"Quintessa", b"LOT-FLOW-4242", b"Flowperson", b"example.invalid", b"555 0199", b"1970-01-02",
+                       b"T09:00", flows_lot()):
+            assert secret not in text
+    sessions = table_rows(files, "sessions")
+    by_patient: dict[str, list[date]] = {}
+    for row in sessions:
+        by_patient.setdefault(row["research_id"], []).append(row["day"])
+        assert row["state"] == "discharged" and row["infusion_min"] == 120.0 and row["observation_min"] == 65.0
+    assert all((b - a).days == 7 for a, b in by_patient.values()), "the week between the sessions is exact"
+    assert sorted(days[0] for days in by_patient.values()) != sorted(first_days), "the days are shifted"
+    events = table_rows(files, "events")
+    amended = [e for e in events if e["amended"]]
+    assert len(amended) == 1 and amended[0]["systolic_mmhg"] == 131.0 and amended[0]["kind"] == "vitals"
+    assert {e["kind"] for e in events} == {"vitals", "medication", "alert"}
+    alert = next(e for e in events if e["kind"] == "alert")  # 171 mmHg, 43 above the baseline
+    assert (alert["code"], alert["severity"], alert["action"], alert["minute"]) == \
+        ("bp_rise_from_baseline", "warning", "continue", 15.0)
+    medication = next(e for e in events if e["kind"] == "medication")
+    assert (medication["drug"], medication["dose"], medication["dose_unit"], medication["route"]) == ("ketamine", 7.0, "mg", "iv")
+    extra = [d for d in table_rows(files, "doses") if d["source"] == "extra_bolus"]
+    assert len(extra) == 1 and extra[0]["dose_mg"] == 7.0 and extra[0]["start_min"] == 30.0
+    assert extra[0]["research_id"] == amended[0]["research_id"]
+    diary = table_rows(files, "diary")
+    assert len(diary) == 25 and sum(d["amended"] for d in diary) == 5 and Counter(d["pain_nrs"] for d in diary) == {4: 20, 3: 5}
+    outcomes = table_rows(files, "outcomes")
+    assert {o["status"] for o in outcomes} == {"assessable"} and all(o["responder_50"] for o in outcomes)
+    entry = list_audit(db, clinic.actors["admin"], AuditFilter(action="research.export"), limit=1).items[0]
+    assert entry.detail["patients"] == 5 and entry.detail["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def flows_lot() -> bytes:
+    from tests.interop.flows import KETAMINE_LOT
+
+    return KETAMINE_LOT.encode()
