@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 
 from ketaclinic.interop.fhir import full_url
 from ketaclinic.interop.fhir_import import ReferralError, read_referral
@@ -121,9 +122,11 @@ def get_referral_import(db: Database, actor: Actor, import_id: int) -> ReferralI
         return _view(row)
 
 
-def patient_referrals(session: Any, patient_id: int) -> list[ReferralImportView]:
-    from sqlalchemy import select
-
-    rows = session.execute(select(ReferralImport).where(ReferralImport.patient_id == patient_id)
-                           .order_by(ReferralImport.id)).scalars().all()
-    return [_view(r) for r in rows]
+def list_patient_referrals(db: Database, actor: Actor, patient_id: int) -> list[ReferralImportView]:
+    """The referrals a chart was started from (or received later), oldest first."""
+    require_role(actor, *READ_ROLES)
+    with unit_of_work(db) as session:
+        load_patient(session, actor, patient_id)
+        rows = session.execute(select(ReferralImport).where(ReferralImport.patient_id == patient_id)
+                               .order_by(ReferralImport.id)).scalars().all()
+        return [_view(r) for r in rows]

@@ -25,7 +25,7 @@ from ketaclinic.web.websession import WebSessionMiddleware
 
 STATIC = Path(__file__).parent / "static"
 VIEW_MODULES = ("auth", "public", "dashboard", "inquiries", "patients", "admin", "evaluations", "plans",
-                "sessions", "portal", "outcomes", "report_summaries", "research", "report_letters")
+                "sessions", "portal", "outcomes", "report_summaries", "research", "report_letters", "referrals")
 
 
 def _is_page(request: Request) -> bool:

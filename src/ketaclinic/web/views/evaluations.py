@@ -87,14 +87,18 @@ def request_from_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def values_from_request(doc: dict[str, Any], notes: str | None = None) -> dict[str, Any]:
-    patient, pain, vitals, history = doc["patient"], doc["pain"], doc["vitals"], doc["history"]
+    """The form's values from a stored document; a referral draft has no vitals or history yet (blank)."""
+    patient, pain = doc.get("patient") or {}, doc.get("pain") or {}
+    vitals, history = doc.get("vitals") or {}, doc.get("history") or {}
     pregnant = patient.get("pregnant")
+    nrs = pain.get("nrs_now")
     return {
-        "age_years": patient["age_years"], "sex": patient["sex"], "weight_kg": patient["weight_kg"],
+        "age_years": patient.get("age_years", ""), "sex": patient.get("sex", ""), "weight_kg": patient.get("weight_kg", ""),
         "pregnant": "" if pregnant is None else ("yes" if pregnant else "no"),
-        "conditions": pain["conditions"], "duration_weeks": pain["duration_weeks"], "nrs_now": pain.get("nrs_now") or "",
-        "prior_treatments": pain["prior_treatments"], **{k: vitals[k] for k, _ in VITALS},
-        **{k: history[k] for k in HISTORY}, "allergies": ", ".join(doc.get("allergies", [])),
+        "conditions": pain.get("conditions", []), "duration_weeks": pain.get("duration_weeks", ""),
+        "nrs_now": "" if nrs is None else nrs,
+        "prior_treatments": pain.get("prior_treatments", []), **{k: vitals.get(k, "") for k, _ in VITALS},
+        **{k: history.get(k, "") for k in HISTORY}, "allergies": ", ".join(doc.get("allergies", [])),
         "medications": "\n".join(doc.get("medications", [])), "notes": notes or "", "reason": "",
     }
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ketaclinic.charts import pain_trend_chart, to_svg
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import patients as patient_service
+from ketaclinic.services import referrals as referral_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.services.follow_up import CHECK_NAMES
@@ -21,14 +22,16 @@ from ketaclinic.web.views._services import service_fn
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 STAFF_READERS = ("physician", "nurse", "coordinator")
 SEXES = [("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Not recorded")]
-DEMOGRAPHICS = ("given_name", "family_name", "birth_date", "sex", "phone", "email", "weight_kg")
+DEMOGRAPHICS = ("given_name", "family_name", "birth_date", "sex", "phone", "email", "referring_physician",
+                "referring_physician_contact", "weight_kg")
 
 
 @router.get("/patients")
 def patient_list(request: Request, actor: Annotated[Actor, Depends(need(*STAFF_READERS))], q: str | None = None) -> Response:
     page = patient_service.list_patients(db_of(request), actor, q=q or None, limit=200)
     return render(request, "patients/list.html", {"patients": page.items, "q": q or "",
-                                                  "can_create": actor.role in patient_service.CREATE_ROLES})
+                                                  "can_create": actor.role in patient_service.CREATE_ROLES,
+                                                  "can_import": actor.role in referral_service.IMPORT_ROLES})
 
 
 @router.get("/patients/new")
@@ -109,7 +112,9 @@ def _items(page: Any) -> list[Any]:
 def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*STAFF_READERS))]) -> Response:
     db = db_of(request)
     patient = patient_service.get_patient(db, actor, patient_id)
-    ctx: dict[str, Any] = {"patient": patient, "clinical": actor.role in CLINICAL}
+    ctx: dict[str, Any] = {"patient": patient, "clinical": actor.role in CLINICAL,
+                           "referrals": referral_service.list_patient_referrals(db, actor, patient_id),
+                           "can_export_fhir": actor.role == "physician"}
     sessions = _items(_optional("sessions", "list_sessions", db, actor, patient_id=patient_id, limit=200))
     ctx["sessions"] = sessions
     if actor.role not in CLINICAL:  # the coordinator: demographics and scheduling only
