@@ -1,0 +1,74 @@
+"""``POST /api/v1/research/exports``: the admin gets the ZIP as an attachment; every other role 403; bad parameters 422."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+
+from ketaclinic.services.audit import AuditFilter, list_audit
+from tests.interop.flows import T0, completed, signed_plan
+
+URL = "/api/v1/research/exports"
+
+
+@pytest.fixture
+def engine() -> str:
+    """The export is tested on both engines in tests/interop; the HTTP edge runs on SQLite."""
+    return "sqlite"
+
+
+def test_the_admin_downloads_the_zip(client, headers, db, clinic):
+    completed(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), T0 + timedelta(days=2))
+    response = client.post(URL, headers=headers["admin"], json={"format": "parquet", "k": 5, "condition": "migraine"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="ketaclinic-research-') and disposition.endswith('.zip"')
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-sha256"] == hashlib.sha256(response.content).hexdigest()
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read("manifest.json"))
+    assert {"patients.parquet", "events.parquet", "data_dictionary.csv", "README.md", "manifest.json"} <= names
+    assert manifest["patients"] == 0 and manifest["k"] == 5 and manifest["cohort"]["condition"] == "migraine"
+    entry = list_audit(db, clinic.actors["admin"], AuditFilter(action="research.export"), limit=1).items[0]
+    assert entry.detail["condition"] == "migraine" and entry.detail["sha256"] == response.headers["x-content-sha256"]
+
+
+def test_one_treated_patient_is_too_small_a_cohort(client, headers, db, clinic):
+    completed(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), T0 + timedelta(days=2))
+    response = client.post(URL, headers=headers["admin"], json={})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "cohort_too_small" and "1 patient, fewer than k = 11" in error["message"]
+
+
+@pytest.mark.parametrize("role", ["physician", "nurse", "coordinator", "patient"])
+def test_every_other_role_is_refused(client, headers, role):
+    response = client.post(URL, headers=headers[role], json={"format": "csv"})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+
+
+def test_anonymous_is_asked_to_log_in(client):
+    assert client.post(URL, json={}).status_code == 401
+
+
+@pytest.mark.parametrize(("body", "field", "words"), [
+    ({"k": 4}, "k", "k must be at least 5"),
+    ({"k": "many"}, "k", "whole number"),
+    ({"format": "xlsx"}, "format", "format must be one of csv, parquet"),
+    ({"start": "2026-03-01", "end": "2026-01-01"}, "end", "start (2026-03-01) must be on or before end (2026-01-01)"),
+    ({"condition": "gout"}, "condition", "unknown condition 'gout'"),
+    ({"start": "2026-02-30"}, "start", "date"),
+    ({"kay": 11}, "kay", "unknown field"),
+])
+def test_bad_parameters_say_what_is_wrong(client, headers, body, field, words):
+    response = client.post(URL, headers=headers["admin"], json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == field and words in error["message"], error
