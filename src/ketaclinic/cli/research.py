@@ -28,8 +28,8 @@ def _date(text: str | None, name: str) -> date | None:
 
 
 def research_export_command(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the ZIP", dir_okay=False, writable=True)],
     username: Username,
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the ZIP", dir_okay=False)] = None,
     password_stdin: PasswordStdin = False,
     format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",  # noqa: A002
     k: Annotated[str, typer.Option("--k", help="Smallest cell released as is (default 11, CMS policy; at least 5)")] = "11",
@@ -41,6 +41,8 @@ def research_export_command(
     from ketaclinic.services.errors import ServiceError
     from ketaclinic.services.research_export import parameters, research_export
 
+    if out is None:
+        fail(CommandError("missing_field", "--out FILE.zip is required: where to write the export", "out"))
     out = out.expanduser()
     try:
         params = parameters(format=format, k=k, condition=condition, start=_date(start, "start"), end=_date(end, "end"))
