@@ -166,6 +166,12 @@ def report_context(cohort: dict[str, Any], sessions_started: int, events: list[A
     overall = cohort["overall"]
     conditions = [responder_row(_condition_name(code), group, small_cells=True)
                   for code, group in sorted(cohort["by_condition"].items(), key=lambda kv: _condition_name(kv[0]))]
+    small = [g for g in cohort["by_condition"].values() if int(g["n"]) < SMALL_CELL_BELOW]
+    pooled = None
+    if len(small) > 1:  # the small groups together: what can be said about them without naming one
+        together = {k: sum(int(g[k]) for g in small) for k in ("n", "responders_30", "responders_50")}
+        pooled = responder_row(f"{len(small)} conditions with fewer than {SMALL_CELL_BELOW} patients each, together",
+                               together, small_cells=True)
     km = cohort["durability"]
     crps = cohort["by_condition"].get("crps")
     comparators = []
@@ -181,6 +187,7 @@ def report_context(cohort: dict[str, Any], sessions_started: int, events: list[A
         "not_assessable": sorted(cohort["not_assessable"].items(), key=lambda kv: (-kv[1], kv[0])),
         "overall": responder_row("All conditions", overall, small_cells=False) if overall["n"] else None,
         "conditions": conditions,
+        "pooled": pooled,
         "any_suppressed": any(r["suppressed"] for r in conditions),
         "small_cell_below": SMALL_CELL_BELOW,
         "moderate_pct": MODERATE_REDUCTION_PCT, "substantial_pct": SUBSTANTIAL_REDUCTION_PCT,

@@ -58,7 +58,7 @@ from ketaclinic.services.patients import load_patient
 
 ROLES = ("physician", "nurse", "patient")
 TEMPLATE = "patient_summary.html"
-TITLE = "Your treatment summary"
+TITLE = "Treatment summary"  # the page header; the page itself says "Your treatment summary"
 WINDOW_DAYS = 28  # "before the course" and "the last weeks": four weeks of diary each
 UPCOMING = ("scheduled", "checked_in")
 
@@ -262,14 +262,15 @@ def _response(course: Any) -> dict[str, Any] | None:
     if isinstance(course, str) or course.followup_nrs is None:
         return None
     r = classify_response(course.baseline_nrs, course.followup_nrs)
+    pct = int(r.reduction_pct + 0.5)  # a whole percentage for a reader; the class uses the exact value
     if r.responder_50:
-        verdict = (f"Your pain fell by half or more ({r.reduction_pct:g} %). Doctors call this a large improvement: "
+        verdict = (f"Your pain fell by half or more ({pct} %). Doctors call this a large improvement: "
                    "you count as a \"responder\".")
     elif r.responder_30:
-        verdict = (f"Your pain fell by about a third or more ({r.reduction_pct:g} %). Doctors call this a worthwhile "
+        verdict = (f"Your pain fell by about a third or more ({pct} %). Doctors call this a worthwhile "
                    "improvement: you count as a \"responder\".")
     elif r.reduction_pct > 0:
-        verdict = (f"Your pain fell by {r.reduction_pct:g} %. That is less than the fall of about a third that doctors "
+        verdict = (f"Your pain fell by {pct} %. That is less than the fall of about a third that doctors "
                    "call a worthwhile improvement.")
     else:
         verdict = "Your pain did not fall after the course."
