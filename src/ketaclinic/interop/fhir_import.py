@@ -191,16 +191,19 @@ def read_referral(document: Any, *, today: date) -> Referral:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ReferralError(f"not a valid FHIR R4 Bundle: {where}: {first['msg']}", where) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # fhir.resources on an unknown resourceType
+        raise ReferralError(f"not a valid FHIR R4 Bundle: an entry holds something that is not an R4 resource ({exc})",
+                            "entry") from None
     resources = [(e.get("fullUrl"), e.get("resource") or {}) for e in entries]
     patients = [(url, r) for url, r in resources if r.get("resourceType") == "Patient"]
     if len(patients) != 1:
         raise ReferralError(f"a referral carries exactly one Patient; this Bundle has {len(patients)}", "entry")
     patient_url, patient = patients[0]
-    patient_refs = {ref for ref in (patient_url, f"Patient/{patient.get('id')}") if ref}
+    patient_refs = {ref for ref in (patient_url, patient.get("id") and f"Patient/{patient['id']}") if ref}
     practitioners = {}
     for url, r in resources:
         if r.get("resourceType") == "Practitioner":
-            for ref in (url, f"Practitioner/{r.get('id')}"):
+            for ref in (url, r.get("id") and f"Practitioner/{r['id']}"):
                 if ref:
                     practitioners[ref] = r
     referral = Referral(demographics=_demographics(patient, practitioners),
