@@ -82,8 +82,15 @@ def test_small_cells_lose_sex_and_age_then_conditions():
                              "patients.condition": 1, "patients.conditions": 1}
     assert result.as_dict()["total_values_suppressed"] == 38
     # every released combination of quasi-identifiers is shared by at least k patients
-    released = Counter((r["sex"], r["age_band"], r["conditions"]) for r in rows if r["qi_suppressed"] != "all")
+    released = Counter((r["sex"], r["age_band"], r["condition"], r["conditions"]) for r in rows
+                       if r["qi_suppressed"] != "all")
     assert min(released.values()) >= 11
+    # the primary condition is part of the cell: 11 with the same list but one with another primary
+    mixed = _patients([("female", 45, "crps;migraine", 11), ("female", 45, "migraine;crps", 1)])
+    for r in mixed:
+        r["conditions"] = "crps;migraine"
+    rx.suppress_small_cells(mixed, 11)
+    assert [r["qi_suppressed"] for r in mixed] == ["none"] * 11 + ["all"]
     # with k = 5 the 12 are still kept and nothing else changes shape
     again = _patients([("female", 45, "crps", 12), ("male", 81, "sickle_cell", 1)])
     assert rx.suppress_small_cells(again, 5).patients_fully_suppressed == 1

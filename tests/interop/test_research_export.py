@@ -210,7 +210,8 @@ def test_small_cells_are_suppressed_and_counted(demo):
     assert s["values_suppressed"] == dict(emptied) and s["total_values_suppressed"] == sum(emptied.values()) > 0
     assert s["patients_generalised"] + s["patients_fully_suppressed"] == sum(r["qi_suppressed"] != "none" for r in patients)
     assert s["k"] == 11 and "CMS" in s["policy"]
-    released = Counter((r["sex"], r["age_band"], r["conditions"]) for r in patients if r["qi_suppressed"] != "all")
+    released = Counter((r["sex"], r["age_band"], r["condition"], r["conditions"]) for r in patients
+                       if r["qi_suppressed"] != "all")
     assert all(n >= 11 for n in released.values()), released
 
 

@@ -43,7 +43,8 @@ export's README):
 - (N) URLs, (O) IP addresses: the audit log's IP addresses and any link are never exported.
 - (P) biometrics, (Q) photographs: KetaClinic records none.
 
-**Small cells.** Sex × age band × conditions are quasi-identifiers. A patient whose combination
+**Small cells.** Sex × age band × conditions (the primary one and the whole list) are
+quasi-identifiers. A patient whose combination
 is shared by fewer than *k* patients of the cohort loses sex and age (age_years, age_band); if
 the condition combination alone is still rarer than *k* among those, the conditions go too. *k*
 is 11 by default, the CMS cell size suppression policy ("no cell ... containing a value of 1 to 10
@@ -107,11 +108,14 @@ CAVEATS = (
     USE_CAVEAT,
     "Research ids and date shifts are new in every export: rows of two exports cannot be joined by id.",
     "The cohort's real date range is not written into the export (it would narrow the shifts): do not send it along.",
+    "HIPAA Safe Harbor keeps only the year of a date: the per-patient shifted dates go beyond its letter, so a "
+    "release that must rest on Safe Harbor alone (rather than an expert determination, 45 CFR 164.514(b)(1)) needs "
+    "the privacy officer's approval.",
     "dose_mg divided by dose_mg_per_kg gives the dosing weight; weight is not a Safe Harbor identifier, but treat "
     "the tables as confidential all the same.",
 )
 
-QUASI_IDENTIFIERS = ("sex", "age_band", "conditions")
+QUASI_IDENTIFIERS = ("sex", "age_band", "condition", "conditions")
 SEXES = ("female", "male", "other", "unknown")
 CONDITIONS: frozenset[str] = frozenset(c.value for c in ConditionId)
 PROTOCOL_IDS: frozenset[str] = frozenset(p.id for p in PROTOCOLS)
@@ -164,7 +168,7 @@ ORDINAL = "ordinal within the patient or session (internal record ids are not ex
 RECORDED = "as recorded (not an identifier)"
 CODED = "coded value from a fixed vocabulary; free text and unknown values are dropped"
 DERIVED = "derived from recorded values"
-QI = "quasi-identifier: empty when its sex x age band x conditions cell has fewer than k patients"
+QI = "quasi-identifier: empty when its sex x age band x condition(s) cell has fewer than k patients"
 CORRECTED = "the corrected value when the event was amended; the amendment's reason (free text) is dropped"
 
 
@@ -504,8 +508,9 @@ class Suppression:
 def suppress_small_cells(rows: list[dict[str, Any]], k: int) -> Suppression:
     """Empty the quasi-identifiers of patients in cells of fewer than ``k`` (in place).
 
-    Step 1: a patient whose sex × age band × conditions cell is smaller than ``k`` loses sex and
-    age. Step 2: among those, a conditions combination still shared by fewer than ``k`` goes too.
+    Step 1: a patient whose sex × age band × conditions cell (the primary condition and the whole
+    list) is smaller than ``k`` loses sex and age. Step 2: among those, a conditions combination
+    still shared by fewer than ``k`` goes too.
     Every released combination of quasi-identifiers is then shared by at least ``k`` patients;
     patients emptied in step 2 carry no quasi-identifier at all.
     """
@@ -514,7 +519,7 @@ def suppress_small_cells(rows: list[dict[str, Any]], k: int) -> Suppression:
 
     counts = Counter(cell(r) for r in rows)
     small = [r for r in rows if counts[cell(r)] < k]
-    by_conditions = Counter(r["conditions"] for r in small)
+    by_conditions = Counter((r["condition"], r["conditions"]) for r in small)
     emptied: Counter[str] = Counter()
 
     def empty(r: dict[str, Any], columns: tuple[str, ...]) -> None:
@@ -526,7 +531,7 @@ def suppress_small_cells(rows: list[dict[str, Any]], k: int) -> Suppression:
     generalised = full = 0
     for r in small:
         empty(r, ("sex", "age_years", "age_band"))
-        if by_conditions[r["conditions"]] >= k:
+        if by_conditions[(r["condition"], r["conditions"])] >= k:
             r["qi_suppressed"] = "age_sex"
             generalised += 1
         else:
@@ -992,8 +997,8 @@ def readme(manifest: dict[str, Any]) -> str:
         *[f"| {letter} | {name} | {how} |" for letter, name, how in SAFE_HARBOR], "",
         f"**Dates.** {DATE_RULE}", "",
         f"**Research ids.** {PSEUDONYM[0].upper() + PSEUDONYM[1:]}.", "",
-        f"**Small cells.** Sex x age band x conditions are quasi-identifiers. A patient whose combination is shared "
-        f"by fewer than k = {s['k']} patients loses sex and age; if the conditions alone are still that rare, they go "
+        "**Small cells.** Sex x age band x condition (the primary one and the whole list) are quasi-identifiers. "
+        f"A patient whose combination is shared by fewer than k = {s['k']} patients loses sex and age; if the conditions alone are still that rare, they go "
         f"too ({s['policy']}; {CMS_CELL_POLICY_URL}). In this export {s['patients_generalised']} patient(s) lost sex "
         f"and age, {s['patients_fully_suppressed']} lost every quasi-identifier, {s['total_values_suppressed']} "
         "value(s) in all. The column qi_suppressed says which.", "",
