@@ -21,7 +21,13 @@ from ketaclinic.records.audit import AuditEntry
 from ketaclinic.records.db import utcnow
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.records.users import User
-from ketaclinic.reports.outcome_report import outcome_report_pdf, resolve_range, year_before
+from ketaclinic.reports.outcome_report import (
+    outcome_report_pdf,
+    report_context,
+    resolve_range,
+    responder_row,
+    year_before,
+)
 from ketaclinic.services import outcomes as oc
 from ketaclinic.services.auth import actor_for, issue_token
 from ketaclinic.services.errors import Forbidden, ValidationFailed
@@ -92,6 +98,25 @@ def test_condition_rows_hide_small_cells(full):
     for code in small:
         assert f"{CONDITIONS[code].name} <5 <5 <5" in text
     assert "counts below 5 are shown as \"<5\"" in text and "Small cells (clinic policy)" in text
+    if len(small) == len(cohort["by_condition"]):  # every group small: pooling them would only repeat the overall row
+        assert "patients each, together" not in text
+
+
+def test_small_cells_leave_out_what_would_give_the_count_back_and_pool_the_small_groups():
+    big = {"n": 12, "responders_30": 7, "responders_50": 3, "two_point": 8}
+    row = responder_row("CRPS", big, small_cells=True)
+    assert row["n"] == "12" and row["r30"]["count"] == "7" and row["r30"]["pct"] == 58
+    assert (row["r30"]["low"], row["r30"]["high"]) == (32, 81)  # Wilson 7/12
+    assert row["r50"] == {"count": "<5", "pct": None} and row["suppressed"]
+    assert responder_row("All", big, small_cells=False)["r50"]["count"] == "3"
+    cohort = {"patients_with_a_course": 16, "assessable": 16, "not_assessable": {}, "overall": {**big, "n": 16},
+              "by_condition": {"crps": big, "migraine": {"n": 2, "responders_30": 1, "responders_50": 0},
+                               "sickle_cell": {"n": 2, "responders_30": 2, "responders_50": 1}},
+              "durability": None, "caveats": [], "definitions": {}}
+    context = report_context(cohort, 0, [], date(2026, 1, 1), date(2026, 6, 30))
+    assert context["pooled"]["name"] == "2 conditions with fewer than 5 patients each, together"
+    assert context["pooled"]["n"] == "<5" and context["pooled"]["r30"] == {"count": "<5", "pct": None}
+    assert [r["n"] for r in context["conditions"]] == ["12", "<5", "<5"]
 
 
 def test_durability_and_its_median(full):

@@ -168,7 +168,7 @@ def report_context(cohort: dict[str, Any], sessions_started: int, events: list[A
                   for code, group in sorted(cohort["by_condition"].items(), key=lambda kv: _condition_name(kv[0]))]
     small = [g for g in cohort["by_condition"].values() if int(g["n"]) < SMALL_CELL_BELOW]
     pooled = None
-    if len(small) > 1:  # the small groups together: what can be said about them without naming one
+    if 1 < len(small) < len(cohort["by_condition"]):  # the small groups together (when not simply the overall row)
         together = {k: sum(int(g[k]) for g in small) for k in ("n", "responders_30", "responders_50")}
         pooled = responder_row(f"{len(small)} conditions with fewer than {SMALL_CELL_BELOW} patients each, together",
                                together, small_cells=True)
