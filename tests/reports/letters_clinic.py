@@ -9,7 +9,7 @@ The story (all synthetic): Ada Synthetic-Lovell, CRPS, pain 8/10 at the evaluati
 three sessions of the outpatient infusion (68 kg: 13.6 mg bolus, then 34 mg/h = 34 mL/h at 1 mg/mL);
 in the first, moderate nausea raises an alert, ondansetron is given (lot SYN-OND-0426), the rate is
 reduced to 0.4 mg/kg/h (27.2 mL/h) "for nausea", and a mild dissociation is amended to moderate.
-After the course, three weeks of diary at pain 4 and 5 alternating (mean 4.5: 43.75 % less,
+After the course, twenty days of diary at pain 4 and 5 alternating (mean 4.5: 43.75 % less,
 a responder at 30 % but not at 50 %) with oxycodone 10 mg/day (15 MME).
 """
 
@@ -91,6 +91,7 @@ class Story:
     draft_evaluation_id: int
     other_evaluation_id: int  # Ben: signed, not eligible (pregnancy), no referrer
     amended_event_id: int
+    sparse_patient_id: int  # Cleo: one session, no diary at all (the letter must say what is missing)
 
 
 def _diary(db, actor, patient_id: int, first: date, days: int, pains: list[int], **values) -> None:
@@ -137,7 +138,7 @@ def build_story(db: Database, clinic: Clinic) -> Story:
     eventful, amended = eventful_session(db, clinic, plan, days[0])
     second = completed(db, clinic, plan, days[1])
     third = completed(db, clinic, plan, days[2])
-    _diary(db, patient, pid, days[2].date() + timedelta(days=1), 21, [4, 5], function=6,
+    _diary(db, patient, pid, days[2].date() + timedelta(days=1), 20, [4, 5], function=6,
            opioid_doses=[{"opioid": "oxycodone", "daily_dose_mg": 10}])
     draft = ev.create_evaluation(db, clinic.actors["nurse"], ev.EvaluationIn(
         patient_id=pid, screening=screening(pain={"nrs_now": 5})), now=NOW - timedelta(days=1))
@@ -145,6 +146,13 @@ def build_story(db: Database, clinic: Clinic) -> Story:
         patient_id=clinic.other_patient_id, screening={**SCREENING, "patient": {**SCREENING["patient"], "pregnant": True,
                                                                                  "weight_kg": 80}}), now=T0)
     other = ev.sign_evaluation(db, clinic.actors["physician"], other.id, other.version, now=T0 + timedelta(hours=1))
+    from ketaclinic.services.patients import PatientIn, create_patient
+
+    cleo = create_patient(db, clinic.actors["coordinator"], PatientIn(
+        given_name="Cleo", family_name="Synthetic-Sparse", birth_date=date(1975, 5, 6), sex="female", weight_kg=68.0),
+        now=T0)
+    completed(db, clinic, signed_plan(db, clinic, cleo.id, now=T0), T0 + timedelta(days=20))
     return Story(clinic=clinic, evaluation_id=plan.evaluation_id, plan_id=plan.id,
                  session_ids=[eventful, second.id, third.id], eventful_session_id=eventful,
-                 draft_evaluation_id=draft.id, other_evaluation_id=other.id, amended_event_id=amended)
+                 draft_evaluation_id=draft.id, other_evaluation_id=other.id, amended_event_id=amended,
+                 sparse_patient_id=cleo.id)

@@ -29,7 +29,7 @@ from ketaclinic.records.sessions import SessionEvent
 from ketaclinic.reports.frame import frame_for
 from ketaclinic.reports.letters import plan_summary
 from ketaclinic.reports.lookup import Citations, identity, local, usernames
-from ketaclinic.reports.pdf import render_pdf
+from ketaclinic.reports.pdf import Frame, render_html, render_pdf
 from ketaclinic.reports.session_facts import ACTION_WORDS, EventRow, fmt, record_lines, summarise
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
@@ -85,6 +85,20 @@ def _discharge(record: dict[str, Any] | None, tz: tzinfo, cite: Citations) -> di
 def session_record(db: Database, actor: Actor, session_id: int, now: datetime | None = None,
                    *, tz: tzinfo | None = None) -> bytes:
     """The monitored-session record as PDF bytes."""
+    frame, context = _document(db, actor, session_id, now, tz)
+    return render_pdf("session_record.html", frame, context)
+
+
+def session_record_html(db: Database, actor: Actor, session_id: int, now: datetime | None = None,
+                        *, tz: tzinfo | None = None) -> str:
+    """The same record as HTML (what the PDF is drawn from: a preview, and what tests read the markup of)."""
+    frame, context = _document(db, actor, session_id, now, tz)
+    return render_html("session_record.html", frame, context)
+
+
+def _document(db: Database, actor: Actor, session_id: int, now: datetime | None,
+              tz: tzinfo | None) -> tuple[Frame, dict[str, Any]]:
+    """Check the reader's right, audit the print, and gather what the template prints."""
     require_role(actor, *RECORD_ROLES)
     now = now or utcnow()
     tz = tz or UTC
@@ -138,7 +152,7 @@ def session_record(db: Database, actor: Actor, session_id: int, now: datetime | 
             "as_of": local(now, tz), "timezone": str(tz),
         }
         context["sources"] = cite.listing()
-    return render_pdf("session_record.html", frame, context)
+    return frame, context
 
 
 def filename(session_id: int, now: datetime) -> str:
