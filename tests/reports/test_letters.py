@@ -85,7 +85,7 @@ def sparse_pdf(env):
 def test_the_evaluation_letter_is_one_or_two_pages_addressed_to_the_referrer(evaluation_pdf, env):
     back, text = evaluation_pdf
     assert 1 <= back.pages <= 2
-    assert back.title == "Letter to the referring physician"
+    assert back.title == "Letter to the referrer"
     assert back.first_page_ink > 0.001
     assert REFERRER in text and "Riverside Family Practice (synthetic)" in text
     assert f"Dear {REFERRER}," in text
@@ -162,7 +162,7 @@ def test_a_patient_reads_only_their_own_signed_letter(env):
 def test_the_course_letter_is_one_or_two_pages_drawn_quickly(course_pdf):
     back, _, seconds = course_pdf
     assert 1 <= back.pages <= 2
-    assert back.title == "Letter to the referring physician"
+    assert back.title == "Letter to the referrer"
     assert back.first_page_ink > 0.001
     assert (DOCS / "report-letter-course.png").stat().st_size > 10_000
     assert seconds < 5.0, f"a warm render took {seconds:.1f} s"  # about 1.2 s on the reference machine
@@ -171,7 +171,7 @@ def test_the_course_letter_is_one_or_two_pages_drawn_quickly(course_pdf):
 def test_the_course_letter_leads_with_a_three_line_summary(course_pdf):
     _, text, _ = course_pdf
     summary = text[text.index("Course 3 sessions"):text.index("has completed a course")]
-    assert "3 sessions of outpatient infusion series, 04 Mar – 09 Mar 2026" in summary
+    assert "3 sessions of Outpatient infusion series, 04 Mar – 09 Mar 2026" in summary
     assert "ketamine 69.1–78.8 mg (1.02–1.16 mg/kg) per session" in summary
     assert "1 alert, all answered" in summary
     assert "Outcome Pain 8 → 4.5/10 (-43.8 %): responder at 30 %, not at 50 %." in summary

@@ -63,6 +63,7 @@ from ketaclinic.services.outcomes import FOLLOW_UP_DAYS, MIN_FOLLOW_UP_ENTRIES, 
 from ketaclinic.services.patients import load_patient
 
 LETTER_ROLES = ("physician", "nurse", "patient")
+LETTER_TITLE = "Letter to the referrer"  # the running header and the PDF's title
 PRE_COURSE_DAYS = 28  # the diary window before the first session that "before" is read from (clinic policy)
 DECISION_WORDS = {
     "eligible": "Eligible",
@@ -225,7 +226,7 @@ def evaluation_letter(db: Database, actor: Actor, evaluation_id: int, now: datet
             first_session = session.execute(select(InfusionSession.scheduled_at).where(
                 InfusionSession.plan_id == plan_row.id, InfusionSession.state == "scheduled",
                 InfusionSession.scheduled_at >= now).order_by(InfusionSession.scheduled_at)).scalars().first()
-        frame = frame_for(session, actor, title="Letter to the referring physician", now=local(now, tz), patient=patient)
+        frame = frame_for(session, actor, title=LETTER_TITLE, now=local(now, tz), patient=patient)
         audit(session, actor, "report.letter.evaluation", "evaluation", evaluation.id,
               {"patient_id": patient.id, "status": evaluation.status, "plan_id": plan_row.id if plan_row else None})
         screening_input = evaluation.screening_input or {}
@@ -443,7 +444,7 @@ def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | N
         course = patient_course(session, patient.id, today)
         entries = effective_entries(patient_entries(session, patient.id))
         follow_up = follow_up_in(session, patient.id, today)
-        frame = frame_for(session, actor, title="Letter to the referring physician", now=local(now, tz), patient=patient)
+        frame = frame_for(session, actor, title=LETTER_TITLE, now=local(now, tz), patient=patient)
         audit(session, actor, "report.letter.course", "patient", patient.id,
               {"sessions": [v.id for v in visits], "responder_assessable": not isinstance(course, str)
                and course.followup_nrs is not None})
@@ -490,7 +491,7 @@ def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | N
             "clinic_policy": CLINIC_POLICY,
         }
         context["summary"] = _summary_lines(lines, outcome, booster, checks_due, (first_day, course_end),
-                                            ", ".join(p.lower() for p in protocols))
+                                            ", ".join(protocols))
         context["sources"] = cite.listing()
     return _render("letter_course.html", frame, context)
 
