@@ -62,7 +62,7 @@ def main() -> dict:
            "KETACLINIC_DEMO_PASSWORD": "demo-clinic", "KETACLINIC_ENV": "test"}
     ketaclinic = str(Path(sys.executable).parent / "ketaclinic")
     urls = {name: f"sqlite:///{tmp / (name + '.db')}" for name in ("demo", "empty")}
-    for name, url in urls.items():
+    for url in urls.values():
         subprocess.run([ketaclinic, "migrate"], env={**env, "DATABASE_URL": url}, check=True, capture_output=True)
     subprocess.run([ketaclinic, "demo"], env={**env, "DATABASE_URL": urls["demo"]}, check=True, capture_output=True)
     demo, empty = Database(urls["demo"]), Database(urls["empty"])
