@@ -66,6 +66,9 @@ def test_anonymous_is_asked_to_log_in(client):
     ({"condition": "gout"}, "condition", "unknown condition 'gout'"),
     ({"start": "2026-02-30"}, "start", "date"),
     ({"kay": 11}, "kay", "unknown field"),
+    ({"condition": []}, "condition", "unknown condition"),  # found by schemathesis: a list is not a condition
+    ({"format": {"csv": 1}}, "format", "format must be one of"),
+    ({"k": True}, "k", "whole number"),
 ])
 def test_bad_parameters_say_what_is_wrong(client, headers, body, field, words):
     response = client.post(URL, headers=headers["admin"], json=body)

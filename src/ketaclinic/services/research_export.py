@@ -60,7 +60,7 @@ class ResearchExportIn(BaseModel):
     @field_validator("format", mode="before")
     @classmethod
     def _format(cls, value: Any) -> Any:
-        if value not in research.FORMATS:
+        if not isinstance(value, str) or value not in research.FORMATS:
             raise ValueError(f"format must be one of {', '.join(research.FORMATS)}")
         return value
 
@@ -80,9 +80,9 @@ class ResearchExportIn(BaseModel):
     @field_validator("condition", mode="before")
     @classmethod
     def _condition(cls, value: Any) -> Any:
-        if value in (None, ""):
+        if value is None or value == "":
             return None
-        if value not in research.CONDITIONS:
+        if not isinstance(value, str) or value not in research.CONDITIONS:
             raise ValueError(f"unknown condition {str(value)[:40]!r}: one of {', '.join(sorted(research.CONDITIONS))}")
         return value
 
