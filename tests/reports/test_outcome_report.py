@@ -195,6 +195,9 @@ def test_range_rules_roles_and_audit(env):
     with pytest.raises(ValidationFailed, match="YYYY-MM-DD") as bad:
         outcome_report_pdf(env["db"], physician, start="2026-02-30")
     assert bad.value.field == "start"
+    for far in ("0001-01-01", "9999-12-31"):  # no overflow at the ends of the calendar: a plain refusal
+        with pytest.raises(ValidationFailed, match="between 1900-01-01 and 2199-12-31"):
+            outcome_report_pdf(env["db"], physician, end=far)
     with pytest.raises(Forbidden):
         outcome_report_pdf(env["db"], env["actors"]["coordinator"], start="2026-01-01", end="2026-02-01")
     assert resolve_range(None, None, date(2026, 11, 26)) == (date(2025, 11, 27), date(2026, 11, 26))

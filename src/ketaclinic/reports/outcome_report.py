@@ -71,17 +71,27 @@ SIDE_EFFECT_NAMES = {
 }
 
 
+EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)  # plausibility bounds: a typo, not a clinic's history
+
+
 def parse_day(value: str | date | None, name: str) -> date | None:
     """A date from a query parameter or an option: ``YYYY-MM-DD``, or a clear refusal naming the field."""
-    if value is None or isinstance(value, date):
-        return value
-    text = str(value).strip()
-    if not text:
+    if value is None:
         return None
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else _bad(name, text)
-    except ValueError:
-        return _bad(name, text)
+    if isinstance(value, date):
+        day = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            day = date.fromisoformat(text) if len(text) == 10 else _bad(name, text)
+        except ValueError:
+            day = _bad(name, text)
+    if not EARLIEST <= day <= LATEST:
+        raise ValidationFailed(f"{name} must be between {EARLIEST.isoformat()} and {LATEST.isoformat()} "
+                               f"(got {day.isoformat()})", field=name)
+    return day
 
 
 def _bad(name: str, text: str) -> date:

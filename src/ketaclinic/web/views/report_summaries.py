@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ketaclinic.api.http import pdf_response
+from ketaclinic.api.http import PathId, pdf_response
 from ketaclinic.records.db import utcnow
 from ketaclinic.reports import outcome_report, patient_summary
 from ketaclinic.services.context import Actor
@@ -40,7 +40,7 @@ def my_summary(request: Request, actor: Annotated[Actor, Depends(need("patient")
 
 
 @router.get("/patients/{patient_id}/summary.pdf")
-def chart_summary(request: Request, patient_id: int,
+def chart_summary(request: Request, patient_id: PathId,
                   actor: Annotated[Actor, Depends(need(*patient_summary.ROLES))]) -> Response:
     return _summary(request, actor, patient_id)
 
