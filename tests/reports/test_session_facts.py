@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ketaclinic.reports.letters import effective_entries, window_means
+from ketaclinic.reports.letters import window_means
 from ketaclinic.reports.lookup import Citations, short_cite
 from ketaclinic.reports.session_facts import (
     EventRow,
@@ -19,6 +19,7 @@ from ketaclinic.reports.session_facts import (
     side_effects,
     summarise,
 )
+from ketaclinic.services.diary import current_by_day
 
 START = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
 PROGRAM = {"weight_kg": 68.0, "concentration_mg_per_ml": 1.0, "program": [
@@ -140,7 +141,7 @@ def test_diary_windows_use_corrected_entries_and_count_opioid_free_days_as_zero(
                _entry(3, d + timedelta(days=1), 7, 4, amends=2),  # corrects the day before's 9
                _entry(4, d + timedelta(days=2), 6, None, [{"opioid": "morphine", "daily_dose_mg": 30}]),
                _entry(5, d + timedelta(days=9), 1, 9)]  # outside the window
-    by_day = effective_entries(entries)
+    by_day = current_by_day(entries)
     assert by_day[d + timedelta(days=1)].id == 3
     means = window_means(by_day, d, d + timedelta(days=2))
     assert means.days == 3

@@ -361,7 +361,7 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: 
         else:
             start = visit.started_at + timedelta(minutes=dose.start_min)
             end = visit.started_at + timedelta(minutes=dose.start_min + dose.duration_min)
-            mg = dose.rate_mg_per_h * dose.duration_min / 60.0
+            mg = dose.dose_mg
             push = any(st.get("kind") == "bolus" and float(st.get("start_min", -1)) == dose.start_min
                        and float(st.get("duration_min") or 0) == dose.duration_min for st in program["program"])
             what = "slow bolus" if push else "infusion"

@@ -45,6 +45,11 @@ class Infusion(BaseModel):
     def end_min(self) -> float:
         return self.start_min + self.duration_min
 
+    @property
+    def dose_mg(self) -> float:
+        """What the infusion delivers in all: rate × duration."""
+        return self.rate_mg_per_h * self.duration_min / 60.0
+
 
 Dose = Annotated[Bolus | Infusion, Field(discriminator="kind")]
 
@@ -190,3 +195,11 @@ def doses_as_given(
         elif isinstance(dose, Bolus) and dose.at_min < stop:
             given.append(dose)
     return given, min(end, stop)
+
+
+def mg_as_given(steps: list[dict], rate_changes: list[tuple[float, float]] = (),
+                stopped_at_min: float | None = None) -> float:
+    """The ketamine a session delivered in mg (:func:`doses_as_given`, summed); every document that
+    states "ketamine given" uses this, so the letter, the record, the summary and the FHIR export agree."""
+    given, _ = doses_as_given(steps, rate_changes, stopped_at_min)
+    return sum(d.dose_mg for d in given)

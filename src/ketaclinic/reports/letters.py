@@ -30,7 +30,6 @@ the audit log (``report.letter.evaluation`` / ``report.letter.course``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from statistics import mean
@@ -55,7 +54,7 @@ from ketaclinic.reports.pdf import render_pdf, svg_data_uri
 from ketaclinic.reports.session_facts import ACTION_WORDS, EventRow, SessionSummary, fmt, summarise
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
-from ketaclinic.services.diary import patient_entries
+from ketaclinic.services.diary import current_by_day, patient_entries
 from ketaclinic.services.errors import Conflict, Forbidden
 from ketaclinic.services.evaluations import load_evaluation
 from ketaclinic.services.follow_up import follow_up_in
@@ -290,18 +289,6 @@ def _mme_of(doses: list[dict[str, Any]]) -> float:
         return 0.0  # stored entries were checked when written; an unreadable one adds nothing
 
 
-def effective_entries(entries: Iterable[Any]) -> dict[date, Any]:
-    """One diary entry per day: amended entries replaced by their correction, the last of a day kept
-    (as :func:`ketaclinic.services.diary.effective_days`, with every field kept)."""
-    entries = list(entries)
-    replaced = {e.amends_id for e in entries if e.amends_id is not None}
-    by_day: dict[date, Any] = {}
-    for entry in sorted(entries, key=lambda e: (e.recorded_at, e.id)):
-        if entry.id not in replaced:
-            by_day[entry.recorded_at.date()] = entry
-    return by_day
-
-
 def window_means(by_day: dict[date, Any], first: date, last: date) -> WindowMeans:
     """The diary days from ``first`` to ``last`` (inclusive)."""
     days = [e for d, e in sorted(by_day.items()) if first <= d <= last]
@@ -442,7 +429,7 @@ def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | N
         last_plan = plans[visits[-1].plan_id]
         names = usernames(session, [last_plan.signed_by, *(e.recorded_by for e in events)])
         course = patient_course(session, patient.id, today)
-        entries = effective_entries(patient_entries(session, patient.id))
+        entries = current_by_day(patient_entries(session, patient.id))
         follow_up = follow_up_in(session, patient.id, today)
         frame = frame_for(session, actor, title=LETTER_TITLE, now=local(now, tz), patient=patient)
         audit(session, actor, "report.letter.course", "patient", patient.id,

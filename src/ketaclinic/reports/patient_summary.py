@@ -50,7 +50,7 @@ from ketaclinic.reports.frame import frame_for
 from ketaclinic.reports.pdf import render_html, render_pdf, svg_data_uri
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
-from ketaclinic.services.diary import patient_entries
+from ketaclinic.services.diary import current_by_day, patient_entries
 from ketaclinic.services.follow_up import follow_up_in
 from ketaclinic.services.outcomes import FOLLOW_UP_DAYS, course_of
 from ketaclinic.services.patient_facts import load_patient_facts
@@ -145,17 +145,6 @@ def _mme(doses: list[dict[str, Any]]) -> float:
     return daily_mme([OpioidDose.model_validate(d) for d in doses]).total_mme_per_day
 
 
-def effective_entries(entries: list[DiaryEntry]) -> list[DiaryEntry]:
-    """One entry per day: a corrected entry replaced by its correction, the last of a day kept
-    (the rule of :func:`ketaclinic.services.diary.effective_days`, keeping every field)."""
-    replaced = {e.amends_id for e in entries if e.amends_id is not None}
-    by_day: dict[date, DiaryEntry] = {}
-    for entry in sorted(entries, key=lambda e: (e.recorded_at, e.id)):
-        if entry.id not in replaced:
-            by_day[entry.recorded_at.date()] = entry
-    return [by_day[d] for d in sorted(by_day)]
-
-
 @dataclass(frozen=True)
 class Window:
     label: str
@@ -228,15 +217,13 @@ def given_mg(program: dict[str, Any], rate_changes: list[tuple[float, float]], s
     """The ketamine a session delivered: the program with the nurse's rate changes and the stop
     (:func:`ketaclinic.pharmacology.regimen.doses_as_given`, what the session console draws); the
     program's planned total when it cannot be worked out."""
-    from ketaclinic.pharmacology.regimen import Bolus, doses_as_given
+    from ketaclinic.pharmacology.regimen import mg_as_given
 
     try:
-        doses, _ = doses_as_given(program.get("program", []), rate_changes, stopped_at_min)
+        return round(mg_as_given(program.get("program", []), rate_changes, stopped_at_min), 1)
     except (ValueError, KeyError, TypeError):
         planned = program.get("total_dose_mg")
         return float(planned) if planned is not None else None
-    total = sum(d.dose_mg if isinstance(d, Bolus) else d.rate_mg_per_h * d.duration_min / 60 for d in doses)
-    return round(total, 1)
 
 
 def _duration_words(minutes: float | None) -> str:
@@ -354,7 +341,7 @@ def summary_context(session: Session, patient: Any, now: datetime, tz: tzinfo = 
     facts = load_patient_facts(session, [patient.id])[patient.id]
     evaluation = facts.evaluation
     done, upcoming = _sessions(session, patient.id, tz)
-    entries = [e for e in effective_entries(patient_entries(session, patient.id)) if e.recorded_at.date() <= today]
+    entries = [e for e in current_by_day(patient_entries(session, patient.id)).values() if e.recorded_at.date() <= today]
     session_days = [s["day"] for s in done]
     first_day = session_days[0] if session_days else None
     baseline_nrs = ((evaluation.screening_input or {}).get("pain") or {}).get("nrs_now") if evaluation else None

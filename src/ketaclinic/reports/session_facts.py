@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ketaclinic.pharmacology.regimen import Bolus, doses_as_given
+from ketaclinic.pharmacology.regimen import mg_as_given
 
 SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
 KIND_LABELS = {
@@ -192,9 +192,7 @@ def ketamine_given_mg(program: Mapping[str, Any] | None, changes: list[RateChang
     steps = list((program or {}).get("program", []))
     if not steps:
         return 0.0
-    doses, _ = doses_as_given(steps, [(c.minute or 0.0, c.new_mg_per_h) for c in changes], stopped_at_min)
-    total = sum(d.dose_mg if isinstance(d, Bolus) else d.rate_mg_per_h * d.duration_min / 60.0 for d in doses)
-    return round(total, 1)
+    return round(mg_as_given(steps, [(c.minute or 0.0, c.new_mg_per_h) for c in changes], stopped_at_min), 1)
 
 
 def side_effects(events: Iterable[EventRow]) -> list[SideEffect]:

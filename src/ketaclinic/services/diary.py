@@ -16,6 +16,7 @@ answers 404.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -186,15 +187,21 @@ def list_entries(db: Database, actor: Actor, *, patient_id: int | None = None, s
         return page_of(rows, limit, view_of)
 
 
-def effective_days(entries: list[DiaryEntry]) -> list[CoreDiaryEntry]:
-    """One value per day for the core: amended entries replaced by their correction, the last entry of a day kept."""
+def current_by_day(entries: Iterable[DiaryEntry]) -> dict[date, DiaryEntry]:
+    """The entry that counts for each day, in day order: an amended entry is replaced by its
+    correction (the original stays in the record), and the last entry of a day is kept."""
+    entries = list(entries)
     replaced = {e.amends_id for e in entries if e.amends_id is not None}
     by_day: dict[date, DiaryEntry] = {}
     for entry in sorted(entries, key=lambda e: (e.recorded_at, e.id)):
-        if entry.id in replaced:
-            continue
-        by_day[entry.recorded_at.date()] = entry
-    return [CoreDiaryEntry(day=day, pain_nrs=e.pain_nrs) for day, e in sorted(by_day.items())]
+        if entry.id not in replaced:
+            by_day[entry.recorded_at.date()] = entry
+    return dict(sorted(by_day.items()))
+
+
+def effective_days(entries: list[DiaryEntry]) -> list[CoreDiaryEntry]:
+    """One value per day for the core (:func:`current_by_day`)."""
+    return [CoreDiaryEntry(day=day, pain_nrs=e.pain_nrs) for day, e in current_by_day(entries).items()]
 
 
 def patient_entries(session: Session, patient_id: int) -> list[DiaryEntry]:
