@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from ketaclinic.records.db import JSONType, UTCDateTime
+from ketaclinic.records.triggers import append_only, drop_append_only
 
 revision: str = '0005'
 down_revision: str | Sequence[str] | None = '0004'
@@ -39,23 +40,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_referral_imports_patient_id'), ['patient_id'], unique=False)
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {TABLE}_no_{verb.lower()} BEFORE {verb} ON {TABLE} "
-                       f"BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only'); END")
-    elif dialect == "postgresql":  # ketaclinic_refuse_change() comes from 0001
-        op.execute(f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
-                   f"FOR EACH ROW EXECUTE FUNCTION ketaclinic_refuse_change()")
+    for statement in append_only(op.get_bind().dialect.name, TABLE):
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for verb in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {TABLE}_no_{verb}")
-    elif dialect == "postgresql":
-        op.execute(f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}")
+    for statement in drop_append_only(op.get_bind().dialect.name, TABLE):
+        op.execute(statement)
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_referral_imports_patient_id'))
     op.drop_table(TABLE)

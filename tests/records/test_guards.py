@@ -98,3 +98,18 @@ def test_amendment_must_point_to_an_event(db, chart):
     with db.transaction() as s:
         original = s.get(SessionEvent, chart["event"])
         assert original.payload == {"text": "ok"}
+
+
+def test_every_append_only_table_has_its_refusing_trigger(db, engine):
+    """A new append-only table without its trigger (records.triggers.append_only) fails here."""
+    from ketaclinic.records import models
+    from ketaclinic.records.mixins import AppendOnlyMixin
+
+    tables = sorted(m.__tablename__ for m in vars(models).values()
+                    if isinstance(m, type) and issubclass(m, AppendOnlyMixin) and hasattr(m, "__tablename__"))
+    assert "referral_imports" in tables and "risk_checks" in tables
+    query = ("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'" if engine == "sqlite" else
+             "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal")
+    with db.reading() as s:
+        guarded = set(s.execute(text(query)).scalars())
+    assert set(tables) <= guarded, set(tables) - guarded
