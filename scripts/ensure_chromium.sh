@@ -5,12 +5,5 @@ set -eu
 if [ -x /usr/bin/chromium ]; then
     exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=sudo
-else
-    SUDO=
-fi
-echo "Chromium not found: installing the Debian package 'chromium'" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+sh "$(dirname "$0")/apt_install.sh" chromium
 test -x /usr/bin/chromium

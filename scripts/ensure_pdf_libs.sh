@@ -6,13 +6,5 @@ if ldconfig -p | grep -q 'libpango-1.0.so.0' && ldconfig -p | grep -q 'libpangof
     && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
     exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=sudo
-else
-    SUDO=
-fi
-echo "Pango or the DejaVu fonts not found: installing libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null
+sh "$(dirname "$0")/apt_install.sh" libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 ldconfig -p | grep -q 'libpango-1.0.so.0'

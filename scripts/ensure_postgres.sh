@@ -5,15 +5,9 @@ set -eu
 if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
     exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=sudo
-else
-    SUDO=
-fi
-echo "PostgreSQL not found: installing the Debian package 'postgresql'" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql postgresql-client >/dev/null
+sh "$(dirname "$0")/apt_install.sh" postgresql postgresql-client
 # The package may create and start a system cluster; the tests do not use it.
+SUDO=$([ "$(id -u)" -ne 0 ] && echo sudo || true)
 if command -v pg_lsclusters >/dev/null 2>&1; then
     $SUDO pg_ctlcluster --force "$(pg_lsclusters -h | awk 'NR==1{print $1}')" main stop 2>/dev/null || true
 fi
