@@ -67,6 +67,11 @@ def test_the_demo_clinic_shows_every_feature(db, settings, cheap_password_hashin
         doctor = client.post("/api/v1/auth/token", data={"username": "physician", "password": DEFAULT_DEMO_PASSWORD}).json()
         outcomes = client.get("/api/v1/outcomes", headers={"Authorization": f"Bearer {doctor['access_token']}"}).json()
         assert 0 < outcomes["overall"]["pct_30"] < 100 and outcomes["durability"]["n"] > 5
+        doctor_auth = {"Authorization": f"Bearer {doctor['access_token']}"}
+        future = client.get("/api/v1/outcomes", params={"start": "2199-01-01"}, headers=doctor_auth).json()
+        assert future["assessable"] == 0  # no course ends in that range
+        backwards = client.get("/api/v1/outcomes", params={"start": "2026-02-01", "end": "2026-01-01"}, headers=doctor_auth)
+        assert backwards.status_code == 422 and backwards.json()["error"]["field"] == "start"
         running = client.get("/api/v1/sessions", params={"state": "running"},
                              headers={"Authorization": f"Bearer {doctor['access_token']}"}).json()["items"][0]
         started = datetime.fromisoformat(running["started_at"].replace("Z", "+00:00"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,8 +17,11 @@ router = APIRouter(prefix="/outcomes", tags=["outcomes"])
 
 @router.get("", summary="Cohort outcomes: responders at 30 %/50 %, Kaplan-Meier durability, published comparators")
 def cohort(request: Request, actor: Annotated[Actor, Depends(allow("physician", "nurse"))],
-           condition: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
-    return service.cohort_outcomes(db_of(request), actor, condition=condition)
+           condition: Annotated[str | None, Query(max_length=64)] = None,
+           start: Annotated[date | None, Query(description="Courses that ended on or after this day (YYYY-MM-DD)")] = None,
+           end: Annotated[date | None, Query(description="Courses that ended on or before this day (YYYY-MM-DD)")] = None,
+           ) -> dict[str, Any]:
+    return service.cohort_outcomes(db_of(request), actor, condition=condition, start=start, end=end)
 
 
 @router.get("/patients/{patient_id}", response_model=service.PatientReport,
