@@ -337,7 +337,8 @@ def test_weak_evidence_condition_asks_for_rationale_and_consent():
     result = run(pain__conditions=["fibromyalgia", "migraine"])
     assert result.decision is Decision.ELIGIBLE
     note = next(f for f in result.findings if f.code == "weak_evidence_consent")
-    assert "fibromyalgia" in note.message and "migraine" in note.message and "consent" in note.message
+    assert "Fibromyalgia" in note.message and "Migraine" in note.message and "consent" in note.message
+    assert "_" not in note.message.split(" (ASRA")[0]  # names a reader knows, not ids
     assert "crps_evidence" not in result.codes()
     assert [e.level.value for e in result.evidence] == ["weak_or_none", "weak_or_none"]
     assert [e.grade for e in result.evidence] == ["D, Low", "D, Low"]

@@ -481,13 +481,13 @@ def _note_findings(r: ScreeningRequest) -> list[Finding]:
             "up to 12 weeks, grade B).", ref("asra2018")))
     weak = [c for c in conditions if c.weak_or_no_evidence]
     if weak and not any(c.evidence.level in (EvidenceLevel.MODERATE, EvidenceLevel.WEAK) for c in conditions):
-        names = ", ".join(c.id.value for c in weak)
+        names = ", ".join(c.name for c in weak)
         out.append(Finding(
             "weak_evidence_consent", Kind.NOTE,
             f"Weak or no evidence for ketamine in {names} (ASRA 2018): document the clinical rationale and obtain "
             "informed consent that names the uncertain benefit.", CLINIC_POLICY))
     elif weak:
-        names = ", ".join(c.id.value for c in weak)
+        names = ", ".join(c.name for c in weak)
         out.append(Finding(
             "weak_evidence_consent", Kind.NOTE,
             f"The other conditions listed ({names}) have weak or no evidence (ASRA 2018): if they are the target of "

@@ -183,7 +183,8 @@ def _next_steps(decision: str | None, signed: bool, plan: dict[str, Any] | None,
                 "if the findings above change."]
     steps = []
     if plan:
-        series = f"a series of {plan['sessions']} sessions" if plan.get("sessions") else "sessions"
+        count = plan.get("sessions")
+        series = ("one session" if count == 1 else f"a series of {count} sessions") if count else "sessions"
         steps.append(f"The patient starts {series} ({plan['protocol']})"
                      + (f", {plan['interval']}" if plan.get("interval") else "") + ".")
         if first_session is not None:
