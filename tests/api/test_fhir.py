@@ -34,12 +34,14 @@ def test_a_referral_bundle_is_imported_over_the_api(client, headers, db):
     assert response.status_code == 201, response.text
     body = response.json()
     assert response.headers["location"] == f"/api/v1/patients/{body['patient_id']}"
-    assert body["evaluation_id"] and body["report"]["pain_conditions"] == ["crps"]
-    as_fhir = client.post("/api/v1/referrals", content=__import__("json").dumps(referral_bundle()),
+    assert body["evaluation_id"] and body["report"]["flags"] == 1  # a coordinator: counts only
+    same = client.post("/api/v1/referrals", json=referral_bundle(), headers=headers["physician"])
+    assert same.status_code == 409 and same.json()["error"]["code"] == "duplicate_referral"
+    as_fhir = client.post("/api/v1/referrals?confirm_new_chart=true", content=__import__("json").dumps(referral_bundle()),
                           headers={**headers["physician"], "Content-Type": "application/fhir+json"})
     assert as_fhir.status_code == 201, as_fhir.text
     again = client.get(f"/api/v1/referrals/{body['id']}", headers=headers["nurse"])
-    assert again.status_code == 200 and again.json()["report"] == body["report"]
+    assert again.status_code == 200 and again.json()["report"]["pain_conditions"] == ["crps"]
     assert client.post("/api/v1/referrals", json=referral_bundle(), headers=headers["nurse"]).status_code == 403
     bad = client.post("/api/v1/referrals", json={"resourceType": "Bundle", "type": "collection", "entry": []},
                       headers=headers["physician"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -68,7 +68,7 @@ def _count(db, model) -> int:
 
 
 def test_a_referral_becomes_a_chart_a_draft_and_a_report(db, clinic):
-    view = rf.import_referral(db, clinic.actors["coordinator"], referral_bundle(), now=NOW)
+    view = rf.import_referral(db, clinic.actors["physician"], referral_bundle(), now=NOW)
     with db.reading() as session:
         patient = session.get(Patient, view.patient_id)
         assert (patient.given_name, patient.family_name, patient.phone) == ("Synthetic Ann", "Referral (demo)", "+1 555 0199")
@@ -78,14 +78,16 @@ def test_a_referral_becomes_a_chart_a_draft_and_a_report(db, clinic):
         assert [(w.weight_kg, w.source) for w in weights] == [(69.85, "referral")]  # 154 lb
         draft = session.get(Evaluation, view.evaluation_id)
         assert draft.status == "draft" and draft.screening_result is None
-        assert draft.screening_input["pain"] == {"conditions": ["crps"], "prior_treatments": [], "duration_weeks": 30.0}
+        assert draft.screening_input["pain"] == {"conditions": ["crps"], "duration_weeks": 30.0}
         assert draft.screening_input["medications"] == ["amlodipine 5 mg daily"]  # the stopped one is not current
+        # measured or asked at the evaluation, never taken from another system:
         assert "vitals" not in draft.screening_input and "history" not in draft.screening_input
+        assert "weight_kg" not in draft.screening_input["patient"] and draft.screening_input["allergies"] is None
         assert "I10" in draft.notes and "hypertension" in draft.notes
     report = view.report
     assert report["flags"] and "hypertension" in report["flags"][0]
     assert [i["resource"] for i in report["ignored"]] == ["Encounter"]
-    assert "only Patient, Condition, MedicationStatement and Observation" in report["ignored"][0]["reason"]
+    assert "only Patient, Condition, AllergyIntolerance, MedicationStatement and Observation" in report["ignored"][0]["reason"]
     assert len(report["taken"]) == 8  # patient, referrer, 2 conditions, 2 medications, weight, pain
 
 
@@ -96,7 +98,8 @@ def test_the_draft_cannot_be_signed_until_the_clinician_completes_the_screening(
     with pytest.raises(ValidationFailed) as refused:
         ev.sign_evaluation(db, physician, draft.id, draft.version, now=NOW)
     assert refused.value.code == "screening_incomplete"
-    assert "vitals" in refused.value.message and "history" in refused.value.message
+    for missing in ("vitals", "history", "allergies", "prior_treatments", "patient.weight_kg"):
+        assert missing in refused.value.message, missing
     document = copy.deepcopy(SCREENING)
     document["patient"]["weight_kg"] = 69.85
     draft = ev.update_evaluation(db, physician, draft.id, draft.version, ev.EvaluationPatch(screening=document), now=NOW)
@@ -114,6 +117,7 @@ def test_the_draft_cannot_be_signed_until_the_clinician_completes_the_screening(
     (lambda b: b["entry"][0]["resource"].update(birthDate=12), "not a valid FHIR R4 Bundle"),
     (lambda b: b["entry"][0]["resource"]["name"][0].pop("family"), "family name"),
     (lambda b: b["entry"][0]["resource"].update(birthDate="2999-01-01"), "birth_date"),
+    (lambda b: b["entry"][4]["resource"]["medicationCodeableConcept"].update(text="amlo\u0000dipine"), "control character"),
 ])
 def test_a_bad_bundle_is_refused_whole_with_what_is_wrong(db, clinic, change, message):
     bundle = referral_bundle()
@@ -135,7 +139,88 @@ def test_export_then_import_then_export_keeps_every_referral_fact(db, clinic):
     """The round trip: what the first export says about the patient, the second says again."""
     first = export_patient(db, clinic.actors["physician"], rf.import_referral(
         db, clinic.actors["physician"], referral_bundle(), now=NOW).patient_id, now=NOW)
-    again = rf.import_referral(db, clinic.actors["physician"], first, now=NOW + timedelta(days=1))
+    again = rf.import_referral(db, clinic.actors["physician"], first, now=NOW + timedelta(days=1),
+                               confirm_new_chart=True)  # the same person, on purpose, in the same clinic
     second = export_patient(db, clinic.actors["physician"], again.patient_id, now=NOW + timedelta(days=1))
     assert referral_facts(second) == referral_facts(first)
     assert len(referral_facts(first)) == 7  # patient, 2 conditions, 2 statements, weight, pain
+
+
+def _with(*resources: dict) -> dict:
+    bundle = referral_bundle()
+    patient = bundle["entry"][0]["fullUrl"]
+    for resource in resources:
+        bundle["entry"].append({"resource": {**resource, "subject" if resource["resourceType"] != "AllergyIntolerance"
+                                             else "patient": {"reference": patient}}})
+    return bundle
+
+
+def test_allergies_refuted_conditions_and_named_problems_become_flags_not_findings(db, clinic):
+    bundle = _with(
+        {"resourceType": "AllergyIntolerance", "code": {"text": "Ketamine"},
+         "reaction": [{"manifestation": [{"text": "anaphylaxis"}]}]},
+        {"resourceType": "Condition", "code": {"coding": [{"system": "http://snomed.info/sct", "code": "58214004",
+                                                           "display": "Schizophrenia"}]}},
+        {"resourceType": "Condition", "code": {"coding": [{"system": ICD, "code": "G90.511"}], "text": "CRPS I, right arm"},
+         "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                            "code": "refuted"}]}},
+        {"resourceType": "Condition", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "F31.2"}],
+                                               "text": "Bipolar affective disorder"}})
+    view = rf.import_referral(db, clinic.actors["physician"], bundle, now=NOW)
+    flags = view.report["flags"]
+    assert flags[0].startswith("KETAMINE ALLERGY") and "anaphylaxis" in flags[0]
+    assert any("Schizophrenia" in f and "psychosis" in f for f in flags)  # SNOMED CT, by its name
+    assert any("F31.2" in f for f in flags)  # WHO ICD-10
+    assert any("refuted" in i["reason"] for i in view.report["ignored"])
+    with db.reading() as session:
+        draft = session.get(Evaluation, view.evaluation_id)
+        assert draft.screening_input["allergies"] is None and "KETAMINE ALLERGY" in draft.notes
+
+
+def test_the_same_referral_or_person_twice_is_a_conflict_unless_confirmed(db, clinic):
+    first = rf.import_referral(db, clinic.actors["coordinator"], referral_bundle(), now=NOW)
+    with pytest.raises(ServiceError) as again:
+        rf.import_referral(db, clinic.actors["coordinator"], referral_bundle(), now=NOW)
+    assert again.value.status == 409 and again.value.code == "duplicate_referral"
+    assert f"chart {first.patient_id}" in again.value.message
+    renamed = referral_bundle()
+    renamed["identifier"]["value"] = "REF-2"  # another bundle, the same person
+    with pytest.raises(ServiceError) as person:
+        rf.import_referral(db, clinic.actors["coordinator"], renamed, now=NOW)
+    assert person.value.code == "duplicate_referral" and "name and birth date" in person.value.message
+    second = rf.import_referral(db, clinic.actors["coordinator"], renamed, confirm_new_chart=True, now=NOW)
+    assert second.patient_id != first.patient_id
+
+
+def test_a_coordinator_sees_counts_not_clinical_detail(db, clinic):
+    view = rf.import_referral(db, clinic.actors["coordinator"], referral_bundle(), now=NOW)
+    assert view.report["flags"] == 1 and "note" in view.report and "medications" not in view.report
+    assert rf.get_referral_import(db, clinic.actors["physician"], view.id).report["medications"]
+
+
+def test_unusable_contacts_partial_onsets_and_a_death_are_reported_not_refused(db, clinic):
+    bundle = referral_bundle()
+    patient = bundle["entry"][0]["resource"]
+    patient["telecom"] = [{"system": "email", "value": "not an address"},
+                          {"system": "phone", "value": "+1 555 0100", "use": "old"},
+                          {"system": "phone", "value": "+1 555 0142"}]
+    patient["deceasedBoolean"] = True
+    patient["name"].insert(0, {"family": "Maiden (demo)", "given": ["Synthetic"], "period": {"end": "1990-01-01"}})
+    bundle["entry"][2]["resource"]["onsetDateTime"] = "2019"
+    view = rf.import_referral(db, clinic.actors["physician"], bundle, now=NOW)
+    with db.reading() as session:
+        chart = session.get(Patient, view.patient_id)
+        assert (chart.family_name, chart.email, chart.phone) == ("Referral (demo)", None, "+1 555 0142")
+        draft = session.get(Evaluation, view.evaluation_id)
+        # "2019" is read as its last day, so the duration is never longer than the truth
+        assert draft.screening_input["pain"]["duration_weeks"] == round((NOW.date() - date(2019, 12, 31)).days / 7, 1)
+    assert any("email" in i["reason"] for i in view.report["ignored"])
+    assert any("has died" in f for f in view.report["flags"])
+
+
+def test_a_bundle_over_5_mb_is_refused_before_it_is_read(db, clinic):
+    bundle = referral_bundle()
+    bundle["entry"][4]["resource"]["note"] = [{"text": "x" * 5_100_000}]
+    with pytest.raises(ServiceError) as refused:
+        rf.import_referral(db, clinic.actors["physician"], bundle, now=NOW)
+    assert refused.value.status == 413

@@ -23,18 +23,23 @@ def test_a_coordinator_uploads_a_referral_and_the_physician_completes_it(signed_
     report = client.post("/referrals/new", data={"csrf_token": csrf_of(form.text)},
                          files={"file": ("referral.json", json.dumps(referral_bundle()), "application/fhir+json")})
     assert report.status_code == 200, report.text[:400]
-    assert "Check with the patient" in report.text and "Essential hypertension (I10" in report.text
-    assert "Encounter" in report.text and "only Patient, Condition" in report.text
+    assert "1 to check with the patient" in report.text  # a coordinator sees counts, not clinical detail
+    assert "Essential hypertension" not in report.text
     chart_link = report.text.split('href="/patients/')[1].split('"')[0]
     chart = client.get(f"/patients/{chart_link}").text
     assert "Dr Synthetic Sender" in chart and "what was taken and ignored" in chart
+    referral_path = report.url.path
 
     physician = signed_in("physician")
+    full = physician.get(referral_path).text
+    assert "Check with the patient" in full and "Essential hypertension (I10" in full
+    assert "Encounter" in full and "only Patient, Condition" in full
     chart = physician.get(f"/patients/{chart_link}").text
-    evaluation_id = report.text.split('href="/evaluations/')[1].split('"')[0]
+    evaluation_id = full.split('href="/evaluations/')[1].split('"')[0]
     draft = physician.get(f"/evaluations/{evaluation_id}")
     assert draft.status_code == 200
     assert "— not answered yet —" in draft.text  # the screening history is asked, never pre-filled
+    assert 'id="referral-flags"' in draft.text and "Essential hypertension" in draft.text  # beside the sign button
     assert 'value="amlodipine 5 mg daily"' in draft.text or "amlodipine 5 mg daily" in draft.text
     exported = physician.get(f"/patients/{chart_link}/fhir.json")
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/fhir+json")
@@ -59,3 +64,17 @@ def test_nurses_do_not_import_referrals_or_export_records(signed_in, clinic):
     nurse = signed_in("nurse")
     assert nurse.get("/referrals/new").status_code == 403
     assert nurse.get(f"/patients/{clinic.own_patient_id}/fhir.json").status_code == 403
+
+
+def test_the_same_referral_twice_asks_before_a_second_chart(signed_in, db):
+    client = signed_in("physician")
+    form = client.get("/referrals/new")
+    body = json.dumps(referral_bundle())
+    assert client.post("/referrals/new", data={"csrf_token": csrf_of(form.text), "bundle": body}).status_code == 200
+    before = _patients(db)
+    again = client.post("/referrals/new", data={"csrf_token": csrf_of(form.text), "bundle": body})
+    assert again.status_code == 422 and "imported already" in again.text and 'name="confirm_new_chart"' in again.text
+    assert _patients(db) == before
+    confirmed = client.post("/referrals/new", data={"csrf_token": csrf_of(form.text), "bundle": body,
+                                                    "confirm_new_chart": "yes"})
+    assert confirmed.status_code == 200 and _patients(db) == before + 1

@@ -2,14 +2,15 @@
 
 POST the Bundle (``application/fhir+json`` or ``application/json``): the answer is 201 with the
 new patient, the draft evaluation started from it, and the report of what was taken and what was
-ignored. A bundle that cannot be imported is 422 with what is wrong, and nothing is stored.
+ignored. A bundle that cannot be imported is 422 with what is wrong (413 above 5 MB), and nothing
+is stored; the same bundle or person again is 409 ``duplicate_referral`` unless ``confirm_new_chart``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.api.http import PathId
@@ -25,8 +26,11 @@ router = APIRouter(prefix="/referrals", tags=["fhir"])
 def import_referral(request: Request, response: Response,
                     bundle: Annotated[dict[str, Any], Body(description="A FHIR R4 Bundle (Patient, Condition, "
                                                                        "MedicationStatement, Observation)")],
-                    actor: Annotated[Actor, Depends(allow(*service.IMPORT_ROLES))]) -> service.ReferralImportView:
-    view = service.import_referral(db_of(request), actor, bundle)
+                    actor: Annotated[Actor, Depends(allow(*service.IMPORT_ROLES))],
+                    confirm_new_chart: Annotated[bool, Query(description="Start a new chart even though this bundle "
+                                                                         "or this person seems to be here already")] = False,
+                    ) -> service.ReferralImportView:
+    view = service.import_referral(db_of(request), actor, bundle, confirm_new_chart=confirm_new_chart)
     response.headers["Location"] = f"/api/v1/patients/{view.patient_id}"
     return view
 

@@ -54,6 +54,8 @@ def import_fhir(
     file: Annotated[Path, typer.Option("--file", help="The referral Bundle (JSON)", exists=False, dir_okay=False)],
     username: Username,
     password_stdin: PasswordStdin = False,
+    confirm_new_chart: Annotated[bool, typer.Option("--confirm-new-chart", help="Start a new chart even if this "
+                                                    "bundle or person seems to be here already")] = False,
 ) -> None:
     """Create a patient and a draft evaluation from a referral Bundle; print what was taken and ignored."""
     from ketaclinic.services.referrals import import_referral
@@ -65,7 +67,7 @@ def import_fhir(
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         fail(CommandError("invalid_json", f"{file} is not JSON: {exc}", "file"))
     with signed_in(username, password_stdin) as (db, actor):
-        view = run_service(lambda: import_referral(db, actor, document))
+        view = run_service(lambda: import_referral(db, actor, document, confirm_new_chart=confirm_new_chart))
     emit(view.model_dump(mode="json"))
 
 

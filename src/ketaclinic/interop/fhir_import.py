@@ -19,7 +19,13 @@ What a referral gives and where it goes:
 - ``Observation`` → body weight (LOINC 29463-7, kg or lb) becomes a chart weight; others are kept
   as received (vitals and pain of another system are history, not today's measurements, so they
   never pre-fill the evaluation's vitals).
+- ``AllergyIntolerance`` → kept and *flagged* (a ketamine allergy most of all); the draft's allergy
+  list is left for the clinician to ask, so it cannot be signed with an empty list by default.
 - anything else (Encounter, MedicationAdministration, CarePlan, ...) is ignored and listed.
+
+A Condition the referrer marked refuted or entered-in-error is ignored. Screening flags come from
+ICD-10-CM and WHO ICD-10 code ranges and from the words of the condition's name (any code
+system: a flag is a prompt, so it errs towards asking).
 
 Nothing is half-imported: a bundle that is not valid FHIR, has no or several patients, or a patient
 without name, birth date or sex is refused whole with a message saying what is wrong.
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
@@ -39,7 +45,9 @@ from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.interop import fhir_codes as codes
 from ketaclinic.interop.fhir_codes import ICD10CM, LOINC, SNOMED
 
-KEPT_TYPES = ("Condition", "MedicationStatement", "Observation")
+KEPT_TYPES = ("Condition", "MedicationStatement", "Observation", "AllergyIntolerance")
+ICD10_WHO = "http://hl7.org/fhir/sid/icd-10"
+NOT_A_FINDING = {"refuted", "entered-in-error"}  # Condition.verificationStatus the clinic does not take
 WEIGHT_CODES = {"29463-7", "3141-9"}  # Body weight; Body weight Measured (LOINC)
 KG_PER_UCUM = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237}  # UCUM mass units a weight may come in
 CURRENT_MEDICATION = {"active", "intended", "on-hold"}
@@ -57,6 +65,19 @@ SCREENING_FLAGS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("hepatic_impairment", ("K70", "K71", "K72", "K73", "K74", "K75", "K76", "K77"), "liver disease"),
     ("pregnancy", ("Z33", "Z34", "O"), "pregnancy"),
 )
+# The same questions by the words of a condition's name, for any code system (SNOMED CT, local codes, text only).
+SCREENING_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("hypertension", ("hypertension", "hypertensive")),
+    ("cardiovascular", ("angina", "infarction", "heart failure", "cardiac failure", "coronary", "arrhythmia",
+                        "atrial fibrillation", "cardiomyopathy")),
+    ("intracranial_pressure", ("intracranial", "hydrocephalus", "brain tumour", "brain tumor")),
+    ("intraocular_pressure", ("glaucoma", "intraocular")),
+    ("psychosis", ("psychosis", "psychotic", "schizophreni", "schizoaffective", "bipolar", "mania")),
+    ("substance_use", ("substance", "alcohol", "opioid use disorder", "dependence", "addiction", "misuse")),
+    ("hepatic_impairment", ("cirrhosis", "hepatitis", "liver", "hepatic")),
+    ("pregnancy", ("pregnan",)),
+)
+KETAMINE_WORDS = ("ketamine", "ketalar", "spravato")  # as the screening's allergy check (clinical.screening)
 
 
 class ReferralError(ValueError):
@@ -114,27 +135,58 @@ def _our_condition(concept: dict[str, Any] | None) -> str | None:
 
 
 def _screening_flags(concept: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """(screening question, code or words, what) for each hit: ICD-10(-CM) ranges, then the name's words."""
     hits = []
     for coding in _codings(concept):
-        if coding.get("system") != ICD10CM:
+        if coding.get("system") not in (ICD10CM, ICD10_WHO):
             continue
         code = str(coding.get("code", "")).upper()
         for question, prefixes, what in SCREENING_FLAGS:
             if any(code.startswith(p) for p in prefixes):
                 hits.append((question, code, what))
+    asked = {question for question, _, _ in hits}
+    words = " ".join(filter(None, [(concept or {}).get("text"), *(c.get("display") for c in _codings(concept))])).lower()
+    for question, stems in SCREENING_WORDS:
+        if question not in asked and any(stem in words for stem in stems):
+            hits.append((question, "by its name", question.replace("_", " ")))
     return hits
 
 
-def _parse_when(text: str | None) -> datetime | None:
-    if not text:
+def _status(concept: dict[str, Any] | None) -> str | None:
+    return ((concept or {}).get("coding") or [{}])[0].get("code")
+
+
+def _parse_when(text: str | None, *, latest: bool = False) -> datetime | None:
+    """A FHIR date or dateTime. A year or year-month is read as its first day, or its last with
+    ``latest`` (so a duration worked out from it is never longer than the truth)."""
+    if not text or not isinstance(text, str):
         return None
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
+        if len(text) == 4:
+            day = date(int(text), 12, 31) if latest else date(int(text), 1, 1)
+        elif len(text) == 7:
+            year, month = int(text[:4]), int(text[5:7])
+            day = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)) if latest else date(year, month, 1)
+        elif len(text) == 10:
+            day = date.fromisoformat(text)
+        else:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     except ValueError:
         return None
+
+
+def _onset(resource: dict[str, Any], birth: date | None) -> datetime | None:
+    """When the condition began, from onsetDateTime, onsetPeriod.start or onsetAge (years) and the birth date."""
+    onset = _parse_when(resource.get("onsetDateTime"), latest=True)
+    if onset is None:
+        onset = _parse_when((resource.get("onsetPeriod") or {}).get("start"), latest=True)
+    age = resource.get("onsetAge") or {}
+    if onset is None and birth is not None and age.get("value") is not None and age.get("code") in ("a", None):
+        years = float(age["value"])
+        onset = datetime.combine(birth, datetime.min.time(), tzinfo=UTC) + timedelta(days=365.25 * years)
+    return onset
 
 
 def _references_patient(resource: dict[str, Any], patient_refs: set[str]) -> bool:
@@ -143,7 +195,8 @@ def _references_patient(resource: dict[str, Any], patient_refs: set[str]) -> boo
 
 
 def _demographics(patient: dict[str, Any], practitioners: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    names = patient.get("name") or []
+    names = [n for n in patient.get("name") or [] if n.get("use") != "old" and not (n.get("period") or {}).get("end")]
+    names = names or list(patient.get("name") or [])
     name = next((n for n in names if n.get("use") in (None, "official", "usual")), names[0] if names else {})
     family = name.get("family")
     given = " ".join(name.get("given") or [])
@@ -157,7 +210,9 @@ def _demographics(patient: dict[str, Any], practitioners: dict[str, dict[str, An
     sex = patient.get("gender")
     if sex not in ("female", "male", "other", "unknown"):
         raise ReferralError("the Patient needs a gender: female, male, other or unknown", "Patient.gender")
-    telecom = patient.get("telecom") or []
+    telecom = sorted((t for t in patient.get("telecom") or []
+                      if t.get("use") != "old" and not (t.get("period") or {}).get("end")),
+                     key=lambda t: t.get("rank") or 10**6)
     out: dict[str, Any] = {
         "given_name": given, "family_name": family, "birth_date": str(patient["birthDate"]), "sex": sex,
         "phone": next((t.get("value") for t in telecom if t.get("system") == "phone"), None),
@@ -182,6 +237,7 @@ def read_referral(document: Any, *, today: date) -> Referral:
     """Check and sort a referral bundle. Raises :class:`ReferralError` when nothing can be taken."""
     if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
         raise ReferralError("send a FHIR R4 Bundle: a JSON object with \"resourceType\": \"Bundle\"", "resourceType")
+    _refuse_control_characters(document)
     entries = document.get("entry") or []
     if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
         raise ReferralError(f"the Bundle's entry must be a list of at most {MAX_ENTRIES} resources", "entry")
@@ -209,6 +265,9 @@ def read_referral(document: Any, *, today: date) -> Referral:
     referral = Referral(demographics=_demographics(patient, practitioners),
                         identifier=(document.get("identifier") or {}).get("value"))
     referral.taken.append({"resource": "Patient", "what": "the new chart's demographics"})
+    if patient.get("deceasedBoolean") or patient.get("deceasedDateTime"):
+        referral.flags.append("The referral says this patient has died (Patient.deceased): check before any contact.")
+    birth = date.fromisoformat(referral.demographics["birth_date"])
     if referral.demographics.get("referring_physician"):
         referral.taken.append({"resource": "Practitioner", "what": "the referring physician"})
     durations: list[float] = []
@@ -219,13 +278,16 @@ def read_referral(document: Any, *, today: date) -> Referral:
             continue
         if kind not in KEPT_TYPES:
             referral.ignored.append({**label, "reason": f"{kind} is not read from a referral (only Patient, "
-                                                        "Condition, MedicationStatement and Observation are)"})
+                                                        "Condition, AllergyIntolerance, MedicationStatement and "
+                                                        "Observation are)"})
             continue
         if not _references_patient(resource, patient_refs):
             referral.ignored.append({**label, "reason": "it is not about the bundle's Patient"})
             continue
         if kind == "Condition":
-            _condition(referral, resource, label, today, durations)
+            _condition(referral, resource, label, today, durations, birth)
+        elif kind == "AllergyIntolerance":
+            _allergy(referral, resource, label)
         elif kind == "MedicationStatement":
             _medication(referral, resource, label, resources)
         else:
@@ -245,23 +307,63 @@ def _keep(referral: Referral, resource: dict[str, Any]) -> None:
 
 
 def _condition(referral: Referral, resource: dict[str, Any], label: dict[str, Any], today: date,
-               durations: list[float]) -> None:
-    _keep(referral, resource)
-    status = ((resource.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code", "active")
+               durations: list[float], birth: date | None) -> None:
+    verification = _status(resource.get("verificationStatus"))
     text = _concept_text(resource.get("code")) or "condition"
+    if verification in NOT_A_FINDING:
+        referral.ignored.append({**label, "reason": f"{text}: the referrer marked it {verification}"})
+        return
+    _keep(referral, resource)
+    status = _status(resource.get("clinicalStatus"))
     ours = _our_condition(resource.get("code"))
     what = f"condition kept: {text}"
-    if ours and status in ("active", "recurrence", "relapse"):
+    if ours and status in (None, "active", "recurrence", "relapse"):
         if ours not in referral.pain_conditions:
             referral.pain_conditions.append(ours)
         what += f" (the draft evaluation's pain condition '{ours}')"
-        onset = _parse_when(resource.get("onsetDateTime"))
+        onset = _onset(resource, birth)
         if onset is not None:
             durations.append(max(0.0, (today - onset.date()).days / 7.0))
+        else:
+            what += "; no onset the clinic can read, so the pain duration is left to ask"
+    stated = status or "status not stated"
     for question, code, name in _screening_flags(resource.get("code")):
-        referral.flags.append(f"The referral lists {text} ({code}, {name}, {status}): "
+        referral.flags.append(f"The referral lists {text} ({code}, {name}, {stated}): "
                               f"check the screening question '{question}' with the patient.")
     referral.taken.append({**label, "what": what})
+
+
+def _allergy(referral: Referral, resource: dict[str, Any], label: dict[str, Any]) -> None:
+    """Kept and flagged; never written into the draft (the clinician asks and records allergies)."""
+    verification = _status(resource.get("verificationStatus"))
+    text = _concept_text(resource.get("code")) or "an allergy"
+    if verification in NOT_A_FINDING:
+        referral.ignored.append({**label, "reason": f"{text}: the referrer marked it {verification}"})
+        return
+    _keep(referral, resource)
+    reactions = ", ".join(filter(None, (_concept_text(m) for r in resource.get("reaction") or []
+                                        for m in r.get("manifestation") or [])))
+    words = " ".join([text, reactions]).lower()
+    described = text + (f" ({reactions})" if reactions else "")
+    if any(w in words for w in KETAMINE_WORDS):
+        referral.flags.insert(0, f"KETAMINE ALLERGY in the referral: {described}. Ketamine is contraindicated "
+                                 "until a physician has assessed it; record it in the evaluation's allergies.")
+    else:
+        referral.flags.append(f"The referral lists an allergy: {described}: record it in the evaluation's allergies.")
+    referral.taken.append({**label, "what": f"allergy kept and flagged: {described}"})
+
+
+def _refuse_control_characters(node: Any, where: str = "Bundle") -> None:
+    """NUL and other control characters cannot be stored (PostgreSQL JSON refuses NUL): refuse the bundle."""
+    if isinstance(node, str):
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in node):
+            raise ReferralError(f"{where} holds a control character (such as NUL): send plain text", where)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_control_characters(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _refuse_control_characters(value, f"{where}[{index}]")
 
 
 def _medication(referral: Referral, resource: dict[str, Any], label: dict[str, Any],

@@ -52,6 +52,11 @@ class ValidationFailed(ServiceError):
     default_code = "invalid_input"
 
 
+class TooLarge(ServiceError):
+    status = 413
+    default_code = "too_large"
+
+
 class RateLimited(ServiceError):
     status = 429
     default_code = "rate_limited"

@@ -8,24 +8,27 @@ kept resources and the report of what was taken and ignored are stored (append-o
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ketaclinic.interop.fhir import full_url
 from ketaclinic.interop.fhir_import import ReferralError, read_referral
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.evaluations import Evaluation
-from ketaclinic.records.patients import PatientWeight
+from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.services.common import audit, get_or_404, require_role, unit_of_work
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import ValidationFailed
+from ketaclinic.services.errors import Conflict, TooLarge, ValidationFailed
 from ketaclinic.services.patients import PatientIn, create_patient_in, load_patient
 
-IMPORT_ROLES = ("physician", "coordinator")  # who registers new patients (coordinators: demographics)
+IMPORT_ROLES = ("physician", "coordinator")
+CLINICAL_ROLES = ("physician", "nurse")
+OPTIONAL_CONTACT = ("phone", "email")  # who registers new patients (coordinators: demographics)
 READ_ROLES = ("physician", "nurse", "coordinator")
 MAX_BUNDLE_BYTES = 5_000_000
 
@@ -45,16 +48,66 @@ def _age_years(birth: date, today: date) -> int:
 
 
 def draft_document(referral: Any, demographics: PatientIn, today: date) -> dict[str, Any]:
-    """The partial screening document a referral can honestly fill (no vitals, no history)."""
+    """The partial screening document a referral can honestly fill: conditions, duration, current
+    medicines, age and sex. Weight, vitals, allergies, prior treatments and the history are measured
+    or asked at the evaluation (``allergies: null`` so an empty list is a choice, not a default)."""
     document: dict[str, Any] = {"patient": {"age_years": _age_years(demographics.birth_date, today),
                                             "sex": demographics.sex},
-                                "pain": {"conditions": referral.pain_conditions, "prior_treatments": []},
-                                "allergies": [], "medications": referral.medications}
-    if referral.weights:
-        document["patient"]["weight_kg"] = max(referral.weights, key=lambda w: w[1])[0]
+                                "pain": {"conditions": referral.pain_conditions},
+                                "allergies": None, "medications": referral.medications}
     if referral.duration_weeks is not None:
         document["pain"]["duration_weeks"] = referral.duration_weeks
     return document
+
+
+def _registrable(referral: Any) -> PatientIn:
+    """The Patient as the clinic registers it. An unreadable phone or e-mail is left out and listed,
+    not a reason to refuse the referral; a bad name, birth date or sex is."""
+    data = {k: v for k, v in referral.demographics.items() if v is not None}
+    for _ in range(len(data)):
+        try:
+            return PatientIn.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0]) if first["loc"] else ""
+            if name in OPTIONAL_CONTACT and name in data:
+                referral.ignored.append({"resource": "Patient", "entry": None,
+                                         "reason": f"{name} '{data.pop(name)}' is not usable: {first['msg']}"})
+                continue
+            where = "Patient." + ".".join(str(p) for p in first["loc"])
+            raise ReferralError(f"the Patient cannot be registered: {where}: {first['msg']}", where) from None
+    raise ReferralError("the Patient cannot be registered", "Patient")
+
+
+def _refuse_duplicate(session: Any, referral: Any, demographics: PatientIn, document: dict[str, Any]) -> None:
+    identifier = document.get("identifier") or {}
+    if identifier.get("value"):
+        for row in session.execute(select(ReferralImport).where(
+                ReferralImport.bundle_identifier == str(identifier["value"])[:500])).scalars():
+            if ((row.bundle or {}).get("identifier") or {}).get("system") == identifier.get("system"):
+                raise Conflict(f"this Bundle was imported already (chart {row.patient_id}); import it again only "
+                               "to start a second chart on purpose (confirm_new_chart)", code="duplicate_referral",
+                               field="identifier")
+    same = session.execute(select(Patient.id).where(
+        func.lower(Patient.family_name) == demographics.family_name.lower(),
+        func.lower(Patient.given_name) == demographics.given_name.lower(),
+        Patient.birth_date == demographics.birth_date)).scalars().first()
+    if same is not None:
+        raise Conflict(f"a patient with this name and birth date has chart {same}: check it is not the same person; "
+                       "import with confirm_new_chart to start a second chart", code="duplicate_referral",
+                       field="Patient")
+
+
+def redacted(view: ReferralImportView, actor: Actor) -> ReferralImportView:
+    """Coordinators register referrals but see no clinical detail (design.md section 5): counts only."""
+    if actor.role in CLINICAL_ROLES:
+        return view
+    report = view.report
+    return view.model_copy(update={"report": {
+        "identifier": report.get("identifier"), "taken": len(report.get("taken", [])),
+        "ignored": len(report.get("ignored", [])), "flags": len(report.get("flags", [])),
+        "evaluation_id": report.get("evaluation_id"),
+        "note": "clinical detail is for physicians and nurses"}})
 
 
 def _notes(referral: Any, received: datetime) -> str:
@@ -65,21 +118,27 @@ def _notes(referral: Any, received: datetime) -> str:
     return "\n".join(lines)
 
 
-def import_referral(db: Database, actor: Actor, document: Any, *, now: datetime | None = None) -> ReferralImportView:
-    """Create the patient, their weights and a draft evaluation from a referral bundle, or nothing."""
+def import_referral(db: Database, actor: Actor, document: Any, *, confirm_new_chart: bool = False,
+                    now: datetime | None = None) -> ReferralImportView:
+    """Create the patient, their weights and a draft evaluation from a referral bundle, or nothing.
+
+    The same bundle, or a patient with the same name and birth date, is refused (409
+    ``duplicate_referral``, naming the chart) unless ``confirm_new_chart``: two charts for one
+    person split their record."""
     require_role(actor, *IMPORT_ROLES)
     now = now or utcnow()
+    size = len(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_BUNDLE_BYTES:
+        raise TooLarge(f"the Bundle is {size / 1e6:.1f} MB; a referral may be at most {MAX_BUNDLE_BYTES / 1e6:g} MB",
+                       field="bundle")
     try:
         referral = read_referral(document, today=now.date())
-        demographics = PatientIn.model_validate({k: v for k, v in referral.demographics.items() if v is not None})
+        demographics = _registrable(referral)
     except ReferralError as exc:
         raise ValidationFailed(exc.message, field=exc.field, code="invalid_referral") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "Patient." + ".".join(str(p) for p in first["loc"])
-        raise ValidationFailed(f"the Patient cannot be registered: {where}: {first['msg']}", field=where,
-                               code="invalid_referral") from None
     with unit_of_work(db) as session:
+        if not confirm_new_chart:
+            _refuse_duplicate(session, referral, demographics, document)
         patient = create_patient_in(session, actor, demographics, now=now)
         for kg, measured_at in sorted(referral.weights, key=lambda w: w[1]):
             session.add(PatientWeight(patient_id=patient.id, weight_kg=kg, measured_at=measured_at, source="referral",
@@ -104,7 +163,7 @@ def import_referral(db: Database, actor: Actor, document: Any, *, now: datetime 
         audit(session, actor, "referral.import", "patient", patient.id,
               {"referral_import_id": row.id, "evaluation_id": report["evaluation_id"], "taken": len(referral.taken),
                "ignored": len(referral.ignored)})
-        return _view(row)
+        return redacted(_view(row), actor)
 
 
 def _view(row: ReferralImport) -> ReferralImportView:
@@ -119,7 +178,7 @@ def get_referral_import(db: Database, actor: Actor, import_id: int) -> ReferralI
         row = get_or_404(session, ReferralImport, import_id, "referral import")
         load_patient(session, actor, row.patient_id)
         audit(session, actor, "referral.read", "patient", row.patient_id, {"referral_import_id": row.id})
-        return _view(row)
+        return redacted(_view(row), actor)
 
 
 def list_patient_referrals(db: Database, actor: Actor, patient_id: int) -> list[ReferralImportView]:
@@ -129,4 +188,13 @@ def list_patient_referrals(db: Database, actor: Actor, patient_id: int) -> list[
         load_patient(session, actor, patient_id)
         rows = session.execute(select(ReferralImport).where(ReferralImport.patient_id == patient_id)
                                .order_by(ReferralImport.id)).scalars().all()
-        return [_view(r) for r in rows]
+        return [redacted(_view(r), actor) for r in rows]
+
+
+def flags_for_evaluation(db: Database, actor: Actor, evaluation_id: int) -> list[str]:
+    """What the referral behind a draft evaluation asks the clinician to check (shown beside "Sign")."""
+    require_role(actor, *CLINICAL_ROLES)
+    with db.reading() as session:
+        rows = session.execute(select(ReferralImport.report).where(ReferralImport.evaluation_id == evaluation_id)
+                               ).scalars().all()
+    return [flag for report in rows for flag in (report or {}).get("flags", [])]

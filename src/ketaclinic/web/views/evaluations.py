@@ -98,8 +98,8 @@ def values_from_request(doc: dict[str, Any], notes: str | None = None) -> dict[s
         "conditions": pain.get("conditions", []), "duration_weeks": pain.get("duration_weeks", ""),
         "nrs_now": "" if nrs is None else nrs,
         "prior_treatments": pain.get("prior_treatments", []), **{k: vitals.get(k, "") for k, _ in VITALS},
-        **{k: history.get(k, "") for k in HISTORY}, "allergies": ", ".join(doc.get("allergies", [])),
-        "medications": "\n".join(doc.get("medications", [])), "notes": notes or "", "reason": "",
+        **{k: history.get(k, "") for k in HISTORY}, "allergies": ", ".join(doc.get("allergies") or []),
+        "medications": "\n".join(doc.get("medications") or []), "notes": notes or "", "reason": "",
     }
 
 
@@ -208,8 +208,12 @@ def _show(request: Request, actor: Actor, evaluation_id: int, errors: dict | Non
         ctx["result"] = evaluation.screening_result  # what was stored, as stored
     editable = evaluation.status == "draft"
     action = f"/evaluations/{evaluation.id}/edit" if editable else f"/evaluations/{evaluation.id}/amend"
+    from ketaclinic.services.referrals import flags_for_evaluation
+
+    flags = flags_for_evaluation(db, actor, evaluation.id) if editable else []
     return render(request, "evaluations/show.html", {**ctx, "evaluation": evaluation, "patient": patient,
-                                                     "original": original, "action": action, "editable": editable},
+                                                     "original": original, "action": action, "editable": editable,
+                                                     "referral_flags": flags},
                   status=status)
 
 

@@ -12,7 +12,7 @@ from ketaclinic.interop.fhir import export_patient
 from ketaclinic.services import referrals as referral_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
-from ketaclinic.web.deps import check_csrf, db_of, errors_of, need, redirect, render
+from ketaclinic.web.deps import check_csrf, db_of, need, redirect, render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 MAX_UPLOAD_BYTES = referral_service.MAX_BUNDLE_BYTES
@@ -27,7 +27,7 @@ async def _bundle_from_form(request: Request) -> tuple[Any, dict[str, str], dict
     form = await request.form()
     upload = form.get("file")
     text = (form.get("bundle") or "").strip() if isinstance(form.get("bundle"), str) else ""
-    values = {"bundle": text}
+    values = {"bundle": text, "confirm_new_chart": form.get("confirm_new_chart") or ""}
     if upload is not None and not isinstance(upload, str) and upload.filename:
         raw = await upload.read(MAX_UPLOAD_BYTES + 1)
         if len(raw) > MAX_UPLOAD_BYTES:
@@ -47,10 +47,12 @@ async def import_referral(request: Request,
     document, values, errors = await _bundle_from_form(request)
     if not errors:
         try:
-            view = referral_service.import_referral(db_of(request), actor, document)
+            view = referral_service.import_referral(db_of(request), actor, document,
+                                                    confirm_new_chart=values.get("confirm_new_chart") == "yes")
         except ServiceError as exc:
-            errors = errors_of(exc) or {"bundle": exc.message}
-            errors.setdefault("bundle", exc.message)
+            errors = {"bundle": exc.message}
+            if exc.code == "duplicate_referral":
+                errors["duplicate"] = "yes"
         else:
             return redirect(request, f"/referrals/{view.id}", "Referral imported: a new chart and a draft evaluation.")
     return render(request, "referrals/new.html", {"values": values, "errors": errors}, status=422)
