@@ -158,3 +158,67 @@ def test_the_export_is_stable(db, clinic):
     first = export_patient(db, clinic.actors["physician"], clinic.own_patient_id, now=AT)
     second = export_patient(db, clinic.actors["physician"], clinic.own_patient_id, now=AT)
     assert first == second
+
+
+def test_the_diary_correction_names_the_patient_and_identifiers_belong_to_this_installation(course, db):
+    from ketaclinic.records.installation import installation_uuid
+
+    _, _, bundle = course
+    with db.reading() as session:
+        installation = installation_uuid(session)
+    diary = next(p for p in _resources(bundle, "Provenance") if p.get("reason", [{}])[0].get("text") == "Diary entry corrected")
+    patient_url = bundle["entry"][0]["fullUrl"]
+    assert diary["agent"][0]["who"]["reference"] == patient_url  # not a Practitioner made of a login
+    assert not any(p["identifier"][0]["value"] == "patient" for p in _resources(bundle, "Practitioner")
+                   if p.get("identifier"))
+    identifier = _resources(bundle, "Patient")[0]["identifier"][0]
+    assert installation in identifier["system"] and identifier["type"]["coding"][0]["code"] == "MR"
+    assert installation in bundle["identifier"]["system"]
+
+
+def test_a_running_infusion_is_exported_as_given_so_far(db, clinic):
+    plan = signed_plan(db, clinic, clinic.own_patient_id)
+    running(db, clinic, plan, AT)
+    bundle = export_patient(db, clinic.actors["physician"], clinic.own_patient_id, now=AT + timedelta(minutes=2))
+    ketamine = [a for a in _resources(bundle, "MedicationAdministration")
+                if a["contained"][0]["code"].get("coding", [{}])[0].get("code") == "N01AX03"]
+    assert len(ketamine) == 1  # the push under way; the infusion after it has not started
+    push = ketamine[0]
+    assert push["status"] == "in-progress" and "end" not in push["effectivePeriod"]
+    bolus_mg = next(s for s in plan.pump_program["program"] if s["kind"] == "bolus")["dose_mg"]
+    assert push["dosage"]["dose"]["value"] == pytest.approx(bolus_mg * 2 / 5, abs=1e-3)  # 2 of its 5 minutes
+
+
+def test_an_amended_evaluation_exports_only_the_corrected_vitals(db, clinic):
+    from ketaclinic.services import evaluations as ev
+    from tests.interop.flows import SCREENING, screening, signed_evaluation
+
+    physician = clinic.actors["physician"]
+    first = signed_evaluation(db, clinic, clinic.own_patient_id)
+    corrected = screening(vitals={"heart_rate_bpm": 64})
+    amendment = ev.amend_evaluation(db, physician, first.id, ev.AmendmentIn(screening=corrected, reason="HR misread"),
+                                    now=T0 + timedelta(hours=2))
+    ev.sign_evaluation(db, physician, amendment.id, amendment.version, now=T0 + timedelta(hours=3))
+    bundle = export_patient(db, physician, clinic.own_patient_id, now=AT)
+    rates = [o["valueQuantity"]["value"] for o in _resources(bundle, "Observation") if (LOINC, "8867-4") in _codes(o)]
+    assert rates == [64] and SCREENING["vitals"]["heart_rate_bpm"] != 64
+
+
+def test_what_a_referral_brought_is_tagged_and_attributed_and_points_nowhere_outside(db, clinic):
+    from ketaclinic.interop.fhir_codes import RECEIVED_WITH_REFERRAL
+    from ketaclinic.services import referrals as rf
+    from tests.interop.test_fhir_import import referral_bundle
+
+    bundle_in = referral_bundle()
+    bundle_in["entry"][2]["resource"]["asserter"] = {"reference": "Practitioner/other-ehr-1", "display": "Dr Elsewhere"}
+    bundle_in["entry"][2]["resource"]["note"] = [{"authorReference": {"reference": "Device/pump-9"}, "text": "n"}]
+    view = rf.import_referral(db, clinic.actors["physician"], bundle_in, now=AT)
+    out = export_patient(db, clinic.actors["physician"], view.patient_id, now=AT)
+    received = [e["resource"] for e in out["entry"] if RECEIVED_WITH_REFERRAL.code in str(e["resource"].get("meta"))]
+    assert {r["resourceType"] for r in received} == {"Condition", "MedicationStatement", "Observation"}
+    provenance = next(p for p in _resources(out, "Provenance") if p["entity"][0]["role"] == "source")
+    assert len(provenance["target"]) == len(received) and provenance["entity"][0]["what"]["identifier"]["value"] == "REF-1"
+    crps = next(r for r in received if r["resourceType"] == "Condition" and "asserter" in r)
+    assert crps["asserter"] == {"display": "Dr Elsewhere"}
+    urls = {e["fullUrl"] for e in out["entry"]}
+    assert all(ref.startswith("#") or ref in urls for ref in _references(out))

@@ -243,3 +243,22 @@ def test_roles_and_patient_isolation(db, clinic):
         ss.check_in(db, clinic.actors["coordinator"], own.id, own.version, ss.CheckInIn())
     with pytest.raises(Forbidden):
         ss.list_events(db, clinic.actors["admin"], own.id)
+
+
+def test_a_correction_is_checked_like_the_event_it_corrects(db, clinic):
+    """An amendment cannot store a value the record cannot read (the FHIR export once failed on '88 bpm')."""
+    from tests.interop.flows import NORMAL_VITALS, T0, event, running, signed_plan
+
+    at = T0 + timedelta(days=7)
+    nurse = clinic.actors["nurse"]
+    visit = running(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), at)
+    vitals = event(db, nurse, visit.id, NORMAL_VITALS, at + timedelta(minutes=10))
+    for correction, words in (({"heart_rate_bpm": "88 bpm"}, "heart_rate_bpm"), ({"heart_rate_bpm": 900}, "250"),
+                              ({"pulse": 88}, "may change only")):
+        with pytest.raises(ServiceError) as refused:
+            event(db, nurse, visit.id, {"kind": "amendment", "amends_event_id": vitals.id, "reason": "typo",
+                                        "correction": correction}, at + timedelta(minutes=12))
+        assert refused.value.status == 422 and words in refused.value.message, refused.value.message
+    fixed = event(db, nurse, visit.id, {"kind": "amendment", "amends_event_id": vitals.id, "reason": "misread",
+                                        "correction": {"heart_rate_bpm": 88}}, at + timedelta(minutes=12))
+    assert fixed.payload["correction"] == {"heart_rate_bpm": 88}

@@ -46,6 +46,7 @@ from ketaclinic.pharmacology.regimen import Bolus, doses_as_given
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.installation import installation_uuid
 from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.referrals import ReferralImport
@@ -57,8 +58,10 @@ from ketaclinic.services.patients import load_patient
 
 __all__ = ["ICD10CM", "LOINC", "SNOMED", "Chart", "export_patient", "export_patient_bundle", "full_url"]
 
-IDENTIFIER_SYSTEM = "urn:ketaclinic:patient"
-USER_SYSTEM = "urn:ketaclinic:user"
+# Identifier systems carry the installation's UUID (records.installation): two clinics' patient #1
+# are different people, and a receiving system must never merge them.
+PATIENT_SYSTEM = "urn:ketaclinic:{installation}:patient"
+USER_SYSTEM = "urn:ketaclinic:{installation}:user"
 DIARY_QUESTIONNAIRE = "urn:ketaclinic:questionnaire:pain-diary"
 DIARY_QUESTIONNAIRE_VERSION = "1"
 NAMESPACE = uuid.UUID("5b0f0e4e-3f7c-4a51-9d59-7d1f4b6c2a10")
@@ -97,10 +100,13 @@ class Chart:
     diary: Sequence[Any] = ()
     referrals: Sequence[Any] = ()
     users: dict[int, str] = field(default_factory=dict)  # user id -> username (signers, authors)
+    patient_users: frozenset[int] = frozenset()  # user ids that are this patient (diary authors)
+    installation: str = "unknown"  # records.installation: scopes every identifier
 
 
-def full_url(kind: str, record_id: Any) -> str:
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'ketaclinic:{kind}:{record_id}')}"
+def full_url(kind: str, record_id: Any, installation: str) -> str:
+    """A stable ``urn:uuid`` for one record of one installation (the same on every export)."""
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'ketaclinic:{installation}:{kind}:{record_id}')}"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -134,14 +140,18 @@ def _corrected(events: Sequence[Any]) -> tuple[dict[int, Any], list[Any]]:
 
 
 class _Builder:
-    def __init__(self, chart: Chart):
+    def __init__(self, chart: Chart, generated_at: datetime):
         self.chart = chart
+        self.generated_at = generated_at
         self.entries: list[dict[str, Any]] = []
-        self.patient_ref = {"reference": full_url("patient", chart.patient.id)}
+        self.patient_ref = {"reference": self.url("patient", chart.patient.id)}
         self.practitioners: dict[int, str] = {}
 
+    def url(self, kind: str, record_id: Any) -> str:
+        return full_url(kind, record_id, self.chart.installation)
+
     def add(self, kind: str, record_id: Any, resource: dict[str, Any]) -> str:
-        url = full_url(kind, record_id)
+        url = self.url(kind, record_id)
         resource.setdefault("id", str(uuid.UUID(url.removeprefix("urn:uuid:"))))
         self.entries.append({"fullUrl": url, "resource": resource})
         return url
@@ -150,16 +160,19 @@ class _Builder:
         """A clinic user as a Practitioner (once per bundle), for signatures and authorship."""
         if user_id is None:
             return None
+        if user_id in self.chart.patient_users:  # the patient wrote it (their diary): the agent is the Patient
+            return {**self.patient_ref, "display": "the patient"}
         if user_id not in self.practitioners:
             username = self.chart.users.get(user_id, f"user {user_id}")
+            system = USER_SYSTEM.format(installation=self.chart.installation)
             self.practitioners[user_id] = self.add("practitioner", user_id, {
-                "resourceType": "Practitioner", "identifier": [{"system": USER_SYSTEM, "value": username}],
+                "resourceType": "Practitioner", "identifier": [{"system": system, "value": str(user_id)}],
                 "name": [{"text": username}]})
         return {"reference": self.practitioners[user_id], "display": self.chart.users.get(user_id, f"user {user_id}")}
 
     def provenance(self, key: str, targets: list[str], when: datetime | None, who: int | None, *, activity: Code,
                    role: Code, signature: Code | None = None, reason: str | None = None,
-                   revises: tuple[str, str, str] | None = None) -> None:
+                   revises: tuple[str, str, str] | None = None, source: tuple[str, str, str] | None = None) -> None:
         """Who signed or amended what, and when (``revises``: the replaced record's system, id and text)."""
         if not targets or when is None:
             return
@@ -172,10 +185,11 @@ class _Builder:
             resource["signature"] = [{"type": [signature.coding()], "when": _iso(when), "who": agent_ref}]
         if reason:
             resource["reason"] = [{"text": reason}]
-        if revises:
-            system, value, text = revises
-            resource["entity"] = [{"role": "revision", "what": {"identifier": {"system": system, "value": value},
-                                                                "display": text}}]
+        for role_name, entity in (("revision", revises), ("source", source)):
+            if entity:
+                system, value, text = entity
+                resource.setdefault("entity", []).append(
+                    {"role": role_name, "what": {"identifier": {"system": system, "value": value}, "display": text}})
         self.add("provenance", key, resource)
 
     def observation(self, key: str, code: Code, when: datetime | None, *, value: dict[str, Any] | None = None,
@@ -222,7 +236,9 @@ def _patient(b: _Builder) -> None:
     p = b.chart.patient
     telecom = [t for t in ({"system": "phone", "value": p.phone}, {"system": "email", "value": p.email}) if t["value"]]
     patient: dict[str, Any] = {
-        "resourceType": "Patient", "identifier": [{"system": IDENTIFIER_SYSTEM, "value": str(p.id)}], "active": True,
+        "resourceType": "Patient", "active": True,
+        "identifier": [{"type": codes.MEDICAL_RECORD_NUMBER.concept(), "value": str(p.id),
+                        "system": PATIENT_SYSTEM.format(installation=b.chart.installation)}],
         "name": [{"family": p.family_name, "given": [p.given_name]}], "gender": GENDER.get(p.sex, "unknown"),
         "birthDate": p.birth_date.isoformat(),
     }
@@ -236,8 +252,8 @@ def _patient(b: _Builder) -> None:
             practitioner["address"] = [{"text": contact}]
         patient["generalPractitioner"] = [{"reference": b.add("practitioner", f"referrer:{p.id}", practitioner),
                                            "display": referrer}]
-    b.entries.insert(0, {"fullUrl": full_url("patient", p.id),
-                         "resource": {**patient, "id": str(uuid.UUID(full_url("patient", p.id).removeprefix("urn:uuid:")))}})
+    url = b.url("patient", p.id)
+    b.entries.insert(0, {"fullUrl": url, "resource": {**patient, "id": url.removeprefix("urn:uuid:")}})
 
 
 def _evaluation(b: _Builder, evaluation: Any) -> None:
@@ -337,7 +353,9 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: 
         if event.kind == "rate_change":
             payload = {**event.payload, **_correction(amendments.get(event.id))}
             changes.append((event.minute or 0.0, float(payload["rate_mg_per_h"])))
-    stopped = (visit.ended_at - visit.started_at).total_seconds() / 60 if visit.ended_at else None
+    # what has been given: up to the stop, or, while the infusion runs, up to the moment of the export
+    until = visit.ended_at or max(b.generated_at, visit.started_at)
+    stopped = (until - visit.started_at).total_seconds() / 60
     given, _ = doses_as_given(program["program"], changes, stopped)
     lot = program.get("ketamine_lot_number")
     concentration = program.get("concentration_mg_per_ml")
@@ -350,7 +368,6 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: 
         medication["ingredient"] = [{"itemCodeableConcept": {"text": "ketamine"},
                                      "strength": {"numerator": _qty(float(concentration), "mg", "mg"),
                                                   "denominator": _qty(1, "mL", "mL")}}]
-    now_min = None if visit.ended_at else float("inf")
     for index, dose in enumerate(sorted(given, key=lambda d: d.at_min if isinstance(d, Bolus) else d.start_min)):
         if isinstance(dose, Bolus):
             when = visit.started_at + timedelta(minutes=dose.at_min)
@@ -361,6 +378,7 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: 
         else:
             start = visit.started_at + timedelta(minutes=dose.start_min)
             end = visit.started_at + timedelta(minutes=dose.start_min + dose.duration_min)
+            running = visit.ended_at is None and dose.end_min >= stopped - 1e-9
             mg = dose.dose_mg
             push = any(st.get("kind") == "bolus" and float(st.get("start_min", -1)) == dose.start_min
                        and float(st.get("duration_min") or 0) == dose.duration_min for st in program["program"])
@@ -370,9 +388,10 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: 
                       "text": f"ketamine {what} {dose.rate_mg_per_h:g} mg/h for {dose.duration_min:g} min ({mg:.4g} mg)"}
             if concentration:
                 dosage["text"] += f" ({dose.rate_mg_per_h / float(concentration):.4g} mL/h at {float(concentration):g} mg/mL)"
-            period = {"effectivePeriod": {"start": _iso(start), "end": _iso(end)}}
-            running = now_min is not None and visit.state == "running"
-            status = "in-progress" if running and index == len(given) - 1 else "completed"
+            period = {"effectivePeriod": {"start": _iso(start)} if running else {"start": _iso(start), "end": _iso(end)}}
+            status = "in-progress" if running else "completed"
+            if running:
+                dosage["text"] += " so far (running at the time of this export)"
         b.add("medication-administration", f"{visit.id}:step:{index}", {
             "resourceType": "MedicationAdministration", "status": status, "contained": [copy.deepcopy(medication)],
             "medicationReference": {"reference": "#ketamine"}, "subject": b.patient_ref,
@@ -493,14 +512,23 @@ def _diary_entry(b: _Builder, entry: Any) -> None:
 
 
 def _referral_resources(b: _Builder, referral: Any) -> None:
-    """What a referral brought, as received (weights went to the chart's weights and come from there)."""
+    """What a referral brought, as received (weights went to the chart's weights and come from there),
+    tagged as received and with a Provenance naming the referral, so no receiver takes it for the
+    clinic's own finding."""
+    targets = []
     for index, resource in enumerate(referral.resources or []):
-        b.add("referral", f"{referral.id}:{index}", copy.deepcopy(resource))
+        kept = copy.deepcopy(resource)
+        kept["meta"] = {"tag": [codes.RECEIVED_WITH_REFERRAL.coding()]}
+        targets.append(b.add("referral", f"{referral.id}:{index}", kept))
+    identifier = referral.bundle_identifier or f"referral import {referral.id}"
+    b.provenance(f"referral:{referral.id}", targets, referral.received_at, referral.received_by,
+                 activity=codes.CREATE, role=codes.AUTHOR, reason="Received with a referral from another system",
+                 source=("urn:ketaclinic:referral-bundle", str(identifier), "the referral Bundle as received"))
 
 
 def export_patient_bundle(chart: Chart, *, generated_at: datetime) -> dict[str, Any]:
     """The chart as a FHIR ``collection`` Bundle, validated by ``fhir.resources`` (R4B) and returned as JSON data."""
-    b = _Builder(chart)
+    b = _Builder(chart, generated_at)
     evaluation = current_evaluation(chart.evaluations)
     evaluation_conditions: dict[int, list[str]] = {}
     if evaluation is not None:
@@ -510,8 +538,10 @@ def export_patient_bundle(chart: Chart, *, generated_at: datetime) -> dict[str, 
                                                 if e["resource"]["resourceType"] == "Condition"]
     for weight in chart.weights:
         b.observation(f"weight:{weight.id}", codes.BODY_WEIGHT, weight.measured_at, value=_qty(weight.weight_kg, "kg", "kg"))
+    replaced_evaluations = {e.amends_id for e in chart.evaluations if e.status == "signed" and e.amends_id}
     for each in chart.evaluations:
-        _evaluation_observations(b, each)
+        if each.id not in replaced_evaluations:  # a signed amendment's values replace the original's
+            _evaluation_observations(b, each)
     superseded = {p.supersedes_id for p in chart.plans if p.supersedes_id is not None and p.status == "signed"}
     for plan in chart.plans:
         _care_plan(b, plan, plan.id in superseded, evaluation_conditions)
@@ -527,7 +557,8 @@ def export_patient_bundle(chart: Chart, *, generated_at: datetime) -> dict[str, 
         _referral_resources(b, referral)
     _patient(b)
     bundle = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "timestamp": _iso(generated_at),
-                                    "identifier": {"system": "urn:ketaclinic:export", "value": full_url("export", chart.patient.id)},
+                                    "identifier": {"system": f"urn:ketaclinic:{chart.installation}:export",
+                                                   "value": b.url("export", f"{chart.patient.id}@{_iso(generated_at)}")},
                                     "entry": b.entries})
     return json.loads(bundle.model_dump_json())
 
@@ -549,13 +580,15 @@ def load_chart(session: Any, patient: Patient) -> Chart:
     user_ids = {e.signed_by for e in evaluations} | {p.signed_by for p in plans} | {d.created_by for d in diary}
     user_ids |= {e.recorded_by for es in events.values() for e in es}
     user_ids.discard(None)
-    users = {u.id: u.username for u in rows(select(User).where(User.id.in_(sorted(user_ids))))} if user_ids else {}
+    accounts = rows(select(User).where(User.id.in_(sorted(user_ids)))) if user_ids else []
+    users = {u.id: u.username for u in accounts}
     return Chart(
         patient=patient,
         weights=rows(select(PatientWeight).where(PatientWeight.patient_id == patient.id).order_by(PatientWeight.id)),
         evaluations=evaluations, plans=plans, sessions=visits, events=events, diary=diary,
         referrals=rows(select(ReferralImport).where(ReferralImport.patient_id == patient.id).order_by(ReferralImport.id)),
-        users=users,
+        users=users, patient_users=frozenset(u.id for u in accounts if u.patient_id == patient.id),
+        installation=installation_uuid(session),
     )
 
 

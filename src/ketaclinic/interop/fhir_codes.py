@@ -28,6 +28,8 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 SIGNATURE_TYPE = "urn:iso-astm:E1762-95:2013"
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+KETACLINIC_TAGS = "urn:ketaclinic:tag"  # the clinic's own tag (not a published code system)
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,16 @@ AUTHOR = Code(PARTICIPANT_TYPE, "author", "Author")
 VERIFIER = Code(PARTICIPANT_TYPE, "verifier", "Verifier")
 AUTHOR_SIGNATURE = Code(SIGNATURE_TYPE, "1.2.840.10065.1.12.1.1", "Author's Signature")
 VERIFICATION_SIGNATURE = Code(SIGNATURE_TYPE, "1.2.840.10065.1.12.1.5", "Verification Signature")
+MEDICAL_RECORD_NUMBER = Code(IDENTIFIER_TYPE, "MR", "Medical record number")
+RECEIVED_WITH_REFERRAL = Code(KETACLINIC_TAGS, "received-with-referral", "Received with a referral, not the clinic's finding")
 
 # UCUM units the export writes: (UCUM code, human unit)
 UNITS = {"mm[Hg]": "mmHg", "/min": "/min", "%": "%", "kg": "kg", "mg": "mg", "mg/h": "mg/h", "mL/h": "mL/h",
-         "ug": "mcg", "g": "g", "mL": "mL", "[iU]": "units", "{score}": "score"}
+         "ug": "mcg", "g": "g", "mL": "mL", "{unit}": "units", "{score}": "score"}
 
 ALL_CODES: tuple[Code, ...] = (
     BP_PANEL, SYSTOLIC, DIASTOLIC, HEART_RATE, SPO2, SPO2_PULSE_OX, RESP_RATE, BODY_WEIGHT, PAIN_NRS,
     KETAMINE_ATC, *ROUTES.values(), VITAL_SIGNS, SURVEY, ACTIVE, CONFIRMED, PROVISIONAL,
     PROBLEM_LIST_ITEM, AMBULATORY, INPATIENT, CREATE, UPDATE, AUTHOR, VERIFIER, AUTHOR_SIGNATURE, VERIFICATION_SIGNATURE,
+    MEDICAL_RECORD_NUMBER, RECEIVED_WITH_REFERRAL,
 )

@@ -298,12 +298,31 @@ def read_referral(document: Any, *, today: date) -> Referral:
 
 
 def _keep(referral: Referral, resource: dict[str, Any]) -> None:
-    """Keep a resource as received, without what points into the other system."""
+    """Keep a resource as received, without what points into the other system: references to its
+    encounters, devices or staff become display text (who asserted it stays readable)."""
     kept = copy.deepcopy(resource)
     for key in ("id", "meta", "text", "encounter", "context", "partOf", "basedOn", "derivedFrom", "hasMember",
-                "informationSource", "recorder", "asserter", "performer", "evidence", "reasonReference"):
+                "evidence", "reasonReference"):
         kept.pop(key, None)
+    subject_key = "patient" if "patient" in kept else "subject"
+    subject = kept.pop(subject_key, None)
+    kept = _displayed(kept)
+    if subject is not None:
+        kept[subject_key] = subject  # re-pointed at the new chart by the service
     referral.kept.append(kept)
+
+
+def _displayed(node: Any) -> Any:
+    """Every Reference (but a contained ``#id``) as display text only: it would not resolve here."""
+    if isinstance(node, dict):
+        reference = node.get("reference")
+        if isinstance(reference, str) and not reference.startswith("#"):
+            label = node.get("display") or reference
+            return {"display": str(label)[:500]}
+        return {key: _displayed(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_displayed(value) for value in node]
+    return node
 
 
 def _condition(referral: Referral, resource: dict[str, Any], label: dict[str, Any], today: date,

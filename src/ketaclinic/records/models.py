@@ -7,6 +7,7 @@ from ketaclinic.records.db import Base
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.inquiries import Inquiry
+from ketaclinic.records.installation import Installation
 from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
 from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.records.ratelimits import RateCounter
@@ -18,6 +19,6 @@ from ketaclinic.records.users import User
 metadata = Base.metadata
 
 __all__ = [
-    "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Patient",
+    "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
     "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RiskCheck", "SessionEvent", "User", "metadata",
 ]

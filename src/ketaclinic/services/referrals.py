@@ -19,6 +19,7 @@ from ketaclinic.interop.fhir import full_url
 from ketaclinic.interop.fhir_import import ReferralError, read_referral
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.installation import installation_uuid
 from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.services.common import audit, get_or_404, require_role, unit_of_work
@@ -150,7 +151,7 @@ def import_referral(db: Database, actor: Actor, document: Any, *, confirm_new_ch
                                     created_by=actor.user_id, created_at=now)
             session.add(evaluation)
             session.flush()
-        subject = {"reference": full_url("patient", patient.id)}
+        subject = {"reference": full_url("patient", patient.id, installation_uuid(session))}
         kept = [{**resource, **({"patient": subject} if "patient" in resource else {"subject": subject})}
                 for resource in referral.kept]
         report = {**referral.report(), "evaluation_id": evaluation.id if evaluation else None}

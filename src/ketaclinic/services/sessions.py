@@ -31,7 +31,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -670,6 +670,43 @@ def _event_of_session(session: Session, visit: InfusionSession, event_id: int, w
     return event
 
 
+# What an amendment may correct, per kind of event: checked as the original event would be, so a
+# correction can never store a value the record (and every export of it) cannot read.
+CORRECTABLE: dict[str, type[BaseModel]] = {"vitals": Observation, "side_effect": SideEffectEvent,
+                                           "medication": MedicationEvent, "note": NoteEvent}
+
+
+def check_correction(kind: str, original: dict[str, Any], correction: dict[str, Any]) -> None:
+    if not correction:
+        return
+    if kind == "rate_change":
+        if set(correction) - {"rate_mg_per_h"} or not _positive_number(correction.get("rate_mg_per_h")):
+            raise ValidationFailed("a rate change is corrected with rate_mg_per_h only, a number above 0",
+                                   field="correction")
+        return
+    model = CORRECTABLE.get(kind)
+    if model is None:
+        raise ValidationFailed(f"a {kind} event has no values to correct; give only the reason", field="correction")
+    fields = set(model.model_fields) - {"kind", "override_reason", "minute"}
+    unknown = sorted(set(correction) - fields)
+    if unknown:
+        raise ValidationFailed(f"a {kind} correction may change only: {', '.join(sorted(fields))} "
+                               f"(not {', '.join(unknown)})", field="correction")
+    base = original.get("observation", original) if kind == "vitals" else original
+    fixed = {"minute": base.get("minute", 0)} if kind == "vitals" else {"kind": kind}
+    try:
+        model.model_validate({**fixed, **{k: v for k, v in base.items() if k in fields}, **correction})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValidationFailed(f"the correction is not a valid {kind}: {where}: {first['msg']}",
+                               field=f"correction.{where}") from None
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 5000
+
+
 def append_event(db: Database, actor: Actor, session_id: int, data: EventIn, *, now: datetime | None = None) -> EventView:
     """Append one event (no If-Match: appends never conflict, so concurrent recording loses nothing)."""
     require_role(actor, *CLINICAL_ROLES)
@@ -698,6 +735,7 @@ def append_event(db: Database, actor: Actor, session_id: int, data: EventIn, *, 
             target = _event_of_session(session, visit, data.amends_event_id, "amends_event_id")
             amends = target.id
             payload["amended_kind"] = target.kind
+            check_correction(target.kind, target.payload or {}, data.correction)
         event = _event(session, actor, visit, data.kind, payload, now, amends)
         audit(session, actor, f"session.event.{data.kind}", "session", visit.id, {"event_id": event.id})
         return EventView.of(event)
