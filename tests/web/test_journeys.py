@@ -287,3 +287,33 @@ def test_an_idle_session_times_out_with_a_warning(page, demo_database):
         assert "/login" in page.url
     finally:
         short.stop()
+
+
+def test_a_referral_file_becomes_a_chart_and_its_flags_stand_beside_sign(page, server, tmp_path):
+    """Patients → Import a referral (FHIR): upload a file, read what was taken, open the draft."""
+    import json
+
+    from tests.interop.test_fhir_import import referral_bundle
+
+    bundle = referral_bundle()
+    bundle["identifier"]["value"] = "REF-JOURNEY"
+    bundle["entry"][0]["resource"]["name"][0]["family"] = "Journey Referral (demo)"
+    bundle["entry"].append({"resource": {"resourceType": "AllergyIntolerance", "code": {"text": "Ketamine"},
+                                         "patient": {"reference": bundle["entry"][0]["fullUrl"]}}})
+    referral = tmp_path / "referral.json"
+    referral.write_text(json.dumps(bundle))
+    sign_in(page, server, "physician")
+    page.goto(server.url + "/patients")
+    page.click("text=Import a referral (FHIR)")
+    check_accessibility(page, "referral import")
+    page.set_input_files("#file", str(referral))
+    page.click("#import-referral")
+    main = page.inner_text("main")
+    assert "Referral imported" in page.content() and "KETAMINE ALLERGY" in main
+    assert "Encounter" not in main or "ignored" in main.lower()
+    check_accessibility(page, "referral report")
+    page.click("text=Complete the draft evaluation")
+    flags = page.inner_text("#referral-flags")
+    assert "KETAMINE ALLERGY" in flags and "hypertension" in flags
+    # the screening history is unanswered until the clinician asks: the form cannot be signed as it is
+    assert page.locator("option:has-text('not answered yet')").count() >= 7
