@@ -205,27 +205,47 @@ class Clinic:
     other_patient_id: int
 
 
+def build_clinic(db, own, other) -> Clinic:
+    """One user per role (``PASSWORD``); the patient user owns ``own`` (a PatientIn); ``other`` is someone else."""
+    from ketaclinic.records.users import User
+    from ketaclinic.services.auth import actor_for
+    from ketaclinic.services.context import Actor
+    from ketaclinic.services.patients import create_patient
+    from ketaclinic.services.users import UserCreate, create_user
+
+    seed = Actor(user_id=None, username="seed", role="coordinator", ip="127.0.0.1")
+    own_view, other_view = create_patient(db, seed, own), create_patient(db, seed, other)
+    actors = {}
+    for role in ("admin", "physician", "nurse", "coordinator", "patient"):
+        view = create_user(db, Actor.system("tests"), UserCreate(
+            username=role, role=role, password=PASSWORD, patient_id=own_view.id if role == "patient" else None))
+        with db.transaction() as session:
+            actors[role] = actor_for(session.get(User, view.id), "127.0.0.1")
+    return Clinic(actors=actors, own_patient_id=own_view.id, other_patient_id=other_view.id)
+
+
+def module_database(tmp_path: Path, sqlite_template: Path, name: str = "module.db"):
+    """(settings, database): a migrated SQLite database of a test module's own (a copy of the template)."""
+    import shutil
+
+    from ketaclinic.records.db import Database
+    from ketaclinic.settings import Settings
+
+    path = tmp_path / name
+    shutil.copyfile(sqlite_template, path)
+    settings = Settings(env="test", database_url=f"sqlite:///{path}",
+                        secret_key="test-secret-key-that-is-long-enough-0123456789",
+                        secret_key_file=tmp_path / "secret", login_rate_limit=500)
+    return settings, Database(settings.database_url)
+
+
 @pytest.fixture
 def clinic(db) -> Clinic:
     from datetime import date
 
-    from ketaclinic.services.auth import actor_for
-    from ketaclinic.services.context import Actor
-    from ketaclinic.services.patients import PatientIn, create_patient
-    from ketaclinic.services.users import UserCreate, create_user
+    from ketaclinic.services.patients import PatientIn
 
-    system = Actor.system("tests")
-    coordinator_seed = Actor(user_id=None, username="seed", role="coordinator", ip="127.0.0.1")
-    own = create_patient(db, coordinator_seed, PatientIn(given_name="Synthetic", family_name="Own", birth_date=date(1970, 1, 2),
-                                                          sex="female", weight_kg=68.0, email="own@example.org"))
-    other = create_patient(db, coordinator_seed, PatientIn(given_name="Synthetic", family_name="Other",
-                                                            birth_date=date(1980, 3, 4), sex="male", weight_kg=80.0))
-    actors = {}
-    from ketaclinic.records.users import User
-
-    for role in ("admin", "physician", "nurse", "coordinator", "patient"):
-        view = create_user(db, system, UserCreate(username=role, role=role, password=PASSWORD,
-                                                  patient_id=own.id if role == "patient" else None))
-        with db.transaction() as session:
-            actors[role] = actor_for(session.get(User, view.id), "127.0.0.1")
-    return Clinic(actors=actors, own_patient_id=own.id, other_patient_id=other.id)
+    return build_clinic(db, PatientIn(given_name="Synthetic", family_name="Own", birth_date=date(1970, 1, 2),
+                                      sex="female", weight_kg=68.0, email="own@example.org"),
+                        PatientIn(given_name="Synthetic", family_name="Other", birth_date=date(1980, 3, 4),
+                                  sex="male", weight_kg=80.0))

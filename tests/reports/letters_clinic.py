@@ -15,7 +15,6 @@ a responder at 30 % but not at 50 %) with oxycodone 10 mg/day (15 MME).
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,8 @@ from ketaclinic.services import diary as dy
 from ketaclinic.services import evaluations as ev
 from ketaclinic.services import sessions as ss
 from ketaclinic.settings import Settings
-from tests.conftest import PASSWORD, Clinic
+from tests.conftest import Clinic, build_clinic
+from tests.conftest import module_database as shared_module_database
 from tests.interop.flows import (
     DISCHARGE,
     NORMAL_VITALS,
@@ -49,36 +49,18 @@ NOW = datetime(2026, 3, 31, 10, 0, tzinfo=UTC)
 
 
 def module_database(tmp_path: Path, sqlite_template: Path) -> tuple[Settings, Database]:
-    """A migrated SQLite database of the module's own (a copy of the session's template)."""
-    path = tmp_path / "letters.db"
-    shutil.copyfile(sqlite_template, path)
-    settings = Settings(env="test", database_url=f"sqlite:///{path}",
-                        secret_key="test-secret-key-that-is-long-enough-0123456789",
-                        secret_key_file=tmp_path / "secret", login_rate_limit=500)
-    return settings, Database(settings.database_url)
+    return shared_module_database(tmp_path, sqlite_template, "letters.db")
 
 
 def make_clinic(db: Database) -> Clinic:
     """One user per role; the patient user is Ada (with a referrer); Ben (no referrer) is someone else."""
-    from ketaclinic.records.users import User
-    from ketaclinic.services.auth import actor_for
-    from ketaclinic.services.context import Actor
-    from ketaclinic.services.patients import PatientIn, create_patient
-    from ketaclinic.services.users import UserCreate, create_user
+    from ketaclinic.services.patients import PatientIn
 
-    seed = Actor(user_id=None, username="seed", role="coordinator", ip="127.0.0.1")
-    own = create_patient(db, seed, PatientIn(given_name="Ada", family_name="Synthetic-Lovell", birth_date=date(1970, 1, 2),
-                                             sex="female", weight_kg=68.0, referring_physician=REFERRER,
-                                             referring_physician_contact=REFERRER_CONTACT))
-    other = create_patient(db, seed, PatientIn(given_name="Ben", family_name="Synthetic-Other", birth_date=date(1980, 3, 4),
-                                               sex="male", weight_kg=80.0))
-    actors = {}
-    for role in ("admin", "physician", "nurse", "coordinator", "patient"):
-        view = create_user(db, Actor.system("tests"), UserCreate(username=role, role=role, password=PASSWORD,
-                                                                 patient_id=own.id if role == "patient" else None))
-        with db.transaction() as session:
-            actors[role] = actor_for(session.get(User, view.id), "127.0.0.1")
-    return Clinic(actors=actors, own_patient_id=own.id, other_patient_id=other.id)
+    return build_clinic(db, PatientIn(given_name="Ada", family_name="Synthetic-Lovell", birth_date=date(1970, 1, 2), sex="female",
+                                        weight_kg=68.0, referring_physician=REFERRER,
+                                        referring_physician_contact=REFERRER_CONTACT),
+                        PatientIn(given_name="Ben", family_name="Synthetic-Other", birth_date=date(1980, 3, 4),
+                                        sex="male", weight_kg=80.0))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ fixtures) and asserts many things on them; the rows come through the services wi
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -16,42 +15,25 @@ from ketaclinic.records.db import Database
 from ketaclinic.services import diary as dy
 from ketaclinic.services import sessions as ss
 from ketaclinic.settings import Settings
-from tests.conftest import PASSWORD, Clinic
+from tests.conftest import Clinic, build_clinic
+from tests.conftest import module_database as shared_module_database
 from tests.interop.flows import DISCHARGE, T0, completed, event, running, signed_plan
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def module_database(tmp_path: Path, sqlite_template: Path) -> tuple[Settings, Database]:
-    """A migrated SQLite database of its own (a copy of the session's template)."""
-    path = tmp_path / "reports.db"
-    shutil.copyfile(sqlite_template, path)
-    settings = Settings(env="test", database_url=f"sqlite:///{path}",
-                        secret_key="test-secret-key-that-is-long-enough-0123456789",
-                        secret_key_file=tmp_path / "secret", login_rate_limit=500)
-    return settings, Database(settings.database_url)
+    return shared_module_database(tmp_path, sqlite_template, "reports.db")
 
 
 def make_clinic(db: Database) -> Clinic:
     """One user per role; the patient user owns "Synthetic Own"; "Synthetic Other" is someone else."""
-    from ketaclinic.records.users import User
-    from ketaclinic.services.auth import actor_for
-    from ketaclinic.services.context import Actor
-    from ketaclinic.services.patients import PatientIn, create_patient
-    from ketaclinic.services.users import UserCreate, create_user
+    from ketaclinic.services.patients import PatientIn
 
-    seed = Actor(user_id=None, username="seed", role="coordinator", ip="127.0.0.1")
-    own = create_patient(db, seed, PatientIn(given_name="Synthetic", family_name="Own", birth_date=date(1970, 1, 2),
-                                             sex="female", weight_kg=68.0, email="own@example.org"))
-    other = create_patient(db, seed, PatientIn(given_name="Synthetic", family_name="Other", birth_date=date(1980, 3, 4),
-                                               sex="male", weight_kg=80.0))
-    actors = {}
-    for role in ("admin", "physician", "nurse", "coordinator", "patient"):
-        view = create_user(db, Actor.system("tests"), UserCreate(username=role, role=role, password=PASSWORD,
-                                                                 patient_id=own.id if role == "patient" else None))
-        with db.transaction() as session:
-            actors[role] = actor_for(session.get(User, view.id), "127.0.0.1")
-    return Clinic(actors=actors, own_patient_id=own.id, other_patient_id=other.id)
+    return build_clinic(db, PatientIn(given_name="Synthetic", family_name="Own", birth_date=date(1970, 1, 2),
+                                        sex="female", weight_kg=68.0, email="own@example.org"),
+                        PatientIn(given_name="Synthetic", family_name="Other", birth_date=date(1980, 3, 4),
+                                        sex="male", weight_kg=80.0))
 
 
 @dataclass(frozen=True)
