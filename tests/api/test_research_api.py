@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import zipfile
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -22,9 +22,25 @@ def engine() -> str:
     return "sqlite"
 
 
+def five_treated(db, clinic) -> list[int]:
+    """Five patients with two completed sessions each (k = 5 lets them out, all in the 2-3 sessions band)."""
+    from ketaclinic.services.patients import PatientIn, create_patient
+
+    ids = [clinic.own_patient_id, clinic.other_patient_id]
+    for i in range(3):
+        ids.append(create_patient(db, clinic.actors["coordinator"], PatientIn(
+            given_name="Synthetic", family_name=f"Researchapi{i} (demo)", birth_date=date(1960, 1, 1 + i),
+            sex="female", weight_kg=70.0)).id)
+    for n, pid in enumerate(ids):
+        plan = signed_plan(db, clinic, pid, now=T0 + timedelta(days=n))
+        completed(db, clinic, plan, T0 + timedelta(days=n + 3))
+        completed(db, clinic, plan, T0 + timedelta(days=n + 10))
+    return ids
+
+
 def test_the_admin_downloads_the_zip(client, headers, db, clinic):
-    completed(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), T0 + timedelta(days=2))
-    response = client.post(URL, headers=headers["admin"], json={"format": "parquet", "k": 5, "condition": "migraine"})
+    five_treated(db, clinic)
+    response = client.post(URL, headers=headers["admin"], json={"format": "parquet", "k": 5, "condition": "crps"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/zip"
     disposition = response.headers["content-disposition"]
@@ -35,9 +51,21 @@ def test_the_admin_downloads_the_zip(client, headers, db, clinic):
         names = set(archive.namelist())
         manifest = json.loads(archive.read("manifest.json"))
     assert {"patients.parquet", "events.parquet", "data_dictionary.csv", "README.md", "manifest.json"} <= names
-    assert manifest["patients"] == 0 and manifest["k"] == 5 and manifest["cohort"]["condition"] == "migraine"
+    assert manifest["patients"] == 5 and manifest["k"] == 5 and manifest["cohort"]["condition"] == "crps"
+    month = disposition.removeprefix('attachment; filename="ketaclinic-research-').removesuffix('.zip"')
+    assert len(month) == 7 and month == manifest["generated_month"], "the month only, as in the manifest"
     entry = list_audit(db, clinic.actors["admin"], AuditFilter(action="research.export"), limit=1).items[0]
-    assert entry.detail["condition"] == "migraine" and entry.detail["sha256"] == response.headers["x-content-sha256"]
+    assert entry.detail["condition"] == "crps" and entry.detail["sha256"] == response.headers["x-content-sha256"]
+
+
+def test_an_empty_cohort_is_a_clear_422_not_an_empty_zip(client, headers, db, clinic):
+    five_treated(db, clinic)
+    response = client.post(URL, headers=headers["admin"], json={"k": 5, "condition": "migraine"})
+    assert response.status_code == 422 and response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == "cohort_empty" and "empty" in error["message"] and error["field"] == "condition"
+    entry = list_audit(db, clinic.actors["admin"], AuditFilter(action="research.export.refused"), limit=1).items[0]
+    assert entry.detail["reason"] == "cohort_empty" and entry.detail["condition"] == "migraine"
 
 
 def test_one_treated_patient_is_too_small_a_cohort(client, headers, db, clinic):
@@ -45,7 +73,10 @@ def test_one_treated_patient_is_too_small_a_cohort(client, headers, db, clinic):
     response = client.post(URL, headers=headers["admin"], json={})
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["code"] == "cohort_too_small" and "1 patient, fewer than k = 11" in error["message"]
+    assert error["code"] == "cohort_too_small" and error["message"].startswith("the cohort has fewer than k = 11 patients")
+    assert "has 1 patient" not in error["message"], "never the count"
+    entry = list_audit(db, clinic.actors["admin"], AuditFilter(action="research.export.refused"), limit=1).items[0]
+    assert entry.detail["reason"] == "cohort_too_small" and "patients" not in entry.detail
 
 
 @pytest.mark.parametrize("role", ["physician", "nurse", "coordinator", "patient"])

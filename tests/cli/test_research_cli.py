@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import stat
 import zipfile
 from datetime import timedelta
 
@@ -45,8 +47,14 @@ def treated(db, clinic, settings, monkeypatch):
 
 def test_the_admin_writes_the_zip_and_gets_a_receipt(treated, db, clinic, tmp_path):
     out = tmp_path / "export.zip"
-    result = runner.invoke(app, ["research-export", "--format", "parquet", "--k", "5", "--out", str(out),
-                                 "--username", "admin", "--password-stdin"], input=PASSWORD + "\n")
+    out.write_bytes(b"an older export, readable by all")
+    os.chmod(out, 0o644)
+    old_umask = os.umask(0o022)
+    try:
+        result = runner.invoke(app, ["research-export", "--format", "parquet", "--k", "5", "--out", str(out),
+                                     "--username", "admin", "--password-stdin"], input=PASSWORD + "\n")
+    finally:
+        os.umask(old_umask)
     assert result.exit_code == 0, result.stdout
     receipt = json.loads(result.stdout)
     data = out.read_bytes()
@@ -54,6 +62,8 @@ def test_the_admin_writes_the_zip_and_gets_a_receipt(treated, db, clinic, tmp_pa
     assert receipt["sha256"] == hashlib.sha256(data).hexdigest() and receipt["media_type"] == "application/zip"
     assert receipt["patients"] == 5 and receipt["rows"]["sessions"] == 5 and receipt["k"] == 5
     assert receipt["suppression"]["k"] == 5 and "total_values_suppressed" in receipt["suppression"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600, "confidential even de-identified: the owner only"
+    assert len(receipt["generated_month"]) == 7 and "generated_at" not in receipt and receipt["data_up_to"]
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert "sessions.parquet" in archive.namelist()
     entry = list_audit(db, clinic.actors["admin"], AuditFilter(action="research.export"), limit=1).items[0]
@@ -69,6 +79,7 @@ def test_the_admin_writes_the_zip_and_gets_a_receipt(treated, db, clinic, tmp_pa
     (["--start", "yesterday"], "invalid_input", "start"),
     (["--condition", "gout"], "invalid_input", "condition"),
     (["--k", "11"], "cohort_too_small", "k"),
+    (["--k", "5", "--condition", "migraine"], "cohort_empty", "condition"),
 ])
 def test_bad_input_exits_2_with_the_json_error(treated, tmp_path, args, code, field):
     out = tmp_path / "x.zip"

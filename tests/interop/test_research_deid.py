@@ -7,7 +7,6 @@ import io
 import json
 import re
 import zipfile
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -17,6 +16,7 @@ from ketaclinic.interop import research as rx
 from ketaclinic.pharmacology.regimen import doses_as_given, total_dose_mg
 
 SECRET = b"k" * 32
+KEY = b"c" * 32  # the clinic's kept key (date shifts)
 T = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 PROGRAM = {"protocol": "outpatient_infusion", "route": "iv", "weight_kg": 70.0, "total_dose_mg": 84.0,
            "ketamine_lot_number": "LOT-SECRET-1",
@@ -24,21 +24,26 @@ PROGRAM = {"protocol": "outpatient_infusion", "route": "iv", "weight_kg": 70.0, 
                        {"step": 2, "kind": "infusion", "dose_mg": 70.0, "rate_mg_per_h": 35.0, "duration_min": 120}]}
 
 
-def test_research_ids_and_shifts_are_keyed_per_export():
-    a, b = rx.Keys(SECRET), rx.Keys(b"z" * 32)
+def test_research_ids_are_new_per_export_and_shifts_follow_the_clinic_key():
+    a, b = rx.Keys(SECRET, KEY), rx.Keys(b"z" * 32, KEY)
     shifts = [a.shift_days(pid) for pid in range(1, 3001)]
-    assert all(1 <= abs(s) <= rx.SHIFT_MAX_DAYS for s in shifts), "never 0 (the real date), never beyond 182 days"
-    assert min(shifts) == -rx.SHIFT_MAX_DAYS and max(shifts) == rx.SHIFT_MAX_DAYS
+    assert all(1 <= abs(s) <= rx.SHIFT_MAX_DAYS for s in shifts), "never 0 (the real date), never beyond 26 weeks"
+    assert all(s % 7 == 0 for s in shifts), "whole weeks: a weekday stays the same weekday"
+    assert {s // 7 for s in shifts} == set(range(-26, 0)) | set(range(1, 27))
     assert 0.4 < sum(s > 0 for s in shifts) / len(shifts) < 0.6
-    assert a.shift_days(7) == rx.Keys(SECRET).shift_days(7) and a.research_id(7) == rx.Keys(SECRET).research_id(7)
+    assert a.shift_days(7) == rx.Keys(SECRET, KEY).shift_days(7) and a.research_id(7) == rx.Keys(SECRET, KEY).research_id(7)
     ids_a = {a.research_id(pid) for pid in range(1, 3001)}
     ids_b = {b.research_id(pid) for pid in range(1, 3001)}
-    assert len(ids_a) == 3000 and not ids_a & ids_b, "another secret: no id in common"
-    assert sum(a.shift_days(p) == b.shift_days(p) for p in range(1, 3001)) < 40, "shifts are redrawn too"
+    assert len(ids_a) == 3000 and not ids_a & ids_b, "another export secret: no id in common"
+    assert all(a.shift_days(p) == b.shift_days(p) for p in range(1, 3001)), "the same clinic key: the same shifts"
+    other_clinic = rx.Keys(SECRET, b"d" * 32)
+    assert sum(a.shift_days(p) == other_clinic.shift_days(p) for p in range(1, 3001)) < 120, "another key, other shifts"
     assert all(re.fullmatch(r"R[0-9a-f]{16}", rid) for rid in ids_a)
-    assert "k" * 32 not in repr(a)
+    assert "k" * 32 not in repr(a) and "c" * 32 not in repr(a)
     with pytest.raises(ValueError):
-        rx.Keys(b"short")
+        rx.Keys(b"short", KEY)
+    with pytest.raises(ValueError):
+        rx.Keys(KEY, KEY)
 
 
 @pytest.mark.parametrize(("birth", "on", "age", "band"), [
@@ -53,13 +58,13 @@ def test_age_in_whole_years_and_the_90_plus_band(birth, on, age, band):
     assert rx.age_in_years(birth, on) == age and rx.age_band(age) == band
 
 
-def _patients(cells: list[tuple[str, int, str, int]]) -> list[dict]:
+def _patients(cells: list[tuple[str, int, str, int]], sessions: str = "2-3") -> list[dict]:
     """Rows as deidentify makes them, from (sex, age, conditions, how many)."""
     rows = []
     for sex, age, conditions, n in cells:
         for _ in range(n):
-            rows.append({"sex": sex, "age_years": age, "age_band": rx.age_band(age), "condition": conditions.split(";")[0],
-                         "conditions": conditions, "qi_suppressed": "none"})
+            rows.append({"sex": sex, "age_band": rx.age_band(age), "condition": conditions.split(";")[0],
+                         "conditions": conditions, "session_count_band": sessions, "qi_suppressed": "none"})
     return rows
 
 
@@ -72,28 +77,33 @@ def test_small_cells_lose_sex_and_age_then_conditions():
     result = rx.suppress_small_cells(rows, 11)
     kept = [r for r in rows if r["qi_suppressed"] == "none"]
     generalised = [r for r in rows if r["qi_suppressed"] == "age_sex"]
-    full = [r for r in rows if r["qi_suppressed"] == "all"]
-    assert len(kept) == 12 and all(r["sex"] == "female" and r["age_years"] == 45 for r in kept)
+    removed = [r for r in rows if r["qi_suppressed"] == "removed"]
+    assert len(kept) == 12 and all(r["sex"] == "female" and r["age_band"] == "40-49" for r in kept)
     assert len(generalised) == 11 and all(r["sex"] is None and r["age_band"] is None and r["conditions"] == "fibromyalgia"
                                           for r in generalised)
-    assert len(full) == 1 and full[0]["conditions"] is None and full[0]["sex"] is None and full[0]["condition"] is None
-    assert (result.patients_generalised, result.patients_fully_suppressed, result.cells_below_k) == (11, 1, 12)
-    assert result.values == {"patients.sex": 12, "patients.age_years": 12, "patients.age_band": 12,
-                             "patients.condition": 1, "patients.conditions": 1}
-    assert result.as_dict()["total_values_suppressed"] == 38
+    assert len(removed) == 1 and removed[0]["conditions"] is None and removed[0]["sex"] is None, \
+        "the one patient left with nothing but a session band is alone in it: removed, not released"
+    assert (result.patients_generalised, result.patients_fully_suppressed, result.patients_removed,
+            result.cells_below_k) == (11, 0, 1, 12)
+    assert result.values == {"patients.sex": 11, "patients.age_band": 11}, "values of released patients only"
+    assert result.as_dict()["total_values_suppressed"] == 22 and result.as_dict()["patients_removed"] == 1
     # every released combination of quasi-identifiers is shared by at least k patients
-    released = Counter((r["sex"], r["age_band"], r["condition"], r["conditions"]) for r in rows
-                       if r["qi_suppressed"] != "all")
+    released = rx.released_cells(r for r in rows if r["qi_suppressed"] != "removed")
     assert min(released.values()) >= 11
     # the primary condition is part of the cell: 11 with the same list but one with another primary
     mixed = _patients([("female", 45, "crps;migraine", 11), ("female", 45, "migraine;crps", 1)])
     for r in mixed:
         r["conditions"] = "crps;migraine"
     rx.suppress_small_cells(mixed, 11)
-    assert [r["qi_suppressed"] for r in mixed] == ["none"] * 11 + ["all"]
-    # with k = 5 the 12 are still kept and nothing else changes shape
-    again = _patients([("female", 45, "crps", 12), ("male", 81, "sickle_cell", 1)])
-    assert rx.suppress_small_cells(again, 5).patients_fully_suppressed == 1
+    assert [r["qi_suppressed"] for r in mixed] == ["none"] * 11 + ["removed"]
+    # k fully suppressed patients sharing a session band stay (their only released value is that band)
+    again = _patients([("female", 45, "crps", 12)] + [("male", 20 + 10 * i, f"c{i}", 1) for i in range(5)])
+    result = rx.suppress_small_cells(again, 5)
+    assert (result.patients_fully_suppressed, result.patients_removed) == (5, 0)
+    assert min(rx.released_cells(again).values()) >= 5
+    # the session band is part of the cell: 12 alike but one with 7+ sessions
+    banded = _patients([("female", 45, "crps", 11)]) + _patients([("female", 45, "crps", 1)], sessions="7+")
+    assert rx.suppress_small_cells(banded, 11).patients_removed == 1 and banded[-1]["qi_suppressed"] == "removed"
 
 
 def test_doses_follow_the_pump_as_run():
@@ -107,7 +117,7 @@ def test_doses_follow_the_pump_as_run():
     assert first["rate_mg_per_h"] == 35.0 and first["rate_mg_per_kg_per_h"] == 0.5 and first["dose_mg"] == round(35 * 35 / 60, 2)
     assert second["rate_mg_per_h"] == 21.0 and second["dose_mg"] == 14.0 and not second["amended"]
     assert third["amended"] and third["rate_mg_per_h"] == 28.0
-    assert extra["dose_mg"] == 10.0 and extra["dose_mg_per_kg"] == round(10 / 70, 4)
+    assert extra["dose_mg"] == 10.0 and extra["dose_mg_per_kg"] == 0.14, "per kg to 2 decimals"
     # the same reading as the curve the console draws (pharmacology.regimen.doses_as_given)
     given, _ = doses_as_given(PROGRAM["program"], [(40.0, 21.0), (80.0, 28.0)], 100.0)
     assert sum(r["dose_mg"] for r in rows[:4]) == pytest.approx(total_dose_mg(given), abs=0.02)
@@ -192,14 +202,16 @@ def _typed(table: str, row: dict[str, str]) -> dict:
 
 def test_the_tables_shift_dates_keep_intervals_and_match_the_dictionary():
     cohort = _cohort(12)
-    keys = rx.Keys(SECRET)
+    keys = rx.Keys(SECRET, KEY)
     dataset = rx.deidentify(cohort, keys, k=11, as_of=T + timedelta(days=60))
     t = dataset.tables
-    assert dataset.row_counts() == {"patients": 12, "sessions": 36, "doses": 36 * 3, "events": 36 * 3, "diary": 48,
-                                    "outcomes": 12}
+    assert dataset.row_counts() == {"patients": 11, "sessions": 33, "doses": 33 * 3, "events": 33 * 3, "diary": 44,
+                                    "outcomes": 11}, "the 95-year-old, alone in every cell, is removed from every table"
+    assert dataset.suppression.patients_removed == 1
+    assert keys.research_id(1) not in {r["research_id"] for rows in t.values() for r in rows}
     for table, rows in t.items():
         assert all(list(r) == [c.name for c in rx.TABLES[table]] for r in rows)
-    for pid in range(1, 13):
+    for pid in range(2, 13):
         rid, shift = keys.research_id(pid), timedelta(days=keys.shift_days(pid))
         days = [s["day"] for s in t["sessions"] if s["research_id"] == rid]
         assert days == [(T + timedelta(days=pid + g)).date() + shift for g in (0, 3, 10)]
@@ -208,26 +220,30 @@ def test_the_tables_shift_dates_keep_intervals_and_match_the_dictionary():
         assert [d["pain_nrs"] for d in entries] == [2, 5, 6, 4] and entries[0]["amended"] and entries[1]["urinary_frequency"]
         outcome = next(o for o in t["outcomes"] if o["research_id"] == rid)
         assert outcome["course_end_day"] - days[0] == timedelta(days=10)
-    first = next(p for p in t["patients"] if p["research_id"] == keys.research_id(1))
-    assert first["age_years"] is None and first["age_band"] is None and first["qi_suppressed"] == "all", \
-        "95 years old: no exact age (Safe Harbor), and alone in the 90+ band: suppressed"
-    others = [p for p in t["patients"] if p["research_id"] != keys.research_id(1)]
+    others = t["patients"]
     assert {(p["sex"], p["age_band"], p["conditions"], p["qi_suppressed"]) for p in others} == {
-        ("female", "50-59", "crps", "none")} and {p["age_years"] for p in others} == {54}
-    assert [p["research_id"] for p in t["patients"]] == sorted(keys.research_id(p) for p in range(1, 13))
+        ("female", "50-59", "crps", "none")} and "age_years" not in others[0], "the band, never the exact age"
+    assert [p["research_id"] for p in t["patients"]] == sorted(keys.research_id(p) for p in range(2, 13))
     session = t["sessions"][0]
-    assert session["weight_kg"] == 70.0 and session["infusion_min"] == 125.0 and session["observation_min"] == 65.0
+    assert session["weight_band"] == "70-74" and session["infusion_min"] == 125.0 and session["observation_min"] == 65.0
     assert session["given_dose_mg"] == pytest.approx(14 + 35 * 55 / 60 + 21 * 65 / 60, abs=0.02)
 
 
-def test_too_small_a_cohort_is_refused_and_an_empty_one_is_empty():
+def test_too_small_a_cohort_and_an_empty_one_are_refused_without_a_count():
     with pytest.raises(rx.CohortTooSmall) as small:
-        rx.deidentify(_cohort(4), rx.Keys(SECRET), k=5, as_of=T)
-    assert (small.value.patients, small.value.k) == (4, 5)
-    empty = rx.deidentify(rx.Cohort(), rx.Keys(SECRET), k=11, as_of=T)
-    assert all(rows == [] for rows in empty.tables.values())
+        rx.deidentify(_cohort(4), rx.Keys(SECRET, KEY), k=5, as_of=T)
+    assert small.value.k == 5 and str(small.value) == "the cohort has fewer than k = 5 patients"
+    assert "4" not in str(small.value), "the refusal never says how many (it would count any cohort)"
+    with pytest.raises(rx.CohortEmpty):
+        rx.deidentify(rx.Cohort(), rx.Keys(SECRET, KEY), k=11, as_of=T)
     with pytest.raises(ValueError):
-        rx.deidentify(rx.Cohort(), rx.Keys(SECRET), k=4, as_of=T)
+        rx.deidentify(rx.Cohort(), rx.Keys(SECRET, KEY), k=4, as_of=T)
+    # 12 patients, each alone in their cell: suppression would remove them all, so nothing is released
+    lonely = rx.Cohort(tuple(rx.PatientRow(p, date(1930 + 5 * p, 1, 1), "female", ("crps",)) for p in range(12)),
+                       tuple(rx.SessionRow(p * 10 + n, p, T, "discharged", started_at=T + timedelta(days=n))
+                             for p in range(12) for n in range(1 + p % 8)))
+    with pytest.raises(rx.CohortTooSmall):
+        rx.deidentify(lonely, rx.Keys(SECRET, KEY), k=11, as_of=T)
 
 
 def test_cohort_selection_by_condition_and_first_session():
@@ -245,12 +261,13 @@ def test_csv_and_parquet_hold_the_same_rows_and_only_the_dictionary_columns():
     cohort = _cohort(12)
     files = {}
     for fmt in rx.FORMATS:
-        data, manifest = rx.build_export(cohort, secret=SECRET, k=11, fmt=fmt, as_of=T + timedelta(days=60),
-                                         generated_at=T + timedelta(days=61), version="test")
+        data, manifest = rx.build_export(cohort, secret=SECRET, shift_key=KEY, k=11, fmt=fmt,
+                                         as_of=T + timedelta(days=60), generated_at=T + timedelta(days=61),
+                                         version="test")
         files[fmt] = _read_zip(data)
         assert set(files[fmt]) == {f"{name}.{fmt}" for name in rx.TABLES} | {"data_dictionary.csv", "README.md",
                                                                                "manifest.json"}
-        assert json.loads(files[fmt]["manifest.json"])["tables"]["doses"]["rows"] == 108
+        assert json.loads(files[fmt]["manifest.json"])["tables"]["doses"]["rows"] == 99
     dictionary = {(r["table"], r["column"]) for r in _csv_rows(files["csv"]["data_dictionary.csv"])}
     columns = set()
     for table in rx.TABLES:

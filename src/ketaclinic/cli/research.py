@@ -2,12 +2,14 @@
 
 The operator signs in (password on standard input) so the export is checked against that
 account's role and written to the audit log under its name, as through the API or the web page.
-The ZIP goes to ``--out``; a JSON receipt (bytes, SHA-256, row counts, suppression) to standard
-output; bad input exits 2 with the JSON error shape.
+The ZIP goes to ``--out``, readable by its owner only (mode 0600: it is confidential even
+de-identified); a JSON receipt (bytes, SHA-256, row counts, suppression) to standard output; bad
+input exits 2 with the JSON error shape. Dates are the clinic's days (``clinic_timezone``).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +29,20 @@ def _date(text: str | None, name: str) -> date | None:
         fail(CommandError("invalid_input", f"{name} must be a day like 2026-01-31 (got {text[:40]!r})", name))
 
 
+def write_private(out: Path, data: bytes) -> None:
+    """Write ``data`` whole to ``out`` with mode 0600 (a temporary file renamed into place)."""
+    partial = out.with_name(out.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older .partial may have had another mode; the umask cannot widen 0600
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
+
+
 def research_export_command(
     username: Username,
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the ZIP", dir_okay=False)] = None,
@@ -38,6 +54,7 @@ def research_export_command(
     end: Annotated[str | None, typer.Option("--end", help="First session on or before this day (YYYY-MM-DD)")] = None,
 ) -> None:
     """Write the de-identified research export (tables, data dictionary, README, manifest) as one ZIP."""
+    from ketaclinic.cli.records import _settings
     from ketaclinic.services.errors import ServiceError
     from ketaclinic.services.research_export import parameters, research_export
 
@@ -51,15 +68,16 @@ def research_export_command(
     if not out.parent.exists():
         fail(CommandError("bad_path", f"the folder {out.parent} does not exist", "out"))
     with signed_in(username, password_stdin) as (db, actor):
+        tz = _settings().timezone
         data, manifest = run_service(lambda: research_export(
-            db, actor, format=params.format, k=params.k, condition=params.condition, start=params.start, end=params.end))
-    partial = out.with_name(out.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(out)
+            db, actor, format=params.format, k=params.k, condition=params.condition, start=params.start, end=params.end,
+            tz=tz))
+    write_private(out, data)
     emit({"written": str(out), "bytes": len(data), "sha256": manifest["sha256"], "media_type": "application/zip",
           "format": manifest["format"], "k": manifest["k"], "patients": manifest["patients"],
           "rows": {name: table["rows"] for name, table in manifest["tables"].items()},
-          "suppression": manifest["suppression"], "generated_at": manifest["generated_at"]})
+          "suppression": manifest["suppression"], "implausible_values_blanked": manifest["implausible_values_blanked"],
+          "generated_month": manifest["generated_month"], "data_up_to": manifest["data_up_to"]})
 
 
 def register(app: typer.Typer) -> None:

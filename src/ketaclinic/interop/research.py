@@ -5,14 +5,29 @@ a data dictionary, a README and a manifest. Everything that leaves the clinic is
 it can be tested without a database; :mod:`ketaclinic.services.research_export` only loads the
 rows (never a name, phone, e-mail or free text: those columns are not even read) and audits.
 
-**Pseudonyms and date shifts.** Each export draws a fresh random secret (:func:`new_secret`, 32
-bytes from :mod:`secrets`) that is used in memory and never stored, logged or exported. A
-patient's research id is HMAC-SHA256(secret, "id:<patient id>") and their date shift is a whole
-number of days drawn from HMAC-SHA256(secret, "shift:<patient id>"), uniform over −182…−1 and
-+1…+182 (never 0, which would publish the real dates). Every date of a patient moves by the same
-shift, so intervals within a patient are exact; without the secret neither the id nor the shift
-can be recomputed, so two exports cannot be linked by id, and an id cannot be traced back to a
-chart. Rows are sorted by research id, so not even the row order follows the clinic's record order.
+**Pseudonyms and date shifts.** A patient's research id is HMAC-SHA256(secret, "id:<patient
+id>") under a fresh random secret per export (:func:`new_secret`, 32 bytes from :mod:`secrets`),
+used in memory and never stored, logged or exported: ids differ in every export and cannot be
+traced back to a chart. The date shift is HMAC-SHA256(clinic key, "shift:<patient id>") turned
+into a whole number of *weeks*, uniform over −26…−1 and +1…+26 (never 0, which would publish the
+real dates). The clinic key is 32 random bytes made on the first export and kept in the database
+(:mod:`ketaclinic.records.research_keys`), never exported or logged. Why a kept key: a recipient
+can link one patient's rows across exports by content (the same diary values, doses, intervals);
+with a new shift in every export, each one allowed a different window of real dates, and their
+intersection narrowed the real dates export after export (the review's s2_avg: a median window
+of 29 days after 25 exports). With the same shift every time, a second export tells nothing
+new. Whole weeks, because a clinic that treats on weekdays only would otherwise publish each
+shift modulo 7 in the weekdays of its sessions (s3_weekday: 19 of 40 patients). Every date of a
+patient moves by the same shift, so intervals within a patient are exact. Rows are sorted by
+research id, so not even the row order follows the clinic's record order.
+
+**What the export date would give away.** A session still running on the export day, or a
+diary entry from yesterday, ties a shifted date to a known real one (s1_pin: a running session
+gave its patient's shift exactly). So sessions not discharged or cancelled, and every session and
+diary entry of the last :data:`CUTOFF_DAYS` days before the export, are left out (clinic policy,
+stated in the manifest as "data up to <month>"), and the export names only the month it was
+made in (the audit log keeps the exact time). Days are the clinic's days: timestamps are turned
+into dates in the clinic's time zone (Settings.clinic_timezone), not UTC.
 
 **HIPAA Safe Harbor, 45 CFR 164.514(b)(2).** The rule lists 18 identifiers (A-R) of the patient,
 relatives, employers or household members that must be removed, and (ii) requires no actual
@@ -26,13 +41,13 @@ export's README):
   the inquiry form) is dropped whole, because a note can hold a name. Medication names are kept
   only when they are in a fixed vocabulary (:data:`MEDICATIONS`), otherwise "other".
 - (B) geography smaller than a state: KetaClinic records no address; nothing to export.
-- (C) dates: birth date → age in whole years at the first session; ages over 89 are not given,
-  only the band "90+" (the rule allows a single "90 or older" category). Every other date is
-  shifted per patient as above and given as a day (no time of day); within a session, time is
-  minutes since the infusion started. Strictly, Safe Harbor keeps only the year of a date: a
-  secret per-patient shift is the common research practice (it keeps seasons roughly and
-  intervals exactly), but a clinic that must rely on the letter of Safe Harbor alone, rather than
-  an expert determination (164.514(b)(1)), should have its privacy officer approve it.
+- (C) dates: birth date → the age band at the first session (<18, 18-29, 30-39, ..., 80-89,
+  90+; the rule allows a single "90 or older" category). Every other date is shifted per patient
+  as above and given as a day (no time of day); within a session, time is minutes since the
+  infusion started. Strictly, Safe Harbor keeps only the year of a date: a secret per-patient
+  shift is the common research practice (it keeps seasons roughly and intervals exactly), but a
+  clinic that must rely on the letter of Safe Harbor alone, rather than an expert determination
+  (164.514(b)(1)), should have its privacy officer approve it.
 - (G)-(K) SSN, medical record, health plan, account, certificate/licence numbers: not recorded or
   not exported; internal record ids (patient, session, event, plan) are replaced by the research
   id and ordinals (session_no, event_no), so (R) "any other unique identifying number" is met. The
@@ -43,17 +58,28 @@ export's README):
 - (N) URLs, (O) IP addresses: the audit log's IP addresses and any link are never exported.
 - (P) biometrics, (Q) photographs: KetaClinic records none.
 
-**Small cells.** Sex × age band × conditions (the primary one and the whole list) are
-quasi-identifiers. A patient whose combination
-is shared by fewer than *k* patients of the cohort loses sex and age (age_years, age_band); if
-the condition combination alone is still rarer than *k* among those, the conditions go too. *k*
-is 11 by default, the CMS cell size suppression policy ("no cell ... containing a value of 1 to 10
-can be reported directly", https://www.hhs.gov/guidance/document/cms-cell-suppression-policy,
-version 05/08/17); a clinic may set 5 or more. A cohort of 1 to k−1 patients is refused whole,
-and the manifest counts every value suppressed.
+**Small cells.** Sex × age band × conditions (the primary one and the whole list) × the number of
+sessions (banded 1, 2-3, 4-6, 7+: the session rows show it) are quasi-identifiers. A patient
+whose combination is shared by fewer than *k* patients of the cohort loses sex and age band; if
+the conditions with the session band are still rarer than *k* among those, the conditions go
+too; and if the patients left with nothing but their session band are fewer than *k*, they are
+removed from every table. Every released combination of (sex, age band, condition, conditions,
+session band) is then shared by at least *k* patients (:func:`released_cells` checks it, and the
+export stops if not). *k* is 11 by default, the CMS cell size suppression policy ("no cell ...
+containing a value of 1 to 10 can be reported directly",
+https://www.hhs.gov/guidance/document/cms-cell-suppression-policy, version 05/08/17); a clinic
+may set 5 or more. A cohort of 1 to k−1 patients is refused whole (the refusal does not say how
+many), and the manifest counts every value suppressed and every patient removed. Weight leaves
+only in 5-kg bands, clamped at "<45" and "≥150" (a 182-kg patient was alone in the review's data).
 
-Amended events export the corrected value (only when it fits the column's vocabulary or type)
-and ``amended = true``; the amendment's reason, being free text, never leaves.
+**Implausible values.** A value outside the ranges the event models accept (vital signs as
+:class:`ketaclinic.clinical.monitoring.Observation`, doses at most 5000 mg, weight 30-250 kg as
+contract 4.3) cannot be a measurement: it is a slip, or a number typed into the wrong field (a
+phone number as a heart rate). Stored rows older than those checks, or imported, could still
+hold one, so the export blanks it and counts it in the manifest.
+
+Amended events export the corrected value (only when it fits the column's vocabulary, type and
+range) and ``amended = true``; the amendment's reason, being free text, never leaves.
 """
 
 from __future__ import annotations
@@ -69,17 +95,19 @@ import secrets
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any, Literal, get_args
 
 from ketaclinic.clinical.conditions import ConditionId
 from ketaclinic.clinical.monitoring import (
     DEFAULT_ALERT_RULES,
+    MAX_SESSION_MIN,
     SIDE_EFFECT_CODES,
     SIDE_EFFECT_SEVERITIES,
     Action,
+    Observation,
     Severity,
 )
 from ketaclinic.clinical.protocols import PROTOCOLS
@@ -87,35 +115,54 @@ from ketaclinic.pharmacology.regimen import Bolus, doses_from_pump_program
 
 # --- the rules ----------------------------------------------------------------------------
 
-SHIFT_MAX_DAYS = 182
+SHIFT_MAX_WEEKS = 26
+SHIFT_MAX_DAYS = 7 * SHIFT_MAX_WEEKS  # 182
+CUTOFF_DAYS = 14  # clinic policy: nothing from the last 14 days before the export
 DEFAULT_K = 11  # CMS cell size suppression policy: no cell of 1 to 10
 MIN_K = 5
 MAX_K = 1000
 TOP_AGE = 90  # 164.514(b)(2)(i)(C): ages over 89 only as "90 or older"
+WEIGHT_BAND_KG = 5
+WEIGHT_LOW_KG, WEIGHT_HIGH_KG = 45, 150  # bands clamped to "<45" and "≥150"
+WEIGHT_RANGE_KG = (30.0, 250.0)  # contract 4.3: a weight outside it is a hard error
+MAX_DOSE_MG = 5000.0  # as services.sessions checks a corrected rate
 FORMATS = ("csv", "parquet")
 SECRET_BYTES = 32
 SAFE_HARBOR_RULE = "45 CFR 164.514(b)(2)"
 SAFE_HARBOR_URL = "https://www.hopkinsmedicine.org/institutional_review_board/hipaa_research/de_identified_data.html"
 CMS_CELL_POLICY_URL = "https://www.hhs.gov/guidance/document/cms-cell-suppression-policy"
-DATE_RULE = (f"Every date is shifted by a secret whole number of days per patient (between -{SHIFT_MAX_DAYS} and "
-             f"+{SHIFT_MAX_DAYS}, never 0); the same shift applies to all of a patient's dates, so intervals within a "
-             "patient are exact but calendar dates, weekdays and the order of patients in time are not real. Times of "
-             "day are not exported; within a session, time is minutes since the infusion started.")
+DATE_RULE = (f"Every date is shifted by a secret whole number of weeks per patient (between -{SHIFT_MAX_WEEKS} and "
+             f"+{SHIFT_MAX_WEEKS} weeks, never 0), derived from a key the clinic keeps and never discloses, so a patient's "
+             "shift is the same in every export. All of a patient's dates move together: intervals within a patient "
+             "are exact and weekdays are real, but calendar dates and the order of patients in time are not. Dates "
+             "are the clinic's local days. Times of day are not exported; within a session, time is minutes since the "
+             "infusion started.")
+CUTOFF_RULE = (f"Sessions not yet discharged or cancelled, and every session and diary entry of the last {CUTOFF_DAYS} "
+               "days before the export, are left out (clinic policy: recent rows would tie shifted dates to the "
+               "export date); the export gives only the month it was made in.")
 USE_CAVEAT = ("Decision support / research use: an uncontrolled, unblinded clinic cohort with self-reported pain. "
               "Use it for research questions and quality improvement, never to judge an individual patient, and "
               "make no attempt to re-identify anyone.")
 CAVEATS = (
     USE_CAVEAT,
-    "Research ids and date shifts are new in every export: rows of two exports cannot be joined by id.",
-    "The cohort's real date range is not written into the export (it would narrow the shifts): do not send it along.",
+    "Research ids are new in every export, but a patient's date shift is the same in every export (it comes from "
+    "the clinic's key): two exports cannot be joined by id, yet a patient's rows can be matched across exports by "
+    "their content. Matching them reveals nothing more about the real dates, since the shift does not change.",
+    "Overlapping cohorts can still be compared: a patient who is in one export but not in another, chosen by a "
+    "different range of first-session dates, had their first session inside the difference of the two ranges, "
+    "which narrows their shift for every export. The real date range is recorded only in the clinic's audit log: "
+    "never send it along, and do not release exports of overlapping cohorts to the same recipient without need.",
+    CUTOFF_RULE,
     "HIPAA Safe Harbor keeps only the year of a date: the per-patient shifted dates go beyond its letter, so a "
     "release that must rest on Safe Harbor alone (rather than an expert determination, 45 CFR 164.514(b)(1)) needs "
     "the privacy officer's approval.",
-    "dose_mg divided by dose_mg_per_kg gives the dosing weight; weight is not a Safe Harbor identifier, but treat "
-    "the tables as confidential all the same.",
+    "Weight is given in 5-kg bands (<45 and ≥150 at the ends), but dose_mg and rate_mg_per_h with the protocol's "
+    "mg/kg still give the dosing weight roughly; weight is not a Safe Harbor identifier, but treat the tables as "
+    "confidential all the same.",
 )
 
-QUASI_IDENTIFIERS = ("sex", "age_band", "condition", "conditions")
+QUASI_IDENTIFIERS = ("sex", "age_band", "condition", "conditions", "session_count_band")
+SESSION_COUNT_BANDS = ((1, "1"), (3, "2-3"), (6, "4-6"), (math.inf, "7+"))
 SEXES = ("female", "male", "other", "unknown")
 CONDITIONS: frozenset[str] = frozenset(c.value for c in ConditionId)
 PROTOCOL_IDS: frozenset[str] = frozenset(p.id for p in PROTOCOLS)
@@ -123,6 +170,7 @@ ALERT_CODES: frozenset[str] = frozenset(r.code for r in DEFAULT_ALERT_RULES)
 ALERT_SEVERITIES: frozenset[str] = frozenset(get_args(Severity))
 ALERT_ACTIONS: frozenset[str] = frozenset(get_args(Action))
 SESSION_STATES = ("scheduled", "checked_in", "running", "observing", "discharged", "cancelled")
+EXPORTED_SESSION_STATES = frozenset({"discharged", "cancelled"})  # the others are still under way
 ROUTES = frozenset({"iv", "oral", "im", "sc", "sublingual", "intranasal", "inhaled", "topical"})
 DOSE_UNITS = frozenset({"mg", "mcg", "g", "mL", "units"})
 SCREENING_DECISIONS = frozenset({"eligible", "eligible_with_precautions", "not_eligible"})
@@ -140,11 +188,22 @@ VITAL_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "spo2_pct",
 
 
 class CohortTooSmall(ValueError):
-    """1 to k-1 patients: every cell would be below the threshold, so nothing is released."""
+    """1 to k-1 patients: every cell would be below the threshold, so nothing is released.
 
-    def __init__(self, patients: int, k: int):
-        super().__init__(f"the cohort has {patients} patient{'s' if patients != 1 else ''}, fewer than k = {k}")
-        self.patients, self.k = patients, k
+    The message never says how many: a refusal that counted would answer "how many patients
+    match?" for any filter, one question at a time.
+    """
+
+    def __init__(self, k: int):
+        super().__init__(f"the cohort has fewer than k = {k} patients")
+        self.k = k
+
+
+class CohortEmpty(ValueError):
+    """No patient matches (or none is left after the data cut-off): there is nothing to export."""
+
+    def __init__(self) -> None:
+        super().__init__("no patient matches: the cohort is empty")
 
 
 # --- the data dictionary: the one definition of every column ------------------------------
@@ -162,14 +221,18 @@ class Column:
 
 
 PSEUDONYM = ("pseudonym: HMAC-SHA256 of the internal patient id under a random secret made for this export and "
-             "discarded; not linkable across exports")
-SHIFTED = f"shifted by the patient's secret offset (±1 to {SHIFT_MAX_DAYS} days, the same for all of the patient's dates)"
+             "discarded; a new id in every export, so exports cannot be joined by id")
+SHIFTED = (f"shifted by the patient's secret offset (±1 to {SHIFT_MAX_WEEKS} whole weeks, the same for all of the "
+           "patient's dates and in every export); a day in the clinic's time zone")
 ORDINAL = "ordinal within the patient or session (internal record ids are not exported)"
 RECORDED = "as recorded (not an identifier)"
 CODED = "coded value from a fixed vocabulary; free text and unknown values are dropped"
 DERIVED = "derived from recorded values"
-QI = "quasi-identifier: empty when its sex x age band x condition(s) cell has fewer than k patients"
-CORRECTED = "the corrected value when the event was amended; the amendment's reason (free text) is dropped"
+QI = ("quasi-identifier: empty when its sex x age band x condition(s) x session count cell has fewer than k "
+      "patients")
+CORRECTED = ("the corrected value when the event was amended; the amendment's reason (free text) is dropped; "
+             "empty when outside the range the event model accepts (implausible)")
+PLAUSIBLE = RECORDED + "; empty outside its range (implausible)"
 
 
 def _col(name: str, type_: ColumnType, unit: str, description: str, deid: str = RECORDED) -> Column:
@@ -182,26 +245,30 @@ _SESSION_NO = _col("session_no", "integer", "", "The patient's sessions numbered
 TABLES: dict[str, tuple[Column, ...]] = {
     "patients": (
         _RID,
-        _col("age_years", "integer", "years", "Age in whole years at the first session; empty for 90 or older",
-             "computed from the birth date, which is not exported; ages over 89 only as age_band 90+ (Safe Harbor); " + QI),
-        _col("age_band", "string", "years", "Age band at the first session: <18, 18-29, 30-39, ..., 80-89, 90+", QI),
+        _col("age_band", "string", "years", "Age band at the first session: <18, 18-29, 30-39, ..., 80-89, 90+",
+             "computed from the birth date, which is not exported (nor the exact age); ages over 89 only as 90+ "
+             "(Safe Harbor); " + QI),
         _col("sex", "string", "", "female, male, other or unknown", QI),
         _col("condition", "string", "", "The primary pain condition (contract 4.2 vocabulary); outcomes are by it",
              QI + " (with conditions)"),
         _col("conditions", "string", "", "Every pain condition of the current signed evaluation, ';'-separated, sorted",
              QI),
-        _col("baseline_pain_nrs", "number", "NRS 0-10", "Pain now at the current signed evaluation (pain.nrs_now)"),
+        _col("baseline_pain_nrs", "number", "NRS 0-10", "Pain now at the current signed evaluation (pain.nrs_now)",
+             PLAUSIBLE),
         _col("screening_decision", "string", "", "eligible, eligible_with_precautions or not_eligible", CODED),
-        _col("qi_suppressed", "string", "", "Quasi-identifiers suppressed for this patient: none, age_sex or all",
-             DERIVED),
+        _col("qi_suppressed", "string", "", "Quasi-identifiers suppressed for this patient: none, age_sex or all "
+             "(all: only the number of sessions is left, shared by at least k such patients)", DERIVED),
     ),
     "sessions": (
         _RID, _SESSION_NO,
-        _col("day", "date", "", "Day of the session (the start, else the scheduled day)", SHIFTED),
+        _col("day", "date", "", "Day of the session (the start, else the scheduled day); how many sessions a "
+             "patient has is part of the quasi-identifier cell (1, 2-3, 4-6, 7+)", SHIFTED),
         _col("protocol_id", "string", "", "The protocol of the signed plan (ketaclinic dose --list-protocols)", CODED),
         _col("route", "string", "", "Route of the programmed ketamine (iv, oral, intranasal, im)", CODED),
-        _col("state", "string", "", "scheduled, checked_in, running, observing, discharged or cancelled", CODED),
-        _col("weight_kg", "number", "kg", "Weight on the day of the session", "rounded to whole kg"),
+        _col("state", "string", "", "discharged or cancelled (sessions still under way are not exported)", CODED),
+        _col("weight_band", "string", "kg", "Weight on the day of the session in 5-kg bands: <45, 45-49, ..., "
+             "145-149, ≥150", "banded; the ends clamped so that no outlying weight stands out; empty outside "
+             "30-250 kg (implausible)"),
         _col("infusion_min", "number", "min", "Minutes from the start of the infusion to its stop", DERIVED),
         _col("observation_min", "number", "min", "Minutes from the stop of the infusion to discharge", DERIVED),
         _col("planned_dose_mg", "number", "mg", "Total ketamine of the pump program taken from the signed plan"),
@@ -218,7 +285,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _col("start_min", "number", "min", "Start, minutes since the infusion started", DERIVED),
         _col("duration_min", "number", "min", "How long it ran (empty for an oral dose or an extra bolus)", DERIVED),
         _col("dose_mg", "number", "mg", "Ketamine given in this row", DERIVED),
-        _col("dose_mg_per_kg", "number", "mg/kg", "dose_mg per kg of the dosing weight", DERIVED),
+        _col("dose_mg_per_kg", "number", "mg/kg", "dose_mg per kg of the dosing weight, to 0.01 mg/kg",
+             DERIVED + "; rounded to 2 decimals"),
         _col("rate_mg_per_h", "number", "mg/h", "Infusion rate (empty for a bolus or an oral dose)", DERIVED),
         _col("rate_mg_per_kg_per_h", "number", "mg/kg/h", "Infusion rate per kg of the dosing weight", DERIVED),
         _col("amended", "boolean", "", "The rate or dose comes from an amended event", DERIVED),
@@ -226,7 +294,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "events": (
         _RID, _SESSION_NO,
         _col("event_no", "integer", "", "The session's exported events numbered 1, 2, ... in recording order", ORDINAL),
-        _col("minute", "number", "min", "Minutes since the infusion started (empty before the start)"),
+        _col("minute", "number", "min", "Minutes since the infusion started (empty before the start)",
+             RECORDED + "; empty outside 0-7200 (implausible)"),
         _col("kind", "string", "", "vitals, side_effect, alert, alert_ack, rate_change or medication "
              "(notes, amendments and state changes are not exported)", CODED),
         _col("systolic_mmhg", "number", "mmHg", "Systolic blood pressure (vitals)", CORRECTED),
@@ -255,10 +324,10 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "diary": (
         _RID,
         _col("day", "date", "", "The day the entry is about", SHIFTED),
-        _col("pain_nrs", "integer", "NRS 0-10", "Average pain that day"),
-        _col("mood", "integer", "0-10", "Mood"),
-        _col("sleep", "integer", "0-10", "Sleep"),
-        _col("function", "integer", "0-10", "Function"),
+        _col("pain_nrs", "integer", "NRS 0-10", "Average pain that day", PLAUSIBLE),
+        _col("mood", "integer", "0-10", "Mood", PLAUSIBLE),
+        _col("sleep", "integer", "0-10", "Sleep", PLAUSIBLE),
+        _col("function", "integer", "0-10", "Function", PLAUSIBLE),
         _col("mme_per_day", "number", "mg MME/day", "Opioids that day in morphine milligram equivalents (CDC 2022)",
              DERIVED + "; the drug names are not exported"),
         _col("urinary_frequency", "boolean", "", "Urinary frequency reported"),
@@ -294,13 +363,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
 SAFE_HARBOR: tuple[tuple[str, str, str], ...] = (
     ("A", "Names", "Not read from the database, not exported; free text that could hold a name is dropped."),
     ("B", "Geographic subdivisions smaller than a state", "Not recorded by KetaClinic."),
-    ("C", "Dates (except year) and ages over 89", "Birth date becomes age at the first session, 90 and over as "
-     "'90+'; every other date is shifted by a secret per-patient offset (see the date rule)."),
+    ("C", "Dates (except year) and ages over 89", "Birth date becomes the age band at the first session, 90 and over "
+     "as '90+'; every other date is shifted by a secret per-patient offset of whole weeks, the same in every export "
+     "(see the date rule); the export names only the month it was made in."),
     ("D", "Telephone numbers", "Not read, not exported."),
     ("E", "Fax numbers", "Not recorded."),
     ("F", "Electronic mail addresses", "Not read, not exported."),
     ("G", "Social security numbers", "Not recorded."),
-    ("H", "Medical record numbers", "Internal ids replaced by a per-export research id and ordinals."),
+    ("H", "Medical record numbers", "Internal ids replaced by a research id new in every export, and ordinals."),
     ("I", "Health plan beneficiary numbers", "Not recorded."),
     ("J", "Account numbers", "User accounts are not exported."),
     ("K", "Certificate/license numbers", "Not recorded; staff are not exported."),
@@ -311,7 +381,9 @@ SAFE_HARBOR: tuple[tuple[str, str, str], ...] = (
     ("P", "Biometric identifiers", "Not recorded."),
     ("Q", "Full-face photographs", "Not recorded."),
     ("R", "Any other unique identifying number, characteristic or code", "Research ids are keyed hashes under a "
-     "discarded per-export secret (164.514(c)); quasi-identifiers in small cells are suppressed (k)."),
+     "discarded per-export secret (164.514(c)); date shifts come from a clinic key that is never disclosed; "
+     "quasi-identifiers in small cells are suppressed, and patients left in a cell below k removed; weight in "
+     "5-kg bands."),
 )
 
 
@@ -398,22 +470,44 @@ class Cohort:
     outcomes: tuple[OutcomeRow, ...] = ()
 
 
-def first_session_day(sessions: Iterable[SessionRow]) -> dict[int, date]:
-    """Each patient's first started session (the day treatment began), real date."""
+def local_day(at: datetime, tz: tzinfo = UTC) -> date:
+    """The clinic's day of an instant (a 17:30 session in Los Angeles is that day, not the next UTC one)."""
+    return at.astimezone(tz).date()
+
+
+def first_session_day(sessions: Iterable[SessionRow], tz: tzinfo = UTC) -> dict[int, date]:
+    """Each patient's first started session (the day treatment began), real date, the clinic's day."""
     first: dict[int, date] = {}
     for s in sessions:
         if s.started_at is not None:
-            day = s.started_at.astimezone(UTC).date()
+            day = local_day(s.started_at, tz)
             if s.patient_id not in first or day < first[s.patient_id]:
                 first[s.patient_id] = day
     return first
 
 
+def cutoff_day(as_of: datetime, tz: tzinfo = UTC) -> date:
+    """The first day left out: rows on or after it are not exported (the last CUTOFF_DAYS days and today)."""
+    return local_day(as_of, tz) - timedelta(days=CUTOFF_DAYS)
+
+
+def cut_off(everyone: Cohort, *, as_of: datetime, tz: tzinfo = UTC) -> Cohort:
+    """The rows an export may hold at ``as_of``: sessions discharged or cancelled before the cut-off
+    day (with their events), diary entries before it. Outcomes are left to the caller, who computes
+    them from what is kept (:func:`ketaclinic.services.research_export.outcomes_of`)."""
+    cutoff = cutoff_day(as_of, tz)
+    sessions = tuple(s for s in everyone.sessions if s.state in EXPORTED_SESSION_STATES
+                     and local_day(s.started_at or s.scheduled_at, tz) < cutoff)
+    kept = {s.session_id for s in sessions}
+    return replace(everyone, sessions=sessions, events=tuple(e for e in everyone.events if e.session_id in kept),
+                   diary=tuple(d for d in everyone.diary if diary_day(d) < cutoff))
+
+
 def select_cohort(everyone: Cohort, *, condition: str | None = None, start: date | None = None,
-                  end: date | None = None) -> Cohort:
+                  end: date | None = None, tz: tzinfo = UTC) -> Cohort:
     """The treated patients (at least one session started) whose conditions include ``condition`` and
-    whose first session falls between ``start`` and ``end`` (inclusive), with their rows."""
-    first = first_session_day(everyone.sessions)
+    whose first session falls between ``start`` and ``end`` (inclusive, the clinic's days), with their rows."""
+    first = first_session_day(everyone.sessions, tz)
     keep = {p.patient_id for p in everyone.patients
             if p.patient_id in first
             and (condition is None or condition in p.conditions)
@@ -434,36 +528,46 @@ def select_cohort(everyone: Cohort, *, condition: str | None = None, start: date
 
 
 def new_secret() -> bytes:
-    """A fresh secret for one export (kept in memory for the export only)."""
+    """A fresh secret for one export's research ids (kept in memory for the export only)."""
     return secrets.token_bytes(SECRET_BYTES)
 
 
 class Keys:
-    """The per-export keyed hash: a patient's research id and date shift. Holds the secret; never serialised."""
+    """A patient's research id (under the per-export secret) and date shift (under the clinic's key).
 
-    __slots__ = ("_secret",)
+    Holds both secrets; never serialised, and its repr shows neither.
+    """
 
-    def __init__(self, secret: bytes):
-        if len(secret) < 16:
-            raise ValueError("the export secret must be at least 16 random bytes")
-        self._secret = secret
+    __slots__ = ("_secret", "_shift_key")
+
+    def __init__(self, secret: bytes, shift_key: bytes):
+        if len(secret) < 16 or len(shift_key) < 16:
+            raise ValueError("the export secret and the clinic's key must each be at least 16 random bytes")
+        if hmac.compare_digest(secret, shift_key):
+            raise ValueError("the export secret must not be the clinic's key (ids would follow the shifts)")
+        self._secret, self._shift_key = secret, shift_key
 
     def __repr__(self) -> str:
-        return "Keys(<secret>)"
+        return "Keys(<secret>, <clinic key>)"
 
-    def _mac(self, purpose: str, patient_id: int) -> bytes:
-        return hmac.new(self._secret, f"{purpose}:{patient_id}".encode(), hashlib.sha256).digest()
+    @staticmethod
+    def _mac(key: bytes, purpose: str, patient_id: int) -> bytes:
+        return hmac.new(key, f"{purpose}:{patient_id}".encode(), hashlib.sha256).digest()
 
     def research_id(self, patient_id: int) -> str:
-        return "R" + self._mac("id", patient_id).hex()[:16]
+        return "R" + self._mac(self._secret, "id", patient_id).hex()[:16]
+
+    def shift_weeks(self, patient_id: int) -> int:
+        """A whole number of weeks in −26…−1 or +1…+26 (never 0), uniform up to a 2⁻⁶⁴ bias."""
+        n = int.from_bytes(self._mac(self._shift_key, "shift", patient_id)[:8], "big") % (2 * SHIFT_MAX_WEEKS)
+        return n - SHIFT_MAX_WEEKS if n < SHIFT_MAX_WEEKS else n - SHIFT_MAX_WEEKS + 1
 
     def shift_days(self, patient_id: int) -> int:
-        """A whole number of days in −182…−1 or +1…+182 (never 0), uniform up to a 2⁻⁶⁴ bias."""
-        n = int.from_bytes(self._mac("shift", patient_id)[:8], "big") % (2 * SHIFT_MAX_DAYS)
-        return n - SHIFT_MAX_DAYS if n < SHIFT_MAX_DAYS else n - SHIFT_MAX_DAYS + 1
+        """The shift in days: always a multiple of 7, so a weekday stays the same weekday."""
+        return 7 * self.shift_weeks(patient_id)
 
 
-# --- ages and small cells -----------------------------------------------------------------
+# --- ages, weights and small cells ----------------------------------------------------------
 
 
 def age_in_years(birth: date, on: date) -> int:
@@ -481,6 +585,21 @@ def age_band(age: int) -> str:
     return f"{low}-{low + 9}"
 
 
+def weight_band(weight_kg: float) -> str:
+    """5-kg bands, clamped: "<45", "45-49", ..., "145-149", "≥150"."""
+    if weight_kg < WEIGHT_LOW_KG:
+        return f"<{WEIGHT_LOW_KG}"
+    if weight_kg >= WEIGHT_HIGH_KG:
+        return f"≥{WEIGHT_HIGH_KG}"
+    low = int(weight_kg // WEIGHT_BAND_KG * WEIGHT_BAND_KG)
+    return f"{low}-{low + WEIGHT_BAND_KG - 1}"
+
+
+def session_count_band(sessions: int) -> str:
+    """How many sessions a patient has, as the cell counts it: 1, 2-3, 4-6 or 7+."""
+    return next(label for top, label in SESSION_COUNT_BANDS if sessions <= top)
+
+
 @dataclass(frozen=True)
 class Suppression:
     """What small-cell suppression did: counted into the manifest."""
@@ -488,7 +607,8 @@ class Suppression:
     k: int
     cells_below_k: int = 0
     patients_generalised: int = 0  # sex and age suppressed, conditions kept
-    patients_fully_suppressed: int = 0  # conditions suppressed too
+    patients_fully_suppressed: int = 0  # conditions suppressed too (released: at least k share the session band)
+    patients_removed: int = 0  # fully suppressed in a group of fewer than k: left out of every table
     values: dict[str, int] = field(default_factory=dict)  # "table.column" -> values emptied
 
     @property
@@ -496,50 +616,65 @@ class Suppression:
         return sum(self.values.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"k": self.k, "quasi_identifiers": list(QUASI_IDENTIFIERS), "cells_below_k": self.cells_below_k,
-                "patients_generalised": self.patients_generalised,
-                "patients_fully_suppressed": self.patients_fully_suppressed,
+        return {"k": self.k, "quasi_identifiers": list(QUASI_IDENTIFIERS),
+                "session_count_bands": [label for _, label in SESSION_COUNT_BANDS],
+                "cells_below_k": self.cells_below_k, "patients_generalised": self.patients_generalised,
+                "patients_fully_suppressed": self.patients_fully_suppressed, "patients_removed": self.patients_removed,
                 "values_suppressed": dict(sorted(self.values.items())), "total_values_suppressed": self.total_values,
                 "policy": f"k = {self.k}" + (" (CMS cell size suppression policy: no cell of 1 to 10)"
                                              if self.k == DEFAULT_K else " (clinic policy)"),
                 "source": CMS_CELL_POLICY_URL}
 
 
+SUPPRESSIBLE = ("sex", "age_band", "condition", "conditions")
+
+
+def released_cells(rows: Iterable[dict[str, Any]]) -> Counter[tuple[Any, ...]]:
+    """How many patients share each released combination of the quasi-identifiers."""
+    return Counter(tuple(r[c] for c in QUASI_IDENTIFIERS) for r in rows)
+
+
 def suppress_small_cells(rows: list[dict[str, Any]], k: int) -> Suppression:
     """Empty the quasi-identifiers of patients in cells of fewer than ``k`` (in place).
 
-    Step 1: a patient whose sex × age band × conditions cell (the primary condition and the whole
-    list) is smaller than ``k`` loses sex and age. Step 2: among those, a conditions combination
-    still shared by fewer than ``k`` goes too.
-    Every released combination of quasi-identifiers is then shared by at least ``k`` patients;
-    patients emptied in step 2 carry no quasi-identifier at all.
+    ``rows`` carry every column of :data:`QUASI_IDENTIFIERS` (``session_count_band`` too, which
+    cannot be emptied: the session rows show it). Step 1: a patient whose cell is smaller than
+    ``k`` loses sex and age band. Step 2: among those, a (condition, conditions, session band)
+    combination still shared by fewer than ``k`` loses the conditions too. Step 3: patients left
+    in a released combination of fewer than ``k`` (only fully suppressed ones can be) are marked
+    ``qi_suppressed = "removed"``: the caller leaves them out of every table.
+
+    Afterwards every combination released (the rows not removed) is shared by at least ``k``
+    patients: step 1 keeps only cells of ``k`` or more as they are; step 2 keeps conditions only
+    for groups of ``k`` or more, all of which are released alike; step 3 removes the rest.
     """
-    def cell(r: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(r[c] for c in QUASI_IDENTIFIERS)
-
-    counts = Counter(cell(r) for r in rows)
-    small = [r for r in rows if counts[cell(r)] < k]
-    by_conditions = Counter((r["condition"], r["conditions"]) for r in small)
-    emptied: Counter[str] = Counter()
-
-    def empty(r: dict[str, Any], columns: tuple[str, ...]) -> None:
-        for column in columns:
-            if r[column] is not None:
-                emptied[f"patients.{column}"] += 1
-            r[column] = None
-
-    generalised = full = 0
+    before = [tuple(r[c] for c in SUPPRESSIBLE) for r in rows]
+    counts = released_cells(rows)
+    small = [r for r in rows if counts[tuple(r[c] for c in QUASI_IDENTIFIERS)] < k]
+    by_conditions = Counter((r["condition"], r["conditions"], r["session_count_band"]) for r in small)
     for r in small:
-        empty(r, ("sex", "age_years", "age_band"))
-        if by_conditions[(r["condition"], r["conditions"])] >= k:
+        r["sex"] = r["age_band"] = None
+        if by_conditions[(r["condition"], r["conditions"], r["session_count_band"])] >= k:
             r["qi_suppressed"] = "age_sex"
-            generalised += 1
         else:
-            empty(r, ("condition", "conditions"))
+            r["condition"] = r["conditions"] = None
             r["qi_suppressed"] = "all"
-            full += 1
-    return Suppression(k=k, cells_below_k=sum(1 for n in counts.values() if n < k), patients_generalised=generalised,
-                       patients_fully_suppressed=full, values=dict(emptied))
+    released = released_cells(rows)
+    for r in rows:
+        if released[tuple(r[c] for c in QUASI_IDENTIFIERS)] < k:
+            r["qi_suppressed"] = "removed"
+    kept = [r for r in rows if r["qi_suppressed"] != "removed"]
+    if any(n < k for n in released_cells(kept).values()):  # cannot happen (see above); never release it if it does
+        raise RuntimeError("small-cell suppression left a released cell below k")
+    emptied: Counter[str] = Counter()
+    for r, was in zip(rows, before, strict=True):
+        if r["qi_suppressed"] != "removed":
+            emptied.update(f"patients.{c}" for c, value in zip(SUPPRESSIBLE, was, strict=True)
+                           if value is not None and r[c] is None)
+    return Suppression(k=k, cells_below_k=sum(1 for n in counts.values() if n < k),
+                       patients_generalised=sum(r["qi_suppressed"] == "age_sex" for r in kept),
+                       patients_fully_suppressed=sum(r["qi_suppressed"] == "all" for r in kept),
+                       patients_removed=len(rows) - len(kept), values=dict(emptied))
 
 
 # --- events: corrections, vocabularies ----------------------------------------------------
@@ -567,6 +702,51 @@ def medication_name(text: Any) -> str:
         return "other"
     words = re.findall(r"[a-z]+", text.lower())
     return words[0] if words and words[0] in MEDICATIONS else "other"
+
+
+def _observation_range(name: str) -> tuple[float, float]:
+    """The range :class:`~ketaclinic.clinical.monitoring.Observation` accepts for ``name`` (its ge/le)."""
+    low = high = None
+    for rule in Observation.model_fields[name].metadata:
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    if low is None or high is None:  # pragma: no cover - every vital sign has both
+        raise RuntimeError(f"Observation.{name} has no range")
+    return float(low), float(high)
+
+
+#: The plausible range of each exported number, as the event models accept it (vital signs as
+#: ``Observation``; rates and doses above 0 and at most 5000 mg, as services.sessions checks a
+#: corrected rate; per kg, for the lightest weight allowed; NRS and diary scores 0-10 as the diary
+#: model; weight 30-250 kg as contract 4.3). Outside it a value is a slip and leaves blank.
+RANGES: dict[str, tuple[float, float]] = {
+    **{name: _observation_range(name) for name in VITAL_FIELDS},
+    "minute": (0.0, float(MAX_SESSION_MIN)),
+    "rate_mg_per_h": (0.0, MAX_DOSE_MG),
+    "rate_mg_per_kg_per_h": (0.0, MAX_DOSE_MG / WEIGHT_RANGE_KG[0]),
+    "dose": (0.0, MAX_DOSE_MG),  # in mg (mcg and g converted); mL and units taken as they are
+    "planned_dose_mg": (0.0, MAX_DOSE_MG),
+    "weight_kg": WEIGHT_RANGE_KG,
+    "baseline_pain_nrs": (0.0, 10.0),
+    **{name: (0.0, 10.0) for name in ("pain_nrs", "mood", "sleep", "function")},
+}
+_ABOVE_ZERO = frozenset({"rate_mg_per_h", "rate_mg_per_kg_per_h", "dose", "planned_dose_mg", "weight_kg"})
+
+
+def plausible(name: str, value: float, *, unit: str | None = None) -> bool:
+    """Whether ``value`` lies in the range :data:`RANGES` gives ``name`` (a dose in its ``unit``)."""
+    low, high = RANGES[name]
+    if name == "dose":
+        value = value * _MASS_MG.get(unit or "mg", 1.0)
+    return (low < value if name in _ABOVE_ZERO else low <= value) and value <= high
+
+
+def _blank_implausible(table: str, row: dict[str, Any], blanks: Counter[str]) -> None:
+    """Empty (in place) every number of ``row`` outside its range, counting each as ``table.column``."""
+    for name, value in row.items():
+        if name in RANGES and value is not None and not plausible(name, value, unit=row.get("dose_unit")):
+            row[name] = None
+            blanks[f"{table}.{name}"] += 1
 
 
 _VALIDATORS: dict[str, Any] = {
@@ -647,10 +827,15 @@ class _Event:
     event: EventRow
     rows: list[dict[str, Any]]
     amended: bool = False
+    minute: float | None = None  # the event's minute when plausible
+    minute_blanked: bool = False
 
 
-def corrected_events(events: Iterable[EventRow], weight_of: dict[int, float | None]) -> list[_Event]:
-    """The exportable events in recording order, with every amendment's correction applied in turn."""
+def corrected_events(events: Iterable[EventRow], weight_of: dict[int, float | None],
+                     blanks: Counter[str] | None = None) -> list[_Event]:
+    """The exportable events in recording order, with every amendment's correction applied in turn,
+    and every implausible number blanked (counted into ``blanks``)."""
+    blanks = Counter() if blanks is None else blanks
     ordered = sorted(events, key=lambda e: e.event_id)
     out: dict[int, _Event] = {}
     for event in ordered:
@@ -662,6 +847,14 @@ def corrected_events(events: Iterable[EventRow], weight_of: dict[int, float | No
             target.amended = True
             _apply_correction(target.event.kind, target.rows, (event.payload or {}).get("correction") or {},
                               weight_of.get(target.event.session_id))
+    for item in out.values():
+        minute = _number(item.event.minute)
+        if minute is not None and not plausible("minute", minute):
+            blanks["events.minute"] += 1
+            minute, item.minute_blanked = None, True
+        item.minute = minute
+        for row in item.rows:
+            _blank_implausible("events", row, blanks)
     return list(out.values())
 
 
@@ -699,7 +892,7 @@ def session_doses(pump_program: dict[str, Any] | None, *, weight_kg: float | Non
     def add(source: str, kind: str, how: str, start: float, minutes: float | None, mg: float, rate: float | None,
             amended: bool = False) -> None:
         rows.append({"source": source, "kind": kind, "route": how, "start_min": _r(start, 2),
-                     "duration_min": _r(minutes, 2), "dose_mg": _r(mg, 2), "dose_mg_per_kg": _r(per_kg(mg), 4),
+                     "duration_min": _r(minutes, 2), "dose_mg": _r(mg, 2), "dose_mg_per_kg": _r(per_kg(mg), 2),
                      "rate_mg_per_h": _r(rate, 2), "rate_mg_per_kg_per_h": _r(per_kg(rate), 4), "amended": amended})
 
     for step, dose in zip(steps, planned, strict=True):
@@ -723,7 +916,7 @@ def session_doses(pump_program: dict[str, Any] | None, *, weight_kg: float | Non
                     and last["_end"] == a:
                 minutes = b - last["_start"]
                 last.update(duration_min=_r(minutes, 2), dose_mg=_r(rate * minutes / 60, 2),
-                            dose_mg_per_kg=_r(per_kg(rate * minutes / 60), 4), _end=b)
+                            dose_mg_per_kg=_r(per_kg(rate * minutes / 60), 2), _end=b)
                 continue
             add(source, "infusion", route, a, b - a, rate * (b - a) / 60, rate, amended)
             rows[-1].update(_rate=rate, _start=a, _end=b)
@@ -746,6 +939,7 @@ _MASS_MG = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 class Dataset:
     tables: dict[str, list[dict[str, Any]]]
     suppression: Suppression
+    blanked: dict[str, int] = field(default_factory=dict)  # "table.column" -> implausible values blanked
 
     def row_counts(self) -> dict[str, int]:
         return {name: len(rows) for name, rows in self.tables.items()}
@@ -757,29 +951,37 @@ def _minutes(a: datetime | None, b: datetime | None) -> float | None:
     return round(max(0.0, (b - a).total_seconds() / 60), 1)
 
 
-def _day(at: datetime) -> date:
-    return at.astimezone(UTC).date()
+def diary_day(entry: DiaryRow) -> date:
+    """The day a diary entry is about: the diary stores it as midday UTC of that day
+    (services.diary._day_start), so its UTC date is the day in every clinic zone."""
+    return entry.recorded_at.astimezone(UTC).date()
 
 
-def _whole_kg(weight: float | None) -> float | None:
-    return None if weight is None else float(math.floor(weight + 0.5))
+def _checked(table: str, name: str, value: Any, blanks: Counter[str], *, integer: bool = False) -> Any:
+    """``value`` as a number of its range, else None (an out-of-range number is counted as blanked)."""
+    number = _integer(value) if integer else _number(value)
+    if number is not None and not plausible(name, number):
+        blanks[f"{table}.{name}"] += 1
+        return None
+    return number
 
 
-def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetime) -> Dataset:
+def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetime, tz: tzinfo = UTC) -> Dataset:
     """The six tables of ``cohort`` with identifiers removed, dates shifted and small cells suppressed.
 
-    ``as_of`` is the moment the data stands at (a running session has given its doses until then).
-    Raises :class:`CohortTooSmall` for 1 to k-1 patients.
+    ``as_of`` is the moment the data stands at (a session without a stop time has given its doses
+    until then); ``tz`` is the clinic's time zone (dates are its days). Raises
+    :class:`CohortEmpty` for no patient and :class:`CohortTooSmall` for 1 to k-1 patients, or when
+    small-cell suppression would remove every patient.
     """
     if not MIN_K <= k <= MAX_K:
         raise ValueError(f"k must be between {MIN_K} and {MAX_K}")
-    if 0 < len(cohort.patients) < k:
-        raise CohortTooSmall(len(cohort.patients), k)
-    rid = {p.patient_id: keys.research_id(p.patient_id) for p in cohort.patients}
-    if len(set(rid.values())) != len(rid):  # 64-bit ids: a collision is ~1e-12 for 10^4 patients, but never silent
-        raise RuntimeError("research id collision: run the export again")
-    shift = {pid: timedelta(days=keys.shift_days(pid)) for pid in rid}
-    first = first_session_day(cohort.sessions)
+    if not cohort.patients:
+        raise CohortEmpty()
+    if len(cohort.patients) < k:
+        raise CohortTooSmall(k)
+    first = first_session_day(cohort.sessions, tz)
+    session_count = Counter(s.patient_id for s in cohort.sessions)
 
     patients: list[dict[str, Any]] = []
     for p in cohort.patients:
@@ -787,28 +989,47 @@ def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetim
         conditions = sorted({c for c in p.conditions if c in CONDITIONS})
         primary = p.conditions[0] if p.conditions and p.conditions[0] in CONDITIONS else None
         patients.append({
-            "research_id": rid[p.patient_id],
-            "age_years": age if age is not None and age < TOP_AGE else None,
+            "_pid": p.patient_id,
             "age_band": age_band(age) if age is not None else None,
             "sex": p.sex if p.sex in SEXES else "unknown",
             "condition": primary,
             "conditions": ";".join(conditions) or None,
-            "baseline_pain_nrs": _number(p.baseline_pain_nrs),
+            "session_count_band": session_count_band(session_count[p.patient_id]),
+            "baseline_pain_nrs": p.baseline_pain_nrs,
             "screening_decision": _coded(p.screening_decision, SCREENING_DECISIONS),
             "qi_suppressed": "none",
         })
     suppression = suppress_small_cells(patients, k)
+    patients = [r for r in patients if r["qi_suppressed"] != "removed"]
+    if not patients:
+        raise CohortTooSmall(k)
+    rid = {r["_pid"]: keys.research_id(r["_pid"]) for r in patients}
+    if len(set(rid.values())) != len(rid):  # 64-bit ids: a collision is ~1e-12 for 10^4 patients, but never silent
+        raise RuntimeError("research id collision: run the export again")
+    shift = {pid: timedelta(days=keys.shift_days(pid)) for pid in rid}
+    blanks: Counter[str] = Counter()
+    for r in patients:
+        pid = r.pop("_pid")
+        r.pop("session_count_band")
+        r["research_id"] = rid[pid]
+        r["baseline_pain_nrs"] = _checked("patients", "baseline_pain_nrs", r["baseline_pain_nrs"], blanks)
 
     # sessions, numbered per patient in time order
+    kept_sessions = [s for s in cohort.sessions if s.patient_id in rid]
     by_patient: dict[int, list[SessionRow]] = {}
-    for s in sorted(cohort.sessions, key=lambda s: (s.started_at or s.scheduled_at, s.session_id)):
+    for s in sorted(kept_sessions, key=lambda s: (s.started_at or s.scheduled_at, s.session_id)):
         by_patient.setdefault(s.patient_id, []).append(s)
     number = {s.session_id: (pid, n) for pid, rows in by_patient.items() for n, s in enumerate(rows, start=1)}
-    sessions_by_id = {s.session_id: s for s in cohort.sessions}
-    weight_of = {s.session_id: s.weight_kg or (s.pump_program or {}).get("weight_kg") for s in cohort.sessions}
+    sessions_by_id = {s.session_id: s for s in kept_sessions}
+
+    def dosing_weight(s: SessionRow) -> float | None:
+        weight = _number(s.weight_kg) or _number((s.pump_program or {}).get("weight_kg"))
+        return weight if weight is not None and plausible("weight_kg", weight) else None
+
+    weight_of = {s.session_id: dosing_weight(s) for s in kept_sessions}
 
     events_by_session: dict[int, list[_Event]] = {}
-    for item in corrected_events(cohort.events, weight_of):
+    for item in corrected_events((e for e in cohort.events if e.session_id in sessions_by_id), weight_of, blanks):
         events_by_session.setdefault(item.event.session_id, []).append(item)
 
     sessions: list[dict[str, Any]] = []
@@ -820,46 +1041,52 @@ def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetim
         happened = events_by_session.get(session_id, [])
         given: list[dict[str, Any]] = []
         if s.started_at is not None:
-            changes = [(item.event.minute or 0.0, item.rows[0]["rate_mg_per_h"], item.amended) for item in happened
+            timed = [item for item in happened if not item.minute_blanked]  # a slip in the minute: not placed
+            changes = [(item.minute or 0.0, item.rows[0]["rate_mg_per_h"], item.amended) for item in timed
                        if item.event.kind == "rate_change" and item.rows[0]["rate_mg_per_h"] is not None]
             extra = []
-            for item in happened:
+            for item in timed:
                 row = item.rows[0]
                 if item.event.kind == "medication" and row["drug"] == "ketamine" and row["dose_unit"] in _MASS_MG \
                         and row["dose"] is not None:
-                    extra.append((item.event.minute or 0.0, row["dose"] * _MASS_MG[row["dose_unit"]],
+                    extra.append((item.minute or 0.0, row["dose"] * _MASS_MG[row["dose_unit"]],
                                   row["route"] or "iv", item.amended))
             stop = _minutes(s.started_at, s.ended_at or as_of)
             given = session_doses(s.pump_program, weight_kg=weight_of[session_id], rate_changes=changes,
                                   extra_boluses=extra, stopped_at_min=stop)
         doses += [{**keyed, "dose_no": i, **row} for i, row in enumerate(given, start=1)]
         program = s.pump_program or {}
+        weight = _number(s.weight_kg)
+        if weight is not None and not plausible("weight_kg", weight):
+            blanks["sessions.weight_band"] += 1
+            weight = None
         sessions.append({
             **keyed,
-            "day": _day(s.started_at or s.scheduled_at) + shift[pid],
+            "day": local_day(s.started_at or s.scheduled_at, tz) + shift[pid],
             "protocol_id": _coded(program.get("protocol") or s.protocol_id, PROTOCOL_IDS),
             "route": _coded(program.get("route"), ROUTES),
             "state": _coded(s.state, SESSION_STATES),
-            "weight_kg": _whole_kg(s.weight_kg),
+            "weight_band": weight_band(weight) if weight is not None else None,
             "infusion_min": _minutes(s.started_at, s.ended_at),
             "observation_min": _minutes(s.ended_at, s.discharged_at),
-            "planned_dose_mg": _number(program.get("total_dose_mg")),
+            "planned_dose_mg": _checked("sessions", "planned_dose_mg", program.get("total_dose_mg"), blanks),
             "given_dose_mg": round(sum(r["dose_mg"] or 0.0 for r in given), 2) if s.started_at is not None else None,
         })
         event_no = 0
         for item in happened:
             for fields in item.rows:
                 event_no += 1
-                events.append({**_blank_event(), **keyed, "event_no": event_no, "minute": _r(item.event.minute, 2),
+                events.append({**_blank_event(), **keyed, "event_no": event_no, "minute": _r(item.minute, 2),
                                "kind": item.event.kind, "with_vitals": False, **fields, "amended": item.amended})
 
     diary: list[dict[str, Any]] = []
-    for d in _effective_diary(cohort.diary):
+    for d in _effective_diary(e for e in cohort.diary if e.patient_id in rid):
         u = d.urinary_symptoms or {}
         diary.append({
-            "research_id": rid[d.patient_id], "day": _day(d.recorded_at) + shift[d.patient_id],
-            "pain_nrs": _integer(d.pain_nrs), "mood": _integer(d.mood), "sleep": _integer(d.sleep),
-            "function": _integer(d.function), "mme_per_day": _number(d.mme_per_day),
+            "research_id": rid[d.patient_id], "day": diary_day(d) + shift[d.patient_id],
+            **{name: _checked("diary", name, getattr(d, name), blanks, integer=True)
+               for name in ("pain_nrs", "mood", "sleep", "function")},
+            "mme_per_day": _number(d.mme_per_day),
             **{name: u.get(name) is True for name in ("bladder_pain", "blood_in_urine")},
             "urinary_frequency": u.get("frequency") is True, "urinary_urgency": u.get("urgency") is True,
             "amended": d.amends_id is not None,
@@ -885,7 +1112,7 @@ def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetim
     }
     for name, rows in tables.items():
         tables[name] = [_typed_row(name, row) for row in rows]
-    return Dataset(tables, suppression)
+    return Dataset(tables, suppression, dict(sorted((key, n) for key, n in blanks.items() if n)))
 
 
 def _blank_event() -> dict[str, Any]:
@@ -899,7 +1126,7 @@ def _effective_diary(entries: Iterable[DiaryRow]) -> list[DiaryRow]:
     by_day: dict[tuple[int, date], DiaryRow] = {}
     for e in sorted(entries, key=lambda e: (e.recorded_at, e.entry_id)):
         if e.entry_id not in replaced:
-            by_day[(e.patient_id, _day(e.recorded_at))] = e
+            by_day[(e.patient_id, diary_day(e))] = e
     return list(by_day.values())
 
 
@@ -986,7 +1213,8 @@ def readme(manifest: dict[str, Any]) -> str:
     s = manifest["suppression"]
     lines = [
         "# KetaClinic research export (de-identified)", "",
-        f"Generated {manifest['generated_at']} by KetaClinic {manifest['ketaclinic_version']}. {USE_CAVEAT}", "",
+        f"Generated in {manifest['generated_month']} by KetaClinic {manifest['ketaclinic_version']}; data up to "
+        f"{manifest['data_up_to']}. {USE_CAVEAT}", "",
         "## What is in it", "",
         *[f"- `{t['file']}`: {t['rows']} rows" for t in manifest["tables"].values()],
         "- `data_dictionary.csv`: every column of every table (type, unit, description, how it was de-identified)",
@@ -996,12 +1224,20 @@ def readme(manifest: dict[str, Any]) -> str:
         "| | identifier | here |", "|---|---|---|",
         *[f"| {letter} | {name} | {how} |" for letter, name, how in SAFE_HARBOR], "",
         f"**Dates.** {DATE_RULE}", "",
+        f"**Data cut-off.** {CUTOFF_RULE} Data up to {manifest['data_up_to']}.", "",
         f"**Research ids.** {PSEUDONYM[0].upper() + PSEUDONYM[1:]}.", "",
-        "**Small cells.** Sex x age band x condition (the primary one and the whole list) are quasi-identifiers. "
-        f"A patient whose combination is shared by fewer than k = {s['k']} patients loses sex and age; if the conditions alone are still that rare, they go "
-        f"too ({s['policy']}; {CMS_CELL_POLICY_URL}). In this export {s['patients_generalised']} patient(s) lost sex "
-        f"and age, {s['patients_fully_suppressed']} lost every quasi-identifier, {s['total_values_suppressed']} "
-        "value(s) in all. The column qi_suppressed says which.", "",
+        "**Small cells.** Sex x age band x condition (the primary one and the whole list) x number of sessions "
+        "(1, 2-3, 4-6, 7+) are quasi-identifiers. A patient whose combination is shared by fewer than "
+        f"k = {s['k']} patients loses sex and age band; if the conditions with the session band are still that rare, "
+        "they go too; patients then left alone with their session band in a group of fewer than k are removed "
+        f"({s['policy']}; {CMS_CELL_POLICY_URL}). Every released combination is shared by at least k patients. In "
+        f"this export {s['patients_generalised']} patient(s) lost sex and age band, {s['patients_fully_suppressed']} "
+        f"lost every quasi-identifier, {s['patients_removed']} were removed from every table, "
+        f"{s['total_values_suppressed']} value(s) were suppressed in all. The column qi_suppressed says which. "
+        "Weight is given in 5-kg bands, clamped at <45 and ≥150; dose per kg to 0.01 mg/kg.", "",
+        f"**Implausible values.** Numbers outside the ranges the clinic's records accept (vital signs, doses up to "
+        f"{MAX_DOSE_MG:g} mg, weight, scores) are left empty: {sum(manifest['implausible_values_blanked'].values())} "
+        "in this export (counted per column in manifest.json).", "",
         "**Free text** (notes, reasons, comments, diary notes) and drug lot numbers are never exported.", "",
         "## Caveats", "", *[f"- {c}" for c in manifest["caveats"]], "",
         "## Columns", "",
@@ -1013,11 +1249,19 @@ def readme(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
 def manifest_for(dataset: Dataset, *, fmt: str, generated_at: datetime, version: str,
-                 cohort_filter: dict[str, Any]) -> dict[str, Any]:
+                 cohort_filter: dict[str, Any], data_up_to: date, tz: tzinfo = UTC) -> dict[str, Any]:
+    """The manifest. Only the months: the day of the export (or of the cut-off) would bound every shift."""
     ext = "csv" if fmt == "csv" else "parquet"
     return {
-        "generated_at": generated_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "generated_month": month_of(local_day(generated_at, tz)),
+        "data_up_to": month_of(data_up_to),
+        "data_cutoff_days": CUTOFF_DAYS,
+        "data_cutoff": CUTOFF_RULE,
         "ketaclinic_version": version,
         "format": fmt,
         "k": dataset.suppression.k,
@@ -1026,9 +1270,11 @@ def manifest_for(dataset: Dataset, *, fmt: str, generated_at: datetime, version:
         "tables": {name: {"file": f"{name}.{ext}", "rows": len(rows), "columns": len(TABLES[name])}
                    for name, rows in dataset.tables.items()},
         "suppression": dataset.suppression.as_dict(),
+        "implausible_values_blanked": dict(dataset.blanked),
         "date_rule": DATE_RULE,
         "deidentification": f"HIPAA Safe Harbor {SAFE_HARBOR_RULE} identifiers removed (see README.md); research ids "
-                            "are keyed hashes under a per-export secret that was discarded.",
+                            "are keyed hashes under a per-export secret that was discarded; date shifts come from a "
+                            "clinic key that never leaves the clinic, the same in every export.",
         "use": USE_CAVEAT,
         "caveats": list(CAVEATS),
     }
@@ -1052,13 +1298,21 @@ def package(dataset: Dataset, manifest: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def build_export(cohort: Cohort, *, secret: bytes, k: int = DEFAULT_K, fmt: str = "csv", as_of: datetime,
-                 generated_at: datetime, version: str, cohort_filter: dict[str, Any] | None = None
-                 ) -> tuple[bytes, dict[str, Any]]:
-    """The ZIP and its manifest. ``secret`` is used here and nowhere else: drop it when this returns."""
+def build_export(cohort: Cohort, *, secret: bytes, shift_key: bytes, k: int = DEFAULT_K, fmt: str = "csv",
+                 as_of: datetime, generated_at: datetime, version: str, cohort_filter: dict[str, Any] | None = None,
+                 tz: tzinfo = UTC) -> tuple[bytes, dict[str, Any]]:
+    """The ZIP and its manifest.
+
+    ``secret`` (the research ids) is used here and nowhere else: drop it when this returns;
+    ``shift_key`` is the clinic's kept key (the date shifts). The data cut-off at ``as_of``
+    (:func:`cut_off`) is applied here too, so no caller can forget it; outcomes should already be
+    computed from the cut rows (the service does).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    dataset = deidentify(cohort, Keys(secret), k=k, as_of=as_of)
+    cohort = select_cohort(cut_off(cohort, as_of=as_of, tz=tz), tz=tz)
+    dataset = deidentify(cohort, Keys(secret, shift_key), k=k, as_of=as_of, tz=tz)
     manifest = manifest_for(dataset, fmt=fmt, generated_at=generated_at, version=version,
-                            cohort_filter=cohort_filter or {})
+                            cohort_filter=cohort_filter or {}, data_up_to=cutoff_day(as_of, tz) - timedelta(days=1),
+                            tz=tz)
     return package(dataset, manifest), manifest

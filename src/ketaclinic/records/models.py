@@ -12,6 +12,7 @@ from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
 from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.records.ratelimits import RateCounter
 from ketaclinic.records.referrals import ReferralImport
+from ketaclinic.records.research_keys import ResearchKey
 from ketaclinic.records.risk_checks import RiskCheck
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.records.users import User
@@ -20,5 +21,5 @@ metadata = Base.metadata
 
 __all__ = [
     "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
-    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RiskCheck", "SessionEvent", "User", "metadata",
+    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "ResearchKey", "RiskCheck", "SessionEvent", "User", "metadata",
 ]

@@ -4,9 +4,14 @@ The service loads every row the export needs in one read transaction (one snapsh
 PostgreSQL at REPEATABLE READ, on SQLite one deferred transaction in WAL mode), reading only the
 columns that may leave after de-identification: never a name, phone, e-mail, note, reason or lot
 number. :mod:`ketaclinic.interop.research` then does the de-identification over those plain
-rows with a fresh secret that lives only for this call. The audit entry (``research.export``)
-records who, the parameters, the counts and the ZIP's SHA-256, never the secret; if it cannot be
-written, nothing is returned.
+rows, with a fresh secret for the research ids that lives only for this call and the clinic's
+kept key for the date shifts (:mod:`ketaclinic.records.research_keys`: the same shift in every
+export). The audit entry (``research.export``) records who, the parameters (the real date range
+and cut-off day included: they stay in the clinic), the counts and the ZIP's SHA-256, never a
+secret or key; if it cannot be written, nothing is returned. A refused export (a role other than
+the admin's, an empty cohort, one of fewer than k patients) is audited too
+(``research.export.refused``), and neither the refusal nor its audit entry says how many
+patients matched: otherwise repeated refusals would count any cohort one question at a time.
 
 Why admin only (design.md 5: the admin has no clinical writes, and reads no chart): the export
 holds no chart, only de-identified rows, and releasing data for research is a governance act
@@ -16,7 +21,9 @@ that the clinic's data steward, not a treating clinician, answers for.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -31,10 +38,11 @@ from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
+from ketaclinic.records.research_keys import research_key
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import ValidationFailed
+from ketaclinic.services.errors import Forbidden, ValidationFailed
 from ketaclinic.services.outcomes import course_of
 from ketaclinic.services.patient_facts import PatientFacts, load_patient_facts
 
@@ -144,76 +152,161 @@ def _outcome(facts: PatientFacts, today: date) -> research.OutcomeRow:
         relief_lost=durability.event_observed if durability else None)
 
 
-def load_cohort(session: Session, *, today: date) -> research.Cohort:
-    """Every patient's exportable rows (the cohort is chosen afterwards, by :func:`research.select_cohort`)."""
-    facts = load_patient_facts(session)
+def outcomes_of(cohort: research.Cohort, evaluations: dict[int, PatientFacts], *, last_day: date,
+                tz: tzinfo = UTC) -> tuple[research.OutcomeRow, ...]:
+    """Each patient's course and follow-up from the rows the export keeps (nothing after the cut-off),
+    on the clinic's days, as the outcome report computes them (services.outcomes.course_of)."""
+    discharged: dict[int, list[date]] = {}
+    for s in cohort.sessions:
+        if s.state == "discharged" and s.discharged_at is not None:
+            discharged.setdefault(s.patient_id, []).append(research.local_day(s.discharged_at, tz))
+    diary: dict[int, list[SimpleNamespace]] = {}
+    for d in cohort.diary:  # as services.diary reads them (its recorded_at is midday UTC of the entry's day)
+        diary.setdefault(d.patient_id, []).append(SimpleNamespace(
+            id=d.entry_id, recorded_at=d.recorded_at, pain_nrs=d.pain_nrs, amends_id=d.amends_id))
+    out = []
+    for p in cohort.patients:
+        known = evaluations.get(p.patient_id)
+        facts = PatientFacts(p.patient_id, evaluation=known.evaluation if known else None,
+                             discharged_days=sorted(discharged.get(p.patient_id, [])),
+                             diary=diary.get(p.patient_id, []))
+        out.append(_outcome(facts, last_day))
+    return tuple(out)
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)] or [[]]
+
+
+def load_cohort(session: Session, *, as_of: datetime, tz: tzinfo = UTC, condition: str | None = None,
+                start: date | None = None, end: date | None = None) -> research.Cohort:
+    """The cohort's exportable rows at ``as_of``: cut off (:func:`research.cut_off`), chosen by condition
+    and first-session day (the clinic's days), with outcomes computed from what is kept.
+
+    Patients and sessions are read first and the cohort chosen from them; the evaluations, events
+    and diary are then read for the chosen patients only when a filter narrows the cohort.
+    """
+    patients = tuple(research.PatientRow(patient_id=pid, birth_date=birth_date, sex=sex)
+                     for pid, birth_date, sex in session.execute(
+                         select(Patient.id, Patient.birth_date, Patient.sex).order_by(Patient.id)))
     protocols = dict(session.execute(select(Plan.id, Plan.protocol_id)).all())
-    patients = []
-    outcomes = []
-    for pid, birth_date, sex in session.execute(select(Patient.id, Patient.birth_date, Patient.sex)
-                                                .order_by(Patient.id)):
-        of = facts.get(pid) or PatientFacts(pid)
-        evaluation = of.evaluation
-        document = (evaluation.screening_input or {}) if evaluation else {}
-        pain = document.get("pain") or {}
-        conditions = pain.get("conditions") or []
-        patients.append(research.PatientRow(
-            patient_id=pid, birth_date=birth_date, sex=sex,
-            conditions=tuple(c for c in conditions if isinstance(c, str)),
-            baseline_pain_nrs=pain.get("nrs_now"),
-            screening_decision=((evaluation.screening_result or {}).get("decision") if evaluation else None)))
-        outcomes.append(_outcome(of, today))
-    sessions = [research.SessionRow(
+    sessions = tuple(research.SessionRow(
         session_id=r.id, patient_id=r.patient_id, scheduled_at=r.scheduled_at, state=r.state,
         protocol_id=protocols.get(r.plan_id), weight_kg=r.weight_kg, started_at=r.started_at, ended_at=r.ended_at,
         discharged_at=r.discharged_at, pump_program=r.pump_program)
         for r in session.execute(select(
             InfusionSession.id, InfusionSession.patient_id, InfusionSession.plan_id, InfusionSession.scheduled_at,
             InfusionSession.state, InfusionSession.weight_kg, InfusionSession.started_at, InfusionSession.ended_at,
-            InfusionSession.discharged_at, InfusionSession.pump_program))]
+            InfusionSession.discharged_at, InfusionSession.pump_program)))
+    dated = research.select_cohort(research.cut_off(research.Cohort(patients=patients, sessions=sessions),
+                                                    as_of=as_of, tz=tz), start=start, end=end, tz=tz)
+    filtered = condition is not None or start is not None or end is not None
+    ids = sorted(p.patient_id for p in dated.patients)
+    facts = load_patient_facts(session, ids) if filtered else load_patient_facts(session)
+    chosen = []
+    for p in dated.patients:
+        evaluation = facts[p.patient_id].evaluation if p.patient_id in facts else None
+        document = (evaluation.screening_input or {}) if evaluation else {}
+        pain = document.get("pain") or {}
+        conditions = tuple(c for c in (pain.get("conditions") or []) if isinstance(c, str))
+        if condition is None or condition in conditions:
+            chosen.append(replace(p, conditions=conditions, baseline_pain_nrs=pain.get("nrs_now"),
+                                  screening_decision=((evaluation.screening_result or {}).get("decision")
+                                                      if evaluation else None)))
+    keep = {p.patient_id for p in chosen}
+    sessions = tuple(s for s in dated.sessions if s.patient_id in keep)
+    session_ids = {s.session_id for s in sessions}
     kinds = (*research.EXPORTED_EVENT_KINDS, "amendment")
-    events = [research.EventRow(event_id=r.id, session_id=r.session_id, kind=r.kind, minute=r.minute, payload=r.payload,
-                                amends_event_id=r.amends_event_id)
-              for r in session.execute(select(SessionEvent.id, SessionEvent.session_id, SessionEvent.kind,
-                                              SessionEvent.minute, SessionEvent.payload, SessionEvent.amends_event_id)
-                                       .where(SessionEvent.kind.in_(kinds)))]
-    diary = [research.DiaryRow(entry_id=r.id, patient_id=r.patient_id, recorded_at=r.recorded_at, pain_nrs=r.pain_nrs,
-                               mood=r.mood, sleep=r.sleep, function=r.function, mme_per_day=_mme(r.opioid_doses),
-                               urinary_symptoms=r.urinary_symptoms or {}, amends_id=r.amends_id)
-             for r in session.execute(select(DiaryEntry.id, DiaryEntry.patient_id, DiaryEntry.recorded_at,
-                                             DiaryEntry.pain_nrs, DiaryEntry.mood, DiaryEntry.sleep, DiaryEntry.function,
-                                             DiaryEntry.opioid_doses, DiaryEntry.urinary_symptoms, DiaryEntry.amends_id))]
-    return research.Cohort(patients=tuple(patients), sessions=tuple(sessions), events=tuple(events), diary=tuple(diary),
-                           outcomes=tuple(outcomes))
+    event_query = (select(SessionEvent.id, SessionEvent.session_id, SessionEvent.kind, SessionEvent.minute,
+                          SessionEvent.payload, SessionEvent.amends_event_id).where(SessionEvent.kind.in_(kinds)))
+    diary_query = select(DiaryEntry.id, DiaryEntry.patient_id, DiaryEntry.recorded_at, DiaryEntry.pain_nrs,
+                         DiaryEntry.mood, DiaryEntry.sleep, DiaryEntry.function, DiaryEntry.opioid_doses,
+                         DiaryEntry.urinary_symptoms, DiaryEntry.amends_id)
+    if filtered:
+        wanted = sorted(session_ids)
+        event_rows = [r for chunk in _chunks(wanted) if chunk
+                      for r in session.execute(event_query.where(SessionEvent.session_id.in_(chunk)))]
+        diary_rows = [r for chunk in _chunks(sorted(keep)) if chunk
+                      for r in session.execute(diary_query.where(DiaryEntry.patient_id.in_(chunk)))]
+    else:
+        event_rows = list(session.execute(event_query))
+        diary_rows = list(session.execute(diary_query))
+    events = tuple(research.EventRow(event_id=r.id, session_id=r.session_id, kind=r.kind, minute=r.minute,
+                                     payload=r.payload, amends_event_id=r.amends_event_id)
+                   for r in event_rows if r.session_id in session_ids)
+    cutoff = research.cutoff_day(as_of, tz)
+    diary = tuple(research.DiaryRow(entry_id=r.id, patient_id=r.patient_id, recorded_at=r.recorded_at,
+                                    pain_nrs=r.pain_nrs, mood=r.mood, sleep=r.sleep, function=r.function,
+                                    mme_per_day=_mme(r.opioid_doses), urinary_symptoms=r.urinary_symptoms or {},
+                                    amends_id=r.amends_id)
+                  for r in diary_rows if r.patient_id in keep)
+    cohort = research.Cohort(patients=tuple(chosen), sessions=sessions, events=events,
+                             diary=tuple(d for d in diary if research.diary_day(d) < cutoff))
+    return replace(cohort, outcomes=outcomes_of(cohort, facts, last_day=cutoff - timedelta(days=1), tz=tz))
 
 
 # --- the action -----------------------------------------------------------------------------
 
 
 def filename(manifest: dict[str, Any]) -> str:
-    stamp = manifest["generated_at"].replace("-", "").replace(":", "").replace("+0000", "Z")[:15]
-    return f"ketaclinic-research-{stamp}.zip"
+    """The month only, like the manifest (the audit log keeps the exact time)."""
+    return f"ketaclinic-research-{manifest['generated_month']}.zip"
+
+
+def _shown(value: Any) -> Any:
+    """A parameter as the audit log may hold it (refused before it was checked: short text only)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    return (value.isoformat() if isinstance(value, date) else str(value))[:40]
+
+
+def _refused(db: Database, actor: Actor, reason: str, detail: dict[str, Any]) -> None:
+    """Write ``research.export.refused``: who asked for what, and why not (never a patient count)."""
+    with unit_of_work(db) as session:
+        audit(session, actor, "research.export.refused", "research_export", None, {**detail, "reason": reason})
 
 
 def research_export(db: Database, actor: Actor, *, format: str = "csv", k: int = research.DEFAULT_K,  # noqa: A002
                     condition: str | None = None, start: date | None = None, end: date | None = None,
-                    now: datetime | None = None) -> tuple[bytes, dict[str, Any]]:
-    """The de-identified export as a ZIP, and its manifest. Admin only; audited."""
-    require_role(actor, *ROLES)
+                    tz: tzinfo | None = None, now: datetime | None = None) -> tuple[bytes, dict[str, Any]]:
+    """The de-identified export as a ZIP, and its manifest. Admin only; audited, refusals too.
+
+    ``tz`` is the clinic's time zone (Settings.timezone): dates are its days. ``now`` is the moment
+    the data stands at (default: the clock); the cut-off counts back from it.
+    """
+    tz = tz or UTC
+    asked = {"format": _shown(format), "k": _shown(k), "condition": _shown(condition), "start": _shown(start),
+             "end": _shown(end)}
+    try:
+        require_role(actor, *ROLES)
+    except Forbidden:
+        _refused(db, actor, "forbidden", asked)
+        raise
     params = parameters(format=format, k=k, condition=condition, start=start, end=end)
+    asked = {"format": params.format, "k": params.k, "condition": params.condition,
+             "start": params.start.isoformat() if params.start else None,
+             "end": params.end.isoformat() if params.end else None}
     generated_at = utcnow()
     as_of = now or generated_at
+    shift_key = research_key(db)
     with db.reading() as session:
         _snapshot(session, db)
-        everyone = load_cohort(session, today=as_of.date())
-    cohort = research.select_cohort(everyone, condition=params.condition, start=params.start, end=params.end)
+        cohort = load_cohort(session, as_of=as_of, tz=tz, condition=params.condition, start=params.start,
+                             end=params.end)
     try:
         data, manifest = research.build_export(
-            cohort, secret=research.new_secret(), k=params.k, fmt=params.format, as_of=as_of,
-            generated_at=generated_at, version=__version__,
+            cohort, secret=research.new_secret(), shift_key=shift_key, k=params.k, fmt=params.format, as_of=as_of,
+            generated_at=generated_at, version=__version__, tz=tz,
             cohort_filter={"condition": params.condition,
                            "first_session_range": "applied (dates withheld)" if params.start or params.end else "none"})
+    except research.CohortEmpty:
+        _refused(db, actor, "cohort_empty", asked)
+        raise ValidationFailed(
+            "no patient matches: the cohort is empty (only patients with a session discharged before the "
+            f"{research.CUTOFF_DAYS}-day data cut-off are exported). Widen the cohort (condition, dates).",
+            code="cohort_empty", field="condition" if params.condition else None) from None
     except research.CohortTooSmall as small:
+        _refused(db, actor, "cohort_too_small", asked)
         raise ValidationFailed(
             f"{small}: an export this small could identify them. Widen the cohort (condition, dates)"
             + (f", or lower k (not below {research.MIN_K}) if your data-use agreement allows." if params.k > research.MIN_K
@@ -221,14 +314,13 @@ def research_export(db: Database, actor: Actor, *, format: str = "csv", k: int =
     digest = hashlib.sha256(data).hexdigest()
     with unit_of_work(db) as session:
         audit(session, actor, "research.export", "research_export", None, {
-            "format": params.format, "k": params.k, "condition": params.condition,
-            "start": params.start.isoformat() if params.start else None,
-            "end": params.end.isoformat() if params.end else None,
+            **asked, "data_cutoff_day": research.cutoff_day(as_of, tz).isoformat(),
             "patients": manifest["patients"],
             "rows": {name: table["rows"] for name, table in manifest["tables"].items()},
             "suppression": {key: manifest["suppression"][key] for key in
-                            ("cells_below_k", "patients_generalised", "patients_fully_suppressed",
+                            ("cells_below_k", "patients_generalised", "patients_fully_suppressed", "patients_removed",
                              "total_values_suppressed")},
+            "implausible_values_blanked": sum(manifest["implausible_values_blanked"].values()),
             "bytes": len(data), "sha256": digest})
     manifest = {**manifest, "sha256": digest, "filename": filename(manifest)}
     return data, manifest

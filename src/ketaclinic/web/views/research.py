@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from ketaclinic.interop import research
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.services.research_export import MEDIA_TYPE, ResearchExportIn, research_export
-from ketaclinic.web.deps import check_csrf, db_of, errors_of, need, render
+from ketaclinic.web.deps import check_csrf, db_of, errors_of, need, render, settings_of
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 FIELDS = ("format", "k", "condition", "start", "end")
@@ -26,8 +27,9 @@ def _page(request: Request, values: dict[str, str] | None = None, errors: dict[s
     return render(request, "admin/research_export.html", {
         "values": values or {"format": "csv", "k": str(research.DEFAULT_K)}, "errors": errors or {},
         "formats": FORMATS, "conditions": conditions, "tables": research.TABLES, "safe_harbor": research.SAFE_HARBOR,
-        "date_rule": research.DATE_RULE, "caveats": research.CAVEATS, "default_k": research.DEFAULT_K,
-        "min_k": research.MIN_K, "max_days": research.SHIFT_MAX_DAYS, "cms_url": research.CMS_CELL_POLICY_URL,
+        "date_rule": research.DATE_RULE, "cutoff_rule": research.CUTOFF_RULE, "caveats": research.CAVEATS,
+        "default_k": research.DEFAULT_K, "min_k": research.MIN_K, "max_weeks": research.SHIFT_MAX_WEEKS,
+        "cms_url": research.CMS_CELL_POLICY_URL,
         "rule": research.SAFE_HARBOR_RULE}, status=status)
 
 
@@ -45,8 +47,10 @@ async def download_research_export(request: Request, actor: Annotated[Actor, Dep
                                 "end": values["end"] or None}
     try:
         params = ResearchExportIn.model_validate(document)
-        data, manifest = research_export(db_of(request), actor, format=params.format, k=params.k,
-                                         condition=params.condition, start=params.start, end=params.end)
+        # seconds of work on a large clinic: in a worker thread, so the event loop keeps serving everyone else
+        data, manifest = await run_in_threadpool(
+            research_export, db_of(request), actor, format=params.format, k=params.k, condition=params.condition,
+            start=params.start, end=params.end, tz=settings_of(request).timezone)
     except (ValidationError, ServiceError) as exc:
         return _page(request, values, errors_of(exc), 422)
     return Response(content=data, media_type=MEDIA_TYPE, headers={
