@@ -106,3 +106,27 @@ def test_bad_parameters_say_what_is_wrong(client, headers, body, field, words):
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["field"] == field and words in error["message"], error
+
+
+def test_dates_are_the_clinics_days(settings, db, clinic):
+    """The review's s17_tz: days were UTC. Here the clinic is ten hours behind UTC, so the 09:00 UTC sessions
+    fall on the clinic's previous day: the range chooses all five only in the clinic's days."""
+    from fastapi.testclient import TestClient
+
+    from ketaclinic.api.app import create_app
+    from ketaclinic.records.db import utcnow
+    from ketaclinic.services.auth import issue_token
+
+    five_treated(db, clinic)
+    body = {"k": 5, "start": (T0 + timedelta(days=2)).date().isoformat(),
+            "end": (T0 + timedelta(days=6)).date().isoformat()}
+    token, _ = issue_token(settings.resolved_secret_key(), clinic.actors["admin"], now=utcnow(), lifetime_s=600)
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings.model_copy(update={"clinic_timezone": "Etc/GMT+10"}), db=db)) as local:
+        response = local.post(URL, headers=auth, json=body)
+    assert response.status_code == 200, response.text
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert json.loads(archive.read("manifest.json"))["patients"] == 5
+    with TestClient(create_app(settings, db=db)) as utc:
+        assert utc.post(URL, headers=auth, json=body).json()["error"]["code"] == "cohort_too_small", \
+            "in UTC days the first session of one of them falls outside the range"

@@ -109,3 +109,15 @@ def test_only_the_admin_and_only_with_the_password(treated, tmp_path):
     no_password = runner.invoke(app, ["research-export", "--out", str(out), "--username", "admin"])
     assert no_password.exit_code == 2 and json.loads(no_password.stdout)["error"]["code"] == "password_required"
     assert not out.exists()
+
+
+def test_the_command_uses_the_clinics_time_zone(treated, tmp_path, monkeypatch):
+    """First sessions at 09:00 UTC on T0+3..T0+7 are the evenings of T0+2..T0+6 ten hours west of UTC."""
+    args = ["research-export", "--k", "5", "--start", (T0 + timedelta(days=2)).date().isoformat(),
+            "--end", (T0 + timedelta(days=6)).date().isoformat(), "--username", "admin", "--password-stdin"]
+    utc = runner.invoke(app, [*args, "--out", str(tmp_path / "utc.zip")], input=PASSWORD + "\n")
+    assert utc.exit_code == 2 and json.loads(utc.stdout)["error"]["code"] == "cohort_too_small"
+    monkeypatch.setenv("KETACLINIC_CLINIC_TIMEZONE", "Etc/GMT+10")
+    local = runner.invoke(app, [*args, "--out", str(tmp_path / "local.zip")], input=PASSWORD + "\n")
+    assert local.exit_code == 0, local.stdout
+    assert json.loads(local.stdout)["patients"] == 5

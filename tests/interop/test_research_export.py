@@ -421,3 +421,42 @@ def flows_lot() -> bytes:
     from tests.interop.flows import KETAMINE_LOT
 
     return KETAMINE_LOT.encode()
+
+
+def test_sessions_under_way_and_the_last_14_days_stay_in_the_clinic(db, clinic):
+    """The review's s1_pin: a running session's shifted day minus the export day (in the manifest) gave its
+    patient's shift. Now nothing under way and nothing from the last 14 days leaves; the export says months."""
+    from tests.interop.flows import checked_in
+
+    ids = [clinic.own_patient_id, clinic.other_patient_id]
+    for i in range(3):
+        ids.append(create_patient(db, clinic.actors["coordinator"], PatientIn(
+            given_name="Synthetic", family_name=f"Cutoff{i} (demo)", birth_date=date(1960, 1, 1 + i), sex="female",
+            weight_kg=70.0)).id)
+    now = T0 + timedelta(days=60)  # 2026-05-01 09:00 UTC: the cut-off day is 2026-04-17
+    plans = {}
+    for n, pid in enumerate(ids):
+        plans[pid] = signed_plan(db, clinic, pid, now=T0 + timedelta(days=n))
+        completed(db, clinic, plans[pid], T0 + timedelta(days=n + 3))
+        completed(db, clinic, plans[pid], T0 + timedelta(days=n + 10))
+    running(db, clinic, plans[ids[0]], now - timedelta(minutes=30))
+    completed(db, clinic, plans[ids[1]], now - timedelta(days=3))
+    checked_in(db, clinic, plans[ids[2]], now - timedelta(hours=1))
+    for back in range(2, 20):
+        diary_service.add_entry(db, clinic.actors["nurse"], diary_service.DiaryIn(
+            patient_id=ids[3], day=(now - timedelta(days=back)).date(), pain_nrs=3), now=now)
+    data, manifest = research_export(db, clinic.actors["admin"], format="csv", k=5, now=now)
+    files = unzip(data)
+    sessions = table_rows(files, "sessions")
+    assert len(sessions) == 10 and {s["state"] for s in sessions} == {"discharged"}, "two old sessions each, no more"
+    assert len(table_rows(files, "diary")) == 18 - 14 + 1, "the diary up to 2026-04-16 only"
+    assert (manifest["data_up_to"], manifest["data_cutoff_days"]) == ("2026-04", 14)
+    assert re.fullmatch(r"\d{4}-\d{2}", manifest["generated_month"]) and "generated_at" not in manifest
+    assert manifest["filename"] == f"ketaclinic-research-{manifest['generated_month']}.zip"
+    for name in ("manifest.json", "README.md"):
+        assert not DATE.search(files[name]), f"no day in {name}"
+    with db.reading() as session:
+        cohort = load_cohort(session, as_of=now)
+    assert all(o.course_end < date(2026, 4, 17) for o in cohort.outcomes if o.course_end), "outcomes as of the cut-off"
+    entry = list_audit(db, clinic.actors["admin"], AuditFilter(action="research.export"), limit=1).items[0]
+    assert entry.detail["data_cutoff_day"] == "2026-04-17", "the exact day stays in the audit log"
