@@ -162,7 +162,9 @@ def test_s7b_implausible_stored_values_are_blanked_and_counted():
                                                                     "heart_rate_bpm": 250, "spo2_pct": 50,
                                                                     "respiratory_rate_per_min": 0, "moaas": 0}})]
     diary = [rx.DiaryRow(1, 4, T + timedelta(days=5), 42, mood=7), rx.DiaryRow(2, 5, T + timedelta(days=5), 6, mood=-1)]
-    cohort = rx.Cohort(tuple(ps), tuple(ss), tuple(events), tuple(diary))
+    outcomes = [rx.OutcomeRow(3, "assessable", 80.0, T.date(), 4.0, 5, 95.0, 76.0, True, True, True),
+                rx.OutcomeRow(4, "assessable", 7.0, T.date(), 3.0, 5, 57.1, 4.0, True, True, True)]
+    cohort = rx.Cohort(tuple(ps), tuple(ss), tuple(events), tuple(diary), tuple(outcomes))
     data, manifest = rx.build_export(cohort, secret=_secret(0), shift_key=KEY, k=11, as_of=T + timedelta(days=60),
                                      generated_at=T + timedelta(days=60), version="test")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -171,10 +173,13 @@ def test_s7b_implausible_stored_values_are_blanked_and_counted():
         assert number not in "".join(text.values()), number
     assert manifest["implausible_values_blanked"] == {
         "diary.mood": 1, "diary.pain_nrs": 1, "events.dose": 1, "events.heart_rate_bpm": 1, "events.minute": 1,
-        "events.rate_mg_per_h": 1, "events.spo2_pct": 1, "events.systolic_mmhg": 1, "patients.baseline_pain_nrs": 1,
-        "sessions.weight_band": 1}
+        "events.rate_mg_per_h": 1, "events.spo2_pct": 1, "events.systolic_mmhg": 1, "outcomes.baseline_nrs": 1,
+        "patients.baseline_pain_nrs": 1, "sessions.weight_band": 1}
     assert json.loads(text["manifest.json"])["implausible_values_blanked"] == manifest["implausible_values_blanked"]
-    assert "10 in this export" in text["README.md"]
+    assert "11 in this export" in text["README.md"]
+    outcome_rows = text["outcomes.csv"].splitlines()[1:]
+    assert sum(",76," in row or ",95," in row for row in outcome_rows) == 0, "a reduction from an implausible score"
+    assert sum(",57.1,4," in row for row in outcome_rows) == 1, "a sound outcome is kept as it is"
     events_csv = text["events.csv"]
     assert ",4,mg," not in events_csv and "4000,mcg" in events_csv, "4000 mcg = 4 mg: plausible, kept as recorded"
     assert "300,20,250,50,0,0" in events_csv, "the ends of each range are plausible"

@@ -728,6 +728,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "planned_dose_mg": (0.0, MAX_DOSE_MG),
     "weight_kg": WEIGHT_RANGE_KG,
     "baseline_pain_nrs": (0.0, 10.0),
+    "baseline_nrs": (0.0, 10.0),
+    "followup_nrs": (0.0, 10.0),
     **{name: (0.0, 10.0) for name in ("pain_nrs", "mood", "sleep", "function")},
 }
 _ABOVE_ZERO = frozenset({"rate_mg_per_h", "rate_mg_per_kg_per_h", "dose", "planned_dose_mg", "weight_kg"})
@@ -1092,15 +1094,24 @@ def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetim
             "amended": d.amends_id is not None,
         })
 
-    outcomes = [{
-        "research_id": rid[o.patient_id], "status": _coded(o.status, OUTCOME_STATUSES),
-        "baseline_nrs": _number(o.baseline_nrs),
-        "course_end_day": o.course_end + shift[o.patient_id] if o.course_end is not None else None,
-        "followup_nrs": _number(o.followup_nrs), "followup_entries": _integer(o.followup_entries),
-        "reduction_pct": _number(o.reduction_pct), "reduction_points": _number(o.reduction_points),
-        "responder_30": o.responder_30, "responder_50": o.responder_50, "two_point": o.two_point,
-        "durability_days": _number(o.durability_days), "relief_lost": o.relief_lost,
-    } for o in cohort.outcomes if o.patient_id in rid]
+    outcomes = []
+    for o in cohort.outcomes:
+        if o.patient_id not in rid:
+            continue
+        baseline = _checked("outcomes", "baseline_nrs", o.baseline_nrs, blanks)
+        followup = _checked("outcomes", "followup_nrs", o.followup_nrs, blanks)
+        sound = (baseline is not None or o.baseline_nrs is None) and (followup is not None or o.followup_nrs is None)
+        outcomes.append({  # a reduction computed from an implausible score is blanked with it
+            "research_id": rid[o.patient_id], "status": _coded(o.status, OUTCOME_STATUSES),
+            "baseline_nrs": baseline,
+            "course_end_day": o.course_end + shift[o.patient_id] if o.course_end is not None else None,
+            "followup_nrs": followup, "followup_entries": _integer(o.followup_entries),
+            "reduction_pct": _number(o.reduction_pct) if sound else None,
+            "reduction_points": _number(o.reduction_points) if sound else None,
+            "responder_30": o.responder_30 if sound else None, "responder_50": o.responder_50 if sound else None,
+            "two_point": o.two_point if sound else None,
+            "durability_days": _number(o.durability_days), "relief_lost": o.relief_lost,
+        })
 
     tables = {
         "patients": sorted(patients, key=lambda r: r["research_id"]),
