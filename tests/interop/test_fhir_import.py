@@ -143,6 +143,7 @@ def test_export_then_import_then_export_keeps_every_referral_fact(db, clinic):
                                confirm_new_chart=True)  # the same person, on purpose, in the same clinic
     second = export_patient(db, clinic.actors["physician"], again.patient_id, now=NOW + timedelta(days=1))
     assert referral_facts(second) == referral_facts(first)
+    assert first["entry"][0]["resource"]["name"][0]["given"] == ["Synthetic", "Ann"]  # as the referrer sent them
     assert len(referral_facts(first)) == 7  # patient, 2 conditions, 2 statements, weight, pain
 
 

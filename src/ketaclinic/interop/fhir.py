@@ -239,7 +239,7 @@ def _patient(b: _Builder) -> None:
         "resourceType": "Patient", "active": True,
         "identifier": [{"type": codes.MEDICAL_RECORD_NUMBER.concept(), "value": str(p.id),
                         "system": PATIENT_SYSTEM.format(installation=b.chart.installation)}],
-        "name": [{"family": p.family_name, "given": [p.given_name]}], "gender": GENDER.get(p.sex, "unknown"),
+        "name": [{"family": p.family_name, "given": p.given_name.split()}], "gender": GENDER.get(p.sex, "unknown"),
         "birthDate": p.birth_date.isoformat(),
     }
     if telecom:
