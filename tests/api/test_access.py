@@ -38,6 +38,7 @@ POLICY = {
     ("POST", "/api/v1/inquiries/{inquiry_id}/close"): QUEUE_WORKERS,
     ("POST", "/api/v1/referrals"): {"physician", "coordinator"},
     ("GET", "/api/v1/referrals/{import_id}"): {"physician", "nurse", "coordinator"},
+    ("POST", "/api/v1/patients/{patient_id}/referrals"): {"physician"},
     ("GET", "/api/v1/audit"): {"admin"},
     ("GET", "/api/v1/audit/verify"): {"admin"},
     ("GET", "/api/v1/users"): {"admin"},

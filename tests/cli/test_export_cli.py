@@ -75,6 +75,10 @@ def test_export_fhir_then_import_fhir_into_another_clinic(tmp_path, monkeypatch)
                           input="a long test password\n")
     assert again.exit_code == 0, again.stdout
     assert json.loads(again.stdout)["report"]["medications"] == ["amlodipine 5 mg daily"]
+    attached = runner.invoke(app, ["import", "fhir", "--file", str(referral), "--patient",
+                                   str(json.loads(again.stdout)["patient_id"]), *sign], input="a long test password\n")
+    assert attached.exit_code == 0, attached.stdout  # a later referral joins that chart
+    assert json.loads(attached.stdout)["patient_id"] == json.loads(again.stdout)["patient_id"]
 
     (tmp_path / "bad.json").write_text('{"resourceType": "Bundle", "type": "collection"}')
     bad = runner.invoke(app, ["import", "fhir", "--file", str(tmp_path / "bad.json"), *sign],

@@ -225,3 +225,28 @@ def test_a_bundle_over_5_mb_is_refused_before_it_is_read(db, clinic):
     with pytest.raises(ServiceError) as refused:
         rf.import_referral(db, clinic.actors["physician"], bundle, now=NOW)
     assert refused.value.status == 413
+
+
+def test_a_later_referral_joins_the_existing_chart_and_a_stranger_s_is_refused(db, clinic):
+    first = rf.import_referral(db, clinic.actors["physician"], referral_bundle(), now=NOW)
+    later = referral_bundle()
+    later["identifier"]["value"] = "REF-LATER"
+    later["entry"][6]["resource"]["effectiveDateTime"] = "2026-11-15"
+    later["entry"][6]["resource"]["valueQuantity"]["value"] = 150  # lb
+    patients_before = _count(db, Patient)
+    view = rf.attach_referral(db, clinic.actors["physician"], first.patient_id, later, now=NOW + timedelta(days=10))
+    assert view.patient_id == first.patient_id and view.evaluation_id is None and _count(db, Patient) == patients_before
+    with db.reading() as session:
+        weights = session.execute(select(PatientWeight.weight_kg).where(PatientWeight.patient_id == first.patient_id)
+                                  .order_by(PatientWeight.measured_at)).scalars().all()
+    assert weights == [69.85, 68.04]
+    bundle = export_patient(db, clinic.actors["physician"], first.patient_id, now=NOW + timedelta(days=10))
+    assert sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationStatement") == 4  # 2 + 2
+    stranger = referral_bundle()
+    stranger["entry"][0]["resource"]["birthDate"] = "1971-01-01"
+    with pytest.raises(ServiceError) as refused:
+        rf.attach_referral(db, clinic.actors["physician"], first.patient_id, stranger, now=NOW)
+    assert refused.value.code == "referral_for_another_patient" and "birth date" in refused.value.message
+    with pytest.raises(ServiceError) as coordinator:
+        rf.attach_referral(db, clinic.actors["coordinator"], first.patient_id, later, now=NOW)
+    assert coordinator.value.status == 403

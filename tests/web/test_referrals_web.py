@@ -78,3 +78,25 @@ def test_the_same_referral_twice_asks_before_a_second_chart(signed_in, db):
     confirmed = client.post("/referrals/new", data={"csrf_token": csrf_of(form.text), "bundle": body,
                                                     "confirm_new_chart": "yes"})
     assert confirmed.status_code == 200 and _patients(db) == before + 1
+
+
+def test_a_physician_adds_a_later_referral_from_the_chart(signed_in, db):
+    client = signed_in("physician")
+    form = client.get("/referrals/new")
+    client.post("/referrals/new", data={"csrf_token": csrf_of(form.text), "bundle": json.dumps(referral_bundle())})
+    with db.reading() as session:
+        pid = session.execute(select(func.max(Patient.id))).scalar_one()
+    chart = client.get(f"/patients/{pid}").text
+    assert f'href="/patients/{pid}/referrals/new"' in chart
+    page = client.get(f"/patients/{pid}/referrals/new")
+    assert "Add a referral to this chart" in page.text
+    later = referral_bundle()
+    later["identifier"]["value"] = "REF-LATER"
+    before = _patients(db)
+    added = client.post(f"/patients/{pid}/referrals/new", data={"csrf_token": csrf_of(page.text), "bundle": json.dumps(later)})
+    assert added.status_code == 200 and "Referral added to the chart" in added.text and _patients(db) == before
+    stranger = referral_bundle()
+    stranger["entry"][0]["resource"]["name"][0]["family"] = "Someone Else (demo)"
+    refused = client.post(f"/patients/{pid}/referrals/new", data={"csrf_token": csrf_of(page.text),
+                                                                  "bundle": json.dumps(stranger)})
+    assert refused.status_code == 422 and "not this chart" in refused.text

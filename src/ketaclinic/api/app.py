@@ -43,7 +43,7 @@ API_PREFIX = "/api/v1"
 ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
            clinic_settings.router, research.router, report_summaries.router,
-           referrals.router, report_letters.router]
+           referrals.router, referrals.patient_router, report_letters.router]
 
 
 class UndeclaredRouteError(RuntimeError):

@@ -40,3 +40,15 @@ def import_referral(request: Request, response: Response,
 def get_referral(request: Request, import_id: PathId,
                  actor: Annotated[Actor, Depends(allow(*service.READ_ROLES))]) -> service.ReferralImportView:
     return service.get_referral_import(db_of(request), actor, import_id)
+
+
+patient_router = APIRouter(prefix="/patients", tags=["fhir"])
+
+
+@patient_router.post("/{patient_id}/referrals", status_code=201, response_model=service.ReferralImportView,
+                     summary="Attach a later referral Bundle to this patient's chart (weights and facts; no new chart)",
+                     openapi_extra={"requestBody": {"content": {"application/fhir+json": {"schema": {"type": "object"}}}}})
+def attach_referral(request: Request, patient_id: PathId,
+                    bundle: Annotated[dict[str, Any], Body(description="A FHIR R4 Bundle about this patient")],
+                    actor: Annotated[Actor, Depends(allow(*service.ATTACH_ROLES))]) -> service.ReferralImportView:
+    return service.attach_referral(db_of(request), actor, patient_id, bundle)

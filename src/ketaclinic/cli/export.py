@@ -56,9 +56,11 @@ def import_fhir(
     password_stdin: PasswordStdin = False,
     confirm_new_chart: Annotated[bool, typer.Option("--confirm-new-chart", help="Start a new chart even if this "
                                                     "bundle or person seems to be here already")] = False,
+    patient: PatientOption = None,
 ) -> None:
-    """Create a patient and a draft evaluation from a referral Bundle; print what was taken and ignored."""
-    from ketaclinic.services.referrals import import_referral
+    """Create a patient and a draft evaluation from a referral Bundle (or, with --patient, attach it to
+    that chart); print what was taken and ignored."""
+    from ketaclinic.services.referrals import attach_referral, import_referral
 
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
@@ -67,7 +69,10 @@ def import_fhir(
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         fail(CommandError("invalid_json", f"{file} is not JSON: {exc}", "file"))
     with signed_in(username, password_stdin) as (db, actor):
-        view = run_service(lambda: import_referral(db, actor, document, confirm_new_chart=confirm_new_chart))
+        if patient is not None:
+            view = run_service(lambda: attach_referral(db, actor, patient, document))
+        else:
+            view = run_service(lambda: import_referral(db, actor, document, confirm_new_chart=confirm_new_chart))
     emit(view.model_dump(mode="json"))
 
 

@@ -29,6 +29,7 @@ from ketaclinic.services.patients import PatientIn, create_patient_in, load_pati
 
 IMPORT_ROLES = ("physician", "coordinator")
 CLINICAL_ROLES = ("physician", "nurse")
+ATTACH_ROLES = ("physician",)  # adds clinical facts to a chart
 OPTIONAL_CONTACT = ("phone", "email")  # who registers new patients (coordinators: demographics)
 READ_ROLES = ("physician", "nurse", "coordinator")
 MAX_BUNDLE_BYTES = 5_000_000
@@ -94,7 +95,8 @@ def _refuse_duplicate(session: Any, referral: Any, demographics: PatientIn, docu
         func.lower(Patient.given_name) == demographics.given_name.lower(),
         Patient.birth_date == demographics.birth_date)).scalars().first()
     if same is not None:
-        raise Conflict(f"a patient with this name and birth date has chart {same}: check it is not the same person; "
+        raise Conflict(f"a patient with this name and birth date has chart {same}: if it is the same person, attach "
+                       f"the referral to that chart (POST /api/v1/patients/{same}/referrals, or the chart's page); "
                        "import with confirm_new_chart to start a second chart", code="duplicate_referral",
                        field="Patient")
 
@@ -128,22 +130,11 @@ def import_referral(db: Database, actor: Actor, document: Any, *, confirm_new_ch
     person split their record."""
     require_role(actor, *IMPORT_ROLES)
     now = now or utcnow()
-    size = len(json.dumps(document, ensure_ascii=False).encode("utf-8"))
-    if size > MAX_BUNDLE_BYTES:
-        raise TooLarge(f"the Bundle is {size / 1e6:.1f} MB; a referral may be at most {MAX_BUNDLE_BYTES / 1e6:g} MB",
-                       field="bundle")
-    try:
-        referral = read_referral(document, today=now.date())
-        demographics = _registrable(referral)
-    except ReferralError as exc:
-        raise ValidationFailed(exc.message, field=exc.field, code="invalid_referral") from None
+    referral, demographics = _read(document, now)
     with unit_of_work(db) as session:
         if not confirm_new_chart:
             _refuse_duplicate(session, referral, demographics, document)
         patient = create_patient_in(session, actor, demographics, now=now)
-        for kg, measured_at in sorted(referral.weights, key=lambda w: w[1]):
-            session.add(PatientWeight(patient_id=patient.id, weight_kg=kg, measured_at=measured_at, source="referral",
-                                      created_by=actor.user_id, created_at=now))
         evaluation = None
         if referral.pain_conditions or referral.medications or referral.flags:
             evaluation = Evaluation(patient_id=patient.id, screening_input=draft_document(referral, demographics, now.date()),
@@ -151,20 +142,67 @@ def import_referral(db: Database, actor: Actor, document: Any, *, confirm_new_ch
                                     created_by=actor.user_id, created_at=now)
             session.add(evaluation)
             session.flush()
-        subject = {"reference": full_url("patient", patient.id, installation_uuid(session))}
-        kept = [{**resource, **({"patient": subject} if "patient" in resource else {"subject": subject})}
-                for resource in referral.kept]
-        report = {**referral.report(), "evaluation_id": evaluation.id if evaluation else None}
-        row = ReferralImport(patient_id=patient.id, evaluation_id=evaluation.id if evaluation else None,
-                             bundle_identifier=(referral.identifier or None) and str(referral.identifier)[:500],
-                             bundle=document, resources=kept, report=report, received_at=now,
-                             received_by=actor.user_id, created_at=now)
-        session.add(row)
-        session.flush()
+        row = _store(session, actor, patient.id, evaluation, referral, document, now)
         audit(session, actor, "referral.import", "patient", patient.id,
-              {"referral_import_id": row.id, "evaluation_id": report["evaluation_id"], "taken": len(referral.taken),
+              {"referral_import_id": row.id, "evaluation_id": row.evaluation_id, "taken": len(referral.taken),
                "ignored": len(referral.ignored)})
         return redacted(_view(row), actor)
+
+
+def attach_referral(db: Database, actor: Actor, patient_id: int, document: Any, *,
+                    now: datetime | None = None) -> ReferralImportView:
+    """A later referral for a patient the clinic already has: its weights and facts join the chart.
+
+    The referral's Patient must be this patient (same birth date and family name), or it is refused
+    (409 ``referral_for_another_patient``); the chart's demographics are not changed by it, and no
+    draft is started (its flags wait in the report for the next evaluation)."""
+    require_role(actor, *ATTACH_ROLES)
+    now = now or utcnow()
+    referral, demographics = _read(document, now)
+    with unit_of_work(db) as session:
+        patient = load_patient(session, actor, patient_id)
+        differs = [name for name, ours, theirs in (
+            ("birth date", patient.birth_date, demographics.birth_date),
+            ("family name", patient.family_name.casefold(), demographics.family_name.casefold())) if ours != theirs]
+        if differs:
+            raise Conflict(f"the referral's patient is not this chart's ({' and '.join(differs)} differ): "
+                           "check you have the right chart, or import it as a new patient",
+                           code="referral_for_another_patient", field="Patient")
+        row = _store(session, actor, patient.id, None, referral, document, now)
+        audit(session, actor, "referral.attach", "patient", patient.id,
+              {"referral_import_id": row.id, "taken": len(referral.taken), "ignored": len(referral.ignored)})
+        return redacted(_view(row), actor)
+
+
+def _read(document: Any, now: datetime) -> tuple[Any, PatientIn]:
+    size = len(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_BUNDLE_BYTES:
+        raise TooLarge(f"the Bundle is {size / 1e6:.1f} MB; a referral may be at most {MAX_BUNDLE_BYTES / 1e6:g} MB",
+                       field="bundle")
+    try:
+        referral = read_referral(document, today=now.date())
+        return referral, _registrable(referral)
+    except ReferralError as exc:
+        raise ValidationFailed(exc.message, field=exc.field, code="invalid_referral") from None
+
+
+def _store(session: Any, actor: Actor, patient_id: int, evaluation: Evaluation | None, referral: Any,
+           document: Any, now: datetime) -> ReferralImport:
+    """The weights, and the referral as received with its kept facts re-pointed at the chart."""
+    for kg, measured_at in sorted(referral.weights, key=lambda w: w[1]):
+        session.add(PatientWeight(patient_id=patient_id, weight_kg=kg, measured_at=measured_at, source="referral",
+                                  created_by=actor.user_id, created_at=now))
+    subject = {"reference": full_url("patient", patient_id, installation_uuid(session))}
+    kept = [{**resource, **({"patient": subject} if "patient" in resource else {"subject": subject})}
+            for resource in referral.kept]
+    report = {**referral.report(), "evaluation_id": evaluation.id if evaluation else None}
+    row = ReferralImport(patient_id=patient_id, evaluation_id=evaluation.id if evaluation else None,
+                         bundle_identifier=(referral.identifier or None) and str(referral.identifier)[:500],
+                         bundle=document, resources=kept, report=report, received_at=now,
+                         received_by=actor.user_id, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
 
 
 def _view(row: ReferralImport) -> ReferralImportView:

@@ -58,6 +58,27 @@ async def import_referral(request: Request,
     return render(request, "referrals/new.html", {"values": values, "errors": errors}, status=422)
 
 
+@router.get("/patients/{patient_id}/referrals/new")
+def new_attached_referral(request: Request, patient_id: int,
+                          actor: Annotated[Actor, Depends(need(*referral_service.ATTACH_ROLES))]) -> Response:
+    return render(request, "referrals/new.html", {"values": {}, "errors": {}, "patient_id": patient_id})
+
+
+@router.post("/patients/{patient_id}/referrals/new")
+async def attach_referral(request: Request, patient_id: int,
+                          actor: Annotated[Actor, Depends(need(*referral_service.ATTACH_ROLES))]) -> Response:
+    document, values, errors = await _bundle_from_form(request)
+    if not errors:
+        try:
+            view = referral_service.attach_referral(db_of(request), actor, patient_id, document)
+        except ServiceError as exc:
+            errors = {"bundle": exc.message}
+        else:
+            return redirect(request, f"/referrals/{view.id}", "Referral added to the chart.")
+    return render(request, "referrals/new.html", {"values": values, "errors": errors, "patient_id": patient_id},
+                  status=422)
+
+
 @router.get("/referrals/{import_id}")
 def show_referral(request: Request, import_id: int,
                   actor: Annotated[Actor, Depends(need(*referral_service.READ_ROLES))]) -> Response:
