@@ -222,3 +222,28 @@ def test_what_a_referral_brought_is_tagged_and_attributed_and_points_nowhere_out
     assert crps["asserter"] == {"display": "Dr Elsewhere"}
     urls = {e["fullUrl"] for e in out["entry"]}
     assert all(ref.startswith("#") or ref in urls for ref in _references(out))
+
+
+def test_every_amendment_counts_and_a_corrected_rate_is_the_rate_given(db, clinic):
+    """Amendments merge field by field (services.sessions.corrections_by_event), for every reader."""
+    from ketaclinic.services.sessions import rate_changes_given
+
+    nurse = clinic.actors["nurse"]
+    visit = running(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), AT)
+    vitals = event(db, nurse, visit.id, NORMAL_VITALS, AT + timedelta(minutes=10))
+    change = event(db, nurse, visit.id, {"kind": "rate_change", "rate_mg_per_h": 20.0, "reason": "dizziness"},
+                   AT + timedelta(minutes=20))
+    for minute, correction in ((22, {"heart_rate_bpm": 88}), (23, {"spo2_pct": 95})):
+        event(db, nurse, visit.id, {"kind": "amendment", "amends_event_id": vitals.id, "reason": f"fix {minute}",
+                                    "correction": correction}, AT + timedelta(minutes=minute))
+    event(db, nurse, visit.id, {"kind": "amendment", "amends_event_id": change.id, "reason": "pump read 25",
+                                "correction": {"rate_mg_per_h": 25.0}}, AT + timedelta(minutes=24))
+    assert rate_changes_given(ss.list_events(db, nurse, visit.id, limit=200).items) == [(20.0, 25.0)]
+    bundle = export_patient(db, clinic.actors["physician"], clinic.own_patient_id, now=AT + timedelta(minutes=30))
+    session_obs = [o for o in _resources(bundle, "Observation") if "encounter" in o]
+    values = {c[1]: o["valueQuantity"]["value"] for o in session_obs for c in _codes(o) if "valueQuantity" in o}
+    assert values["8867-4"] == 88 and values["2708-6"] == 95  # both corrections, not only the last
+    rates = [a["dosage"].get("rateQuantity", {}).get("value") for a in _resources(bundle, "MedicationAdministration")]
+    assert 25.0 in rates and 20.0 not in rates
+    reasons = {p.get("reason", [{}])[0].get("text") for p in _resources(bundle, "Provenance")}
+    assert {"fix 22", "fix 23"} <= reasons  # one Provenance per correction of the vitals

@@ -55,6 +55,7 @@ from ketaclinic.records.users import User
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.patients import load_patient
+from ketaclinic.services.sessions import corrections_by_event, rate_changes_given
 
 __all__ = ["ICD10CM", "LOINC", "SNOMED", "Chart", "export_patient", "export_patient_bundle", "full_url"]
 
@@ -128,15 +129,6 @@ def current_evaluation(evaluations: Sequence[Any]) -> Any | None:
     replaced = {e.amends_id for e in signed if e.amends_id is not None}
     current = [e for e in signed if e.id not in replaced]
     return max(current, key=lambda e: (e.signed_at or e.created_at, e.id)) if current else None
-
-
-def _corrected(events: Sequence[Any]) -> tuple[dict[int, Any], list[Any]]:
-    """Each event's amendments (the original stays; its exported values are the corrected ones)."""
-    amendments: dict[int, Any] = {}
-    for event in events:
-        if event.kind == "amendment" and event.amends_event_id is not None:
-            amendments[event.amends_event_id] = event
-    return amendments, [e for e in events if e.kind != "amendment"]
 
 
 class _Builder:
@@ -342,17 +334,12 @@ def _step_text(step: dict[str, Any]) -> str:
     return f"{step.get('kind', 'dose')} {step.get('dose_mg', 0):g} mg ({step.get('route', 'iv')})"
 
 
-def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: str,
-                     amendments: dict[int, Any]) -> None:
+def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: str) -> None:
     """One MedicationAdministration per bolus and per infusion segment, as the pump gave it."""
     program = visit.pump_program or {}
     if not program.get("program") or visit.started_at is None:
         return
-    changes = []
-    for event in events:
-        if event.kind == "rate_change":
-            payload = {**event.payload, **_correction(amendments.get(event.id))}
-            changes.append((event.minute or 0.0, float(payload["rate_mg_per_h"])))
+    changes = rate_changes_given(events)
     # what has been given: up to the stop, or, while the infusion runs, up to the moment of the export
     until = visit.ended_at or max(b.generated_at, visit.started_at)
     stopped = (until - visit.started_at).total_seconds() / 60
@@ -399,10 +386,6 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: 
             "note": [{"text": f"From signed plan {program.get('plan_id')} (pump program step as given)"}]})
 
 
-def _correction(amendment: Any | None) -> dict[str, Any]:
-    return dict((amendment.payload or {}).get("correction") or {}) if amendment is not None else {}
-
-
 def _session(b: _Builder, visit: Any, events: Sequence[Any]) -> None:
     inpatient = (visit.pump_program or {}).get("setting") == "inpatient"
     period: dict[str, Any] = {"start": _iso(visit.started_at or visit.scheduled_at)}
@@ -422,18 +405,21 @@ def _session(b: _Builder, visit: Any, events: Sequence[Any]) -> None:
         "subject": b.patient_ref, "encounter": {"reference": encounter},
         "performedPeriod": {k: v for k, v in (("start", _iso(visit.started_at)), ("end", _iso(visit.ended_at))) if v},
     })
-    amendments, kept = _corrected(events)
-    _administrations(b, visit, kept, encounter, amendments)
-    for event in kept:
+    _administrations(b, visit, events, encounter)
+    fixes = corrections_by_event(events)
+    amendments: dict[int, list[Any]] = {}
+    for event in events:
+        if event.kind == "amendment" and event.amends_event_id is not None:
+            amendments.setdefault(event.amends_event_id, []).append(event)
+    for event in events:
         payload = event.payload or {}
-        amendment = amendments.get(event.id)
+        fix = fixes.get(event.id, {})
         targets: list[str] = []
         if event.kind == "vitals":
-            observed = {**payload.get("observation", {}), **_correction(amendment)}
-            targets = b.vitals(f"event:{event.id}", observed, event.recorded_at, encounter,
-                               status="amended" if amendment else "final")
+            targets = b.vitals(f"event:{event.id}", {**payload.get("observation", {}), **fix}, event.recorded_at,
+                               encounter, status="amended" if event.id in amendments else "final")
         elif event.kind == "medication":
-            payload = {**payload, **_correction(amendment)}
+            payload = {**payload, **fix}
             drug = payload.get("drug", "medication")
             is_ketamine = drug.strip().lower().startswith("ketamine")
             coded = ({"coding": [codes.KETAMINE_ATC.coding()], "text": drug}
@@ -452,10 +438,9 @@ def _session(b: _Builder, visit: Any, events: Sequence[Any]) -> None:
             if payload.get("reason"):
                 resource["note"] = [{"text": payload["reason"]}]
             targets = [b.add("medication-administration", f"event:{event.id}", resource)]
-        if amendment is not None and targets:
-            reason = (amendment.payload or {}).get("reason")
+        for amendment in amendments.get(event.id, []) if targets else []:  # one Provenance per correction
             b.provenance(f"event-amend:{amendment.id}", targets, amendment.recorded_at, amendment.recorded_by,
-                         activity=codes.UPDATE, role=codes.AUTHOR, reason=reason,
+                         activity=codes.UPDATE, role=codes.AUTHOR, reason=(amendment.payload or {}).get("reason"),
                          revises=("urn:ketaclinic:session-event", str(event.id),
                                   f"{event.kind} recorded at {_iso(event.recorded_at)}, kept unchanged in the record"))
 

@@ -55,6 +55,7 @@ from ketaclinic.services.follow_up import follow_up_in
 from ketaclinic.services.outcomes import FOLLOW_UP_DAYS, course_of
 from ketaclinic.services.patient_facts import load_patient_facts
 from ketaclinic.services.patients import load_patient
+from ketaclinic.services.sessions import rate_changes_given
 
 ROLES = ("physician", "nurse", "patient")
 TEMPLATE = "patient_summary.html"
@@ -185,14 +186,12 @@ def _sessions(session: Session, patient_id: int, tz: tzinfo) -> tuple[list[dict[
     from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
 
     discharged = [visit.id for visit, _ in rows if visit.state == "discharged"]
-    changes: dict[int, list[tuple[float, float]]] = {}
+    by_session: dict[int, list[SessionEvent]] = {}
     if discharged:
-        for sid, minute, payload in session.execute(
-                select(SessionEvent.session_id, SessionEvent.minute, SessionEvent.payload)
-                .where(SessionEvent.session_id.in_(discharged), SessionEvent.kind == "rate_change")
-                .order_by(SessionEvent.id)):
-            if (payload or {}).get("rate_mg_per_h") is not None:
-                changes.setdefault(sid, []).append((float(minute or 0.0), float(payload["rate_mg_per_h"])))
+        for event in session.execute(select(SessionEvent).where(
+                SessionEvent.session_id.in_(discharged), SessionEvent.kind.in_(("rate_change", "amendment")))).scalars():
+            by_session.setdefault(event.session_id, []).append(event)
+    changes = {sid: rate_changes_given(events) for sid, events in by_session.items()}
     done: list[dict[str, Any]] = []
     upcoming: list[InfusionSession] = []
     for visit, protocol_id in rows:

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from ketaclinic.pharmacology.regimen import mg_as_given
+from ketaclinic.services.sessions import corrections_by_event
 
 SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
 KIND_LABELS = {
@@ -146,16 +147,6 @@ def _infusion_step(program: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
     return next((s for s in (program or {}).get("program", []) if s.get("kind") == "infusion"), None)
 
 
-def corrections_by_event(events: Iterable[EventRow]) -> dict[int, dict[str, Any]]:
-    """The merged ``correction`` of every amended event (later amendments win, field by field)."""
-    merged: dict[int, dict[str, Any]] = {}
-    for event in sorted(events, key=lambda e: e.id):
-        if event.kind == "amendment" and event.amends_event_id is not None:
-            fix = dict((event.payload or {}).get("correction") or {})
-            merged[event.amends_event_id] = {**merged.get(event.amends_event_id, {}), **fix}
-    return merged
-
-
 def rate_changes(program: Mapping[str, Any] | None, events: Iterable[EventRow],
                  names: Mapping[int | None, str]) -> list[RateChange]:
     """Each rate change with the rate it replaced (the previous change, else the programmed rate)."""
@@ -164,10 +155,12 @@ def rate_changes(program: Mapping[str, Any] | None, events: Iterable[EventRow],
     old_ml = _num(step.get("rate_ml_per_h")) if step else None
     old_kg = _num(step.get("rate_mg_per_kg_per_h")) if step else None
     out: list[RateChange] = []
+    events = list(events)
+    fixes = corrections_by_event(events)
     for event in sorted(events, key=lambda e: (e.recorded_at, e.id)):
         if event.kind != "rate_change":
             continue
-        p = event.payload
+        p = {**event.payload, **fixes.get(event.id, {})}  # as corrected (services.sessions.corrections_by_event)
         new_mg, new_ml, new_kg = _num(p.get("rate_mg_per_h")) or 0.0, _num(p.get("rate_ml_per_h")), _num(p.get("rate_mg_per_kg_per_h"))
         override = (p.get("override") or {}).get("reason") if isinstance(p.get("override"), Mapping) else None
         out.append(RateChange(event.minute, event.recorded_at, old_mg, new_mg, old_ml, new_ml, old_kg, new_kg,

@@ -129,7 +129,7 @@ def chart(request: Request, session_id: int, actor: Annotated[Actor, Depends(nee
     predicted = None
     if visit.pump_program:
         # what the pump actually delivered: the program with the recorded rate changes and the stop
-        changes = [(e.minute or 0.0, e.payload["rate_mg_per_h"]) for e in events if e.kind == "rate_change"]
+        changes = session_service.rate_changes_given(events)  # as corrected by any amendment
         stopped = ((visit.ended_at - visit.started_at).total_seconds() / 60
                    if visit.started_at and visit.ended_at else None)
         given, end = doses_as_given(visit.pump_program.get("program", []), changes, stopped)
