@@ -64,6 +64,29 @@ CONTRACT_CODES = {
     "hypertension_borderline": "precaution",
 }
 
+V2_CODES = {
+    "cerebrovascular_risk": "contraindication",
+    "coronary_recent_event": "contraindication",
+    "coronary_disease": "precaution",
+    "hyperthyroidism_untreated": "contraindication",
+    "mania_active": "contraindication",
+    "mania_history": "precaution",
+    "seizures_poorly_controlled": "precaution",
+    "alcohol_heavy": "precaution",
+    "breastfeeding": "precaution",
+    "hypoxaemia": "contraindication",
+    "tachycardia": "precaution",
+    "interaction_maoi": "precaution",
+    "interaction_seizure_threshold": "precaution",
+    "respiratory_rate_abnormal": "precaution",
+    "interaction_benzodiazepine": "note",
+    "interaction_opioid": "note",
+    "interaction_psychostimulant": "note",
+    "interaction_cyp3a4_inhibitor": "note",
+    "interaction_cyp_inducer": "note",
+    "interaction_cns_depressant": "note",
+}
+
 
 def doc(**changes: Any) -> dict[str, Any]:
     """The base document with ``section__field=value`` changes (``allergies=[...]`` for top level)."""
@@ -248,9 +271,36 @@ def test_substance_use(value, expected):
 
 @pytest.mark.parametrize(("weeks", "hit"), [(0, True), (11, True), (11.9, True), (12, False), (12.1, False), (40, False)])
 def test_pain_not_chronic(weeks, hit):
-    result = run(pain__duration_weeks=weeks)
+    result = run(pain__duration_weeks=weeks, pain__conditions=["fibromyalgia"])
     assert ("pain_not_chronic" in result.codes()) is hit
     assert (result.decision is Decision.NOT_ELIGIBLE) is hit
+    if hit:
+        finding = next(f for f in result.findings if f.code == "pain_not_chronic")
+        assert finding.kind is Kind.UNMET_REQUIREMENT
+        assert finding.source == "treede2019_icd11"  # IASP / ICD-11, not a clinic web page
+        assert "3 months" in finding.message
+
+
+def test_crps_6_weeks_is_a_note_and_fibromyalgia_6_weeks_is_not_eligible():
+    crps = run(pain__duration_weeks=6, pain__conditions=["crps"])
+    assert kinds_by_code(crps)["pain_not_chronic"] == "note"
+    assert crps.decision is Decision.ELIGIBLE
+    note = next(f for f in crps.findings if f.code == "pain_not_chronic")
+    assert note.source == "harden2010_budapest" and "Budapest" in note.message
+    fibro = run(pain__duration_weeks=6, pain__conditions=["fibromyalgia"])
+    assert kinds_by_code(fibro)["pain_not_chronic"] == "unmet_requirement"
+    assert fibro.decision is Decision.NOT_ELIGIBLE
+
+
+@pytest.mark.parametrize("conditions", [["crps", "fibromyalgia"], ["migraine", "crps"]])
+def test_crps_with_another_condition_keeps_the_note_and_says_the_others_are_not_chronic(conditions):
+    result = run(pain__duration_weeks=6, pain__conditions=conditions)
+    assert kinds_by_code(result)["pain_not_chronic"] == "note"
+    assert "not yet chronic" in next(f for f in result.findings if f.code == "pain_not_chronic").message
+
+
+def test_crps_at_12_weeks_or_more_has_no_duration_finding():
+    assert "pain_not_chronic" not in run(pain__duration_weeks=12, pain__conditions=["crps"]).codes()
 
 
 @pytest.mark.parametrize(("treatments", "hit"), [([], True), (["other"], False), (["nsaid", "opioid"], False)])
@@ -279,6 +329,7 @@ def test_every_contract_code_fires_with_its_kind_and_a_resolvable_source():
         history__hepatic_impairment="severe",
         history__substance_use="active",
         pain__duration_weeks=3,
+        pain__conditions=["fibromyalgia"],
         pain__prior_treatments=[],
         vitals__systolic_mmhg=190,
         vitals__diastolic_mmhg=115,
@@ -393,7 +444,6 @@ def test_escort_and_no_driving_note_is_always_given():
         ("Rifampin", {"interaction_cyp_inducer"}),
         ("rifampicin 600 mg", {"interaction_cyp_inducer"}),
         ("St John's wort", {"interaction_cyp_inducer"}),
-        ("phenelzine", {"interaction_maoi"}),
         ("methylphenidate ER", {"interaction_psychostimulant"}),
         ("oxycodone 10 mg bid", {"interaction_opioid", "opioid_mme_baseline"}),
         ("Fentanyl 25 mcg/h patch", {"interaction_opioid", "opioid_mme_baseline"}),
@@ -432,6 +482,11 @@ def test_rules_describe_every_contract_code_with_its_kind_and_a_source():
         get_source(rule.source)
         by_code.setdefault(rule.code, set()).add(rule.kind)
     for code, kind in CONTRACT_CODES.items():
+        if code == "pain_not_chronic":  # 4.2 v2: a note for CRPS
+            assert by_code[code] == {kind, "note"}
+            continue
+        assert by_code.get(code) == {kind}, code
+    for code, kind in V2_CODES.items():
         assert by_code.get(code) == {kind}, code
     assert RULE_VERSION.startswith("screening-")
 
@@ -595,7 +650,8 @@ def worsen(document: dict[str, Any], data) -> dict[str, Any]:
     elif change == "medication":
         d["medications"].append(data.draw(st.sampled_from(MEDS)))
     else:
-        d["pain"]["conditions"].append(data.draw(st.sampled_from([c.value for c in ConditionId])))
+        # adding CRPS is not a worsening: it brings an indication the Budapest criteria date by signs, not months
+        d["pain"]["conditions"].append(data.draw(st.sampled_from([c.value for c in ConditionId if c.value != "crps"])))
     return d
 
 

@@ -14,7 +14,14 @@ clock, database or randomness. It applies the rules in :data:`RULES` and returns
 Where the numbers come from: ASRA 2018 gives *relative* contraindications only (with grades); the
 contract turns some of them into hard stops for an outpatient clinic. The blood-pressure cut-offs
 (180/110 and 160/100) and the pregnancy-test and escort notes are clinic policy (or the esketamine
-label by analogy) and say so in their ``source``. The screening is decision support: a physician
+label by analogy) and say so in their ``source``.
+
+4.2 v2 (round 2) adds optional fields: ``patient.height_cm`` and ``breastfeeding``; absolute
+``vitals`` (SpO2 < 92 % a contraindication, heart rate > 110 and a respiratory rate outside 10-24 a
+precaution, all clinic policy); history items (cerebrovascular, coronary, thyroid, seizures, mania,
+alcohol use); and medications matched by generic *and* brand name
+(:mod:`ketaclinic.clinical.medications`). ``pain_not_chronic`` is a note, not an unmet requirement,
+when the conditions include CRPS (the Budapest criteria set no duration). The screening is decision support: a physician
 signs every evaluation.
 """
 
@@ -28,22 +35,26 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from ketaclinic.clinical.conditions import CONDITIONS, ConditionId
+from ketaclinic.clinical.medications import DrugClass, Match, match_medication
 from ketaclinic.clinical.rules import Rule
 from ketaclinic.clinical.vitals import Vitals
 from ketaclinic.evidence.grades import B_LOW, C_LOW, EvidenceLevel
 from ketaclinic.evidence.sources import CLINIC_POLICY, ref
 
-RULE_VERSION = "screening-2026.11-1"
+RULE_VERSION = "screening-2026.12-2"
 """Stored with every screening result so a record says which rule set judged it."""
 
 # --- thresholds (each with its source) ----------------------------------------------------------------
 
 ADULT_AGE_YEARS = 18  # clinic policy: an adult clinic
-CHRONIC_PAIN_MIN_WEEKS = 12  # seed_chronic_definition: "must last for more than 12 weeks"
+CHRONIC_PAIN_MIN_WEEKS = 12  # treede2019_icd11: "persists or recurs for longer than 3 months" (about 12-13 weeks)
 SYSTOLIC_UNCONTROLLED_MMHG = 180  # clinic policy (4.2); Del Sant 2020 calls > 180/110 transient hypertension
 DIASTOLIC_UNCONTROLLED_MMHG = 110
 SYSTOLIC_BORDERLINE_MMHG = 160  # clinic policy (4.2)
 DIASTOLIC_BORDERLINE_MMHG = 100
+SPO2_MIN_PCT = 92  # clinic policy: below this at screening is hypoxaemia (the in-infusion stop threshold too)
+HEART_RATE_MAX_BPM = 110  # clinic policy: above this at screening is tachycardia (ketamine raises heart rate)
+RESPIRATORY_RATE_RANGE = (10, 24)  # clinic policy: outside this (per min) at screening asks for a review
 PREGNANCY_TEST_AGE_YEARS = (12, 55)  # clinic policy: ages at which a urine hCG is offered
 KETAMINE_ALLERGY_TERMS = ("ketamine", "ketalar", "spravato")  # "esketamine", "s-ketamine" contain "ketamine"
 
@@ -88,6 +99,38 @@ class HepaticImpairment(StrEnum):
     SEVERE = "severe"
 
 
+class Cerebrovascular(StrEnum):
+    """``cerebrovascular`` (4.2 v2)."""
+
+    NONE = "none"
+    ANEURYSM_OR_AVM = "aneurysm_or_avm"
+    INTRACEREBRAL_HEMORRHAGE_HISTORY = "intracerebral_hemorrhage_history"
+
+
+class Coronary(StrEnum):
+    """``coronary`` (4.2 v2): ``recent_event`` = myocardial infarction or unstable angina in the last 3 months."""
+
+    NONE = "none"
+    STABLE = "stable"
+    RECENT_EVENT = "recent_event"
+
+
+class Thyroid(StrEnum):
+    """``thyroid`` (4.2 v2)."""
+
+    NORMAL = "normal"
+    HYPERTHYROID_TREATED = "hyperthyroid_treated"
+    HYPERTHYROID_UNTREATED = "hyperthyroid_untreated"
+
+
+class AlcoholUse(StrEnum):
+    """``alcohol_use`` (4.2 v2)."""
+
+    NONE = "none"
+    MODERATE = "moderate"
+    HEAVY = "heavy"
+
+
 class PriorTreatment(StrEnum):
     ANTIDEPRESSANT = "antidepressant"
     GABAPENTINOID = "gabapentinoid"
@@ -128,6 +171,7 @@ def _number_in(low: float, high: float, unit: str, *, integer: bool = False):
 AgeYears = Annotated[float, _number_in(0, 120, "years")]
 WeightKg = Annotated[float, _number_in(2, 400, "kg (a body weight; 0 or less is impossible)")]
 DurationWeeks = Annotated[float, _number_in(0, 5200, "weeks")]
+HeightCm = Annotated[float, _number_in(40, 250, "cm")]
 NrsScore = Annotated[int, _number_in(0, 10, "on the 0-10 numeric rating scale", integer=True)]
 
 _FORBID = ConfigDict(extra="forbid", frozen=True)
@@ -140,6 +184,8 @@ class Patient(BaseModel):
     sex: Sex = Field(description="female, male, other or unknown")
     weight_kg: WeightKg = Field(description="Body weight in kg (allowed 2-400; dosing applies its own 30-250 kg limit)")
     pregnant: bool | None = Field(default=None, description="true, false, or omitted when not recorded")
+    height_cm: HeightCm | None = Field(default=None, description="Height in cm (allowed 40-250; 4.2 v2, optional)")
+    breastfeeding: bool | None = Field(default=None, description="true, false, or omitted when not recorded (4.2 v2)")
 
 
 class Pain(BaseModel):
@@ -166,6 +212,25 @@ class History(BaseModel):
     psychosis: Course
     hepatic_impairment: HepaticImpairment
     substance_use: Course
+    # 4.2 v2: optional; omitted means not recorded (no finding either way)
+    cerebrovascular: Cerebrovascular | None = None
+    coronary: Coronary | None = None
+    thyroid: Thyroid | None = None
+    seizures: Control | None = None
+    mania: Course | None = None
+    alcohol_use: AlcoholUse | None = None
+
+
+class ScreeningVitals(Vitals):
+    """``vitals`` at screening (4.2 v2): blood pressure required; heart rate, SpO2 and respiratory rate
+    optional, each judged as an absolute value when given. Ranges are plausibility limits."""
+
+    heart_rate_bpm: float | None = Field(  # type: ignore[assignment]
+        default=None, ge=20, le=250, description="Heart rate, beats per minute (allowed 20-250)")
+    spo2_pct: float | None = Field(  # type: ignore[assignment]
+        default=None, ge=50, le=100, description="Oxygen saturation by pulse oximetry, % (allowed 50-100)")
+    respiratory_rate_per_min: float | None = Field(
+        default=None, ge=2, le=80, description="Respiratory rate, breaths per minute (allowed 2-80)")
 
 
 class ScreeningRequest(BaseModel):
@@ -175,7 +240,7 @@ class ScreeningRequest(BaseModel):
 
     patient: Patient
     pain: Pain
-    vitals: Vitals
+    vitals: ScreeningVitals
     history: History
     allergies: list[FreeText] = Field(default_factory=list, max_length=50)
     medications: list[FreeText] = Field(
@@ -271,91 +336,121 @@ def decide(kinds: Iterable[Kind | str]) -> Decision:
 
 @dataclass(frozen=True)
 class InteractionClass:
+    """One ``interaction_*`` finding: the drug class it fires for (by generic or brand name, see
+    :mod:`ketaclinic.clinical.medications`), its kind, what it means and on whose authority."""
+
     code: str
-    names: tuple[str, ...]
+    drug_class: DrugClass
+    kind: Kind
     effect: str
     source: str
+    examples: str = ""
 
     def __post_init__(self) -> None:
         ref(self.source)
 
-    def matches(self, medication: str) -> bool:
-        text = medication.casefold()
-        return any(name in text for name in self.names)
+    def matches(self, medication: str) -> list[Match]:
+        return [m for m in match_medication(medication) if self.drug_class in m.drug.classes]
 
 
 INTERACTIONS: tuple[InteractionClass, ...] = (
     InteractionClass(
-        "interaction_benzodiazepine",
-        ("benzodiazepine", "alprazolam", "clonazepam", "diazepam", "lorazepam", "midazolam", "temazepam",
-         "oxazepam", "chlordiazepoxide", "clobazam", "clorazepate", "triazolam"),
+        "interaction_maoi", DrugClass.MAOI, Kind.PRECAUTION,
+        "an MAO inhibitor (linezolid and methylene blue are MAO inhibitors too, FDA 2011) may increase blood pressure "
+        "with (es)ketamine: check blood pressure before the dose and closely during and after the infusion; the "
+        "physician weighs stopping or timing it",
+        ref("spravato_pi"),
+        "phenelzine/Nardil, tranylcypromine/Parnate, isocarboxazid/Marplan, selegiline/Emsam/Eldepryl/Zelapar, "
+        "rasagiline/Azilect, safinamide, moclobemide, linezolid/Zyvox, methylene blue/ProvayBlue",
+    ),
+    InteractionClass(
+        "interaction_seizure_threshold", DrugClass.SEIZURE_THRESHOLD, Kind.PRECAUTION,
+        "theophylline or aminophylline with ketamine may lower the seizure threshold (ketamine label: do not "
+        "co-administer); the physician decides whether to hold it or to proceed with seizure precautions",
+        ref("ketalar_pi"),
+        "theophylline/Theo-24/Uniphyl/Elixophyllin, aminophylline",
+    ),
+    InteractionClass(
+        "interaction_benzodiazepine", DrugClass.BENZODIAZEPINE, Kind.NOTE,
         "adds to ketamine's sedation (CNS depressants, esketamine label); benzodiazepines may also blunt the "
         "response. Note the dose and timing; midazolam is the usual rescue for distressing dissociation",
         ref("spravato_pi"),
+        "lorazepam/Ativan, clonazepam/Klonopin, diazepam/Valium, alprazolam/Xanax, temazepam/Restoril, "
+        "triazolam/Halcion, midazolam, ...",
     ),
     InteractionClass(
-        "interaction_lamotrigine",
-        ("lamotrigine", "lamictal"),
-        "lamotrigine reduced ketamine's perceptual and cognitive effects in healthy volunteers and may reduce "
-        "its effect (not confirmed in patients)",
-        ref("anand2000_lamotrigine"),
-    ),
-    InteractionClass(
-        "interaction_cyp3a4_inhibitor",
-        ("clarithromycin", "erythromycin", "ketoconazole", "ritonavir", "cobicistat", "grapefruit"),
-        "strong CYP3A inhibitors raise ketamine exposure (clarithromycin: oral S-ketamine AUC 2.6-fold; smaller "
-        "after IV dosing); start at the low end and titrate",
-        ref("hagelberg2010_clarithromycin"),
-    ),
-    InteractionClass(
-        "interaction_cyp2b6_inhibitor",
-        ("ticlopidine",),
-        "the CYP2B6 inhibitor ticlopidine raised oral S-ketamine AUC 2.4-fold; start at the low end and titrate",
-        ref("peltoniemi2011_ticlopidine"),
-    ),
-    InteractionClass(
-        "interaction_cyp_inducer",
-        ("rifampicin", "rifampin", "carbamazepine", "phenytoin", "phenobarbital", "st john", "st. john",
-         "hypericum"),
-        "enzyme inducers lower ketamine exposure (rifampicin: AUC -14 % IV, -86 % oral); a usual dose may be "
-        "less effective",
-        ref("peltoniemi2012_rifampicin"),
-    ),
-    InteractionClass(
-        "interaction_maoi",
-        ("phenelzine", "tranylcypromine", "isocarboxazid", "selegiline", "rasagiline", "moclobemide", "maoi",
-         "monoamine oxidase"),
-        "MAO inhibitors may increase blood pressure with (es)ketamine; monitor blood pressure closely",
-        ref("spravato_pi"),
-    ),
-    InteractionClass(
-        "interaction_psychostimulant",
-        ("amphetamine", "amfetamine", "lisdexamfetamine", "methylphenidate", "modafinil", "armodafinil",
-         "adderall", "ritalin", "vyvanse"),
-        "psychostimulants may increase blood pressure with (es)ketamine; monitor blood pressure closely",
-        ref("spravato_pi"),
-    ),
-    InteractionClass(
-        "interaction_opioid",
-        ("opioid", "morphine", "oxycodone", "hydrocodone", "hydromorphone", "fentanyl", "methadone",
-         "buprenorphine", "tramadol", "tapentadol", "codeine", "oxymorphone"),
+        "interaction_opioid", DrugClass.OPIOID, Kind.NOTE,
         "adds to sedation and respiratory depression (CNS depressants, esketamine label); monitor SpO2 and "
         "respiratory rate",
         ref("spravato_pi"),
+        "oxycodone/OxyContin/Roxicodone/Percocet, hydrocodone/Norco/Vicodin, hydromorphone/Dilaudid/Exalgo, "
+        "buprenorphine/Suboxone/Subutex/Butrans/Belbuca, fentanyl/Duragesic, morphine/MS Contin, tapentadol/Nucynta, "
+        "tramadol/Ultram, oxymorphone/Opana, methadone/Dolophine, codeine, ...",
+    ),
+    InteractionClass(
+        "interaction_cns_depressant", DrugClass.CNS_DEPRESSANT, Kind.NOTE,
+        "another CNS depressant (gabapentinoid, Z-drug hypnotic or barbiturate): with ketamine, more sedation and "
+        "respiratory depression are possible (ketamine label 7.3); note the dose and timing and watch sedation, SpO2 "
+        "and respiratory rate",
+        ref("ketalar_pi"),
+        "gabapentin/Neurontin/Gralise/Horizant, pregabalin/Lyrica, zolpidem/Ambien, zopiclone, eszopiclone/Lunesta, "
+        "zaleplon/Sonata, phenobarbital",
+    ),
+    InteractionClass(
+        "interaction_lamotrigine", DrugClass.LAMOTRIGINE, Kind.NOTE,
+        "lamotrigine reduced ketamine's perceptual and cognitive effects in healthy volunteers and may reduce "
+        "its effect (not confirmed in patients)",
+        ref("anand2000_lamotrigine"),
+        "lamotrigine/Lamictal",
+    ),
+    InteractionClass(
+        "interaction_cyp3a4_inhibitor", DrugClass.CYP3A4_INHIBITOR, Kind.NOTE,
+        "strong CYP3A inhibitors raise ketamine exposure (clarithromycin: oral S-ketamine AUC 2.6-fold; smaller "
+        "after IV dosing; itraconazole did not raise it in one study); start at the low end and titrate",
+        ref("hagelberg2010_clarithromycin"),
+        "clarithromycin/Biaxin, nirmatrelvir-ritonavir/Paxlovid, ritonavir/Norvir, ketoconazole, itraconazole, "
+        "voriconazole, erythromycin, cobicistat, grapefruit",
+    ),
+    InteractionClass(
+        "interaction_cyp2b6_inhibitor", DrugClass.CYP2B6_INHIBITOR, Kind.NOTE,
+        "the CYP2B6 inhibitor ticlopidine raised oral S-ketamine AUC 2.4-fold; start at the low end and titrate",
+        ref("peltoniemi2011_ticlopidine"),
+        "ticlopidine",
+    ),
+    InteractionClass(
+        "interaction_cyp_inducer", DrugClass.CYP_INDUCER, Kind.NOTE,
+        "enzyme inducers lower ketamine exposure (rifampicin: AUC -14 % IV, -86 % oral); a usual dose may be "
+        "less effective",
+        ref("peltoniemi2012_rifampicin"),
+        "carbamazepine/Tegretol, phenytoin/Dilantin, rifampin/Rifadin, phenobarbital, St John's wort",
+    ),
+    InteractionClass(
+        "interaction_psychostimulant", DrugClass.PSYCHOSTIMULANT, Kind.NOTE,
+        "psychostimulants may increase blood pressure with (es)ketamine; monitor blood pressure closely",
+        ref("spravato_pi"),
+        "amphetamine/Adderall, lisdexamfetamine/Vyvanse, methylphenidate/Ritalin/Concerta, "
+        "dexmethylphenidate/Focalin, modafinil/Provigil, armodafinil/Nuvigil",
     ),
 )
 _OPIOIDS = next(i for i in INTERACTIONS if i.code == "interaction_opioid")
+
+
+def _label(medication: str, found: list[Match]) -> str:
+    """The line as written, with the generic name(s) when it was recognised by a brand name."""
+    if any(m.by_brand for m in found):
+        return f"{medication} ({', '.join(sorted({m.drug.generic for m in found}))})"
+    return medication
 
 
 def _interaction_findings(medications: Iterable[str]) -> list[Finding]:
     meds = list(medications)
     findings: list[Finding] = []
     for interaction in INTERACTIONS:
-        matched = [m for m in meds if interaction.matches(m)]
-        if matched:
-            findings.append(
-                Finding(interaction.code, Kind.NOTE, f"Listed {', '.join(matched)}: {interaction.effect}.", interaction.source)
-            )
+        labels = [_label(med, found) for med in meds if (found := interaction.matches(med))]
+        if labels:
+            listed = ", ".join(dict.fromkeys(labels))
+            findings.append(Finding(interaction.code, interaction.kind, f"Listed {listed}: {interaction.effect}.",
+                                    interaction.source))
     if any(_OPIOIDS.matches(m) for m in meds):
         findings.append(
             Finding(
@@ -431,15 +526,47 @@ def _eligibility_findings(r: ScreeningRequest) -> list[Finding]:
     if h.substance_use is Course.ACTIVE:
         add("substance_use_active", Kind.CONTRAINDICATION,
             "Active substance misuse: no serial ketamine infusions (ASRA 2018, C, Low).", ref("asra2018"))
+    # 4.2 v2 history and absolute vital signs
+    if h.cerebrovascular is not None and h.cerebrovascular is not Cerebrovascular.NONE:
+        what = {Cerebrovascular.ANEURYSM_OR_AVM: "aneurysmal vascular disease or an arteriovenous malformation",
+                Cerebrovascular.INTRACEREBRAL_HEMORRHAGE_HISTORY: "a history of intracerebral haemorrhage"}
+        add("cerebrovascular_risk", Kind.CONTRAINDICATION,
+            f"{what[h.cerebrovascular].capitalize()}: ketamine raises blood pressure; the esketamine label "
+            "contraindicates it in these conditions (applied to IV ketamine).", ref("spravato_pi"))
+    if h.coronary is Coronary.RECENT_EVENT:
+        add("coronary_recent_event", Kind.CONTRAINDICATION,
+            "Myocardial infarction or unstable angina in the last 3 months: poorly controlled cardiovascular disease; "
+            "do not give ketamine until cardiology has stabilised it (ASRA 2018, B, Low).", ref("asra2018"))
+    if h.thyroid is Thyroid.HYPERTHYROID_UNTREATED:
+        add("hyperthyroidism_untreated", Kind.CONTRAINDICATION,
+            "Untreated hyperthyroidism: ketamine's sympathetic stimulation adds to the thyrotoxic tachycardia and "
+            "hypertension; treat the thyroid first (clinic policy).", CLINIC_POLICY)
+    if h.mania is Course.ACTIVE:
+        add("mania_active", Kind.CONTRAINDICATION,
+            "Active mania or hypomania: ketamine can worsen it; defer until the mood disorder is stable "
+            "(clinic policy, by analogy with ASRA 2018's poorly controlled psychoses).", CLINIC_POLICY)
+    if v.spo2_pct is not None and v.spo2_pct < SPO2_MIN_PCT:
+        add("hypoxaemia", Kind.CONTRAINDICATION,
+            f"SpO2 {v.spo2_pct:g} % at screening is below {SPO2_MIN_PCT} %: find and treat the cause before any "
+            "sedating infusion; repeat the reading (clinic policy).", CLINIC_POLICY)
 
     if pain.duration_weeks < CHRONIC_PAIN_MIN_WEEKS:
-        add("pain_not_chronic", Kind.UNMET_REQUIREMENT,
-            f"Pain for {pain.duration_weeks:g} weeks: chronic pain means at least {CHRONIC_PAIN_MIN_WEEKS} weeks.",
-            ref("seed_chronic_definition"))
+        if ConditionId.CRPS in pain.conditions:
+            add("pain_not_chronic", Kind.NOTE,
+                f"Pain for {pain.duration_weeks:g} weeks (under {CHRONIC_PAIN_MIN_WEEKS}): for CRPS the Budapest "
+                "criteria set no minimum duration, so the 3-month rule does not apply; confirm the Budapest clinical "
+                "criteria are met and documented." + (
+                    " The other conditions listed are not yet chronic and are not the indication."
+                    if len(pain.conditions) > 1 else ""),
+                ref("harden2010_budapest"))
+        else:
+            add("pain_not_chronic", Kind.UNMET_REQUIREMENT,
+                f"Pain for {pain.duration_weeks:g} weeks: chronic pain persists or recurs for longer than 3 months "
+                f"(at least {CHRONIC_PAIN_MIN_WEEKS} weeks; IASP / ICD-11).", ref("treede2019_icd11"))
     if not pain.prior_treatments:
         add("not_refractory", Kind.UNMET_REQUIREMENT,
             "No prior treatment recorded: ketamine is for pain that usual medicines and non-drug treatments have "
-            "not relieved; record what was tried.", ref("seed_chronic_definition"))
+            "not relieved; record what was tried (clinic policy).", CLINIC_POLICY)
 
     if h.intracranial_pressure is Pressure.ELEVATED:
         add("intracranial_pressure", Kind.PRECAUTION,
@@ -466,6 +593,39 @@ def _eligibility_findings(r: ScreeningRequest) -> list[Finding]:
             f"Blood pressure {_blood_pressure(v)} is {SYSTOLIC_BORDERLINE_MMHG}-{SYSTOLIC_UNCONTROLLED_MMHG - 1} "
             f"systolic or {DIASTOLIC_BORDERLINE_MMHG}-{DIASTOLIC_UNCONTROLLED_MMHG - 1} diastolic: recheck before the "
             "infusion, defer if it stays there, and monitor blood pressure closely.", CLINIC_POLICY)
+    if h.coronary is Coronary.STABLE:
+        add("coronary_disease", Kind.PRECAUTION,
+            "Stable coronary artery disease: baseline ECG to rule out poorly controlled ischaemic heart disease, and "
+            "close heart-rate and blood-pressure monitoring (ASRA 2018, C, Low).", ref("asra2018"))
+    if h.mania is Course.HISTORY:
+        add("mania_history", Kind.PRECAUTION,
+            "History of mania or hypomania (bipolar disorder): psychiatric review before treatment; watch for a "
+            "switch into mania after infusions (clinic policy).", CLINIC_POLICY)
+    if h.seizures is Control.POORLY_CONTROLLED:
+        add("seizures_poorly_controlled", Kind.PRECAUTION,
+            "Poorly controlled seizures: neurology review before treatment, seizure precautions during the infusion, "
+            "and no drugs that lower the seizure threshold (clinic policy).", CLINIC_POLICY)
+    if h.alcohol_use is AlcoholUse.HEAVY:
+        add("alcohol_heavy", Kind.PRECAUTION,
+            "Heavy alcohol use: liver tests at baseline and after the infusion (liver-toxicity risk), screen for "
+            "misuse, and no infusion while intoxicated (ketamine label: caution in chronic alcohol use).",
+            ref("ketalar_pi"))
+    if p.breastfeeding:
+        add("breastfeeding", Kind.PRECAUTION,
+            "Breastfeeding: ketamine passes into milk and its effect on the infant is unknown; the esketamine label "
+            "advises against breastfeeding during treatment. Discuss pausing breastfeeding or expressing and "
+            "discarding milk.", ref("spravato_pi"))
+    if v.heart_rate_bpm is not None and v.heart_rate_bpm > HEART_RATE_MAX_BPM:
+        add("tachycardia", Kind.PRECAUTION,
+            f"Heart rate {v.heart_rate_bpm:g}/min at screening is above {HEART_RATE_MAX_BPM}: ketamine raises heart "
+            "rate; find the cause (pain, anxiety, thyroid, dehydration), repeat the reading and get an ECG if it "
+            "persists (clinic policy).", CLINIC_POLICY)
+    low_rr, high_rr = RESPIRATORY_RATE_RANGE
+    rr = v.respiratory_rate_per_min
+    if rr is not None and not low_rr <= rr <= high_rr:
+        add("respiratory_rate_abnormal", Kind.PRECAUTION,
+            f"Respiratory rate {rr:g}/min at screening is outside {low_rr}-{high_rr}: repeat it and find the cause "
+            "before a sedating infusion (clinic policy).", CLINIC_POLICY)
     return out
 
 
@@ -574,10 +734,24 @@ RULES: tuple[Rule, ...] = (
     _rule("hepatic_severe", Kind.CONTRAINDICATION, "hepatic_impairment = severe", "not eligible", "asra2018", _CL),
     _rule("substance_use_active", Kind.CONTRAINDICATION, "substance_use = active",
           "not eligible (no serial infusions)", "asra2018", _CL),
-    _rule("pain_not_chronic", Kind.UNMET_REQUIREMENT, f"duration_weeks < {CHRONIC_PAIN_MIN_WEEKS}",
-          "not eligible: pain not yet chronic", "seed_chronic_definition"),
+    _rule("cerebrovascular_risk", Kind.CONTRAINDICATION,
+          "cerebrovascular = aneurysm_or_avm or intracerebral_hemorrhage_history",
+          "not eligible (esketamine label contraindications, applied to IV ketamine)", "spravato_pi"),
+    _rule("coronary_recent_event", Kind.CONTRAINDICATION,
+          "coronary = recent_event (myocardial infarction or unstable angina in the last 3 months)",
+          "not eligible: poorly controlled cardiovascular disease", "asra2018", _BL),
+    _rule("hyperthyroidism_untreated", Kind.CONTRAINDICATION, "thyroid = hyperthyroid_untreated",
+          "not eligible: treat the thyroid first", CLINIC_POLICY),
+    _rule("mania_active", Kind.CONTRAINDICATION, "mania = active", "not eligible: defer until stable", CLINIC_POLICY),
+    _rule("hypoxaemia", Kind.CONTRAINDICATION, f"spo2_pct < {SPO2_MIN_PCT} at screening",
+          "not eligible today: repeat, find and treat the cause", CLINIC_POLICY),
+    _rule("pain_not_chronic", Kind.UNMET_REQUIREMENT,
+          f"duration_weeks < {CHRONIC_PAIN_MIN_WEEKS} and conditions do not include crps",
+          "not eligible: pain not yet chronic (persists or recurs > 3 months)", "treede2019_icd11"),
+    _rule("pain_not_chronic", Kind.NOTE, f"duration_weeks < {CHRONIC_PAIN_MIN_WEEKS} and conditions include crps",
+          "no duration rule for CRPS (Budapest criteria): confirm and document the criteria", "harden2010_budapest"),
     _rule("not_refractory", Kind.UNMET_REQUIREMENT, "prior_treatments is empty",
-          "not eligible: record the treatments tried", "seed_chronic_definition"),
+          "not eligible: record the treatments tried", CLINIC_POLICY),
     _rule("intracranial_pressure", Kind.PRECAUTION, "intracranial_pressure = elevated",
           "avoid, or lower doses with extreme caution", "asra2018", _CL),
     _rule("intraocular_pressure", Kind.PRECAUTION, "intraocular_pressure = elevated",
@@ -592,6 +766,21 @@ RULES: tuple[Rule, ...] = (
           f"systolic {SYSTOLIC_BORDERLINE_MMHG}-{SYSTOLIC_UNCONTROLLED_MMHG - 1} or diastolic "
           f"{DIASTOLIC_BORDERLINE_MMHG}-{DIASTOLIC_UNCONTROLLED_MMHG - 1} mmHg (and not uncontrolled)",
           "recheck; defer if persistent; close blood-pressure monitoring", CLINIC_POLICY),
+    _rule("coronary_disease", Kind.PRECAUTION, "coronary = stable", "baseline ECG; close HR and BP monitoring",
+          "asra2018", _CL),
+    _rule("mania_history", Kind.PRECAUTION, "mania = history", "psychiatric review; watch for a switch into mania",
+          CLINIC_POLICY),
+    _rule("seizures_poorly_controlled", Kind.PRECAUTION, "seizures = poorly_controlled",
+          "neurology review; seizure precautions", CLINIC_POLICY),
+    _rule("alcohol_heavy", Kind.PRECAUTION, "alcohol_use = heavy", "liver tests before and after; misuse screen",
+          "ketalar_pi"),
+    _rule("breastfeeding", Kind.PRECAUTION, "breastfeeding = true",
+          "discuss pausing breastfeeding (esketamine label: not recommended)", "spravato_pi"),
+    _rule("tachycardia", Kind.PRECAUTION, f"heart_rate_bpm > {HEART_RATE_MAX_BPM} at screening",
+          "repeat; find the cause; ECG if persistent", CLINIC_POLICY),
+    _rule("respiratory_rate_abnormal", Kind.PRECAUTION,
+          f"respiratory_rate_per_min < {RESPIRATORY_RATE_RANGE[0]} or > {RESPIRATORY_RATE_RANGE[1]} at screening",
+          "repeat; find the cause before a sedating infusion", CLINIC_POLICY),
     _rule("crps_evidence", Kind.NOTE, "conditions include crps", "note the strongest evidence (moderate, B)",
           "asra2018", "B"),
     _rule("weak_evidence_consent", Kind.NOTE, "a condition with weak/no evidence (ASRA D, Low, or not addressed)",
@@ -609,8 +798,8 @@ RULES: tuple[Rule, ...] = (
     _rule("escort_no_driving", Kind.NOTE, "always", "escort home; no driving until the next day after sleep",
           "spravato_pi"),
     *(
-        _rule(i.code, Kind.NOTE, "medications include " + ", ".join(i.names[:6]) + (", ..." if len(i.names) > 6 else ""),
-              i.effect, i.source)
+        _rule(i.code, i.kind, "medications include (generic or brand name, whole word, any case or dose) "
+              + i.examples, i.effect, i.source)
         for i in INTERACTIONS
     ),
     _rule("opioid_mme_baseline", Kind.NOTE, "medications include an opioid", "record baseline daily MME",
