@@ -79,6 +79,7 @@ def test_every_model_and_route_answers(model_id, route):
     assert code == 0, out
     answer = json.loads(out)
     assert answer["plasma_ng_per_ml"][2] > 0
+    assert any("metabolites are not modelled" in w for w in answer["warnings"])
     if route != "iv":
         assert answer["plasma_ng_per_ml"][0] == pytest.approx(0.0, abs=1e-9) and answer["routes"]
 
@@ -96,6 +97,7 @@ def test_custom_model_with_fixed_volume_and_oral_route():
     answer = json.loads(out)
     assert code == 0 and answer["model"] == "custom"
     assert answer["plasma_ng_per_ml"][0] == pytest.approx(1000.0)
+    assert any("norketamine" in w and "not modelled" in w for w in answer["warnings"])
 
 
 def test_patient_outside_the_range_gets_a_warning():
@@ -167,3 +169,28 @@ def test_exploratory_relief_curve_over_a_series():
     fraction = relief["relief_fraction"]
     peak_index = max(range(len(fraction)), key=fraction.__getitem__)
     assert 0 < fraction[peak_index] < 1 and fraction[-1] < fraction[peak_index]
+
+
+def test_list_models_says_hornik_clearance_is_half_the_meta_analysis_and_metabolites_are_absent():
+    models = {m["id"]: m for m in json.loads(run("", "--list-models")[1])["models"]}
+    hornik = models["hornik2018"]
+    assert any("about half" in n and "Kamp 2020" in n for n in hornik["notes"])
+    assert hornik["clearance"]["ratio"] == pytest.approx(0.49, abs=0.005)
+    assert all("not modelled" in m["metabolites"] for m in models.values())
+
+
+def test_hornik_answers_carry_the_clearance_caution():
+    document = {"model": "hornik2018", "patient": {"weight_kg": 20, "age_years": 6},
+                "doses": [{"kind": "bolus", "route": "iv", "at_min": 0, "dose_mg": 10}], "times_min": [5]}
+    answer = json.loads(run(document)[1])
+    assert any("about half" in w for w in answer["warnings"])
+
+
+@pytest.mark.parametrize(("model_id", "f", "source"), [("domino1984", 0.45, "yanagihara2003"),
+                                                       ("perezruixo2021", 0.48, "spravato_pi_pk")])
+def test_intranasal_answer_names_the_corrected_bioavailability(model_id, f, source):
+    document = {"model": model_id, "patient": {"weight_kg": 70, "age_years": 45},
+                "doses": [{"kind": "bolus", "route": "intranasal", "at_min": 0, "dose_mg": 28}], "times_min": [0, 30, 60]}
+    answer = json.loads(run(document)[1])
+    (note,) = answer["routes"]
+    assert f"F {f:g} ({source})" in note

@@ -45,6 +45,17 @@ def test_relief_faded_for_a_week_suggests_a_booster() -> None:
     get_source(advice.source)
 
 
+def test_booster_trigger_is_clinic_policy_not_immpact() -> None:
+    """IMMPACT interprets trials; it does not set retreatment, so neither the advice nor the rule cites it."""
+    entries = diary({**RELIEF_EARLIER, 6: 6.0, 4: 7.0, 2: 6.5, 0: 7.5})
+    assert booster_advice(BASELINE, entries, LAST_SESSION, TODAY).source == "clinic_policy"
+    assert booster_advice(BASELINE, diary({0: 7.0}), LAST_SESSION, TODAY).source == "clinic_policy"
+    rules = {r.code: r for r in RULES}
+    assert rules["booster_relief_faded"].source == "clinic_policy"
+    assert "IMMPACT" in rules["booster_relief_faded"].threshold  # kept only as context for the 30 %
+    assert rules["booster_min_interval"].source == "clinic_policy"
+
+
 @pytest.mark.parametrize(("pain", "faded"), [(5.6, False), (5.61, True), (5.0, False)])
 def test_thirty_percent_boundary_on_one_day(pain: float, faded: bool) -> None:
     # one entry exactly at a 30 % reduction means relief still holds on that day

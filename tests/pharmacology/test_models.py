@@ -119,3 +119,53 @@ def test_hepatic_compartment_steady_state_and_solver_agreement():
     ours = Solution(d, inputs).concentration_ng_per_ml(times)[0]
     ref, _ = reference_concentration(d, inputs, times)
     assert np.allclose(ours, ref, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- issue 11: corrected numbers
+
+
+def test_racemic_intranasal_bioavailability_is_yanagihara_not_the_2022_outlier():
+    """F 0.45 (Yanagihara 2003, within-subject against IV); 0.13 (Pharmacotherapy 2022) must not come back."""
+    from ketaclinic.pharmacology.models import ADULT_ROUTES
+
+    route = ADULT_ROUTES["intranasal"]
+    assert route.bioavailability == 0.45 and route.source == "yanagihara2003"
+    assert route.tmax_min == 16.0 and route.ka_source == "intranasal2022"
+    assert "0.11 to 0.50" in route.note
+    for model in MODELS.values():
+        if model.drug == "racemic ketamine":
+            assert model.routes["intranasal"].bioavailability == 0.45, model.id
+    assert "45%" in get_source("yanagihara2003").note
+    assert "0.50 nasal" in get_source("malinovsky1996").note and "RECTAL" in get_source("malinovsky1996").note
+
+
+def test_esketamine_intranasal_bioavailability_is_the_label_value():
+    """Spravato label: F about 48 %, tmax 20-40 min; the derived 0.62 must not come back."""
+    model = get_model("perezruixo2021")
+    route = model.routes["intranasal"]
+    assert route.bioavailability == 0.48 and route.source == "spravato_pi_pk"
+    assert route.ka_per_min == pytest.approx(2.93 / 60) and route.ka_source == "perezruixo2021"
+    assert get_source("spravato_pi_pk").kind == "label" and "48%" in get_source("spravato_pi_pk").note
+    # the absorption rate is consistent with the label: the typical subject peaks 20-40 min after a dose
+    grid = np.linspace(0, 120, 1201)
+    inputs = Inputs(depot_time_min=np.array([0.0]), depot_mg=np.array([[1.0]]),
+                    depot_ka_per_min=np.array([[route.ka_per_min]]))
+    curve = Solution(model.disposition(74.0, 45.0), inputs).concentration_ng_per_ml(grid)[0]
+    assert 20 <= grid[np.argmax(curve)] <= 40
+
+
+def test_hornik_clearance_is_flagged_as_half_the_kamp_meta_analysis():
+    from ketaclinic.pharmacology.models import KAMP2020_CL_L_PER_H
+
+    assert KAMP2020_CL_L_PER_H == 79.0 and "79 L/h" in get_source("kamp2020").note
+    entry = get_model("hornik2018").describe()
+    assert entry["clearance"]["ratio"] == pytest.approx(0.49, abs=0.005)
+    assert entry["clearance"]["source"] == "kamp2020"
+    assert any("about half" in n and "Kamp 2020" in n for n in entry["notes"])
+    assert get_model("clements1981").describe()["clearance"]["ratio"] == pytest.approx(1.02, abs=0.01)
+
+
+def test_every_model_says_metabolites_are_not_modelled():
+    for model in MODELS.values():
+        text = model.describe()["metabolites"]
+        assert "not modelled" in text and "norketamine" in text and "noresketamine" in text

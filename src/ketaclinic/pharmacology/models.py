@@ -9,6 +9,18 @@ tools: Hijazi 2003 studied *adult* ICU patients, so opentiva's "age ≤ 18" limi
 opentiva's ke0 values come from an assumed 1-min time to peak effect, so they are labelled
 derived and replaced by a published value where one exists.
 
+Intranasal bioavailability (issue 11). Racemic ketamine: F 0.45, Yanagihara 2003 (25 mg nasal spray,
+absolute F against IV in the same three adults), consistent with Malinovsky 1996 (0.50 in children;
+the 0.25 in that paper is rectal). The Pharmacotherapy 2022 table (11-17 %, falling with dose) is
+the low outlier and was used before; of the two, 0.45 also errs towards predicting more exposure,
+the safer side for peaks and dissociation. Its tmax (16 min) is kept, as no other adult racemic
+tmax was read. Esketamine (Spravato): F 0.48 from the label, replacing the 0.62 we had derived
+from Perez-Ruixo 2021 for a first spray alone; Perez-Ruixo's nasal ka 2.93 /h is kept because with
+it this model peaks at 32 min, inside the label's 20-40 min.
+
+Metabolites (norketamine, noresketamine) are not modelled: every model lists this and every
+simulation answer warns of it (:data:`METABOLITES_NOT_MODELLED`).
+
 Inter-individual variability (IIV) is log-normal: ``P_i = P_typ · exp(η_i)``,
 ``η_i ~ N(0, ω²)`` with ``ω² = ln(1 + CV²)``. Where the source gives no variability, the
 default of :data:`DEFAULT_IIV_CV` is used and every output says so.
@@ -30,6 +42,18 @@ from ketaclinic.pharmacology.disposition import PARAMETERS, Disposition
 #: flagged as an assumption in every population output.
 DEFAULT_IIV_CV: Mapping[str, float] = {p: 0.30 for p in PARAMETERS}
 DEFAULT_IIV_SOURCE = ref(CLINIC_POLICY)
+
+#: Kamp 2020 meta-analysis (18 studies): weighted mean ketamine clearance 79 L/h at 70 kg (95 % CI 69-90).
+KAMP2020_CL_L_PER_H = 79.0
+KAMP2020_CL_CI_L_PER_H = (69.0, 90.0)
+KAMP2020_SOURCE = ref("kamp2020")
+
+#: Said in every simulation answer and every model entry: only the parent drug is predicted.
+METABOLITES_NOT_MODELLED = (
+    "metabolites are not modelled: norketamine (racemic ketamine) and noresketamine (esketamine) are not predicted, "
+    "although after oral, sublingual or swallowed nasal doses they reach concentrations similar to or above the "
+    "parent drug; plasma values are the parent drug only"
+)
 
 
 @dataclass(frozen=True)
@@ -69,9 +93,11 @@ ADULT_ROUTES: Mapping[str, Route] = {
         note="Sublingual wafer 25 mg: F 29 % (90 % CI 27-31), median tmax 0.75 h (Rolan 2014).",
     ),
     "intranasal": Route(
-        "intranasal", 0.13, ref("intranasal2022"), tmax_min=16.0, ka_source=ref("intranasal2022"),
-        note="Racemic nasal spray: F 17 / 13 / 11 % at 10 / 30 / 50 mg, tmax 23 / 14 / 16 min "
-        "(Pharmacotherapy 2022, Table 6); the 30-50 mg values are used. F falls with dose.",
+        "intranasal", 0.45, ref("yanagihara2003"), tmax_min=16.0, ka_source=ref("intranasal2022"),
+        note="Racemic nasal spray: F 0.45 (25 mg spray, absolute F against IV in the same 3 adults, Yanagihara 2003; "
+        "Malinovsky 1996 found 0.50 in children). Published F ranges from 0.11 to 0.50 (Pharmacotherapy 2022 Table 6: "
+        "17 / 13 / 11 % at 10 / 30 / 50 mg), so the real exposure may be up to 4 times lower than predicted. "
+        "tmax 16 min from Pharmacotherapy 2022 Table 6 (50 mg; 14-23 min across doses).",
     ),
     "im": Route(
         "im", 0.93, ref("clements1982"), tmax_min=15.0, ka_source=ref(CLINIC_POLICY),
@@ -110,6 +136,8 @@ class PKModel:
     routes: Mapping[str, Route] = field(default_factory=lambda: dict(ADULT_ROUTES))
     sampling: str = "venous"
     notes: tuple[str, ...] = ()
+    #: Said in every simulation answer with this model (as warnings) and in its list entry.
+    cautions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for source in (self.source, self.iiv_source, self.ke0_source):
@@ -173,6 +201,26 @@ class PKModel:
             "ke0_source": self.ke0_source,
             "ke0_note": self.ke0_note,
             "routes": sorted(["iv", *self.routes]),
+            "clearance": self.clearance_check(),
+            "notes": [*self.notes, *self.cautions],
+            "metabolites": METABOLITES_NOT_MODELLED,
+        }
+
+    def clearance_l_per_h_at_70kg(self) -> float:
+        """Typical plasma clearance of a 70-kg, 40-year-old subject, L/h."""
+        return float(self.disposition(70.0, 40.0).plasma_clearance_l_per_min()[0] * 60.0)
+
+    def clearance_check(self) -> dict:
+        """This model's clearance against the Kamp 2020 meta-analysis (79 L/h at 70 kg)."""
+        cl = self.clearance_l_per_h_at_70kg()
+        return {
+            "l_per_h_at_70kg": round(cl, 1),
+            "meta_analysis_l_per_h_at_70kg": KAMP2020_CL_L_PER_H,
+            "meta_analysis_95ci": list(KAMP2020_CL_CI_L_PER_H),
+            "ratio": round(cl / KAMP2020_CL_L_PER_H, 2),
+            "source": KAMP2020_SOURCE,
+            "note": "typical 70-kg subject against the Kamp 2020 weighted mean of 18 ketamine studies (11 healthy adults, 3 adult patients, 5 paediatric)"
+            + ("" if self.drug == "racemic ketamine" else f"; this model is {self.drug}, so the comparison is indicative"),
         }
 
 
@@ -306,6 +354,11 @@ _register(
         ke0_per_min=4.212,
         ke0_source=ref("opentiva"),
         ke0_note="ke0 4.212 /min is opentiva's value derived from an assumed 1-min time to peak effect, not published.",
+        cautions=(
+            "Hornik 2018's clearance (38.9 L/h/70 kg) is about half (0.49 x) the Kamp 2020 meta-analysis value "
+            "(79 L/h at 70 kg, 95 % CI 69-90): this model predicts roughly twice the exposure of a typical ketamine "
+            "model for the same dose, and its values were read only in opentiva's code.",
+        ),
         routes={
             **ADULT_ROUTES,
             "im": Route(
@@ -365,11 +418,11 @@ _register(
                 "transit and the 0.32-h zero-order phase are not represented.",
             ),
             "intranasal": Route(
-                "intranasal", round(0.54 + 0.46 * 0.64 * (1 - 0.722), 3), ref("perezruixo2021"), ka_per_min=2.93 / 60,
+                "intranasal", 0.48, ref("spravato_pi_pk"), ka_per_min=2.93 / 60,
                 ka_source=ref("perezruixo2021"),
-                note="Esketamine nasal spray: 54 % absorbed nasally at ka 2.93 /h, the swallowed 46 % with the oral F "
-                "(Perez-Ruixo 2021), lumped into one depot at the nasal rate (derived approximation; later 28-mg "
-                "sprays absorb less).",
+                note="Esketamine nasal spray (Spravato): mean absolute F 48 % (label), tmax 20-40 min after the last "
+                "spray (label). ka 2.93 /h is Perez-Ruixo 2021's nasal absorption rate; with it this model peaks at "
+                "32 min after a dose, inside the label's range. One depot stands for the nasal and the swallowed parts.",
             ),
             "sublingual": ADULT_ROUTES["sublingual"],
             "im": ADULT_ROUTES["im"],

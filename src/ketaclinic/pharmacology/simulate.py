@@ -1,7 +1,8 @@
 """The simulation request and answer of contract 4.1, shared by the CLI, the API and the web.
 
 One function, :func:`simulate`, turns a validated :class:`SimulateRequest` into the answer
-dictionary, so every shell shows the same numbers.
+dictionary, so every shell shows the same numbers. Every answer's ``warnings`` ends with the
+statement that metabolites (norketamine, noresketamine) are not modelled.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ketaclinic.pharmacology.engine import Solution
 from ketaclinic.pharmacology.models import (
     DEFAULT_IIV_CV,
     DEFAULT_IIV_SOURCE,
+    METABOLITES_NOT_MODELLED,
     MODELS,
     PKModel,
     route_absorption,
@@ -154,6 +156,7 @@ def simulate(request: SimulateRequest) -> dict[str, Any]:
         typical_disposition = model.disposition(patient.weight_kg, patient.age_years)
         warnings.extend(model.range_warnings(patient.weight_kg, patient.age_years))
         warnings.extend(model.notes if model.drug != "racemic ketamine" else ())
+        warnings.extend(model.cautions)
         for index, dose in enumerate(request.doses):
             if dose.route != "iv" and dose.route not in model.routes:
                 raise SimulationError(
@@ -281,6 +284,7 @@ def simulate(request: SimulateRequest) -> dict[str, Any]:
             "times_day": curve.times_day,
             "relief_fraction": curve.relief_fraction,
         }
+    warnings.append(METABOLITES_NOT_MODELLED)
     answer["warnings"] = warnings
     answer["disclaimer"] = DISCLAIMER
     return answer

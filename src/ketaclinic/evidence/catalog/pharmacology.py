@@ -121,9 +121,12 @@ SOURCES = (
         kind="review",
         checked="abstract",
         doi="10.1097/ALN.0000000000003577",
-        note="18 studies (11 healthy adults, 3 adult patients, 5 paediatric). Weighted mean Vd 252 L/70kg (95% CI "
-        "200-304); CL 79 L/h at 70 kg (69-90) = 18.8 mL/min/kg. No covariate effect. Raw-data model (14 data sets): "
-        "arterial central + 2 peripheral + 2 venous delay compartments; its parameter table was NOT read.",
+        url="https://pubs.asahq.org/anesthesiology/article/133/6/1192/110742/Ketamine-PharmacokineticsA-Systematic-Review-of",
+        note="Abstract read again (ASA journal page and OUCI record, 2020): 18 studies (11 healthy adults, 3 adult "
+        "patients, 5 paediatric). Weighted mean Vd 252 L/70kg (95% CI 200-304); weighted mean CL 79 L/h at 70 kg "
+        "(95% CI 69-90) = 18.8 mL/min/kg. No covariate effect. Raw-data model (14 data sets): arterial central + 2 "
+        "peripheral + 2 venous delay compartments; its parameter table was NOT read. Used as the cross-check on each "
+        "model's clearance in --list-models (Hornik 2018, 38.9 L/h/70kg, is 0.49x this value).",
     ),
     Source(
         id="fanta2015",
@@ -188,7 +191,10 @@ SOURCES = (
         "(34.6%), kel 1.11 /h (120%), kmet 2.77 /h (IIV value blank in paper). Nasal: FRn 0.54 per spray (logit "
         "SD 0.708), ka_n 2.93 /h (61.5%); later 28-mg sprays x0.62. Fgut 0.64; PO: zero-order 0.32 h then ka_po "
         "0.97 /h (132%). No weight covariate. Derived (our arithmetic): E 0.722, plasma CL 109 L/h, F_oral 0.178, "
-        "F_nasal 0.62 (one spray).",
+        "F_nasal 0.62 for a first spray alone (0.54 + 0.46 x 0.178); with the x0.62 on later devices a 56 / 84 mg "
+        "session gives about 0.54 / 0.51. The model's intranasal F is the label's 48% (spravato_pi_pk), not this "
+        "derivation; ka_n 2.93 /h is kept (tmax 32 min in this model, inside the label's 20-40 min). Noresketamine "
+        "(apparent 2-cmt: Vcn/F 70 L, CLn/F 38 L/h, Vpn/F 115 L, Q3/F 26.1 L/h in nlmixr2lib) is NOT ported.",
     ),
     Source(
         id="flint2017",
@@ -247,9 +253,12 @@ SOURCES = (
         checked="abstract",
         doi="10.1002/bdd.336",
         pmid="12516077",
-        note="n=3 healthy volunteers; 20 mg IV, 2x25 mg tablet, 2x25 mg sublingual, 50 mg suppository, 25 mg nasal "
-        "spray. F approx 20% tablet, 30% sublingual, 30% suppository, 45% nasal. IV t1/2-beta ~120 min. No tmax in "
-        "the abstract.",
+        url="https://pubmed.ncbi.nlm.nih.gov/12516077/",
+        note="Abstract read (PubMed record, via a BMJ mirror): n=3 healthy volunteers, each given every preparation "
+        "(within-subject comparison with IV); 20 mg IV, 2x25 mg tablet, 2x25 mg sublingual, 50 mg suppository, 25 mg "
+        "nasal spray. F approx 20% tablet, 30% sublingual, 30% suppository, 45% nasal spray ('the highest value among "
+        "the preparations tested'); nasal norketamine AUC(0-6 h) ~100 ng.h/mL, low. IV t1/2-beta ~120 min. No tmax in "
+        "the abstract. Source of the racemic intranasal F 0.45 in the model registry.",
     ),
     Source(
         id="chong2006",
@@ -288,7 +297,39 @@ SOURCES = (
         doi="10.1002/phar.2669",
         url="https://pmc.ncbi.nlm.nih.gov/articles/PMC9118341/table/T6",
         note="Table 6 (geometric means): 10 mg IV Cmax 296 ng/mL, tmax 2 min; IN 10 / 30 / 50 mg: F 17 / 13 / 11%, "
-        "Cmax 22.9 / 60.8 / 77.6 ng/mL, tmax 23 / 14 / 16 min (GSD 3.0 / 3.8 / 4.4); n 7-10 per arm.",
+        "Cmax 22.9 / 60.8 / 77.6 ng/mL, tmax 23 / 14 / 16 min (GSD 3.0 / 3.8 / 4.4); n 9 IV and 7 / 10 / 10 IN. F is "
+        "dose-normalised AUC against the 10-mg IV group (AUC/D 116 / 91 / 77 vs 678). Only Table 6 was read: study "
+        "population and device unknown. Its F is the low outlier of the intranasal literature (Yanagihara 2003 ~45%, "
+        "Malinovsky 1996 50%): the model uses 0.45 and keeps only this table's tmax (16 min).",
+    ),
+    Source(
+        id="malinovsky1996",
+        authors="Malinovsky JM, Servin F, Cozian A, Lepage JY, Pinaud M",
+        year=1996,
+        title="Ketamine and norketamine plasma concentrations after i.v., nasal and rectal administration in children",
+        journal="Br J Anaesth 1996;77(2):203-207",
+        kind="study",
+        checked="abstract",
+        doi="10.1093/bja/77.2.203",
+        note="Abstract read (publisher and metajournal copies): 32 children 2-9 y, 10-30 kg, under halothane; ketamine "
+        "3 or 9 mg/kg nasal, 9 mg/kg rectal, 3 mg/kg IV (parallel groups). Ketamine peaks 496 ng/mL at 20 min (IN 3) "
+        "and 2104 ng/mL at 21 min (IN 9). Bioavailability 0.50 nasal (both doses) and 0.25 rectal: the 25% is the "
+        "RECTAL value, not nasal. Large nasal volumes were partly swallowed.",
+    ),
+    Source(
+        id="spravato_pi_pk",
+        authors="Janssen Pharmaceuticals",
+        year=2019,
+        title="SPRAVATO (esketamine) nasal spray, US prescribing information, section 12.3 Pharmacokinetics",
+        journal="US FDA label (NDA 211243; DailyMed set id d81a6a79-a74a-44b7-822c-0dfa3036eaed)",
+        kind="label",
+        checked="secondary",
+        url="https://jnjmedicalconnect.com/products/spravato/medical-content/measurement-of-plasma-levels-of-spravato",
+        note="The label text itself was not read; its numbers were read as quoted by Janssen Medical Information "
+        "('Following nasal spray administration, the mean absolute bioavailability of ESK is 48%'; tmax 20 to 40 "
+        "minutes after the last nasal spray of a session; biphasic decline, terminal t1/2 7-12 h; noresketamine "
+        "terminal t1/2 ~8 h) and by a Current Psychiatry drug review (F approximately 48%, Tmax 20-40 min). "
+        "Source of the esketamine intranasal F 0.48.",
     ),
     Source(
         id="huge2010",
