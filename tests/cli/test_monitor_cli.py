@@ -72,15 +72,26 @@ def test_installed_command_rejects_unknown_side_effect_with_the_allowed_codes(tm
 # --------------------------------------------------------------------------- in-process
 
 
-def test_bp_critical_emits_pause_and_physician_call() -> None:
+def test_bp_critical_is_one_pause_alert_citing_clinic_policy() -> None:
     code, out = run({"baseline": {**BASELINE, "systolic_mmhg": 150, "diastolic_mmhg": 95},
                      "observation": {**OBSERVATION, "systolic_mmhg": 182, "diastolic_mmhg": 100}})
     assert code == 0
-    assert [(a["code"], a["action"]) for a in out["alerts"]] == [
-        ("bp_critical", "pause_infusion"),
-        ("bp_critical_call_physician", "call_physician"),
-    ]
-    assert all(a["source"] == "delsant2020" for a in out["alerts"])
+    assert [(a["code"], a["severity"], a["action"]) for a in out["alerts"]] == [("bp_critical", "critical", "pause_infusion")]
+    assert out["alerts"][0]["source"] == "clinic_policy"
+    assert "call the physician" in out["alerts"][0]["message"]
+
+
+def test_v2_fields_hypotension_agitation_and_rass() -> None:
+    code, out = run(doc(systolic_mmhg=80, diastolic_mmhg=45, rass=2,
+                        side_effects=[{"code": "agitation", "severity": "severe"}]))
+    assert code == 0
+    assert [(a["code"], a["action"]) for a in out["alerts"]] == [("hypotension", "pause_infusion"),
+                                                                ("psychomimetic_distress", "reduce_rate")]
+
+
+def test_baseline_may_give_a_respiratory_rate_as_4_2_v2() -> None:
+    code, out = run({"baseline": {**BASELINE, "respiratory_rate_per_min": 14}, "observation": OBSERVATION})
+    assert (code, out) == (0, {"alerts": []})
 
 
 @pytest.mark.parametrize(
@@ -93,6 +104,8 @@ def test_bp_critical_emits_pause_and_physician_call() -> None:
         (doc(moaas=7), "invalid_input", "observation.moaas"),
         (doc(side_effects=[{"code": "nausea", "severity": "extreme"}]), "invalid_input", "observation.side_effects[0].severity"),
         (doc(respiratory_rate_per_min="fast"), "invalid_input", "observation.respiratory_rate_per_min"),
+        (doc(rass=6), "invalid_input", "observation.rass"),
+        (doc(cadss6={"cadss_1": 1}), "missing_field", "observation.cadss6.cadss_2"),
     ],
 )
 def test_bad_input_exits_2_with_a_json_error_naming_the_field(document: dict, error_code: str, field: str) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ketaclinic.clinical.monitoring import (
     ACTIONS,
+    BP_RULE_CODES,
     DEFAULT_THRESHOLDS,
     RULES,
     SIDE_EFFECT_CODES,
@@ -79,49 +80,114 @@ def test_vital_sign_thresholds(changes: dict, expected: set[str]) -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"systolic_mmhg": 179, "diastolic_mmhg": 100}, set()),
-        ({"systolic_mmhg": 180, "diastolic_mmhg": 100}, {"bp_critical", "bp_critical_call_physician"}),
-        ({"systolic_mmhg": 170, "diastolic_mmhg": 109}, set()),
-        ({"systolic_mmhg": 170, "diastolic_mmhg": 110}, {"bp_critical", "bp_critical_call_physician"}),
+        ({"systolic_mmhg": 159, "diastolic_mmhg": 99}, set()),
+        ({"systolic_mmhg": 160, "diastolic_mmhg": 99}, {"bp_elevated"}),
+        ({"systolic_mmhg": 159, "diastolic_mmhg": 100}, {"bp_elevated"}),
+        ({"systolic_mmhg": 179, "diastolic_mmhg": 109}, {"bp_elevated"}),
+        ({"systolic_mmhg": 180, "diastolic_mmhg": 100}, {"bp_critical"}),
+        ({"systolic_mmhg": 170, "diastolic_mmhg": 110}, {"bp_critical"}),
+        ({"systolic_mmhg": 90, "diastolic_mmhg": 50}, set()),
+        ({"systolic_mmhg": 89.9, "diastolic_mmhg": 60}, {"hypotension"}),
+        ({"systolic_mmhg": 110, "diastolic_mmhg": 49}, {"hypotension"}),
+        ({"systolic_mmhg": 80, "diastolic_mmhg": 45}, {"hypotension"}),
+        ({"systolic_mmhg": 79, "diastolic_mmhg": 45}, {"hypotension_critical"}),
     ],
 )
 def test_absolute_blood_pressure_thresholds(changes: dict, expected: set[str]) -> None:
-    assert codes(observe(HIGH_BASELINE, **changes)) == expected
+    assert codes(observe(HIGH_BASELINE if changes["systolic_mmhg"] >= 150 else BASELINE, **changes)) == expected
+
+
+def test_80_45_fires_a_hypotension_alert() -> None:
+    alerts = observe(systolic_mmhg=80, diastolic_mmhg=45)
+    assert [(a.code, a.severity, a.action) for a in alerts] == [("hypotension", "warning", "pause_infusion")]
+    assert "80" in alerts[0].message and "45" in alerts[0].message
+
+
+def test_systolic_below_80_stops_the_infusion() -> None:
+    alerts = observe(systolic_mmhg=72, diastolic_mmhg=40)
+    assert [(a.code, a.severity, a.action) for a in alerts] == [("hypotension_critical", "critical", "stop_infusion")]
+    assert "diastolic 40" in alerts[0].message  # the other reading is named, not a second alert
+
+
+def test_185_110_gives_exactly_one_blood_pressure_alert_a_critical_pause() -> None:
+    alerts = observe(systolic_mmhg=185, diastolic_mmhg=110)
+    assert [(a.code, a.severity, a.action) for a in alerts] == [("bp_critical", "critical", "pause_infusion")]
+    assert "call the physician" in alerts[0].message
+    assert alerts[0].source == "clinic_policy"  # Del Sant 2020 is context in the message, not the rule's source
+    assert "Del Sant 2020" in alerts[0].message
 
 
 def test_critical_blood_pressure_pauses_and_calls_the_physician() -> None:
     alerts = observe(HIGH_BASELINE, systolic_mmhg=186, diastolic_mmhg=112)
-    by_code = {a.code: a for a in alerts}
-    assert by_code["bp_critical"].action == "pause_infusion"
-    assert by_code["bp_critical"].severity == "critical"
-    assert "call the physician" in by_code["bp_critical"].message
-    assert by_code["bp_critical_call_physician"].action == "call_physician"
-    assert "186" in by_code["bp_critical"].message and "112" in by_code["bp_critical"].message
-    assert len(alerts) == 2  # the rise rule is suppressed by the absolute rule of the same group
+    assert len(alerts) == 1  # one cause, one alert: the rise and the 160/100 tier are named in it
+    (alert,) = alerts
+    assert (alert.code, alert.severity, alert.action) == ("bp_critical", "critical", "pause_infusion")
+    assert "call the physician" in alert.message
+    assert "186" in alert.message and "112" in alert.message
+
+
+def test_168_92_over_126_80_is_one_reduce_rate_warning_naming_the_rise() -> None:
+    baseline = Vitals(systolic_mmhg=126, diastolic_mmhg=80, heart_rate_bpm=74, spo2_pct=98)
+    alerts = observe(baseline, systolic_mmhg=168, diastolic_mmhg=92)
+    assert [(a.code, a.severity, a.action) for a in alerts] == [("bp_elevated", "warning", "reduce_rate")]
+    assert "rise" in alerts[0].message
+
+
+@pytest.mark.parametrize(
+    ("reading", "code", "severity", "action", "also"),
+    [
+        ((185, 45), "bp_critical", "critical", "pause_infusion", "diastolic 45"),
+        ((170, 45), "hypotension", "warning", "pause_infusion", "systolic 170"),
+        ((165, 48), "hypotension", "warning", "pause_infusion", "systolic 165"),
+    ],
+)
+def test_hypertension_with_hypotension_gives_one_alert_the_most_severe_then_table_order(
+    reading: tuple, code: str, severity: str, action: str, also: str
+) -> None:
+    alerts = observe(HIGH_BASELINE, systolic_mmhg=reading[0], diastolic_mmhg=reading[1])
+    assert [(a.code, a.severity, a.action) for a in alerts] == [(code, severity, action)]
+    assert also in alerts[0].message
+
+
+LOW_BASELINE = Vitals(systolic_mmhg=110, diastolic_mmhg=70, heart_rate_bpm=74, spo2_pct=98)
 
 
 @pytest.mark.parametrize(
     ("changes", "fires"),
     [
-        ({"systolic_mmhg": 167}, False),  # +39
-        ({"systolic_mmhg": 168}, True),  # +40
-        ({"diastolic_mmhg": 106}, False),  # +24
-        ({"diastolic_mmhg": 107}, True),  # +25
+        ({"systolic_mmhg": 149}, False),  # +39
+        ({"systolic_mmhg": 150}, True),  # +40
+        ({"diastolic_mmhg": 94}, False),  # +24
+        ({"diastolic_mmhg": 95}, True),  # +25
     ],
 )
 def test_rise_from_baseline(changes: dict, fires: bool) -> None:
-    alerts = observe(**changes)
+    alerts = observe(LOW_BASELINE, **{"systolic_mmhg": 140, "diastolic_mmhg": 85, **changes})
     assert codes(alerts) == ({"bp_rise_from_baseline"} if fires else set())
     if fires:
-        assert alerts[0].severity == "warning" and alerts[0].action == "continue"
+        assert alerts[0].severity == "warning" and alerts[0].action == "call_physician"
         assert alerts[0].source == "spravato_label_bp"
 
 
 def test_rise_of_exactly_40_with_decimals() -> None:
-    baseline = Vitals(systolic_mmhg=120.2, diastolic_mmhg=82, heart_rate_bpm=74, spo2_pct=98)
-    assert 160.2 - 120.2 < 40  # binary floating point would miss the boundary
-    assert codes(observe(baseline, systolic_mmhg=160.2)) == {"bp_rise_from_baseline"}
-    assert codes(observe(baseline, systolic_mmhg=160.1)) == set()
+    baseline = Vitals(systolic_mmhg=110.2, diastolic_mmhg=72, heart_rate_bpm=74, spo2_pct=98)
+    assert 150.2 - 110.2 < 40  # binary floating point would miss the boundary
+    assert codes(observe(baseline, systolic_mmhg=150.2)) == {"bp_rise_from_baseline"}
+    assert codes(observe(baseline, systolic_mmhg=150.1)) == set()
+
+
+@pytest.mark.parametrize(("reading", "code"), [((166, 82), "bp_elevated"), ((128, 107), "bp_elevated"),
+                                               ((158, 90), "bp_rise_from_baseline"), ((150, 99), None)])
+def test_a_rise_of_40_or_25_calls_the_physician_unless_a_stronger_bp_rule_names_it(reading: tuple, code: str | None) -> None:
+    baseline = Vitals(systolic_mmhg=118, diastolic_mmhg=80, heart_rate_bpm=74, spo2_pct=98)
+    alerts = observe(baseline, systolic_mmhg=reading[0], diastolic_mmhg=reading[1])
+    bp = [a for a in alerts if a.code in BP_RULE_CODES]
+    if code is None:
+        assert bp == []
+    else:
+        assert [a.code for a in bp] == [code] and "rise" in bp[0].message
+        if code == "bp_rise_from_baseline":
+            assert (bp[0].severity, bp[0].action) == ("warning", "call_physician")
 
 
 @pytest.mark.parametrize(
@@ -134,7 +200,12 @@ def test_rise_of_exactly_40_with_decimals() -> None:
         ([{"code": "dissociation", "severity": "severe"}], {"psychomimetic_distress"}),
         ([{"code": "hallucinations", "severity": "severe"}], {"psychomimetic_distress"}),
         ([{"code": "hallucinations", "severity": "mild"}], set()),
-        ([{"code": c, "severity": "severe"} for c in ("dizziness", "headache", "blurred_vision", "anxiety")], set()),
+        ([{"code": "hallucinations", "severity": "moderate"}], {"psychomimetic_distress"}),
+        ([{"code": "anxiety", "severity": "moderate"}], set()),
+        ([{"code": "anxiety", "severity": "severe"}], {"psychomimetic_distress"}),
+        ([{"code": "agitation", "severity": "moderate"}], set()),
+        ([{"code": "agitation", "severity": "severe"}], {"psychomimetic_distress"}),
+        ([{"code": c, "severity": "severe"} for c in ("dizziness", "headache", "blurred_vision", "vivid_dreams")], set()),
         ([], set()),
     ],
 )
@@ -150,9 +221,59 @@ def test_nausea_and_vomiting_give_one_antiemetic_alert() -> None:
 
 
 @pytest.mark.parametrize(
+    "effects",
+    [[{"code": "anxiety", "severity": "severe"}], [{"code": "agitation", "severity": "severe"}],
+     [{"code": "hallucinations", "severity": "moderate"}]],
+)
+def test_severe_anxiety_or_agitation_and_moderate_hallucinations_reduce_the_rate(effects: list) -> None:
+    alerts = observe(side_effects=effects)
+    assert [(a.code, a.severity, a.action) for a in alerts] == [("psychomimetic_distress", "warning", "reduce_rate")]
+
+
+def test_psychomimetic_distress_is_one_cause_one_alert() -> None:
+    alerts = observe(rass=3, side_effects=[{"code": "agitation", "severity": "severe"},
+                                           {"code": "hallucinations", "severity": "severe"},
+                                           {"code": "dissociation", "severity": "severe"}])
+    assert [a.code for a in alerts] == ["psychomimetic_distress"]
+    assert "RASS +3" in alerts[0].message and "severe hallucinations" in alerts[0].message
+
+
+@pytest.mark.parametrize(
+    ("rass", "moaas", "expected"),
+    [(None, 5, set()), (1, 5, set()), (2, 5, {"rass_agitation"}), (4, 5, {"rass_agitation"}), (-2, 5, set()),
+     (-3, 5, {"rass_sedation_critical"}), (-5, 5, {"rass_sedation_critical"}), (-4, 1, {"sedation_critical"}),
+     (-3, 3, {"rass_sedation_critical"})],
+)
+def test_rass_beside_moaas(rass: int | None, moaas: int, expected: set[str]) -> None:
+    alerts = observe(rass=rass, moaas=moaas)
+    assert codes(alerts) == expected
+    for alert in alerts:
+        assert alert.action == ("reduce_rate" if alert.code == "rass_agitation" else "stop_infusion")
+
+
+def test_cadss6_is_recorded_and_scored_but_raises_no_alert() -> None:
+    items = {"cadss_1": 4, "cadss_2": 4, "cadss_6": 3, "cadss_7": 2, "cadss_15": 4, "cadss_22": 1}
+    obs = Observation.model_validate({**NORMAL, "cadss6": items})
+    assert obs.cadss6 is not None and obs.cadss6.total == 18
+    assert evaluate_observation(BASELINE, obs) == []
+    with pytest.raises(ValidationError, match="cadss_22"):
+        Observation.model_validate({**NORMAL, "cadss6": {k: v for k, v in items.items() if k != "cadss_22"}})
+    with pytest.raises(ValidationError):
+        Observation.model_validate({**NORMAL, "cadss6": {**items, "cadss_1": 5}})
+    with pytest.raises(ValidationError):
+        Observation.model_validate({**NORMAL, "rass": 5})
+
+
+@pytest.mark.parametrize(
     ("code", "severity", "action"),
     [
         ("bp_critical", "critical", "pause_infusion"),
+        ("hypotension_critical", "critical", "stop_infusion"),
+        ("hypotension", "warning", "pause_infusion"),
+        ("bp_elevated", "warning", "reduce_rate"),
+        ("bp_rise_from_baseline", "warning", "call_physician"),
+        ("rass_sedation_critical", "critical", "stop_infusion"),
+        ("rass_agitation", "warning", "reduce_rate"),
         ("spo2_critical", "critical", "stop_infusion"),
         ("respiratory_rate_critical", "critical", "stop_infusion"),
         ("sedation_critical", "critical", "stop_infusion"),
@@ -183,7 +304,7 @@ def test_every_alert_names_a_known_source_and_action() -> None:
         HIGH_BASELINE, systolic_mmhg=200, diastolic_mmhg=120, spo2_pct=85, respiratory_rate_per_min=5, moaas=1,
         heart_rate_bpm=140, side_effects=[{"code": "vomiting", "severity": "severe"}, {"code": "hallucinations", "severity": "severe"}],
     )
-    assert len(alerts) >= 7
+    assert len(alerts) == 7  # one per cause: bp, spo2, respiration, sedation, heart rate, psychomimetic, nausea
     for alert in alerts:
         get_source(alert.source)
         assert alert.action in ACTIONS
@@ -245,7 +366,7 @@ def test_swapped_pressures_and_duplicate_side_effects_are_refused() -> None:
 def test_side_effect_vocabulary_is_the_contract_list() -> None:
     assert set(SIDE_EFFECT_CODES) == {
         "nausea", "vomiting", "dizziness", "blurred_vision", "headache", "fatigue", "dissociation",
-        "hallucinations", "vivid_dreams", "anxiety", "hypersalivation", "nystagmus",
+        "hallucinations", "vivid_dreams", "anxiety", "hypersalivation", "nystagmus", "agitation",
     }
 
 
@@ -320,3 +441,71 @@ def test_tightened_rules_alert_at_least_as_much(obs: dict, spo2_warn: float, hr_
     strict = build_alert_rules(DEFAULT_THRESHOLDS.tightened(spo2_warning_below_pct=spo2_warn, heart_rate_high_above_bpm=hr_high))
     o = Observation.model_validate(obs)
     assert RANK[max_severity(evaluate_observation(BASELINE, o, strict))] >= RANK[max_severity(evaluate_observation(BASELINE, o))]
+
+
+# --------------------------------------------------------------------------- 4.4 v2 properties: one alert per cause
+
+baselines = st.builds(
+    lambda s, d, hr: Vitals(systolic_mmhg=s, diastolic_mmhg=d, heart_rate_bpm=hr, spo2_pct=98),
+    st.floats(100, 150), st.floats(55, 95), st.floats(55, 100),
+).filter(lambda v: v.diastolic_mmhg < v.systolic_mmhg)
+
+pressures = st.tuples(st.floats(55, 260), st.floats(25, 160)).filter(lambda p: p[1] < p[0])
+
+
+def _bp_alerts(baseline: Vitals, systolic: float, diastolic: float, **other: object) -> list:
+    obs = Observation.model_validate({**NORMAL, "side_effects": [], **other,
+                                      "systolic_mmhg": systolic, "diastolic_mmhg": diastolic})
+    return [a for a in evaluate_observation(baseline, obs) if a.code in BP_RULE_CODES]
+
+
+@settings(max_examples=400, deadline=None)
+@given(baseline=baselines, bp=pressures, obs=observations)
+def test_at_most_one_blood_pressure_alert_per_observation(baseline: Vitals, bp: tuple, obs: dict) -> None:
+    observation = Observation.model_validate({**obs, "systolic_mmhg": bp[0], "diastolic_mmhg": bp[1]})
+    alerts = evaluate_observation(baseline, observation)
+    assert len([a for a in alerts if a.code in BP_RULE_CODES]) <= 1
+    assert len({a.code for a in alerts}) == len(alerts)
+
+
+@settings(max_examples=400, deadline=None)
+@given(baseline=baselines, bp=pressures, d_sys=st.floats(0, 80), d_dia=st.floats(0, 50))
+def test_a_worse_blood_pressure_never_gives_a_milder_bp_alert(baseline: Vitals, bp: tuple, d_sys: float,
+                                                             d_dia: float) -> None:
+    """Each pressure moved further from the baseline, in the direction it already went, is worse."""
+    systolic, diastolic = bp
+    worse_sys = min(300, systolic + d_sys) if systolic >= baseline.systolic_mmhg else max(50, systolic - d_sys)
+    worse_dia = min(200, diastolic + d_dia) if diastolic >= baseline.diastolic_mmhg else max(20, diastolic - d_dia)
+    assume(worse_dia < worse_sys)
+    before = _bp_alerts(baseline, systolic, diastolic)
+    after = _bp_alerts(baseline, worse_sys, worse_dia)
+    assert RANK[max_severity(after)] >= RANK[max_severity(before)]
+    # and the action is never a milder one: stop > pause > reduce / call
+    action_rank = {None: 0, "call_physician": 1, "reduce_rate": 1, "pause_infusion": 2, "stop_infusion": 3}
+    if before and after and before[0].severity == after[0].severity:
+        assert action_rank[after[0].action] >= action_rank[before[0].action]
+
+
+normal_observations = st.fixed_dictionaries(
+    {
+        "minute": st.floats(0, 600),
+        "systolic_mmhg": st.floats(100, 145),
+        "diastolic_mmhg": st.floats(60, 85),
+        "heart_rate_bpm": st.floats(55, 110),
+        "spo2_pct": st.floats(94, 100),
+        "respiratory_rate_per_min": st.floats(10, 24),
+        "moaas": st.integers(4, 5),
+        "rass": st.one_of(st.none(), st.integers(-2, 1)),
+        "side_effects": st.lists(
+            st.fixed_dictionaries({"code": st.sampled_from(SIDE_EFFECT_CODES), "severity": st.just("mild")}),
+            max_size=4, unique_by=lambda e: e["code"],
+        ),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(obs=normal_observations)
+def test_normal_observations_give_no_alerts(obs: dict) -> None:
+    baseline = Vitals(systolic_mmhg=125, diastolic_mmhg=78, heart_rate_bpm=72, spo2_pct=98)
+    assert evaluate_observation(baseline, Observation.model_validate(obs)) == []

@@ -1,24 +1,51 @@
-"""Alert rules for one observation during a monitored infusion (contract 4.4 of design.md).
+"""Alert rules for one observation during a monitored infusion (contract 4.4 and 4.4 v2 of design.md).
 
 The rules are a data table (:func:`build_alert_rules`), built from :class:`MonitoringThresholds`
 so that a clinic can *tighten* a threshold (alert sooner) but never loosen one past the default
 table of the contract. Each rule names its source, or ``clinic_policy`` where the number is the
 clinic's choice (the contract's default table is clinic policy unless a source is given).
 
-Decisions written down here (and in the rule table):
+**One clinical cause gives one alert.** Rules share a ``group`` (blood pressure, SpO2, respiration,
+sedation, heart rate, psychomimetic, nausea); a group gives at most one alert per observation: the
+most severe rule of the group that applies, and among rules of equal severity the one listed first
+in the table. The alert's message names what fired and then, as "also", every other rule of the same
+group that applied, so nothing the nurse should know is dropped.
 
-- Blood pressure at or above 180 systolic or 110 diastolic gives **two** alerts: ``bp_critical``
-  (action ``pause_infusion``) and ``bp_critical_call_physician`` (action ``call_physician``), so
-  that each action the contract names is machine-readable; the messages say both.
-- SpO2 is judged on the value as given: ``spo2 < 90`` critical, ``90 <= spo2 < 94`` warning
-  (so 93.9 warns and 94 does not). Within a group (SpO2, sedation, blood pressure) only the most
-  severe rule that fires is reported, so SpO2 88 gives one critical alert, not a warning as well.
-- MOAA/S 4 gives no alert (contract); 3 warns; 2 or less is critical.
-- "Severe dissociation / hallucinations" is read as *severe* dissociation or *severe*
-  hallucinations (configurable, may be tightened to moderate).
-- A rise from baseline of >= 40 mmHg systolic or >= 25 mmHg diastolic (the esketamine label's
-  reported rise) warns with action ``continue`` (keep the rate, re-check in 5 minutes, tell the
-  physician if it is still rising); it is suppressed when the absolute 180/110 rule fires.
+Blood pressure (group ``bp``), in table order:
+
+==========================  =========  ==============  =============================================
+rule                        severity   action          when
+==========================  =========  ==============  =============================================
+``bp_critical``             critical   pause_infusion  systolic >= 180 or diastolic >= 110 (the message
+                                                       says: call the physician)
+``hypotension_critical``    critical   stop_infusion   systolic < 80
+``hypotension``             warning    pause_infusion  systolic < 90 or diastolic < 50
+``bp_elevated``             warning    reduce_rate     systolic 160-179 or diastolic 100-109
+``bp_rise_from_baseline``   warning    call_physician  systolic rise >= 40 or diastolic rise >= 25
+==========================  =========  ==============  =============================================
+
+So 185/110 is one critical ``bp_critical``; 168/92 over 126/80 is one ``bp_elevated`` warning whose
+message also names the rise; the rise alone fires only below 160/100 (and above 90/50).
+**Hypertension with hypotension** (a wide pulse pressure, e.g. 185/45 or 170/45): the most severe
+rule wins and the other reading is named in the message: 185/45 is one critical ``bp_critical``
+(pause, call the physician; "also: diastolic 45 < 50"); 170/45 is one ``hypotension`` warning
+(pause_infusion: listed before ``bp_elevated``, and pausing is the stronger action), naming the
+systolic 170 as well. The two critical rules cannot both apply (systolic < 80 with a diastolic
+>= 110 or a systolic >= 180 is impossible).
+
+Other decisions written down here (and in the rule table):
+
+- The 180/110 pause is **clinic policy**. Del Sant 2020 defines "transient hypertension" as
+  > 180/110 after esketamine; it sets no pause rule. It is context in the message only.
+- SpO2 is judged on the value as given: ``spo2 < 90`` critical, ``90 <= spo2 < 94`` warning.
+- MOAA/S 4 gives no alert (contract); 3 warns; 2 or less is critical. RASS (Sessler 2002), when
+  recorded, adds: RASS <= -3 critical stop (group ``sedation``, reported only when MOAA/S did not
+  already fire), RASS >= +2 warning reduce_rate (group ``psychomimetic``). Both thresholds are clinic
+  policy.
+- Psychomimetic distress (one cause, one alert, action ``reduce_rate``): *severe* dissociation,
+  *moderate or severe* hallucinations, *severe* anxiety, *severe* agitation (4.4 v2), or RASS >= +2.
+- The rise from baseline uses the esketamine label's reported rise (>= 40 systolic, >= 25
+  diastolic) by analogy; the action (``call_physician``) is clinic policy.
 """
 
 from __future__ import annotations
@@ -31,6 +58,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ketaclinic.clinical.rules import Rule
+from ketaclinic.clinical.scales import CADSS6_MAX, RASS_LEVELS, Cadss6, RassScore
 from ketaclinic.clinical.vitals import Vitals
 from ketaclinic.evidence.sources import CLINIC_POLICY, ref
 
@@ -49,6 +77,7 @@ SideEffectCode = Literal[
     "anxiety",
     "hypersalivation",
     "nystagmus",
+    "agitation",
 ]
 SideEffectSeverity = Literal["mild", "moderate", "severe"]
 
@@ -74,10 +103,18 @@ class SideEffect(BaseModel):
     severity: SideEffectSeverity
 
 
+class BaselineVitals(Vitals):
+    """The pre-infusion vitals (contract 4.2 ``vitals``; 4.2 v2 may add the respiratory rate)."""
+
+    respiratory_rate_per_min: float | None = Field(
+        default=None, ge=0, le=60, description="Breaths per minute (allowed 0-60; optional)")
+
+
 class Observation(BaseModel):
     """One set of observations during a session (contract 4.4 ``observation``).
 
-    The ranges are plausibility limits to catch typing slips, not clinical thresholds.
+    The ranges are plausibility limits to catch typing slips, not clinical thresholds. ``rass`` and
+    ``cadss6`` are optional structured scores recorded with the vitals (:mod:`ketaclinic.clinical.scales`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,6 +127,8 @@ class Observation(BaseModel):
     respiratory_rate_per_min: float = Field(ge=0, le=60, description="Breaths per minute (allowed 0-60)")
     moaas: int = Field(ge=0, le=5, description="Modified Observer's Assessment of Alertness/Sedation, 0-5 (5 = awake)")
     side_effects: tuple[SideEffect, ...] = ()
+    rass: RassScore | None = None
+    cadss6: Cadss6 | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Observation:
@@ -111,7 +150,7 @@ class MonitorRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    baseline: Vitals
+    baseline: BaselineVitals
     observation: Observation
 
 
@@ -137,21 +176,30 @@ class Alert:
 
 @dataclass(frozen=True)
 class MonitoringThresholds:
-    """The numbers of the alert table. Defaults are contract 4.4; see :meth:`tightened`."""
+    """The numbers of the alert table. Defaults are contract 4.4 and 4.4 v2; see :meth:`tightened`."""
 
     systolic_critical_mmhg: float = 180
     diastolic_critical_mmhg: float = 110
+    systolic_elevated_mmhg: float = 160
+    diastolic_elevated_mmhg: float = 100
+    systolic_low_critical_below_mmhg: float = 80
+    systolic_low_below_mmhg: float = 90
+    diastolic_low_below_mmhg: float = 50
     spo2_critical_below_pct: float = 90
     spo2_warning_below_pct: float = 94
     respiratory_rate_critical_below_per_min: float = 8
     moaas_critical_at_or_below: int = 2
     moaas_warning_at_or_below: int = 3
+    rass_sedation_critical_at_or_below: int = -3
+    rass_agitation_at_or_above: int = 2
     heart_rate_high_above_bpm: float = 120
     heart_rate_low_below_bpm: float = 50
     systolic_rise_warning_mmhg: float = 40
     diastolic_rise_warning_mmhg: float = 25
     nausea_min_severity: SideEffectSeverity = "moderate"
-    psychomimetic_min_severity: SideEffectSeverity = "severe"
+    psychomimetic_min_severity: SideEffectSeverity = "severe"  # dissociation
+    hallucinations_min_severity: SideEffectSeverity = "moderate"
+    anxiety_agitation_min_severity: SideEffectSeverity = "severe"
 
     def tightened(self, **changes: Any) -> MonitoringThresholds:
         """A copy with ``changes`` applied, refusing any change that would alert *later* than the default.
@@ -177,17 +225,26 @@ class MonitoringThresholds:
 _TIGHTER = {
     "systolic_critical_mmhg": "lower",
     "diastolic_critical_mmhg": "lower",
+    "systolic_elevated_mmhg": "lower",
+    "diastolic_elevated_mmhg": "lower",
+    "systolic_low_critical_below_mmhg": "higher",
+    "systolic_low_below_mmhg": "higher",
+    "diastolic_low_below_mmhg": "higher",
     "spo2_critical_below_pct": "higher",
     "spo2_warning_below_pct": "higher",
     "respiratory_rate_critical_below_per_min": "higher",
     "moaas_critical_at_or_below": "higher",
     "moaas_warning_at_or_below": "higher",
+    "rass_sedation_critical_at_or_below": "higher",
+    "rass_agitation_at_or_above": "lower",
     "heart_rate_high_above_bpm": "lower",
     "heart_rate_low_below_bpm": "higher",
     "systolic_rise_warning_mmhg": "lower",
     "diastolic_rise_warning_mmhg": "lower",
     "nausea_min_severity": "milder",
     "psychomimetic_min_severity": "milder",
+    "hallucinations_min_severity": "milder",
+    "anxiety_agitation_min_severity": "milder",
 }
 
 DEFAULT_THRESHOLDS = MonitoringThresholds()
@@ -203,14 +260,15 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 # What a condition can look at: a value of the observation, or its change from baseline (rounded to
-# 9 decimals so that 168.2 - 128.2 is a rise of 40, not 39.99999999999997).
-_MEASURES: dict[str, tuple[str, str, Callable[[Vitals, Observation], float]]] = {
+# 9 decimals so that 168.2 - 128.2 is a rise of 40, not 39.99999999999997). ``None``: not recorded.
+_MEASURES: dict[str, tuple[str, str, Callable[[Vitals, Observation], float | None]]] = {
     "systolic_mmhg": ("systolic", "mmHg", lambda b, o: o.systolic_mmhg),
     "diastolic_mmhg": ("diastolic", "mmHg", lambda b, o: o.diastolic_mmhg),
     "heart_rate_bpm": ("heart rate", "/min", lambda b, o: o.heart_rate_bpm),
     "spo2_pct": ("SpO2", "%", lambda b, o: o.spo2_pct),
     "respiratory_rate_per_min": ("respiratory rate", "/min", lambda b, o: o.respiratory_rate_per_min),
     "moaas": ("MOAA/S", "", lambda b, o: o.moaas),
+    "rass": ("RASS", "", lambda b, o: o.rass),
     "systolic_rise_mmhg": ("systolic rise from baseline", "mmHg", lambda b, o: round(o.systolic_mmhg - b.systolic_mmhg, 9)),
     "diastolic_rise_mmhg": ("diastolic rise from baseline", "mmHg", lambda b, o: round(o.diastolic_mmhg - b.diastolic_mmhg, 9)),
 }
@@ -218,7 +276,7 @@ _MEASURES: dict[str, tuple[str, str, Callable[[Vitals, Observation], float]]] = 
 
 @dataclass(frozen=True)
 class Condition:
-    """``measure op threshold``, e.g. ``spo2_pct < 90``."""
+    """``measure op threshold``, e.g. ``spo2_pct < 90`` (a measure not recorded never holds)."""
 
     measure: str
     op: Literal["<", "<=", ">", ">="]
@@ -228,29 +286,44 @@ class Condition:
         if self.measure not in _MEASURES:
             raise ValueError(f"unknown measure {self.measure!r}")
 
-    def value(self, baseline: Vitals, observation: Observation) -> float:
+    def value(self, baseline: Vitals, observation: Observation) -> float | None:
         return _MEASURES[self.measure][2](baseline, observation)
 
     def holds(self, baseline: Vitals, observation: Observation) -> bool:
-        return _OPS[self.op](self.value(baseline, observation), self.threshold)
+        value = self.value(baseline, observation)
+        return value is not None and _OPS[self.op](value, self.threshold)
+
+    def _unit(self) -> tuple[str, str]:
+        label, unit, _ = _MEASURES[self.measure]
+        return label, (" " + unit) if unit and unit != "%" else unit
 
     def describe(self) -> str:
-        label, unit, _ = _MEASURES[self.measure]
-        return f"{label} {self.op} {self.threshold:g}{(' ' + unit) if unit and unit != '%' else unit}"
+        label, unit = self._unit()
+        return f"{label} {self.op} {_signed(self.measure, self.threshold)}{unit}"
 
     def finding(self, baseline: Vitals, observation: Observation) -> str:
-        label, unit, _ = _MEASURES[self.measure]
-        sep = " " if unit and unit != "%" else ""
-        return f"{label} {self.value(baseline, observation):g}{sep}{unit} ({self.op} {self.threshold:g}{sep}{unit})"
+        label, unit = self._unit()
+        value = self.value(baseline, observation)
+        shown = _signed(self.measure, value)
+        if self.measure == "rass" and value in RASS_LEVELS:
+            shown += f" ({RASS_LEVELS[int(value)]})"
+        return f"{label} {shown}{unit} ({self.op} {_signed(self.measure, self.threshold)}{unit})"
+
+
+def _signed(measure: str, value: float | None) -> str:
+    if value is None:
+        return "not recorded"
+    return f"{value:+g}" if measure == "rass" and value > 0 else f"{value:g}"
 
 
 @dataclass(frozen=True)
 class AlertRule:
     """One row of the alert table.
 
-    It fires when any of ``conditions`` holds, or when any side effect in ``side_effects`` is at
-    least ``min_side_effect_severity``. Rules sharing a ``group`` are exclusive: only the first
-    (most severe) one that fires in table order is reported.
+    It fires when any of ``conditions`` holds, or when a side effect named in ``side_effects`` is at
+    least as severe as its floor (``(code, minimum severity)`` pairs). Rules sharing a ``group`` are
+    one clinical cause: only the first rule that fires in table order is reported (the table lists
+    each group most severe first), and the others that fired are named in its message.
     """
 
     code: str
@@ -260,59 +333,81 @@ class AlertRule:
     advice: str
     source: str
     conditions: tuple[Condition, ...] = ()
-    side_effects: frozenset[str] = frozenset()
-    min_side_effect_severity: SideEffectSeverity = "severe"
-    then_call_physician: bool = False
+    side_effects: tuple[tuple[str, SideEffectSeverity], ...] = ()
 
     def __post_init__(self) -> None:
         ref(self.source)
         if not self.conditions and not self.side_effects:
             raise ValueError(f"rule {self.code!r} has nothing to test")
-        unknown = self.side_effects - set(SIDE_EFFECT_CODES)
+        unknown = {code for code, _ in self.side_effects} - set(SIDE_EFFECT_CODES)
         if unknown:
             raise ValueError(f"rule {self.code!r} names unknown side effects {sorted(unknown)}")
 
     def findings(self, baseline: Vitals, observation: Observation) -> list[str]:
         """What made the rule fire (empty when it does not)."""
-        found = [c.finding(baseline, observation) for c in self.conditions if c.holds(baseline, observation)]
-        floor = _SIDE_EFFECT_RANK[self.min_side_effect_severity]
+        return [text for _, text in self.keyed_findings(baseline, observation)]
+
+    def keyed_findings(self, baseline: Vitals, observation: Observation) -> list[tuple[str, str]]:
+        """``(what was measured, finding)`` for each condition or side effect that fired."""
+        found = [(c.measure, c.finding(baseline, observation)) for c in self.conditions if c.holds(baseline, observation)]
+        floors = dict(self.side_effects)
         found += [
-            f"{e.severity} {e.code.replace('_', ' ')}"
+            (e.code, f"{e.severity} {e.code.replace('_', ' ')}")
             for e in observation.side_effects
-            if e.code in self.side_effects and _SIDE_EFFECT_RANK[e.severity] >= floor
+            if e.code in floors and _SIDE_EFFECT_RANK[e.severity] >= _SIDE_EFFECT_RANK[floors[e.code]]
         ]
         return found
 
     def threshold_text(self) -> str:
         parts = [c.describe() for c in self.conditions]
-        if self.side_effects:
-            worse = "" if self.min_side_effect_severity == "severe" else " or worse"
-            names = " or ".join(sorted(e.replace("_", " ") for e in self.side_effects))
-            parts.append(f"{self.min_side_effect_severity}{worse} {names}")
+        by_floor: dict[str, list[str]] = {}
+        for code, floor in self.side_effects:
+            by_floor.setdefault(floor, []).append(code.replace("_", " "))
+        for floor, names in by_floor.items():
+            worse = "" if floor == "severe" else " or worse"
+            parts.append(f"{floor}{worse} {' or '.join(sorted(names))}")
         return " or ".join(parts)
-
-    def action_text(self) -> str:
-        return f"{self.action} + call_physician" if self.then_call_physician else self.action
 
 
 def build_alert_rules(t: MonitoringThresholds = DEFAULT_THRESHOLDS) -> tuple[AlertRule, ...]:
-    """The alert table for thresholds ``t``, most severe first within each group."""
-    bp = (Condition("systolic_mmhg", ">=", t.systolic_critical_mmhg), Condition("diastolic_mmhg", ">=", t.diastolic_critical_mmhg))
+    """The alert table for thresholds ``t``: within each group, most severe first, then the contract's order."""
     return (
+        # --- blood pressure: one alert per observation (see the module docstring)
         AlertRule(
             "bp_critical", "bp", "critical", "pause_infusion",
-            "pause the infusion, call the physician, repeat the blood pressure in 5 minutes",
-            ref("delsant2020"), conditions=bp, then_call_physician=True,
+            "pause the infusion, call the physician now and repeat the blood pressure in 5 minutes "
+            "(Del Sant 2020 calls > 180/110 after esketamine transient hypertension; the pause is clinic policy)",
+            ref(CLINIC_POLICY),
+            conditions=(Condition("systolic_mmhg", ">=", t.systolic_critical_mmhg),
+                        Condition("diastolic_mmhg", ">=", t.diastolic_critical_mmhg)),
         ),
         AlertRule(
-            "bp_rise_from_baseline", "bp", "warning", "continue",
-            "keep the rate, re-check the blood pressure in 5 minutes and tell the physician if it is still rising",
-            ref("spravato_label_bp"),
-            conditions=(
-                Condition("systolic_rise_mmhg", ">=", t.systolic_rise_warning_mmhg),
-                Condition("diastolic_rise_mmhg", ">=", t.diastolic_rise_warning_mmhg),
-            ),
+            "hypotension_critical", "bp", "critical", "stop_infusion",
+            "stop the infusion, lay the patient flat, call the physician and re-check the blood pressure now",
+            ref(CLINIC_POLICY), conditions=(Condition("systolic_mmhg", "<", t.systolic_low_critical_below_mmhg),),
         ),
+        AlertRule(
+            "hypotension", "bp", "warning", "pause_infusion",
+            "pause the infusion, lay the patient flat, re-check in 5 minutes and tell the physician",
+            ref(CLINIC_POLICY),
+            conditions=(Condition("systolic_mmhg", "<", t.systolic_low_below_mmhg),
+                        Condition("diastolic_mmhg", "<", t.diastolic_low_below_mmhg)),
+        ),
+        AlertRule(
+            "bp_elevated", "bp", "warning", "reduce_rate",
+            "reduce the rate and re-check the blood pressure in 5 minutes; call the physician if it keeps rising",
+            ref(CLINIC_POLICY),
+            conditions=(Condition("systolic_mmhg", ">=", t.systolic_elevated_mmhg),
+                        Condition("diastolic_mmhg", ">=", t.diastolic_elevated_mmhg)),
+        ),
+        AlertRule(
+            "bp_rise_from_baseline", "bp", "warning", "call_physician",
+            "tell the physician and re-check the blood pressure in 5 minutes",
+            ref("spravato_label_bp"),
+            conditions=(Condition("systolic_rise_mmhg", ">=", t.systolic_rise_warning_mmhg),
+                        Condition("diastolic_rise_mmhg", ">=", t.diastolic_rise_warning_mmhg)),
+        ),
+        # --- oxygenation and breathing
         AlertRule(
             "spo2_critical", "spo2", "critical", "stop_infusion",
             "stop the infusion, stimulate the patient, give oxygen, support the airway and call the physician",
@@ -329,16 +424,23 @@ def build_alert_rules(t: MonitoringThresholds = DEFAULT_THRESHOLDS) -> tuple[Ale
             ref(CLINIC_POLICY),
             conditions=(Condition("respiratory_rate_per_min", "<", t.respiratory_rate_critical_below_per_min),),
         ),
+        # --- level of consciousness
         AlertRule(
             "sedation_critical", "sedation", "critical", "stop_infusion",
             "stop the infusion (responds only to prodding or pain), support the airway and call the physician",
             ref(CLINIC_POLICY), conditions=(Condition("moaas", "<=", t.moaas_critical_at_or_below),),
         ),
         AlertRule(
+            "rass_sedation_critical", "sedation", "critical", "stop_infusion",
+            "stop the infusion (moves or opens the eyes to voice only, or less), support the airway and call the physician",
+            ref(CLINIC_POLICY), conditions=(Condition("rass", "<=", t.rass_sedation_critical_at_or_below),),
+        ),
+        AlertRule(
             "sedation_moderate", "sedation", "warning", "reduce_rate",
-            "reduce the rate (responds only to a loud or repeated call) and re-check in 5 minutes",
+            "reduce the rate and re-check in 5 minutes",
             ref(CLINIC_POLICY), conditions=(Condition("moaas", "<=", t.moaas_warning_at_or_below),),
         ),
+        # --- heart rate
         AlertRule(
             "tachycardia", "heart_rate", "warning", "pause_infusion",
             "pause the infusion and re-check in 5 minutes; tell the physician if it persists",
@@ -349,55 +451,72 @@ def build_alert_rules(t: MonitoringThresholds = DEFAULT_THRESHOLDS) -> tuple[Ale
             "call the physician; check the pulse by hand and the patient's symptoms",
             ref(CLINIC_POLICY), conditions=(Condition("heart_rate_bpm", "<", t.heart_rate_low_below_bpm),),
         ),
+        # --- psychomimetic distress: one cause, one alert
         AlertRule(
             "psychomimetic_distress", "psychomimetic", "warning", "reduce_rate",
             "reduce the rate, reassure the patient in a quiet room; the physician may give the rescue drug in the plan",
             ref(CLINIC_POLICY),
-            side_effects=frozenset({"dissociation", "hallucinations"}),
-            min_side_effect_severity=t.psychomimetic_min_severity,
+            side_effects=(("dissociation", t.psychomimetic_min_severity),
+                          ("hallucinations", t.hallucinations_min_severity),
+                          ("anxiety", t.anxiety_agitation_min_severity),
+                          ("agitation", t.anxiety_agitation_min_severity)),
         ),
+        AlertRule(
+            "rass_agitation", "psychomimetic", "warning", "reduce_rate",
+            "reduce the rate, reassure the patient in a quiet room; the physician may give the rescue drug in the plan",
+            ref(CLINIC_POLICY), conditions=(Condition("rass", ">=", t.rass_agitation_at_or_above),),
+        ),
+        # --- nausea
         AlertRule(
             "nausea_vomiting", "nausea", "warning", "give_medication",
             "give the antiemetic in the plan (e.g. ondansetron, as the physician prescribed)",
             ref(CLINIC_POLICY),
-            side_effects=frozenset({"nausea", "vomiting"}),
-            min_side_effect_severity=t.nausea_min_severity,
+            side_effects=(("nausea", t.nausea_min_severity), ("vomiting", t.nausea_min_severity)),
         ),
     )
 
 
 DEFAULT_ALERT_RULES = build_alert_rules()
+BP_RULE_CODES: frozenset[str] = frozenset(r.code for r in DEFAULT_ALERT_RULES if r.group == "bp")
 
 
 # --------------------------------------------------------------------------- evaluation
 
 
+def _rank_in_group(rules: tuple[AlertRule, ...]) -> dict[str, list[AlertRule]]:
+    """Each group's rules, most severe first, then table order (a stable sort keeps the table order)."""
+    groups: dict[str, list[AlertRule]] = {}
+    for rule in rules:
+        groups.setdefault(rule.group, []).append(rule)
+    return {g: sorted(rs, key=lambda r: -SEVERITY_RANK[r.severity]) for g, rs in groups.items()}
+
+
 def evaluate_observation(
     baseline: Vitals, observation: Observation, rules: tuple[AlertRule, ...] = DEFAULT_ALERT_RULES
 ) -> list[Alert]:
-    """Judge one observation against the alert table; critical alerts first, then table order.
-
-    A normal observation gives an empty list.
-    """
-    alerts: list[Alert] = []
-    fired_groups: set[str] = set()
-    for rule in rules:
-        if rule.group in fired_groups:
+    """Judge one observation against the alert table: at most one alert per group (clinical cause),
+    critical alerts first, then table order. A normal observation gives an empty list."""
+    chosen: list[tuple[int, Alert]] = []
+    order = {rule.code: i for i, rule in enumerate(rules)}
+    for ranked in _rank_in_group(rules).values():
+        fired = [(rule, found) for rule in ranked if (found := rule.keyed_findings(baseline, observation))]
+        if not fired:
             continue
-        found = rule.findings(baseline, observation)
-        if not found:
-            continue
-        fired_groups.add(rule.group)
-        what = "; ".join(found)
-        alerts.append(Alert(rule.code, rule.severity, rule.action, f"{_capital(what)}: {rule.advice}.", rule.source))
-        if rule.then_call_physician:
-            alerts.append(
-                Alert(
-                    f"{rule.code}_call_physician", rule.severity, "call_physician",
-                    f"Call the physician now: {what}.", rule.source,
-                )
-            )
-    return sorted(alerts, key=lambda a: -SEVERITY_RANK[a.severity])
+        rule, found = fired[0]
+        # the other rules of the cause that applied, each reading once (185 >= 180 is not repeated as >= 160)
+        seen = {key for key, _ in found}
+        also = []
+        for _, other in fired[1:]:
+            for key, finding in other:
+                if key not in seen:
+                    seen.add(key)
+                    also.append(finding)
+        text = f"{_capital('; '.join(f for _, f in found))}: {rule.advice}."
+        if also:
+            text += f" Also: {'; '.join(also)}."
+        chosen.append((order[rule.code], Alert(rule.code, rule.severity, rule.action, text, rule.source)))
+    chosen.sort(key=lambda pair: (-SEVERITY_RANK[pair[1].severity], pair[0]))
+    return [alert for _, alert in chosen]
 
 
 def max_severity(alerts: list[Alert]) -> Severity | None:
@@ -433,18 +552,31 @@ def recheck_interval_min(minutes_since_bolus_or_rate_increase: float | None, ale
 
 
 def _catalogue() -> tuple[Rule, ...]:
-    rows = [
-        Rule(r.code, "monitoring", r.severity, r.threshold_text(), r.action_text(), r.source)
-        for r in DEFAULT_ALERT_RULES
-    ]
-    rows.append(
+    rows = []
+    for r in DEFAULT_ALERT_RULES:
+        threshold = r.threshold_text()
+        if r.group == "bp":
+            threshold += " (blood pressure: one alert per observation, the most severe, then table order)"
+        rows.append(Rule(r.code, "monitoring", r.severity, threshold, r.action, r.source))
+    rows += [
         Rule(
             "vitals_recheck_interval", "monitoring", "schedule",
             f"every {ROUTINE_RECHECK_MIN} min; every {CLOSE_RECHECK_MIN} min for {CLOSE_WINDOW_AFTER_CHANGE_MIN} min "
             "after a bolus or rate increase and while an alert is open",
             "re-check vital signs", ref(CLINIC_POLICY),
-        )
-    )
+        ),
+        Rule(
+            "cadss6_score", "monitoring", "score",
+            f"CADSS-6: CADSS items 1, 2, 6, 7, 15, 22, each 0-4, total 0-{CADSS6_MAX}; recorded with the vitals, "
+            "no alert threshold (none published)",
+            "record and show the change", ref("rodrigues2021_cadss6"),
+        ),
+        Rule(
+            "rass_scale", "monitoring", "score",
+            "RASS -5 (unarousable) to +4 (combative), 0 alert and calm; recorded with the vitals beside MOAA/S",
+            "record; feeds rass_sedation_critical and rass_agitation", ref("sessler2002_rass"),
+        ),
+    ]
     return tuple(rows)
 
 

@@ -128,4 +128,62 @@ SOURCES = (
         "vomiting from 12.6 % to 4.7 %. Children and sedation doses: supports an antiemetic for ketamine-associated "
         "vomiting, not a dose for adults on low-dose infusions (that is the plan's, signed by the physician).",
     ),
+    Source(
+        id="rodrigues2021_cadss6",
+        authors="Rodrigues NB, McIntyre RS, Lipsitz O, Lee Y, Cha DS, Shekotikhina M, Vinberg M, Gill H, "
+        "Subramaniapillai M, Kratiuk K, Lin K, Ho R, Mansur RB, Rosenblat JD",
+        year=2021,
+        title="A simplified 6-Item clinician administered dissociative symptom scale (CADSS-6) for monitoring "
+        "dissociative effects of sub-anesthetic ketamine infusions",
+        journal="J Affect Disord 2021;282:160-164",
+        kind="study",
+        checked="abstract",
+        doi="10.1016/j.jad.2020.12.119",
+        note="260 TRD patients on IV ketamine (retrospective): CADSS-6 = items 1, 2, 6, 7, 15 and 22 of the 23-item "
+        "CADSS; Spearman r 0.91-0.95 with the full CADSS at infusions 1-4; not yet validated (authors). No cut-off "
+        "is given, so KetaClinic raises no alert from it. The 0-4 rating of each item is the CADSS's (Bremner 1998); "
+        "the anchor words were not read in a stored copy (UNVERIFIED), the clinic's licensed form carries them.",
+    ),
+    Source(
+        id="bremner1998_cadss",
+        authors="Bremner JD, Krystal JH, Putnam FW, Southwick SM, Marmar C, Charney DS, Mazure CM",
+        year=1998,
+        title="Measurement of dissociative states with the Clinician-Administered Dissociative States Scale (CADSS)",
+        journal="J Trauma Stress 1998;11(1):125-136",
+        kind="study",
+        checked="secondary",
+        doi="10.1023/A:1024465317902",
+        note="The CADSS: 19 subjective items ('at this time, in this room': 1 things moving in slow motion, 2 things "
+        "seem unreal as in a dream, 6 disconnected from own body, 7 sense of own body changed, 15 spacing out ...) "
+        "and observer items (item table reprinted). Source of the item numbers CADSS-6 uses.",
+    ),
+    Source(
+        id="sessler2002_rass",
+        authors="Sessler CN, Gosnell MS, Grap MJ, Brophy GM, O'Neal PV, Keane KA, Tesoro EP, Elswick RK",
+        year=2002,
+        title="The Richmond Agitation-Sedation Scale: validity and reliability in adult intensive care unit patients",
+        journal="Am J Respir Crit Care Med 2002;166(10):1338-1344",
+        kind="study",
+        checked="abstract",
+        doi="10.1164/rccm.2107138",
+        pmid="12421743",
+        note="A 10-level scale, +4 'combative' to -5 'unarousable' (0 alert and calm); inter-rater r 0.956 "
+        "(kappa 0.73) among investigators, 0.964 (kappa 0.80) with bedside nurses; validated in ventilated and "
+        "non-ventilated, sedated and non-sedated ICU adults. The intermediate level names are those of the "
+        "published scale as commonly reprinted. The alert thresholds on it (<= -3, >= +2) are clinic policy.",
+    ),
+    Source(
+        id="marshall_chung1999_padss",
+        authors="Marshall SI, Chung F",
+        year=1999,
+        title="Discharge criteria and complications after ambulatory surgery",
+        journal="Anesth Analg 1999;88(3):508-517",
+        kind="review",
+        checked="secondary",
+        doi="10.1097/00000539-199903000-00008",
+        note="The modified PADSS: vital signs (2 within 20 % of the pre-operative value, 1 within 20-40 %, 0 beyond "
+        "40 %), ambulation (2 steady gait, no dizziness; 1 with assistance; 0 none or dizziness), nausea and "
+        "vomiting, pain and surgical bleeding (each 2 minimal, 1 moderate, 0 severe); total 10, 9 or more fit for "
+        "discharge (table reprinted by clinician.com from Chung). The item set of contract 4.7.",
+    ),
 )
