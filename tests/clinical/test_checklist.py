@@ -174,3 +174,92 @@ def test_rules_cover_every_item() -> None:
     produced = {i.code for i in run_checklist(facts(baseline_vitals={"systolic_mmhg": 150, "diastolic_mmhg": 85,
                                                                      "heart_rate_bpm": 74, "spo2_pct": 98}))}
     assert produced <= {r.code for r in RULES}
+
+
+# --- absolute SpO2 and heart rate (issue 11): blocking until a physician records why ------------------
+
+
+def vitals(spo2: float = 98, hr: float = 74) -> dict:
+    return {"systolic_mmhg": 128, "diastolic_mmhg": 82, "heart_rate_bpm": hr, "spo2_pct": spo2}
+
+
+def physician_override(code: str, reason: str = "Chronic COPD, SpO2 90 % is her baseline; anaesthetist present") -> dict:
+    return {"code": code, "reason": reason, "by": "dr.grey", "role": "physician", "at": NOW}
+
+
+@pytest.mark.parametrize(("spo2", "blocked"), [(91.9, True), (90, True), (92, False), (99, False)])
+def test_baseline_spo2_below_92_blocks(spo2: float, blocked: bool) -> None:
+    items = run_checklist(facts(baseline_vitals=vitals(spo2=spo2)))
+    spo2_item = item(items, "baseline_spo2_low")
+    assert spo2_item.met is not blocked and spo2_item.blocking and spo2_item.overridable
+    assert ready_to_start(items) is not blocked
+
+
+@pytest.mark.parametrize(("hr", "blocked"), [(110, False), (110.1, True), (150, True), (60, False)])
+def test_baseline_heart_rate_above_110_blocks(hr: float, blocked: bool) -> None:
+    items = run_checklist(facts(baseline_vitals=vitals(hr=hr)))
+    assert item(items, "baseline_tachycardia").met is not blocked
+    assert ready_to_start(items) is not blocked
+
+
+def test_a_physician_override_clears_the_item_and_is_recorded() -> None:
+    items = run_checklist(facts(baseline_vitals=vitals(spo2=90),
+                                overrides=[physician_override("baseline_spo2_low")]))
+    spo2_item = item(items, "baseline_spo2_low")
+    assert not spo2_item.met  # the reading stays on record as unmet
+    assert spo2_item.override == {"by": "dr.grey", "role": "physician",
+                                  "reason": "Chronic COPD, SpO2 90 % is her baseline; anaesthetist present",
+                                  "at": NOW.isoformat()}
+    assert "Overridden by dr.grey" in spo2_item.message
+    assert ready_to_start(items)
+    assert item(items, "baseline_spo2_low").as_dict()["override"]["by"] == "dr.grey"
+
+
+def test_an_override_covers_only_its_own_item() -> None:
+    items = run_checklist(facts(baseline_vitals=vitals(spo2=90, hr=130),
+                                overrides=[physician_override("baseline_spo2_low")]))
+    assert not ready_to_start(items)
+    assert [i.code for i in items if i.blocking and not i.cleared] == ["baseline_tachycardia"]
+
+
+def test_an_override_of_a_met_item_changes_nothing() -> None:
+    items = run_checklist(facts(overrides=[physician_override("baseline_tachycardia")]))
+    assert item(items, "baseline_tachycardia").override is None and ready_to_start(items)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"role": "nurse"},  # only a physician overrides
+        {"reason": "   "},  # a reason is required
+        {"code": "baseline_bp_hold"},  # the blood-pressure hold cannot be overridden
+        {"code": "escort_present"},
+    ],
+)
+def test_overrides_are_physician_only_with_a_reason_and_only_for_spo2_or_heart_rate(bad: dict) -> None:
+    with pytest.raises(ValidationError):
+        facts(baseline_vitals=vitals(spo2=90), overrides=[{**physician_override("baseline_spo2_low"), **bad}])
+
+
+def test_blood_pressure_hold_still_blocks_with_overrides_present() -> None:
+    bp = {"systolic_mmhg": 170, "diastolic_mmhg": 95, "heart_rate_bpm": 130, "spo2_pct": 90}
+    items = run_checklist(facts(baseline_vitals=bp, overrides=[physician_override("baseline_spo2_low"),
+                                                               physician_override("baseline_tachycardia")]))
+    assert not ready_to_start(items)
+    assert [i.code for i in items if i.blocking and not i.cleared] == ["baseline_bp_hold"]
+
+
+def test_removing_the_spo2_guard_makes_the_guard_test_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mutation check: with the SpO2/HR items switched off, the blocking tests above no longer pass."""
+    from ketaclinic.clinical import checklist
+
+    def always_met(v, policy):  # type: ignore[no-untyped-def]
+        return checklist.ChecklistItem("baseline_spo2_low", True, "", "clinic_policy", True, overridable=True)
+
+    monkeypatch.setattr(checklist, "_baseline_spo2", always_met)
+    with pytest.raises(AssertionError):
+        test_baseline_spo2_below_92_blocks(90, True)
+    monkeypatch.setattr(checklist, "_baseline_heart_rate",
+                        lambda v, p: checklist.ChecklistItem("baseline_tachycardia", True, "", "clinic_policy", True))
+    with pytest.raises(AssertionError):
+        test_baseline_heart_rate_above_110_blocks(150, True)

@@ -6,15 +6,21 @@ whether an unmet item blocks the start (``blocking``) or only asks for attention
 
 The numbers are in :class:`ChecklistPolicy` (ASA fasting times, the clinic's blood-pressure hold,
 how fresh a baseline or a pregnancy test must be); a clinic may change them.
+
+Baseline SpO2 below 92 % or heart rate above 110/min (clinic policy, issue 11) block the start
+until a **physician** records why it is safe to go ahead: a :class:`ChecklistOverride` naming the
+item, who and why. Such an item stays unmet (the record shows the reading) but carries the
+override, and :func:`ready_to_start` counts it. Only these two items can be overridden; the blood
+pressure hold, escort, consent, pregnancy, urinary and liver items cannot.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ketaclinic.clinical.rules import Rule
 from ketaclinic.clinical.vitals import Vitals
@@ -43,6 +49,29 @@ class FastingHistory(BaseModel):
         }
 
 
+OverridableCode = Literal["baseline_spo2_low", "baseline_tachycardia"]
+OVERRIDABLE_CODES: tuple[str, ...] = ("baseline_spo2_low", "baseline_tachycardia")
+
+
+class ChecklistOverride(BaseModel):
+    """A physician's decision to start despite an overridable unmet item: which item, who, why, when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: OverridableCode
+    reason: str = Field(min_length=1, max_length=2000)
+    by: str = Field(min_length=1, max_length=200)
+    role: Literal["physician"]
+    at: AwareDatetime | None = None
+
+    @field_validator("reason", "by")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
 class ChecklistFacts(BaseModel):
     """What the nurse has recorded before the infusion, and the time of the check (``now``)."""
 
@@ -60,6 +89,7 @@ class ChecklistFacts(BaseModel):
     urinary_symptoms: Literal["none", "present", "not_asked"] = "not_asked"
     liver_tests_required: bool = False
     liver_tests: Literal["normal", "abnormal", "pending", "not_done"] = "not_done"
+    overrides: tuple[ChecklistOverride, ...] = ()
 
     @model_validator(mode="after")
     def _times_not_in_future(self) -> ChecklistFacts:
@@ -90,6 +120,8 @@ class ChecklistPolicy:
     bp_label_guide_systolic_mmhg: float = 140
     bp_label_guide_diastolic_mmhg: float = 90
     pregnancy_test_valid_days: float = 7
+    baseline_spo2_min_pct: float = 92
+    baseline_heart_rate_max_bpm: float = 110
 
 
 DEFAULT_POLICY = ChecklistPolicy()
@@ -102,9 +134,16 @@ class ChecklistItem:
     message: str
     source: str
     blocking: bool
+    overridable: bool = False
+    override: dict[str, str] | None = None  # {"by", "role", "reason", "at"} when a physician overrode it
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @property
+    def cleared(self) -> bool:
+        """Met, or unmet but overridden by a physician (overridable items only)."""
+        return self.met or (self.overridable and self.override is not None)
 
 
 _INTAKE_NAMES = {
@@ -207,7 +246,42 @@ def _baseline_vitals(facts: ChecklistFacts, policy: ChecklistPolicy) -> list[Che
                     ref("spravato_bp_medinfo"), False,
                 )
             )
+    items.append(_overridden(facts, _baseline_spo2(v, policy)))
+    items.append(_overridden(facts, _baseline_heart_rate(v, policy)))
     return items
+
+
+def _baseline_spo2(v: Vitals, policy: ChecklistPolicy) -> ChecklistItem:
+    low = v.spo2_pct < policy.baseline_spo2_min_pct
+    if low:
+        msg = (f"Baseline SpO2 {v.spo2_pct:g} % is below {policy.baseline_spo2_min_pct:g} %: do not start; repeat it, "
+               "tell the physician. Only a physician may start anyway, recording why.")
+    else:
+        msg = f"Baseline SpO2 {v.spo2_pct:g} % (at least {policy.baseline_spo2_min_pct:g} %)."
+    return ChecklistItem("baseline_spo2_low", not low, msg, ref(CLINIC_POLICY), True, overridable=True)
+
+
+def _baseline_heart_rate(v: Vitals, policy: ChecklistPolicy) -> ChecklistItem:
+    fast = v.heart_rate_bpm > policy.baseline_heart_rate_max_bpm
+    if fast:
+        msg = (f"Baseline heart rate {v.heart_rate_bpm:g}/min is above {policy.baseline_heart_rate_max_bpm:g}: do not "
+               "start; repeat it, tell the physician. Only a physician may start anyway, recording why.")
+    else:
+        msg = f"Baseline heart rate {v.heart_rate_bpm:g}/min (at most {policy.baseline_heart_rate_max_bpm:g})."
+    return ChecklistItem("baseline_tachycardia", not fast, msg, ref(CLINIC_POLICY), True, overridable=True)
+
+
+def _overridden(facts: ChecklistFacts, item: ChecklistItem) -> ChecklistItem:
+    """The item with the physician's override attached, when it is unmet and one names it."""
+    if item.met:
+        return item
+    found = next((o for o in facts.overrides if o.code == item.code), None)
+    if found is None:
+        return item
+    record = {"by": found.by, "role": found.role, "reason": found.reason,
+              "at": found.at.isoformat() if found.at else ""}
+    message = f"{item.message} Overridden by {found.by} (physician): {found.reason}"
+    return replace(item, message=message, override=record)
 
 
 def _pregnancy(facts: ChecklistFacts, policy: ChecklistPolicy) -> ChecklistItem:
@@ -281,8 +355,18 @@ def run_checklist(facts: ChecklistFacts, policy: ChecklistPolicy = DEFAULT_POLIC
 
 
 def ready_to_start(items: list[ChecklistItem]) -> bool:
-    """True when no blocking item is unmet."""
-    return all(item.met for item in items if item.blocking)
+    """True when every blocking item is met, or (SpO2, heart rate only) overridden by a physician."""
+    return all(item.cleared for item in items if item.blocking)
+
+
+def blocking_unmet(items: list[ChecklistItem]) -> list[ChecklistItem]:
+    """The blocking items that stop the start (unmet and not overridden)."""
+    return [item for item in items if item.blocking and not item.cleared]
+
+
+def overridable_unmet(items: list[ChecklistItem]) -> list[ChecklistItem]:
+    """Unmet items a physician could override (none of them overridden yet)."""
+    return [item for item in items if item.overridable and not item.met and item.override is None]
 
 
 _P = DEFAULT_POLICY
@@ -300,6 +384,12 @@ RULES: tuple[Rule, ...] = (
     Rule("baseline_bp_hold", "checklist", "blocking",
          f"baseline systolic >= {_P.bp_hold_systolic_mmhg:g} or diastolic >= {_P.bp_hold_diastolic_mmhg:g} mmHg",
          "defer the infusion; tell the physician", ref(CLINIC_POLICY)),
+    Rule("baseline_spo2_low", "checklist", "blocking",
+         f"baseline SpO2 < {_P.baseline_spo2_min_pct:g} %",
+         "do not start; repeat; only a physician may override, recording who and why", ref(CLINIC_POLICY)),
+    Rule("baseline_tachycardia", "checklist", "blocking",
+         f"baseline heart rate > {_P.baseline_heart_rate_max_bpm:g}/min",
+         "do not start; repeat; only a physician may override, recording who and why", ref(CLINIC_POLICY)),
     Rule("baseline_bp_elevated", "checklist", "advisory",
          f"baseline above {_P.bp_label_guide_systolic_mmhg:g}/{_P.bp_label_guide_diastolic_mmhg:g} mmHg (below the hold)",
          "physician weighs benefit and risk", ref("spravato_bp_medinfo")),
