@@ -39,13 +39,13 @@ def bolus(dose: float, minutes: float | None = None) -> dict[str, Any]:
     return step
 
 
-def outcome(req: DoseRequest, library: D.DrugLibrary = DEFAULT_LIBRARY) -> tuple[str, list[str]]:
+def outcome(req: DoseRequest, library: D.DrugLibrary | dict[str, D.DrugLibrary] = D.PROFILES) -> tuple[str, list[str]]:
     """("ok", soft codes overridden) or (error code, codes of every limit that fired)."""
     try:
         program = program_pump(req, library)
     except DosingError as err:
-        return err.code, [f.code for f in err.limits]
-    return "ok", [f.code for f in program.limits]
+        return err.code, [f.rule for f in err.limits]
+    return "ok", [f.rule for f in program.limits]
 
 
 def dec(x: float) -> Decimal:
@@ -111,21 +111,38 @@ def test_a_step_the_protocol_does_not_give_is_refused(protocol: str, step: dict[
     (0.039, ("soft_limit", ["infusion_rate_per_kg_below_soft_min"])),
     (0.04, ("ok", [])),
     (0.5, ("ok", [])),
+    (0.75, ("ok", [])),
+    (0.76, ("soft_limit", ["infusion_rate_per_kg_above_soft_max"])),
+    (1.0, ("soft_limit", ["infusion_rate_per_kg_above_soft_max"])),
+    (1.01, ("hard_limit", ["infusion_rate_per_kg_above_hard_max"])),
+])
+def test_infusion_rate_per_kg_limits_low_dose(rate: float, expected: tuple[str, list[str]]) -> None:
+    assert outcome(order(weight_kg=70, steps=[infusion(rate, 60)])) == expected
+
+
+@pytest.mark.parametrize(("rate", "expected"), [
     (1.0, ("ok", [])),
     (1.01, ("soft_limit", ["infusion_rate_per_kg_above_soft_max"])),
     (2.0, ("soft_limit", ["infusion_rate_per_kg_above_soft_max"])),
     (2.01, ("hard_limit", ["infusion_rate_per_kg_above_hard_max"])),
 ])
-def test_infusion_rate_per_kg_limits(rate: float, expected: tuple[str, list[str]]) -> None:
-    assert outcome(order(weight_kg=70, steps=[infusion(rate)])) == expected
+def test_infusion_rate_per_kg_limits_anesthesia_staffed(rate: float, expected: tuple[str, list[str]]) -> None:
+    req = order(weight_kg=70, profile="anesthesia_staffed", steps=[infusion(rate, 60)])
+    assert outcome(req, D.PROFILES) == expected
 
 
-@pytest.mark.parametrize(("weight", "expected"), [
-    (200.0, ("ok", [])),  # 1.0 mg/kg/h × 200 kg = 200 mg/h: at the limit
-    (200.5, ("hard_limit", ["infusion_rate_absolute_above_hard_max"])),
+@pytest.mark.parametrize(("profile", "height", "weight", "rate", "expected"), [
+    ("low_dose", 200, 133.3, 0.75, ("ok", [])),  # 99.98 mg/h
+    ("low_dose", 200, 134, 0.75, ("hard_limit", ["infusion_rate_absolute_above_hard_max"])),  # 100.5 mg/h
+    ("anesthesia_staffed", 230, 180, 1.1, ("soft_limit", ["infusion_rate_per_kg_above_soft_max"])),  # 198 mg/h
+    ("anesthesia_staffed", 230, 180, 1.12, ("hard_limit", ["infusion_rate_absolute_above_hard_max",
+                                                           "infusion_rate_per_kg_above_soft_max"])),  # 201.6 mg/h
 ])
-def test_absolute_rate_hard_limit_at_200_mg_per_h(weight: float, expected: tuple[str, list[str]]) -> None:
-    assert outcome(order(weight_kg=weight, steps=[infusion(1.0)])) == expected
+def test_absolute_rate_hard_limit_per_profile(profile: str, height: float, weight: float, rate: float,
+                                              expected: tuple[str, list[str]]) -> None:
+    req = order(weight_kg=weight, height_cm=height, profile=profile, steps=[infusion(rate, 60)])
+    code, codes = outcome(req, D.PROFILES)
+    assert (code, sorted(codes)) == (expected[0], sorted(expected[1]))
 
 
 @pytest.mark.parametrize(("dose", "expected"), [
@@ -133,11 +150,20 @@ def test_absolute_rate_hard_limit_at_200_mg_per_h(weight: float, expected: tuple
     (0.1, ("ok", [])),
     (0.35, ("ok", [])),
     (0.36, ("soft_limit", ["bolus_dose_per_kg_above_soft_max"])),
+    (0.5, ("soft_limit", ["bolus_dose_per_kg_above_soft_max"])),
+    (0.51, ("hard_limit", ["bolus_dose_per_kg_above_hard_max"])),
+])
+def test_bolus_dose_limits_low_dose(dose: float, expected: tuple[str, list[str]]) -> None:
+    assert outcome(order(steps=[bolus(dose)])) == expected
+
+
+@pytest.mark.parametrize(("dose", "expected"), [
+    (0.51, ("soft_limit", ["bolus_dose_per_kg_above_soft_max"])),
     (1.0, ("soft_limit", ["bolus_dose_per_kg_above_soft_max"])),
     (1.01, ("hard_limit", ["bolus_dose_per_kg_above_hard_max"])),
 ])
-def test_bolus_dose_limits(dose: float, expected: tuple[str, list[str]]) -> None:
-    assert outcome(order(steps=[bolus(dose)])) == expected
+def test_bolus_dose_limits_anesthesia_staffed(dose: float, expected: tuple[str, list[str]]) -> None:
+    assert outcome(order(profile="anesthesia_staffed", steps=[bolus(dose)]), D.PROFILES) == expected
 
 
 @pytest.mark.parametrize(("minutes", "expected"), [
@@ -153,10 +179,10 @@ def test_bolus_push_time_soft_minimum_and_default(minutes: float | None, expecte
 
 @pytest.mark.parametrize(("minutes", "expected"), [
     (10080, ("ok", [])),
-    (10081, ("hard_limit", ["infusion_duration_above_hard_max"])),
+    (10081, ("hard_limit", ["infusion_duration_above_hard_max", "session_duration_above_hard_max"])),
 ])
 def test_infusion_duration_hard_maximum(minutes: float, expected: tuple[str, list[str]]) -> None:
-    assert outcome(order(steps=[infusion(0.1, minutes)])) == expected
+    assert outcome(order(profile="anesthesia_staffed", steps=[infusion(0.1, minutes)]), D.PROFILES) == expected
 
 
 @pytest.mark.parametrize(("dose", "expected"), [
@@ -223,7 +249,7 @@ def test_slip_pounds_typed_as_kilograms() -> None:
 def test_slip_misplaced_decimal_point_upwards_is_a_hard_stop(steps: list[dict[str, Any]], code: str, hint: str) -> None:
     with pytest.raises(DosingError) as err:
         program_pump(order(steps=steps, override=OVERRIDE))
-    assert err.value.code == "hard_limit" and code in [f.code for f in err.value.limits]
+    assert err.value.code == "hard_limit" and code in [f.rule for f in err.value.limits]
     assert hint in err.value.message
 
 
@@ -252,23 +278,24 @@ def test_slip_strong_concentration_gives_an_undeliverable_rate() -> None:
 
 def test_soft_limit_without_override_stops() -> None:
     with pytest.raises(DosingError) as err:
-        program_pump(order("intermittent_bolus", 70, steps=[bolus(0.75)]))
+        program_pump(order("intermittent_bolus", 70, steps=[bolus(0.45)]))
     assert err.value.code == "soft_limit" and "override" in err.value.message
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_an_empty_reason_is_not_an_override(reason: str) -> None:
     with pytest.raises(DosingError) as err:
-        program_pump(order("intermittent_bolus", 70, steps=[bolus(0.75)], override={"reason": reason, "by": "dr"}))
+        program_pump(order("intermittent_bolus", 70, steps=[bolus(0.45)], override={"reason": reason, "by": "dr"}))
     assert err.value.code == "soft_limit" and "non-empty reason" in err.value.message
 
 
 def test_override_returns_the_program_lists_the_soft_limit_and_echoes_the_override() -> None:
-    out = program_pump(order("intermittent_bolus", 70, steps=[bolus(0.75)], override=OVERRIDE)).as_dict()
-    assert out["program"][0]["dose_mg"] == 52.5
-    assert [(lim["level"], lim["code"], lim["source"]) for lim in out["limits"]] == [
-        ("soft", "bolus_dose_per_kg_above_soft_max", "asra2018")]
-    assert out["override"] == {**OVERRIDE, "overridden": ["bolus_dose_per_kg_above_soft_max"]}
+    out = program_pump(order("intermittent_bolus", 70, steps=[bolus(0.45)], override=OVERRIDE)).as_dict()
+    assert out["program"][0]["dose_mg"] == 31.5
+    assert [(lim["level"], lim["code"], lim["rule"], lim["source"]) for lim in out["limits"]] == [
+        ("soft", "bolus_dose", "bolus_dose_per_kg_above_soft_max", "asra2018"),
+        ("soft", "protocol_bolus_dose_above_max", "protocol_bolus_dose_above_max", "asra2018")]
+    assert out["override"] == {**OVERRIDE, "overridden": ["bolus_dose", "protocol_bolus_dose_above_max"]}
 
 
 def test_override_is_echoed_even_when_nothing_needed_it() -> None:
@@ -278,7 +305,7 @@ def test_override_is_echoed_even_when_nothing_needed_it() -> None:
 
 def test_override_cannot_pass_a_hard_limit() -> None:
     with pytest.raises(DosingError) as err:
-        program_pump(order(steps=[bolus(0.75), infusion(2.5)], override=OVERRIDE))
+        program_pump(order(steps=[bolus(0.4), infusion(2.5)], override=OVERRIDE))
     assert err.value.code == "hard_limit"
     assert {f.level for f in err.value.limits} == {"soft", "hard"}  # every limit is reported
 
@@ -306,13 +333,14 @@ def test_schwartzman_cap_clamps_the_rate_and_says_so() -> None:
 def test_schwartzman_session_total_and_duration() -> None:
     code, codes = outcome(order("schwartzman2009", 100, steps=[infusion(0.35, 300)]))
     assert code == "soft_limit"
-    assert set(codes) == {"protocol_infusion_duration_above_max", "protocol_session_total_above_max"}
+    assert set(codes) == {"protocol_infusion_duration_above_max", "protocol_session_total_above_max",
+                          "session_duration_above_soft_max"}
     assert outcome(order("schwartzman2009", 70, steps=[infusion(0.36, 240)]))[1] == ["protocol_infusion_rate_per_kg_above_max"]
 
 
 @pytest.mark.parametrize(("minutes", "expected"), [
     (39, ("soft_limit", ["protocol_infusion_duration_below_min"])), (40, ("ok", [])),
-    (240, ("ok", [])), (241, ("soft_limit", ["protocol_infusion_duration_above_max"])),
+    (240, ("ok", [])), (241, ("soft_limit", ["protocol_infusion_duration_above_max", "session_duration_above_soft_max"])),
 ])
 def test_outpatient_session_runs_40_min_to_4_h(minutes: float, expected: tuple[str, list[str]]) -> None:
     assert outcome(order("outpatient_infusion", 70, steps=[infusion(0.5, minutes)])) == expected
@@ -397,8 +425,10 @@ def valid_orders(draw: st.DrawFn) -> DoseRequest:
 def test_property_totals_equal_the_sum_of_the_rounded_steps(req: DoseRequest) -> None:
     try:
         program = program_pump(req)
-    except DosingError as err:  # only the pump-resolution rule can stop these orders
-        assert {f.code for f in err.limits} <= {"pump_rate_below_hard_min"}
+    except DosingError as err:  # only the pump-resolution rule and the session limits can stop these orders
+        assert {f.rule for f in err.limits if f.level == "hard"} <= {
+            "pump_rate_below_hard_min", "session_total_per_kg_above_hard_max", "session_total_absolute_above_hard_max",
+            "session_duration_above_hard_max"}
         return
     assert program.total_dose_mg == sum(s.dose_mg for s in program.steps)
     assert program.total_volume_ml == sum(s.volume_ml for s in program.steps)
@@ -415,7 +445,7 @@ def test_property_ml_per_h_times_concentration_is_the_mg_per_h(req: DoseRequest)
     except DosingError:
         return
     conc = dec(program.concentration_mg_per_ml)
-    weight = dec(program.weight_kg)
+    weight = dec(program.dosing_weight_kg)
     infusions = iter(s for s in req.steps or [] if s.kind == "infusion")
     for s in program.steps:
         assert s.rate_mg_per_h == s.rate_ml_per_h * conc  # exactly what the pump delivers
@@ -429,13 +459,21 @@ def test_property_ml_per_h_times_concentration_is_the_mg_per_h(req: DoseRequest)
 @settings(max_examples=150, deadline=None)
 @given(WEIGHTS, st.sampled_from([2, 3]), DOSES, RATES, MINUTES)
 def test_property_scaling_weight_scales_the_dose(weight: float, factor: int, dose: float, rate: float, minutes: int) -> None:
-    assume(weight * factor <= 250)
+    assume(weight * factor <= 100)  # below the 100 kg cap that applies without a height
     steps = [bolus(dose), infusion(rate, minutes)]
     try:
         light = program_pump(order(weight_kg=weight, steps=steps, override=OVERRIDE))
+    except DosingError as err:  # what stops the light patient stops the heavy one too
+        with pytest.raises(DosingError):
+            program_pump(order(weight_kg=weight * factor, steps=steps, override=OVERRIDE))
+        assert err.code == "hard_limit"
+        return
+    try:
         heavy = program_pump(order(weight_kg=weight * factor, steps=steps, override=OVERRIDE))
-    except DosingError as err:
-        assert err.code == "hard_limit" and weight * factor * rate > 200  # only the absolute cap may stop it
+    except DosingError as err:  # only a limit in absolute mg may stop the heavier patient alone
+        assert err.code == "hard_limit"
+        assert {f.rule for f in err.limits if f.level == "hard"} <= {
+            "infusion_rate_absolute_above_hard_max", "session_total_absolute_above_hard_max"}
         return
     (lb, li), (hb, hi) = light.steps, heavy.steps
     assert abs(hb.dose_mg - factor * lb.dose_mg) <= Decimal("0.05") * (1 + factor)
@@ -464,23 +502,23 @@ def test_property_no_override_passes_a_hard_limit(rate: float, reason: str) -> N
 
 
 def test_a_clinic_may_tighten_and_the_new_limit_applies() -> None:
-    lib = tighten_library(DEFAULT_LIBRARY, limits={"infusion_rate_mg_per_kg_per_h": {"soft_max": 0.5, "hard_max": 1.0}},
+    lib = tighten_library(DEFAULT_LIBRARY, limits={"infusion_rate_mg_per_kg_per_h": {"soft_max": 0.5, "hard_max": 0.8}},
                           concentrations_mg_per_ml=(1.0,), name="ketamine, low-dose analgesia (clinic A)")
     assert outcome(order(steps=[infusion(0.5)]), lib) == ("ok", [])
     assert outcome(order(steps=[infusion(0.6)]), lib) == ("soft_limit", ["infusion_rate_per_kg_above_soft_max"])
-    assert outcome(order(steps=[infusion(1.01)]), lib) == ("hard_limit", ["infusion_rate_per_kg_above_hard_max"])
+    assert outcome(order(steps=[infusion(0.81, 60)]), lib) == ("hard_limit", ["infusion_rate_per_kg_above_hard_max"])
     assert outcome(order(concentration_mg_per_ml=2, steps=[infusion(0.5)]), lib)[0] == "invalid_input"
     with pytest.raises(DosingError) as err:
         program_pump(order(steps=[infusion(0.6)]), lib)
     assert err.value.limits[0].source == "clinic_policy"
-    assert DEFAULT_LIBRARY.infusion_rate_mg_per_kg_per_h.hard_max.value == 2.0  # the default is untouched
+    assert DEFAULT_LIBRARY.infusion_rate_mg_per_kg_per_h.hard_max.value == 1.0  # the default is untouched
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"limits": {"infusion_rate_mg_per_kg_per_h": {"hard_max": 3.0}}}, "would loosen"),
     ({"limits": {"weight_kg": {"hard_min": 20.0}}}, "would loosen"),
     ({"limits": {"bolus_dose_mg_per_kg": {"soft_max": 1.5}}}, "past the hard maximum"),
-    ({"limits": {"infusion_rate_mg_per_kg_per_h": {"soft_min": 1.5}}}, "soft_min is above soft_max"),
+    ({"limits": {"infusion_rate_mg_per_kg_per_h": {"soft_min": 0.8}}}, "soft_min is above soft_max"),
     ({"limits": {"infusion_rate_mg_per_h": {"hard_max": float("inf")}}}, "cannot be removed"),
     ({"limits": {"nonsense": {"hard_max": 1.0}}}, "unknown library quantity"),
     ({"limits": {"bolus_dose_mg_per_kg": {"hardmax": 1.0}}}, "unknown bound"),
@@ -494,8 +532,8 @@ def test_a_library_is_never_loosened_past_a_hard_limit(kwargs: dict[str, Any], m
 
 
 def test_a_soft_limit_may_move_within_the_hard_limits() -> None:
-    lib = tighten_library(DEFAULT_LIBRARY, limits={"infusion_rate_mg_per_kg_per_h": {"soft_max": 1.5}})
-    assert outcome(order(steps=[infusion(1.2)]), lib) == ("ok", [])
+    lib = tighten_library(DEFAULT_LIBRARY, limits={"infusion_rate_mg_per_kg_per_h": {"soft_max": 0.9}})
+    assert outcome(order(steps=[infusion(0.85, 60)]), lib) == ("ok", [])
 
 
 def test_tightened_weight_range() -> None:
@@ -531,13 +569,23 @@ def test_weight_change_flag_refuses_nonsense() -> None:
 def test_each_library_number_carries_its_source() -> None:
     lib = DEFAULT_LIBRARY
     assert lib.name == "ketamine, low-dose analgesia"
-    assert (lib.infusion_rate_mg_per_kg_per_h.soft_max.value, lib.infusion_rate_mg_per_kg_per_h.hard_max.value) == (1.0, 2.0)
-    assert (lib.bolus_dose_mg_per_kg.soft_max.value, lib.bolus_dose_mg_per_kg.hard_max.value) == (0.35, 1.0)
-    assert lib.infusion_rate_mg_per_h.hard_max.value == 200.0 and lib.infusion_rate_mg_per_h.soft_max is None
+    assert lib.profile == "low_dose"
+    assert (lib.infusion_rate_mg_per_kg_per_h.soft_max.value, lib.infusion_rate_mg_per_kg_per_h.hard_max.value) == (0.75, 1.0)
+    assert (lib.bolus_dose_mg_per_kg.soft_max.value, lib.bolus_dose_mg_per_kg.hard_max.value) == (0.35, 0.5)
+    assert lib.infusion_rate_mg_per_h.hard_max.value == 100.0 and lib.infusion_rate_mg_per_h.soft_max is None
+    assert (lib.session_total_mg_per_kg.soft_max.value, lib.session_total_mg_per_kg.hard_max.value) == (4.0, 6.0)
+    assert (lib.session_total_mg.soft_max.value, lib.session_total_mg.hard_max.value) == (400.0, 600.0)
+    staffed = D.ANESTHESIA_STAFFED_LIBRARY
+    assert (staffed.infusion_rate_mg_per_kg_per_h.soft_max.value, staffed.infusion_rate_mg_per_kg_per_h.hard_max.value) == (1.0, 2.0)
+    assert (staffed.bolus_dose_mg_per_kg.soft_max.value, staffed.bolus_dose_mg_per_kg.hard_max.value) == (0.35, 1.0)
+    assert staffed.infusion_rate_mg_per_h.hard_max.value == 200.0
+    assert (staffed.session_total_mg_per_kg.soft_max.value, staffed.session_total_mg_per_kg.hard_max.value) == (8.0, 12.0)
+    assert (staffed.session_total_mg.soft_max.value, staffed.session_total_mg.hard_max.value) == (800.0, 1200.0)
+    assert staffed.infusion_rate_mg_per_kg_per_h.hard_max.source == "asra2018"
     assert (lib.weight_kg.hard_min.value, lib.weight_kg.hard_max.value) == (30.0, 250.0)
     assert lib.concentrations_mg_per_ml == (1.0, 2.0, 10.0)
     assert lib.bolus_dose_mg_per_kg.soft_max.source == "asra2018"
-    assert lib.infusion_rate_mg_per_kg_per_h.hard_max.source == "asra2018"
+    assert lib.infusion_rate_mg_per_kg_per_h.hard_max.source == "pa_lowdose_ketamine2020"
     for limit in lib.limits():
         for _, _, bound in limit.bounds():
             assert get_source(bound.source)

@@ -76,11 +76,12 @@ def test_titrated_infusion_starts_between_0_1_and_0_5() -> None:
 def test_intermittent_bolus_range_and_its_override_note() -> None:
     p = P.get_protocol("intermittent_bolus")
     bounds = {lim.bound: lim.value for lim in p.limits if lim.quantity == "bolus_dose_mg_per_kg"}
-    assert bounds == {"min": 0.2, "max": 0.75}
+    # the seed's 0.75 mg/kg rests on a clinic page: the protocol stops at ASRA's 0.35 mg/kg (issue 11)
+    assert bounds == {"min": 0.2, "max": 0.35}
     assert (p.series.interval_days_min, p.series.interval_days_max) == (3, 4)
-    # 0.75 mg/kg is past the library's soft bolus limit, so the protocol must say an override is needed
-    assert bounds["max"] > DEFAULT_LIBRARY.bolus_dose_mg_per_kg.soft_max.value
-    assert any("override" in c for c in p.cautions) and "override" in p.summary
+    assert bounds["max"] <= DEFAULT_LIBRARY.bolus_dose_mg_per_kg.soft_max.value
+    assert p.titration is not None and p.titration.max == 0.35
+    assert any("override" in c for c in p.cautions) and "anesthesia-staffed" in p.summary
 
 
 def test_continuous_three_day_and_five_day_courses_are_inpatient() -> None:

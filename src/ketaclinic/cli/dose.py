@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from ketaclinic.cli.io import CommandError, emit, run_json_command
-from ketaclinic.clinical.dosing import DEFAULT_LIBRARY, DoseRequest, DosingError, LimitFinding, program_pump
+from ketaclinic.clinical.dosing import PROFILES, DoseRequest, DosingError, LimitFinding, program_pump
 from ketaclinic.clinical.protocols import list_protocols
 
 
@@ -32,9 +32,10 @@ class DoseError(CommandError):
 
 
 def handle_dose(request: DoseRequest) -> dict[str, Any]:
-    """Program the pump from the default drug library; a refusal becomes the JSON error."""
+    """Program the pump from the drug library's profile (the order's, else the protocol's); a
+    refusal becomes the JSON error."""
     try:
-        return program_pump(request, DEFAULT_LIBRARY).as_dict()
+        return program_pump(request, PROFILES).as_dict()
     except DosingError as exc:
         raise DoseError(exc.code, exc.message, exc.field, exc.limits) from None
 

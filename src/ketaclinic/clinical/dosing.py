@@ -39,9 +39,9 @@ How the numbers are rounded (all arithmetic in :class:`decimal.Decimal`, half-up
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -107,8 +107,12 @@ class Bound:
 
 @dataclass(frozen=True)
 class Limit:
-    """Soft and hard bounds on one quantity. ``code`` is the stem of the finding codes
-    (``infusion_rate_per_kg`` -> ``infusion_rate_per_kg_above_hard_max``)."""
+    """Soft and hard bounds on one quantity.
+
+    ``code`` is the contract's code for a finding on it (design 4.3 v2: ``infusion_rate``,
+    ``bolus_dose``, ``absolute_rate``, ``session_total``, ``bolus_duration``, ``implausible_bmi``
+    ...); two limits may share a code (the session total in mg/kg and in mg). ``stem`` names the
+    individual rule (``infusion_rate_per_kg`` -> ``infusion_rate_per_kg_above_hard_max``)."""
 
     code: str
     quantity: str
@@ -118,6 +122,11 @@ class Limit:
     soft_max: Bound | None = None
     hard_min: Bound | None = None
     hard_max: Bound | None = None
+    stem: str = ""
+
+    def rule_name(self, level: Level, side: str) -> str:
+        word = "above" if side == "max" else "below"
+        return f"{self.stem or self.code}_{word}_{level}_{side}"
 
     def bounds(self) -> list[tuple[Level, str, Bound]]:
         """(level, "min"|"max", bound) for every bound that is set, hard first."""
@@ -143,7 +152,11 @@ class Limit:
 
 @dataclass(frozen=True)
 class DrugLibrary:
-    """A smart-pump drug library entry (one drug, one care area)."""
+    """A smart-pump drug library entry (one drug, one care area: the care *profile*).
+
+    Every per-kg limit is judged on the dosing weight (:func:`dosing_weight`). The session limits
+    apply to everything one session programs (all steps, all boluses) and, for an infusion longer
+    than a day, to any 24 h of it."""
 
     name: str
     infusion_rate_mg_per_kg_per_h: Limit
@@ -154,10 +167,15 @@ class DrugLibrary:
     oral_dose_mg_per_kg: Limit
     pump_rate_ml_per_h: Limit
     weight_kg: Limit
+    session_total_mg_per_kg: Limit
+    session_total_mg: Limit
+    session_duration_min: Limit
+    bmi_kg_per_m2: Limit
     concentrations_mg_per_ml: tuple[float, ...]
     concentrations_source: str
     default_bolus_duration_min: float
     default_bolus_duration_source: str
+    profile: str = "low_dose"
 
     def __post_init__(self) -> None:
         ref(self.concentrations_source)
@@ -166,11 +184,7 @@ class DrugLibrary:
             raise ValueError("a drug library needs at least one concentration")
 
     def limits(self) -> tuple[Limit, ...]:
-        return (
-            self.infusion_rate_mg_per_kg_per_h, self.infusion_rate_mg_per_h, self.infusion_duration_min,
-            self.bolus_dose_mg_per_kg, self.bolus_duration_min, self.oral_dose_mg_per_kg,
-            self.pump_rate_ml_per_h, self.weight_kg,
-        )
+        return tuple(lim for _, lim in _library_limit_attrs(self))
 
     def allows_concentration(self, concentration_mg_per_ml: float) -> bool:
         return any(dec(concentration_mg_per_ml) == dec(c) for c in self.concentrations_mg_per_ml)
@@ -181,6 +195,7 @@ class DrugLibrary:
 
         return {
             "name": self.name,
+            "profile": self.profile,
             "limits": [
                 {"code": lim.code, "quantity": lim.quantity, "unit": lim.unit, "label": lim.label,
                  "soft_min": b(lim.soft_min), "soft_max": b(lim.soft_max), "hard_min": b(lim.hard_min), "hard_max": b(lim.hard_max)}
@@ -194,55 +209,138 @@ class DrugLibrary:
 
 _ASRA = "C, Low"
 
-DEFAULT_LIBRARY = DrugLibrary(
+
+def _shared_limits() -> dict[str, Limit]:
+    """The limits both care profiles share: they catch slips, not doses."""
+    return dict(
+        infusion_duration_min=Limit(
+            "infusion_duration", "infusion_duration_min", "min", "infusion duration",
+            hard_max=Bound(7 * 24 * 60.0, CLINIC_POLICY, None, "7 days: longer than any protocol; catches hours typed as minutes"),
+        ),
+        bolus_duration_min=Limit(
+            "bolus_duration", "bolus_duration_min", "min", "bolus push time",
+            soft_min=Bound(2.0, CLINIC_POLICY, None, "a fast push raises the risk of dissociation and blood-pressure rise"),
+        ),
+        oral_dose_mg_per_kg=Limit(
+            "oral_dose", "oral_dose_mg_per_kg", "mg/kg", "oral dose", stem="oral_dose_per_kg",
+            soft_max=Bound(0.5, ref("kannan2002_oral"), None, "the studied dose: 0.5 mg/kg three times daily"),
+            hard_max=Bound(1.0, CLINIC_POLICY, None, "twice the studied oral dose"),
+        ),
+        pump_rate_ml_per_h=Limit(
+            "pump_rate", "rate_ml_per_h", "mL/h", "programmed pump rate",
+            soft_min=Bound(1.0, CLINIC_POLICY, None, "below 1 mL/h the 0.1 mL/h rounding is >= 5 % of the rate and delivery "
+                           "is uneven: choose a weaker concentration"),
+            hard_min=Bound(0.1, CLINIC_POLICY, None, "the rate rounds to 0.0 mL/h: nothing would be delivered"),
+        ),
+        weight_kg=Limit(
+            "weight", "weight_kg", "kg", "weight",
+            hard_min=Bound(30.0, CLINIC_POLICY, None, "adult clinic; below this a weight is more likely a slip than a patient"),
+            hard_max=Bound(250.0, CLINIC_POLICY, None, "above this a weight is more likely pounds typed as kilograms"),
+        ),
+        bmi_kg_per_m2=Limit(
+            "implausible_bmi", "bmi_kg_per_m2", "kg/m2", "body-mass index", stem="bmi",
+            soft_min=Bound(15.0, CLINIC_POLICY, None, "a BMI this low is more likely a slip (kilograms typed as pounds, "
+                           "a height in inches) than a patient"),
+            soft_max=Bound(60.0, CLINIC_POLICY, None, "a BMI this high is more likely pounds typed as kilograms or a "
+                           "height slip than a patient"),
+        ),
+    )
+
+
+LOW_DOSE_LIBRARY = DrugLibrary(
     name="ketamine, low-dose analgesia",
+    profile="low_dose",
     infusion_rate_mg_per_kg_per_h=Limit(
-        "infusion_rate_per_kg", "infusion_rate_mg_per_kg_per_h", "mg/kg/h", "infusion rate",
+        "infusion_rate", "infusion_rate_mg_per_kg_per_h", "mg/kg/h", "infusion rate", stem="infusion_rate_per_kg",
         soft_min=Bound(0.04, CLINIC_POLICY, None, "below the lowest starting rate of any protocol (10 mg/h at 250 kg): "
                        "a decimal slip the other way, e.g. 0.35 typed as 0.035"),
-        soft_max=Bound(1.0, ref("pa_lowdose_ketamine2020"), None, "low-dose infusions are no more than 1 mg/kg/h"),
-        hard_max=Bound(2.0, ref("asra2018"), _ASRA, "top of the ASRA 2018 range of 0.5-2 mg/kg/h"),
+        soft_max=Bound(0.75, CLINIC_POLICY, None, "the highest rate of any outpatient low-dose protocol (0.5 mg/kg over "
+                       "40 min); above it a physician decides"),
+        hard_max=Bound(1.0, ref("pa_lowdose_ketamine2020"), None, "low-dose infusions are no more than 1 mg/kg/h"),
     ),
     infusion_rate_mg_per_h=Limit(
-        "infusion_rate_absolute", "infusion_rate_mg_per_h", "mg/h", "absolute infusion rate",
-        hard_max=Bound(200.0, CLINIC_POLICY, None, "catches a wrong weight or unit whatever the per-kg rate"),
-    ),
-    infusion_duration_min=Limit(
-        "infusion_duration", "infusion_duration_min", "min", "infusion duration",
-        hard_max=Bound(7 * 24 * 60.0, CLINIC_POLICY, None, "7 days: longer than any protocol; catches hours typed as minutes"),
+        "absolute_rate", "infusion_rate_mg_per_h", "mg/h", "absolute infusion rate", stem="infusion_rate_absolute",
+        hard_max=Bound(100.0, CLINIC_POLICY, None, "catches a wrong weight or unit whatever the per-kg rate (trial "
+                       "regimens ran at 22-25 mg/h)"),
     ),
     bolus_dose_mg_per_kg=Limit(
-        "bolus_dose_per_kg", "bolus_dose_mg_per_kg", "mg/kg", "bolus dose",
+        "bolus_dose", "bolus_dose_mg_per_kg", "mg/kg", "bolus dose", stem="bolus_dose_per_kg",
         soft_min=Bound(0.1, CLINIC_POLICY, None, "below any published analgesic bolus: a decimal slip the other way"),
         soft_max=Bound(0.35, ref("asra2018"), _ASRA, "ASRA 2018: boluses up to 0.35 mg/kg"),
-        hard_max=Bound(1.0, CLINIC_POLICY, None, "anesthetic induction doses begin around 1 mg/kg; PA 2020 defines a "
-                       "low-dose bolus as no more than 0.5 mg/kg"),
+        hard_max=Bound(0.5, ref("pa_lowdose_ketamine2020"), None, "a low-dose bolus is no more than 0.5 mg/kg"),
     ),
-    bolus_duration_min=Limit(
-        "bolus_duration", "bolus_duration_min", "min", "bolus push time",
-        soft_min=Bound(2.0, CLINIC_POLICY, None, "a fast push raises the risk of dissociation and blood-pressure rise"),
+    session_total_mg_per_kg=Limit(
+        "session_total", "session_total_mg_per_kg", "mg/kg", "session total", stem="session_total_per_kg",
+        soft_max=Bound(4.0, CLINIC_POLICY, None, "all steps and boluses of one session, or any 24 h of a longer "
+                       "infusion: 4 h at the low-dose maximum of 1 mg/kg/h"),
+        hard_max=Bound(6.0, CLINIC_POLICY, None, "one and a half times the soft session total"),
     ),
-    oral_dose_mg_per_kg=Limit(
-        "oral_dose_per_kg", "oral_dose_mg_per_kg", "mg/kg", "oral dose",
-        soft_max=Bound(0.5, ref("kannan2002_oral"), None, "the studied dose: 0.5 mg/kg three times daily"),
-        hard_max=Bound(1.0, CLINIC_POLICY, None, "twice the studied oral dose"),
+    session_total_mg=Limit(
+        "session_total", "session_total_mg", "mg", "session total", stem="session_total_absolute",
+        soft_max=Bound(400.0, CLINIC_POLICY, None, "4 mg/kg at a 100 kg dosing weight"),
+        hard_max=Bound(600.0, CLINIC_POLICY, None, "catches a wrong weight or a step repeated by mistake"),
     ),
-    pump_rate_ml_per_h=Limit(
-        "pump_rate", "rate_ml_per_h", "mL/h", "programmed pump rate",
-        soft_min=Bound(1.0, CLINIC_POLICY, None, "below 1 mL/h the 0.1 mL/h rounding is >= 5 % of the rate and delivery "
-                       "is uneven: choose a weaker concentration"),
-        hard_min=Bound(0.1, CLINIC_POLICY, None, "the rate rounds to 0.0 mL/h: nothing would be delivered"),
-    ),
-    weight_kg=Limit(
-        "weight", "weight_kg", "kg", "weight",
-        hard_min=Bound(30.0, CLINIC_POLICY, None, "adult clinic; below this a weight is more likely a slip than a patient"),
-        hard_max=Bound(250.0, CLINIC_POLICY, None, "above this a weight is more likely pounds typed as kilograms"),
+    session_duration_min=Limit(
+        "session_duration", "session_duration_min", "min", "infusion time in one session",
+        soft_max=Bound(240.0, ref("seed_outpatient_series"), None, "outpatient sessions run 40 min to 4 h"),
+        hard_max=Bound(720.0, CLINIC_POLICY, None, "an outpatient day; longer infusions run in the anesthesia-staffed "
+                       "profile (inpatient)"),
     ),
     concentrations_mg_per_ml=(1.0, 2.0, 10.0),
     concentrations_source=CLINIC_POLICY,
     default_bolus_duration_min=5.0,
     default_bolus_duration_source=CLINIC_POLICY,
+    **_shared_limits(),
 )
+"""The default care profile (design 4.3 v2): a nurse-run outpatient chair. Pennsylvania 2020 defines
+low dose as infusions of no more than 1 mg/kg/h or boluses of no more than 0.5 mg/kg."""
+
+ANESTHESIA_STAFFED_LIBRARY = DrugLibrary(
+    name="ketamine, anesthesia-staffed analgesia",
+    profile="anesthesia_staffed",
+    infusion_rate_mg_per_kg_per_h=Limit(
+        "infusion_rate", "infusion_rate_mg_per_kg_per_h", "mg/kg/h", "infusion rate", stem="infusion_rate_per_kg",
+        soft_min=LOW_DOSE_LIBRARY.infusion_rate_mg_per_kg_per_h.soft_min,
+        soft_max=Bound(1.0, ref("pa_lowdose_ketamine2020"), None, "above the low-dose definition of 1 mg/kg/h"),
+        hard_max=Bound(2.0, ref("asra2018"), _ASRA, "top of the ASRA 2018 range of 0.5-2 mg/kg/h"),
+    ),
+    infusion_rate_mg_per_h=Limit(
+        "absolute_rate", "infusion_rate_mg_per_h", "mg/h", "absolute infusion rate", stem="infusion_rate_absolute",
+        hard_max=Bound(200.0, CLINIC_POLICY, None, "catches a wrong weight or unit whatever the per-kg rate"),
+    ),
+    bolus_dose_mg_per_kg=Limit(
+        "bolus_dose", "bolus_dose_mg_per_kg", "mg/kg", "bolus dose", stem="bolus_dose_per_kg",
+        soft_min=LOW_DOSE_LIBRARY.bolus_dose_mg_per_kg.soft_min,
+        soft_max=Bound(0.35, ref("asra2018"), _ASRA, "ASRA 2018: boluses up to 0.35 mg/kg"),
+        hard_max=Bound(1.0, CLINIC_POLICY, None, "anesthetic induction doses begin around 1 mg/kg"),
+    ),
+    session_total_mg_per_kg=Limit(
+        "session_total", "session_total_mg_per_kg", "mg/kg", "session total", stem="session_total_per_kg",
+        soft_max=Bound(8.0, CLINIC_POLICY, None, "all steps and boluses of one session, or any 24 h of a longer infusion"),
+        hard_max=Bound(12.0, CLINIC_POLICY, None, "one and a half times the soft session total"),
+    ),
+    session_total_mg=Limit(
+        "session_total", "session_total_mg", "mg", "session total", stem="session_total_absolute",
+        soft_max=Bound(800.0, CLINIC_POLICY, None, "8 mg/kg at a 100 kg dosing weight"),
+        hard_max=Bound(1200.0, CLINIC_POLICY, None, "catches a wrong weight or a step repeated by mistake"),
+    ),
+    session_duration_min=Limit(
+        "session_duration", "session_duration_min", "min", "infusion time in one session",
+        hard_max=Bound(7 * 24 * 60.0, CLINIC_POLICY, None, "7 days: longer than any inpatient protocol"),
+    ),
+    concentrations_mg_per_ml=(1.0, 2.0, 10.0),
+    concentrations_source=CLINIC_POLICY,
+    default_bolus_duration_min=5.0,
+    default_bolus_duration_source=CLINIC_POLICY,
+    **_shared_limits(),
+)
+"""Inpatient and multi-day infusions with an anaesthesia clinician present: ASRA 2018's 0.5-2 mg/kg/h.
+Chosen only by a physician with a reason, recorded on the plan (the services layer enforces it)."""
+
+PROFILES: dict[str, DrugLibrary] = {"low_dose": LOW_DOSE_LIBRARY, "anesthesia_staffed": ANESTHESIA_STAFFED_LIBRARY}
+PROFILE_IDS: tuple[str, ...] = tuple(PROFILES)
+DEFAULT_PROFILE = "low_dose"
+DEFAULT_LIBRARY = LOW_DOSE_LIBRARY
 
 
 class LibraryLoosenedError(ValueError):
@@ -305,11 +403,15 @@ def tighten_library(
     return tightened
 
 
+LIMIT_ATTRS: tuple[str, ...] = (
+    "infusion_rate_mg_per_kg_per_h", "infusion_rate_mg_per_h", "infusion_duration_min", "bolus_dose_mg_per_kg",
+    "bolus_duration_min", "oral_dose_mg_per_kg", "pump_rate_ml_per_h", "weight_kg",
+    "session_total_mg_per_kg", "session_total_mg", "session_duration_min", "bmi_kg_per_m2",
+)
+
+
 def _library_limit_attrs(library: DrugLibrary) -> list[tuple[str, Limit]]:
-    return [(name, getattr(library, name)) for name in (
-        "infusion_rate_mg_per_kg_per_h", "infusion_rate_mg_per_h", "infusion_duration_min", "bolus_dose_mg_per_kg",
-        "bolus_duration_min", "oral_dose_mg_per_kg", "pump_rate_ml_per_h", "weight_kg",
-    )]
+    return [(name, getattr(library, name)) for name in LIMIT_ATTRS]
 
 
 def _check_not_looser(quantity: str, old: Limit, new: Limit) -> None:
@@ -334,6 +436,81 @@ def _check_not_looser(quantity: str, old: Limit, new: Limit) -> None:
         raise LibraryLoosenedError(f"{quantity}: soft_min is above soft_max")
     if new.hard_min is not None and new.hard_max is not None and new.hard_min.value > new.hard_max.value:
         raise LibraryLoosenedError(f"{quantity}: hard_min is above hard_max")
+
+
+# -- the dosing weight (design 4.3 v2) ----------------------------------------------------------
+
+HEIGHT_MIN_CM = 120.0
+HEIGHT_MAX_CM = 230.0
+ADJUSTED_WEIGHT_FROM_BMI = Decimal("35")
+ADJUSTMENT_FACTOR = Decimal("0.4")
+CAP_WITHOUT_HEIGHT_KG = Decimal("100")
+DEVINE_BASE_KG = {"male": Decimal("50"), "female": Decimal("45.5")}
+DEVINE_KG_PER_CM = Decimal("0.91")
+DEVINE_FROM_CM = Decimal("152.4")
+
+
+@dataclass(frozen=True)
+class DosingWeight:
+    """The weight every mg/kg figure is applied to, and why (design 4.3 v2).
+
+    ``basis``: ``actual`` (BMI < 35, or no height and at most 100 kg), ``adjusted`` (BMI >= 35:
+    IBW + 0.4 x (actual - IBW)) or ``capped`` (no height given: the actual weight capped at 100 kg,
+    because without a height obesity cannot be told from a slip)."""
+
+    kg: Decimal
+    basis: Literal["actual", "adjusted", "capped"]
+    actual_kg: Decimal
+    height_cm: Decimal | None
+    bmi_kg_per_m2: Decimal | None
+    ideal_kg: Decimal | None
+    sex_assumed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dosing_weight_kg": float(self.kg), "dosing_weight_basis": self.basis, "weight_kg": float(self.actual_kg),
+            "height_cm": _num(self.height_cm), "bmi_kg_per_m2": _num(self.bmi_kg_per_m2),
+            "ideal_body_weight_kg": _num(self.ideal_kg), "sex_assumed": self.sex_assumed,
+        }
+
+    def describe(self) -> str:
+        """What a nurse reads beside a mg/kg figure: ``dosing weight 94.6 kg (adjusted: BMI 41.3)``."""
+        why = {"actual": "actual weight", "capped": "actual weight capped at 100 kg: no height recorded",
+               "adjusted": f"adjusted for BMI {_fmt(round_half_up(self.bmi_kg_per_m2 or Decimal(0), TENTH))}"}[self.basis]
+        return f"dosing weight {_fmt(self.kg)} kg ({why})"
+
+
+def ideal_body_weight_kg(height_cm: float, sex: str | None) -> Decimal:
+    """Devine 1974: men 50 kg, women 45.5 kg, + 0.91 kg per cm above 152.4 cm (as design 4.3 v2
+    writes it: nothing is taken off below 152.4 cm). An unknown sex counts as female, the lower
+    and so the safer figure."""
+    base = DEVINE_BASE_KG["male" if sex == "male" else "female"]
+    above = max(dec(height_cm) - DEVINE_FROM_CM, Decimal(0))
+    return base + DEVINE_KG_PER_CM * above
+
+
+def bmi_kg_per_m2(weight_kg: float, height_cm: float) -> Decimal:
+    metres = dec(height_cm) / 100
+    return dec(weight_kg) / (metres * metres)
+
+
+def dosing_weight(weight_kg: float, height_cm: float | None = None, sex: str | None = None) -> DosingWeight:
+    """The dosing weight of design 4.3 v2, to 0.1 kg (half up), so the printed weight times the
+    printed mg/kg gives the printed dose. Sources: Devine 1974 (IBW), Pai & Paloucek 2000 (the
+    adjusted weight convention); the BMI 35 threshold and the 100 kg cap are clinic policy."""
+    actual = dec(weight_kg)
+    assumed = sex not in ("male", "female")
+    if height_cm is None:
+        if actual > CAP_WITHOUT_HEIGHT_KG:
+            return DosingWeight(CAP_WITHOUT_HEIGHT_KG, "capped", actual, None, None, None, assumed)
+        return DosingWeight(round_half_up(actual, TENTH), "actual", actual, None, None, None, assumed)
+    height = dec(height_cm)
+    bmi = bmi_kg_per_m2(weight_kg, height_cm)
+    ideal = ideal_body_weight_kg(height_cm, sex)
+    if bmi >= ADJUSTED_WEIGHT_FROM_BMI and actual > ideal:
+        adjusted = ideal + ADJUSTMENT_FACTOR * (actual - ideal)
+        return DosingWeight(round_half_up(adjusted, TENTH), "adjusted", actual, height, bmi, ideal, assumed)
+    return DosingWeight(round_half_up(actual, TENTH), "actual", actual, height, bmi, ideal, assumed)
 
 
 # -- the order (contract 4.3 input) -----------------------------------------------------------
@@ -395,12 +572,17 @@ class DoseStep(BaseModel):
 
 
 class DoseRequest(BaseModel):
-    """The ``ketaclinic dose`` input (contract 4.3). Only ``protocol`` and ``weight_kg`` are required."""
+    """The ``ketaclinic dose`` input (contract 4.3 and 4.3 v2). Only ``protocol`` and ``weight_kg``
+    are required; ``height_cm`` and ``sex`` give the dosing weight, ``profile`` the care profile
+    (absent: the protocol's own, ``low_dose`` for every outpatient protocol)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     protocol: str
     weight_kg: float = Field(allow_inf_nan=False)
+    height_cm: float | None = Field(default=None, ge=HEIGHT_MIN_CM, le=HEIGHT_MAX_CM, allow_inf_nan=False)
+    sex: Literal["female", "male"] | None = None
+    profile: Literal["low_dose", "anesthesia_staffed"] | None = None
     concentration_mg_per_ml: float | None = Field(default=None, allow_inf_nan=False)
     steps: list[DoseStep] | None = Field(default=None, min_length=1, max_length=20)
     override: Override | None = None
@@ -425,10 +607,13 @@ class LimitFinding:
     step: int | None = None
     field: str | None = None
     grade: str | None = None
+    #: The individual rule that fired (``infusion_rate_per_kg_above_soft_max``); ``code`` is the
+    #: contract's code for the kind of limit (``infusion_rate``).
+    rule: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"level": self.level, "code": self.code, "message": self.message, "source": self.source,
-                "step": self.step, "field": self.field}
+        return {"level": self.level, "code": self.code, "rule": self.rule or self.code, "message": self.message,
+                "source": self.source, "step": self.step, "field": self.field}
 
 
 @dataclass(frozen=True)
@@ -488,6 +673,16 @@ class PumpProgram:
     notes: tuple[Note, ...]
     override: Override | None
     library_name: str
+    dosing_weight: DosingWeight | None = None
+    profile: str = DEFAULT_PROFILE
+
+    @property
+    def dosing_weight_kg(self) -> float:
+        return float(self.dosing_weight.kg) if self.dosing_weight else self.weight_kg
+
+    @property
+    def most_in_any_24h_mg(self) -> Decimal:
+        return most_in_any_window(deliveries_of(self.steps))
 
     @property
     def total_dose_mg(self) -> Decimal:
@@ -515,6 +710,12 @@ class PumpProgram:
             "route": self.protocol.route,
             "setting": self.protocol.setting,
             "weight_kg": self.weight_kg,
+            "dosing_weight_kg": self.dosing_weight_kg,
+            "dosing_weight_basis": self.dosing_weight.basis if self.dosing_weight else "actual",
+            "dosing_weight": self.dosing_weight.as_dict() if self.dosing_weight else None,
+            "profile": self.profile,
+            "session_total_mg_per_kg": float(round_half_up(self.most_in_any_24h_mg / dec(self.dosing_weight_kg),
+                                                           Decimal("0.001"))),
             "concentration_mg_per_ml": self.concentration_mg_per_ml,
             "drug_library": self.library_name,
             "titration": self.protocol.titration.as_dict() if self.protocol.titration else None,
@@ -548,6 +749,8 @@ class _Check:
                 hint_max: str = "", hint_min: str = "") -> None:
         for level, side, bound in limit.breaches(value):
             where = f"step {step} ({field_path.rsplit('.', 1)[-1]}): " if step is not None and field_path else ""
+            if step is None and limit.code in ("session_total", "session_duration"):
+                where = "session: "
             word = "above" if side == "max" else "below"
             message = (
                 f"{where}{limit.label} {_fmt(value)} {limit.unit} is {word} the {level} {side}imum of "
@@ -558,8 +761,8 @@ class _Check:
             hint = hint_max if side == "max" else hint_min
             if hint:
                 message += f"; {hint}"
-            self.findings.append(LimitFinding(level, f"{limit.code}_{word}_{level}_{side}", message, bound.source,
-                                              step, field_path, bound.grade))
+            self.findings.append(LimitFinding(level, limit.code, message, bound.source,
+                                              step, field_path, bound.grade, limit.rule_name(level, side)))
 
     def protocol(self, protocol: Protocol, lim: ProtocolLimit, value: Decimal, step: int | None, field_path: str | None) -> None:
         if lim.bound == "cap" or not lim.fires(float(value)):
@@ -572,7 +775,7 @@ class _Check:
             return
         message = (f"{where}{lim.quantity} {_fmt(value)} {lim.unit} is {word} of {_fmt(dec(lim.value))} {lim.unit} "
                    f"for protocol {protocol.id} [{lim.source}] ({lim.why})")
-        self.findings.append(LimitFinding("soft", lim.code, message, lim.source, step, field_path, lim.grade))
+        self.findings.append(LimitFinding("soft", lim.code, message, lim.source, step, field_path, lim.grade, lim.code))
 
 
 def _plausible(limit: Limit, value: Decimal) -> bool:
@@ -671,20 +874,44 @@ def _concentration(request: DoseRequest, protocol: Protocol, library: DrugLibrar
     return dec(request.concentration_mg_per_ml)
 
 
-def program_pump(request: DoseRequest, library: DrugLibrary = DEFAULT_LIBRARY) -> PumpProgram:
+def library_for(request_profile: str | None, protocol: Protocol,
+                libraries: DrugLibrary | Mapping[str, DrugLibrary] = PROFILES) -> DrugLibrary:
+    """The library an order is judged against: the profile the order names, else the protocol's.
+
+    ``libraries`` maps profile -> library (the clinic's tightened profiles); a single library
+    is used as it is (the caller has chosen it)."""
+    if isinstance(libraries, DrugLibrary):
+        return libraries
+    profile = request_profile or protocol.profile
+    try:
+        return libraries[profile]
+    except KeyError:
+        raise DosingError("invalid_input", f"profile {profile!r} is not in the drug library; allowed: "
+                          f"{', '.join(libraries)}", "profile") from None
+
+
+def program_pump(request: DoseRequest, library: DrugLibrary | Mapping[str, DrugLibrary] = PROFILES) -> PumpProgram:
     """Turn a weight-based order into a pump program, or raise :class:`DosingError`.
 
     Pure: the same order and library always give the same program. See the module docstring
-    for the limit and rounding rules.
+    for the limit and rounding rules. Every mg/kg figure is applied to the dosing weight; no
+    program it returns is past a hard limit of its profile, per step or per session.
     """
     try:
         protocol = get_protocol(request.protocol)
     except UnknownProtocolError as exc:
         raise DosingError("invalid_input", str(exc), "protocol") from None
-    weight = _weight(request.weight_kg, library)
+    library = library_for(request.profile, protocol, library)
+    actual = _weight(request.weight_kg, library)
+    basis = dosing_weight(float(actual), request.height_cm, request.sex)
+    weight = basis.kg
     conc = _concentration(request, protocol, library)
     orders = _orders(request, protocol)
     check = _Check()
+    if basis.bmi_kg_per_m2 is not None:
+        check.library(library.bmi_kg_per_m2, round_half_up(basis.bmi_kg_per_m2, TENTH), None, "weight_kg",
+                      hint_max="were pounds typed as kilograms, or is the height right?",
+                      hint_min="is the weight in kilograms and the height in centimetres?")
     cap = protocol.cap_mg_per_h()
     explicit = bool(request.steps)
 
@@ -707,6 +934,7 @@ def program_pump(request: DoseRequest, library: DrugLibrary = DEFAULT_LIBRARY) -
             program.extend(_oral(order, number, path, weight, conc, protocol, library, check))
 
     total = sum((s.dose_mg for s in program), Decimal("0"))
+    check_session(program, weight, library, check, field_path="steps" if explicit else "protocol")
     for lim in protocol.limits:
         if lim.quantity == "session_total_mg":
             check.protocol(protocol, lim, total, None, None)
@@ -714,11 +942,96 @@ def program_pump(request: DoseRequest, library: DrugLibrary = DEFAULT_LIBRARY) -
             check.protocol(protocol, lim, infusion_time, None, None)
     for caution in protocol.cautions:
         check.notes.append(Note("protocol_caution", caution, protocol.source))
+    if basis.basis != "actual":
+        check.notes.append(Note("dosing_weight", f"every mg/kg figure uses the {basis.describe()}, not the actual "
+                                f"{_fmt(actual)} kg", ref("devine1974_ibw") if basis.basis == "adjusted" else CLINIC_POLICY))
 
-    return _decide(protocol, request, weight, conc, program, check, library)
+    return _decide(protocol, request, basis, conc, program, check, library)
 
 
-def _decide(protocol: Protocol, request: DoseRequest, weight: Decimal, conc: Decimal, program: list[ProgramStep],
+# -- session totals -----------------------------------------------------------------------------
+
+DAY_MIN = Decimal(24 * 60)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One amount given evenly from ``start_min`` over ``duration_min`` (0: all at once)."""
+
+    start_min: Decimal
+    duration_min: Decimal
+    dose_mg: Decimal
+
+    @property
+    def end_min(self) -> Decimal:
+        return self.start_min + self.duration_min
+
+    def given_before(self, t: Decimal) -> Decimal:
+        """How much of it is given strictly before minute ``t``."""
+        if t <= self.start_min:
+            return Decimal(0)
+        if self.duration_min <= 0 or t >= self.end_min:
+            return self.dose_mg
+        return self.dose_mg * (t - self.start_min) / self.duration_min
+
+
+def deliveries_of(program: Iterable[ProgramStep]) -> list[Delivery]:
+    """The program as amounts over time (oral doses at once, pushes and infusions evenly)."""
+    out = []
+    for step in program:
+        start = step.start_min or Decimal(0)
+        minutes = step.duration_min if step.kind != "oral" and step.duration_min is not None else Decimal(0)
+        out.append(Delivery(start, minutes, step.dose_mg))
+    return out
+
+
+def most_in_any_window(deliveries: Iterable[Delivery], window_min: Decimal = DAY_MIN) -> Decimal:
+    """The largest amount given in any ``window_min`` (a 24 h day by default), window [t, t + w).
+
+    For a session shorter than the window this is simply its total. The amount in a window is
+    piecewise linear in t, so its maximum is at a window edge meeting a start or an end."""
+    items = [d for d in deliveries if d.dose_mg > 0]
+    if not items:
+        return Decimal(0)
+    first = min(d.start_min for d in items)
+    last = max(d.end_min for d in items)
+    if last - first < window_min:
+        return sum((d.dose_mg for d in items), Decimal(0))
+    edges = {t for d in items for t in (d.start_min, d.end_min)}
+    candidates = edges | {t - window_min for t in edges}
+
+    def given(t: Decimal) -> Decimal:
+        return sum((d.given_before(t) for d in items), Decimal(0))
+
+    return max(given(t + window_min) - given(t) for t in candidates)
+
+
+def infusion_time_min(program: Iterable[ProgramStep]) -> Decimal:
+    """The minutes of infusion steps in a program (slow pushes and oral doses not counted)."""
+    return sum((s.duration_min or Decimal(0) for s in program if s.kind == "infusion"), Decimal(0))
+
+
+def check_session(program: Iterable[ProgramStep], weight: Decimal, library: DrugLibrary, check: _Check,
+                  *, extra: Iterable[Delivery] = (), field_path: str | None = None) -> Decimal:
+    """Judge one session's totals (design 4.3 v2): the most given in any 24 h, in mg/kg of the
+    dosing weight and in mg, and the session's length. ``extra`` adds what was given beside the
+    program (a bolus at the bedside). Returns the most given in any 24 h, in mg."""
+    program = list(program)
+    deliveries = deliveries_of(program) + list(extra)
+    most = most_in_any_window(deliveries)
+    length = infusion_time_min(program)
+    what = "in the session" if length <= DAY_MIN else "in the busiest 24 h of the infusion"
+    per_kg = round_half_up(most / weight, Decimal("0.001"))
+    check.library(library.session_total_mg_per_kg, per_kg, None, field_path,
+                  hint_max=f"{_fmt(round_half_up(most, TENTH))} mg {what} at a dosing weight of {_fmt(weight)} kg")
+    check.library(library.session_total_mg, round_half_up(most, TENTH), None, field_path,
+                  hint_max=f"{what}; check the weight, the steps and their durations")
+    check.library(library.session_duration_min, length, None, field_path,
+                  hint_max="check that hours were not typed as minutes, or use an inpatient protocol")
+    return most
+
+
+def _decide(protocol: Protocol, request: DoseRequest, basis: DosingWeight, conc: Decimal, program: list[ProgramStep],
             check: _Check, library: DrugLibrary) -> PumpProgram:
     findings = tuple(check.findings)
     hard = [f for f in findings if f.level == "hard"]
@@ -735,9 +1048,22 @@ def _decide(protocol: Protocol, request: DoseRequest, weight: Decimal, conc: Dec
             "a physician may override with override.reason (and override.by)"
         raise DosingError("soft_limit", f"soft limit ({why}): " + " | ".join(f.message for f in soft), soft[0].field, findings)
     return PumpProgram(
-        protocol=protocol, weight_kg=float(weight), concentration_mg_per_ml=float(conc), steps=tuple(program),
+        protocol=protocol, weight_kg=float(basis.actual_kg), concentration_mg_per_ml=float(conc), steps=tuple(program),
         limits=tuple(soft), notes=tuple(check.notes), override=override, library_name=library.name,
+        dosing_weight=basis, profile=library.profile,
     )
+
+
+def _hard_ceiling(limit: Limit) -> Decimal | None:
+    return dec(limit.hard_max.value) if limit.hard_max is not None else None
+
+
+def _inside_hard(value: Decimal, ceiling: Decimal | None, quantum: Decimal, ordered: Decimal) -> Decimal:
+    """Round ``value`` down when half-up rounding alone pushed an order that was within a hard
+    maximum past it: rounding must never carry a dose over a hard limit."""
+    if ceiling is None or value <= ceiling or ordered > ceiling:
+        return value
+    return ceiling.quantize(quantum, rounding=ROUND_FLOOR)
 
 
 def _infusion(order: _Order, number: int, path: str, weight: Decimal, conc: Decimal, protocol: Protocol,
@@ -775,6 +1101,11 @@ def _infusion(order: _Order, number: int, path: str, weight: Decimal, conc: Deci
         ordered = dec(cap.value)
         per_kg = ordered / weight
     rate_ml = round_half_up(ordered / conc, TENTH)
+    ceilings = [c for c in (_hard_ceiling(library.infusion_rate_mg_per_h),
+                            None if library.infusion_rate_mg_per_kg_per_h.hard_max is None
+                            else _hard_ceiling(library.infusion_rate_mg_per_kg_per_h) * weight) if c is not None]
+    if ceilings:
+        rate_ml = _inside_hard(rate_ml, min(ceilings) / conc, TENTH, ordered / conc)
     check.library(library.pump_rate_ml_per_h, rate_ml, number, "concentration_mg_per_ml",
                   hint_min=f"at {_fmt(conc)} mg/mL the pump would run at {_fmt(rate_ml)} mL/h for "
                   f"{_fmt(round_half_up(ordered, HUNDREDTH))} mg/h: choose a weaker concentration")
@@ -798,6 +1129,8 @@ def _bolus(order: _Order, number: int, path: str, weight: Decimal, conc: Decimal
         if lim.quantity == "bolus_dose_mg_per_kg":
             check.protocol(protocol, lim, per_kg, number, f"{path}.dose_mg_per_kg")
     dose = round_half_up(per_kg * weight, TENTH)
+    ceiling = _hard_ceiling(library.bolus_dose_mg_per_kg)
+    dose = _inside_hard(dose, None if ceiling is None else ceiling * weight, TENTH, per_kg * weight)
     _nonzero(dose, number, f"{path}.dose_mg_per_kg", check)
     volume = round_half_up(dose / conc, HUNDREDTH)
     rate_ml = round_half_up(volume * 60 / minutes, TENTH)
@@ -815,6 +1148,8 @@ def _oral(order: _Order, number: int, path: str, weight: Decimal, conc: Decimal,
         if lim.quantity == "oral_dose_mg_per_kg":
             check.protocol(protocol, lim, per_kg, number, f"{path}.dose_mg_per_kg")
     dose = round_half_up(per_kg * weight, TENTH)
+    ceiling = _hard_ceiling(library.oral_dose_mg_per_kg)
+    dose = _inside_hard(dose, None if ceiling is None else ceiling * weight, TENTH, per_kg * weight)
     _nonzero(dose, number, f"{path}.dose_mg_per_kg", check)
     volume = round_half_up(dose / conc, HUNDREDTH)
     times = order.times_per_day or 1
@@ -880,21 +1215,42 @@ def weight_change_flag(new_weight_kg: float, last_weight_kg: float) -> WeightCha
 # -- rules for docs/clinical-rules.md ----------------------------------------------------------
 
 
-def _rules(library: DrugLibrary) -> tuple[Rule, ...]:
+def _limit_rules(library: DrugLibrary, base: DrugLibrary | None = None) -> list[Rule]:
+    """One rule per bound; with ``base``, only the bounds that differ from it, named by profile."""
     rules: list[Rule] = []
-    for lim in library.limits():
-        if lim.quantity == "weight_kg":
+    prefix = f"{library.profile}." if base is not None else ""
+    per_profile = f" (profile {library.profile})"
+    for attr, lim in _library_limit_attrs(library):
+        if lim.quantity == "weight_kg" or (base is not None and getattr(base, attr) == lim):
             continue
         for level, side, bound in lim.bounds():
-            word = "above" if side == "max" else "below"
             op = ">" if side == "max" else "<"
             action = ("stop: nothing programmed, no override" if level == "hard"
                       else "stop unless a physician overrides with a reason (recorded)")
+            per = " of the dosing weight" if "mg/kg" in lim.unit else ""
             rules.append(Rule(
-                code=f"{lim.code}_{word}_{level}_{side}", domain="dosing", kind=f"{level}_limit",
-                threshold=f"{lim.label} {op} {bound.value:g} {lim.unit}",
+                code=prefix + lim.rule_name(level, side), domain="dosing", kind=f"{level}_limit",
+                threshold=f"{lim.label} {op} {bound.value:g} {lim.unit}{per}" + (per_profile if base is not None else ""),
                 action=f"{action}" + (f"; {bound.why}" if bound.why else ""), source=bound.source, grade=bound.grade,
             ))
+    return rules
+
+
+def _rules(library: DrugLibrary) -> tuple[Rule, ...]:
+    rules: list[Rule] = _limit_rules(library)
+    rules.extend(_limit_rules(ANESTHESIA_STAFFED_LIBRARY, base=library))
+    rules.append(Rule(
+        code="dosing_weight", domain="dosing", kind="calculation",
+        threshold="every mg/kg figure", action="applied to the dosing weight: actual weight when BMI < 35; IBW + 0.4 x "
+        "(actual - IBW) when BMI >= 35 (Devine IBW); actual weight capped at 100 kg when no height is recorded "
+        "(BMI threshold, factor use and cap: clinic policy)", source=ref("devine1974_ibw"),
+    ))
+    rules.append(Rule(
+        code="care_profile", domain="dosing", kind="scope",
+        threshold="profile anesthesia_staffed", action="only a physician chooses it, with a reason recorded on the plan; "
+        "inpatient and multi-day protocols run under it; every other protocol runs under low_dose",
+        source=ref("pa_lowdose_ketamine2020"),
+    ))
     w = library.weight_kg
     rules.append(Rule(
         code="weight_out_of_range", domain="dosing", kind="hard_error",

@@ -21,6 +21,7 @@ from ketaclinic.clinical.rules import Rule
 from ketaclinic.evidence.sources import CLINIC_POLICY, ref
 
 Route = Literal["iv", "oral", "intranasal", "im"]
+Profile = Literal["low_dose", "anesthesia_staffed"]
 Setting = Literal["outpatient", "inpatient"]
 StepKind = Literal["bolus", "infusion", "oral"]
 LimitQuantity = Literal[
@@ -194,6 +195,10 @@ class Protocol:
     concentration_source: str = CLINIC_POLICY
     requires_explicit_steps: bool = False
     cautions: tuple[str, ...] = ()
+    #: The drug library's care profile the protocol runs under (design 4.3 v2): the nurse-run
+    #: outpatient ``low_dose`` profile, or ``anesthesia_staffed`` for inpatient and multi-day
+    #: continuous infusions with an anaesthesia clinician present.
+    profile: Profile = "low_dose"
 
     def __post_init__(self) -> None:
         ref(self.observation_source)
@@ -223,6 +228,7 @@ class Protocol:
             "setting": self.setting,
             "source": self.source,
             "summary": self.summary,
+            "profile": self.profile,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -274,8 +280,9 @@ PROTOCOLS: tuple[Protocol, ...] = (
         name="Single infusion, 0.5 mg/kg over 40 min",
         route="iv",
         setting="outpatient",
-        summary="One outpatient infusion of 0.5 mg/kg given evenly over 40 minutes (0.75 mg/kg/h), often the first "
-        "session to see how a patient responds and tolerates ketamine.",
+        summary="One outpatient infusion of 0.5 mg/kg given evenly over 40 minutes (0.75 mg/kg/h). This is the "
+        "depression regimen (the antidepressant trials, Zarate 2006), used by some clinics as a first session to see how a patient tolerates "
+        "ketamine; for pain, ASRA 2018 advises at least 80 mg over more than 2 hours, which this session does not reach.",
         steps=(ProtocolStep("infusion", rate_mg_per_kg_per_h=0.75, duration_min=40, label="0.5 mg/kg over 40 min"),),
         titration=None,
         series=Series(1, None, None, CLINIC_POLICY, "a single session, then reassess (ASRA 2018 advises starting with one outpatient infusion)"),
@@ -285,8 +292,14 @@ PROTOCOLS: tuple[Protocol, ...] = (
             ProtocolLimit("infusion_rate_mg_per_kg_per_h", "max", 0.75, ref("seed_ketarevive"), "0.5 mg/kg over 40 min is 0.75 mg/kg/h"),
             ProtocolLimit("infusion_duration_min", "min", 40, ref("seed_ketarevive"), "the regimen is 40 min"),
             ProtocolLimit("infusion_duration_min", "max", 40, ref("seed_ketarevive"), "the regimen is 40 min"),
+            *_ASRA_MINIMUM,
         ),
-        evidence=(EvidenceRef(ref("seed_ketarevive"), None, "'A single infusion of 0.5 mg/kg over 40 minutes'"),),
+        evidence=(
+            EvidenceRef(ref("seed_ketarevive"), None, "'A single infusion of 0.5 mg/kg over 40 minutes'"),
+            EvidenceRef(ref("zarate2006_depression"), None, "the 0.5 mg/kg over 40 min regimen comes from the depression "
+                        "trials, not from chronic-pain studies"),
+            EvidenceRef(ref("asra2018"), _ASRA_GRADE, "for chronic pain: at least 80 mg over more than 2 h is advised"),
+        ),
         allowed_kinds=("infusion",),
     ),
     Protocol(
@@ -302,8 +315,9 @@ PROTOCOLS: tuple[Protocol, ...] = (
             ProtocolStep("infusion", rate_mg_per_kg_per_h=0.5, duration_min=240, label="maintenance infusion"),
         ),
         titration=Titration(
-            "start at 0.5 mg/kg/h; if tolerated and relief is poor, raise by 0.1 mg/kg/h every 30 min up to 1.0 mg/kg/h",
-            "mg/kg/h", 0.5, 0.1, 30, 1.0, CLINIC_POLICY,
+            "start at 0.5 mg/kg/h; if tolerated and relief is poor, raise by 0.1 mg/kg/h every 30 min up to 0.75 mg/kg/h "
+            "(the low-dose profile's soft maximum)",
+            "mg/kg/h", 0.5, 0.1, 30, 0.75, CLINIC_POLICY,
         ),
         series=Series(6, 1, 7, CLINIC_POLICY, "a series of sessions, then boosters when relief fades; the number is the clinic's choice (seed 003)"),
         min_observation_after_stop_min=_OBSERVATION_MIN,
@@ -329,15 +343,15 @@ PROTOCOLS: tuple[Protocol, ...] = (
         "within sessions of 1 to 4 hours.",
         steps=(ProtocolStep("infusion", rate_mg_per_kg_per_h=0.1, duration_min=240, label="starting rate; titrate"),),
         titration=Titration(
-            "start at 0.1 mg/kg/h (0.1-0.5 allowed); raise by 0.1 mg/kg/h every 30 min as tolerated, up to 1.0 mg/kg/h",
-            "mg/kg/h", 0.1, 0.1, 30, 1.0, CLINIC_POLICY, start_range=(0.1, 0.5),
+            "start at 0.1 mg/kg/h (0.1-0.5 allowed); raise by 0.1 mg/kg/h every 30 min as tolerated, up to 0.75 mg/kg/h "
+            "(the low-dose profile's soft maximum)",
+            "mg/kg/h", 0.1, 0.1, 30, 0.75, CLINIC_POLICY, start_range=(0.1, 0.5),
         ),
         series=Series(6, 1, 7, CLINIC_POLICY, "sessions repeated over a few weeks (seed 001), then boosters"),
         min_observation_after_stop_min=_OBSERVATION_MIN,
         observation_source=CLINIC_POLICY,
         limits=(
             ProtocolLimit("infusion_rate_mg_per_kg_per_h", "min", 0.1, ref("seed_ketarevive"), "infusions start at 0.1-0.5 mg/kg/h"),
-            ProtocolLimit("infusion_rate_mg_per_kg_per_h", "max", 1.0, ref("pa_lowdose_ketamine2020"), "low-dose infusions are no more than 1 mg/kg/h"),
             ProtocolLimit("infusion_duration_min", "min", 60, ref("seed_ketarevive"), "sessions usually last 1-4 hours"),
             ProtocolLimit("infusion_duration_min", "max", 240, ref("seed_ketarevive"), "sessions usually last 1-4 hours"),
         ),
@@ -346,30 +360,36 @@ PROTOCOLS: tuple[Protocol, ...] = (
     ),
     Protocol(
         id="intermittent_bolus",
-        name="Intermittent boluses, 0.2-0.75 mg/kg every 3-4 days",
+        name="Intermittent boluses, 0.2-0.35 mg/kg every 3-4 days",
         route="iv",
         setting="outpatient",
-        summary="A slow IV bolus of 0.2 mg/kg (up to 0.75 mg/kg) every 3 to 4 days. Doses above 0.35 mg/kg exceed "
-        "the drug library's soft bolus limit (the ASRA 2018 ceiling) and need a physician's override with a reason.",
+        summary="A slow IV bolus of 0.2 mg/kg, raised to at most 0.35 mg/kg (the ASRA 2018 bolus ceiling), every 3 to 4 "
+        "days. A clinic page describes boluses up to 0.75 mg/kg; that is past the low-dose definition (Pennsylvania "
+        "2020: no more than 0.5 mg/kg), so in the nurse-run low-dose profile 0.5 mg/kg is a hard stop, and anything "
+        "above 0.35 mg/kg needs the anesthesia-staffed profile and a physician's override with a reason.",
         steps=(ProtocolStep("bolus", dose_mg_per_kg=0.2, duration_min=5, label="slow IV bolus"),),
         titration=Titration(
-            "start at 0.2 mg/kg; raise by 0.05 mg/kg at the next visit if tolerated and relief is short; above 0.35 mg/kg "
-            "needs an override", "mg/kg", 0.2, 0.05, 3 * 24 * 60, 0.75, CLINIC_POLICY,
+            "start at 0.2 mg/kg; raise by 0.05 mg/kg at the next visit if tolerated and relief is short, up to 0.35 mg/kg "
+            "(ASRA 2018)", "mg/kg", 0.2, 0.05, 3 * 24 * 60, 0.35, CLINIC_POLICY,
         ),
         series=Series(6, 3, 4, ref("seed_ketarevive"), "every 3-4 days; the number of doses is the clinic's choice"),
         min_observation_after_stop_min=_OBSERVATION_MIN,
         observation_source=CLINIC_POLICY,
         limits=(
             ProtocolLimit("bolus_dose_mg_per_kg", "min", 0.2, ref("seed_ketarevive"), "boluses of 0.2-0.75 mg/kg"),
-            ProtocolLimit("bolus_dose_mg_per_kg", "max", 0.75, ref("seed_ketarevive"), "boluses of 0.2-0.75 mg/kg"),
+            ProtocolLimit("bolus_dose_mg_per_kg", "max", 0.35, ref("asra2018"), "ASRA 2018: boluses up to 0.35 mg/kg",
+                          _ASRA_GRADE),
         ),
         evidence=(
-            EvidenceRef(ref("seed_ketarevive"), None, "'intermittent bolus doses of 0.2-0.75 mg/kg every 3-4 days'"),
+            EvidenceRef(ref("seed_ketarevive"), None, "'intermittent bolus doses of 0.2-0.75 mg/kg every 3-4 days' (a "
+                        "clinic page: the frequency is kept, the top dose is not)"),
             EvidenceRef(ref("asra2018"), _ASRA_GRADE, "bolus up to 0.35 mg/kg"),
+            EvidenceRef(ref("pa_lowdose_ketamine2020"), None, "low-dose boluses are no more than 0.5 mg/kg"),
             EvidenceRef(ref("mercadante2000_bolus"), None, "slow boluses of 0.25 and 0.5 mg/kg; more drowsiness and confusion at 0.5"),
         ),
         allowed_kinds=("bolus",),
-        cautions=("a bolus above 0.35 mg/kg is past the library's soft limit (ASRA 2018): it needs a physician override with a reason",),
+        cautions=("a bolus above 0.35 mg/kg is past the library's soft limit (ASRA 2018) and the protocol's maximum: it "
+                  "needs a physician override with a reason, and above 0.5 mg/kg the anesthesia-staffed profile",),
     ),
     Protocol(
         id="continuous_inpatient_3day",
@@ -392,6 +412,7 @@ PROTOCOLS: tuple[Protocol, ...] = (
             ProtocolLimit("infusion_duration_min", "max", 3 * 24 * 60, ref("seed_ketarevive"), "for up to 3 days"),
         ),
         evidence=(EvidenceRef(ref("seed_ketarevive"), None, "'continuous infusions of 0.1-0.3 mg/kg/hour for up to 3 days'"),),
+        profile="anesthesia_staffed",
         allowed_kinds=("infusion",),
         cautions=("inpatient protocol: continuous monitoring on a ward, not in the outpatient chair",),
     ),
@@ -418,6 +439,7 @@ PROTOCOLS: tuple[Protocol, ...] = (
             EvidenceRef(ref("seed_inpatient_course"), None, "five days of inpatient ketamine infusions"),
             EvidenceRef(ref("goldberg2010_inpatient"), None, "10-40 mg/h for 5 days in 16 CRPS patients (observational)"),
         ),
+        profile="anesthesia_staffed",
         allowed_kinds=("infusion",),
         cautions=(
             "inpatient protocol: continuous monitoring on a ward",
@@ -504,6 +526,7 @@ PROTOCOLS: tuple[Protocol, ...] = (
             EvidenceRef(ref("asra2018"), "B", "CRPS: moderate evidence of improvement for up to 12 weeks"),
             EvidenceRef(ref("dahan2011"), None, "the same 100-h infusions, modelled"),
         ),
+        profile="anesthesia_staffed",
         allowed_kinds=("infusion",),
         cautions=(
             "the trial used S(+)-ketamine (esketamine), which is more potent than the racemic ketamine of this library; "

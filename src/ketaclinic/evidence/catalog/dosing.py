@@ -100,4 +100,41 @@ SOURCES = (
         note="Ketamine by mouth, buccally or subcutaneously in palliative care; injection vials 10, 50 and 100 mg/mL; "
         "'ketamine oral solution (usually 50 mg/5 mL)' = 10 mg/mL, the default concentration of the oral protocol.",
     ),
+    Source(
+        id="zarate2006_depression",
+        authors="Zarate CA Jr, Singh JB, Carlson PJ, Brutsche NE, Ameli R, Luckenbaugh DA, Charney DS, Manji HK",
+        year=2006,
+        title="A randomized trial of an N-methyl-D-aspartate antagonist in treatment-resistant major depression",
+        journal="Arch Gen Psychiatry 2006;63(8):856-864",
+        kind="trial",
+        checked="secondary",
+        doi="10.1001/archpsyc.63.8.856",
+        note="Ketamine 0.5 mg/kg IV over 40 min in treatment-resistant depression: the origin of the 40-minute regimen "
+        "(trial registrations and later depression trials read in secondary copies repeat the dose and time). Cited "
+        "to say the 40-minute session is a depression regimen, not an analgesic one.",
+    ),
+    Source(
+        id="devine1974_ibw",
+        authors="Devine BJ",
+        year=1974,
+        title="Gentamicin therapy (case study; the ideal body weight equation)",
+        journal="Drug Intell Clin Pharm 1974;8:650-655",
+        kind="study",
+        checked="secondary",
+        note="Ideal body weight: men 50 kg, women 45.5 kg, + 2.3 kg per inch over 5 feet (0.91 kg per cm above "
+        "152.4 cm), as reprinted in Pai & Paloucek 2000. KetaClinic uses it for the dosing weight of design 4.3 v2.",
+    ),
+    Source(
+        id="pai2000_ibw",
+        authors="Pai MP, Paloucek FP",
+        year=2000,
+        title="The origin of the 'ideal' body weight equations",
+        journal="Ann Pharmacother 2000;34(9):1066-1069",
+        kind="review",
+        checked="secondary",
+        doi="10.1345/aph.19381",
+        note="Traces the Devine equation and its use for drug dosing; the adjusted body weight "
+        "IBW + 0.4 x (actual - IBW) used for obese patients is a dosing convention (aminoglycosides), not a "
+        "ketamine-specific finding. KetaClinic applies it at BMI >= 35 as clinic policy (design 4.3 v2).",
+    ),
 )
