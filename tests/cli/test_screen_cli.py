@@ -177,7 +177,8 @@ def test_unreadable_documents_exit_2(text):
         (doc(allergies=["Esketamine"]), "not_eligible", "ketamine_allergy"),
         (doc("vitals", systolic_mmhg=180), "not_eligible", "hypertension_uncontrolled"),
         (doc("vitals", systolic_mmhg=179), "eligible_with_precautions", "hypertension_borderline"),
-        (doc("pain", duration_weeks=11.9), "not_eligible", "pain_not_chronic"),
+        (doc("pain", duration_weeks=11.9, conditions=["fibromyalgia"]), "not_eligible", "pain_not_chronic"),
+        (doc("pain", duration_weeks=6), "eligible", "pain_not_chronic"),  # CRPS: a note (4.2 v2)
         (doc("pain", prior_treatments=[]), "not_eligible", "not_refractory"),
         (doc("history", intracranial_pressure="elevated"), "eligible_with_precautions", "intracranial_pressure"),
         (doc(medications=["lorazepam"]), "eligible", "interaction_benzodiazepine"),
@@ -200,3 +201,96 @@ def test_evidence_for_several_conditions():
         ("spinal_cord_injury", "weak", "C, Low"),
     ]
     assert all(e["source"] == "asra2018" for e in out["evidence"])
+
+
+# --------------------------------------------------------------------------- contract 4.2 v2
+
+
+def test_installed_command_judges_a_v2_document():
+    document = doc("history", coronary="stable", mania="none", alcohol_use="moderate")
+    document["patient"].update(height_cm=165, breastfeeding=False)
+    document["vitals"].update(respiratory_rate_per_min=16)
+    document["medications"] = ["Nardil 15 mg", "OXYCONTIN 20mg ER"]
+    proc = run_installed(document)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    kinds = {f["code"]: f["kind"] for f in out["findings"]}
+    assert out["decision"] == "eligible_with_precautions"
+    assert kinds["coronary_disease"] == "precaution" and kinds["interaction_maoi"] == "precaution"
+    assert kinds["interaction_opioid"] == "note"
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "allowed"),
+    [
+        (doc("history", cerebrovascular="stroke"), "history.cerebrovascular",
+         ["'none'", "'aneurysm_or_avm'", "'intracerebral_hemorrhage_history'"]),
+        (doc("history", coronary="mi"), "history.coronary", ["'none'", "'stable'", "'recent_event'"]),
+        (doc("history", thyroid="overactive"), "history.thyroid",
+         ["'normal'", "'hyperthyroid_treated'", "'hyperthyroid_untreated'"]),
+        (doc("history", seizures="yes"), "history.seizures", ["'none'", "'controlled'", "'poorly_controlled'"]),
+        (doc("history", mania="bipolar"), "history.mania", ["'none'", "'history'", "'active'"]),
+        (doc("history", alcohol_use="social"), "history.alcohol_use", ["'none'", "'moderate'", "'heavy'"]),
+    ],
+)
+def test_bad_v2_enum_values_exit_2_naming_the_field_and_the_allowed_values(document, field, allowed):
+    code, out = run(document)
+    assert code == 2
+    err = out["error"]
+    assert err["code"] == "invalid_input" and err["field"] == field
+    for value in allowed:
+        assert value in err["message"]
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (doc("patient", height_cm=-170), "patient.height_cm"),
+        (doc("patient", breastfeeding="maybe"), "patient.breastfeeding"),
+        (doc("vitals", respiratory_rate_per_min=0), "vitals.respiratory_rate_per_min"),
+        (doc("history", stroke="none"), "history.stroke"),
+    ],
+)
+def test_bad_v2_values_exit_2_naming_the_field(document, field):
+    code, out = run(document)
+    assert code == 2 and out["error"]["field"] == field
+
+
+def test_installed_command_rejects_a_bad_v2_enum_without_a_traceback():
+    proc = run_installed(doc("history", coronary="recent"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["error"]["field"] == "history.coronary"
+
+
+@pytest.mark.parametrize(
+    ("document", "decision", "code", "kind"),
+    [
+        (doc("vitals", spo2_pct=88, heart_rate_bpm=150), "not_eligible", "hypoxaemia", "contraindication"),
+        (doc("vitals", heart_rate_bpm=111), "eligible_with_precautions", "tachycardia", "precaution"),
+        (doc("history", cerebrovascular="aneurysm_or_avm"), "not_eligible", "cerebrovascular_risk", "contraindication"),
+        (doc("history", coronary="recent_event"), "not_eligible", "coronary_recent_event", "contraindication"),
+        (doc("history", thyroid="hyperthyroid_untreated"), "not_eligible", "hyperthyroidism_untreated",
+         "contraindication"),
+        (doc("history", mania="active"), "not_eligible", "mania_active", "contraindication"),
+        (doc("history", mania="history"), "eligible_with_precautions", "mania_history", "precaution"),
+        (doc("history", seizures="poorly_controlled"), "eligible_with_precautions", "seizures_poorly_controlled",
+         "precaution"),
+        (doc("history", alcohol_use="heavy"), "eligible_with_precautions", "alcohol_heavy", "precaution"),
+        (doc("patient", breastfeeding=True), "eligible_with_precautions", "breastfeeding", "precaution"),
+        (doc(medications=["Nardil 15 mg"]), "eligible_with_precautions", "interaction_maoi", "precaution"),
+        (doc(medications=["Theo-24 300 mg"]), "eligible_with_precautions", "interaction_seizure_threshold",
+         "precaution"),
+        (doc(medications=["Klonopin 0.5 mg"]), "eligible", "interaction_benzodiazepine", "note"),
+        (doc(medications=["Paxlovid"]), "eligible", "interaction_cyp3a4_inhibitor", "note"),
+        (doc("pain", duration_weeks=6, conditions=["fibromyalgia"]), "not_eligible", "pain_not_chronic",
+         "unmet_requirement"),
+        (doc("pain", duration_weeks=6), "eligible", "pain_not_chronic", "note"),
+    ],
+)
+def test_v2_decisions_through_the_command(document, decision, code, kind):
+    exit_code, out = run(document)
+    assert exit_code == 0
+    assert out["decision"] == decision
+    assert {f["code"]: f["kind"] for f in out["findings"]}[code] == kind
+    for finding in out["findings"]:
+        get_source(finding["source"])

@@ -3,7 +3,9 @@
 Reads one screening document (standard input or ``--input FILE``), validates it against the 4.2
 vocabulary (unknown fields, unknown enum values and impossible numbers exit 2 with a JSON error naming
 the field and what is allowed) and prints the decision, the findings with their sources and the ASRA
-2018 evidence per condition.
+2018 evidence per condition. Contract 4.2 v2 fields (height, breastfeeding, heart rate / SpO2 /
+respiratory rate as absolute values, six more history items, medications by generic or brand name)
+are all optional, so a v1 document gives the same answer it always did.
 """
 
 from __future__ import annotations
