@@ -18,7 +18,9 @@ also written as a ``state_change`` event, so the timeline of a visit reads from 
   ``medication`` records drug, dose, route and lot number (extra ketamine is checked against the
   bolus limits); ``amendment`` points to the event it corrects. Appends take no If-Match: two
   nurses recording at once both succeed and nothing is lost.
-- **Discharge** runs :func:`~ketaclinic.clinical.discharge.assess_discharge`; while any criterion
+- **Discharge** runs :func:`~ketaclinic.clinical.discharge.assess_discharge` (contract 4.7, the rule
+  ``ketaclinic discharge`` runs) on the bedside answers, the checklist's baseline and the minutes since
+  the stop; while any criterion
   is unmet it refuses (409 ``discharge_criteria_unmet``, the unmet criteria named) and the refused
   assessment is kept as a ``note`` event.
 
@@ -37,7 +39,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.checklist import ChecklistFacts, FastingHistory, ready_to_start, run_checklist
-from ketaclinic.clinical.discharge import DischargeFacts, PadssInput, assess_discharge
+from ketaclinic.clinical.discharge import DischargeAnswers, DischargeRequest, assess_discharge
 from ketaclinic.clinical.dosing import (
     DoseRequest,
     DoseStep,
@@ -155,12 +157,10 @@ class CancelIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class DischargeIn(BaseModel):
-    model_config = _FORBID
-    current: Vitals
-    padss: PadssInput
-    ongoing_dissociation: bool
-    escort_present: bool
+class DischargeIn(DischargeAnswers):
+    """The bedside answers of contract 4.7 (the baseline and the minutes since the stop come from the
+    session): ``observation``, every ``padss`` item, ``dissociation_resolved``, ``escort_present``,
+    ``oriented``, ``steady_gait``. A missing PADSS item is refused (422), never defaulted."""
 
 
 class VitalsEvent(BaseModel):
@@ -285,9 +285,12 @@ class EventView(BaseModel):
 
 
 class DischargeAssessmentView(BaseModel):
+    """Contract 4.7's answer (``ready``, ``padss_total``, ``unmet``) plus every criterion met or not."""
+
     ready: bool
+    padss_total: int
+    unmet: list[dict[str, Any]]
     criteria: list[dict[str, Any]]
-    unmet: list[str]
     padss: dict[str, Any]
     minutes_since_infusion_stopped: float
     minimum_observation_min: float
@@ -537,13 +540,12 @@ def _assess(session: Session, visit: InfusionSession, data: DischargeIn, now: da
     minimum = max(float((visit.pump_program or {}).get("min_observation_after_stop_min") or 60.0),
                   current_minimum_observation_min(session))  # the longer of the protocol's and the clinic's
     since = min(24 * 60.0, max(0.0, (now - visit.ended_at).total_seconds() / 60))
-    assessment = assess_discharge(DischargeFacts(
-        minutes_since_infusion_stopped=round(since, 1), minimum_observation_min=minimum, baseline=_baseline(visit),
-        current=data.current, padss=data.padss, ongoing_dissociation=data.ongoing_dissociation,
-        escort_present=data.escort_present))
+    request = DischargeRequest.model_validate({**data.model_dump(), "baseline": _baseline(visit).model_dump(),
+                                               "minutes_since_stop": round(since, 1)})
+    assessment = assess_discharge(request, minimum)  # the same rule as ``ketaclinic discharge``
     return DischargeAssessmentView(
-        ready=assessment.ready, criteria=[c.as_dict() for c in assessment.criteria],
-        unmet=[c.code for c in assessment.unmet], padss=assessment.padss.as_dict(),
+        **assessment.as_contract(), criteria=[c.as_dict() for c in assessment.criteria],
+        padss={**data.padss.model_dump(), "total": assessment.padss_total},
         minutes_since_infusion_stopped=round(since, 1), minimum_observation_min=minimum)
 
 
@@ -555,7 +557,7 @@ def assess_discharge_now(db: Database, actor: Actor, session_id: int, data: Disc
     with unit_of_work(db) as session:
         visit = load_session(session, actor, session_id)
         result = _assess(session, visit, data, now)
-        audit(session, actor, "session.discharge_check", "session", visit.id, {"unmet": result.unmet})
+        audit(session, actor, "session.discharge_check", "session", visit.id, {"unmet": [u["code"] for u in result.unmet]})
         return result
 
 
@@ -571,9 +573,9 @@ def discharge_session(db: Database, actor: Actor, session_id: int, expected_vers
         result = _assess(session, visit, data, now)
         record = {**result.model_dump(mode="json"), "input": data.model_dump(mode="json"), "assessed_at": now.isoformat()}
         if not result.ready:
-            unmet = [c for c in result.criteria if not c["met"]]
+            unmet = result.unmet
             _event(session, actor, visit, "note", {"text": "Discharge refused: criteria unmet.", "discharge_assessment": record}, now)
-            audit(session, actor, "session.discharge_refused", "session", visit.id, {"unmet": result.unmet})
+            audit(session, actor, "session.discharge_refused", "session", visit.id, {"unmet": [u["code"] for u in unmet]})
             refusal = Conflict("discharge refused, unmet criteria: " + "; ".join(f"{c['code']} ({c['message']})" for c in unmet),
                                code="discharge_criteria_unmet")
         else:
@@ -598,7 +600,8 @@ def _vitals(session: Session, actor: Actor, visit: InfusionSession, data: Vitals
     except ValueError as error:
         raise ValidationFailed(str(error).splitlines()[-1].strip().removeprefix("Value error, ")) from None
     alerts = evaluate_observation(_baseline(visit), observation)
-    payload = {"observation": observation.model_dump(mode="json"), "alerts": [a.as_dict() for a in alerts]}
+    # RASS and CADSS-6 are kept only when recorded (older vitals events have neither)
+    payload = {"observation": observation.model_dump(mode="json", exclude_none=True), "alerts": [a.as_dict() for a in alerts]}
     event = _event(session, actor, visit, "vitals", payload, now)
     raised = [_event(session, actor, visit, "alert", {**a.as_dict(), "vitals_event_id": event.id}, now) for a in alerts]
     audit(session, actor, "session.event.vitals", "session", visit.id,
