@@ -13,12 +13,15 @@ def _tci(
     input_file: Path | None = typer.Option(None, "--input", help="read the request from this JSON file instead of stdin"),
 ) -> None:
     """Plan a target-controlled infusion for a model (decision support only)."""
+    from ketaclinic.clinical.dosing import DosingError
     from ketaclinic.pharmacology.simulate import SimulationError
     from ketaclinic.pharmacology.tci import TciRequest, plan_tci
 
     try:
         answer = plan_tci(parse_model(TciRequest, read_document(input_file)))
     except SimulationError as exc:
+        fail(CommandError(exc.code, exc.message, exc.field))
+    except DosingError as exc:
         fail(CommandError(exc.code, exc.message, exc.field))
     except CommandError as error:
         fail(error)

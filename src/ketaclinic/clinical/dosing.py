@@ -1031,9 +1031,11 @@ def check_session(program: Iterable[ProgramStep], weight: Decimal, library: Drug
     return most
 
 
-def _decide(protocol: Protocol, request: DoseRequest, basis: DosingWeight, conc: Decimal, program: list[ProgramStep],
-            check: _Check, library: DrugLibrary) -> PumpProgram:
-    findings = tuple(check.findings)
+def judge(findings: Iterable[LimitFinding], override: Override | None) -> tuple[LimitFinding, ...]:
+    """Apply the stop rules: any hard finding raises ``hard_limit`` (no override possible); a soft
+    one raises ``soft_limit`` unless ``override`` carries a reason. Returns the soft findings the
+    override covers, to be recorded."""
+    findings = tuple(findings)
     hard = [f for f in findings if f.level == "hard"]
     soft = [f for f in findings if f.level == "soft"]
     if hard:
@@ -1042,11 +1044,55 @@ def _decide(protocol: Protocol, request: DoseRequest, basis: DosingWeight, conc:
             "hard limit, nothing programmed and no override possible: " + " | ".join(f.message for f in hard),
             hard[0].field, findings,
         )
-    override = request.override
     if soft and (override is None or not override.is_valid()):
         why = "an override needs a non-empty reason" if override is not None else \
             "a physician may override with override.reason (and override.by)"
         raise DosingError("soft_limit", f"soft limit ({why}): " + " | ".join(f.message for f in soft), soft[0].field, findings)
+    return tuple(soft)
+
+
+def check_schedule(weight: Decimal, library: DrugLibrary, *, boluses: Iterable[tuple[float, float]] = (),
+                   infusions: Iterable[tuple[float, float, float]] = ()) -> list[LimitFinding]:
+    """Judge a schedule made elsewhere (a target-controlled infusion) against a profile's limits on
+    the dosing weight ``weight``: each bolus ``(at_min, dose_mg)`` and each infusion
+    ``(start_min, duration_min, rate_mg_per_h)`` per step, and the whole as one session."""
+    check = _Check()
+    steps: list[ProgramStep] = []
+    for i, (at_min, dose_mg) in enumerate(boluses):
+        dose = round_half_up(dec(dose_mg), TENTH)
+        check.library(library.bolus_dose_mg_per_kg, round_half_up(dose / weight, Decimal("0.001")), i + 1,
+                      f"bolus[{i}].dose_mg", f"{_fmt(dose)} mg at a dosing weight of {_fmt(weight)} kg")
+        steps.append(ProgramStep(i + 1, "bolus", "bolus", dose, None, None, Decimal(0), Decimal(0), start_min=dec(at_min)))
+    for i, (start_min, duration_min, rate_mg_per_h) in enumerate(infusions):
+        rate = dec(rate_mg_per_h)
+        if rate <= 0:
+            continue
+        minutes = dec(duration_min)
+        check.library(library.infusion_rate_mg_per_kg_per_h, round_half_up(rate / weight, Decimal("0.0001")), i + 1,
+                      f"steps[{i}].rate_mg_per_h", f"{_fmt(rate)} mg/h at a dosing weight of {_fmt(weight)} kg")
+        check.library(library.infusion_rate_mg_per_h, rate, i + 1, f"steps[{i}].rate_mg_per_h")
+        dose = round_half_up(rate * minutes / 60, TENTH)
+        steps.append(ProgramStep(i + 1, "infusion", "infusion", dose, rate, None, minutes, Decimal(0),
+                                 start_min=dec(start_min)))
+    check_session(steps, weight, library, check, field_path="steps")
+    # the minimums catch a decimal slip in a typed order; a computed schedule tapers by design.
+    # One finding per rule (the first step past it), saying how many steps are past it.
+    kept: dict[str, LimitFinding] = {}
+    counts: dict[str, int] = {}
+    for f in check.findings:
+        if "_below_" in (f.rule or ""):
+            continue
+        key = f.rule or f.code
+        counts[key] = counts.get(key, 0) + 1
+        kept.setdefault(key, f)
+    return [f if counts[k] == 1 else replace(f, message=f"{f.message} (and {counts[k] - 1} later steps)")
+            for k, f in kept.items()]
+
+
+def _decide(protocol: Protocol, request: DoseRequest, basis: DosingWeight, conc: Decimal, program: list[ProgramStep],
+            check: _Check, library: DrugLibrary) -> PumpProgram:
+    override = request.override
+    soft = judge(check.findings, override)
     return PumpProgram(
         protocol=protocol, weight_kg=float(basis.actual_kg), concentration_mg_per_ml=float(conc), steps=tuple(program),
         limits=tuple(soft), notes=tuple(check.notes), override=override, library_name=library.name,

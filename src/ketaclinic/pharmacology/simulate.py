@@ -44,6 +44,8 @@ class PatientIn(BaseModel):
     weight_kg: float = Field(gt=0, le=400, description="body weight in kg (more than 0, at most 400)")
     age_years: float | None = Field(default=None, ge=0, le=120, description="age in years (0 to 120)")
     sex: Literal["female", "male"] | None = None
+    height_cm: float | None = Field(default=None, ge=120, le=230, description="height in cm (120 to 230): gives the "
+                                    "dosing weight the drug library judges a schedule on")
 
 
 class PopulationIn(BaseModel):

@@ -8,12 +8,13 @@ curve of that schedule from the same engine, so what is shown is what the schedu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketaclinic import DISCLAIMER
+from ketaclinic.clinical.dosing import PROFILES, DrugLibrary, Override, check_schedule, dosing_weight, judge
 from ketaclinic.pharmacology.engine import Inputs, Solution
 from ketaclinic.pharmacology.simulate import CustomModel, PatientIn, SimulationError, _named_model
 from ketaclinic.pharmacology.targets import tci_schedule
@@ -28,6 +29,27 @@ class TciRequest(BaseModel):
     max_rate_mg_per_h: float = Field(gt=0, le=2000, description="the pump's maximum rate, mg/h")
     max_bolus_mg: float | None = Field(default=None, ge=0, le=1000, description="cap on the loading bolus, mg (0 = no bolus)")
     step_min: float = Field(default=1.0, ge=0.25, le=60, description="how often the rate may change, minutes")
+    profile: Literal["low_dose", "anesthesia_staffed"] = Field(
+        default="low_dose", description="the drug library's care profile the schedule is judged against (design 4.3 v2)")
+    override: Override | None = None
+
+
+def library_check(request: TciRequest, bolus_mg: float, steps: list[dict[str, float]],
+                  libraries: dict[str, DrugLibrary] = PROFILES) -> dict[str, Any]:
+    """Judge the schedule against the drug library (design 4.3 v2): a rate or bolus over a hard
+    limit refuses the plan (``hard_limit``), over a soft one it needs ``override`` with a reason.
+    Raises :class:`~ketaclinic.clinical.dosing.DosingError`; returns what the answer records."""
+    library = libraries[request.profile]
+    weight = dosing_weight(request.patient.weight_kg, request.patient.height_cm, request.patient.sex)
+    findings = check_schedule(
+        weight.kg, library, boluses=[(0.0, bolus_mg)] if bolus_mg > 0 else [],
+        infusions=[(s["start_min"], s["duration_min"], s["rate_mg_per_h"]) for s in steps],
+    )
+    soft = judge(findings, request.override)
+    return {"profile": library.profile, "drug_library": library.name, "dosing_weight_kg": float(weight.kg),
+            "dosing_weight_basis": weight.basis, "limits": [f.as_dict() for f in soft],
+            "override": None if request.override is None else {
+                "reason": request.override.reason, "by": request.override.by, "overridden": [f.code for f in soft]}}
 
 
 def plan_tci(request: TciRequest) -> dict[str, Any]:
@@ -59,6 +81,7 @@ def plan_tci(request: TciRequest) -> dict[str, Any]:
         else:
             rounded.append({"start_min": step.start_min, "duration_min": step.duration_min, "rate_mg_per_h": rate})
     steps = [s for s in rounded if s["rate_mg_per_h"] > 0]
+    checked = library_check(request, bolus_mg, steps)
     inputs = Inputs(
         bolus_time_min=np.array([0.0] if bolus_mg > 0 else []),
         bolus_mg=np.array([bolus_mg] if bolus_mg > 0 else []),
@@ -83,6 +106,7 @@ def plan_tci(request: TciRequest) -> dict[str, Any]:
         "bolus_mg": bolus_mg,
         "steps": rounded,
         "total_dose_mg": round(total, 1),
+        **checked,
         "predicted": {"times_min": times, "plasma_ng_per_ml": plasma},
         "warnings": warnings,
         "disclaimer": DISCLAIMER,
