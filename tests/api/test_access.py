@@ -63,6 +63,7 @@ POLICY = {
     ("GET", "/api/v1/sessions/{session_id}"): CHART_READERS,
     ("POST", "/api/v1/sessions/{session_id}/check-in"): CLINICIANS,
     ("POST", "/api/v1/sessions/{session_id}/checklist"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/checklist/override"): {"physician"},
     ("POST", "/api/v1/sessions/{session_id}/start"): CLINICIANS,
     ("POST", "/api/v1/sessions/{session_id}/stop"): CLINICIANS,
     ("POST", "/api/v1/sessions/{session_id}/discharge-assessment"): CLINICIANS,

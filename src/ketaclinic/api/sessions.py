@@ -68,6 +68,14 @@ def checklist(request: Request, response: Response, session_id: PathId, actor: C
     return _done(response, service.record_checklist(db_of(request), actor, session_id, expected, body))
 
 
+@router.post("/{session_id}/checklist/override", response_model=service.SessionView,
+             summary="A physician starts despite baseline SpO2 < 92 % or heart rate > 110: records who and why (If-Match)")
+def checklist_override(request: Request, response: Response, session_id: PathId,
+                       actor: Annotated[Actor, Depends(allow("physician"))],
+                       body: Annotated[service.ChecklistOverrideIn, Body()], expected: Expected) -> service.SessionView:
+    return _done(response, service.override_checklist(db_of(request), actor, session_id, expected, body))
+
+
 @router.post("/{session_id}/start", response_model=service.SessionView,
              summary="Start the infusion: the checklist must hold; the program comes from the signed plan (If-Match)")
 def start(request: Request, response: Response, session_id: PathId, actor: Clinician,

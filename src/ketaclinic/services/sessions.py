@@ -38,7 +38,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ketaclinic.clinical.checklist import ChecklistFacts, FastingHistory, ready_to_start, run_checklist
+from ketaclinic.clinical.checklist import (
+    ChecklistFacts,
+    FastingHistory,
+    blocking_unmet,
+    overridable_unmet,
+    ready_to_start,
+    run_checklist,
+)
 from ketaclinic.clinical.discharge import DischargeAnswers, DischargeRequest, assess_discharge
 from ketaclinic.clinical.dosing import (
     DoseRequest,
@@ -142,6 +149,13 @@ class ChecklistIn(BaseModel):
     pregnancy_test_at: AwareDatetime | None = None
     urinary_symptoms: Literal["none", "present", "not_asked"] = "not_asked"
     liver_tests: Literal["normal", "abnormal", "pending", "not_done"] = "not_done"
+
+
+class ChecklistOverrideIn(BaseModel):
+    """A physician's reason to start despite baseline SpO2 < 92 % or heart rate > 110/min (issue 11)."""
+
+    model_config = _FORBID
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class StartIn(BaseModel):
@@ -398,7 +412,8 @@ def _previous_course_end(session: Session, visit: InfusionSession) -> datetime |
     ).scalar_one_or_none()
 
 
-def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str, Any], now: datetime,
+                   overrides: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     plan = session.get(Plan, visit.plan_id)
     assert plan is not None
     previous_end = _previous_course_end(session, visit)
@@ -406,12 +421,15 @@ def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str,
     liver_required = liver_tests_needed(PlannedCourse(now.date(), multi_day), previous_end.date() if previous_end else None) \
         if previous_end is None or previous_end.date() <= now.date() else False
     try:
-        facts = ChecklistFacts.model_validate({**facts_in, "now": now, "liver_tests_required": liver_required})
+        facts = ChecklistFacts.model_validate({**facts_in, "now": now, "liver_tests_required": liver_required,
+                                               "overrides": overrides or []})
     except ValueError as error:
         raise ValidationFailed(str(error).splitlines()[-1].strip().removeprefix("Value error, ")) from None
     items = run_checklist(facts, current_checklist_policy(session))
     return {"facts": facts_in, "checked_at": now.isoformat(), "liver_tests_required": liver_required,
-            "items": [i.as_dict() for i in items], "ready": ready_to_start(items)}
+            "items": [i.as_dict() for i in items], "ready": ready_to_start(items), "overrides": overrides or [],
+            "overridable": [i.code for i in overridable_unmet(items)],
+            "blocking": [i.code for i in blocking_unmet(items)]}
 
 
 # --- scheduling and moves -------------------------------------------------------------------
@@ -474,6 +492,41 @@ def record_checklist(db: Database, actor: Actor, session_id: int, expected_versi
         return view_of(session, actor, visit)
 
 
+def override_checklist(db: Database, actor: Actor, session_id: int, expected_version: int | None,
+                       data: ChecklistOverrideIn, *, now: datetime | None = None) -> SessionView:
+    """A physician starts despite baseline SpO2 < 92 % or heart rate > 110/min: the override (who, why)
+    goes into the checklist's result and a ``note`` event. A nurse cannot (403 override_needs_physician);
+    the blood-pressure hold and the other items cannot be overridden at all. A new checklist drops it."""
+    require_role(actor, *CLINICAL_ROLES)
+    if actor.role not in OVERRIDE_ROLES:
+        raise Forbidden("only a physician may start despite a low SpO2 or a fast heart rate",
+                        code="override_needs_physician")
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        visit = load_session(session, actor, session_id)
+        check_version(visit, expected_version)
+        if visit.state != "checked_in" or not visit.checklist:
+            raise Conflict("record the pre-infusion checklist after check-in first", code="checklist_missing")
+        current = _run_checklist(session, visit, visit.checklist["facts"], now, visit.checklist.get("overrides"))
+        codes = current["overridable"]
+        if not codes:
+            raise Conflict("nothing to override: no baseline SpO2 or heart-rate item is blocking the start",
+                           code="nothing_to_override")
+        who = actor.username or f"user {actor.user_id}"
+        added = [{"code": code, "reason": data.reason.strip(), "by": who, "role": "physician",
+                  "at": now.isoformat()} for code in codes]
+        visit.checklist = _run_checklist(session, visit, visit.checklist["facts"], now,
+                                         [*(visit.checklist.get("overrides") or []), *added])
+        _event(session, actor, visit, "note",
+               {"text": f"Checklist override by {who} (physician) of {', '.join(codes)}: {data.reason.strip()}",
+                "checklist_override": {"codes": codes, "reason": data.reason.strip(), "by": who,
+                                       "by_user_id": actor.user_id, "role": "physician"}}, now)
+        session.flush()
+        audit(session, actor, "session.checklist_override", "session", visit.id,
+              {"codes": codes, "reason": data.reason.strip(), "ready": visit.checklist["ready"]})
+        return view_of(session, actor, visit)
+
+
 def start_session(db: Database, actor: Actor, session_id: int, expected_version: int | None,
                   data: StartIn | None = None, *, now: datetime | None = None) -> SessionView:
     """Start the infusion: the checklist holds now, and the pump program is the signed plan's."""
@@ -485,9 +538,10 @@ def start_session(db: Database, actor: Actor, session_id: int, expected_version:
         if visit.state == "checked_in":
             if not visit.checklist:
                 raise Conflict("record the pre-infusion checklist first", code="checklist_missing")
-            visit.checklist = _run_checklist(session, visit, visit.checklist["facts"], now)  # still true at the start?
+            visit.checklist = _run_checklist(session, visit, visit.checklist["facts"], now,  # still true at the start?
+                                             visit.checklist.get("overrides"))
             if not visit.checklist["ready"]:
-                unmet = [i for i in visit.checklist["items"] if i["blocking"] and not i["met"]]
+                unmet = [i for i in visit.checklist["items"] if i["blocking"] and not i["met"] and not i.get("override")]
                 raise Conflict("the checklist blocks the start: " + "; ".join(f"{i['code']}: {i['message']}" for i in unmet),
                                code="checklist_not_met")
         plan = _signed_plan(session, visit.plan_id, visit.patient_id)
