@@ -32,8 +32,25 @@ HISTORY = {
     "hepatic_impairment": ("Liver impairment", [("none", "None"), ("mild", "Mild"), ("moderate", "Moderate"), ("severe", "Severe")]),
     "substance_use": ("Substance use disorder", [("none", "None"), ("history", "History of"), ("active", "Active")]),
 }
+# 4.2 v2: optional history items ("" = not recorded, which gives no finding either way)
+_NOT_RECORDED = ("", "Not recorded")
+HISTORY_V2 = {
+    "cerebrovascular": ("Brain aneurysm / bleed", [_NOT_RECORDED, ("none", "None"), ("aneurysm_or_avm", "Aneurysm or AVM"),
+                                                   ("intracerebral_hemorrhage_history", "Past intracerebral haemorrhage")]),
+    "coronary": ("Coronary disease", [_NOT_RECORDED, ("none", "None"), ("stable", "Stable"),
+                                      ("recent_event", "Heart attack / unstable angina < 3 months")]),
+    "thyroid": ("Thyroid", [_NOT_RECORDED, ("normal", "Normal"), ("hyperthyroid_treated", "Overactive, treated"),
+                            ("hyperthyroid_untreated", "Overactive, untreated")]),
+    "seizures": ("Seizures", [_NOT_RECORDED, ("none", "None"), ("controlled", "Controlled"),
+                              ("poorly_controlled", "Poorly controlled")]),
+    "mania": ("Mania / hypomania (bipolar)", [_NOT_RECORDED, ("none", "None"), ("history", "History of"),
+                                              ("active", "Active")]),
+    "alcohol_use": ("Alcohol use", [_NOT_RECORDED, ("none", "None"), ("moderate", "Moderate"), ("heavy", "Heavy")]),
+}
 VITALS = (("systolic_mmhg", "Systolic (mmHg)"), ("diastolic_mmhg", "Diastolic (mmHg)"),
-          ("heart_rate_bpm", "Heart rate (/min)"), ("spo2_pct", "SpO2 (%)"))
+          ("heart_rate_bpm", "Heart rate (/min)"), ("spo2_pct", "SpO2 (%)"),
+          ("respiratory_rate_per_min", "Respiratory rate (/min)"))
+REQUIRED_VITALS = ("systolic_mmhg", "diastolic_mmhg")
 CONDITION_CHOICES = [(c.id.value if hasattr(c.id, "value") else c.id, c.name) for c in CONDITIONS.values()]
 TREATMENT_LABELS = {"nsaid": "NSAID (anti-inflammatory)", "other": "Other treatment"}
 TREATMENTS = [(t.value, TREATMENT_LABELS.get(t.value, t.value.replace("_", " ").capitalize())) for t in PriorTreatment]
@@ -58,8 +75,8 @@ def _lines(text: str) -> list[str]:
 
 def values_from_form(form: Any) -> dict[str, Any]:
     values: dict[str, Any] = {k: (form.get(k) or "") for k in (
-        "age_years", "sex", "weight_kg", "pregnant", "duration_weeks", "nrs_now", "allergies", "medications", "notes",
-        "reason", *HISTORY, *(k for k, _ in VITALS))}
+        "age_years", "sex", "weight_kg", "pregnant", "height_cm", "breastfeeding", "duration_weeks", "nrs_now",
+        "allergies", "medications", "notes", "reason", *HISTORY, *HISTORY_V2, *(k for k, _ in VITALS))}
     values["weight_change_acknowledged"] = form.get("weight_change_acknowledged") == "yes"
     values["conditions"] = form.getlist("conditions")
     values["prior_treatments"] = form.getlist("prior_treatments")
@@ -69,18 +86,25 @@ def values_from_form(form: Any) -> dict[str, Any]:
 def request_from_values(values: dict[str, Any]) -> dict[str, Any]:
     """The 4.2 document from the form's values (numbers as numbers; the core validates them)."""
     pregnant = {"yes": True, "no": False}.get(values.get("pregnant") or "")
+    breastfeeding = {"yes": True, "no": False}.get(values.get("breastfeeding") or "")
+    vitals = {k: _number(values.get(k)) for k, _ in VITALS}
     doc: dict[str, Any] = {
         "patient": {"age_years": _number(values["age_years"]), "sex": values["sex"] or None,
                     "weight_kg": _number(values["weight_kg"])},
         "pain": {"conditions": values["conditions"], "duration_weeks": _number(values["duration_weeks"]),
                  "prior_treatments": values["prior_treatments"]},
-        "vitals": {k: _number(values[k]) for k, _ in VITALS},
+        "vitals": {k: v for k, v in vitals.items() if v is not None or k in REQUIRED_VITALS},
         "history": {k: values[k] or None for k in HISTORY},
         "allergies": _lines(values["allergies"]),
         "medications": _lines(values["medications"]),
     }
     if pregnant is not None:
         doc["patient"]["pregnant"] = pregnant
+    if breastfeeding is not None:
+        doc["patient"]["breastfeeding"] = breastfeeding
+    if _number(values.get("height_cm")) is not None:
+        doc["patient"]["height_cm"] = _number(values["height_cm"])
+    doc["history"].update({k: values[k] for k in HISTORY_V2 if values.get(k)})
     if _number(values["nrs_now"]) is not None:
         doc["pain"]["nrs_now"] = _number(values["nrs_now"])
     return doc
@@ -91,13 +115,18 @@ def values_from_request(doc: dict[str, Any], notes: str | None = None) -> dict[s
     patient, pain = doc.get("patient") or {}, doc.get("pain") or {}
     vitals, history = doc.get("vitals") or {}, doc.get("history") or {}
     pregnant = patient.get("pregnant")
+    breastfeeding = patient.get("breastfeeding")
     nrs = pain.get("nrs_now")
     return {
+        "height_cm": "" if patient.get("height_cm") is None else patient["height_cm"],
+        "breastfeeding": "" if breastfeeding is None else ("yes" if breastfeeding else "no"),
+        **{k: history.get(k) or "" for k in HISTORY_V2},
         "age_years": patient.get("age_years", ""), "sex": patient.get("sex", ""), "weight_kg": patient.get("weight_kg", ""),
         "pregnant": "" if pregnant is None else ("yes" if pregnant else "no"),
         "conditions": pain.get("conditions", []), "duration_weeks": pain.get("duration_weeks", ""),
         "nrs_now": "" if nrs is None else nrs,
-        "prior_treatments": pain.get("prior_treatments", []), **{k: vitals.get(k, "") for k, _ in VITALS},
+        "prior_treatments": pain.get("prior_treatments", []),
+        **{k: "" if vitals.get(k) is None else vitals[k] for k, _ in VITALS},
         **{k: history.get(k, "") for k in HISTORY}, "allergies": ", ".join(doc.get("allergies") or []),
         "medications": "\n".join(doc.get("medications") or []), "notes": notes or "", "reason": "",
     }
@@ -146,14 +175,16 @@ def _defaults(patient: patient_service.PatientView) -> dict[str, Any]:
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     return {"age_years": age, "sex": patient.sex, "weight_kg": patient.weight_kg or "", "pregnant": "",
             "conditions": [], "prior_treatments": [], "duration_weeks": "", "nrs_now": "", "allergies": "",
-            "medications": "", "notes": "", "reason": "", **{k: "" for k, _ in VITALS},
+            "medications": "", "notes": "", "reason": "", "height_cm": "", "breastfeeding": "",
+            **{k: "" for k, _ in VITALS}, **{k: "" for k in HISTORY_V2},
             **{k: options[0][0] for k, (_, options) in HISTORY.items()}}
 
 
 def _form_context(values: dict[str, Any], errors: dict[str, str] | None = None) -> dict[str, Any]:
     result, live_errors = _screen(values)
     return {"values": values, "errors": errors or {}, "result": result, "missing": live_errors,
-            "history": HISTORY, "vitals": VITALS, "condition_choices": CONDITION_CHOICES, "treatments": TREATMENTS}
+            "history": HISTORY, "history_v2": HISTORY_V2, "vitals": VITALS, "required_vitals": REQUIRED_VITALS,
+            "condition_choices": CONDITION_CHOICES, "treatments": TREATMENTS}
 
 
 @router.get("/patients/{patient_id}/evaluations/new")
