@@ -399,11 +399,12 @@ class _Clinic:
         visit = session_service.get_session(self.db, nurse, visit.id)
         visit = session_service.stop_infusion(self.db, nurse, visit.id, visit.version, now=end)
         discharge = session_service.DischargeIn.model_validate({
-            "current": {**base, "systolic_mmhg": base["systolic_mmhg"] + rng.randint(-4, 6),
-                        "heart_rate_bpm": base["heart_rate_bpm"] + rng.randint(-3, 5)},
-            "padss": {"oriented": True, "steady_gait": True, "pain_nausea_vomiting": "minimal",
-                      "oral_fluids_tolerated": True, "voided": True},
-            "ongoing_dissociation": False, "escort_present": True})
+            "observation": {"systolic_mmhg": base["systolic_mmhg"] + rng.randint(-4, 6),
+                            "diastolic_mmhg": base["diastolic_mmhg"], "spo2_pct": base["spo2_pct"],
+                            "heart_rate_bpm": base["heart_rate_bpm"] + rng.randint(-3, 5),
+                            "respiratory_rate_per_min": 14, "moaas": 5},
+            "padss": {"vital_signs": 2, "activity": 2, "nausea_vomiting": 2, "pain": 2, "bleeding": 2},
+            "dissociation_resolved": True, "escort_present": True, "oriented": True, "steady_gait": True})
         session_service.discharge_session(self.db, nurse, visit.id, visit.version, discharge,
                                           now=end + timedelta(minutes=65))
 

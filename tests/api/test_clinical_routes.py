@@ -76,7 +76,7 @@ def test_the_pathway_over_http(client, headers, clinic, db):
     visit = _ok(client.post(f"/api/v1/sessions/{sid}/stop", headers=_if_match(nurse, visit["version"])))
     refused = _error(client.post(f"/api/v1/sessions/{sid}/discharge", json=DISCHARGE,
                                  headers=_if_match(nurse, visit["version"])), 409, "discharge_criteria_unmet")
-    assert "minimum_observation" in refused["message"]
+    assert "observation_time" in refused["message"]
     events = _ok(client.get(f"/api/v1/sessions/{sid}/events?limit=3", headers=physician))
     assert len(events["items"]) == 3 and events["next_cursor"]
     rest = _ok(client.get(f"/api/v1/sessions/{sid}/events", params={"cursor": events["next_cursor"]}, headers=physician))

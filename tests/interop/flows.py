@@ -33,10 +33,11 @@ SCREENING: dict[str, Any] = {
 }
 NORMAL_VITALS = {"kind": "vitals", "systolic_mmhg": 132, "diastolic_mmhg": 84, "heart_rate_bpm": 78, "spo2_pct": 98,
                  "respiratory_rate_per_min": 14, "moaas": 5}
-DISCHARGE = {"current": SCREENING["vitals"],
-             "padss": {"oriented": True, "steady_gait": True, "pain_nausea_vomiting": "minimal",
-                       "oral_fluids_tolerated": True, "voided": True},
-             "ongoing_dissociation": False, "escort_present": True}
+DISCHARGE = {"observation": {**{k: SCREENING["vitals"][k] for k in ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm",
+                                                                     "spo2_pct")},
+                             "respiratory_rate_per_min": 14, "moaas": 5},
+             "padss": {"vital_signs": 2, "activity": 2, "nausea_vomiting": 2, "pain": 2, "bleeding": 2},
+             "dissociation_resolved": True, "escort_present": True, "oriented": True, "steady_gait": True}
 
 
 def screening(**changes: dict[str, Any]) -> dict[str, Any]:

@@ -71,12 +71,12 @@ def test_a_visit_from_check_in_to_discharge(db, clinic):
     discharge = ss.DischargeIn.model_validate(DISCHARGE)
     with pytest.raises(Conflict) as early:
         ss.discharge_session(db, nurse, visit.id, visit.version, discharge, now=AT + timedelta(minutes=140))
-    assert early.value.code == "discharge_criteria_unmet" and "minimum_observation" in early.value.message
+    assert early.value.code == "discharge_criteria_unmet" and "observation_time" in early.value.message
     refusal = _events(db, visit.id, "note")[-1]
-    assert refusal.payload["discharge_assessment"]["unmet"] == ["minimum_observation"]
-    dizzy = ss.DischargeIn.model_validate({**DISCHARGE, "ongoing_dissociation": True, "escort_present": False})
+    assert [u["code"] for u in refusal.payload["discharge_assessment"]["unmet"]] == ["observation_time"]
+    dizzy = ss.DischargeIn.model_validate({**DISCHARGE, "dissociation_resolved": False, "escort_present": False})
     check = ss.assess_discharge_now(db, nurse, visit.id, dizzy, now=AT + timedelta(minutes=190))
-    assert not check.ready and set(check.unmet) == {"no_ongoing_dissociation", "escort_present"}
+    assert not check.ready and {u["code"] for u in check.unmet} == {"dissociation_unresolved", "escort_missing"}
     done = ss.discharge_session(db, nurse, visit.id, visit.version, discharge, now=AT + timedelta(minutes=185))
     assert done.state == "discharged" and done.discharge["ready"] and done.discharged_at is not None
     assert [e.payload["to"] for e in _events(db, visit.id, "state_change")] == [

@@ -83,7 +83,7 @@ WHEN_TO_CALL: tuple[CallReason, ...] = (
     CallReason("Seeing or hearing things that are not there, feeling strange or cut off from yourself, or confusion "
                "that has not gone away by the morning after a session.",
                "These feelings should wear off within hours. You should only go home once they have.",
-               ("no_ongoing_dissociation", "psychomimetic_distress"), ref(CLINIC_POLICY)),
+               ("dissociation_unresolved", "psychomimetic_distress"), ref(CLINIC_POLICY)),
     CallReason("Chest pain, a pounding or racing heartbeat, or a sudden severe headache.",
                "Ketamine can raise blood pressure and heart rate. The clinic watches both during every session.",
                ("bp_critical", "bp_rise_from_baseline", "tachycardia"), ref("spravato_label_bp")),

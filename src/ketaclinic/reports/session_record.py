@@ -36,9 +36,12 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.sessions import load_session
 
 RECORD_ROLES = ("physician", "nurse")
-PADSS_ITEMS = (("vital_signs", "Vital signs"), ("activity_mental_status", "Activity and mental status"),
-               ("pain_nausea_vomiting", "Pain, nausea, vomiting"), ("bleeding", "Bleeding"),
-               ("intake_output", "Intake and output"))
+PADSS_ITEMS = (("vital_signs", "Vital signs"), ("activity", "Activity"), ("nausea_vomiting", "Nausea, vomiting"),
+               ("pain", "Pain"), ("bleeding", "Bleeding"))  # the modified PADSS of contract 4.7
+# discharges recorded before 4.7 kept the original PADSS items
+PADSS_ITEMS_V1 = (("vital_signs", "Vital signs"), ("activity_mental_status", "Activity and mental status"),
+                  ("pain_nausea_vomiting", "Pain, nausea, vomiting"), ("bleeding", "Bleeding"),
+                  ("intake_output", "Intake and output"))
 STATE_WORDS = {"scheduled": "Scheduled", "checked_in": "Checked in", "running": "Infusion running",
                "observing": "Observing after the infusion", "discharged": "Discharged", "cancelled": "Cancelled"}
 
@@ -74,8 +77,9 @@ def _discharge(record: dict[str, Any] | None, tz: tzinfo, cite: Citations) -> di
     return {
         "ready": record.get("ready"),
         "criteria": [{**c, "cite": cite(c.get("source"))} for c in record.get("criteria") or []],
-        "padss": [{"label": label, "score": padss.get(key)} for key, label in PADSS_ITEMS],
-        "padss_total": padss.get("total"), "padss_notes": padss.get("notes") or [],
+        "padss": [{"label": label, "score": padss.get(key)}
+                  for key, label in (PADSS_ITEMS_V1 if "intake_output" in padss else PADSS_ITEMS)],
+        "padss_total": padss.get("total", record.get("padss_total")), "padss_notes": padss.get("notes") or [],
         "minutes_since_stop": record.get("minutes_since_infusion_stopped"),
         "minimum_min": record.get("minimum_observation_min"),
         "assessed_at": local(datetime.fromisoformat(assessed), tz) if assessed else None,

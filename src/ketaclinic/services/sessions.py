@@ -31,7 +31,9 @@ program, checklist or discharge detail (design.md 5).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -48,11 +50,18 @@ from ketaclinic.clinical.checklist import (
 )
 from ketaclinic.clinical.discharge import DischargeAnswers, DischargeRequest, assess_discharge
 from ketaclinic.clinical.dosing import (
+    Delivery,
     DoseRequest,
     DoseStep,
     DosingError,
+    DrugLibrary,
     Override,
+    PumpProgram,
+    dec,
+    dosing_weight,
+    judge,
     program_pump,
+    session_findings,
     weight_change_flag,
 )
 from ketaclinic.clinical.follow_up import PlannedCourse, liver_tests_needed
@@ -64,13 +73,15 @@ from ketaclinic.clinical.monitoring import (
 )
 from ketaclinic.clinical.protocols import get_protocol
 from ketaclinic.clinical.vitals import Vitals
+from ketaclinic.pharmacology.regimen import Infusion, doses_as_given
 from ketaclinic.records.db import Database, utcnow
-from ketaclinic.records.patients import PatientWeight
+from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.services.clinic_settings import (
+    current_bedside_bolus_rule,
     current_checklist_policy,
-    current_library,
+    current_libraries,
     current_minimum_observation_min,
 )
 from ketaclinic.services.common import (
@@ -90,6 +101,8 @@ from ketaclinic.services.evaluations import RecordId
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.plans import dosing_refusal
 
+KETAMINE_NAMES = ("ketamine", "ketamine hydrochloride")
+MG_PER_UNIT = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 CLINICAL_ROLES = ("physician", "nurse")
 SCHEDULE_ROLES = ("physician", "nurse", "coordinator")
 READ_ROLES = ("physician", "nurse", "coordinator", "patient")
@@ -187,6 +200,8 @@ class VitalsEvent(BaseModel):
     respiratory_rate_per_min: float
     moaas: int
     side_effects: list[dict[str, str]] = Field(default_factory=list, max_length=12)
+    rass: int | None = None  # optional scores with the vitals, checked by clinical.monitoring.Observation
+    cadss6: dict[str, Any] | None = None
 
 
 class RateChangeEvent(BaseModel):
@@ -671,51 +686,161 @@ def _override(actor: Actor, reason: str | None) -> Override | None:
     return Override(reason=reason, by=actor.username)
 
 
-def _dose_weight(session: Session, visit: InfusionSession) -> tuple[Plan, float]:
+@dataclass(frozen=True)
+class _Dosing:
+    """What the bedside judges a change with: the signed plan, the weight of the day, the
+    patient's height and sex (the dosing weight), the plan's care profile and the clinic's library."""
+
+    plan: Plan
+    weight_kg: float
+    height_cm: float | None
+    sex: str | None
+    profile: str
+    library: DrugLibrary
+
+    @property
+    def dosing_weight_kg(self) -> float:
+        return float(dosing_weight(self.weight_kg, self.height_cm, self.sex).kg)
+
+    def request(self, protocol: str, step: DoseStep, override: Override | None) -> DoseRequest:
+        return DoseRequest(protocol=protocol, weight_kg=self.weight_kg, height_cm=self.height_cm, sex=self.sex,
+                           profile=self.profile, concentration_mg_per_ml=self.plan.concentration_mg_per_ml,
+                           steps=[step], override=override)
+
+
+def _dosing(session: Session, visit: InfusionSession) -> _Dosing:
     plan = session.get(Plan, visit.plan_id)
     assert plan is not None
-    return plan, visit.weight_kg or plan.weight_kg
+    patient = session.get(Patient, visit.patient_id)
+    assert patient is not None
+    profile = (visit.pump_program or plan.pump_program or {}).get("profile", "low_dose")
+    return _Dosing(plan, visit.weight_kg or plan.weight_kg, patient.height_cm,
+                   patient.sex if patient.sex in ("female", "male") else None, profile,
+                   current_libraries(session)[profile])
+
+
+def _ketamine_pushes(events: Iterable[Any]) -> list[tuple[float, float]]:
+    """``(minute, mg)`` of every extra IV ketamine dose recorded at the bedside, as corrected."""
+    events = list(events)
+    fixes = corrections_by_event(events)
+    out = []
+    for event in events:
+        if event.kind != "medication":
+            continue
+        given = {**(event.payload or {}), **fixes.get(event.id, {})}
+        if str(given.get("drug", "")).strip().lower() in KETAMINE_NAMES and given.get("route") == "iv":
+            factor = MG_PER_UNIT.get(given.get("unit", ""))
+            if factor is not None:
+                out.append((float(event.minute or 0.0), float(given["dose"]) * factor))
+    return out
+
+
+def _judge_at_the_bedside(session: Session, visit: InfusionSession, dosing: _Dosing, per_step: DoseRequest,
+                          now: datetime, *, new_rate: float | None = None, push_mg: float | None = None
+                          ) -> tuple[PumpProgram | None, tuple[Any, ...]]:
+    """Judge one change the nurse is about to make, per step and for the whole session (design
+    4.3 v2): what ran so far, the change, and the rest of the program as it would then run. Raises
+    422 ``hard_limit`` / ``soft_limit`` like a plan; returns the step's program and the soft limits
+    the override covers."""
+    minute = _minute(visit, now) or 0.0
+    program: PumpProgram | None = None
+    findings: list[Any] = []
+    try:
+        program = program_pump(per_step, dosing.library, session_limits=False)
+        findings.extend(program.limits)
+    except DosingError as error:
+        if error.code not in ("hard_limit", "soft_limit"):
+            raise dosing_refusal(error) from None
+        findings.extend(error.limits)
+    events = session.execute(select(SessionEvent).where(SessionEvent.session_id == visit.id)
+                             .order_by(SessionEvent.id)).scalars().all()
+    changes = rate_changes_given(events)
+    steps = (visit.pump_program or {}).get("program", [])
+    if new_rate is not None:
+        changes.append((minute, new_rate))
+    given, _ = doses_as_given(steps, changes)
+    deliveries = [Delivery(dec(d.start_min), dec(d.duration_min), dec(d.dose_mg)) if isinstance(d, Infusion)
+                  else Delivery(dec(d.at_min), Decimal(0), dec(d.dose_mg)) for d in given]
+    pushes = _ketamine_pushes(events) + ([(minute, push_mg)] if push_mg is not None else [])
+    deliveries += [Delivery(dec(m), Decimal(0), dec(mg)) for m, mg in pushes]
+    planned_min = sum(float(s.get("duration_min") or 0) for s in steps if s.get("kind") == "infusion")
+    findings.extend(session_findings(deliveries, dec(planned_min), dec(dosing.dosing_weight_kg), dosing.library,
+                                     "rate_mg_per_h" if new_rate is not None else "dose"))
+    try:
+        soft = judge(findings, per_step.override)
+    except DosingError as error:
+        raise dosing_refusal(error) from None
+    return program, soft
 
 
 def _rate_change(session: Session, actor: Actor, visit: InfusionSession, data: RateChangeEvent, now: datetime) -> EventView:
-    plan, weight = _dose_weight(session, visit)
-    per_kg = data.rate_mg_per_kg_per_h if data.rate_mg_per_kg_per_h is not None else data.rate_mg_per_h / weight  # type: ignore[operator]
+    dosing = _dosing(session, visit)
+    per_kg = data.rate_mg_per_kg_per_h if data.rate_mg_per_kg_per_h is not None \
+        else data.rate_mg_per_h / dosing.dosing_weight_kg  # type: ignore[operator]
     infusion = next((s for s in (visit.pump_program or {}).get("program", []) if s["kind"] == "infusion"), None)
     duration = float(infusion["duration_min"]) if infusion else 60.0
+    override = _override(actor, data.override_reason)
+    request = dosing.request(dosing.plan.protocol_id, DoseStep(kind="infusion", rate_mg_per_kg_per_h=round(per_kg, 6),
+                                                              duration_min=duration), override)
+    # the rate the pump will run, to judge the whole session with (the program rounds it to 0.1 mL/h)
     try:
-        program = program_pump(DoseRequest(
-            protocol=plan.protocol_id, weight_kg=weight, concentration_mg_per_ml=plan.concentration_mg_per_ml,
-            steps=[DoseStep(kind="infusion", rate_mg_per_kg_per_h=round(per_kg, 6), duration_min=duration)],
-            override=_override(actor, data.override_reason)), current_library(session))
-    except DosingError as error:
-        raise dosing_refusal(error) from None
+        preview = program_pump(request.model_copy(update={"override": Override(reason="preview")}), dosing.library,
+                               session_limits=False).steps[0].rate_mg_per_h
+    except DosingError:
+        preview = None
+    program, soft = _judge_at_the_bedside(session, visit, dosing, request, now,
+                                          new_rate=float(preview) if preview is not None else per_kg * dosing.dosing_weight_kg)
+    assert program is not None
     step = program.as_dict()["program"][0]
-    result = program.as_dict()
+    limits = [f.as_dict() for f in soft]
     payload = {"rate_mg_per_kg_per_h": step.get("rate_mg_per_kg_per_h"), "rate_mg_per_h": step["rate_mg_per_h"],
-               "rate_ml_per_h": step["rate_ml_per_h"], "concentration_mg_per_ml": plan.concentration_mg_per_ml,
-               "reason": data.reason, "limits": result["limits"], "override": result["override"], "notes": result["notes"]}
+               "rate_ml_per_h": step["rate_ml_per_h"], "concentration_mg_per_ml": dosing.plan.concentration_mg_per_ml,
+               "dosing_weight_kg": dosing.dosing_weight_kg, "profile": dosing.profile,
+               "reason": data.reason, "limits": limits, "override": _override_record(override, soft),
+               "notes": program.as_dict()["notes"]}
     event = _event(session, actor, visit, "rate_change", payload, now)
     audit(session, actor, "session.event.rate_change", "session", visit.id,
           {"event_id": event.id, "rate_ml_per_h": step["rate_ml_per_h"],
-           "overridden": [lim["code"] for lim in result["limits"]]})
+           "overridden": [lim["code"] for lim in limits]})
     return EventView.of(event)
+
+
+def _override_record(override: Override | None, soft: tuple[Any, ...]) -> dict[str, Any] | None:
+    if override is None:
+        return None
+    return {"reason": override.reason, "by": override.by, "overridden": [f.code for f in soft]}
+
+
+def _may_push(session: Session, actor: Actor, dosing: _Dosing) -> None:
+    """Who may give an extra IV ketamine bolus at the bedside: a clinic setting (design 4.3 v2;
+    some state nursing boards restrict IV ketamine pushes by registered nurses). Default: a
+    physician, or a nurse only when the signed plan orders a bolus."""
+    rule = current_bedside_bolus_rule(session)
+    if actor.role == "physician" or rule == "physician_or_nurse":
+        return
+    ordered = any(s.get("kind") == "bolus" for s in (dosing.plan.pump_program or {}).get("program", []))
+    if rule == "physician_or_plan_order" and ordered:
+        return
+    raise Forbidden("an extra IV ketamine bolus needs a physician here: the signed plan orders no bolus"
+                    if rule == "physician_or_plan_order" else
+                    "this clinic lets only a physician give an extra IV ketamine bolus",
+                    code="bedside_bolus_needs_physician", field="drug")
 
 
 def _medication(session: Session, actor: Actor, visit: InfusionSession, data: MedicationEvent, now: datetime) -> EventView:
     payload = data.model_dump(exclude={"kind", "override_reason"})
-    if data.drug.strip().lower() in ("ketamine", "ketamine hydrochloride") and data.route == "iv":
+    if data.drug.strip().lower() in KETAMINE_NAMES and data.route == "iv":
         if data.unit not in ("mg", "mcg", "g"):
             raise ValidationFailed("give an extra ketamine dose in mg", field="unit")
-        plan, weight = _dose_weight(session, visit)
-        dose_mg = data.dose * {"mg": 1.0, "mcg": 0.001, "g": 1000.0}[data.unit]
-        try:
-            program = program_pump(DoseRequest(
-                protocol="custom_iv", weight_kg=weight, concentration_mg_per_ml=plan.concentration_mg_per_ml,
-                steps=[DoseStep(kind="bolus", dose_mg_per_kg=round(dose_mg / weight, 6))],
-                override=_override(actor, data.override_reason)), current_library(session))
-        except DosingError as error:
-            raise dosing_refusal(error) from None
-        payload["dose_check"] = {"limits": program.as_dict()["limits"], "override": program.as_dict()["override"]}
+        dosing = _dosing(session, visit)
+        _may_push(session, actor, dosing)
+        dose_mg = data.dose * MG_PER_UNIT[data.unit]
+        override = _override(actor, data.override_reason)
+        request = dosing.request("custom_iv", DoseStep(kind="bolus", dose_mg_per_kg=round(dose_mg / dosing.dosing_weight_kg, 6)),
+                                 override)
+        _, soft = _judge_at_the_bedside(session, visit, dosing, request, now, push_mg=dose_mg)
+        payload["dose_check"] = {"limits": [f.as_dict() for f in soft], "override": _override_record(override, soft),
+                                 "dosing_weight_kg": dosing.dosing_weight_kg, "profile": dosing.profile}
     event = _event(session, actor, visit, "medication", payload, now)
     audit(session, actor, "session.event.medication", "session", visit.id, {"event_id": event.id, "drug": data.drug})
     return EventView.of(event)

@@ -14,7 +14,9 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter, ValidationError
 
 from ketaclinic.charts import session_vitals_chart, to_svg
-from ketaclinic.clinical.monitoring import SIDE_EFFECT_SEVERITIES
+from ketaclinic.clinical.discharge import PADSS_ANCHORS, PADSS_ITEMS
+from ketaclinic.clinical.monitoring import SIDE_EFFECT_CODES, SIDE_EFFECT_SEVERITIES
+from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
 from ketaclinic.pharmacology.regimen import doses_as_given
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 from ketaclinic.records.db import utcnow
@@ -27,8 +29,12 @@ from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, re
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 EVENT = TypeAdapter(session_service.EventIn)
 VITAL_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "spo2_pct", "respiratory_rate_per_min", "moaas")
-SIDE_EFFECTS = ("nausea", "vomiting", "dizziness", "blurred_vision", "headache", "fatigue", "dissociation",
-                "hallucinations", "vivid_dreams", "anxiety", "hypersalivation", "nystagmus")
+SIDE_EFFECTS = SIDE_EFFECT_CODES
+# The discharge questions (contract 4.7): each asked with no answer chosen beforehand.
+DISCHARGE_QUESTIONS = (("dissociation_resolved", "Has the dissociation resolved (the patient feels back to normal)?"),
+                       ("oriented", "Is the patient oriented to person, place and time?"),
+                       ("steady_gait", "Does the patient walk steadily, without dizziness?"),
+                       ("escort_present", "Is an adult escort here to take the patient home?"))
 ACTIONS = {"continue": "Continue and observe", "reduce_rate": "Reduce the infusion rate",
            "pause_infusion": "Pause the infusion", "stop_infusion": "Stop the infusion",
            "give_medication": "Give medication (per plan)", "call_physician": "Call the physician"}
@@ -93,6 +99,9 @@ def console_context(request: Request, actor: Actor, session_id: int) -> dict[str
         "minutes": minutes, "current_step": current_step(visit.pump_program, minutes), "actions": ACTIONS,
         "side_effects": SIDE_EFFECTS, "severities": SIDE_EFFECT_SEVERITIES, "tz": settings_of(request).timezone,
         "chart_version": len(events), "values": {"moaas": "5"}, "errors": {},
+        "padss_items": [(k, *PADSS_ANCHORS[k]) for k in PADSS_ITEMS], "discharge_questions": DISCHARGE_QUESTIONS,
+        "rass_levels": sorted(RASS_LEVELS.items(), reverse=True), "cadss6_items": CADSS6_ITEMS,
+        "open_critical": [a for a in alerts if a.id in open_ids and a.payload.get("severity") == "critical"],
         "baseline": (visit.checklist or {}).get("facts", {}).get("baseline_vitals"),
     }
 
@@ -246,13 +255,23 @@ async def vitals(request: Request, session_id: int, actor: Annotated[Actor, Depe
            "side_effects": [{"code": code, "severity": severity} for code in values["_side_effects"]]}
     if isinstance(doc["moaas"], float):
         doc["moaas"] = int(doc["moaas"])
+    rass = _num(values.get("rass"))
+    if rass is not None:
+        doc["rass"] = int(rass) if isinstance(rass, float) and rass.is_integer() else rass
+    cadss = {k: _num(values.get(k)) for k in CADSS6_ITEMS}
+    if any(v is not None for v in cadss.values()):  # CADSS-6 is optional, but all six items or none
+        doc["cadss6"] = {k: int(v) if isinstance(v, float) and v.is_integer() else v
+                         for k, v in cadss.items() if v is not None}
     try:
         event = session_service.append_event(db_of(request), actor, session_id, EVENT.validate_python(doc))
     except (ValidationError, ServiceError) as exc:
-        return _console(request, actor, session_id, _flat_errors(exc), values, 422)
-    raised = len(event.raised)
-    return redirect(request, f"/sessions/{session_id}#alerts" if raised else f"/sessions/{session_id}",
-                    f"Vitals recorded: {raised} alert{'s' if raised != 1 else ''}." if raised else "Vitals recorded: no alert.")
+        errors = _flat_errors(exc)
+        if any(k in CADSS6_ITEMS for k in errors):
+            errors.setdefault("__all__", "CADSS-6: rate all six items 0-4, or leave all six empty.")
+        return _console(request, actor, session_id, errors, values, 422)
+    if event.raised:  # the alerts panel (red for critical) says it: no green "recorded" banner over an alert
+        return redirect(request, f"/sessions/{session_id}#alerts")
+    return redirect(request, f"/sessions/{session_id}", "Vitals recorded: no alert.")
 
 
 @router.post("/sessions/{session_id}/ack")
@@ -313,15 +332,42 @@ async def note(request: Request, session_id: int, actor: Annotated[Actor, Depend
 
 
 def _discharge_in(values: dict[str, Any]) -> session_service.DischargeIn:
-    return session_service.DischargeIn.model_validate({
-        "current": {k: _num(values.get(f"d_{k}")) for k in VITAL_FIELDS[:4]},
-        "padss": {"oriented": values.get("oriented") == "yes", "steady_gait": values.get("steady_gait") == "yes",
-                  "pain_nausea_vomiting": values.get("pain_nausea_vomiting") or "minimal",
-                  "oral_fluids_tolerated": values.get("oral_fluids_tolerated") == "yes",
-                  "voided": values.get("voided") == "yes"},
-        "ongoing_dissociation": values.get("ongoing_dissociation") == "yes",
-        "escort_present": values.get("d_escort_present") == "yes",
-    })
+    """The form as contract 4.7's answers. An unanswered question is left out, so it is refused as
+    missing: nothing is filled in for the nurse."""
+    observation = {k: v for k in VITAL_FIELDS if (v := _num(values.get(f"d_{k}"))) is not None}
+    if isinstance(observation.get("moaas"), float) and observation["moaas"].is_integer():
+        observation["moaas"] = int(observation["moaas"])
+    padss = {k: int(v) for k in PADSS_ITEMS if (v := values.get(f"padss_{k}")) in ("0", "1", "2")}
+    answers = {k: values[f"q_{k}"] == "yes" for k, _ in DISCHARGE_QUESTIONS if values.get(f"q_{k}") in ("yes", "no")}
+    return session_service.DischargeIn.model_validate({"observation": observation, "padss": padss, **answers})
+
+
+def _discharge_errors(exc: ValidationError) -> dict[str, str]:
+    """Each problem next to its question; unanswered questions are named at the top as well."""
+    errors: dict[str, str] = {}
+    unanswered: list[str] = []
+    labels = {**{f"padss_{k}": f"PADSS: {PADSS_ANCHORS[k][0].lower()}" for k in PADSS_ITEMS},
+              **{f"q_{k}": text for k, text in DISCHARGE_QUESTIONS}}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        if loc[:1] == ["padss"] and len(loc) > 1:
+            key = f"padss_{loc[1]}"
+        elif loc[:1] == ["observation"] and len(loc) > 1:
+            key = f"d_{loc[1]}"
+        elif loc and loc[0] in dict(DISCHARGE_QUESTIONS):
+            key = f"q_{loc[0]}"
+        else:
+            key = "__all__"
+        if err["type"] == "missing":
+            errors.setdefault(key, "Not answered: choose an answer." if key in labels else "Required.")
+            if key in labels:
+                unanswered.append(labels[key])
+        else:
+            errors.setdefault(key, err["msg"].removeprefix("Value error, "))
+    if unanswered:
+        errors["__all__"] = ("Discharge not assessed: answer every question. Unanswered: " + "; ".join(unanswered)
+                             + ".")
+    return errors
 
 
 @router.post("/sessions/{session_id}/discharge")
@@ -335,8 +381,7 @@ async def discharge(request: Request, session_id: int, actor: Annotated[Actor, D
             return _console(request, actor, session_id, None, values, 200, {"assessment": assessment})
         session_service.discharge_session(db, actor, session_id, _version(values), data)
     except ValidationError as exc:
-        errors = {f"d_{k}" if k in VITAL_FIELDS else k: v for k, v in _flat_errors(exc).items()}
-        return _console(request, actor, session_id, errors, values, 422)
+        return _console(request, actor, session_id, _discharge_errors(exc), values, 422)
     except ServiceError as exc:
         extra = {}
         try:
