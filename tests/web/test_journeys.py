@@ -212,10 +212,12 @@ def test_a_nurse_handles_a_blood_pressure_alert_and_discharges(page, server, pre
 
     page.goto(f"{server.url}/sessions/{observed}")
     for field, value in (("#f-d_systolic_mmhg", "126"), ("#f-d_diastolic_mmhg", "80"), ("#f-d_heart_rate_bpm", "72"),
-                         ("#f-d_spo2_pct", "98")):
+                         ("#f-d_spo2_pct", "98"), ("#f-d_respiratory_rate_per_min", "14"), ("#f-d_moaas", "5")):
         page.fill(field, value)
-    for name in ("oriented", "steady_gait", "oral_fluids_tolerated", "voided", "d_escort_present"):
-        page.check(f"input[name={name}]")
+    for name in ("q_dissociation_resolved", "q_oriented", "q_steady_gait", "q_escort_present"):
+        page.check(f"input[name={name}][value=yes]")
+    for name in ("vital_signs", "activity", "nausea_vomiting", "pain", "bleeding"):
+        page.check(f"input[name=padss_{name}][value='2']")
     page.click("button:has-text('Check the criteria')")
     assert "Ready for discharge" in page.inner_text("#discharge-assessment")
     page.click("#discharge")

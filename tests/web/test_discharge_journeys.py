@@ -1,0 +1,92 @@
+"""Discharge (contract 4.7) in a real Chromium against a real server on the demo clinic."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.web.browser_support import PASSWORD
+from tests.web.test_journeys import check_accessibility, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+VITALS = (("#f-d_systolic_mmhg", "126"), ("#f-d_diastolic_mmhg", "80"), ("#f-d_heart_rate_bpm", "72"),
+          ("#f-d_spo2_pct", "98"), ("#f-d_respiratory_rate_per_min", "14"), ("#f-d_moaas", "5"))
+YES = ("q_dissociation_resolved", "q_oriented", "q_steady_gait", "q_escort_present")
+PADSS = ("padss_vital_signs", "padss_activity", "padss_nausea_vomiting", "padss_pain", "padss_bleeding")
+
+
+@pytest.fixture
+def observed_session(demo_database) -> int:
+    """A visit made through the services as the demo nurse, its infusion stopped 70 minutes ago."""
+    from ketaclinic.records.db import Database, utcnow
+    from ketaclinic.services import plans, sessions
+    from ketaclinic.services.auth import authenticate
+    from ketaclinic.settings import Settings
+
+    url, tmp, _ = demo_database
+    settings = Settings(env="test", database_url=url, secret_key="x" * 40, secret_key_file=tmp / "s")
+    db = Database(url)
+    try:
+        nurse = authenticate(db, settings, username="nurse", password=PASSWORD, ip="127.0.0.1")
+        plan = next(p for p in plans.list_plans(db, nurse, status="signed", limit=200).items
+                    if p.pump_program.get("route") == "iv" and any(s["kind"] == "infusion" for s in p.pump_program["program"]))
+        start = utcnow() - timedelta(hours=3)
+        v = sessions.schedule_session(db, nurse, sessions.SessionIn(patient_id=plan.patient_id, plan_id=plan.id,
+                                                                     scheduled_at=start), now=start - timedelta(days=1))
+        v = sessions.check_in(db, nurse, v.id, v.version, sessions.CheckInIn(), now=start)
+        v = sessions.record_checklist(db, nurse, v.id, v.version, sessions.ChecklistIn.model_validate({
+            "fasting": {"asked": True, "last_light_meal_at": (start - timedelta(hours=7)).isoformat()},
+            "escort_present": True, "consent_signed": True,
+            "baseline_vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 78, "heart_rate_bpm": 70, "spo2_pct": 98},
+            "baseline_vitals_at": start.isoformat(), "can_become_pregnant": False, "urinary_symptoms": "none",
+            "liver_tests": "normal"}), now=start)
+        v = sessions.start_session(db, nurse, v.id, v.version, now=start + timedelta(minutes=2))
+        return sessions.stop_infusion(db, nurse, v.id, v.version, now=utcnow() - timedelta(minutes=70)).id
+    finally:
+        db.dispose()
+
+
+def _answer_all(page, skip: str | None = None) -> None:
+    for field, value in VITALS:
+        page.fill(field, value)
+    for name in YES:
+        if name != skip:
+            page.check(f"input[name={name}][value=yes]")
+    for name in PADSS:
+        if name != skip:
+            page.check(f"input[name={name}][value='2']")
+
+
+def test_discharge_is_refused_for_spo2_91_after_70_minutes(page, server, observed_session):
+    sign_in(page, server, "nurse")
+    page.goto(f"{server.url}/sessions/{observed_session}")
+    assert page.locator("#discharge-form input[type=radio]:checked").count() == 0  # nothing answered beforehand
+    _answer_all(page)
+    page.fill("#f-d_spo2_pct", "91")
+    page.click("#discharge")
+    page.wait_for_load_state("networkidle")
+    assessment = page.inner_text("#discharge-assessment")
+    assert "Not ready for discharge" in assessment and "SpO2 91" in assessment
+    assert page.locator("#discharge-unmet [data-unmet=spo2_low]").count() == 1
+    assert page.inner_text("#session-state") == "observing"
+    check_accessibility(page, "discharge refused")
+
+
+def test_an_unanswered_padss_item_is_refused(page, server, observed_session):
+    sign_in(page, server, "nurse")
+    page.goto(f"{server.url}/sessions/{observed_session}")
+    _answer_all(page, skip="padss_pain")
+    page.click("button:has-text('Check the criteria')")
+    page.wait_for_load_state("networkidle")
+    main = page.inner_text("main")
+    assert "answer every question" in main and "PADSS: pain" in main
+    assert page.locator("#q-padss-pain .error").is_visible()
+    assert page.locator("#discharge-assessment").count() == 0  # nothing was judged on a missing answer
+    assert page.inner_text("#session-state") == "observing"
+    # answering it is enough: the rest of the answers were kept
+    page.check("input[name=padss_pain][value='2']")
+    page.click("button:has-text('Check the criteria')")
+    page.wait_for_load_state("networkidle")
+    assert "Ready for discharge" in page.inner_text("#discharge-assessment")
