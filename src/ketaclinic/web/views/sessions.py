@@ -229,6 +229,19 @@ async def checklist(request: Request, session_id: int, actor: Annotated[Actor, D
     return redirect(request, f"/sessions/{session_id}", "Checklist recorded.")
 
 
+@router.post("/sessions/{session_id}/checklist/override")
+async def checklist_override(request: Request, session_id: int,
+                             actor: Annotated[Actor, Depends(need("physician"))]) -> Response:
+    """The physician's reason to start despite baseline SpO2 < 92 % or heart rate > 110 (a nurse cannot)."""
+    values = await _form(request)
+    reason = (values.get("override_reason") or "").strip()
+    if not reason:
+        return _console(request, actor, session_id, {"override_reason": "Say why it is safe to start."}, values, 422)
+    return _move(request, actor, session_id, session_service.override_checklist, _version(values),
+                 session_service.ChecklistOverrideIn(reason=reason),
+                 flash="Override recorded: the nurse may start the infusion.")
+
+
 @router.post("/sessions/{session_id}/start")
 async def start(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
     values = await _form(request)
