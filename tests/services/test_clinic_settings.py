@@ -14,7 +14,7 @@ from ketaclinic.services.errors import Conflict, Forbidden, PreconditionRequired
 from tests.interop.flows import DISCHARGE, T0, checked_in, event, running, signed_plan
 
 AT = T0 + timedelta(days=7)
-TIGHTER = {"drug_library": {"limits": {"infusion_rate_mg_per_kg_per_h": {"soft_max": 0.6, "hard_max": 1.2}},
+TIGHTER = {"drug_library": {"limits": {"infusion_rate_mg_per_kg_per_h": {"soft_max": 0.6, "hard_max": 0.9}},
                             "concentrations_mg_per_ml": [1.0, 2.0]}}
 
 
@@ -35,7 +35,7 @@ def test_defaults_until_saved_then_versions_with_who_when_and_what(db, clinic):
         "drug_library.limits.infusion_rate_mg_per_kg_per_h.hard_max", "drug_library.concentrations_mg_per_ml"}
     assert second.created_by_username == "admin"
     per_kg = next(lim for lim in second.library["limits"] if lim["quantity"] == "infusion_rate_mg_per_kg_per_h")
-    assert per_kg["hard_max"]["value"] == 1.2 and per_kg["soft_max"]["value"] == 0.6
+    assert per_kg["hard_max"]["value"] == 0.9 and per_kg["soft_max"]["value"] == 0.6
     assert second.library["concentrations_mg_per_ml"] == [1.0, 2.0] and "v2" in second.library["name"]
     with db.reading() as session:
         actions = session.execute(select(AuditEntry.action).where(AuditEntry.action == "clinic_settings.update")).all()

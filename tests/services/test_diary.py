@@ -69,7 +69,7 @@ def test_fading_relief_suggests_a_booster(db, clinic):
     today = (SESSION_AT + timedelta(days=18)).date()
     advice = dy.booster_suggestion(db, me, today=today)
     assert advice.suggest_booster and advice.relief_faded and advice.had_relief
-    assert advice.baseline_pain_nrs == 8 and advice.source == "immpact2008"
+    assert advice.baseline_pain_nrs == 8 and advice.source == "clinic_policy"
     physician_view = dy.booster_suggestion(db, clinic.actors["physician"], clinic.own_patient_id, today=today)
     assert physician_view.suggest_booster
     with pytest.raises(NotFound):

@@ -159,14 +159,14 @@ def test_rate_changes_run_the_dosing_limits(db, clinic):
                                         "override_reason": "no"}, AT + timedelta(minutes=25))
     assert hard.value.code == "hard_limit"
     with pytest.raises(ValidationFailed) as soft:
-        event(db, nurse, visit.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": 1.2, "reason": "pain"},
+        event(db, nurse, visit.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": 0.9, "reason": "pain"},
               AT + timedelta(minutes=25))
     assert soft.value.code == "soft_limit"
     with pytest.raises(Forbidden):
-        event(db, nurse, visit.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": 1.2, "reason": "pain",
+        event(db, nurse, visit.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": 0.9, "reason": "pain",
                                     "override_reason": "me"}, AT + timedelta(minutes=25))
-    higher = event(db, physician, visit.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": 1.2, "reason": "pain",
-                                             "override_reason": "tolerated 1.2 before"}, AT + timedelta(minutes=26))
+    higher = event(db, physician, visit.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": 0.9, "reason": "pain",
+                                             "override_reason": "tolerated 0.9 before"}, AT + timedelta(minutes=26))
     assert higher.payload["override"]["by"] == "physician" and higher.payload["limits"][0]["level"] == "soft"
     assert len(_events(db, visit.id, "rate_change")) == 2
 

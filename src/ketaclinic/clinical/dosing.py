@@ -890,12 +890,15 @@ def library_for(request_profile: str | None, protocol: Protocol,
                           f"{', '.join(libraries)}", "profile") from None
 
 
-def program_pump(request: DoseRequest, library: DrugLibrary | Mapping[str, DrugLibrary] = PROFILES) -> PumpProgram:
+def program_pump(request: DoseRequest, library: DrugLibrary | Mapping[str, DrugLibrary] = PROFILES, *,
+                 session_limits: bool = True) -> PumpProgram:
     """Turn a weight-based order into a pump program, or raise :class:`DosingError`.
 
     Pure: the same order and library always give the same program. See the module docstring
     for the limit and rounding rules. Every mg/kg figure is applied to the dosing weight; no
     program it returns is past a hard limit of its profile, per step or per session.
+    ``session_limits=False`` judges the steps alone: the bedside judges a change per step here
+    and the whole session with :func:`session_findings`.
     """
     try:
         protocol = get_protocol(request.protocol)
@@ -934,7 +937,8 @@ def program_pump(request: DoseRequest, library: DrugLibrary | Mapping[str, DrugL
             program.extend(_oral(order, number, path, weight, conc, protocol, library, check))
 
     total = sum((s.dose_mg for s in program), Decimal("0"))
-    check_session(program, weight, library, check, field_path="steps" if explicit else "protocol")
+    if session_limits:
+        check_session(program, weight, library, check, field_path="steps" if explicit else "protocol")
     for lim in protocol.limits:
         if lim.quantity == "session_total_mg":
             check.protocol(protocol, lim, total, None, None)
@@ -1012,14 +1016,26 @@ def infusion_time_min(program: Iterable[ProgramStep]) -> Decimal:
 
 
 def check_session(program: Iterable[ProgramStep], weight: Decimal, library: DrugLibrary, check: _Check,
-                  *, extra: Iterable[Delivery] = (), field_path: str | None = None) -> Decimal:
-    """Judge one session's totals (design 4.3 v2): the most given in any 24 h, in mg/kg of the
-    dosing weight and in mg, and the session's length. ``extra`` adds what was given beside the
-    program (a bolus at the bedside). Returns the most given in any 24 h, in mg."""
+                  *, field_path: str | None = None) -> Decimal:
+    """Judge a program's session totals (design 4.3 v2). Returns the most given in any 24 h, in mg."""
     program = list(program)
-    deliveries = deliveries_of(program) + list(extra)
+    return _judge_session(deliveries_of(program), infusion_time_min(program), weight, library, check, field_path)
+
+
+def session_findings(deliveries: Iterable[Delivery], infusion_min: Decimal, weight: Decimal, library: DrugLibrary,
+                     field_path: str | None = None) -> list[LimitFinding]:
+    """The session limits a whole session breaks, given as amounts over time: what the bedside
+    checks before a rate change or an extra bolus (what ran so far, the change, and the rest of
+    the program as it would then run)."""
+    check = _Check()
+    _judge_session(list(deliveries), dec(infusion_min), weight, library, check, field_path)
+    return check.findings
+
+
+def _judge_session(deliveries: list[Delivery], length: Decimal, weight: Decimal, library: DrugLibrary, check: _Check,
+                   field_path: str | None) -> Decimal:
+    """The most given in any 24 h, in mg/kg of the dosing weight and in mg, and the infusion time."""
     most = most_in_any_window(deliveries)
-    length = infusion_time_min(program)
     what = "in the session" if length <= DAY_MIN else "in the busiest 24 h of the infusion"
     per_kg = round_half_up(most / weight, Decimal("0.001"))
     check.library(library.session_total_mg_per_kg, per_kg, None, field_path,

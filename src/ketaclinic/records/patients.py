@@ -17,7 +17,7 @@ from ketaclinic.records.db import Base, utcnow
 from ketaclinic.records.mixins import AppendOnlyMixin, RecordMixin
 
 DEMOGRAPHIC_FIELDS = ("given_name", "family_name", "birth_date", "sex", "phone", "email", "referring_physician",
-                      "referring_physician_contact")
+                      "referring_physician_contact", "height_cm")
 
 
 DEMO_MARK = "(demo)"  # ends the family name of every synthetic demo patient (ketaclinic.demo)
@@ -36,6 +36,9 @@ class Patient(RecordMixin, Base):
     # Who sent the patient (the letters after an evaluation and a course go to them; FHIR import fills it)
     referring_physician: Mapped[str | None] = mapped_column(String(200), nullable=True)
     referring_physician_contact: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Height gives the dosing weight (design 4.3 v2: BMI, adjusted weight); absent, doses use the
+    # actual weight capped at 100 kg
+    height_cm: Mapped[float | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 

@@ -466,7 +466,7 @@ def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | N
             "course_days": (first_day, course_end),
             "outcome": outcome,
             "booster": {"due": follow_up.booster_due, "message": booster,
-                        "earliest": follow_up.earliest_booster_day, "cite": cite("immpact2008")},
+                        "earliest": follow_up.earliest_booster_day, "cite": cite(CLINIC_POLICY)},
             "follow_on": _follow_on(outcome["response"], cite),
             "checks_due": checks_due, "checks_ok": checks_ok,
             "mme_cite": cite("cdc2022_opioids"), "responder_cite": cite("immpact2008"),

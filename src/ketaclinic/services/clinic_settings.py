@@ -34,7 +34,13 @@ from sqlalchemy.orm import Session
 from ketaclinic.clinical.checklist import DEFAULT_POLICY as DEFAULT_CHECKLIST_POLICY
 from ketaclinic.clinical.checklist import ChecklistPolicy
 from ketaclinic.clinical.discharge import DEFAULT_MINIMUM_OBSERVATION_MIN
-from ketaclinic.clinical.dosing import DEFAULT_LIBRARY, DrugLibrary, LibraryLoosenedError, tighten_library
+from ketaclinic.clinical.dosing import (
+    DEFAULT_LIBRARY,
+    PROFILES,
+    DrugLibrary,
+    LibraryLoosenedError,
+    tighten_library,
+)
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
 from ketaclinic.records.clinic_settings import ClinicSettingsVersion
 from ketaclinic.records.db import Database, utcnow
@@ -46,7 +52,11 @@ READ_ROLES = ("admin", "physician", "nurse")
 WRITE_ROLES = ("admin",)
 DEFAULT_CLINIC_NAME = "KetaClinic"
 Quantity = Literal["infusion_rate_mg_per_kg_per_h", "infusion_rate_mg_per_h", "infusion_duration_min",
-                   "bolus_dose_mg_per_kg", "bolus_duration_min", "oral_dose_mg_per_kg", "rate_ml_per_h", "weight_kg"]
+                   "bolus_dose_mg_per_kg", "bolus_duration_min", "oral_dose_mg_per_kg", "rate_ml_per_h", "weight_kg",
+                   "session_total_mg_per_kg", "session_total_mg", "session_duration_min", "bmi_kg_per_m2"]
+BedsideBolusRule = Literal["physician_or_plan_order", "physician_only", "physician_or_nurse"]
+#: settings field -> the care profile whose default library it tightens (design 4.3 v2)
+LIBRARY_FIELDS: dict[str, str] = {"drug_library": "low_dose", "drug_library_anesthesia_staffed": "anesthesia_staffed"}
 BOUNDS = ("soft_min", "soft_max", "hard_min", "hard_max")
 ASA_FASTING_HOURS: dict[str, float] = dict(DEFAULT_CHECKLIST_POLICY.fasting_hours)
 _Number = Field(default=None, ge=0, le=100000, allow_inf_nan=False)
@@ -81,7 +91,8 @@ class LibraryBounds(BaseModel):
 
 
 class DrugLibrarySettings(BaseModel):
-    """The clinic's tightening of the default library "ketamine, low-dose analgesia"."""
+    """The clinic's tightening of one care profile's library (``drug_library``: the default
+    "ketamine, low-dose analgesia"; ``drug_library_anesthesia_staffed``: the anesthesia-staffed one)."""
 
     model_config = ConfigDict(extra="forbid")
     limits: dict[Quantity, LibraryBounds] = Field(default_factory=dict)
@@ -99,6 +110,12 @@ class ClinicSettingsData(BaseModel):
                                            allow_inf_nan=False)
     booster_min_interval_days: int = Field(default=DEFAULT_BOOSTER_POLICY.min_interval_days, ge=1, le=365)
     drug_library: DrugLibrarySettings = Field(default_factory=DrugLibrarySettings)
+    drug_library_anesthesia_staffed: DrugLibrarySettings = Field(default_factory=DrugLibrarySettings)
+    bedside_bolus: BedsideBolusRule = Field(
+        default="physician_or_plan_order",
+        description="Who may give an extra IV ketamine bolus during a session: physician_or_plan_order (a physician, "
+        "or a nurse when the signed plan orders a bolus), physician_only, physician_or_nurse. Some state nursing "
+        "boards restrict IV ketamine pushes by registered nurses (clinic policy).")
 
     @field_validator("clinic_name")
     @classmethod
@@ -118,6 +135,8 @@ class ClinicSettingsPatch(BaseModel):
     minimum_observation_min: float | None = Field(default=None, ge=0, le=24 * 60, allow_inf_nan=False)
     booster_min_interval_days: int | None = Field(default=None, ge=1, le=365)
     drug_library: DrugLibrarySettings | None = None
+    drug_library_anesthesia_staffed: DrugLibrarySettings | None = None
+    bedside_bolus: BedsideBolusRule | None = None
     note: str | None = Field(default=None, max_length=2000, description="Why the change was made (kept with the version)")
 
 
@@ -132,6 +151,8 @@ class ClinicSettingsView(BaseModel):
     defaults: ClinicSettingsData
     library: dict[str, Any] = Field(description="The drug library in force (the default, tightened by the clinic)")
     default_library: dict[str, Any]
+    libraries: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                 description="Every care profile's library in force, by profile")
 
 
 class VersionSummary(BaseModel):
@@ -159,8 +180,9 @@ def _is_default(settings: DrugLibrarySettings) -> bool:
         and kwargs["default_bolus_duration_min"] is None
 
 
-def library_problems(settings: DrugLibrarySettings) -> dict[str, str]:
-    """Where the clinic's library would loosen the default (field → why); empty when it only tightens.
+def library_problems(settings: DrugLibrarySettings, base: DrugLibrary = DEFAULT_LIBRARY,
+                     prefix: str = "drug_library") -> dict[str, str]:
+    """Where the clinic's library would loosen ``base`` (field → why); empty when it only tightens.
 
     Each quantity is checked on its own so the message can sit next to its fields
     (``drug_library.limits.<quantity>``); then the whole library is checked once more.
@@ -171,42 +193,59 @@ def library_problems(settings: DrugLibrarySettings) -> dict[str, str]:
         if not bounds:
             continue
         try:
-            tighten_library(DEFAULT_LIBRARY, limits={quantity: bounds})
+            tighten_library(base, limits={quantity: bounds})
         except LibraryLoosenedError as error:
-            problems[f"drug_library.limits.{quantity}"] = str(error)
+            problems[f"{prefix}.limits.{quantity}"] = str(error)
     if kwargs["concentrations_mg_per_ml"] is not None:
         try:
-            tighten_library(DEFAULT_LIBRARY, concentrations_mg_per_ml=kwargs["concentrations_mg_per_ml"])
+            tighten_library(base, concentrations_mg_per_ml=kwargs["concentrations_mg_per_ml"])
         except LibraryLoosenedError as error:
-            problems["drug_library.concentrations_mg_per_ml"] = str(error)
+            problems[f"{prefix}.concentrations_mg_per_ml"] = str(error)
     if not problems:
         try:
-            tighten_library(DEFAULT_LIBRARY, **kwargs)
+            tighten_library(base, **kwargs)
         except LibraryLoosenedError as error:
-            field = "drug_library.default_bolus_duration_min" if "bolus push" in str(error) else "drug_library"
+            field = f"{prefix}.default_bolus_duration_min" if "bolus push" in str(error) else prefix
             problems[field] = str(error)
     return problems
 
 
-def library_of(data: ClinicSettingsData, version: int) -> DrugLibrary:
-    """The drug library these settings put in force (the default one when nothing is tightened).
+def all_library_problems(data: ClinicSettingsData) -> dict[str, str]:
+    """:func:`library_problems` for every care profile's settings."""
+    problems: dict[str, str] = {}
+    for field, profile in LIBRARY_FIELDS.items():
+        problems.update(library_problems(getattr(data, field), PROFILES[profile], field))
+    return problems
+
+
+def library_of(data: ClinicSettingsData, version: int, profile: str = "low_dose") -> DrugLibrary:
+    """The drug library these settings put in force for one care profile (the profile's default
+    when nothing is tightened).
 
     Should a later release tighten a default past what a clinic stored, the quantities that no
     longer fit are left at the (tighter) default rather than loosened.
     """
-    if _is_default(data.drug_library):
-        return DEFAULT_LIBRARY
-    kwargs = _library_kwargs(data.drug_library)
-    name = f"{DEFAULT_LIBRARY.name} (clinic settings v{version})"
+    field = next(f for f, p in LIBRARY_FIELDS.items() if p == profile)
+    settings: DrugLibrarySettings = getattr(data, field)
+    base = PROFILES[profile]
+    if _is_default(settings):
+        return base
+    kwargs = _library_kwargs(settings)
+    name = f"{base.name} (clinic settings v{version})"
     try:
-        return tighten_library(DEFAULT_LIBRARY, name=name, **kwargs)
+        return tighten_library(base, name=name, **kwargs)
     except LibraryLoosenedError:
-        problems = library_problems(data.drug_library)
-        kept = {q: b for q, b in kwargs["limits"].items() if f"drug_library.limits.{q}" not in problems}
+        problems = library_problems(settings, base, field)
+        kept = {q: b for q, b in kwargs["limits"].items() if f"{field}.limits.{q}" not in problems}
         try:
-            return tighten_library(DEFAULT_LIBRARY, name=name, limits=kept)
+            return tighten_library(base, name=name, limits=kept)
         except LibraryLoosenedError:
-            return DEFAULT_LIBRARY
+            return base
+
+
+def libraries_of(data: ClinicSettingsData, version: int) -> dict[str, DrugLibrary]:
+    """Every care profile's library in force, by profile id."""
+    return {profile: library_of(data, version, profile) for profile in PROFILES}
 
 
 # --- reading the current version -------------------------------------------------------------
@@ -226,9 +265,15 @@ def current(session: Session) -> tuple[int, ClinicSettingsData]:
 
 
 def current_library(session: Session) -> DrugLibrary:
-    """The drug library every pump program is checked against: the default, as the clinic tightened it."""
+    """The default (low-dose) drug library, as the clinic tightened it."""
     version, data = current(session)
     return library_of(data, version)
+
+
+def current_libraries(session: Session) -> dict[str, DrugLibrary]:
+    """Every care profile's library, as the clinic tightened it: what pump programs are judged on."""
+    version, data = current(session)
+    return libraries_of(data, version)
 
 
 def current_checklist_policy(session: Session) -> ChecklistPolicy:
@@ -238,6 +283,11 @@ def current_checklist_policy(session: Session) -> ChecklistPolicy:
     if hours == ASA_FASTING_HOURS:
         return DEFAULT_CHECKLIST_POLICY
     return ChecklistPolicy(fasting_hours=hours)
+
+
+def current_bedside_bolus_rule(session: Session) -> str:
+    """Who may give an extra IV ketamine bolus at the bedside (design 4.3 v2, a clinic setting)."""
+    return current(session)[1].bedside_bolus
 
 
 def current_minimum_observation_min(session: Session) -> float:
@@ -252,9 +302,15 @@ def current_booster_policy(session: Session) -> BoosterPolicy:
 
 
 def drug_library(db: Database) -> DrugLibrary:
-    """The library in force, for pages that compute a program before anything is saved (the plan builder)."""
+    """The low-dose library in force, for pages that compute a program before anything is saved."""
     with db.reading() as session:
         return current_library(session)
+
+
+def drug_libraries(db: Database) -> dict[str, DrugLibrary]:
+    """Every care profile's library in force (the plan builder computes with the profile chosen)."""
+    with db.reading() as session:
+        return current_libraries(session)
 
 
 def clinic_name(db: Database) -> str:
@@ -274,7 +330,8 @@ def _view(session: Session, row: ClinicSettingsVersion | None) -> ClinicSettings
         version=version, created_at=row.created_at if row else None, created_by=row.created_by if row else None,
         created_by_username=row.created_by_username if row else None, note=row.note if row else None,
         data=data, changes=list(row.changes) if row else [], defaults=ClinicSettingsData(),
-        library=library_of(data, version).as_dict(), default_library=DEFAULT_LIBRARY.as_dict())
+        library=library_of(data, version).as_dict(), default_library=DEFAULT_LIBRARY.as_dict(),
+        libraries={p: lib.as_dict() for p, lib in libraries_of(data, version).items()})
 
 
 def get_settings(db: Database, actor: Actor) -> ClinicSettingsView:
@@ -328,7 +385,7 @@ def update_settings(db: Database, actor: Actor, expected_version: int | None, pa
             if value is not None:
                 merged[name] = value.model_dump() if isinstance(value, BaseModel) else value
         new = ClinicSettingsData.model_validate(merged)
-        problems = library_problems(new.drug_library)
+        problems = all_library_problems(new)
         if problems:
             field, message = next(iter(problems.items()))
             raise ValidationFailed(f"the drug library may only be tightened: {message}", code="library_loosened",

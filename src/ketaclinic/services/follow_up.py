@@ -35,7 +35,7 @@ from ketaclinic.clinical.follow_up import (
     risk_checks_due,
 )
 from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
-from ketaclinic.evidence.sources import ref
+from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
@@ -306,7 +306,7 @@ def follow_up_due(db: Database, actor: Actor, *, today: date | None = None) -> d
             result = _follow_up(records[pid], today, policy)
             if result.booster_due:
                 boosters.append({"patient_id": pid, "name": names.get(pid), "what": result.booster_message,
-                                 "source": ref("immpact2008")})
+                                 "source": CLINIC_POLICY})
             for check in result.checks:
                 if check.overdue:
                     overdue.append({"patient_id": pid, "name": names.get(pid), "code": check.code, "what": check.message,

@@ -81,6 +81,8 @@ class PatientIn(BaseModel):
     referring_physician_contact: str | None = Field(default=None, max_length=500,
                                                     description="Practice address, phone or secure e-mail for letters")
     weight_kg: float | None = Field(default=None, gt=0, lt=700)
+    height_cm: float | None = Field(default=None, ge=120, le=230, allow_inf_nan=False,
+                                    description="Height in cm (120-230): gives the dosing weight (design 4.3 v2)")
 
     _names = field_validator("given_name", "family_name")(_clean_name)
     _referrer = field_validator("referring_physician", "referring_physician_contact")(_clean_optional_text)
@@ -102,6 +104,8 @@ class PatientPatch(BaseModel):
     referring_physician_contact: str | None = Field(default=None, max_length=500,
                                                     description="Practice address, phone or secure e-mail for letters")
     weight_kg: float | None = Field(default=None, gt=0, lt=700)
+    height_cm: float | None = Field(default=None, ge=120, le=230, allow_inf_nan=False,
+                                    description="Height in cm (120-230): gives the dosing weight (design 4.3 v2)")
 
     _names = field_validator("given_name", "family_name")(lambda v: None if v is None else _clean_name(v))
     _referrer = field_validator("referring_physician", "referring_physician_contact")(_clean_optional_text)
@@ -124,6 +128,7 @@ class PatientView(BaseModel):
     email: str | None
     referring_physician: str | None = None
     referring_physician_contact: str | None = None
+    height_cm: float | None = None
     weight_kg: float | None
     weight_measured_at: datetime | None
 

@@ -7,6 +7,10 @@ drug library and the protocol's own limits:
 - a **soft** limit refuses it (422 ``soft_limit``) unless a *physician* overrides with a reason;
   a nurse who sends an override gets 403. Each overridden limit is stored in ``plan_overrides``
   with the reason and the approving physician, so who accepted which risk is never lost;
+- the **care profile** (design 4.3 v2) is the protocol's unless the plan names one; the
+  ``anesthesia_staffed`` profile needs a physician and a ``profile_reason``, both kept in
+  ``dose_check``; every mg/kg figure is applied to the dosing weight, from the patient's height
+  and sex (actual, adjusted above BMI 35, or capped at 100 kg without a height);
 - a weight more than 20 % away from the patient's last recorded weight
   (:func:`~ketaclinic.clinical.dosing.weight_change_flag`, a lb-for-kg slip) refuses the plan
   (422 ``weight_change_unacknowledged``) until ``weight_change_acknowledged`` is sent; the flag
@@ -28,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.dosing import (
     DEFAULT_LIBRARY,
+    PROFILES,
     DoseRequest,
     DoseStep,
     DosingError,
@@ -39,10 +44,11 @@ from ketaclinic.clinical.dosing import (
 )
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
 from ketaclinic.clinical.protocols import PROTOCOL_IDS, get_protocol
+from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.jsonable import plain
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.plans import Plan, PlanOverride
-from ketaclinic.services.clinic_settings import current_booster_policy, current_library
+from ketaclinic.services.clinic_settings import current_booster_policy, current_libraries
 from ketaclinic.services.common import (
     Page,
     audit,
@@ -64,6 +70,10 @@ READ_ROLES = ("physician", "nurse")
 SIGN_ROLES = ("physician",)
 OVERRIDE_ROLES = ("physician",)
 DOSING_RULE_VERSION = f"dosing:{DEFAULT_LIBRARY.name}"
+
+
+Profile = Literal["low_dose", "anesthesia_staffed"]
+PROFILE_ROLES = ("physician",)
 
 
 class OverrideIn(BaseModel):
@@ -96,6 +106,9 @@ class PlanIn(BaseModel):
     override: OverrideIn | None = None
     weight_change_acknowledged: bool = False
     supersedes_id: RecordId | None = None
+    profile: Profile | None = Field(default=None, description="Care profile: the protocol's when absent (design 4.3 v2)")
+    profile_reason: str | None = Field(default=None, max_length=2000,
+                                       description="Why the anesthesia_staffed profile (required for it; physician only)")
 
 
 class PlanPatch(BaseModel):
@@ -109,6 +122,8 @@ class PlanPatch(BaseModel):
     series: SeriesIn | None = None
     override: OverrideIn | None = None
     weight_change_acknowledged: bool = False
+    profile: Profile | None = None
+    profile_reason: str | None = Field(default=None, max_length=2000)
 
 
 class OverrideView(BaseModel):
@@ -140,16 +155,23 @@ class PlanView(BaseModel):
     signed_at: datetime | None
     supersedes_id: int | None
     overrides: list[OverrideView] = []
+    profile: str = "low_dose"
+    profile_reason: str | None = None
+    dosing_weight_kg: float | None = None
+    dosing_weight_basis: str | None = None
 
 
 # --- the core calls -------------------------------------------------------------------------
 
 
 def _program(protocol: str, weight_kg: float, concentration: float | None, steps: list[DoseStep] | None,
-             override: Override | None, library: DrugLibrary = DEFAULT_LIBRARY) -> PumpProgram:
+             override: Override | None, libraries: DrugLibrary | dict[str, DrugLibrary] = PROFILES, *,
+             height_cm: float | None = None, sex: str | None = None, profile: str | None = None) -> PumpProgram:
     try:
-        return program_pump(DoseRequest(protocol=protocol, weight_kg=weight_kg, concentration_mg_per_ml=concentration,
-                                        steps=steps, override=override), library)
+        return program_pump(DoseRequest(
+            protocol=protocol, weight_kg=weight_kg, concentration_mg_per_ml=concentration, steps=steps,
+            override=override, height_cm=height_cm, sex=sex if sex in ("female", "male") else None,
+            profile=profile), libraries)
     except DosingError as error:
         raise dosing_refusal(error) from None
     except ValueError as error:  # an unknown protocol id from DoseRequest's own validation
@@ -177,7 +199,7 @@ def series_rule(protocol_id: str, series: SeriesIn | None, policy: BoosterPolicy
             "window_days": policy.window_days,
             "min_entries_in_window": policy.min_entries_in_window,
             "min_interval_days": given.booster_min_interval_days or policy.min_interval_days,
-            "source": "immpact2008",
+            "source": CLINIC_POLICY,
         },
     }
 
@@ -209,12 +231,36 @@ def _override(actor: Actor, given: OverrideIn | None) -> Override | None:
     return Override(reason=given.reason, by=actor.username)
 
 
+def chosen_profile(actor: Actor, protocol: str, profile: str | None, reason: str | None) -> tuple[str, str | None]:
+    """The care profile a plan runs under and why (design 4.3 v2): the protocol's own unless the
+    plan names one. ``anesthesia_staffed`` is chosen only by a physician, with a reason."""
+    try:
+        chosen = profile or get_protocol(protocol).profile
+    except KeyError:
+        raise ValidationFailed(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOL_IDS)}",
+                               field="protocol") from None
+    reason = (reason or "").strip() or None
+    if chosen == "anesthesia_staffed":
+        if actor.role not in PROFILE_ROLES:
+            raise Forbidden("the anesthesia-staffed profile is chosen by a physician", code="profile_needs_physician",
+                            field="profile")
+        if reason is None:
+            raise ValidationFailed("the anesthesia-staffed profile needs profile_reason: why this patient is treated "
+                                   "with an anaesthesia clinician present (it allows up to 2 mg/kg/h)",
+                                   code="profile_reason_required", field="profile_reason")
+    return chosen, reason
+
+
 def _compute(session: Session, actor: Actor, patient_id: int, *, protocol: str, weight_kg: float | None,
              concentration: float | None, steps: list[DoseStep] | None, series: SeriesIn | None,
-             override: OverrideIn | None, acknowledged: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+             override: OverrideIn | None, acknowledged: bool, profile: str | None = None,
+             profile_reason: str | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The plan's computed columns (nothing written yet) and the weight flag, if any."""
     weight, flag = _weight_check(session, actor, patient_id, weight_kg, acknowledged)
-    program = _program(protocol, weight, concentration, steps, _override(actor, override), current_library(session))
+    chosen, reason = chosen_profile(actor, protocol, profile, profile_reason)
+    patient = load_patient(session, actor, patient_id)
+    program = _program(protocol, weight, concentration, steps, _override(actor, override), current_libraries(session),
+                       height_cm=patient.height_cm, sex=patient.sex, profile=chosen)
     data = program.as_dict()
     fields = {
         "protocol_id": protocol,
@@ -225,7 +271,8 @@ def _compute(session: Session, actor: Actor, patient_id: int, *, protocol: str, 
         "pump_program": data,
         "series_rule": series_rule(protocol, series, current_booster_policy(session)),
         "dose_check": {"limits": data["limits"], "notes": data["notes"], "override": data["override"],
-                       "weight_flag": flag},
+                       "weight_flag": flag, "profile": chosen, "profile_reason": reason,
+                       "profile_chosen_by": actor.username if reason else None},
         "rule_version": DOSING_RULE_VERSION,
     }
     return fields, flag
@@ -236,7 +283,8 @@ def _record_overrides(session: Session, actor: Actor, plan: Plan, override: Over
     for limit in (plan.dose_check or {}).get("limits", []):
         if limit["level"] == "soft":
             assert override is not None  # program_pump refuses soft limits without one
-            session.add(PlanOverride(plan_id=plan.id, limit_code=limit["code"], detail=limit, reason=override.reason,
+            session.add(PlanOverride(plan_id=plan.id, limit_code=limit.get("rule") or limit["code"], detail=limit,
+                                     reason=override.reason,
                                      approved_by=actor.user_id, approved_at=now))
 
 
@@ -253,8 +301,17 @@ def view_of(session: Session, plan: Plan) -> PlanView:
         pump_program=plan.pump_program, series_rule=plan.series_rule, dose_check=plan.dose_check,
         rule_version=plan.rule_version, status=plan.status,  # type: ignore[arg-type]
         signed_by=plan.signed_by, signed_at=plan.signed_at, supersedes_id=plan.supersedes_id,
-        overrides=_overrides(session, plan.id),
+        overrides=_overrides(session, plan.id), **plan_profile(plan.pump_program, plan.dose_check),
     )
+
+
+def plan_profile(pump_program: dict[str, Any] | None, dose_check: dict[str, Any] | None) -> dict[str, Any]:
+    """The profile and dosing weight a stored plan was programmed with (plans made before design
+    4.3 v2 read as low-dose on their actual weight)."""
+    program = pump_program or {}
+    return {"profile": program.get("profile", "low_dose"), "profile_reason": (dose_check or {}).get("profile_reason"),
+            "dosing_weight_kg": program.get("dosing_weight_kg", program.get("weight_kg")),
+            "dosing_weight_basis": program.get("dosing_weight_basis", "actual")}
 
 
 def load_plan(session: Session, actor: Actor, plan_id: int) -> Plan:
@@ -282,7 +339,8 @@ def create_plan(db: Database, actor: Actor, data: PlanIn, *, now: datetime | Non
                 raise ValidationFailed("supersedes_id names no plan of this patient", field="supersedes_id")
         fields, flag = _compute(session, actor, patient.id, protocol=data.protocol, weight_kg=data.weight_kg,
                                 concentration=data.concentration_mg_per_ml, steps=data.steps, series=data.series,
-                                override=data.override, acknowledged=data.weight_change_acknowledged)
+                                override=data.override, acknowledged=data.weight_change_acknowledged,
+                                profile=data.profile, profile_reason=data.profile_reason)
         plan = Plan(patient_id=patient.id, evaluation_id=evaluation.id, status="draft", supersedes_id=data.supersedes_id,
                     created_by=actor.user_id, created_at=now, **fields)
         session.add(plan)
@@ -293,6 +351,7 @@ def create_plan(db: Database, actor: Actor, data: PlanIn, *, now: datetime | Non
             "soft_limits_overridden": [o["code"] for o in plan.dose_check["limits"]],
             "override_reason": data.override.reason if data.override else None,
             "weight_flag_acknowledged": flag is not None,
+            "profile": plan.dose_check.get("profile"), "profile_reason": plan.dose_check.get("profile_reason"),
         })
         return view_of(session, plan)
 
@@ -318,9 +377,12 @@ def update_plan(db: Database, actor: Actor, plan_id: int, expected_version: int 
             booster_min_interval_days=plan.series_rule.get("booster", {}).get("min_interval_days"))
         # the weight was checked when the draft was made; a new weight is checked again
         acknowledged = patch.weight_change_acknowledged or (patch.weight_kg is None and bool((plan.dose_check or {}).get("weight_flag")))
+        kept = (plan.dose_check or {})
+        profile = patch.profile if "profile" in sent else (kept.get("profile") if protocol == plan.protocol_id else None)
+        reason = patch.profile_reason if "profile_reason" in sent else kept.get("profile_reason")
         fields, _flag = _compute(session, actor, plan.patient_id, protocol=protocol, weight_kg=weight,
                                  concentration=concentration, steps=steps, series=series, override=patch.override,
-                                 acknowledged=acknowledged)
+                                 acknowledged=acknowledged, profile=profile, profile_reason=reason)
         for name, value in fields.items():
             setattr(plan, name, value)
         session.flush()  # UPDATE ... WHERE version = seen: a concurrent save makes this one stale (409)
