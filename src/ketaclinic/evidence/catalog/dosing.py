@@ -121,8 +121,9 @@ SOURCES = (
         journal="Drug Intell Clin Pharm 1974;8:650-655",
         kind="study",
         checked="secondary",
+        url="https://doi.org/10.1345/aph.19381",
         note="Ideal body weight: men 50 kg, women 45.5 kg, + 2.3 kg per inch over 5 feet (0.91 kg per cm above "
-        "152.4 cm), as reprinted in Pai & Paloucek 2000. KetaClinic uses it for the dosing weight of design 4.3 v2.",
+        "152.4 cm), as reprinted in Pai & Paloucek 2000 (the link; the 1974 case study has no DOI). KetaClinic uses it for the dosing weight of design 4.3 v2.",
     ),
     Source(
         id="pai2000_ibw",
