@@ -117,7 +117,7 @@ def test_it_prints_the_discharge_and_the_signatures(record):
     _, text, _ = record
     assert "Observed 65 min since the infusion stopped (minimum 60 min)." in text
     assert "total 10/10" in text and "fit for discharge" in text
-    assert "Vital signs 2; Activity and mental status 2" in text
+    assert "Vital signs 2; Activity 2; Nausea, vomiting 2; Pain 2; Bleeding 2" in text  # the modified PADSS (4.7)
     assert "Started the infusion nurse 04 Mar 2026 09:00" in text
     assert "Discharged nurse 04 Mar 2026 12:05" in text
     assert "Chung et al. 1995" in text
