@@ -401,9 +401,9 @@ def test_export_of_a_flow_built_clinic(db, clinic):
     amended = [e for e in events if e["amended"]]
     assert len(amended) == 1 and amended[0]["systolic_mmhg"] == 131.0 and amended[0]["kind"] == "vitals"
     assert {e["kind"] for e in events} == {"vitals", "medication", "alert"}
-    alert = next(e for e in events if e["kind"] == "alert")  # 171 mmHg, 43 above the baseline
+    alert = next(e for e in events if e["kind"] == "alert")  # 171 mmHg (43 above the baseline): the 160 tier, 4.4 v2
     assert (alert["code"], alert["severity"], alert["action"], alert["minute"]) == \
-        ("bp_rise_from_baseline", "warning", "continue", 15.0)
+        ("bp_elevated", "warning", "reduce_rate", 15.0)
     medication = next(e for e in events if e["kind"] == "medication")
     assert (medication["drug"], medication["dose"], medication["dose_unit"], medication["route"]) == ("ketamine", 7.0, "mg", "iv")
     extra = [d for d in table_rows(files, "doses") if d["source"] == "extra_bolus"]
