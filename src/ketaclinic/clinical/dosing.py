@@ -513,6 +513,32 @@ def dosing_weight(weight_kg: float, height_cm: float | None = None, sex: str | N
     return DosingWeight(round_half_up(actual, TENTH), "actual", actual, height, bmi, ideal, assumed)
 
 
+def program_weight_text(program: Mapping[str, Any] | None, fallback_kg: float | None = None) -> str:
+    """The weight a stored pump program applied its mg/kg figures to, as every document says it:
+    ``70 kg``, or ``a dosing weight of 86.2 kg (adjusted for BMI 47.8; actual 130 kg)``. Programs
+    made before design 4.3 v2 carry no dosing weight and read as their actual weight."""
+    p = program or {}
+    actual = p.get("weight_kg", fallback_kg)
+    kg = p.get("dosing_weight_kg", actual)
+    basis = p.get("dosing_weight_basis", "actual")
+    if kg is None:
+        return "an unrecorded weight"
+    if basis == "adjusted":
+        bmi = (p.get("dosing_weight") or {}).get("bmi_kg_per_m2")
+        why = f"adjusted for BMI {bmi:.1f}" if isinstance(bmi, int | float) else "adjusted for obesity"
+        return f"a dosing weight of {float(kg):g} kg ({why}; actual {float(actual):g} kg)"
+    if basis == "capped":
+        return f"a dosing weight of {float(kg):g} kg (capped at 100 kg: no height recorded; actual {float(actual):g} kg)"
+    return f"{float(kg):g} kg"
+
+
+def program_dosing_weight_kg(program: Mapping[str, Any] | None, fallback_kg: float | None = None) -> float | None:
+    """The weight a stored program's mg/kg figures refer to (its dosing weight; older programs: their weight)."""
+    p = program or {}
+    value = p.get("dosing_weight_kg", p.get("weight_kg", fallback_kg))
+    return None if value is None else float(value)
+
+
 # -- the order (contract 4.3 input) -----------------------------------------------------------
 
 

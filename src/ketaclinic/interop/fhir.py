@@ -39,6 +39,7 @@ from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import select
 
 from ketaclinic.clinical.conditions import get_condition
+from ketaclinic.clinical.dosing import program_weight_text
 from ketaclinic.clinical.protocols import get_protocol
 from ketaclinic.interop import fhir_codes as codes
 from ketaclinic.interop.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, Code
@@ -304,7 +305,9 @@ def _care_plan(b: _Builder, plan: Any, superseded: bool, evaluation_conditions: 
     series = plan.series_rule or {}
     resource: dict[str, Any] = {
         "resourceType": "CarePlan", "status": status, "intent": "plan", "title": protocol_name,
-        "description": f"{protocol_name} for {plan.weight_kg:g} kg at {plan.concentration_mg_per_ml:g} mg/mL: {steps}",
+        "description": f"{protocol_name} for {program_weight_text(program, plan.weight_kg)} at "
+                       f"{plan.concentration_mg_per_ml:g} mg/mL ({program.get('profile', 'low_dose').replace('_', ' ')} "
+                       f"profile): {steps}",
         "subject": b.patient_ref, "created": _iso(plan.created_at),
         "activity": [{"detail": {
             "kind": "MedicationRequest", "status": "scheduled" if status == "active" else "not-started",

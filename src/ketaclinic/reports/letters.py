@@ -39,6 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.conditions import get_condition
+from ketaclinic.clinical.dosing import program_dosing_weight_kg, program_weight_text
 from ketaclinic.clinical.follow_up import OpioidDose, UnknownOpioidError, daily_mme
 from ketaclinic.clinical.outcomes import MODERATE_REDUCTION_PCT, SUBSTANTIAL_REDUCTION_PCT, classify_response
 from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
@@ -119,9 +120,11 @@ def plan_summary(session: Session, plan: Plan) -> dict[str, Any]:
     return {
         "id": plan.id, "protocol": _protocol_name(plan.protocol_id), "protocol_id": plan.protocol_id,
         "route": program.get("route", "iv"), "weight_kg": plan.weight_kg,
+        "dosed_for": program_weight_text(program, plan.weight_kg), "profile": program.get("profile", "low_dose"),
         "concentration_mg_per_ml": plan.concentration_mg_per_ml, "steps": [_step_text(s) for s in steps],
         "total_mg": program.get("total_dose_mg"),
-        "total_mg_per_kg": round(float(program["total_dose_mg"]) / plan.weight_kg, 2) if program.get("total_dose_mg") and plan.weight_kg else None,
+        "total_mg_per_kg": round(float(program["total_dose_mg"]) / dosing_kg, 2)
+        if program.get("total_dose_mg") and (dosing_kg := program_dosing_weight_kg(program, plan.weight_kg)) else None,
         "duration_min": iv_minutes or None, "sessions": series.get("sessions"), "interval": interval,
         "series_source": series.get("source"),
         "signed_by": names.get(plan.signed_by, "—"), "signed_at": plan.signed_at,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ketaclinic.clinical.dosing import program_dosing_weight_kg
 from ketaclinic.pharmacology.regimen import mg_as_given
 from ketaclinic.services.sessions import corrections_by_event
 
@@ -241,7 +242,9 @@ def summarise(program: Mapping[str, Any] | None, weight_kg: float | None, starte
     given = ketamine_given_mg(program, changes, stop) if started_at is not None else 0.0
     extra = extra_ketamine_mg(events)
     total = round(given + extra, 1)
-    weight = weight_kg or _num((program or {}).get("weight_kg"))
+    # mg/kg on the dosing weight the program used when it was adjusted or capped (design 4.3 v2)
+    adjusted = (program or {}).get("dosing_weight_basis") in ("adjusted", "capped")
+    weight = program_dosing_weight_kg(program) if adjusted else (weight_kg or _num((program or {}).get("weight_kg")))
     return SessionSummary(total, round(total / weight, 2) if weight else None, round(stop, 1) if stop is not None else None,
                           tuple(changes), tuple(side_effects(events)), tuple(alerts(events, names)), extra)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ketaclinic.clinical.dosing import program_weight_text
 from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
@@ -140,6 +141,7 @@ def _document(db: Database, actor: Actor, session_id: int, now: datetime | None,
             "program": {"started": started, "rows": _program_rows(program or {}),
                         "concentration_mg_per_ml": (program or {}).get("concentration_mg_per_ml"),
                         "weight_kg": (program or {}).get("weight_kg"), "total_mg": (program or {}).get("total_dose_mg"),
+                        "dosed_for": program_weight_text(program),
                         "total_ml": (program or {}).get("total_volume_ml"),
                         "lot": (program or {}).get("ketamine_lot_number"),
                         "titration": ((program or {}).get("titration") or {}).get("description"),
