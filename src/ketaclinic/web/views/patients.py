@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ketaclinic.charts import pain_trend_chart, to_svg
+from ketaclinic.clinical.dosing import HEIGHT_MAX_CM, HEIGHT_MIN_CM, bmi_kg_per_m2, dosing_weight
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import referrals as referral_service
@@ -23,7 +24,10 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 STAFF_READERS = ("physician", "nurse", "coordinator")
 SEXES = [("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Not recorded")]
 DEMOGRAPHICS = ("given_name", "family_name", "birth_date", "sex", "phone", "email", "referring_physician",
-                "referring_physician_contact", "weight_kg")
+                "referring_physician_contact", "weight_kg", "height_cm")
+NUMBERS = ("weight_kg", "height_cm")
+HEIGHT_HELP = (f"In centimetres, {HEIGHT_MIN_CM:g}–{HEIGHT_MAX_CM:g} cm (5 ft 5 in is 165 cm). With the weight and sex it gives "
+               "the dosing weight: BMI 35 or more doses on the adjusted weight; with no height the weight is capped at 100 kg.")
 
 
 @router.get("/patients")
@@ -36,23 +40,68 @@ def patient_list(request: Request, actor: Annotated[Actor, Depends(need(*STAFF_R
 
 @router.get("/patients/new")
 def new_patient(request: Request, actor: Annotated[Actor, Depends(need(*patient_service.CREATE_ROLES))]) -> Response:
-    return render(request, "patients/form.html", {"values": {"sex": "unknown"}, "sexes": SEXES, "patient": None})
+    return _form(request, {"sex": "unknown"}, {}, None)
 
 
 def _patient_values(form: Any) -> dict[str, Any]:
     values = {k: (form.get(k) or "").strip() for k in DEMOGRAPHICS}
+    # "165 cm" or "165,5" is read as 165 / 165.5 (the unit is in the label)
+    height = values["height_cm"].lower().removesuffix("cm").strip().replace(",", ".")
+    values["height_cm"] = height
     return values
+
+
+def _height_problem(text: str) -> str | None:
+    """What is wrong with a typed height, in words a nurse can act on (nothing is saved)."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return (f"Height must be a number of centimetres, {HEIGHT_MIN_CM:g}–{HEIGHT_MAX_CM:g} cm (for example 165); "
+                f"“{text}” is not a number.")
+    if not HEIGHT_MIN_CM <= value <= HEIGHT_MAX_CM:
+        hint = " Was it typed in inches or metres?" if value < HEIGHT_MIN_CM else " Was it typed in millimetres?"
+        return (f"Height {value:g} cm is outside the allowed {HEIGHT_MIN_CM:g}–{HEIGHT_MAX_CM:g} cm.{hint} "
+                f"Enter the height in centimetres (5 ft 5 in is 165 cm).")
+    return None
+
+
+def _form_errors(exc: Exception, values: dict[str, Any]) -> dict[str, str]:
+    errors = errors_of(exc)
+    problem = _height_problem(values.get("height_cm", ""))
+    if "height_cm" in errors:
+        errors["height_cm"] = problem or errors["height_cm"]
+    return errors
+
+
+def _form(request: Request, values: dict[str, Any], errors: dict[str, str], patient: Any, status: int = 200) -> Response:
+    return render(request, "patients/form.html", {"values": values, "errors": errors, "sexes": SEXES, "patient": patient,
+                                                  "height_help": HEIGHT_HELP}, status=status)
+
+
+def body_size(patient: Any) -> dict[str, Any] | None:
+    """Height, BMI and the dosing weight (design 4.3 v2) for the chart, from the recorded weight."""
+    if patient.weight_kg is None:
+        return None
+    sex = patient.sex if patient.sex in ("female", "male") else None
+    weight = dosing_weight(patient.weight_kg, patient.height_cm, sex)
+    bmi = None if patient.height_cm is None else float(bmi_kg_per_m2(patient.weight_kg, patient.height_cm))
+    return {"bmi": bmi, "describe": weight.describe(), "basis": weight.basis,
+            "sex_assumed": weight.sex_assumed and weight.basis == "adjusted"}
 
 
 @router.post("/patients/new")
 async def create_patient(request: Request, actor: Annotated[Actor, Depends(need(*patient_service.CREATE_ROLES))]) -> Response:
     values = _patient_values(await request.form())
+    problem = _height_problem(values["height_cm"])
+    if problem:  # said in words before anything is saved
+        return _form(request, values, {"height_cm": problem}, None, 422)
     try:
         data = patient_service.PatientIn(**{k: v for k, v in values.items() if v != ""})
         patient = patient_service.create_patient(db_of(request), actor, data)
     except (ValidationError, ServiceError) as exc:
-        return render(request, "patients/form.html", {"values": values, "errors": errors_of(exc), "sexes": SEXES,
-                                                      "patient": None}, status=422)
+        return _form(request, values, _form_errors(exc, values), None, 422)
     return redirect(request, f"/patients/{patient.id}", "Patient created.")
 
 
@@ -61,7 +110,9 @@ def edit_patient(request: Request, patient_id: int,
                  actor: Annotated[Actor, Depends(need(*patient_service.WRITE_ROLES))]) -> Response:
     patient = patient_service.get_patient(db_of(request), actor, patient_id)
     values = {k: getattr(patient, k) for k in DEMOGRAPHICS}
-    return render(request, "patients/form.html", {"values": values, "sexes": SEXES, "patient": patient})
+    if values["height_cm"] is not None:
+        values["height_cm"] = f"{values['height_cm']:g}"
+    return _form(request, values, {}, patient)
 
 
 @router.post("/patients/{patient_id}/edit")
@@ -71,11 +122,14 @@ async def update_patient(request: Request, patient_id: int,
     values = _patient_values(form)
     db = db_of(request)
     current = patient_service.get_patient(db, actor, patient_id)
+    problem = _height_problem(values["height_cm"])
+    if problem:
+        return _form(request, values, {"height_cm": problem}, current, 422)
     changes: dict[str, Any] = {}
     for key in DEMOGRAPHICS:
         old = getattr(current, key)
         old_text = "" if old is None else str(old)
-        if key == "weight_kg" and old is not None and values[key]:
+        if key in NUMBERS and old is not None and values[key]:
             try:
                 if float(values[key]) == float(old):
                     continue
@@ -87,8 +141,7 @@ async def update_patient(request: Request, patient_id: int,
         patch = patient_service.PatientPatch(**changes)
         patient_service.update_patient(db, actor, patient_id, int(form.get("version") or 0), patch)
     except (ValidationError, ServiceError) as exc:
-        return render(request, "patients/form.html", {"values": values, "errors": errors_of(exc), "sexes": SEXES,
-                                                      "patient": current}, status=422)
+        return _form(request, values, _form_errors(exc, values), current, 422)
     return redirect(request, f"/patients/{patient_id}", "Details saved.")
 
 
@@ -114,7 +167,7 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
     patient = patient_service.get_patient(db, actor, patient_id)
     ctx: dict[str, Any] = {"patient": patient, "clinical": actor.role in CLINICAL,
                            "referrals": referral_service.list_patient_referrals(db, actor, patient_id),
-                           "can_export_fhir": actor.role == "physician"}
+                           "can_export_fhir": actor.role == "physician", "body": body_size(patient)}
     sessions = _items(_optional("sessions", "list_sessions", db, actor, patient_id=patient_id, limit=200))
     ctx["sessions"] = sessions
     if actor.role not in CLINICAL:  # the coordinator: demographics and scheduling only

@@ -7,6 +7,7 @@ redrawn as the dose changes. The chart is a separate SVG request so the page its
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,12 +17,16 @@ from pydantic import ValidationError
 
 from ketaclinic.charts import pk_chart, to_svg
 from ketaclinic.clinical.dosing import (
-    DEFAULT_LIBRARY,
+    PROFILES,
+    Delivery,
     DoseRequest,
     DoseStep,
     DosingError,
     DrugLibrary,
     Override,
+    dec,
+    dosing_weight,
+    most_in_any_window,
     program_pump,
 )
 from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
@@ -34,13 +39,106 @@ from ketaclinic.services import plans as plan_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
-from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render, settings_of
+from ketaclinic.web.deps import (
+    CLINICAL,
+    check_csrf,
+    db_of,
+    env,
+    errors_of,
+    need,
+    redirect,
+    render,
+    settings_of,
+)
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 MAX_STEPS = 6
 PREVIEW_SUBJECTS = 500
 PREVIEW_SEED = 2024  # fixed: the same plan always draws the same band
 STEP_FIELDS = ("kind", "dose_mg_per_kg", "rate_mg_per_kg_per_h", "duration_min", "times_per_day")
+PROFILE_NAMES = {"low_dose": "low-dose (nurse-run outpatient chair)",
+                 "anesthesia_staffed": "anesthesia-staffed (an anaesthesia clinician present)"}
+DAY_MIN = 24 * 60
+
+
+# --- what every screen shows beside a mg/kg figure (design 4.3 v2) ---------------------------
+
+
+def _why(basis: str, bmi: float | None) -> str:
+    if basis == "adjusted":
+        return f"adjusted for BMI {bmi:.1f}" if bmi is not None else "adjusted for BMI"
+    if basis == "capped":
+        return "capped at 100 kg: no height recorded"
+    return "actual weight"
+
+
+def describe_dosing(program: dict[str, Any] | None) -> str:
+    """``dosing weight 82.3 kg (adjusted for BMI 47.8)`` from a stored pump program (plans made before
+    4.3 v2 carry no dosing weight: they were dosed on the actual weight)."""
+    program = program or {}
+    detail = program.get("dosing_weight") or {}
+    kg = program.get("dosing_weight_kg", program.get("weight_kg"))
+    basis = program.get("dosing_weight_basis", "actual")
+    return f"dosing weight {float(kg):.1f} kg ({_why(basis, detail.get('bmi_kg_per_m2'))})" if kg is not None else ""
+
+
+def session_total(program: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What one session (or, for an infusion longer than a day, the worst 24 h of it) gives, in mg and
+    in mg/kg of the dosing weight: the figure the session limits judge."""
+    program = program or {}
+    steps = program.get("program") or []
+    if not steps:
+        return None
+    deliveries = []
+    end = Decimal(0)
+    for s in steps:
+        start = dec(s.get("start_min") or 0)
+        minutes = dec(s.get("duration_min") or 0) if s.get("kind") != "oral" else Decimal(0)
+        deliveries.append(Delivery(start, minutes, dec(s.get("dose_mg") or 0)))
+        end = max(end, start + minutes)
+    most = most_in_any_window(deliveries)
+    weight = float(program.get("dosing_weight_kg") or program.get("weight_kg") or 0)
+    longer = end > DAY_MIN and program.get("route", "iv") != "oral"
+    return {"mg": float(most), "mg_per_kg": float(most) / weight if weight else None, "per_24h": longer,
+            "total_mg": float(program.get("total_dose_mg") or most), "dosing_weight_kg": weight}
+
+
+def profile_name(profile: str | None) -> str:
+    return PROFILE_NAMES.get(profile or "low_dose", (profile or "").replace("_", " "))
+
+
+env.globals["describe_dosing"] = describe_dosing
+env.globals["session_total"] = session_total
+env.globals["profile_name"] = profile_name
+
+
+def dosing_of(weight: float | None, height_cm: float | None, sex: str | None) -> dict[str, Any] | None:
+    """The dosing weight for the builder before anything is programmed (also when a limit stops it)."""
+    if weight is None or weight <= 0 or weight >= 700:
+        return None
+    basis = dosing_weight(weight, height_cm, sex)
+    bmi = float(basis.bmi_kg_per_m2) if basis.bmi_kg_per_m2 is not None else None
+    return {"kg": float(basis.kg), "basis": basis.basis, "why": _why(basis.basis, bmi), "bmi": bmi,
+            "ideal_kg": float(basis.ideal_kg) if basis.ideal_kg is not None else None, "actual_kg": weight,
+            "height_cm": height_cm, "sex_assumed": basis.sex_assumed and basis.basis == "adjusted",
+            "text": f"dosing weight {float(basis.kg):.1f} kg ({_why(basis.basis, bmi)})"}
+
+
+def _body(patient: Any) -> tuple[float | None, str | None]:
+    """The patient's height and sex as the dosing weight reads them (any other sex: unknown)."""
+    if patient is None:
+        return None, None
+    return patient.height_cm, (patient.sex if patient.sex in ("female", "male") else None)
+
+
+def profile_limits(library: DrugLibrary) -> dict[str, Any]:
+    """The numbers of the profile in force a physician weighs a choice of profile with."""
+    def pair(limit: Any) -> tuple[float | None, float | None]:
+        return (limit.soft_max.value if limit.soft_max else None, limit.hard_max.value if limit.hard_max else None)
+
+    return {"infusion": pair(library.infusion_rate_mg_per_kg_per_h), "bolus": pair(library.bolus_dose_mg_per_kg),
+            "session_per_kg": pair(library.session_total_mg_per_kg), "session_mg": pair(library.session_total_mg),
+            "absolute_rate": pair(library.infusion_rate_mg_per_h)}
 
 
 def _float(text: Any) -> float | None:
@@ -101,50 +199,74 @@ def pk_preview(program: dict[str, Any], weight_kg: float, subjects: int = PREVIE
         "population": {"subjects": subjects, "seed": PREVIEW_SEED, "percentiles": [5, 50, 95]}}))
 
 
+def _profile_of(protocol: str, profile: str | None) -> str:
+    if profile in PROFILES:
+        return profile  # type: ignore[return-value]
+    try:
+        return get_protocol(protocol).profile
+    except KeyError:
+        return "low_dose"
+
+
 def compute(protocol: str, weight: float | None, concentration: float | None, steps: list[DoseStep],
-            override_reason: str | None, by: str, library: DrugLibrary = DEFAULT_LIBRARY) -> dict[str, Any]:
-    """The core's answer for the builder: the program, or the limits that stop it."""
+            override_reason: str | None, by: str,
+            libraries: DrugLibrary | dict[str, DrugLibrary] = PROFILES, *, height_cm: float | None = None,
+            sex: str | None = None, profile: str | None = None) -> dict[str, Any]:
+    """The core's answer for the builder: the program, or the limits that stop it, with the dosing
+    weight (from the patient's height and sex) and the care profile it was judged under."""
+    chosen = _profile_of(protocol, profile)
+    library = libraries if isinstance(libraries, DrugLibrary) else libraries.get(chosen, PROFILES[chosen])
+    base = {"dosing": dosing_of(weight, height_cm, sex), "profile": chosen, "profile_limits": profile_limits(library)}
     if weight is None:
-        return {"error": "Enter the weight in kg.", "code": "weight_missing", "limits": []}
+        return {**base, "error": "Enter the weight in kg.", "code": "weight_missing", "limits": []}
     try:
         request = DoseRequest(protocol=protocol, weight_kg=weight, concentration_mg_per_ml=concentration,
-                              steps=steps or None,
+                              steps=steps or None, height_cm=height_cm, sex=sex, profile=chosen,  # type: ignore[arg-type]
                               override=Override(reason=override_reason, by=by) if override_reason else None)
-        program = program_pump(request, library)
+        program = program_pump(request, libraries)
     except DosingError as error:
-        return {"error": error.message, "code": error.code, "limits": [f.as_dict() for f in error.limits]}
+        return {**base, "error": error.message, "code": error.code, "limits": [f.as_dict() for f in error.limits]}
     except ValidationError as exc:
-        return {"error": "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), "code": "invalid_input",
-                "limits": []}
-    return {"program": program.as_dict(), "limits": program.as_dict()["limits"]}
+        return {**base, "error": "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()),
+                "code": "invalid_input", "limits": []}
+    data = program.as_dict()
+    return {**base, "program": data, "limits": data["limits"]}
 
 
 def _builder_context(request: Request, actor: Actor, patient: Any, evaluation_id: int | None, values: dict[str, Any],
                      rows: list[dict[str, Any]], errors: dict[str, str]) -> dict[str, Any]:
     protocol = get_protocol(values["protocol"])
     _, steps, _ = steps_from(_flat(rows))
-    library = settings_service.drug_library(db_of(request))
+    libraries = settings_service.drug_libraries(db_of(request))
+    profile = _profile_of(values["protocol"], values.get("profile"))
+    values = {**values, "profile": profile}
+    library = libraries[profile]
     chosen = _float(values["concentration_mg_per_ml"])
     if chosen is None or not library.allows_concentration(chosen):  # the clinic may have removed the protocol's
         values = {**values, "concentration_mg_per_ml": library.concentrations_mg_per_ml[0]}
+    height, sex = _body(patient)
     result = compute(values["protocol"], _float(values["weight_kg"]), _float(values["concentration_mg_per_ml"]), steps,
-                     values.get("override_reason") or None, actor.username or "", library)
+                     values.get("override_reason") or None, actor.username or "", libraries,
+                     height_cm=height, sex=sex, profile=profile)
     return {"patient": patient, "evaluation_id": evaluation_id, "values": values, "rows": rows + [{}], "plan": None,
             "form_action": f"/patients/{patient.id}/plans/new", "protocol_action": f"/patients/{patient.id}/plans/new",
             "errors": errors, "protocol": protocol.as_dict(), "protocols": PROTOCOLS, "result": result,
-            "chart_url": _chart_url(values, rows, result), "concentrations": library.concentrations_mg_per_ml,
-            "max_steps": MAX_STEPS}
+            "chart_url": _chart_url(values, rows, result, patient.id), "concentrations": library.concentrations_mg_per_ml,
+            "max_steps": MAX_STEPS, "profiles": [(p, profile_name(p)) for p in PROFILES],
+            "protocol_profile": protocol.profile, "can_choose_profile": actor.role in plan_service.PROFILE_ROLES}
 
 
 def _flat(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"steps-{i}-{f}": row.get(f, "") for i, row in enumerate(rows) for f in STEP_FIELDS}
 
 
-def _chart_url(values: dict[str, Any], rows: list[dict[str, Any]], result: dict[str, Any]) -> str | None:
+def _chart_url(values: dict[str, Any], rows: list[dict[str, Any]], result: dict[str, Any],
+               patient_id: int | None = None) -> str | None:
     if "program" not in result:
         return None
     query = {"protocol": values["protocol"], "weight_kg": values["weight_kg"],
-             "concentration_mg_per_ml": values["concentration_mg_per_ml"],
+             "concentration_mg_per_ml": values["concentration_mg_per_ml"], "patient_id": patient_id or "",
+             "profile": values.get("profile") or "",
              "override_reason": values.get("override_reason") or "", **_flat(rows)}
     return "/plans/preview.svg?" + urlencode({k: v for k, v in query.items() if v not in ("", None)})
 
@@ -158,6 +280,8 @@ def _values(source: Any, patient: Any, protocol_id: str) -> dict[str, Any]:
         "override_reason": source.get("override_reason") or "",
         "weight_change_acknowledged": source.get("weight_change_acknowledged") == "yes",
         "sessions": source.get("sessions") or "",
+        "profile": source.get("profile") if source.get("profile") in PROFILES else protocol.profile,
+        "profile_reason": (source.get("profile_reason") or "").strip(),
     }
 
 
@@ -188,21 +312,37 @@ async def preview(request: Request, actor: Annotated[Actor, Depends(need(*CLINIC
     form = await request.form()
     values = {"protocol": form.get("protocol") or "outpatient_infusion", "weight_kg": form.get("weight_kg") or "",
               "concentration_mg_per_ml": form.get("concentration_mg_per_ml") or "",
-              "override_reason": (form.get("override_reason") or "").strip()}
+              "override_reason": (form.get("override_reason") or "").strip(),
+              "profile": form.get("profile") or ""}
     rows, steps, errors = steps_from(form)
+    patient = _patient_of(request, actor, form.get("patient_id"))
+    height, sex = _body(patient)
     result = compute(values["protocol"], _float(values["weight_kg"]), _float(values["concentration_mg_per_ml"]), steps,
-                     values["override_reason"] or None, actor.username or "", settings_service.drug_library(db_of(request)))
-    return render(request, "plans/_preview.html", {"result": result, "chart_url": _chart_url(values, rows, result),
-                                                   "step_errors": errors})
+                     values["override_reason"] or None, actor.username or "",
+                     settings_service.drug_libraries(db_of(request)), height_cm=height, sex=sex,
+                     profile=values["profile"] or None)
+    return render(request, "plans/_preview.html", {
+        "result": result, "chart_url": _chart_url(values, rows, result, patient.id if patient else None),
+        "step_errors": errors, "patient": patient, "oob": True})
+
+
+def _patient_of(request: Request, actor: Actor, patient_id: Any) -> Any:
+    """The patient whose height and sex give the dosing weight (access-checked by the service)."""
+    text = str(patient_id or "").strip()
+    if not text.isdigit():
+        return None
+    return patient_service.get_patient(db_of(request), actor, int(text))
 
 
 @router.get("/plans/preview.svg")
 def preview_svg(request: Request, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
     q = request.query_params
     rows, steps, _ = steps_from(q)
+    height, sex = _body(_patient_of(request, actor, q.get("patient_id")))
     result = compute(q.get("protocol") or "outpatient_infusion", _float(q.get("weight_kg")),
                      _float(q.get("concentration_mg_per_ml")), steps, q.get("override_reason") or None,
-                     actor.username or "", settings_service.drug_library(db_of(request)))
+                     actor.username or "", settings_service.drug_libraries(db_of(request)), height_cm=height, sex=sex,
+                     profile=q.get("profile") or None)
     if "program" not in result:
         return Response(status_code=422)
     return _svg_response(result["program"], result["program"]["weight_kg"])
@@ -226,6 +366,7 @@ async def create_plan(request: Request, patient_id: int, actor: Annotated[Actor,
     values = _values(form, patient, protocol)
     rows, steps, errors = steps_from(form)
     evaluation_id = int(form.get("evaluation_id") or 0) or None
+    status = 422
     weight = _float(values["weight_kg"])
     if weight is None:
         errors["weight_kg"] = "Enter the weight in kg."
@@ -239,19 +380,14 @@ async def create_plan(request: Request, patient_id: int, actor: Annotated[Actor,
                 patient_id=patient_id, evaluation_id=evaluation_id, protocol=protocol, weight_kg=weight,
                 concentration_mg_per_ml=_float(values["concentration_mg_per_ml"]), steps=steps or None, series=series,
                 override=plan_service.OverrideIn(reason=values["override_reason"]) if values["override_reason"] else None,
-                weight_change_acknowledged=values["weight_change_acknowledged"])
+                weight_change_acknowledged=values["weight_change_acknowledged"], **_profile_fields(form, values))
             view = plan_service.create_plan(db, actor, data)
         except (ValidationError, ServiceError) as exc:
-            errors = errors_of(exc)
-            if isinstance(exc, ServiceError) and exc.code == "soft_limit":
-                errors = {"override_reason": exc.message + " A physician must give a reason to go ahead."}
-            elif isinstance(exc, ServiceError) and exc.code == "hard_limit":
-                errors = {"__all__": "Blocked by a hard limit: " + exc.message}
-            elif isinstance(exc, ServiceError) and exc.code == "override_needs_physician":
-                errors = {"override_reason": "Only a physician may accept a soft limit."}
+            errors = _plan_errors(exc)
+            status = 403 if isinstance(exc, ServiceError) and exc.status == 403 else 422
     if view is None:
         ctx = _builder_context(request, actor, patient, evaluation_id, values, rows, errors)
-        return render(request, "plans/builder.html", ctx, status=422)
+        return render(request, "plans/builder.html", ctx, status=status)
     return redirect(request, f"/plans/{view.id}", "Plan saved as a draft." + (" Soft-limit override recorded." if view.overrides else ""))
 
 
@@ -280,7 +416,9 @@ def edit_plan(request: Request, plan_id: int, actor: Annotated[Actor, Depends(ne
     chosen = protocol if protocol in {p.id for p in PROTOCOLS} else plan.protocol
     values = {"protocol": chosen, "weight_kg": plan.weight_kg, "concentration_mg_per_ml": plan.concentration_mg_per_ml,
               "override_reason": "", "weight_change_acknowledged": False,
-              "sessions": plan.series_rule.get("sessions") or ""}
+              "sessions": plan.series_rule.get("sessions") or "",
+              "profile": plan.profile if chosen == plan.protocol else get_protocol(chosen).profile,
+              "profile_reason": (plan.profile_reason or "") if chosen == plan.protocol else ""}
     rows = _rows_of(plan.steps) if chosen == plan.protocol else default_rows(chosen)
     return render(request, "plans/builder.html", _edit_context(request, actor, plan, values, rows, {}, plan.version))
 
@@ -306,11 +444,13 @@ async def save_plan(request: Request, plan_id: int, actor: Annotated[Actor, Depe
                 protocol=protocol, weight_kg=weight if weight != plan.weight_kg else None,
                 concentration_mg_per_ml=_float(values["concentration_mg_per_ml"]), steps=steps or None, series=series,
                 override=plan_service.OverrideIn(reason=values["override_reason"]) if values["override_reason"] else None,
-                weight_change_acknowledged=values["weight_change_acknowledged"])
+                weight_change_acknowledged=values["weight_change_acknowledged"], **_profile_fields(form, values))
             plan_service.update_plan(db, actor, plan_id, version, patch)
             return redirect(request, f"/plans/{plan_id}", "Draft plan saved.")
         except (ValidationError, ServiceError) as exc:
             errors = _plan_errors(exc)
+            if isinstance(exc, ServiceError) and exc.status == 403:
+                status = 403
             if isinstance(exc, ServiceError) and exc.status == 409 and exc.code == "stale_version":
                 current = plan_service.get_plan(db, actor, plan_id).version
                 errors = {"__all__": STALE_PLAN.format(version=current)}
@@ -319,14 +459,36 @@ async def save_plan(request: Request, plan_id: int, actor: Annotated[Actor, Depe
     return render(request, "plans/builder.html", ctx, status=status)
 
 
+def _profile_fields(form: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The care profile as the form sent it: the service decides who may choose which (a nurse's
+    form carries the protocol's or the draft's profile; anesthesia-staffed needs a physician and a reason)."""
+    if not form.get("profile"):
+        return {}
+    profile = values["profile"]
+    reason = values["profile_reason"] if profile == "anesthesia_staffed" else ""
+    return {"profile": profile, "profile_reason": reason or None}
+
+
+PROFILE_NEEDS_PHYSICIAN = ("Only a physician may choose the anesthesia-staffed profile (it allows up to 2 mg/kg/h and needs "
+                           "an anaesthesia clinician present). Nothing was saved: ask a physician, or plan under the "
+                           "low-dose profile.")
+PROFILE_REASON_REQUIRED = ("Give the reason for the anesthesia-staffed profile: why this patient is treated with an "
+                           "anaesthesia clinician present (it allows up to 2 mg/kg/h). Nothing was saved.")
+
+
 def _plan_errors(exc: Exception) -> dict[str, str]:
     errors = errors_of(exc)
-    if isinstance(exc, ServiceError) and exc.code == "soft_limit":
-        errors = {"override_reason": exc.message + " A physician must give a reason to go ahead."}
-    elif isinstance(exc, ServiceError) and exc.code == "hard_limit":
-        errors = {"__all__": "Blocked by a hard limit: " + exc.message}
-    elif isinstance(exc, ServiceError) and exc.code == "override_needs_physician":
+    code = exc.code if isinstance(exc, ServiceError) else None
+    if code == "soft_limit":
+        errors = {"override_reason": exc.message + " A physician must give a reason to go ahead."}  # type: ignore[attr-defined]
+    elif code == "hard_limit":
+        errors = {"__all__": "Blocked by a hard limit: " + exc.message}  # type: ignore[attr-defined]
+    elif code == "override_needs_physician":
         errors = {"override_reason": "Only a physician may accept a soft limit."}
+    elif code == "profile_needs_physician":
+        errors = {"profile": PROFILE_NEEDS_PHYSICIAN, "__all__": PROFILE_NEEDS_PHYSICIAN}
+    elif code == "profile_reason_required":
+        errors = {"profile_reason": PROFILE_REASON_REQUIRED}
     return errors
 
 

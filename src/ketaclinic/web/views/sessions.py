@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ketaclinic.charts import session_vitals_chart, to_svg
 from ketaclinic.clinical.discharge import PADSS_ANCHORS, PADSS_ITEMS
+from ketaclinic.clinical.dosing import dosing_weight
 from ketaclinic.clinical.monitoring import SIDE_EFFECT_CODES, SIDE_EFFECT_SEVERITIES
 from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
 from ketaclinic.pharmacology.regimen import doses_as_given
@@ -103,7 +104,48 @@ def console_context(request: Request, actor: Actor, session_id: int) -> dict[str
         "rass_levels": sorted(RASS_LEVELS.items(), reverse=True), "cadss6_items": CADSS6_ITEMS,
         "open_critical": [a for a in alerts if a.id in open_ids and a.payload.get("severity") == "critical"],
         "baseline": (visit.checklist or {}).get("facts", {}).get("baseline_vitals"),
+        "bedside_dosing": _bedside_dosing(visit, patient),
+        "med_units": MED_UNITS, "med_routes": MED_ROUTES,
     }
+
+
+MED_UNITS = [(u, u) for u in ("mg", "mcg", "g", "mL", "units")]
+MED_ROUTES = [(r, r.upper() if r in ("iv", "im", "sc") else r) for r in
+              ("iv", "oral", "im", "sc", "sublingual", "intranasal", "inhaled", "topical")]
+
+
+def _bedside_dosing(visit: Any, patient: Any) -> dict[str, Any] | None:
+    """The dosing weight a rate change or an extra bolus is judged on: today's weight, the patient's
+    height and sex (design 4.3 v2), as services.sessions computes it."""
+    program = visit.pump_program or {}
+    weight = visit.weight_kg or program.get("weight_kg")
+    if not weight:
+        return None
+    basis = dosing_weight(weight, patient.height_cm, patient.sex if patient.sex in ("female", "male") else None)
+    return {"kg": float(basis.kg), "text": basis.describe(), "profile": program.get("profile", "low_dose")}
+
+
+def _dose_errors(exc: Exception, field: str, override_field: str, what: str, prefix: str = "") -> dict[str, str]:
+    """A refusal of a rate change or an extra bolus, next to the field and in the banner: the
+    service's message (a soft session total: a physician must give a reason; a hard limit: never)."""
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "message", "")
+    if code == "soft_limit":
+        text = f"{what} not given — soft limit: {message} A physician must give a reason to go ahead."
+        return {"__all__": text, field: text, override_field: "A physician's reason is needed to accept this soft limit."}
+    if code == "hard_limit":
+        text = f"{what} not given — blocked by a hard limit (no override): {message}"
+        return {"__all__": text, field: text}
+    if code == "override_needs_physician":
+        text = f"{what} not given: only a physician may accept a soft limit. Call the physician."
+        return {"__all__": text, field: text}
+    if code == "bedside_bolus_needs_physician":
+        return {"__all__": f"{what} not given: {message}.", f"{prefix}drug": message}
+    errors = _flat_errors(exc)
+    out = {(k if k == "__all__" or k.startswith(prefix) else prefix + k): v for k, v in errors.items()}
+    if prefix and f"{prefix}medication" in out:
+        out.setdefault("__all__", out.pop(f"{prefix}medication"))
+    return out
 
 
 def _console(request: Request, actor: Actor, session_id: int, errors: dict | None = None, values: dict | None = None,
@@ -312,12 +354,36 @@ async def rate_change(request: Request, session_id: int, actor: Annotated[Actor,
     try:
         event = session_service.append_event(db_of(request), actor, session_id, EVENT.validate_python(doc))
     except (ValidationError, ServiceError) as exc:
-        errors = _flat_errors(exc)
+        errors = _dose_errors(exc, "rate_mg_per_kg_per_h", "override_reason", "Rate change")
         if "reason" in errors:
             errors["reason"] = "Give the reason for the change."
-        return _console(request, actor, session_id, errors, values, 422)
+        return _console(request, actor, session_id, errors, values, getattr(exc, "status", 422))
+    accepted = " Soft limit accepted with the physician's reason." if event.payload.get("limits") else ""
     return redirect(request, f"/sessions/{session_id}",
-                    f"Rate changed: set the pump to {event.payload['rate_ml_per_h']:g} mL/h.")
+                    f"Rate changed: set the pump to {event.payload['rate_ml_per_h']:g} mL/h.{accepted}")
+
+
+@router.post("/sessions/{session_id}/medication")
+async def medication(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    """An extra medication at the bedside; extra IV ketamine is judged per dose and against the session total."""
+    values = await _form(request)
+    doc: dict[str, Any] = {"kind": "medication", "drug": str(values.get("med_drug") or "").strip(),
+                           "dose": _num(values.get("med_dose")), "unit": values.get("med_unit") or "mg",
+                           "route": values.get("med_route") or "iv",
+                           "lot_number": str(values.get("med_lot_number") or "").strip(),
+                           "reason": str(values.get("med_reason") or "").strip() or None}
+    if str(values.get("med_override_reason") or "").strip():
+        doc["override_reason"] = str(values["med_override_reason"]).strip()
+    try:
+        event = session_service.append_event(db_of(request), actor, session_id, EVENT.validate_python(doc))
+    except (ValidationError, ServiceError) as exc:
+        errors = _dose_errors(exc, "med_dose", "med_override_reason", "Extra dose", prefix="med_")
+        return _console(request, actor, session_id, errors, values, getattr(exc, "status", 422))
+    check = event.payload.get("dose_check") or {}
+    accepted = " Soft limit accepted with the physician's reason." if check.get("limits") else ""
+    return redirect(request, f"/sessions/{session_id}",
+                    f"Given: {event.payload['drug']} {event.payload['dose']:g} {event.payload['unit']} "
+                    f"{event.payload['route']} recorded.{accepted}")
 
 
 @router.post("/sessions/{session_id}/side-effect")
