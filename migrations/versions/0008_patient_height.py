@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("patients") as batch:
-        batch.add_column(sa.Column("height_cm", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("height_cm", sa.Double(), nullable=True))
 
 
 def downgrade() -> None:

@@ -14,7 +14,7 @@ def test_read_change_and_refuse_loosening(client, headers):
     saved = client.patch("/api/v1/clinic-settings", json=body, headers={**admin, "If-Match": '"0"'})
     assert saved.status_code == 200 and saved.headers["ETag"] == '"1"'
     bolus = next(lim for lim in saved.json()["library"]["limits"] if lim["quantity"] == "bolus_dose_mg_per_kg")
-    assert bolus["soft_max"]["value"] == 0.25 and bolus["hard_max"]["value"] == 1.0
+    assert bolus["soft_max"]["value"] == 0.25 and bolus["hard_max"]["value"] == 0.5
     stale = client.patch("/api/v1/clinic-settings", json=body, headers={**admin, "If-Match": "0"})
     assert stale.status_code == 409
     loose = client.patch("/api/v1/clinic-settings", headers={**admin, "If-Match": "1"},

@@ -87,15 +87,37 @@ def test_protocol_and_weight_alone_answer(protocol: str) -> None:
 
 
 def test_soft_limit_stops_without_override_and_passes_with_one() -> None:
-    order = {"protocol": "intermittent_bolus", "weight_kg": 70, "steps": [{"kind": "bolus", "dose_mg_per_kg": 0.75}]}
+    order = {"protocol": "custom_iv", "weight_kg": 70, "steps": [{"kind": "bolus", "dose_mg_per_kg": 0.45}]}
     code, out = run(order)
     assert code == 2 and out["error"]["code"] == "soft_limit" and out["error"]["field"] == "steps[0].dose_mg_per_kg"
     code, out = run({**order, "override": {"reason": "  ", "by": "dr"}})
     assert code == 2 and out["error"]["code"] == "soft_limit"
-    code, out = run({**order, "override": {"reason": "responded only at 0.75 mg/kg", "by": "dr.smith"}})
+    code, out = run({**order, "override": {"reason": "responded only at 0.45 mg/kg", "by": "dr.smith"}})
     assert code == 0
-    assert [lim["level"] for lim in out["limits"]] == ["soft"]
-    assert out["override"]["by"] == "dr.smith" and out["override"]["overridden"] == ["bolus_dose_per_kg_above_soft_max"]
+    assert [(lim["level"], lim["code"]) for lim in out["limits"]] == [("soft", "bolus_dose")]
+    assert out["override"]["by"] == "dr.smith" and out["override"]["overridden"] == ["bolus_dose"]
+
+
+def test_the_v2_slips_through_the_command() -> None:
+    """Issue 11, as reproduced with the CLI: each now stops, with the limit named."""
+    code, out = run({"protocol": "custom_iv", "weight_kg": 180,
+                     "steps": [{"kind": "infusion", "rate_mg_per_kg_per_h": 1, "duration_min": 240}],
+                     "override": {"reason": "x", "by": "dr"}})
+    assert code == 0 and out["dosing_weight_kg"] == 100 and out["dosing_weight_basis"] == "capped"
+    assert out["total_dose_mg"] == 400.0  # not 720 mg
+    code, out = run({"protocol": "custom_iv", "weight_kg": 70, "override": {"reason": "x", "by": "dr"},
+                     "steps": [{"kind": "bolus", "dose_mg_per_kg": 0.35}] * 20})
+    assert code == 2 and out["error"]["code"] == "hard_limit" and "session total" in out["error"]["message"]
+    code, out = run({"protocol": "custom_iv", "weight_kg": 70, "override": {"reason": "x", "by": "dr"},
+                     "steps": [{"kind": "infusion", "rate_mg_per_kg_per_h": 0.1, "duration_min": 600}] * 20})
+    assert code == 2 and out["error"]["code"] == "hard_limit"
+    code, out = run({"protocol": "outpatient_infusion", "weight_kg": 154, "height_cm": 160})
+    assert code == 2 and out["error"]["code"] == "soft_limit" and "implausible_bmi" in [
+        lim["code"] for lim in out["error"]["limits"]]
+    code, out = run({"protocol": "outpatient_infusion", "weight_kg": 70, "height_cm": 400})
+    assert code == 2 and out["error"]["code"] == "invalid_input" and out["error"]["field"] == "height_cm"
+    code, out = run({"protocol": "outpatient_infusion", "weight_kg": 70, "profile": "icu"})
+    assert code == 2 and out["error"]["field"] == "profile"
 
 
 @pytest.mark.parametrize(("weight", "code"), [(300, "weight_out_of_range"), (29, "weight_out_of_range"), (70, None)])
