@@ -191,6 +191,14 @@ class _Clinic:
                 "vitals": vitals, "history": history, "allergies": [],
                 "medications": rng.sample(["duloxetine", "pregabalin", "ibuprofen", "oxycodone", "amitriptyline"], k=2)}
 
+    @staticmethod
+    def height_cm(index: int, sex: str) -> float | None:
+        """A synthetic height (not drawn from the generator, so the rest of the demo stays as it was);
+        every fourth chart has none recorded, so the 100 kg cap of design 4.3 v2 shows too."""
+        if index % 4 == 3:
+            return None
+        return float((158 if sex == "female" else 170) + (index * 7) % 24)
+
     def patient(self, index: int) -> None:
         rng, now = self.rng, self.now
         nurse, physician, coordinator = self.actors["nurse"], self.actors["physician"], self.actors["coordinator"]
@@ -209,6 +217,7 @@ class _Clinic:
         view = create_patient(self.db, coordinator, PatientIn(
             given_name="Synthetic", family_name=f"Patient {index:02d} {DEMO_MARK}", birth_date=birth, sex=sex,  # type: ignore[arg-type]
             phone=f"+1 555 01{index:02d}", email=f"patient{index:02d}@example.invalid", weight_kg=weight,
+            height_cm=self.height_cm(index, sex),
             referring_physician=f"Dr Synthetic Referrer {index % 5 + 1} {DEMO_MARK}",
             referring_physician_contact=f"Synthetic Family Practice {index % 5 + 1}, 1 Example Street; "
                                         f"referrals{index % 5 + 1}@example.invalid"), now=start)
