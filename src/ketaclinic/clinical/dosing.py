@@ -780,7 +780,7 @@ class _Check:
             word = "above" if side == "max" else "below"
             message = (
                 f"{where}{limit.label} {_fmt(value)} {limit.unit} is {word} the {level} {side}imum of "
-                f"{_fmt(dec(bound.value))} {limit.unit} [{bound.source}]"
+                f"{_fmt(dec(bound.value))} {limit.unit} (limit {limit.code}) [{bound.source}]"
             )
             if bound.why:
                 message += f" ({bound.why})"
