@@ -96,6 +96,7 @@ def test_the_builder_shows_the_adjusted_dosing_weight_beside_every_mg_per_kg_fig
     assert "43.1" in page  # 0.5 mg/kg/h x 86.2 kg, not x 130 kg (65 mg/h)
     assert 'id="session-total"' in page and "mg/kg</strong> of the 86.2 kg dosing weight" in page
     assert "low-dose (nurse-run outpatient chair)" in page
+    assert 'id="more-steps"' in page and 'name="steps-5-kind"' in page  # up to six steps, the extra ones folded away
     # the HTMX preview recomputes on the patient's height: a new weight updates the legend out of band
     preview = client.post("/plans/preview", data={"csrf_token": csrf_of(page), "patient_id": str(clinic.own_patient_id),
                                                   "protocol": "outpatient_infusion", "weight_kg": "120",
