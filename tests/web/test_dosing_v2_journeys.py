@@ -61,7 +61,7 @@ def test_an_obese_patients_plan_runs_on_the_adjusted_dosing_weight(page, server)
     assert page.get_attribute("#plan-dosing-weight", "data-dosing-weight-basis") == "adjusted"
     assert "dosing weight 86.2 kg (adjusted for BMI 47.8)" in page.inner_text("#dosing-weight-legend")
     program = page.inner_text("#plan-preview table.program")
-    assert "per kg of dosing weight 86.2 kg" in program
+    assert "per kg × 86.2 kg dosing weight" in program and "0.20 mg/kg" in program
     assert "43.1" in program and "17.2" in program  # 0.5 mg/kg/h x 86.2 = 43.1 mg/h; 0.2 mg/kg x 86.2 = 17.2 mg
     assert "65.0" not in program  # never 0.5 x the actual 130 kg
     assert re.search(r"Session total [\d.]+ mg = [\d.]+ mg/kg of the 86\.2 kg dosing weight", page.inner_text("#session-total"))
@@ -176,7 +176,7 @@ def test_a_rate_change_past_the_session_total_waits_for_the_physician(page, serv
     page.goto(f"{server.url}/sessions/{visit}")
     pump = page.inner_text("section[aria-labelledby=h-pump] .dosing-line")
     assert "Dosing weight" in pump and "care profile: low-dose" in pump
-    assert "per kg of dosing weight" in page.inner_text("section[aria-labelledby=h-pump] table.program")
+    assert "mg/kg/h" in page.inner_text("section[aria-labelledby=h-pump] table.program")
     assert "3.85 mg/kg" in page.inner_text("#session-total")
     # 0.75 mg/kg/h for the rest of the 4 h: about 4.05 mg/kg in the session, past the soft total of 4
     page.fill("#f-rate_mg_per_kg_per_h", "0.75")

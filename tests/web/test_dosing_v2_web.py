@@ -91,8 +91,8 @@ def test_the_builder_shows_the_adjusted_dosing_weight_beside_every_mg_per_kg_fig
     client = signed_in("nurse")
     page = client.get(f"/patients/{clinic.own_patient_id}/plans/new?evaluation_id={evaluation.id}").text
     assert 'data-dosing-weight-kg="86.2"' in page and "Dosing weight 86.2 kg</strong> (adjusted for BMI 47.8" in page
-    assert "Rate (mg/kg/h of dosing weight)" in page and "per kg of the <span id=\"dosing-weight-legend\">" in page
-    assert "Order (per kg of dosing weight 86.2 kg (adjusted for BMI 47.8))" in page  # the program table's column
+    assert "per kg of the <span id=\"dosing-weight-legend\">dosing weight 86.2 kg (adjusted for BMI 47.8)" in page
+    assert "What (per kg × 86.2 kg dosing weight)" in page and "0.50 mg/kg/h</span>" in page  # beside each step of the program
     assert "43.1" in page  # 0.5 mg/kg/h x 86.2 kg, not x 130 kg (65 mg/h)
     assert 'id="session-total"' in page and "mg/kg</strong> of the 86.2 kg dosing weight" in page
     assert "low-dose (nurse-run outpatient chair)" in page
