@@ -197,6 +197,14 @@ def doses_as_given(
     return given, min(end, stop)
 
 
+def rate_now_mg_per_h(steps: list[dict], rate_changes: list[tuple[float, float]], minute: float) -> float:
+    """What the pump runs at ``minute`` since the start, in mg/h: the program with the nurse's rate
+    changes applied (:func:`doses_as_given`); 0 before the start, between steps and after the end.
+    A slow push counts at its push rate, because that is what the pump runs during it."""
+    given, _ = doses_as_given(steps, rate_changes)
+    return sum(d.rate_mg_per_h for d in given if isinstance(d, Infusion) and d.start_min <= minute < d.end_min)
+
+
 def mg_as_given(steps: list[dict], rate_changes: list[tuple[float, float]] = (),
                 stopped_at_min: float | None = None) -> float:
     """The ketamine a session delivered in mg (:func:`doses_as_given`, summed); every document that

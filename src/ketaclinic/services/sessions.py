@@ -341,6 +341,26 @@ def open_alert_ids(session: Session, session_id: int) -> list[int]:
     return [a for a in alerts if a not in answered]
 
 
+def list_open_alerts(db: Database, actor: Actor) -> list[dict[str, Any]]:
+    """Every unacknowledged alert of the sessions under way (checked in, running, observing), worst
+    first: what every clinical dashboard shows, whatever else the page lists (issue 12: the
+    dashboard read them from views built without detail and said "No open alerts")."""
+    require_role(actor, *CLINICAL_ROLES)
+    with db.reading() as session:
+        active = dict(session.execute(select(InfusionSession.id, InfusionSession.patient_id)
+                                      .where(InfusionSession.state.in_(ACTIVE_STATES))).tuples().all())
+        if not active:
+            return []
+        events = session.execute(select(SessionEvent).where(SessionEvent.session_id.in_(active),
+                                                            SessionEvent.kind.in_(("alert", "alert_ack")))
+                                 .order_by(SessionEvent.id)).scalars().all()
+        answered = {(e.payload or {}).get("alert_event_id") for e in events if e.kind == "alert_ack"}
+        out = [{"event_id": e.id, "session_id": e.session_id, "patient_id": active[e.session_id], "minute": e.minute,
+                "recorded_at": e.recorded_at, **(e.payload or {})}
+               for e in events if e.kind == "alert" and e.id not in answered]
+    return sorted(out, key=lambda a: (a.get("severity") != "critical", -a["event_id"]))
+
+
 def view_of(session: Session, actor: Actor, visit: InfusionSession, *, detail: bool = True) -> SessionView:
     base = dict(id=visit.id, version=visit.version, created_at=visit.created_at, created_by=visit.created_by,
                 patient_id=visit.patient_id, plan_id=visit.plan_id, scheduled_at=visit.scheduled_at, state=visit.state,

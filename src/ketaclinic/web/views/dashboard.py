@@ -55,18 +55,11 @@ def sessions_today(request: Request, actor: Actor) -> list:
     return sorted(today, key=lambda s: s.scheduled_at)
 
 
-def open_alerts(request: Request, actor: Actor, visits: list) -> list:
-    """Unacknowledged alerts of the active visits, with the action to take (from the alert itself)."""
+def open_alerts(request: Request, actor: Actor) -> list:
+    """Unacknowledged alerts of every session under way, with the action to take (from the alert itself)."""
     from ketaclinic.services import sessions as session_service
 
-    out = []
-    for visit in visits:
-        if not visit.open_alerts:
-            continue
-        for event in session_service.list_events(db_of(request), actor, visit.id, kind="alert", limit=200).items:
-            if event.id in visit.open_alerts:
-                out.append({"session_id": visit.id, "patient_id": visit.patient_id, **event.payload})
-    return out
+    return session_service.list_open_alerts(db_of(request), actor)
 
 
 def overdue_by_patient(items: list[dict]) -> list[dict]:
@@ -100,7 +93,7 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
     if actor.role in ("physician", "nurse", "coordinator"):
         ctx["sessions_today"] = sessions_today(request, actor)
     if actor.role in ("physician", "nurse"):
-        ctx["open_alerts"] = open_alerts(request, actor, ctx["sessions_today"])
+        ctx["open_alerts"] = open_alerts(request, actor)
         due = _safe(follow_up_service.follow_up_due, db, actor) or {"boosters_due": [], "overdue_risk_checks": []}
         ctx["boosters_due"] = due["boosters_due"]
         ctx["overdue_checks"] = overdue_by_patient(due["overdue_risk_checks"])

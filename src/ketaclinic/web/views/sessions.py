@@ -18,7 +18,7 @@ from ketaclinic.clinical.discharge import PADSS_ANCHORS, PADSS_ITEMS
 from ketaclinic.clinical.dosing import dosing_weight
 from ketaclinic.clinical.monitoring import SIDE_EFFECT_CODES, SIDE_EFFECT_SEVERITIES
 from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
-from ketaclinic.pharmacology.regimen import doses_as_given
+from ketaclinic.pharmacology.regimen import doses_as_given, rate_now_mg_per_h
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 from ketaclinic.records.db import utcnow
 from ketaclinic.services import patients as patient_service
@@ -106,7 +106,27 @@ def console_context(request: Request, actor: Actor, session_id: int) -> dict[str
         "baseline": (visit.checklist or {}).get("facts", {}).get("baseline_vitals"),
         "bedside_dosing": _bedside_dosing(visit, patient),
         "med_units": MED_UNITS, "med_routes": MED_ROUTES,
+        **pump_now(visit, events, minutes),
     }
+
+
+def pump_now(visit: Any, events: list[Any], minutes: float | None) -> dict[str, Any]:
+    """What the pump runs now (design 4.4 v2: ``data-pump-now-ml-per-h``): the program with every
+    rate change applied (as corrected), 0 unless the infusion is running, with the planned rate of
+    the same moment and the minutes since the last change beside it."""
+    program = visit.pump_program or {}
+    concentration = float(program.get("concentration_mg_per_ml") or 0)
+    if visit.state != "running" or minutes is None or not concentration:
+        return {"pump_now_ml_per_h": 0.0, "pump_now_mg_per_h": 0.0, "pump_planned_ml_per_h": None,
+                "pump_changed_min_ago": None}
+    steps = program.get("program", [])
+    changes = session_service.rate_changes_given(events)
+    now_mg = rate_now_mg_per_h(steps, changes, minutes)
+    planned_mg = rate_now_mg_per_h(steps, [], minutes)
+    last = max((m for m, _ in changes if m <= minutes), default=None)
+    return {"pump_now_ml_per_h": round(now_mg / concentration, 1), "pump_now_mg_per_h": round(now_mg, 1),
+            "pump_planned_ml_per_h": round(planned_mg / concentration, 1),
+            "pump_changed_min_ago": None if last is None else round(minutes - last)}
 
 
 MED_UNITS = [(u, u) for u in ("mg", "mcg", "g", "mL", "units")]

@@ -1,0 +1,57 @@
+"""Design 4.4 v2's machine-readable marks, in-process: the console's ``data-pump-now-ml-per-h`` is what
+the pump runs now (rate changes applied, 0 once stopped), and every clinical dashboard's
+``data-open-alerts`` counts the open alerts of every session under way (issue 12: the dashboard said
+"No open alerts" while the console had four)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from ketaclinic.records.db import utcnow
+from ketaclinic.services import sessions as ss
+from tests.interop.flows import event, running, signed_plan
+
+
+def _mark(html: str, name: str) -> list[str]:
+    return re.findall(rf'{name}="([^"]*)"', html)
+
+
+@pytest.fixture
+def under_way(db, clinic):
+    """A visit started 30 minutes ago on the standard plan (68 kg: bolus, then 34 mg/h at 1 mg/mL)."""
+    return running(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), utcnow() - timedelta(minutes=30))
+
+
+def test_the_console_shows_what_the_pump_runs_now(signed_in, db, clinic, under_way) -> None:
+    client = signed_in("nurse")
+    assert _mark(client.get(f"/sessions/{under_way.id}").text, "data-pump-now-ml-per-h") == ["34.0"]
+    event(db, clinic.actors["nurse"], under_way.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": 0.3,
+                                                     "reason": "dizzy"}, utcnow() - timedelta(minutes=5))
+    page = client.get(f"/sessions/{under_way.id}").text
+    assert _mark(page, "data-pump-now-ml-per-h") == ["20.4"]  # the new rate, not the planned 34
+    assert "planned <s>34.0 mL/h</s>" in page and "rate changed 5 min ago" in page
+    assert _mark(client.get(f"/sessions/{under_way.id}/live").text, "data-pump-now-ml-per-h") == ["20.4"]
+    visit = ss.get_session(db, clinic.actors["nurse"], under_way.id)
+    ss.stop_infusion(db, clinic.actors["nurse"], visit.id, visit.version, now=utcnow())
+    assert _mark(client.get(f"/sessions/{under_way.id}").text, "data-pump-now-ml-per-h") == ["0.0"]
+
+
+def test_every_clinical_dashboard_counts_the_open_alerts(signed_in, db, clinic, under_way) -> None:
+    for role in ("nurse", "physician"):
+        assert _mark(signed_in(role).get("/dashboard").text, "data-open-alerts") == ["0"]
+    recorded = event(db, clinic.actors["nurse"], under_way.id, {
+        "kind": "vitals", "systolic_mmhg": 185, "diastolic_mmhg": 110, "heart_rate_bpm": 80, "spo2_pct": 89,
+        "respiratory_rate_per_min": 14, "moaas": 5}, utcnow())
+    opened = len(recorded.raised)
+    assert opened == 2  # one per cause: blood pressure, SpO2
+    for role in ("nurse", "physician"):
+        page = signed_in(role).get("/dashboard").text
+        assert _mark(page, "data-open-alerts") == [str(opened)] and "No open alerts" not in page
+        assert "Blood pressure" in page or "blood pressure" in page
+    first = recorded.raised[0]
+    event(db, clinic.actors["nurse"], under_way.id, {"kind": "alert_ack", "alert_event_id": first.id,
+                                                     "action_taken": "paused, physician called"}, utcnow())
+    assert _mark(signed_in("nurse").get("/dashboard").text, "data-open-alerts") == [str(opened - 1)]
