@@ -23,23 +23,7 @@ from ketaclinic.clinical.dosing import (
     program_pump,
 )
 from ketaclinic.clinical.protocols import PROTOCOLS
-
-OVERRIDE = {"reason": "documented prior response at this dose", "by": "dr.physician"}
-
-
-def order(protocol: str = "custom_iv", weight_kg: float = 70, **extra: Any) -> DoseRequest:
-    return DoseRequest.model_validate({"protocol": protocol, "weight_kg": weight_kg, **extra})
-
-
-def infusion(rate: float, minutes: float = 240) -> dict[str, Any]:
-    return {"kind": "infusion", "rate_mg_per_kg_per_h": rate, "duration_min": minutes}
-
-
-def bolus(dose: float, minutes: float | None = None) -> dict[str, Any]:
-    step: dict[str, Any] = {"kind": "bolus", "dose_mg_per_kg": dose}
-    if minutes is not None:
-        step["duration_min"] = minutes
-    return step
+from tests.clinical.test_dosing import OVERRIDE, bolus, infusion, order
 
 
 def refusal(req: DoseRequest) -> DosingError:

@@ -14,8 +14,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -81,3 +85,36 @@ def start_server(database_url: str, tmp: Path, **extra: str) -> Server:
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("the server did not start: " + (tmp / f"server-{port}.log").read_text()[-2000:])
+
+
+@contextmanager
+def demo_services(demo_database) -> Iterator[tuple[Any, Callable[[str], Any]]]:
+    """The demo clinic's database for the services, and ``sign_in(username)`` for its demo users:
+    journeys prepare a visit through the services, then drive it in the browser."""
+    from ketaclinic.records.db import Database
+    from ketaclinic.services.auth import authenticate
+    from ketaclinic.settings import Settings
+
+    url, tmp, _ = demo_database
+    settings = Settings(env="test", database_url=url, secret_key="x" * 40, secret_key_file=tmp / "s")
+    db = Database(url)
+    try:
+        yield db, lambda username: authenticate(db, settings, username=username, password=PASSWORD, ip="127.0.0.1")
+    finally:
+        db.dispose()
+
+
+def start_visit(db, nurse, patient_id: int, plan_id: int, start: datetime) -> Any:
+    """Schedule, check in, pass the checklist (normal baseline) and start a visit at ``start``."""
+    from ketaclinic.services import sessions
+
+    v = sessions.schedule_session(db, nurse, sessions.SessionIn(patient_id=patient_id, plan_id=plan_id,
+                                                                 scheduled_at=start), now=start - timedelta(days=1))
+    v = sessions.check_in(db, nurse, v.id, v.version, sessions.CheckInIn(), now=start)
+    v = sessions.record_checklist(db, nurse, v.id, v.version, sessions.ChecklistIn.model_validate({
+        "fasting": {"asked": True, "last_light_meal_at": (start - timedelta(hours=7)).isoformat()},
+        "escort_present": True, "consent_signed": True,
+        "baseline_vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 78, "heart_rate_bpm": 70, "spo2_pct": 98},
+        "baseline_vitals_at": start.isoformat(), "can_become_pregnant": False, "urinary_symptoms": "none",
+        "liver_tests": "normal"}), now=start)
+    return sessions.start_session(db, nurse, v.id, v.version, now=start)

@@ -20,12 +20,12 @@ def _form(client, path):
 def test_loosening_the_library_is_refused_next_to_the_field_and_nothing_typed_is_lost(signed_in):
     client = signed_in("admin")
     page, form = _form(client, "/admin/drug-library")
-    assert "default: 2.00" in page.text and "[asra2018]" in page.text  # the default hard maximum with its source
+    assert "default: 1.00" in page.text and "[pa_lowdose_ketamine2020]" in page.text  # the low-dose hard maximum, sourced
     response = client.post("/admin/drug-library", data={**form, f"lim-{PER_KG}-hard_max": "2.5",
                                                         f"lim-{PER_KG}-soft_max": "0.8", "note": "typed note"})
     assert response.status_code == 422
     assert f'id="e-{PER_KG}"' in response.text and "may only tighten" in response.text
-    assert "hard_max 2.5 would loosen 2.0" in response.text
+    assert "hard_max 2.5 would loosen 1.0" in response.text
     assert 'value="2.5"' in response.text and 'value="0.8"' in response.text and "typed note" in response.text
     assert re.search(rf'id="f-lim-{PER_KG}-hard_max"[^>]*aria-invalid="true"', response.text)
 

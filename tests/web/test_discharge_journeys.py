@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.web.browser_support import PASSWORD
+from tests.web.browser_support import demo_services, start_visit
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -20,32 +20,15 @@ PADSS = ("padss_vital_signs", "padss_activity", "padss_nausea_vomiting", "padss_
 @pytest.fixture
 def observed_session(demo_database) -> int:
     """A visit made through the services as the demo nurse, its infusion stopped 70 minutes ago."""
-    from ketaclinic.records.db import Database, utcnow
+    from ketaclinic.records.db import utcnow
     from ketaclinic.services import plans, sessions
-    from ketaclinic.services.auth import authenticate
-    from ketaclinic.settings import Settings
 
-    url, tmp, _ = demo_database
-    settings = Settings(env="test", database_url=url, secret_key="x" * 40, secret_key_file=tmp / "s")
-    db = Database(url)
-    try:
-        nurse = authenticate(db, settings, username="nurse", password=PASSWORD, ip="127.0.0.1")
+    with demo_services(demo_database) as (db, sign_in):
+        nurse = sign_in("nurse")
         plan = next(p for p in plans.list_plans(db, nurse, status="signed", limit=200).items
                     if p.pump_program.get("route") == "iv" and any(s["kind"] == "infusion" for s in p.pump_program["program"]))
-        start = utcnow() - timedelta(hours=3)
-        v = sessions.schedule_session(db, nurse, sessions.SessionIn(patient_id=plan.patient_id, plan_id=plan.id,
-                                                                     scheduled_at=start), now=start - timedelta(days=1))
-        v = sessions.check_in(db, nurse, v.id, v.version, sessions.CheckInIn(), now=start)
-        v = sessions.record_checklist(db, nurse, v.id, v.version, sessions.ChecklistIn.model_validate({
-            "fasting": {"asked": True, "last_light_meal_at": (start - timedelta(hours=7)).isoformat()},
-            "escort_present": True, "consent_signed": True,
-            "baseline_vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 78, "heart_rate_bpm": 70, "spo2_pct": 98},
-            "baseline_vitals_at": start.isoformat(), "can_become_pregnant": False, "urinary_symptoms": "none",
-            "liver_tests": "normal"}), now=start)
-        v = sessions.start_session(db, nurse, v.id, v.version, now=start + timedelta(minutes=2))
+        v = start_visit(db, nurse, plan.patient_id, plan.id, utcnow() - timedelta(hours=3))
         return sessions.stop_infusion(db, nurse, v.id, v.version, now=utcnow() - timedelta(minutes=70)).id
-    finally:
-        db.dispose()
 
 
 def _answer_all(page, skip: str | None = None) -> None:

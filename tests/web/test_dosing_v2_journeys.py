@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.web.browser_support import PASSWORD
+from tests.web.browser_support import demo_services, start_visit
 from tests.web.test_journeys import check_accessibility, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -82,21 +82,12 @@ def test_an_obese_patients_plan_runs_on_the_adjusted_dosing_weight(page, server)
 @pytest.fixture
 def demo_patient(demo_database) -> int:
     """A demo patient with a signed, eligible evaluation (one who already has a signed IV plan)."""
-    from ketaclinic.records.db import Database
     from ketaclinic.services import plans
-    from ketaclinic.services.auth import authenticate
-    from ketaclinic.settings import Settings
 
-    url, tmp, _ = demo_database
-    settings = Settings(env="test", database_url=url, secret_key="x" * 40, secret_key_file=tmp / "s")
-    db = Database(url)
-    try:
-        nurse = authenticate(db, settings, username="nurse", password=PASSWORD, ip="127.0.0.1")
-        plan = next(p for p in plans.list_plans(db, nurse, status="signed", limit=200).items
+    with demo_services(demo_database) as (db, sign_in):
+        plan = next(p for p in plans.list_plans(db, sign_in("nurse"), status="signed", limit=200).items
                     if p.pump_program.get("route") == "iv")
         return plan.patient_id
-    finally:
-        db.dispose()
 
 
 STEPS = (("bolus", "0.35", None, None), ("bolus", "0.35", None, None), ("infusion", None, "0.7", "240"),
@@ -136,17 +127,11 @@ def test_a_soft_session_total_needs_the_physicians_reason_in_the_builder(page, s
 @pytest.fixture
 def running_near_the_total(demo_database, demo_patient) -> int:
     """A custom IV session (3 x 0.35 mg/kg + 0.7 mg/kg/h for 4 h = 3.85 mg/kg) started 30 min ago."""
-    from ketaclinic.records.db import Database, utcnow
-    from ketaclinic.services import evaluations, plans, sessions
-    from ketaclinic.services.auth import authenticate
-    from ketaclinic.settings import Settings
+    from ketaclinic.records.db import utcnow
+    from ketaclinic.services import evaluations, plans
 
-    url, tmp, _ = demo_database
-    settings = Settings(env="test", database_url=url, secret_key="x" * 40, secret_key_file=tmp / "s")
-    db = Database(url)
-    try:
-        physician = authenticate(db, settings, username="physician", password=PASSWORD, ip="127.0.0.1")
-        nurse = authenticate(db, settings, username="nurse", password=PASSWORD, ip="127.0.0.1")
+    with demo_services(demo_database) as (db, sign_in):
+        physician, nurse = sign_in("physician"), sign_in("nurse")
         signed = [e for e in evaluations.list_evaluations(db, physician, patient_id=demo_patient, status="signed",
                                                           limit=200).items]
         draft = plans.create_plan(db, physician, plans.PlanIn.model_validate({
@@ -155,19 +140,7 @@ def running_near_the_total(demo_database, demo_patient) -> int:
             "steps": [{"kind": "bolus", "dose_mg_per_kg": 0.35}] * 3
             + [{"kind": "infusion", "rate_mg_per_kg_per_h": 0.7, "duration_min": 240}]}))
         plan = plans.sign_plan(db, physician, draft.id, draft.version)
-        start = utcnow() - timedelta(minutes=30)
-        v = sessions.schedule_session(db, nurse, sessions.SessionIn(patient_id=demo_patient, plan_id=plan.id,
-                                                                     scheduled_at=start), now=start - timedelta(days=1))
-        v = sessions.check_in(db, nurse, v.id, v.version, sessions.CheckInIn(), now=start)
-        v = sessions.record_checklist(db, nurse, v.id, v.version, sessions.ChecklistIn.model_validate({
-            "fasting": {"asked": True, "last_light_meal_at": (start - timedelta(hours=7)).isoformat()},
-            "escort_present": True, "consent_signed": True,
-            "baseline_vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 78, "heart_rate_bpm": 70, "spo2_pct": 98},
-            "baseline_vitals_at": start.isoformat(), "can_become_pregnant": False, "urinary_symptoms": "none",
-            "liver_tests": "normal"}), now=start)
-        return sessions.start_session(db, nurse, v.id, v.version, now=start).id
-    finally:
-        db.dispose()
+        return start_visit(db, nurse, demo_patient, plan.id, utcnow() - timedelta(minutes=30)).id
 
 
 def test_a_rate_change_past_the_session_total_waits_for_the_physician(page, server, running_near_the_total):
