@@ -123,6 +123,36 @@ class ConvertResult(BaseModel):
     patient: PatientView
 
 
+BOOKING_ROLES = ("coordinator", "physician", "nurse")
+
+
+class BookedEvaluation(BaseModel):
+    """An evaluation the coordinator booked from an inquiry (issue 12: it appeared on no chart and no
+    dashboard). Only what scheduling needs: who, when, and the chart once the inquiry is converted."""
+
+    inquiry_id: int
+    name: str
+    scheduled_for: datetime
+    patient_id: int | None
+
+
+def booked_evaluations(db: Database, actor: Actor, *, start: datetime, end: datetime,
+                       patient_id: int | None = None) -> list[BookedEvaluation]:
+    """Evaluations booked for ``start`` ≤ time < ``end`` (scheduled inquiries, and converted ones whose
+    booking stands), soonest first; for one patient's chart with ``patient_id``."""
+    require_role(actor, *BOOKING_ROLES)
+    with db.reading() as session:
+        query = (select(Inquiry).where(Inquiry.status.in_(("scheduled", "converted")),
+                                       Inquiry.scheduled_for.is_not(None), Inquiry.scheduled_for >= start,
+                                       Inquiry.scheduled_for < end)
+                 .order_by(Inquiry.scheduled_for, Inquiry.id).limit(200))
+        if patient_id is not None:
+            query = query.where(Inquiry.patient_id == patient_id)
+        rows = session.execute(query).scalars().all()
+        return [BookedEvaluation(inquiry_id=i.id, name=i.name, scheduled_for=i.scheduled_for, patient_id=i.patient_id)
+                for i in rows]
+
+
 def _view(inquiry: Inquiry, now: datetime) -> InquiryView:
     overdue = inquiry.answered_at is None and inquiry.status == "new" and now > inquiry.answer_by
     return InquiryView.model_validate({**{k: getattr(inquiry, k) for k in InquiryView.model_fields if k != "overdue"},

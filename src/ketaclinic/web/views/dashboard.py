@@ -55,6 +55,17 @@ def sessions_today(request: Request, actor: Actor) -> list:
     return sorted(today, key=lambda s: s.scheduled_at)
 
 
+def evaluations_booked(request: Request, actor: Actor) -> list:
+    """Evaluations booked from inquiries for today and the next six days (clinic time)."""
+    from datetime import datetime, timedelta
+
+    from ketaclinic.services import inquiries as inquiry_service
+
+    tz = request.app.state.settings.timezone
+    start = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return inquiry_service.booked_evaluations(db_of(request), actor, start=start, end=start + timedelta(days=7))
+
+
 def open_alerts(request: Request, actor: Actor) -> list:
     """Unacknowledged alerts of every session under way, with the action to take (from the alert itself)."""
     from ketaclinic.services import sessions as session_service
@@ -92,6 +103,7 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         ctx["draft_plans"] = list_plans(db, actor, status="draft", limit=200).items if list_plans else []
     if actor.role in ("physician", "nurse", "coordinator"):
         ctx["sessions_today"] = sessions_today(request, actor)
+        ctx["evaluations_booked"] = evaluations_booked(request, actor)
     if actor.role in ("physician", "nurse"):
         ctx["open_alerts"] = open_alerts(request, actor)
         due = _safe(follow_up_service.follow_up_due, db, actor) or {"boosters_due": [], "overdue_risk_checks": []}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +11,9 @@ from pydantic import ValidationError
 
 from ketaclinic.charts import pain_trend_chart, to_svg
 from ketaclinic.clinical.dosing import HEIGHT_MAX_CM, HEIGHT_MIN_CM, bmi_kg_per_m2, dosing_weight
+from ketaclinic.records.db import utcnow
 from ketaclinic.services import follow_up as follow_up_service
+from ketaclinic.services import inquiries as inquiry_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import referrals as referral_service
 from ketaclinic.services.context import Actor
@@ -170,6 +172,8 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
                            "can_export_fhir": actor.role == "physician", "body": body_size(patient)}
     sessions = _items(_optional("sessions", "list_sessions", db, actor, patient_id=patient_id, limit=200))
     ctx["sessions"] = sessions
+    ctx["evaluations_booked"] = inquiry_service.booked_evaluations(
+        db, actor, start=utcnow() - timedelta(hours=12), end=utcnow() + timedelta(days=366), patient_id=patient_id)
     if actor.role not in CLINICAL:  # the coordinator: demographics and scheduling only
         ctx["upcoming"] = [s for s in sessions if getattr(s, "state", None) == "scheduled"]
         return render(request, "patients/chart.html", ctx)
