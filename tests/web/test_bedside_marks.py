@@ -55,3 +55,17 @@ def test_every_clinical_dashboard_counts_the_open_alerts(signed_in, db, clinic, 
     event(db, clinic.actors["nurse"], under_way.id, {"kind": "alert_ack", "alert_event_id": first.id,
                                                      "action_taken": "paused, physician called"}, utcnow())
     assert _mark(signed_in("nurse").get("/dashboard").text, "data-open-alerts") == [str(opened - 1)]
+
+
+def test_the_header_counts_open_alerts_on_every_page_for_nurses_and_physicians(signed_in, db, clinic, under_way) -> None:
+    nurse = signed_in("nurse")
+    assert 'hx-get="/alerts/badge"' in nurse.get("/patients").text  # every page polls the count
+    assert _mark(nurse.get("/alerts/badge").text, "data-alert-badge") == ["0"]
+    event(db, clinic.actors["nurse"], under_way.id, {
+        "kind": "vitals", "systolic_mmhg": 185, "diastolic_mmhg": 110, "heart_rate_bpm": 80, "spo2_pct": 97,
+        "respiratory_rate_per_min": 14, "moaas": 5}, utcnow())
+    badge = signed_in("physician").get("/alerts/badge").text
+    assert _mark(badge, "data-alert-badge") == ["1"] and "1 critical" in badge and "badge critical" in badge
+    coordinator = signed_in("coordinator")
+    assert 'hx-get="/alerts/badge"' not in coordinator.get("/patients").text
+    assert coordinator.get("/alerts/badge").status_code == 403

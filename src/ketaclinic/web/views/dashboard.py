@@ -89,6 +89,13 @@ def _safe(fn, *args, **kwargs):
         return None
 
 
+@router.get("/alerts/badge")
+def alerts_badge(request: Request, actor: Annotated[Actor, Depends(need("physician", "nurse"))]) -> Response:
+    """The header's open-alert count on every page for nurses and physicians, polled in the background
+    (issue 12: an alert must never sit unseen while the nurse is on another page)."""
+    return render(request, "dashboard/_alert_badge.html", {"open_alerts": open_alerts(request, actor)})
+
+
 @router.get("/dashboard")
 def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "patient"))]) -> Response:
     if actor.role == "patient":
