@@ -27,13 +27,15 @@ def _settings() -> Settings:
 
 
 def migrate() -> None:
-    """Apply every database migration (Alembic upgrade head)."""
+    """Apply every database migration (Alembic upgrade head), then check and repair the append-only triggers."""
     from ketaclinic.records.db import redacted
-    from ketaclinic.records.migrate import upgrade
+    from ketaclinic.records.migrate import ensure_guards, upgrade
 
     settings = _settings()
     revision = upgrade(settings.database_url)
-    emit({"migrated": True, "revision": revision, "database": redacted(settings.database_url)})
+    repaired = ensure_guards(settings.database_url)
+    emit({"migrated": True, "revision": revision, "database": redacted(settings.database_url),
+          "guards": {"intact": not repaired, "repaired": repaired}})
 
 
 def serve(
@@ -82,16 +84,35 @@ def backup(file: Annotated[Path, typer.Argument(help="Where to write the backup"
         fail(CommandError("backup_failed", str(exc), "file"))
 
 
-def restore(file: Annotated[Path, typer.Argument(help="A file written by `ketaclinic backup`")]) -> None:
-    """Replace the database's content with a backup, then check the audit chain."""
-    from ketaclinic.records.backup import BackupError
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `ketaclinic backup`")],
+    accept_broken_chain: Annotated[bool, typer.Option(
+        "--accept-broken-chain",
+        help="Restore even when the backup's audit chain is broken (written to the audit log)")] = False,
+) -> None:
+    """Check the backup's audit chain, replace the database's content with it, reinstall the triggers.
+
+    A backup whose audit chain is broken is refused (exit 1, nothing replaced) unless
+    --accept-broken-chain is given; the acceptance is then recorded in the audit log.
+    """
+    import getpass
+
+    from ketaclinic.records.backup import BackupError, BrokenChainError
     from ketaclinic.records.backup import restore as do_restore
     from ketaclinic.records.db import Database
     from ketaclinic.services.audit import verify
 
     settings = _settings()
     try:
-        result = do_restore(settings.database_url, file)
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = "unknown"
+    try:
+        result = do_restore(settings.database_url, file, accept_broken_chain=accept_broken_chain,
+                            operator=f"system:restore:{operator}")
+    except BrokenChainError as exc:
+        emit({**CommandError("broken_chain", str(exc), "file").as_json(), "backup_chain": exc.report.as_dict()})
+        raise typer.Exit(code=1) from None
     except BackupError as exc:
         fail(CommandError("restore_failed", str(exc), "file"))
     db = Database(settings.database_url)

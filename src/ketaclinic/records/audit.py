@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -208,8 +208,13 @@ def find_break(session: Session) -> tuple[int, ChainBreak | None]:
     head = session.get(AuditHead, 1)
     head_seq = head.last_seq if head else 0
     head_hash = head.last_hash if head else GENESIS_HASH
+    return find_break_in(_entries(session), head_seq, head_hash)
+
+
+def find_break_in(entries: Iterable[AuditEntry], head_seq: int, head_hash: str) -> tuple[int, ChainBreak | None]:
+    """The chain walk over any entries in ``seq`` order (rows of a backup file that is not a database yet, too)."""
     expected_seq, expected_prev, count = 1, GENESIS_HASH, 0
-    for entry in _entries(session):
+    for entry in entries:
         count += 1
         if entry.seq > head_seq:
             return count, ChainBreak(entry.seq, "inserted", f"entry {entry.seq} lies beyond the chain head ({head_seq}): it was added outside the application")
@@ -245,3 +250,14 @@ def verify_chain(session: Session) -> ChainReport:
         head_hash=head.last_hash if head else GENESIS_HASH,
         first_break=brk,
     )
+
+
+def verify_entries(entries: Iterable[AuditEntry], head_seq: int, head_hash: str) -> ChainReport:
+    """:func:`verify_chain` for entries read from somewhere else (a backup file)."""
+    count, brk = find_break_in(entries, head_seq, head_hash)
+    return ChainReport(intact=brk is None, entries=count, head_seq=head_seq, head_hash=head_hash, first_break=brk)
+
+
+# Every column of an entry that its hash covers (all but the hash itself): the tamper tests walk this.
+HASHED_COLUMNS = ("seq", "at", "user_id", "username", "role", "action", "record_type", "record_id", "ip", "detail",
+                  "prev_hash")

@@ -31,6 +31,25 @@ def upgrade(url: str, revision: str = "head") -> str:
     return head_revision()
 
 
+def ensure_guards(url: str) -> list[str]:
+    """Check the append-only and sealed-record triggers and put back any missing or altered one.
+
+    Returns what was wrong (empty when every guard was in place). ``ketaclinic migrate`` runs this
+    after the upgrade: a database restored from an old backup or edited by hand gets its guards back.
+    """
+    from ketaclinic.records.db import make_engine
+    from ketaclinic.records.triggers import check_guards, repair_guards
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            if not check_guards(connection):
+                return []
+            return repair_guards(connection)
+    finally:
+        engine.dispose()
+
+
 def head_revision() -> str:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return str(script.get_current_head())
