@@ -3,6 +3,11 @@
 Input is one JSON document from standard input or ``--input FILE``; output is one JSON
 document on standard output. Invalid input exits 2 with
 ``{"error": {"code", "message", "field"}}`` on standard output, never a traceback.
+
+The edge is strict where the clinical core (shared with the services) is lenient: a document
+nested deeper than :data:`MAX_DEPTH` is refused before validation, and the models are validated
+in pydantic's strict JSON mode, so ``"weight_kg": "70"`` (a string where a number belongs) or
+``"yes"`` for a boolean is refused rather than quietly converted.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pydantic import BaseModel, ValidationError
 from ketaclinic.jsonable import plain
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_DEPTH = 64  # far beyond any contract document (a few levels); deeper input is refused before validation
 
 
 class CommandError(Exception):
@@ -108,9 +115,31 @@ def read_document(input_file: Path | None) -> Any:
     if not text.strip():
         raise CommandError("empty_input", "expected one JSON document on standard input or --input FILE", None)
     try:
-        return json.loads(text, parse_constant=lambda c: _reject_constant(c))
+        document = json.loads(text, parse_constant=lambda c: _reject_constant(c))
     except json.JSONDecodeError as exc:
         raise CommandError("invalid_json", f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", None) from None
+    except RecursionError:
+        raise _too_deep() from None
+    if _depth(document) > MAX_DEPTH:
+        raise _too_deep()
+    return document
+
+
+def _too_deep() -> CommandError:
+    return CommandError("invalid_json", f"input is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects", None)
+
+
+def _depth(document: Any) -> int:
+    """How deeply arrays and objects nest (without recursion: the input may be hostile)."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                return level
+            stack.extend((child, level + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -118,11 +147,19 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 def parse_model(model: type[M], document: Any) -> M:
-    """Validate a parsed document against a pydantic model (which should forbid extra fields)."""
+    """Validate a parsed document against a pydantic model (which should forbid extra fields).
+
+    Strict JSON validation: numbers must be JSON numbers and booleans JSON booleans (a date is still
+    its ISO string, an enum its value). The document is validated as the JSON it came from.
+    """
+    if _depth(document) > MAX_DEPTH:
+        raise _too_deep()
     try:
-        return model.model_validate(document)
+        return model.model_validate_json(json.dumps(document, allow_nan=False), strict=True)
     except ValidationError as exc:
         raise error_from_validation(exc, document) from None
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def run_json_command(
