@@ -51,6 +51,54 @@ BANDS: tuple[Band, ...] = (
 )
 
 
+#: Bands no analgesic regimen should reach: a population percentile above their lower bound is flagged.
+UNWANTED_BANDS: tuple[str, ...] = ("awakening", "anaesthesia")
+
+
+@dataclass(frozen=True)
+class BandFlag:
+    """A population percentile that reaches a band an analgesic regimen should stay below."""
+
+    band: str
+    label: str
+    percentile: str
+    peak_ng_per_ml: float
+    at_min: float
+    threshold_ng_per_ml: float
+    sources: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        return (f"the {self.percentile}th percentile of simulated patients reaches {self.peak_ng_per_ml:.0f} ng/mL at "
+                f"{self.at_min:.0f} min, above the {self.threshold_ng_per_ml:.0f} ng/mL where the "
+                f"{self.band} band begins: some patients may get far more than analgesia")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"band": self.band, "label": self.label, "percentile": self.percentile, "peak_ng_per_ml": self.peak_ng_per_ml,
+                "at_min": self.at_min, "threshold_ng_per_ml": self.threshold_ng_per_ml, "sources": list(self.sources),
+                "message": self.message}
+
+
+def band_flags(times_min: list[float] | np.ndarray, percentiles: dict[str, list[float]],
+               bands: tuple[Band, ...] = BANDS, unwanted: tuple[str, ...] = UNWANTED_BANDS) -> list[BandFlag]:
+    """Flag each unwanted band that any population percentile reaches, naming the highest percentile
+    that does (issue 12: the preview must say when, e.g., the 95th percentile is over the awakening
+    band, not leave it to the eye on a chart)."""
+    times = np.asarray(times_min, dtype=float)
+    flags: list[BandFlag] = []
+    for band in bands:
+        if band.id not in unwanted:
+            continue
+        for name in sorted(percentiles, key=float, reverse=True):
+            values = np.asarray(percentiles[name], dtype=float)
+            if values.size and float(values.max()) >= band.low_ng_per_ml:
+                i = int(values.argmax())
+                flags.append(BandFlag(band.id, band.label, name, round(float(values[i]), 1), float(times[i]),
+                                      band.low_ng_per_ml, band.sources))
+                break
+    return flags
+
+
 def time_in_bands(times_min: np.ndarray, concentration_ng_per_ml: np.ndarray) -> dict[str, float]:
     """Minutes spent in each band, from a curve sampled on ``times_min`` (sorted).
 

@@ -32,6 +32,7 @@ from ketaclinic.clinical.dosing import (
 from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
 from ketaclinic.pharmacology.regimen import doses_from_pump_program
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
+from ketaclinic.pharmacology.targets import band_flags
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import patients as patient_service
@@ -225,12 +226,30 @@ def compute(protocol: str, weight: float | None, concentration: float | None, st
                               override=Override(reason=override_reason, by=by) if override_reason else None)
         program = program_pump(request, libraries)
     except DosingError as error:
-        return {**base, "error": error.message, "code": error.code, "limits": [f.as_dict() for f in error.limits]}
+        refused = {**base, "error": error.message, "code": error.code, "limits": [f.as_dict() for f in error.limits]}
+        if error.code == "soft_limit":
+            # the physician decides the override with the program and its curve in view (issue 12): the
+            # program as it would run, marked as not accepted; saving still needs the reason
+            pending = program_pump(request.model_copy(update={"override": Override(reason="(not accepted yet)")}),
+                                   libraries).as_dict()
+            refused.update(pending_program=pending, pk_flags=pk_flags(pending))
+        return refused
     except ValidationError as exc:
         return {**base, "error": "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()),
                 "code": "invalid_input", "limits": []}
     data = program.as_dict()
-    return {**base, "program": data, "limits": data["limits"]}
+    return {**base, "program": data, "limits": data["limits"], "pk_flags": pk_flags(data)}
+
+
+def pk_flags(program: dict[str, Any]) -> list[dict[str, Any]]:
+    """The unwanted concentration bands a population percentile of the preview reaches (the same
+    simulation as the chart: same subjects, same seed)."""
+    try:
+        answer = pk_preview(program, program["weight_kg"])
+    except (SimulationError, ValueError, KeyError):
+        return []
+    population = answer.get("population") or {}
+    return [f.as_dict() for f in band_flags(answer["times_min"], population.get("percentiles", {}))]
 
 
 def _builder_context(request: Request, actor: Actor, patient: Any, evaluation_id: int | None, values: dict[str, Any],
@@ -262,7 +281,7 @@ def _flat(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _chart_url(values: dict[str, Any], rows: list[dict[str, Any]], result: dict[str, Any],
                patient_id: int | None = None) -> str | None:
-    if "program" not in result:
+    if "program" not in result and "pending_program" not in result:
         return None
     query = {"protocol": values["protocol"], "weight_kg": values["weight_kg"],
              "concentration_mg_per_ml": values["concentration_mg_per_ml"], "patient_id": patient_id or "",
@@ -343,9 +362,10 @@ def preview_svg(request: Request, actor: Annotated[Actor, Depends(need(*CLINICAL
                      _float(q.get("concentration_mg_per_ml")), steps, q.get("override_reason") or None,
                      actor.username or "", settings_service.drug_libraries(db_of(request)), height_cm=height, sex=sex,
                      profile=q.get("profile") or None)
-    if "program" not in result:
+    program = result.get("program") or result.get("pending_program")
+    if program is None:
         return Response(status_code=422)
-    return _svg_response(result["program"], result["program"]["weight_kg"])
+    return _svg_response(program, program["weight_kg"])
 
 
 def _svg_response(program: dict[str, Any], weight_kg: float) -> Response:
