@@ -33,6 +33,8 @@ def test_the_console_shows_what_the_pump_runs_now(signed_in, db, clinic, under_w
     page = client.get(f"/sessions/{under_way.id}").text
     assert _mark(page, "data-pump-now-ml-per-h") == ["20.4"]  # the new rate, not the planned 34
     assert "planned <s>34.0 mL/h</s>" in page and "rate changed 5 min ago" in page
+    row = re.search(r'<tr class="current-step">(.*?)</tr>', page, re.S).group(1)
+    assert "<strong>20.4</strong>" in row and "<s" in row and "34" in row  # the program table follows the pump
     assert _mark(client.get(f"/sessions/{under_way.id}/live").text, "data-pump-now-ml-per-h") == ["20.4"]
     visit = ss.get_session(db, clinic.actors["nurse"], under_way.id)
     ss.stop_infusion(db, clinic.actors["nurse"], visit.id, visit.version, now=utcnow())
