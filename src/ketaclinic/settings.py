@@ -11,9 +11,12 @@ key, and the demo password ``demo-clinic`` is refused.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from collections import Counter
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -22,6 +25,23 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DEMO_PASSWORD = "demo-clinic"
+MIN_SECRET_ENTROPY_BITS = 100
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """A cautious estimate of a secret's entropy: its length times the Shannon entropy of its characters.
+
+    It cannot prove a secret random, but it refuses the guessable ones (``"a" * 32``, ``"abab..."``,
+    a short word repeated): those carry a few bits per character at most. ``secrets.token_urlsafe(48)``
+    (64 characters) scores about 350 bits, a 32-byte hex key about 240.
+    """
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    n = len(secret)
+    per_char = -sum(c / n * math.log2(c / n) for c in counts.values())
+    return per_char * n
 
 
 class SettingsError(ValueError):
@@ -42,9 +62,18 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     secret_key_file: Path = Path("./.ketaclinic-secret-key")
     token_lifetime_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)  # one clinic shift
-    # Lock-out: after this many failed logins in a row the account is locked for a while.
-    lockout_failed_logins: int = Field(default=5, ge=1)
-    lockout_min: int = Field(default=15, ge=1)
+    # Login throttle (no hard lock-out): per typed username and per client address, the failures
+    # beyond the free ones each double the wait before the next attempt (1 s, 2 s, 4 s ... up to the
+    # cap); failures are forgotten after login_throttle_reset_s without one. An admin can unlock.
+    login_free_failures: int = Field(default=3, ge=1)  # per account (known or unknown name)
+    login_ip_free_failures: int = Field(default=10, ge=1)  # per client address
+    login_delay_base_s: int = Field(default=1, ge=1)
+    login_delay_max_s: int = Field(default=300, ge=1)  # per account: a guesser cannot lock anyone out for long
+    login_ip_delay_max_s: int = Field(default=900, ge=1)
+    login_throttle_reset_s: int = Field(default=900, ge=1)
+    # KETACLINIC_TRUSTED_PROXIES: comma-separated addresses or networks (CIDR) of reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed. Empty (the default): no forwarded header is.
+    trusted_proxies: str = ""
     # Rate limits, fixed windows counted in the database (shared by every worker).
     login_rate_limit: int = Field(default=20, ge=1)  # attempts per client address per window
     login_rate_window_s: int = Field(default=60, ge=1)
@@ -95,10 +124,29 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_a_secret(self) -> Settings:
-        if self.env == "production" and (self.secret_key is None or len(self.secret_key.get_secret_value()) < 32):
-            raise SettingsError("KETACLINIC_SECRET_KEY (at least 32 characters) is required when KETACLINIC_ENV=production")
+        if self.env == "production":
+            if self.secret_key is None or len(self.secret_key.get_secret_value()) < 32:
+                raise SettingsError("KETACLINIC_SECRET_KEY (at least 32 characters) is required when "
+                                    f"KETACLINIC_ENV=production; make one with: {MAKE_SECRET}")
+            if estimated_entropy_bits(self.secret_key.get_secret_value()) < MIN_SECRET_ENTROPY_BITS:
+                raise SettingsError("KETACLINIC_SECRET_KEY has too little entropy (repeated or patterned "
+                                    f"characters); make a random one with: {MAKE_SECRET}")
         ZoneInfo(self.clinic_timezone)  # fail early on an unknown zone
+        _ = self.trusted_proxy_networks  # fail early on an unreadable proxy address
         return self
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """KETACLINIC_TRUSTED_PROXIES as networks (a bare address is a /32 or /128)."""
+        out = []
+        for part in self.trusted_proxies.replace(";", ",").split(","):
+            part = part.strip()
+            if part:
+                try:
+                    out.append(ip_network(part, strict=False))
+                except ValueError:
+                    raise SettingsError(f"KETACLINIC_TRUSTED_PROXIES: {part!r} is not an address or network") from None
+        return tuple(out)
 
     @cached_property
     def timezone(self) -> ZoneInfo:

@@ -20,10 +20,10 @@ def client(app):
 
 
 @pytest.fixture
-def headers(settings, clinic):
+def headers(db, clinic):
     """Authorization headers per role (and ``None`` for anonymous)."""
     out = {None: {}}
     for role, actor in clinic.actors.items():
-        token, _ = issue_token(settings.resolved_secret_key(), actor, now=utcnow(), lifetime_s=600)
+        token, _ = issue_token(db, actor, now=utcnow(), lifetime_s=600)
         out[role] = {"Authorization": f"Bearer {token}"}
     return out

@@ -90,6 +90,8 @@ POLICY = {
     # the de-identified research export: a governance act of the admin (data steward), audited
     ("POST", "/api/v1/research/exports"): {"admin"},
 }
+# Last: logging out ends the caller's sign-ins (design 4.10), so every other route is tried before it.
+POLICY[("POST", "/api/v1/auth/logout")] = ALL
 
 
 def _routes(app):

@@ -25,15 +25,15 @@ def test_login_gives_a_working_token(client, clinic):
     assert me.json()["username"] == "nurse"
 
 
-def test_wrong_credentials_401_and_lockout(client, clinic, settings):
+def test_wrong_credentials_401_and_throttle(client, clinic, settings):
     wrong = _login(client, "nurse", "wrong-password")
     _error(wrong, 401, "invalid_credentials")
     assert wrong.headers["WWW-Authenticate"] == "Bearer"
-    for _ in range(settings.lockout_failed_logins - 1):
+    for _ in range(settings.login_free_failures):
         _login(client, "nurse", "wrong-password")
-    locked = _login(client, "nurse")
-    _error(locked, 429, "account_locked")
-    assert int(locked.headers["Retry-After"]) > 0
+    throttled = _login(client, "nurse")
+    _error(throttled, 429, "login_throttled")
+    assert int(throttled.headers["Retry-After"]) > 0
     _error(client.get("/api/v1/auth/me", headers={"Authorization": "Bearer forged"}), 401, "invalid_token")
 
 

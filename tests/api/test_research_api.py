@@ -120,7 +120,7 @@ def test_dates_are_the_clinics_days(settings, db, clinic):
     five_treated(db, clinic)
     body = {"k": 5, "start": (T0 + timedelta(days=2)).date().isoformat(),
             "end": (T0 + timedelta(days=6)).date().isoformat()}
-    token, _ = issue_token(settings.resolved_secret_key(), clinic.actors["admin"], now=utcnow(), lifetime_s=600)
+    token, _ = issue_token(db, clinic.actors["admin"], now=utcnow(), lifetime_s=600)
     auth = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(settings.model_copy(update={"clinic_timezone": "Etc/GMT+10"}), db=db)) as local:
         response = local.post(URL, headers=auth, json=body)

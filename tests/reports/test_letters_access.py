@@ -34,7 +34,7 @@ def env(tmp_path_factory, sqlite_template, cheap_password_hashing):
 
 
 def bearer(env, role: str) -> dict[str, str]:
-    token, _ = issue_token(env["settings"].resolved_secret_key(), env["clinic"].actors[role], now=utcnow(), lifetime_s=600)
+    token, _ = issue_token(env["db"], env["clinic"].actors[role], now=utcnow(), lifetime_s=600)
     return {"Authorization": f"Bearer {token}"}
 
 

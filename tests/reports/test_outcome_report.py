@@ -218,7 +218,7 @@ def client(env):
 
 
 def bearer(env, username: str) -> dict[str, str]:
-    token, _ = issue_token(env["settings"].resolved_secret_key(), env["actors"][username], now=utcnow(), lifetime_s=600)
+    token, _ = issue_token(env["db"], env["actors"][username], now=utcnow(), lifetime_s=600)
     return {"Authorization": f"Bearer {token}"}
 
 

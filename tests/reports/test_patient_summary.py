@@ -57,7 +57,7 @@ def client(env):
 def bearer(env, role: str) -> dict[str, str]:
     from ketaclinic.records.db import utcnow
 
-    token, _ = issue_token(env["settings"].resolved_secret_key(), env["clinic"].actors[role], now=utcnow(), lifetime_s=600)
+    token, _ = issue_token(env["db"], env["clinic"].actors[role], now=utcnow(), lifetime_s=600)
     return {"Authorization": f"Bearer {token}"}
 
 

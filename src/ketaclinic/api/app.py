@@ -35,7 +35,7 @@ from ketaclinic.api import (
     users,
 )
 from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
-from ketaclinic.api.security import SecurityHeadersMiddleware
+from ketaclinic.api.security import ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from ketaclinic.records.db import Database
 from ketaclinic.settings import Settings
 
@@ -98,8 +98,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    auth.auth_service.refuse_demo_database_in_production(app.state.db, settings)  # design.md 4.10
     install_error_handlers(app)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxy_networks)  # KETACLINIC_TRUSTED_PROXIES
 
     v1 = APIRouter(prefix=API_PREFIX, responses={code: ERROR_SCHEMA for code in (400, 401, 403, 404, 409, 422, 428, 429)})
     for router in ROUTERS:

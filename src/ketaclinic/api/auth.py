@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
@@ -25,7 +25,8 @@ bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address (behind a proxy, run uvicorn with --proxy-headers so this is the real one)."""
+    """The caller's address: the peer, or what a trusted proxy forwarded (``KETACLINIC_TRUSTED_PROXIES``,
+    applied by :class:`~ketaclinic.api.security.ProxyHeadersMiddleware`)."""
     return request.client.host if request.client else None
 
 
@@ -54,7 +55,7 @@ class Allow:
                 return Actor.public(ip)
             raise Unauthenticated("log in first (Authorization: Bearer <token>)")
         try:
-            actor = auth_service.actor_from_token(db_of(request), settings_of(request).resolved_secret_key(), token, ip=ip)
+            actor = auth_service.actor_from_token(db_of(request), token, ip=ip, kind="api")
         except Unauthenticated:
             if self.public:
                 return Actor.public(ip)
@@ -112,18 +113,24 @@ def login(
     settings = settings_of(request)
     check_rate(request, "login", settings.login_rate_limit, settings.login_rate_window_s)
     now = utcnow()
-    actor = auth_service.authenticate(db_of(request), settings, username=form.username.strip().lower(),
-                                      password=form.password, ip=client_ip(request), now=now)
-    token, expires_at = auth_service.issue_token(settings.resolved_secret_key(), actor, now=now,
-                                                 lifetime_s=settings.token_lifetime_s)
+    signed = auth_service.sign_in(db_of(request), settings, username=form.username.strip().lower(),
+                                  password=form.password, ip=client_ip(request), kind="api", now=now)
+    actor = signed.actor
     assert actor.user_id is not None and actor.username and actor.role
-    return TokenOut(access_token=token, expires_in=int(expires_at - now.timestamp()), user_id=actor.user_id,
-                    username=actor.username, role=actor.role, patient_id=actor.patient_id)
+    return TokenOut(access_token=signed.token, expires_in=int((signed.expires_at - now).total_seconds()),
+                    user_id=actor.user_id, username=actor.username, role=actor.role, patient_id=actor.patient_id)
+
+
+@router.post("/logout", status_code=204, response_class=Response,
+             summary="Log out: end this token and every earlier sign-in of the same user")
+def logout(request: Request, token: Annotated[str | None, Depends(bearer)],
+           actor: Annotated[Actor, Depends(allow(*ALL_ROLES))]) -> Response:
+    assert token is not None  # allow() has checked it
+    auth_service.logout(db_of(request), token, ip=client_ip(request), kind="api")
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=MeOut, summary="Who the token belongs to")
 def me(actor: Annotated[Actor, Depends(allow(*ALL_ROLES))]) -> MeOut:
     assert actor.user_id is not None and actor.username and actor.role
     return MeOut(user_id=actor.user_id, username=actor.username, role=actor.role, patient_id=actor.patient_id)
-
-

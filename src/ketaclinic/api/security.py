@@ -6,6 +6,7 @@ responses carry ``Cache-Control: no-store`` because they hold health data.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -49,3 +50,56 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ProxyHeadersMiddleware:
+    """Believe ``X-Forwarded-For`` / ``X-Forwarded-Proto`` only from a trusted reverse proxy.
+
+    ``KETACLINIC_TRUSTED_PROXIES`` lists the proxies (addresses or CIDR networks; empty by default, so
+    no forwarded header is believed and any local process saying ``X-Forwarded-For`` is just its own
+    address). When the peer is trusted, the client is the right-most address of ``X-Forwarded-For``
+    that is not itself a trusted proxy (each proxy appends the address it saw; only the right end can
+    be believed). Rate limits and login throttles count that address.
+    """
+
+    def __init__(self, app: Any, trusted: tuple[IPv4Network | IPv6Network, ...] = ()):
+        self.app = app
+        self.trusted = tuple(trusted)
+
+    def is_trusted(self, host: str | None) -> bool:
+        if not host or not self.trusted:
+            return False
+        try:
+            address = ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)
+
+    def client_of(self, peer: str, forwarded_for: str) -> str:
+        client = peer
+        for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
+            try:
+                ip_address(hop)
+            except ValueError:
+                break  # garbage from beyond the last trusted proxy: keep the last address we could believe
+            client = hop
+            if not self.is_trusted(hop):
+                break
+        return client
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.trusted:
+            peer = scope.get("client")
+            if peer and self.is_trusted(peer[0]):
+                headers = {name.lower(): value for name, value in scope.get("headers") or []}
+                forwarded_for = headers.get(b"x-forwarded-for")
+                proto = headers.get(b"x-forwarded-proto")
+                if forwarded_for or proto:
+                    scope = dict(scope)
+                if forwarded_for:
+                    scope["client"] = (self.client_of(peer[0], forwarded_for.decode("latin-1")), 0)
+                if proto:
+                    value = proto.decode("latin-1").split(",")[-1].strip().lower()
+                    if value in ("http", "https"):
+                        scope["scheme"] = value
+        await self.app(scope, receive, send)

@@ -1,4 +1,14 @@
-"""Users, their roles (design.md section 5) and the state lock-out needs."""
+"""Users, their roles (design.md section 5), their sign-ins (tokens and web sessions) and login throttles.
+
+A sign-in is a row of ``auth_sessions``: the bearer token (API) or the web session id (the cookie)
+is a random secret that the database knows only as its SHA-256. Every request looks its row up, on
+every worker (design.md 7, 4.10): a row stands while it is not revoked, not expired, and was made
+under the user's current ``token_version``. A password change, a role change, deactivation and
+logout raise ``token_version``, which ends every earlier token and web session of that user at once.
+
+``login_throttles`` counts failed sign-ins per client address and per typed username (known or not,
+so the throttle says nothing about which accounts exist) and holds the growing delay.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +38,38 @@ class User(RecordMixin, Base):
     patient_id: Mapped[int | None] = mapped_column(
         ForeignKey("patients.id", use_alter=True, name="fk_users_patient_id_patients"), nullable=True
     )
+    # Unused since migration 0009 (the hard lock-out gave way to login_throttles); kept so that SQLite
+    # need not rebuild the users table, which every other table points to.
     failed_logins: Mapped[int] = mapped_column(default=0, nullable=False)
     locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
     active: Mapped[bool] = mapped_column(default=True, nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Raised (without touching ``version``) whenever every earlier sign-in of the user must end.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0", nullable=False)
+
+
+class AuthSession(Base):
+    """One sign-in: an API bearer token (``kind='api'``) or a web session (``kind='web'``)."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (CheckConstraint("kind IN ('api','web')", name="kind"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 (hex) of the secret
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    token_version: Mapped[int] = mapped_column(nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins of one key (``ip:<address>`` or ``user:<typed name>``) and the delay they earned."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(nullable=False, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(nullable=False)
+    blocked_until: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,32 +1,50 @@
-"""Passwords, log-in with lock-out, and the signed bearer token.
+"""Passwords, sign-in with a growing throttle, and revocable tokens and web sessions (design.md 4.10).
 
-Passwords are argon2id hashes (argon2-cffi defaults, OWASP password storage guidance). The token
-is an HMAC-signed payload (itsdangerous) carrying the user id, role and expiry: any worker that
-shares the secret key can check it, so nothing lives in one worker's memory (design.md 7). Every
-request still loads the user, so deactivating an account or changing its role takes effect at once.
+Passwords are argon2id hashes (argon2-cffi defaults, OWASP password storage guidance).
+
+A sign-in is a row of ``auth_sessions`` (records/users.py): the bearer token, or the web session id
+kept in the signed cookie, is 256 random bits that the database stores only as their SHA-256. Every
+request on every worker looks the row up with its user (one primary-key read): nothing lives in one
+worker's memory (design.md 7), so a logout on one worker ends the token on all of them at once. A
+row stands while it is not revoked, not expired, and carries the user's current ``token_version``;
+a password change, a role change, deactivation and logout raise that number, ending every earlier
+token and web session of the user. Raising it is a plain UPDATE that leaves the record's ``version``
+alone, as does signing in (so an admin who signs in can still save their own record with the
+``If-Match`` they read).
+
+Failed sign-ins are throttled, never locked: per client address and per typed username (whether or
+not the account exists), the failures beyond the free ones each double the wait before the next
+attempt, up to a cap; an admin can lift an account's throttle (``unlock``). An unknown name costs
+the same work (a dummy argon2 check), and gets the same answers, as a known one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from ketaclinic.records.db import Database, utcnow
-from ketaclinic.records.users import User
+from ketaclinic.records.users import AuthSession, LoginThrottle, User
 from ketaclinic.services.common import audit, unit_of_work
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import Locked, Unauthenticated
-from ketaclinic.settings import Settings
+from ketaclinic.services.errors import RateLimited, Unauthenticated
+from ketaclinic.settings import DEFAULT_DEMO_PASSWORD, Settings, SettingsError
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = _hasher.hash("no such user: constant-time stand-in")
-TOKEN_SALT = "ketaclinic.access-token.v1"
+KINDS = ("api", "web")
+MAX_TOKEN_CHARS = 200
+DEMO_USERNAMES = ("admin", "physician", "nurse", "coordinator", "patient")
+CREATE_USERS_HINT = "create real users with `ketaclinic users create --username NAME --role admin --password-stdin`"
 
 
 def use_password_hasher(hasher: PasswordHasher) -> None:
@@ -51,87 +69,267 @@ def actor_for(user: User, ip: str | None) -> Actor:
     return Actor(user_id=user.id, username=user.username, role=user.role, patient_id=user.patient_id, ip=ip)
 
 
-def authenticate(db: Database, settings: Settings, *, username: str, password: str, ip: str | None,
-                 now: datetime | None = None) -> Actor:
-    """Check a username and password; count failures and lock the account after too many.
+# --- production and the demo clinic ---------------------------------------------------------
 
-    Raises :class:`Unauthenticated` for any wrong credential (the same answer for an unknown
-    user and a wrong password) and :class:`Locked` while the account is locked.
+
+def is_demo_password(settings: Settings, password: str) -> bool:
+    return password in (DEFAULT_DEMO_PASSWORD, settings.demo_password.get_secret_value())
+
+
+def demo_database(db: Database) -> bool:
+    """Whether the synthetic demo clinic is seeded here (False when the schema is not there yet)."""
+    from ketaclinic.demo import has_demo  # the demo module builds on the services
+
+    try:
+        return bool(has_demo(db))
+    except SQLAlchemyError:
+        return False
+
+
+def refuse_demo_database_in_production(db: Database, settings: Settings) -> None:
+    """Start-up check: production never serves the demo clinic (design.md 4.10)."""
+    if settings.env == "production" and demo_database(db):
+        raise SettingsError("KETACLINIC_ENV=production refuses a database holding the synthetic demo clinic: "
+                            f"use a new database (`ketaclinic migrate`) and {CREATE_USERS_HINT}")
+
+
+# --- throttle -------------------------------------------------------------------------------
+
+
+def _throttle_row(session: Session, key: str, now: datetime) -> LoginThrottle:
+    """The throttle row of ``key``, locked for this transaction (made on the first failure)."""
+    query = select(LoginThrottle).where(LoginThrottle.key == key)
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        session.execute(insert(LoginThrottle).values(key=key, failures=0, last_failure_at=now)
+                        .on_conflict_do_nothing(index_elements=["key"]))
+        query = query.with_for_update()
+    row = session.execute(query).scalar_one_or_none()
+    if row is None:  # SQLite: BEGIN IMMEDIATE already serialises writers
+        row = LoginThrottle(key=key, failures=0, last_failure_at=now)
+        session.add(row)
+    return row
+
+
+def throttle_keys(username: str, ip: str | None) -> dict[str, str]:
+    return {"account": f"user:{username[:150]}", "ip": f"ip:{ip or 'unknown'}"}
+
+
+def _delay_s(settings: Settings, kind: str, failures: int) -> int:
+    free = settings.login_free_failures if kind == "account" else settings.login_ip_free_failures
+    cap = settings.login_delay_max_s if kind == "account" else settings.login_ip_delay_max_s
+    beyond = failures - free
+    if beyond <= 0:
+        return 0
+    return min(cap, settings.login_delay_base_s * 2 ** min(beyond - 1, 30))
+
+
+def _record_failure(session: Session, settings: Settings, now: datetime, username: str, ip: str | None) -> None:
+    for kind, key in throttle_keys(username, ip).items():
+        row = _throttle_row(session, key, now)
+        if row.failures and (now - row.last_failure_at).total_seconds() > settings.login_throttle_reset_s:
+            row.failures = 0
+        row.failures += 1
+        row.last_failure_at = now
+        delay = _delay_s(settings, kind, row.failures)
+        if delay:
+            row.blocked_until = now + timedelta(seconds=delay)
+            audit(session, Actor.public(ip), "auth.throttled", "login", None,
+                  {"throttle": kind, "username": username[:64], "failures": row.failures, "delay_s": delay})
+
+
+def throttle_until(db: Database, username: str) -> datetime | None:
+    """Until when an account's sign-ins wait (None when they need not)."""
+    with db.reading() as session:
+        row = session.get(LoginThrottle, throttle_keys(username, None)["account"])
+        return row.blocked_until if row is not None else None
+
+
+def lift_throttle(session: Session, username: str) -> bool:
+    """Forget an account's failed sign-ins (the admin's unlock); True if there were any."""
+    result = session.execute(delete(LoginThrottle).where(LoginThrottle.key == throttle_keys(username, None)["account"]))
+    return bool(result.rowcount)
+
+
+# --- sign-in --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignIn:
+    actor: Actor
+    token: str  # the bearer token or web session id (only the caller ever sees it)
+    expires_at: datetime
+
+
+def _wrong() -> Unauthenticated:
+    return Unauthenticated("wrong username or password", code="invalid_credentials")
+
+
+def _check_credentials(session: Session, settings: Settings, db: Database, *, username: str, password: str,
+                       ip: str | None, now: datetime) -> tuple[User | None, Exception | None]:
+    keys = list(throttle_keys(username, ip).values())
+    rows = session.execute(select(LoginThrottle).where(LoginThrottle.key.in_(keys))).scalars().all()
+    waits = [int((row.blocked_until - now).total_seconds()) + 1 for row in rows
+             if row.blocked_until is not None and row.blocked_until > now]
+    if waits:
+        audit(session, Actor.public(ip), "auth.login_throttled", "login", None,
+              {"username": username[:64], "retry_after_s": max(waits)})
+        return None, RateLimited("too many failed sign-ins: wait and try again", retry_after_s=max(waits),
+                                 code="login_throttled")
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None or not user.active:
+        verify_password(_DUMMY_HASH, password)
+        ok = False
+    else:
+        ok = verify_password(user.password_hash, password)
+    if ok and settings.env == "production" and (
+            is_demo_password(settings, password) or (username in DEMO_USERNAMES and demo_database(db))):
+        _record_failure(session, settings, now, username, ip)
+        audit(session, Actor.public(ip), "auth.login_refused_demo", "user", user.id if user else None,
+              {"username": username[:64]})
+        return None, Unauthenticated("demo accounts and the demo password are refused in production: "
+                                     + CREATE_USERS_HINT, code="demo_refused")
+    if not ok:
+        _record_failure(session, settings, now, username, ip)
+        audit(session, Actor.public(ip), "auth.login_failed", "user", user.id if user else None,
+              {"username": username[:64]})
+        return None, _wrong()
+    assert user is not None
+    lift_throttle(session, username)
+    values: dict[str, object] = {"last_login_at": now}
+    if _hasher.check_needs_rehash(user.password_hash):
+        values["password_hash"] = hash_password(password)
+    # A plain UPDATE: signing in is not an edit of the record, so its version (If-Match) stays.
+    session.execute(update(User).where(User.id == user.id).values(**values)
+                    .execution_options(synchronize_session=False))
+    return user, None
+
+
+def sign_in(db: Database, settings: Settings, *, username: str, password: str, ip: str | None,
+            kind: str = "api", now: datetime | None = None) -> SignIn:
+    """Check a username and password and open a sign-in of ``kind`` (``api`` token or ``web`` session).
+
+    Raises :class:`Unauthenticated` for any wrong credential (the same answer for an unknown user
+    and a wrong password) and :class:`RateLimited` (``login_throttled``) while a throttle holds.
     """
     now = now or utcnow()
-    failure: Exception | None = None
     with unit_of_work(db) as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is None or not user.active:
-            verify_password(_DUMMY_HASH, password)
-            audit(session, Actor.public(ip), "auth.login_failed", "user", None, {"username": username[:64]})
-            failure = Unauthenticated("wrong username or password", code="invalid_credentials")
-        elif user.locked_until is not None and user.locked_until > now:
-            audit(session, Actor.public(ip), "auth.login_refused_locked", "user", user.id, {"username": username})
-            failure = _locked(user.locked_until, now)
-        elif not verify_password(user.password_hash, password):
-            user.failed_logins += 1
-            detail = {"username": username, "failed_logins": user.failed_logins}
-            if user.failed_logins >= settings.lockout_failed_logins:
-                user.locked_until = now + timedelta(minutes=settings.lockout_min)
-                user.failed_logins = 0
-                detail["locked_until"] = user.locked_until.isoformat()
-            audit(session, Actor.public(ip), "auth.login_failed", "user", user.id, detail)
-            failure = Unauthenticated("wrong username or password", code="invalid_credentials")
-        else:
-            user.failed_logins = 0
-            user.locked_until = None
-            user.last_login_at = now
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
+        user, failure = _check_credentials(session, settings, db, username=username, password=password, ip=ip, now=now)
+        if failure is None:
+            assert user is not None
             actor = actor_for(user, ip)
-            audit(session, actor, "auth.login", "user", user.id)
+            token, expires_at = _open(session, user, kind=kind, ip=ip, now=now, lifetime_s=settings.token_lifetime_s)
+            audit(session, actor, "auth.login", "user", user.id, {"kind": kind, "session": _public_id(token)})
     if failure is not None:  # raised after the commit, so the failed attempt is counted and audited
+        raise failure
+    return SignIn(actor=actor, token=token, expires_at=expires_at)
+
+
+def authenticate(db: Database, settings: Settings, *, username: str, password: str, ip: str | None,
+                 now: datetime | None = None) -> Actor:
+    """Check a username and password without opening a sign-in (same throttle and answers as :func:`sign_in`)."""
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        user, failure = _check_credentials(session, settings, db, username=username, password=password, ip=ip, now=now)
+        if failure is None:
+            assert user is not None
+            actor = actor_for(user, ip)
+    if failure is not None:
         raise failure
     return actor
 
 
-def _locked(until: datetime, now: datetime) -> Locked:
-    seconds = max(1, int((until - now).total_seconds()))
-    return Locked("too many failed logins: the account is locked for a while", retry_after_s=seconds)
+# --- tokens and web sessions ----------------------------------------------------------------
 
 
-# --- tokens -------------------------------------------------------------------------------
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-@dataclass(frozen=True)
-class TokenClaims:
-    user_id: int
-    role: str
-    expires_at: int  # unix seconds
+def _public_id(token: str) -> str:
+    """A short name of a sign-in for the audit log (a prefix of its digest: never the secret)."""
+    return _digest(token)[:16]
 
 
-def issue_token(secret: bytes, actor: Actor, *, now: datetime, lifetime_s: int) -> tuple[str, int]:
-    """A signed token for ``actor`` valid ``lifetime_s`` from ``now``; returns (token, expires_at)."""
-    if actor.user_id is None or actor.role is None:
-        raise ValueError("only a user can hold a token")
-    expires_at = int(now.timestamp()) + lifetime_s
-    token = URLSafeSerializer(secret, salt=TOKEN_SALT).dumps({"u": actor.user_id, "r": actor.role, "e": expires_at})
+def _open(session: Session, user: User, *, kind: str, ip: str | None, now: datetime, lifetime_s: int) -> tuple[str, datetime]:
+    if kind not in KINDS:
+        raise ValueError(f"unknown sign-in kind {kind!r}")
+    # This user's finished sign-ins are of no use any more; drop them as new ones are made.
+    session.execute(delete(AuthSession).where(AuthSession.user_id == user.id, AuthSession.expires_at < now))
+    token = secrets.token_urlsafe(32)  # 256 random bits: two sign-ins in the same instant still differ
+    expires_at = now + timedelta(seconds=lifetime_s)
+    session.add(AuthSession(id=_digest(token), user_id=user.id, kind=kind, token_version=user.token_version,
+                            created_at=now, expires_at=expires_at, revoked_at=None, ip=(ip or "")[:64] or None))
+    session.flush()
     return token, expires_at
 
 
-def read_token(secret: bytes, token: str, *, now: datetime) -> TokenClaims:
-    """Check signature and expiry; raise :class:`Unauthenticated` if either fails."""
-    try:
-        data = URLSafeSerializer(secret, salt=TOKEN_SALT).loads(token)
-        claims = TokenClaims(user_id=int(data["u"]), role=str(data["r"]), expires_at=int(data["e"]))
-    except (BadSignature, KeyError, TypeError, ValueError):
-        raise Unauthenticated("invalid token", code="invalid_token") from None
-    if claims.expires_at <= int(now.timestamp()):
-        raise Unauthenticated("the token has expired: log in again", code="token_expired")
-    return claims
+def issue_token(db: Database, actor: Actor, *, now: datetime | None = None, lifetime_s: int = 8 * 3600,
+                kind: str = "api") -> tuple[str, int]:
+    """Open a sign-in for ``actor``'s user without a password (tests, tools); returns (token, expires_at unix s)."""
+    if actor.user_id is None or actor.role is None:
+        raise ValueError("only a user can hold a token")
+    now = now or utcnow()
+    with db.transaction() as session:
+        user = session.get(User, actor.user_id)
+        if user is None:
+            raise ValueError("no such user")
+        token, expires_at = _open(session, user, kind=kind, ip=actor.ip, now=now, lifetime_s=lifetime_s)
+    return token, int(expires_at.timestamp())
 
 
-def actor_from_token(db: Database, secret: bytes, token: str, *, ip: str | None, now: datetime | None = None) -> Actor:
-    """The actor a bearer token stands for, checked against the user as it is now."""
-    claims = read_token(secret, token, now=now or utcnow())
+def _invalid() -> Unauthenticated:
+    return Unauthenticated("invalid token", code="invalid_token")
+
+
+def _load(session: Session, token: str, kind: str) -> tuple[AuthSession, User] | None:
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return None
+    row = session.execute(select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+                          .where(AuthSession.id == _digest(token))).first()
+    if row is None or row[0].kind != kind:
+        return None
+    return row[0], row[1]
+
+
+def actor_from_token(db: Database, token: str, *, ip: str | None, kind: str = "api", now: datetime | None = None) -> Actor:
+    """The actor a bearer token (or web session id) stands for, checked against the database now."""
+    now = now or utcnow()
     with db.reading() as session:
-        user = session.get(User, claims.user_id)
-        if user is None or not user.active or user.role != claims.role:
-            raise Unauthenticated("the token no longer matches an active account", code="invalid_token")
+        found = _load(session, token, kind)
+        if found is None:
+            raise _invalid()
+        auth, user = found
+        if auth.revoked_at is not None or auth.token_version != user.token_version or not user.active:
+            raise Unauthenticated("the sign-in has ended: log in again", code="invalid_token")
+        if auth.expires_at <= now:
+            raise Unauthenticated("the token has expired: log in again", code="token_expired")
         return actor_for(user, ip)
+
+
+def end_sign_ins(session: Session, user_id: int, now: datetime | None = None) -> None:
+    """End every sign-in (token and web session) the user holds now; the record's version is untouched."""
+    session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
+                    .execution_options(synchronize_session=False))
+    session.execute(update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+                    .values(revoked_at=now or utcnow()).execution_options(synchronize_session=False))
+
+
+def logout(db: Database, token: str, *, ip: str | None, kind: str = "api", now: datetime | None = None) -> bool:
+    """Revoke the sign-in ``token`` and every earlier one of the same user (design.md 4.10).
+
+    Returns False when the token was not a live sign-in (nothing to end).
+    """
+    now = now or utcnow()
+    with unit_of_work(db) as session:
+        found = _load(session, token, kind)
+        if found is None:
+            return False
+        auth, user = found
+        live = auth.revoked_at is None and auth.token_version == user.token_version and auth.expires_at > now
+        if not live:
+            return False
+        end_sign_ins(session, user.id, now)
+        audit(session, actor_for(user, ip), "auth.logout", "user", user.id, {"kind": kind, "session": _public_id(token)})
+    return True

@@ -1,4 +1,8 @@
-"""User accounts: create, list, change role / deactivate / unlock / reset password (admin work, design.md 5)."""
+"""User accounts: create, list, change role / deactivate / unlock / reset password (admin work, design.md 5).
+
+A change of password, role (or linked patient) and deactivation end every sign-in the user holds
+(design.md 4.10). No change may leave the clinic without an active admin (409 ``last_admin``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from ketaclinic.records.db import Database
+from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.patients import Patient
-from ketaclinic.records.users import User
-from ketaclinic.services.auth import hash_password
+from ketaclinic.records.users import LoginThrottle, User
+from ketaclinic.services.auth import end_sign_ins, hash_password, lift_throttle, throttle_keys
 from ketaclinic.services.common import (
     Page,
     audit,
@@ -70,8 +74,17 @@ class UserView(BaseModel):
     last_login_at: datetime | None
 
     @classmethod
-    def of(cls, user: User) -> UserView:
-        return cls.model_validate(user, from_attributes=True)
+    def of(cls, user: User, locked_until: datetime | None = None) -> UserView:
+        """The account; ``locked_until`` is when its sign-in throttle ends (None when none holds)."""
+        view = cls.model_validate(user, from_attributes=True)
+        view.locked_until = locked_until if locked_until is not None and locked_until > utcnow() else None
+        return view
+
+
+def _throttles(session, usernames: list[str]) -> dict[str, datetime | None]:
+    keys = {throttle_keys(name, None)["account"]: name for name in usernames}
+    rows = session.execute(select(LoginThrottle).where(LoginThrottle.key.in_(list(keys)))).scalars().all() if keys else []
+    return {keys[row.key]: row.blocked_until for row in rows}
 
 
 def _check_patient_link(session, role: str, patient_id: int | None) -> None:
@@ -106,8 +119,16 @@ def list_users(db: Database, actor: Actor, *, limit: int | None = None, cursor: 
     after = cursor_int(cursor) or 0
     with unit_of_work(db) as session:
         rows = session.execute(select(User).where(User.id > after).order_by(User.id).limit(limit + 1)).scalars().all()
+        throttled = _throttles(session, [user.username for user in rows[:limit]])
         audit(session, actor, "user.list", "user", None, {"count": min(len(rows), limit)})
-        return page_of(rows, limit, UserView.of)
+        return page_of(rows, limit, lambda user: UserView.of(user, throttled.get(user.username)))
+
+
+def _other_active_admins(session, user_id: int) -> int:
+    query = select(User.id).where(User.role == "admin", User.active.is_(True), User.id != user_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()  # two admins demoting each other at once: the second waits and sees it
+    return len(session.execute(query).all())
 
 
 def update_user(db: Database, actor: Actor, user_id: int, expected_version: int | None, data: UserUpdate) -> UserView:
@@ -121,21 +142,26 @@ def update_user(db: Database, actor: Actor, user_id: int, expected_version: int 
         if role != "patient" and "patient_id" not in data.model_fields_set:
             patient_id = None
         _check_patient_link(session, role, patient_id)
+        active = user.active if data.active is None else data.active
+        if user.role == "admin" and user.active and (role != "admin" or not active) \
+                and _other_active_admins(session, user.id) == 0:
+            raise Conflict("this is the last active admin: make another admin first", code="last_admin")
         if role != user.role or patient_id != user.patient_id:
             user.role, user.patient_id = role, patient_id
             changed += ["role", "patient_id"]
-        if data.active is not None and data.active != user.active:
-            if user.id == actor.user_id and not data.active:
+        if active != user.active:
+            if user.id == actor.user_id and not active:
                 raise Conflict("you cannot deactivate your own account", code="self_deactivation")
-            user.active = data.active
+            user.active = active
             changed.append("active")
-        if data.unlock:
-            user.locked_until, user.failed_logins = None, 0
+        if data.unlock and lift_throttle(session, user.username):
             changed.append("unlock")
         if data.password is not None:
             user.password_hash = hash_password(data.password)
             changed.append("password")
         if changed:
             session.flush()
+        if {"role", "active", "password"} & set(changed):
+            end_sign_ins(session, user.id)
         audit(session, actor, "user.update", "user", user.id, {"changed": changed})
-        return UserView.of(user)
+        return UserView.of(user, _throttles(session, [user.username]).get(user.username))

@@ -20,7 +20,7 @@ from markupsafe import Markup
 from ketaclinic.records.db import Database
 from ketaclinic.services import auth as auth_service
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import Unauthenticated
+from ketaclinic.services.errors import ServiceError, Unauthenticated
 from ketaclinic.settings import Settings
 from ketaclinic.web.config import WebConfig
 from ketaclinic.web.websession import WebSession
@@ -103,6 +103,7 @@ def web_session(request: Request) -> WebSession:
 
 
 def client_ip(request: Request) -> str | None:
+    """The peer, or what a trusted proxy forwarded (api.security.ProxyHeadersMiddleware)."""
     return request.client.host if request.client else None
 
 
@@ -112,10 +113,9 @@ def current_actor(request: Request) -> Actor | None:
         return request.state.actor
     session = web_session(request)
     actor = None
-    if session.token:
+    if session.sid:
         try:
-            actor = auth_service.actor_from_token(db_of(request), settings_of(request).resolved_secret_key(),
-                                                  session.token, ip=client_ip(request))
+            actor = auth_service.actor_from_token(db_of(request), session.sid, ip=client_ip(request), kind="web")
         except Unauthenticated:
             session.sign_out()
     request.state.actor = actor
@@ -151,6 +151,8 @@ async def check_csrf(request: Request) -> None:
 
 
 def demo_active(request: Request) -> bool:
+    if settings_of(request).env == "production":
+        return False  # production never serves the demo clinic (it refuses to start on one), so no banner
     config = config_of(request)
     if config.demo_banner is not None:
         return config.demo_banner
@@ -189,8 +191,23 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "values": {},
     }
     ctx.update(context or {})
+    if "banner" not in ctx and not template.rsplit("/", 1)[-1].startswith("_"):
+        ctx["banner"] = _banner_for(request, actor, ctx.get("patient"))
     html = env.get_template(template).render(ctx)
     return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _banner_for(request: Request, actor: Actor | None, patient: Any) -> Any:
+    """The patient banner (issue 12) on every full page about one patient, for physicians and nurses."""
+    patient_id = getattr(patient, "id", None)
+    if actor is None or actor.role not in CLINICAL or not isinstance(patient_id, int):
+        return None
+    from ketaclinic.services.banner import patient_banner
+
+    try:
+        return patient_banner(db_of(request), actor, patient_id)
+    except ServiceError:
+        return None
 
 
 def redirect(request: Request, url: str, flash: str | None = None) -> Response:

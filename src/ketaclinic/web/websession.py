@@ -1,9 +1,10 @@
-"""The browser's session: one signed cookie, no server memory (design.md 7: stateless workers).
+"""The browser's session: one signed cookie plus a row in the database (design.md 7: stateless workers).
 
-The cookie holds a CSRF token (always, even before sign-in), the API bearer token issued at
-sign-in (its own signature and expiry still apply, and every request re-checks the account), and
+The cookie holds a CSRF token (always, even before sign-in), the id of the server-side web session
+opened at sign-in (an ``auth_sessions`` row of kind ``web``, checked on every request by every
+worker, so a sign-out or a password change ends it everywhere; never the API bearer token), and
 the time of the last user activity. A request more than the idle limit after the last activity
-finds the session expired: the token is dropped and the user signs in again. Requests the page
+finds the session expired: the session id is dropped and the user signs in again. Requests the page
 makes by itself (polling a live chart) send ``X-Background: 1`` and do not count as activity.
 """
 
@@ -22,7 +23,7 @@ from starlette.responses import Response
 from ketaclinic.web.config import WebConfig
 
 COOKIE = "kc_web"
-SALT = "ketaclinic.web-session.v1"
+SALT = "ketaclinic.web-session.v2"  # v1 cookies carried a bearer token; they are not read
 MAX_COOKIE_AGE_S = 12 * 3600
 PASS_THROUGH = ("/api/", "/static/", "/healthz")
 
@@ -30,22 +31,22 @@ PASS_THROUGH = ("/api/", "/static/", "/healthz")
 @dataclass
 class WebSession:
     csrf: str
-    token: str | None = None
+    sid: str | None = None  # the server-side web session's id
     last_activity: float = 0.0
     flash: list[str] = field(default_factory=list)
-    expired: bool = False  # the token was dropped on this request for inactivity
+    expired: bool = False  # the session id was dropped on this request for inactivity
     dirty: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"c": self.csrf, "t": self.token, "a": int(self.last_activity), "f": self.flash[-3:]}
+        return {"c": self.csrf, "s": self.sid, "a": int(self.last_activity), "f": self.flash[-3:]}
 
-    def sign_in(self, token: str, now: float) -> None:
-        self.token, self.last_activity = token, now
+    def sign_in(self, sid: str, now: float) -> None:
+        self.sid, self.last_activity = sid, now
         self.csrf = secrets.token_urlsafe(24)  # a new token after sign-in (no fixation)
         self.dirty = True
 
     def sign_out(self) -> None:
-        self.token = None
+        self.sid = None
         self.csrf = secrets.token_urlsafe(24)
         self.dirty = True
 
@@ -73,13 +74,13 @@ def load(raw: str | None, secret: bytes, now: float, config: WebConfig, *, backg
             data = None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
         return WebSession(csrf=secrets.token_urlsafe(24), dirty=True)
-    session = WebSession(csrf=data["c"], token=data.get("t"), last_activity=float(data.get("a") or 0),
+    session = WebSession(csrf=data["c"], sid=data.get("s") if isinstance(data.get("s"), str) else None, last_activity=float(data.get("a") or 0),
                          flash=[str(m) for m in data.get("f") or []][:3])
-    if session.token and now - session.last_activity > config.idle_timeout_s:
-        session.token = None
+    if session.sid and now - session.last_activity > config.idle_timeout_s:
+        session.sid = None
         session.expired = True
         session.dirty = True
-    elif session.token and not background:
+    elif session.sid and not background:
         session.last_activity = now
         session.dirty = True
     return session

@@ -9,10 +9,9 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
 
-from ketaclinic.records.db import utcnow
 from ketaclinic.services import auth as auth_service
 from ketaclinic.services import ratelimit
-from ketaclinic.services.errors import Locked, RateLimited, Unauthenticated
+from ketaclinic.services.errors import RateLimited, Unauthenticated
 from ketaclinic.web.deps import (
     check_csrf,
     client_ip,
@@ -76,26 +75,30 @@ def login(request: Request, username: Annotated[str, Form()] = "", password: Ann
                                  window_s=settings.login_rate_window_s)
         if not decision.allowed:
             raise RateLimited("too many attempts", retry_after_s=decision.retry_after_s)
-        actor = auth_service.authenticate(db, settings, username=username.strip().lower(), password=password,
-                                          ip=client_ip(request))
-    except Locked:
-        error = "Too many failed attempts: this account is locked for a while. Ask the clinic's administrator."
-    except RateLimited:
-        error = "Too many attempts from this device. Wait a minute and try again."
+        signed = auth_service.sign_in(db, settings, username=username.strip().lower(), password=password,
+                                      ip=client_ip(request), kind="web")
+    except RateLimited as exc:
+        if exc.code == "login_throttled":
+            error = (f"Too many failed sign-ins. Wait {exc.retry_after_s} s and try again "
+                     "(the clinic's administrator can lift the wait).")
+        else:
+            error = "Too many attempts from this device. Wait a minute and try again."
     except Unauthenticated as exc:
         error = "Wrong username or password." if exc.code == "invalid_credentials" else exc.message.capitalize() + "."
     if error:
         return render(request, "auth/login.html", {"next": next, "values": values, "error": error}, status=401)
-    token, _ = auth_service.issue_token(settings.resolved_secret_key(), actor, now=utcnow(),
-                                        lifetime_s=settings.token_lifetime_s)
-    web_session(request).sign_in(token, time.time())
-    request.state.actor = actor
-    return redirect(request, _safe_next(next) or home_for(actor.role))
+    web_session(request).sign_in(signed.token, time.time())
+    request.state.actor = signed.actor
+    return redirect(request, _safe_next(next) or home_for(signed.actor.role))
 
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
-    web_session(request).sign_out()
+    """Sign out: the server-side session ends (with every earlier sign-in of the user, design.md 4.10)."""
+    session = web_session(request)
+    if session.sid:
+        auth_service.logout(db_of(request), session.sid, ip=client_ip(request), kind="web")
+    session.sign_out()
     request.state.actor = None
     return redirect(request, "/login?reason=signed_out")
 
