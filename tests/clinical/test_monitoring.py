@@ -509,3 +509,24 @@ normal_observations = st.fixed_dictionaries(
 def test_normal_observations_give_no_alerts(obs: dict) -> None:
     baseline = Vitals(systolic_mmhg=125, diastolic_mmhg=78, heart_rate_bpm=72, spo2_pct=98)
     assert evaluate_observation(baseline, Observation.model_validate(obs)) == []
+
+
+# --- the console's vitals timer (issue 12) ---------------------------------------------------------
+
+def test_vitals_are_due_at_once_then_every_15_min_then_overdue_after_5_more() -> None:
+    from ketaclinic.clinical.monitoring import vitals_due
+
+    assert vitals_due(0.5, None, None, 0).state == "due"  # no set since the start
+    assert vitals_due(10, 0, None, 0).as_dict() == {"interval_min": 15, "due_at_min": 15, "state": "ok", "minutes_left": 5}
+    assert vitals_due(15, 0, None, 0).state == "due"
+    assert vitals_due(20, 0, None, 0).state == "due"  # 5 min late is still "due"
+    assert vitals_due(20.5, 0, None, 0).state == "overdue"
+
+
+def test_vitals_every_5_min_while_an_alert_is_open_or_after_a_rate_increase() -> None:
+    from ketaclinic.clinical.monitoring import vitals_due
+
+    assert vitals_due(30, 25, None, 1).interval_min == 5
+    assert vitals_due(30, 25, 20, 0).interval_min == 5  # 10 min after the increase
+    assert vitals_due(40, 35, 20, 0).interval_min == 15  # the close window has passed
+    assert vitals_due(40, 30, None, 0, routine_min=10).due_at_min == 40  # the clinic's own interval

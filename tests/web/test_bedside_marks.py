@@ -71,3 +71,13 @@ def test_the_header_counts_open_alerts_on_every_page_for_nurses_and_physicians(s
     coordinator = signed_in("coordinator")
     assert 'hx-get="/alerts/badge"' not in coordinator.get("/patients").text
     assert coordinator.get("/alerts/badge").status_code == 403
+
+
+def test_the_console_says_when_vitals_are_due_and_when_they_are_overdue(signed_in, db, clinic, under_way) -> None:
+    nurse = signed_in("nurse")
+    assert _mark(nurse.get(f"/sessions/{under_way.id}").text, "data-vitals-due-state") == ["overdue"]  # none in 30 min
+    event(db, clinic.actors["nurse"], under_way.id, {
+        "kind": "vitals", "systolic_mmhg": 126, "diastolic_mmhg": 80, "heart_rate_bpm": 72, "spo2_pct": 98,
+        "respiratory_rate_per_min": 14, "moaas": 5}, utcnow())
+    page = nurse.get(f"/sessions/{under_way.id}/live").text
+    assert _mark(page, "data-vitals-due-state") == ["ok"] and "next in 15 min" in page

@@ -548,6 +548,40 @@ def recheck_interval_min(minutes_since_bolus_or_rate_increase: float | None, ale
     return ROUTINE_RECHECK_MIN
 
 
+VITALS_OVERDUE_GRACE_MIN = 5
+"""Minutes past the due time before the vitals timer says overdue (clinic policy)."""
+
+
+@dataclass(frozen=True)
+class VitalsDue:
+    """The console's vitals timer: when the next set is due and whether it is late."""
+
+    interval_min: int
+    due_at_min: float
+    state: Literal["ok", "due", "overdue"]
+    minutes_left: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"interval_min": self.interval_min, "due_at_min": self.due_at_min, "state": self.state,
+                "minutes_left": self.minutes_left}
+
+
+def vitals_due(minute_now: float, last_vitals_minute: float | None, last_change_minute: float | None,
+               open_alerts: int, routine_min: int = ROUTINE_RECHECK_MIN) -> VitalsDue:
+    """When the next vital signs are due (issue 12's vitals timer): ``routine_min`` after the last set
+    (15 min by default, a clinic setting), 5 min while an alert is open or for 15 min after a bolus or
+    a rate increase (:func:`recheck_interval_min`); due at once when none was taken since the start.
+    Overdue once more than 5 minutes late. All clinic policy."""
+    since_change = None if last_change_minute is None else minute_now - last_change_minute
+    interval = recheck_interval_min(since_change, [None] * open_alerts)  # type: ignore[list-item]
+    if interval == ROUTINE_RECHECK_MIN:
+        interval = routine_min
+    due = 0.0 if last_vitals_minute is None else last_vitals_minute + interval
+    left = due - minute_now
+    state: Literal["ok", "due", "overdue"] = "ok" if left > 0 else ("due" if left >= -VITALS_OVERDUE_GRACE_MIN else "overdue")
+    return VitalsDue(interval, due, state, round(left, 1))
+
+
 # --------------------------------------------------------------------------- rule catalogue
 
 

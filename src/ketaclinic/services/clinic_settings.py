@@ -47,6 +47,7 @@ from ketaclinic.records.db import Database, utcnow
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, PreconditionRequired, ValidationFailed
+from ketaclinic.services.types import Text
 
 READ_ROLES = ("admin", "physician", "nurse")
 WRITE_ROLES = ("admin",)
@@ -111,6 +112,10 @@ class ClinicSettingsData(BaseModel):
     booster_min_interval_days: int = Field(default=DEFAULT_BOOSTER_POLICY.min_interval_days, ge=1, le=365)
     drug_library: DrugLibrarySettings = Field(default_factory=DrugLibrarySettings)
     drug_library_anesthesia_staffed: DrugLibrarySettings = Field(default_factory=DrugLibrarySettings)
+    vitals_interval_min: int = Field(
+        default=15, ge=5, le=60,
+        description="Minutes between routine vital signs during a session (the console's timer); every 5 min while "
+        "an alert is open or after a bolus or rate increase (clinic policy)")
     bedside_bolus: BedsideBolusRule = Field(
         default="physician_or_plan_order",
         description="Who may give an extra IV ketamine bolus during a session: physician_or_plan_order (a physician, "
@@ -130,14 +135,15 @@ class ClinicSettingsPatch(BaseModel):
     """A change: only the parts sent are replaced (``drug_library`` as a whole: send all of the clinic's limits)."""
 
     model_config = ConfigDict(extra="forbid")
-    clinic_name: str | None = Field(default=None, min_length=1, max_length=200)
+    clinic_name: Text | None = Field(default=None, min_length=1, max_length=200)
     fasting_hours: FastingHours | None = None
     minimum_observation_min: float | None = Field(default=None, ge=0, le=24 * 60, allow_inf_nan=False)
     booster_min_interval_days: int | None = Field(default=None, ge=1, le=365)
     drug_library: DrugLibrarySettings | None = None
     drug_library_anesthesia_staffed: DrugLibrarySettings | None = None
     bedside_bolus: BedsideBolusRule | None = None
-    note: str | None = Field(default=None, max_length=2000, description="Why the change was made (kept with the version)")
+    vitals_interval_min: int | None = Field(default=None, ge=5, le=60)
+    note: Text | None = Field(default=None, max_length=2000, description="Why the change was made (kept with the version)")
 
 
 class ClinicSettingsView(BaseModel):
@@ -288,6 +294,12 @@ def current_checklist_policy(session: Session) -> ChecklistPolicy:
 def current_bedside_bolus_rule(session: Session) -> str:
     """Who may give an extra IV ketamine bolus at the bedside (design 4.3 v2, a clinic setting)."""
     return current(session)[1].bedside_bolus
+
+
+def vitals_interval_min(db: Database) -> int:
+    """The clinic's routine minutes between vital signs (the console's timer)."""
+    with db.reading() as session:
+        return current(session)[1].vitals_interval_min
 
 
 def current_minimum_observation_min(session: Session) -> float:

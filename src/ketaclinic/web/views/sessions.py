@@ -16,11 +16,12 @@ from pydantic import TypeAdapter, ValidationError
 from ketaclinic.charts import session_vitals_chart, to_svg
 from ketaclinic.clinical.discharge import PADSS_ANCHORS, PADSS_ITEMS
 from ketaclinic.clinical.dosing import dosing_weight
-from ketaclinic.clinical.monitoring import SIDE_EFFECT_CODES, SIDE_EFFECT_SEVERITIES
+from ketaclinic.clinical.monitoring import SIDE_EFFECT_CODES, SIDE_EFFECT_SEVERITIES, vitals_due
 from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
 from ketaclinic.pharmacology.regimen import doses_as_given, rate_now_mg_per_h
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 from ketaclinic.records.db import utcnow
+from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.context import Actor
@@ -107,7 +108,29 @@ def console_context(request: Request, actor: Actor, session_id: int) -> dict[str
         "bedside_dosing": _bedside_dosing(visit, patient),
         "med_units": MED_UNITS, "med_routes": MED_ROUTES,
         **pump_now(visit, events, minutes),
+        "vitals_timer": vitals_timer(request, visit, events, open_ids),
     }
+
+
+def vitals_timer(request: Request, visit: Any, events: list[Any], open_ids: set[int]) -> dict[str, Any] | None:
+    """When the next vital signs are due, from the last set, the last bolus or rate increase and the
+    open alerts (clinical.monitoring.vitals_due); None before the start and after discharge."""
+    if visit.state not in ("running", "observing") or visit.started_at is None:
+        return None
+    minute_now = (utcnow() - visit.started_at).total_seconds() / 60
+    vitals = [e.minute for e in events if e.kind == "vitals" and e.minute is not None]
+    changes, previous = [], None
+    for e in events:
+        if e.kind == "rate_change" and e.minute is not None:
+            rate = (e.payload or {}).get("rate_mg_per_h")
+            if previous is None or (rate is not None and rate > previous):
+                changes.append(e.minute)
+            previous = rate
+        elif e.kind == "medication" and (e.payload or {}).get("dose_check") is not None and e.minute is not None:
+            changes.append(e.minute)  # an extra IV ketamine dose (only those carry a dose check)
+    due = vitals_due(minute_now, max(vitals) if vitals else None, max(changes) if changes else None, len(open_ids),
+                     settings_service.vitals_interval_min(db_of(request)))
+    return due.as_dict()
 
 
 def pump_now(visit: Any, events: list[Any], minutes: float | None) -> dict[str, Any]:
