@@ -104,17 +104,25 @@ def demo_services(demo_database) -> Iterator[tuple[Any, Callable[[str], Any]]]:
         db.dispose()
 
 
-def start_visit(db, nurse, patient_id: int, plan_id: int, start: datetime) -> Any:
-    """Schedule, check in, pass the checklist (normal baseline) and start a visit at ``start``."""
+def checked_visit(db, nurse, patient_id: int, plan_id: int, start: datetime, **baseline: float) -> Any:
+    """Schedule a visit, check it in and record the checklist (a normal baseline unless ``baseline``
+    changes it, e.g. ``spo2_pct=90``) at ``start``."""
     from ketaclinic.services import sessions
 
     v = sessions.schedule_session(db, nurse, sessions.SessionIn(patient_id=patient_id, plan_id=plan_id,
                                                                  scheduled_at=start), now=start - timedelta(days=1))
     v = sessions.check_in(db, nurse, v.id, v.version, sessions.CheckInIn(), now=start)
-    v = sessions.record_checklist(db, nurse, v.id, v.version, sessions.ChecklistIn.model_validate({
+    vitals = {"systolic_mmhg": 124, "diastolic_mmhg": 78, "heart_rate_bpm": 70, "spo2_pct": 98, **baseline}
+    return sessions.record_checklist(db, nurse, v.id, v.version, sessions.ChecklistIn.model_validate({
         "fasting": {"asked": True, "last_light_meal_at": (start - timedelta(hours=7)).isoformat()},
-        "escort_present": True, "consent_signed": True,
-        "baseline_vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 78, "heart_rate_bpm": 70, "spo2_pct": 98},
+        "escort_present": True, "consent_signed": True, "baseline_vitals": vitals,
         "baseline_vitals_at": start.isoformat(), "can_become_pregnant": False, "urinary_symptoms": "none",
         "liver_tests": "normal"}), now=start)
+
+
+def start_visit(db, nurse, patient_id: int, plan_id: int, start: datetime) -> Any:
+    """Schedule, check in, pass the checklist (normal baseline) and start a visit at ``start``."""
+    from ketaclinic.services import sessions
+
+    v = checked_visit(db, nurse, patient_id, plan_id, start)
     return sessions.start_session(db, nurse, v.id, v.version, now=start)

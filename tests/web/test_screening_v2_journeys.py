@@ -3,11 +3,9 @@ nurse's checklist with SpO2 90 % blocks the start until the physician records wh
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from tests.web.browser_support import PASSWORD
+from tests.web.browser_support import checked_visit, demo_services
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -34,31 +32,14 @@ def test_the_evaluation_form_takes_a_v2_history_item_and_shows_its_finding(page,
 @pytest.fixture
 def blocked_session(demo_database):
     """A checked-in visit whose nurse checklist has a baseline SpO2 of 90 %."""
-    from ketaclinic.records.db import Database, utcnow
-    from ketaclinic.services import plans, sessions
-    from ketaclinic.services.auth import authenticate
-    from ketaclinic.settings import Settings
+    from ketaclinic.records.db import utcnow
+    from ketaclinic.services import plans
 
-    url, tmp, _ = demo_database
-    settings = Settings(env="test", database_url=url, secret_key="x" * 40, secret_key_file=tmp / "s")
-    db = Database(url)
-    try:
-        nurse = authenticate(db, settings, username="nurse", password=PASSWORD, ip="127.0.0.1")
+    with demo_services(demo_database) as (db, sign_in_as):
+        nurse = sign_in_as("nurse")
         plan = next(p for p in plans.list_plans(db, nurse, status="signed", limit=200).items
                     if p.pump_program.get("route") == "iv")
-        now = utcnow()
-        v = sessions.schedule_session(db, nurse, sessions.SessionIn(patient_id=plan.patient_id, plan_id=plan.id,
-                                                                     scheduled_at=now), now=now - timedelta(days=1))
-        v = sessions.check_in(db, nurse, v.id, v.version, sessions.CheckInIn(), now=now)
-        facts = sessions.ChecklistIn.model_validate({
-            "fasting": {"asked": True, "last_light_meal_at": (now - timedelta(hours=7)).isoformat()},
-            "escort_present": True, "consent_signed": True,
-            "baseline_vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 78, "heart_rate_bpm": 70, "spo2_pct": 90},
-            "baseline_vitals_at": now.isoformat(), "can_become_pregnant": False, "urinary_symptoms": "none",
-            "liver_tests": "normal"})
-        return sessions.record_checklist(db, nurse, v.id, v.version, facts, now=now).id
-    finally:
-        db.dispose()
+        return checked_visit(db, nurse, plan.patient_id, plan.id, utcnow(), spo2_pct=90).id
 
 
 def test_spo2_90_blocks_the_nurse_until_the_physician_records_why(page, server, blocked_session):
