@@ -46,10 +46,23 @@ def serve(
     """Serve the web UI and the API."""
     import uvicorn
 
+    from ketaclinic.records.db import Database
+    from ketaclinic.services.auth import refuse_demo_database_in_production
+
     settings = _settings()
     settings.resolved_secret_key()  # make the dev key once, before workers race for it
+    db = Database(settings.database_url)
+    try:
+        refuse_demo_database_in_production(db, settings)  # one line here, not a traceback per worker
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        fail(CommandError("demo_database_refused", str(exc), "DATABASE_URL"))
+    finally:
+        db.dispose()
+    # Forwarded headers are the app's business (KETACLINIC_TRUSTED_PROXIES, api.security): uvicorn's own
+    # handling would believe any local process.
     uvicorn.run("ketaclinic.api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info")
+                proxy_headers=False, log_level="info")
 
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
