@@ -13,6 +13,7 @@ import pytest
 from ketaclinic.records.db import utcnow
 from ketaclinic.services import sessions as ss
 from tests.interop.flows import event, running, signed_plan
+from tests.web.conftest import csrf_of
 
 
 def _mark(html: str, name: str) -> list[str]:
@@ -81,3 +82,13 @@ def test_the_console_says_when_vitals_are_due_and_when_they_are_overdue(signed_i
         "respiratory_rate_per_min": 14, "moaas": 5}, utcnow())
     page = nurse.get(f"/sessions/{under_way.id}/live").text
     assert _mark(page, "data-vitals-due-state") == ["ok"] and "next in 15 min" in page
+
+
+def test_a_rate_change_shows_at_once_on_the_console_it_was_made_from(signed_in, db, clinic, under_way) -> None:
+    """The event's minute is stored to 0.01 min: the page drawn a moment later must already show it."""
+    client = signed_in("nurse")
+    page = client.get(f"/sessions/{under_way.id}").text
+    after = client.post(f"/sessions/{under_way.id}/rate", data={"csrf_token": csrf_of(page), "reason": "dizzy",
+                                                                 "rate_mg_per_kg_per_h": "0.3"}, follow_redirects=True)
+    assert "set the pump to 20.4 mL/h" in after.text
+    assert _mark(after.text, "data-pump-now-ml-per-h") == ["20.4"]

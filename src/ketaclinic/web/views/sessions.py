@@ -144,9 +144,12 @@ def pump_now(visit: Any, events: list[Any], minutes: float | None) -> dict[str, 
                 "pump_changed_min_ago": None}
     steps = program.get("program", [])
     changes = session_service.rate_changes_given(events)
-    now_mg = rate_now_mg_per_h(steps, changes, minutes)
-    planned_mg = rate_now_mg_per_h(steps, [], minutes)
-    last = max((m for m, _ in changes if m <= minutes), default=None)
+    # an event's minute is stored to 0.01 min, so a change made a moment ago can sit a fraction of a
+    # second "in the future": it is what the pump runs now all the same
+    last = max((m for m, _ in changes if m <= minutes + 0.01), default=None)
+    at = minutes if last is None else max(minutes, last)
+    now_mg = rate_now_mg_per_h(steps, changes, at)
+    planned_mg = rate_now_mg_per_h(steps, [], at)
     return {"pump_now_ml_per_h": round(now_mg / concentration, 1), "pump_now_mg_per_h": round(now_mg, 1),
             "pump_planned_ml_per_h": round(planned_mg / concentration, 1),
             "pump_changed_min_ago": None if last is None else round(minutes - last)}
