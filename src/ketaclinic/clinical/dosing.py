@@ -774,7 +774,7 @@ class _Check:
     def library(self, limit: Limit, value: Decimal, step: int | None, field_path: str | None,
                 hint_max: str = "", hint_min: str = "") -> None:
         for level, side, bound in limit.breaches(value):
-            where = f"step {step} ({field_path.rsplit('.', 1)[-1]}): " if step is not None and field_path else ""
+            where = f"step {step}: " if step is not None else ""
             if step is None and limit.code in ("session_total", "session_duration"):
                 where = "session: "
             word = "above" if side == "max" else "below"
@@ -1088,7 +1088,7 @@ def judge(findings: Iterable[LimitFinding], override: Override | None) -> tuple[
         )
     if soft and (override is None or not override.is_valid()):
         why = "an override needs a non-empty reason" if override is not None else \
-            "a physician may override with override.reason (and override.by)"
+            "a physician may override it with a written reason"
         raise DosingError("soft_limit", f"soft limit ({why}): " + " | ".join(f.message for f in soft), soft[0].field, findings)
     return tuple(soft)
 
