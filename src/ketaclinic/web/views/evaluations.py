@@ -69,6 +69,11 @@ def _number(text: Any) -> float | int | str | None:
     return int(value) if value.is_integer() else value
 
 
+def _whole(value: Any) -> Any:
+    """A stored 47.0 is shown as 47 (a person typed 47)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _lines(text: str) -> list[str]:
     return [part.strip() for chunk in (text or "").splitlines() for part in chunk.split(",") if part.strip()]
 
@@ -121,12 +126,13 @@ def values_from_request(doc: dict[str, Any], notes: str | None = None) -> dict[s
         "height_cm": "" if patient.get("height_cm") is None else patient["height_cm"],
         "breastfeeding": "" if breastfeeding is None else ("yes" if breastfeeding else "no"),
         **{k: history.get(k) or "" for k in HISTORY_V2},
-        "age_years": patient.get("age_years", ""), "sex": patient.get("sex", ""), "weight_kg": patient.get("weight_kg", ""),
+        "age_years": _whole(patient.get("age_years", "")), "sex": patient.get("sex", ""),
+        "weight_kg": patient.get("weight_kg", ""),
         "pregnant": "" if pregnant is None else ("yes" if pregnant else "no"),
         "conditions": pain.get("conditions", []), "duration_weeks": pain.get("duration_weeks", ""),
         "nrs_now": "" if nrs is None else nrs,
         "prior_treatments": pain.get("prior_treatments", []),
-        **{k: "" if vitals.get(k) is None else vitals[k] for k, _ in VITALS},
+        **{k: "" if vitals.get(k) is None else _whole(vitals[k]) for k, _ in VITALS},
         **{k: history.get(k, "") for k in HISTORY}, "allergies": ", ".join(doc.get("allergies") or []),
         "medications": "\n".join(doc.get("medications") or []), "notes": notes or "", "reason": "",
     }
