@@ -35,6 +35,7 @@ from ketaclinic.api import (
     users,
 )
 from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
+from ketaclinic.api.limits import RequestLimitsMiddleware
 from ketaclinic.api.security import ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from ketaclinic.records.db import Database
 from ketaclinic.settings import Settings
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     auth.auth_service.refuse_demo_database_in_production(app.state.db, settings)  # design.md 4.10
     install_error_handlers(app)
+    app.add_middleware(RequestLimitsMiddleware)  # body sizes (413) and unstorable text (422) before parsing
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxy_networks)  # KETACLINIC_TRUSTED_PROXIES
 

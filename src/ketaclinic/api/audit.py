@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ketaclinic.api.auth import allow, db_of
+from ketaclinic.api.auth import allow, db_of, settings_of
 from ketaclinic.api.http import MAX_ID, Cursor, Limit
 from ketaclinic.services import audit as service
 from ketaclinic.services.common import Page, audit, unit_of_work
 from ketaclinic.services.context import Actor
+from ketaclinic.services.types import MOMENT_WORDS, QueryMoment, bound
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Admin = Annotated[Actor, Depends(allow("admin"))]
@@ -25,13 +25,14 @@ def list_entries(
     action: Annotated[str | None, Query(max_length=64)] = None,
     record_type: Annotated[str | None, Query(max_length=32)] = None,
     record_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[QueryMoment | None, Query(description=f"From (inclusive): {MOMENT_WORDS}")] = None,
+    until: Annotated[QueryMoment | None, Query(description=f"Until (exclusive; a day: to its end): {MOMENT_WORDS}")] = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Page[service.AuditEntryView]:
+    tz = settings_of(request).timezone
     filters = service.AuditFilter(user_id=user_id, username=username, action=action, record_type=record_type,
-                                  record_id=record_id, since=since, until=until)
+                                  record_id=record_id, since=bound(since, tz), until=bound(until, tz, upper=True))
     return service.list_audit(db_of(request), actor, filters, limit=limit, cursor=cursor)
 
 

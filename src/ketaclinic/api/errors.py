@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ketaclinic.cli.io import field_path
 from ketaclinic.services.errors import RateLimited, ServiceError, Unauthenticated
+from ketaclinic.services.types import explain, field_path, metadata_bounds
 
 log = logging.getLogger("ketaclinic.api")
 
@@ -53,7 +53,27 @@ def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.field, headers)
 
 
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _route_bounds(request: Request, where: Any, loc: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
+    """The body model (for a range's both ends) or a query/path parameter's bounds, from the route."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not loc:
+        return None, {}
+    if where == "body":
+        params = dependant.body_params
+        if len(params) == 1:
+            annotation = params[0].field_info.annotation
+            return (annotation if isinstance(annotation, type) else None), {}
+        return None, {}
+    params = {"query": dependant.query_params, "path": dependant.path_params}.get(str(where), [])
+    for param in params:
+        if param.alias == loc[0] or param.name == loc[0]:
+            return None, metadata_bounds(param.field_info.metadata)
+    return None, {}
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every 422 names the field and says what is allowed in words (services.types.explain)."""
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if not errors:
@@ -61,7 +81,8 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     first = errors[0]
     loc = tuple(first.get("loc", ()))
     where = loc[0] if loc else None
-    path = field_path(loc[1:]) if where in ("body", "query", "path", "header") else field_path(loc)
+    rest = loc[1:] if where in ("body", "query", "path", "header", "cookie", "form") else loc
+    path = field_path(rest)
     if where == "body" and first.get("type") == "missing" and not path:
         return error_response(422, "missing_body", "a JSON body is required", None)
     kind = first.get("type", "")
@@ -69,8 +90,12 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         return error_response(422, "unknown_field", f"unknown field {path!r}: check the spelling", path or None)
     if kind == "missing":
         return error_response(422, "missing_field", f"field {path!r} is required", path or None)
-    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    return error_response(422, "invalid_input", f"{path or 'input'}: {message}", path or None)
+    try:
+        model, bounds = _route_bounds(request, where, rest)
+    except Exception:  # the words are a courtesy; never let them fail the answer
+        model, bounds = None, {}
+    message, field = explain(first, model=model, loc=rest, bounds=bounds)
+    return error_response(422, "invalid_input", message, field)
 
 
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.api.http import Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import patients as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
+from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
 
 class WeightIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    weight_kg: float = Field(gt=0, lt=700)
-    measured_at: datetime | None = None
-    source: str = Field(default="chart", max_length=32)
+    weight_kg: float = Field(ge=WEIGHT_MIN_KG, le=WEIGHT_MAX_KG)
+    measured_at: AwareDatetime | None = None
+    source: Text = Field(default="chart", max_length=32)
 
 
 @router.get("", response_model=Page[service.PatientView], summary="List patients (a patient: only themself)")

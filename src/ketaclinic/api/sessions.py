@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from ketaclinic.api.auth import allow, db_of
+from ketaclinic.api.auth import allow, db_of, settings_of
 from ketaclinic.api.http import MAX_ID, Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import sessions as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
+from ketaclinic.services.types import MOMENT_WORDS, QueryMoment, bound
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 Clinician = Annotated[Actor, Depends(allow("physician", "nurse"))]
@@ -32,12 +32,14 @@ def list_sessions(
     actor: Annotated[Actor, Depends(allow("physician", "nurse", "coordinator", "patient"))],
     patient_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     state: State = None,
-    scheduled_from: Annotated[datetime | None, Query()] = None,
-    scheduled_to: Annotated[datetime | None, Query()] = None,
+    scheduled_from: Annotated[QueryMoment | None, Query(description=f"From (inclusive): {MOMENT_WORDS}")] = None,
+    scheduled_to: Annotated[QueryMoment | None, Query(description=f"Until (exclusive; a day: to its end): {MOMENT_WORDS}")] = None,
     limit: Limit = None, cursor: Cursor = None,
 ) -> Page[service.SessionView]:
+    tz = settings_of(request).timezone
     return service.list_sessions(db_of(request), actor, patient_id=patient_id, state=state,
-                                 scheduled_from=scheduled_from, scheduled_to=scheduled_to, limit=limit, cursor=cursor)
+                                 scheduled_from=bound(scheduled_from, tz), scheduled_to=bound(scheduled_to, tz, upper=True),
+                                 limit=limit, cursor=cursor)
 
 
 @router.post("", response_model=service.SessionView, status_code=201, summary="Schedule a visit from a signed plan")

@@ -22,8 +22,12 @@ def _settings() -> Settings:
     try:
         return Settings()
     except (ValidationError, SettingsError) as exc:
-        message = str(exc).splitlines()[-1] if isinstance(exc, ValidationError) else str(exc)
-        fail(CommandError("invalid_settings", message.strip(), None))
+        if isinstance(exc, ValidationError):  # the setting and the reason in words, never pydantic's URL
+            from ketaclinic.services.types import explain
+
+            message, field = explain(exc.errors(include_url=False)[0])
+            fail(CommandError("invalid_settings", message, field))
+        fail(CommandError("invalid_settings", str(exc).strip(), None))
 
 
 def migrate() -> None:

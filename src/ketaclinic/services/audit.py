@@ -21,6 +21,7 @@ from ketaclinic.services.common import (
     unit_of_work,
 )
 from ketaclinic.services.context import Actor
+from ketaclinic.services.types import Text
 
 
 class AuditEntryView(BaseModel):
@@ -45,10 +46,10 @@ class AuditEntryView(BaseModel):
 
 class AuditFilter(BaseModel):
     user_id: int | None = None
-    username: str | None = None
-    action: str | None = None
-    record_type: str | None = None
-    record_id: str | None = None
+    username: Text | None = None
+    action: Text | None = None
+    record_type: Text | None = None
+    record_id: Text | None = None
     since: datetime | None = None
     until: datetime | None = None
 

@@ -43,6 +43,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ValidationFailed
 from ketaclinic.services.evaluations import RecordId, current_signed_evaluation
 from ketaclinic.services.patients import load_patient
+from ketaclinic.services.types import Text
 
 WRITE_ROLES = ("patient", "physician", "nurse")
 READ_ROLES = ("patient", "physician", "nurse")
@@ -68,7 +69,7 @@ class DiaryIn(BaseModel):
     function: int | None = Field(default=None, ge=0, le=10)
     opioid_doses: list[OpioidDose] = Field(default_factory=list, max_length=20)
     urinary_symptoms: UrinarySymptoms = Field(default_factory=UrinarySymptoms)
-    note: str | None = Field(default=None, max_length=5000)
+    note: Text | None = Field(default=None, max_length=5000)
     amends_id: RecordId | None = None
 
     @field_validator("pain_nrs", "mood", "sleep", "function", mode="before")
@@ -155,6 +156,9 @@ def add_entry(db: Database, actor: Actor, data: DiaryIn, *, now: datetime | None
         raise ValidationFailed(str(error), code="unknown_opioid", field="opioid_doses") from None
     with unit_of_work(db) as session:
         patient = load_patient(session, actor, _own_patient_id(actor, data.patient_id))
+        if patient.birth_date is not None and day < patient.birth_date:
+            raise ValidationFailed(f"day must be from the patient's birth ({patient.birth_date.isoformat()}) to today",
+                                   field="day")
         if data.amends_id is not None:
             target = session.get(DiaryEntry, data.amends_id)
             if target is None or target.patient_id != patient.id:

@@ -38,6 +38,7 @@ from ketaclinic.services.common import (
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.patients import latest_weight, load_patient
+from ketaclinic.services.types import Text
 
 # A record id as the databases can hold it (SQLite and PostgreSQL integers are 64-bit signed).
 RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
@@ -52,7 +53,7 @@ class EvaluationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     patient_id: RecordId
     screening: ScreeningRequest
-    notes: str | None = Field(default=None, max_length=10000)
+    notes: Text | None = Field(default=None, max_length=10000)
     weight_change_acknowledged: bool = False
 
 
@@ -61,7 +62,7 @@ class EvaluationPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     screening: ScreeningRequest | None = None
-    notes: str | None = Field(default=None, max_length=10000)
+    notes: Text | None = Field(default=None, max_length=10000)
     weight_change_acknowledged: bool = False
 
 
@@ -70,8 +71,8 @@ class AmendmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     screening: ScreeningRequest
-    reason: str = Field(min_length=1, max_length=2000)
-    notes: str | None = Field(default=None, max_length=10000)
+    reason: Text = Field(min_length=1, max_length=2000)
+    notes: Text | None = Field(default=None, max_length=10000)
     weight_change_acknowledged: bool = False
 
 

@@ -49,6 +49,7 @@ from ketaclinic.services.errors import ValidationFailed
 from ketaclinic.services.evaluations import RecordId
 from ketaclinic.services.patient_facts import PatientFacts, load_patient_facts
 from ketaclinic.services.patients import load_patient
+from ketaclinic.services.types import Text
 
 ROLES = ("physician", "nurse")
 UPCOMING = ("scheduled", "checked_in")
@@ -63,7 +64,7 @@ class RiskCheckIn(BaseModel):
     code: Literal["liver_tests", "cognition_check", "misuse_check", "urinary_symptoms"]
     done_on: date | None = Field(default=None, description="The day it was done (default: today)")
     result: Literal["normal", "abnormal"] = "normal"
-    note: str | None = Field(default=None, max_length=2000)
+    note: Text | None = Field(default=None, max_length=2000)
 
 
 class RiskCheckView(BaseModel):

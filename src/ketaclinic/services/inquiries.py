@@ -31,6 +31,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, ValidationFailed
 from ketaclinic.services.patients import PatientIn, PatientView, create_patient_in
 from ketaclinic.services.patients import _view as _patient_view
+from ketaclinic.services.types import ScheduledAt, Text
 from ketaclinic.settings import Settings
 
 READ_ROLES = ("coordinator", "physician", "admin")
@@ -49,12 +50,12 @@ class InquiryIn(BaseModel):
     """What the public form sends."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    phone: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=254)
+    name: Text = Field(min_length=1, max_length=200)
+    phone: Text | None = Field(default=None, max_length=40)
+    email: Text | None = Field(default=None, max_length=254)
     preferred_contact: Literal["phone", "email"]
-    condition: str | None = Field(default=None, max_length=200)
-    message: str = Field(default="", max_length=5000)
+    condition: Text | None = Field(default=None, max_length=200)
+    message: Text = Field(default="", max_length=5000)
     consent_to_contact: bool
 
     @field_validator("name")
@@ -99,13 +100,13 @@ class InquiryView(BaseModel):
 
 class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(min_length=1, max_length=5000)
+    note: Text = Field(min_length=1, max_length=5000)
 
 
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    scheduled_for: datetime
-    note: str | None = Field(default=None, max_length=5000)
+    scheduled_for: ScheduledAt
+    note: Text | None = Field(default=None, max_length=5000)
 
 
 class ConvertIn(BaseModel):
@@ -115,7 +116,7 @@ class ConvertIn(BaseModel):
 
 class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class ConvertResult(BaseModel):

@@ -28,6 +28,7 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import NotFound, ValidationFailed
+from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text
 
 Sex = Literal["female", "male", "other", "unknown"]
 READ_ROLES = ("physician", "nurse", "coordinator", "patient")
@@ -71,16 +72,16 @@ def _check_birth_date(value: date | None) -> date | None:
 
 class PatientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
+    given_name: Text = Field(min_length=1, max_length=100)
+    family_name: Text = Field(min_length=1, max_length=100)
     birth_date: date
     sex: Sex
-    phone: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=254)
-    referring_physician: str | None = Field(default=None, max_length=200, description="Name of the referring physician")
-    referring_physician_contact: str | None = Field(default=None, max_length=500,
+    phone: Text | None = Field(default=None, max_length=40)
+    email: Text | None = Field(default=None, max_length=254)
+    referring_physician: Text | None = Field(default=None, max_length=200, description="Name of the referring physician")
+    referring_physician_contact: Text | None = Field(default=None, max_length=500,
                                                     description="Practice address, phone or secure e-mail for letters")
-    weight_kg: float | None = Field(default=None, gt=0, lt=700)
+    weight_kg: float | None = Field(default=None, ge=WEIGHT_MIN_KG, le=WEIGHT_MAX_KG)
     height_cm: float | None = Field(default=None, ge=120, le=230, allow_inf_nan=False,
                                     description="Height in cm (120-230): gives the dosing weight (design 4.3 v2)")
 
@@ -94,16 +95,16 @@ class PatientPatch(BaseModel):
     """Only the fields sent are changed; ``phone``, ``email`` and the referrer may be cleared with null."""
 
     model_config = ConfigDict(extra="forbid")
-    given_name: str | None = Field(default=None, min_length=1, max_length=100)
-    family_name: str | None = Field(default=None, min_length=1, max_length=100)
+    given_name: Text | None = Field(default=None, min_length=1, max_length=100)
+    family_name: Text | None = Field(default=None, min_length=1, max_length=100)
     birth_date: date | None = None
     sex: Sex | None = None
-    phone: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=254)
-    referring_physician: str | None = Field(default=None, max_length=200, description="Name of the referring physician")
-    referring_physician_contact: str | None = Field(default=None, max_length=500,
+    phone: Text | None = Field(default=None, max_length=40)
+    email: Text | None = Field(default=None, max_length=254)
+    referring_physician: Text | None = Field(default=None, max_length=200, description="Name of the referring physician")
+    referring_physician_contact: Text | None = Field(default=None, max_length=500,
                                                     description="Practice address, phone or secure e-mail for letters")
-    weight_kg: float | None = Field(default=None, gt=0, lt=700)
+    weight_kg: float | None = Field(default=None, ge=WEIGHT_MIN_KG, le=WEIGHT_MAX_KG)
     height_cm: float | None = Field(default=None, ge=120, le=230, allow_inf_nan=False,
                                     description="Height in cm (120-230): gives the dosing weight (design 4.3 v2)")
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -64,6 +64,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, Forbidden, ServiceError, ValidationFailed
 from ketaclinic.services.evaluations import RecordId, require_signed_evaluation
 from ketaclinic.services.patients import latest_weight, load_patient
+from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text, explain
 
 DRAFT_ROLES = ("physician", "nurse")
 READ_ROLES = ("physician", "nurse")
@@ -78,7 +79,7 @@ PROFILE_ROLES = ("physician",)
 
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class SeriesIn(BaseModel):
@@ -98,8 +99,8 @@ class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     patient_id: RecordId
     evaluation_id: RecordId
-    protocol: str = Field(description="Protocol id: " + ", ".join(PROTOCOL_IDS))
-    weight_kg: float | None = Field(default=None, gt=0, lt=700, allow_inf_nan=False)
+    protocol: Text = Field(description="Protocol id: " + ", ".join(PROTOCOL_IDS))
+    weight_kg: float | None = Field(default=None, ge=WEIGHT_MIN_KG, le=WEIGHT_MAX_KG, allow_inf_nan=False)
     concentration_mg_per_ml: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     steps: list[DoseStep] | None = Field(default=None, min_length=1, max_length=20)
     series: SeriesIn | None = None
@@ -107,7 +108,7 @@ class PlanIn(BaseModel):
     weight_change_acknowledged: bool = False
     supersedes_id: RecordId | None = None
     profile: Profile | None = Field(default=None, description="Care profile: the protocol's when absent (design 4.3 v2)")
-    profile_reason: str | None = Field(default=None, max_length=2000,
+    profile_reason: Text | None = Field(default=None, max_length=2000,
                                        description="Why the anesthesia_staffed profile (required for it; physician only)")
 
 
@@ -115,15 +116,15 @@ class PlanPatch(BaseModel):
     """A draft edit; the program is computed again from the result. ``steps: null`` returns to the protocol's."""
 
     model_config = ConfigDict(extra="forbid")
-    protocol: str | None = None
-    weight_kg: float | None = Field(default=None, gt=0, lt=700, allow_inf_nan=False)
+    protocol: Text | None = None
+    weight_kg: float | None = Field(default=None, ge=WEIGHT_MIN_KG, le=WEIGHT_MAX_KG, allow_inf_nan=False)
     concentration_mg_per_ml: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     steps: list[DoseStep] | None = Field(default=None, min_length=1, max_length=20)
     series: SeriesIn | None = None
     override: OverrideIn | None = None
     weight_change_acknowledged: bool = False
     profile: Profile | None = None
-    profile_reason: str | None = Field(default=None, max_length=2000)
+    profile_reason: Text | None = Field(default=None, max_length=2000)
 
 
 class OverrideView(BaseModel):
@@ -174,8 +175,11 @@ def _program(protocol: str, weight_kg: float, concentration: float | None, steps
             profile=profile), libraries)
     except DosingError as error:
         raise dosing_refusal(error) from None
-    except ValueError as error:  # an unknown protocol id from DoseRequest's own validation
-        raise ValidationFailed(str(error).splitlines()[-1].strip(), field="protocol") from None
+    except ValidationError as error:  # DoseRequest's own validation (an unknown protocol id, a range)
+        message, field = explain(error.errors(include_url=False)[0], model=DoseRequest)
+        raise ValidationFailed(message, field=field or "protocol") from None
+    except ValueError as error:
+        raise ValidationFailed(str(error), field="protocol") from None
 
 
 def dosing_refusal(error: DosingError) -> ServiceError:

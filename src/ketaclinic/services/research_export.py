@@ -45,6 +45,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Forbidden, ValidationFailed
 from ketaclinic.services.outcomes import course_of
 from ketaclinic.services.patient_facts import PatientFacts, load_patient_facts
+from ketaclinic.services.types import Text
 
 ROLES = ("admin",)
 MEDIA_TYPE = "application/zip"
@@ -60,7 +61,7 @@ class ResearchExportIn(BaseModel):
     k: int = Field(research.DEFAULT_K, description=f"Smallest cell of sex x age band x conditions released as is "
                    f"(default {research.DEFAULT_K}, the CMS cell size suppression policy; at least {research.MIN_K})",
                    json_schema_extra={"minimum": research.MIN_K, "maximum": research.MAX_K})
-    condition: str | None = Field(None, description="Only patients with this condition (contract 4.2 vocabulary)",
+    condition: Text | None = Field(None, description="Only patients with this condition (contract 4.2 vocabulary)",
                                   json_schema_extra={"enum": [*sorted(research.CONDITIONS), None]})
     start: date | None = Field(None, description="Only patients whose first session is on or after this day")
     end: date | None = Field(None, description="Only patients whose first session is on or before this day")

@@ -100,6 +100,7 @@ from ketaclinic.services.errors import Conflict, Forbidden, NotFound, Validation
 from ketaclinic.services.evaluations import RecordId
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.plans import dosing_refusal
+from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, ScheduledAt, Text, explain
 
 KETAMINE_NAMES = ("ketamine", "ketamine hydrochloride")
 MG_PER_UNIT = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
@@ -138,12 +139,12 @@ class SessionIn(BaseModel):
     model_config = _FORBID
     patient_id: RecordId
     plan_id: RecordId | None = None
-    scheduled_at: AwareDatetime
+    scheduled_at: ScheduledAt
 
 
 class CheckInIn(BaseModel):
     model_config = _FORBID
-    weight_kg: float | None = Field(default=None, gt=0, lt=700, allow_inf_nan=False)
+    weight_kg: float | None = Field(default=None, ge=WEIGHT_MIN_KG, le=WEIGHT_MAX_KG, allow_inf_nan=False)
     weight_change_acknowledged: bool = False
 
 
@@ -168,7 +169,7 @@ class ChecklistOverrideIn(BaseModel):
     """A physician's reason to start despite baseline SpO2 < 92 % or heart rate > 110/min (issue 11)."""
 
     model_config = _FORBID
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class StartIn(BaseModel):
@@ -176,12 +177,12 @@ class StartIn(BaseModel):
     ketamine administration can be traced to the batch (FHIR ``Medication.batch.lotNumber``)."""
 
     model_config = _FORBID
-    ketamine_lot_number: str | None = Field(default=None, min_length=1, max_length=100)
+    ketamine_lot_number: Text | None = Field(default=None, min_length=1, max_length=100)
 
 
 class CancelIn(BaseModel):
     model_config = _FORBID
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class DischargeIn(DischargeAnswers):
@@ -458,8 +459,9 @@ def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str,
     try:
         facts = ChecklistFacts.model_validate({**facts_in, "now": now, "liver_tests_required": liver_required,
                                                "overrides": overrides or []})
-    except ValueError as error:
-        raise ValidationFailed(str(error).splitlines()[-1].strip().removeprefix("Value error, ")) from None
+    except ValidationError as error:  # the field and its range in words, not pydantic's URL
+        message, field = explain(error.errors(include_url=False)[0], model=Observation)
+        raise ValidationFailed(message, field=field) from None
     items = run_checklist(facts, current_checklist_policy(session))
     return {"facts": facts_in, "checked_at": now.isoformat(), "liver_tests_required": liver_required,
             "items": [i.as_dict() for i in items], "ready": ready_to_start(items), "overrides": overrides or [],
@@ -686,8 +688,9 @@ def _vitals(session: Session, actor: Actor, visit: InfusionSession, data: Vitals
     minute = _minute(visit, now) or 0.0
     try:
         observation = Observation.model_validate({**data.model_dump(exclude={"kind"}), "minute": minute})
-    except ValueError as error:
-        raise ValidationFailed(str(error).splitlines()[-1].strip().removeprefix("Value error, ")) from None
+    except ValidationError as error:  # the field and its range in words, not pydantic's URL
+        message, field = explain(error.errors(include_url=False)[0], model=Observation)
+        raise ValidationFailed(message, field=field) from None
     alerts = evaluate_observation(_baseline(visit), observation)
     # RASS and CADSS-6 are kept only when recorded (older vitals events have neither)
     payload = {"observation": observation.model_dump(mode="json", exclude_none=True), "alerts": [a.as_dict() for a in alerts]}
