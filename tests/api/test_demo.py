@@ -96,7 +96,7 @@ def test_a_small_demo_on_both_engines_is_idempotent(db, settings, cheap_password
 
 
 def test_production_refuses_the_default_password(database_url, tmp_path):
-    production = Settings(env="production", database_url=database_url, secret_key="k" * 40)
+    production = Settings(env="production", database_url=database_url, secret_key="Zq3v9Xk2-Lm8Rt5Wp1_Yc7Nb4Hd6Gf0Js")
     from ketaclinic.records.db import Database
 
     db = Database(database_url)
@@ -118,6 +118,6 @@ def test_the_demo_command(database_url, tmp_path):
     assert json.loads(second.stdout) == {"seeded": False, "reason": "the database is not empty", "counts": {},
                                          "users": [], "patient_user_patient_id": None}
     refused = subprocess.run([str(KETACLINIC), "demo"], env={**env, "KETACLINIC_ENV": "production",
-                                                             "KETACLINIC_SECRET_KEY": "k" * 40},
+                                                             "KETACLINIC_SECRET_KEY": "Zq3v9Xk2-Lm8Rt5Wp1_Yc7Nb4Hd6Gf0Js"},
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and json.loads(refused.stdout)["error"]["code"] == "demo_refused"

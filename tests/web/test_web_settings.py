@@ -47,7 +47,7 @@ def test_the_demo_banner_switch(clean_env, value, expected):
 
 
 def test_the_cookie_is_secure_by_default_in_production_only(clean_env):
-    key = "k" * 40
+    key = "Zq3v9Xk2-Lm8Rt5Wp1_Yc7Nb4Hd6Gf0Js"
     assert Settings(env="production", secret_key=key).secure_cookie is True
     assert Settings(env="production", secret_key=key, web_secure_cookie="0").secure_cookie is False
     assert Settings(env="development").secure_cookie is False
