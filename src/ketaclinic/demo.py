@@ -265,6 +265,8 @@ class _Clinic:
         physician = self.actors["physician"]
         protocols = list(PROTOCOL_STEPS)
         protocol = protocols[index % len(protocols)]
+        if index == self.running_index:  # today's running visit is a continuous infusion, so the console shows a pump
+            protocol = "titrated_infusion"
         body: dict[str, Any] = {"patient_id": patient_id, "evaluation_id": evaluation_id, "protocol": protocol}
         if PROTOCOL_STEPS[protocol]:
             body["steps"] = PROTOCOL_STEPS[protocol]
