@@ -355,7 +355,8 @@ class _Clinic:
                                                  self.checklist(document, at - timedelta(minutes=15)),
                                                  now=at - timedelta(minutes=10))
         lot = session_service.StartIn(ketamine_lot_number=f"SYN-KET-{at:%y%m}-{self.rng.randint(100, 999)}")
-        visit = session_service.start_session(self.db, nurse, visit.id, visit.version, lot, now=at)
+        visit = session_service.start_session(self.db, nurse, visit.id, visit.version, lot, now=at,
+                                              double_check=self.actors["physician"])  # the independent check
         self.count("sessions")
         return visit
 

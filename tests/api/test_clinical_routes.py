@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from ketaclinic.records.audit import AuditEntry
+from tests.conftest import PASSWORD
 from tests.interop.flows import DISCHARGE, NORMAL_VITALS, SCREENING
 
 
@@ -63,7 +64,11 @@ def test_the_pathway_over_http(client, headers, clinic, db):
              "baseline_vitals_at": (now - timedelta(minutes=5)).isoformat(), "can_become_pregnant": False,
              "urinary_symptoms": "none"}
     visit = _ok(client.post(f"/api/v1/sessions/{sid}/checklist", json=facts, headers=_if_match(nurse, visit["version"])))
-    visit = _ok(client.post(f"/api/v1/sessions/{sid}/start", headers=_if_match(nurse, visit["version"])))
+    unchecked = client.post(f"/api/v1/sessions/{sid}/start", headers=_if_match(nurse, visit["version"]))
+    assert unchecked.status_code == 409 and unchecked.json()["error"]["code"] == "double_check_required"
+    check = {"double_check": {"username": "physician", "password": PASSWORD}}
+    visit = _ok(client.post(f"/api/v1/sessions/{sid}/start", json=check, headers=_if_match(nurse, visit["version"])))
+    assert visit["pump_program"]["double_checked_by"] == "physician"
     assert visit["state"] == "running" and visit["pump_program"]["plan_id"] == plan["id"]
     alert = _ok(client.post(f"/api/v1/sessions/{sid}/events", json={**NORMAL_VITALS, "spo2_pct": 91}, headers=nurse), 201)
     assert alert["payload"]["alerts"][0]["action"] == "reduce_rate" and alert["raised"][0]["kind"] == "alert"

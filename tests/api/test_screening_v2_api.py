@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from ketaclinic.records.db import utcnow
 from ketaclinic.services import sessions as ss
+from tests.conftest import PASSWORD
 from tests.interop.flows import T0, checklist, screening, signed_plan
 
 LOW_SPO2 = {"systolic_mmhg": 128, "diastolic_mmhg": 82, "heart_rate_bpm": 74, "spo2_pct": 90}
@@ -58,6 +59,7 @@ def test_spo2_90_blocks_until_a_physician_records_why(client, headers, db, clini
     assert overridden.status_code == 200, overridden.text
     body = overridden.json()
     assert body["checklist"]["ready"] and body["checklist"]["overrides"][0]["by"] == clinic.actors["physician"].username
-    started = client.post(f"{url}/start", headers={**headers["nurse"], "If-Match": str(body["version"])})
+    started = client.post(f"{url}/start", json={"double_check": {"username": "physician", "password": PASSWORD}},
+                          headers={**headers["nurse"], "If-Match": str(body["version"])})
     assert started.status_code == 200, started.text
     assert started.json()["state"] == "running"

@@ -85,7 +85,7 @@ def checked_in(db, clinic, plan: pl.PlanView, at: datetime, weight_kg: float | N
 def running(db, clinic, plan: pl.PlanView, at: datetime) -> ss.SessionView:
     visit = checked_in(db, clinic, plan, at)
     return ss.start_session(db, clinic.actors["nurse"], visit.id, visit.version,
-                            ss.StartIn(ketamine_lot_number=KETAMINE_LOT), now=at)
+                            ss.StartIn(ketamine_lot_number=KETAMINE_LOT), now=at, double_check=clinic.actors["physician"])
 
 
 def event(db, actor, session_id: int, body: dict[str, Any], at: datetime) -> ss.EventView:

@@ -13,8 +13,8 @@ from ketaclinic.services.auth import actor_from_token, authenticate, issue_token
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import (
     Conflict,
-    RateLimited,
     PreconditionRequired,
+    RateLimited,
     Unauthenticated,
     ValidationFailed,
 )

@@ -62,7 +62,7 @@ def test_the_physician_records_a_reason_and_then_the_nurse_may_start(db, clinic)
                                                            SessionEvent.kind == "note")).scalars().all()
     (note,) = [n for n in notes if "checklist_override" in n.payload]
     assert note.payload["checklist_override"]["reason"] == REASON and note.recorded_by == physician.user_id
-    started = ss.start_session(db, nurse, visit.id, visit.version, now=AT)  # the override holds at the start
+    started = ss.start_session(db, nurse, visit.id, visit.version, now=AT, double_check=clinic.actors["physician"])  # the override holds at the start
     assert started.state == "running"
     assert started.checklist["overrides"][0]["by"] == physician.username
 

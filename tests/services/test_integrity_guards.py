@@ -150,7 +150,8 @@ def _override_checklist(db, clinic):
 def _start(db, clinic):
     visit = checked_in(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), AT)
     return visit.version, lambda v: ss.start_session(db, clinic.actors["nurse"], visit.id, v,
-                                                     ss.StartIn(ketamine_lot_number="SYN-LOT"), now=AT)
+                                                     ss.StartIn(ketamine_lot_number="SYN-LOT"), now=AT,
+                                                     double_check=clinic.actors["physician"])
 
 
 def _stop(db, clinic):

@@ -120,9 +120,10 @@ def checked_visit(db, nurse, patient_id: int, plan_id: int, start: datetime, **b
         "liver_tests": "normal"}), now=start)
 
 
-def start_visit(db, nurse, patient_id: int, plan_id: int, start: datetime) -> Any:
-    """Schedule, check in, pass the checklist (normal baseline) and start a visit at ``start``."""
+def start_visit(db, nurse, patient_id: int, plan_id: int, start: datetime, checker: Any) -> Any:
+    """Schedule, check in, pass the checklist (normal baseline) and start a visit at ``start``, the pump
+    program double-checked by ``checker`` (a second clinician)."""
     from ketaclinic.services import sessions
 
     v = checked_visit(db, nurse, patient_id, plan_id, start)
-    return sessions.start_session(db, nurse, v.id, v.version, now=start)
+    return sessions.start_session(db, nurse, v.id, v.version, now=start, double_check=checker)

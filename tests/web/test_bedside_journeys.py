@@ -25,7 +25,8 @@ def under_way(demo_database) -> tuple[int, object]:
         nurse = sign_in_as("nurse")
         plan = next(p for p in plans.list_plans(db, nurse, status="signed", limit=200).items
                     if p.protocol == "outpatient_infusion")
-        visit = start_visit(db, nurse, plan.patient_id, plan.id, utcnow() - timedelta(minutes=20))
+        visit = start_visit(db, nurse, plan.patient_id, plan.id, utcnow() - timedelta(minutes=20),
+                            sign_in_as("physician"))
     return visit.id, demo_database
 
 

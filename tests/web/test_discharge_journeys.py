@@ -27,7 +27,7 @@ def observed_session(demo_database) -> int:
         nurse = sign_in("nurse")
         plan = next(p for p in plans.list_plans(db, nurse, status="signed", limit=200).items
                     if p.pump_program.get("route") == "iv" and any(s["kind"] == "infusion" for s in p.pump_program["program"]))
-        v = start_visit(db, nurse, plan.patient_id, plan.id, utcnow() - timedelta(hours=3))
+        v = start_visit(db, nurse, plan.patient_id, plan.id, utcnow() - timedelta(hours=3), sign_in("physician"))
         return sessions.stop_infusion(db, nurse, v.id, v.version, now=utcnow() - timedelta(minutes=70)).id
 
 

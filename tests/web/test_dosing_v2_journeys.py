@@ -140,7 +140,7 @@ def running_near_the_total(demo_database, demo_patient) -> int:
             "steps": [{"kind": "bolus", "dose_mg_per_kg": 0.35}] * 3
             + [{"kind": "infusion", "rate_mg_per_kg_per_h": 0.7, "duration_min": 240}]}))
         plan = plans.sign_plan(db, physician, draft.id, draft.version)
-        return start_visit(db, nurse, demo_patient, plan.id, utcnow() - timedelta(minutes=30)).id
+        return start_visit(db, nurse, demo_patient, plan.id, utcnow() - timedelta(minutes=30), physician).id
 
 
 def test_a_rate_change_past_the_session_total_waits_for_the_physician(page, server, running_near_the_total):

@@ -196,7 +196,8 @@ def _running(db, clinic, protocol: str = "outpatient_infusion"):
     visit = ss.check_in(db, nurse, visit.id, visit.version, ss.CheckInIn(), now=start - timedelta(minutes=20))
     visit = ss.record_checklist(db, nurse, visit.id, visit.version, checklist(start - timedelta(minutes=15)),
                                 now=start - timedelta(minutes=10))
-    visit = ss.start_session(db, nurse, visit.id, visit.version, ss.StartIn(ketamine_lot_number="K-1"), now=start)
+    visit = ss.start_session(db, nurse, visit.id, visit.version, ss.StartIn(ketamine_lot_number="K-1"), now=start,
+                             double_check=physician)
     return visit
 
 

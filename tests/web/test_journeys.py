@@ -155,6 +155,7 @@ def prepared_sessions(demo_database):
     db = Database(url)
     try:
         nurse = authenticate(db, settings, username="nurse", password=PASSWORD, ip="127.0.0.1")
+        physician = authenticate(db, settings, username="physician", password=PASSWORD, ip="127.0.0.1")
         signed = [p for p in plans.list_plans(db, nurse, status="signed", limit=200).items
                   if p.pump_program.get("route") == "iv" and any(s["kind"] == "infusion" for s in p.pump_program["program"])]
         plan = signed[0]
@@ -171,7 +172,8 @@ def prepared_sessions(demo_database):
                 "baseline_vitals_at": start.isoformat(), "can_become_pregnant": False, "urinary_symptoms": "none",
                 "liver_tests": "normal"})
             v = sessions.record_checklist(db, nurse, v.id, v.version, facts, now=start)
-            return sessions.start_session(db, nurse, v.id, v.version, now=start + timedelta(minutes=2))
+            return sessions.start_session(db, nurse, v.id, v.version, now=start + timedelta(minutes=2),
+                                          double_check=physician)
 
         running = visit(now - timedelta(minutes=10))
         observed = visit(now - timedelta(hours=3))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.browser_support import checked_visit, demo_services
+from tests.web.browser_support import PASSWORD, checked_visit, demo_services
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -59,5 +59,7 @@ def test_spo2_90_blocks_the_nurse_until_the_physician_records_why(page, server, 
     page.click("button:has-text('Sign out')")
     sign_in(page, server, "nurse")
     page.goto(f"{server.url}/sessions/{blocked_session}")
+    page.fill("#double_check_username", "physician")
+    page.fill("#double_check_password", PASSWORD)
     page.click("#start-infusion")
     assert page.inner_text("#session-state") == "running"

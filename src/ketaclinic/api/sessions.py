@@ -82,7 +82,9 @@ def checklist_override(request: Request, response: Response, session_id: PathId,
              summary="Start the infusion: the checklist must hold; the program comes from the signed plan (If-Match)")
 def start(request: Request, response: Response, session_id: PathId, actor: Clinician,
           expected: Expected, body: Annotated[service.StartIn | None, Body()] = None) -> service.SessionView:
-    return _done(response, service.start_session(db_of(request), actor, session_id, expected, body))
+    db = db_of(request)
+    witness = service.double_checker(db, settings_of(request), actor, body)
+    return _done(response, service.start_session(db, actor, session_id, expected, body, double_check=witness))
 
 
 @router.post("/{session_id}/stop", response_model=service.SessionView,

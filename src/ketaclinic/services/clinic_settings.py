@@ -112,6 +112,11 @@ class ClinicSettingsData(BaseModel):
     booster_min_interval_days: int = Field(default=DEFAULT_BOOSTER_POLICY.min_interval_days, ge=1, le=365)
     drug_library: DrugLibrarySettings = Field(default_factory=DrugLibrarySettings)
     drug_library_anesthesia_staffed: DrugLibrarySettings = Field(default_factory=DrugLibrarySettings)
+    pump_double_check: bool = Field(
+        default=True,
+        description="A second clinician checks the pump program against the signed plan before every start, "
+        "re-entering their password (an independent double check, as ISMP advises for high-alert infusions; clinic "
+        "policy)")
     vitals_interval_min: int = Field(
         default=15, ge=5, le=60,
         description="Minutes between routine vital signs during a session (the console's timer); every 5 min while "
@@ -143,6 +148,7 @@ class ClinicSettingsPatch(BaseModel):
     drug_library_anesthesia_staffed: DrugLibrarySettings | None = None
     bedside_bolus: BedsideBolusRule | None = None
     vitals_interval_min: int | None = Field(default=None, ge=5, le=60)
+    pump_double_check: bool | None = None
     note: Text | None = Field(default=None, max_length=2000, description="Why the change was made (kept with the version)")
 
 
@@ -300,6 +306,17 @@ def vitals_interval_min(db: Database) -> int:
     """The clinic's routine minutes between vital signs (the console's timer)."""
     with db.reading() as session:
         return current(session)[1].vitals_interval_min
+
+
+def pump_double_check(db: Database) -> bool:
+    """Whether the console asks for the second clinician's check before the start."""
+    with db.reading() as session:
+        return current_pump_double_check(session)
+
+
+def current_pump_double_check(session: Session) -> bool:
+    """Whether a second clinician must check the pump program before a start (default yes)."""
+    return current(session)[1].pump_double_check
 
 
 def current_minimum_observation_min(session: Session) -> float:

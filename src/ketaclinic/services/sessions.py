@@ -78,11 +78,13 @@ from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.services.auth import authenticate
 from ketaclinic.services.clinic_settings import (
     current_bedside_bolus_rule,
     current_checklist_policy,
     current_libraries,
     current_minimum_observation_min,
+    current_pump_double_check,
 )
 from ketaclinic.services.common import (
     Page,
@@ -96,11 +98,12 @@ from ketaclinic.services.common import (
     unit_of_work,
 )
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ketaclinic.services.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from ketaclinic.services.evaluations import RecordId
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.plans import dosing_refusal
 from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, ScheduledAt, Text, explain
+from ketaclinic.settings import Settings
 
 KETAMINE_NAMES = ("ketamine", "ketamine hydrochloride")
 MG_PER_UNIT = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
@@ -178,6 +181,17 @@ class StartIn(BaseModel):
 
     model_config = _FORBID
     ketamine_lot_number: Text | None = Field(default=None, min_length=1, max_length=100)
+    double_check: DoubleCheckIn | None = Field(
+        default=None, description="The second clinician who checked the pump program against the signed plan, with "
+        "their password (required unless the clinic turned the double check off)")
+
+
+class DoubleCheckIn(BaseModel):
+    """A second clinician's own credentials: checked like a sign-in, never stored."""
+
+    model_config = _FORBID
+    username: Text = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200, repr=False)
 
 
 class CancelIn(BaseModel):
@@ -349,7 +363,7 @@ def list_open_alerts(db: Database, actor: Actor) -> list[dict[str, Any]]:
     require_role(actor, *CLINICAL_ROLES)
     with db.reading() as session:
         active = dict(session.execute(select(InfusionSession.id, InfusionSession.patient_id)
-                                      .where(InfusionSession.state.in_(ACTIVE_STATES))).tuples().all())
+                                      .where(InfusionSession.state.in_(ACTIVE_STATES))).all())
         if not active:
             return []
         events = session.execute(select(SessionEvent).where(SessionEvent.session_id.in_(active),
@@ -564,11 +578,35 @@ def override_checklist(db: Database, actor: Actor, session_id: int, expected_ver
         return view_of(session, actor, visit)
 
 
+def double_checker(db: Database, settings: Settings, actor: Actor, data: StartIn | None) -> Actor | None:
+    """The second clinician of an independent double check, their password checked like a sign-in
+    (same throttle and answers): a physician or nurse other than the one starting the infusion."""
+    given = data.double_check if data is not None else None
+    if given is None:
+        return None
+    try:
+        witness = authenticate(db, settings, username=given.username, password=given.password, ip=actor.ip)
+    except Unauthenticated:
+        raise ValidationFailed("the second clinician's username or password is wrong", code="double_check_failed",
+                               field="double_check") from None
+    return witness
+
+
 def start_session(db: Database, actor: Actor, session_id: int, expected_version: int | None,
-                  data: StartIn | None = None, *, now: datetime | None = None) -> SessionView:
-    """Start the infusion: the checklist holds now, and the pump program is the signed plan's."""
+                  data: StartIn | None = None, *, now: datetime | None = None,
+                  double_check: Actor | None = None) -> SessionView:
+    """Start the infusion: the checklist holds now, the pump program is the signed plan's, and (unless
+    the clinic turned it off) a second clinician has checked the pump against the plan (``double_check``:
+    the verified second clinician, from :func:`double_checker`)."""
     require_role(actor, *CLINICAL_ROLES)
     now = now or utcnow()
+    if double_check is not None:
+        if double_check.role not in CLINICAL_ROLES:
+            raise ValidationFailed("the double check is done by a physician or a nurse", code="double_check_role",
+                                   field="double_check")
+        if double_check.user_id == actor.user_id:
+            raise ValidationFailed("the double check is independent: a second clinician, not the one starting the "
+                                   "infusion", code="double_check_same_user", field="double_check")
     with unit_of_work(db) as session:
         visit = load_session(session, actor, session_id)
         check_version(visit, expected_version)
@@ -592,10 +630,21 @@ def start_session(db: Database, actor: Actor, session_id: int, expected_version:
                               "plan_signed_by": plan.signed_by, "plan_signed_at": plan.signed_at.isoformat()}
         if data is not None and data.ketamine_lot_number:
             visit.pump_program["ketamine_lot_number"] = data.ketamine_lot_number
+        if double_check is None and current_pump_double_check(session):
+            raise Conflict("a second clinician checks the pump program against the signed plan first (their username "
+                           "and password)", code="double_check_required", field="double_check")
+        if double_check is not None:
+            visit.pump_program["double_checked_by"] = double_check.username
+            visit.pump_program["double_checked_at"] = now.isoformat()
+            _event(session, actor, visit, "note", {
+                "text": f"Pump program checked against the signed plan by {double_check.username} (independent double "
+                        f"check) before the start", "double_check": {"by": double_check.username,
+                                                                     "user_id": double_check.user_id}}, now)
         visit.started_at = now
         _move(session, actor, visit, "start", visit.version, now, {"plan_id": plan.id})
         session.flush()
-        audit(session, actor, "session.start", "session", visit.id, {"plan_id": plan.id})
+        audit(session, actor, "session.start", "session", visit.id,
+              {"plan_id": plan.id, "double_checked_by": double_check.username if double_check else None})
         return view_of(session, actor, visit)
 
 

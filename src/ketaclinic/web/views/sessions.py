@@ -7,6 +7,7 @@ printable record. Every decision (alerts, limits, checklist, discharge) comes fr
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -109,6 +110,7 @@ def console_context(request: Request, actor: Actor, session_id: int) -> dict[str
         "med_units": MED_UNITS, "med_routes": MED_ROUTES,
         **pump_now(visit, events, minutes),
         "vitals_timer": vitals_timer(request, visit, events, open_ids),
+        "double_check_required": visit.state == "checked_in" and settings_service.pump_double_check(db),
     }
 
 
@@ -334,11 +336,19 @@ async def checklist_override(request: Request, session_id: int,
 async def start(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
     values = await _form(request)
     try:
-        data = session_service.StartIn(ketamine_lot_number=(values.get("ketamine_lot_number") or "").strip() or None)
+        who = (values.get("double_check_username") or "").strip()
+        data = session_service.StartIn(
+            ketamine_lot_number=(values.get("ketamine_lot_number") or "").strip() or None,
+            double_check={"username": who, "password": values.get("double_check_password") or ""} if who else None)
     except ValidationError as exc:
         return _console(request, actor, session_id, _flat_errors(exc), values, 422)
-    return _move(request, actor, session_id, session_service.start_session, _version(values), data,
-                 flash="Infusion started: program the pump as shown.")
+    try:
+        witness = session_service.double_checker(db_of(request), settings_of(request), actor, data)
+    except ServiceError as exc:
+        return _console(request, actor, session_id, {"double_check_username": exc.message},
+                        {k: v for k, v in values.items() if k != "double_check_password"}, exc.status)
+    return _move(request, actor, session_id, partial(session_service.start_session, double_check=witness),
+                 _version(values), data, flash="Infusion started: program the pump as shown.")
 
 
 @router.post("/sessions/{session_id}/stop")
