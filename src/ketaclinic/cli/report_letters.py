@@ -27,7 +27,7 @@ def _record_id(text: str | None, option: str) -> int | None:
     if text is None:
         return None
     value = text.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 2**63 - 1:
+    if not value.isdigit() or not 1 <= int(value) <= 2**31 - 1:
         fail(CommandError("invalid_input", f"--{option} must be a record id, a whole number from 1 (got {text[:40]!r})",
                           option))
     return int(value)

@@ -20,7 +20,7 @@ def _patient_id(text: str) -> int:
     from ketaclinic.cli.io import CommandError, fail
 
     value = text.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 2**63 - 1:
+    if not value.isdigit() or not 1 <= int(value) <= 2**31 - 1:
         fail(CommandError("invalid_input", f"--patient must be a patient id, a whole number from 1 (got {text[:40]!r})",
                           "patient"))
     return int(value)

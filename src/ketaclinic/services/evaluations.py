@@ -41,7 +41,7 @@ from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.types import Text
 
 # A record id as the databases can hold it (SQLite and PostgreSQL integers are 64-bit signed).
-RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+RecordId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # PostgreSQL INTEGER ids
 DRAFT_ROLES = ("physician", "nurse")
 READ_ROLES = ("physician", "nurse")
 SIGN_ROLES = ("physician",)
