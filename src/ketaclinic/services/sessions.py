@@ -224,8 +224,8 @@ class RateChangeEvent(BaseModel):
     kind: Literal["rate_change"]
     rate_mg_per_kg_per_h: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     rate_mg_per_h: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    reason: str = Field(min_length=1, max_length=2000)
-    override_reason: str | None = Field(default=None, min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
+    override_reason: Text | None = Field(default=None, min_length=1, max_length=2000)
 
     @model_validator(mode="after")
     def _one_rate(self) -> RateChangeEvent:
@@ -239,39 +239,39 @@ class SideEffectEvent(BaseModel):
     kind: Literal["side_effect"]
     code: SideEffectCode
     severity: SideEffectSeverity
-    note: str | None = Field(default=None, max_length=2000)
+    note: Text | None = Field(default=None, max_length=2000)
 
 
 class MedicationEvent(BaseModel):
     model_config = _FORBID
     kind: Literal["medication"]
-    drug: str = Field(min_length=1, max_length=200)
+    drug: Text = Field(min_length=1, max_length=200)
     dose: float = Field(gt=0, allow_inf_nan=False)
     unit: Literal["mg", "mcg", "g", "mL", "units"]
     route: Literal["iv", "oral", "im", "sc", "sublingual", "intranasal", "inhaled", "topical"]
-    lot_number: str = Field(min_length=1, max_length=100)
-    reason: str | None = Field(default=None, max_length=2000)
-    override_reason: str | None = Field(default=None, min_length=1, max_length=2000)
+    lot_number: Text = Field(min_length=1, max_length=100)
+    reason: Text | None = Field(default=None, max_length=2000)
+    override_reason: Text | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class AlertAckEvent(BaseModel):
     model_config = _FORBID
     kind: Literal["alert_ack"]
     alert_event_id: RecordId
-    action_taken: str = Field(min_length=1, max_length=2000)
+    action_taken: Text = Field(min_length=1, max_length=2000)
 
 
 class NoteEvent(BaseModel):
     model_config = _FORBID
     kind: Literal["note"]
-    text: str = Field(min_length=1, max_length=10000)
+    text: Text = Field(min_length=1, max_length=10000)
 
 
 class AmendmentEvent(BaseModel):
     model_config = _FORBID
     kind: Literal["amendment"]
     amends_event_id: RecordId
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
     correction: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -30,6 +30,7 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, ValidationFailed
+from ketaclinic.services.types import Text
 
 RoleName = Literal["admin", "physician", "nurse", "coordinator", "patient"]
 MIN_PASSWORD_LENGTH = 10  # NIST SP 800-63B asks for at least 8; the clinic asks for 10
@@ -38,9 +39,9 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=2, max_length=64)
+    username: Text = Field(min_length=2, max_length=64)
     role: RoleName
-    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+    password: Text = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     patient_id: int | None = None
 
     @field_validator("username")
@@ -57,7 +58,7 @@ class UserUpdate(BaseModel):
     role: RoleName | None = None
     active: bool | None = None
     unlock: bool | None = None
-    password: str | None = Field(default=None, min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+    password: Text | None = Field(default=None, min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     patient_id: int | None = None
 
 
