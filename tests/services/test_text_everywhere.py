@@ -29,3 +29,17 @@ def test_user_records_refuse_it_too(bad):
         us.UserCreate(username=bad[:10], role="nurse", password="a-long-enough-password")
     with pytest.raises(ValidationError):
         us.UserCreate(username="synthetic", role="nurse", password=bad + "-long-enough")
+
+
+@pytest.mark.parametrize("bad", ["Synth\x00etic", "Synth\ud800etic"], ids=["nul", "lone-surrogate"])
+def test_a_referral_with_text_a_database_cannot_store_is_refused_by_name(db, clinic, bad):
+    """Through the service, so the web upload (multipart, no JSON middleware) and the CLI are covered too."""
+    from ketaclinic.services import referrals
+    from ketaclinic.services.errors import ValidationFailed
+
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+        "resourceType": "Patient", "name": [{"family": bad, "given": ["Ann"]}], "birthDate": "1970-01-01",
+        "gender": "female"}}]}
+    with pytest.raises(ValidationFailed) as err:
+        referrals.import_referral(db, clinic.actors["coordinator"], bundle)
+    assert err.value.field == "bundle" and "entry[0].resource.name[0].family" in err.value.message

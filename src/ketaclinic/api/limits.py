@@ -20,13 +20,12 @@ from urllib.parse import parse_qsl
 from starlette.responses import JSONResponse
 
 from ketaclinic.api.errors import error_body
-from ketaclinic.services.types import field_path, text_problem
+from ketaclinic.services.types import MAX_JSON_DEPTH, bad_json_text, text_problem
 
 KB, MB = 1024, 1024 * 1024
 SMALL_BODY = 64 * KB
 IMPORT_BODY = 5 * MB
 DEFAULT_BODY = 1 * MB
-MAX_JSON_DEPTH = 64
 
 # (method, path pattern, limit): the first match wins
 LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
@@ -49,28 +48,6 @@ def body_limit(method: str, path: str) -> int:
 
 def _words(limit: int) -> str:
     return f"{limit // MB} MB" if limit % MB == 0 else f"{limit // KB} kB"
-
-
-def _bad_json_text(document: Any) -> tuple[str, str] | None:
-    """(field, problem) of the first string (or key) a database cannot store; ``("", ...)`` when nested too deeply."""
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
-    while stack:
-        value, loc = stack.pop()
-        if len(loc) > MAX_JSON_DEPTH:
-            return "", f"nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects"
-        if isinstance(value, str):
-            problem = text_problem(value)
-            if problem:
-                return field_path(loc), problem
-        elif isinstance(value, dict):
-            for key, child in value.items():
-                problem = text_problem(key)
-                if problem:
-                    return field_path((*loc, key)), f"field name {problem}"
-                stack.append((child, (*loc, key)))
-        elif isinstance(value, list):
-            stack.extend((child, (*loc, i)) for i, child in enumerate(value))
-    return None
 
 
 def _bad_pairs(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
@@ -159,7 +136,7 @@ def _inspect(content_type: str, body: bytes) -> tuple[str, str] | None:
             return "", f"nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects"
         except (ValueError, UnicodeDecodeError):
             return None  # not JSON: the route's own parser answers 422
-        return _bad_json_text(document)
+        return bad_json_text(document)
     if "application/x-www-form-urlencoded" in content_type:
         return _bad_pairs(parse_qsl(body.decode("latin-1"), keep_blank_values=True, errors="surrogatepass"))
     return None

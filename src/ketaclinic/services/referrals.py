@@ -26,6 +26,7 @@ from ketaclinic.services.common import audit, get_or_404, require_role, unit_of_
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, TooLarge, ValidationFailed
 from ketaclinic.services.patients import PatientIn, create_patient_in, load_patient
+from ketaclinic.services.types import bad_json_text
 
 IMPORT_ROLES = ("physician", "coordinator")
 CLINICAL_ROLES = ("physician", "nurse")
@@ -175,6 +176,13 @@ def attach_referral(db: Database, actor: Actor, patient_id: int, document: Any, 
 
 
 def _read(document: Any, now: datetime) -> tuple[Any, PatientIn]:
+    bad = bad_json_text(document)  # a NUL or lone surrogate cannot be stored (nor measured in UTF-8)
+    if bad is not None:
+        where, problem = bad
+        raise ValidationFailed(f"the Bundle cannot be read{' at ' + where if where else ''}: a control character "
+                               f"or broken Unicode (text {problem})"
+                               if where or "nested" not in problem else f"the Bundle is {problem}", field="bundle",
+                               code="invalid_referral")
     size = len(json.dumps(document, ensure_ascii=False).encode("utf-8"))
     if size > MAX_BUNDLE_BYTES:
         raise TooLarge(f"the Bundle is {size / 1e6:.1f} MB; a referral may be at most {MAX_BUNDLE_BYTES / 1e6:g} MB",

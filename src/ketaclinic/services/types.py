@@ -224,3 +224,29 @@ def explain(error: dict[str, Any], model: Any = None, loc: tuple[Any, ...] | Non
         return f"unknown field {path!r}: check the spelling", path or None
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     return (f"{path}: {message}{got}" if path else message), path or None
+
+
+MAX_JSON_DEPTH = 64
+
+
+def bad_json_text(document: Any) -> tuple[str, str] | None:
+    """(field, problem) of the first string (or key) in a parsed JSON document that a database cannot store
+    (NUL, lone surrogate); ``("", ...)`` when nested too deeply. ``None`` when every string can be stored."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
+    while stack:
+        value, loc = stack.pop()
+        if len(loc) > MAX_JSON_DEPTH:
+            return "", f"nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects"
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                return field_path(loc), problem
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                problem = text_problem(key)
+                if problem:
+                    return field_path((*loc, key)), f"field name {problem}"
+                stack.append((child, (*loc, key)))
+        elif isinstance(value, list):
+            stack.extend((child, (*loc, i)) for i, child in enumerate(value))
+    return None
