@@ -92,3 +92,15 @@ def test_a_rate_change_shows_at_once_on_the_console_it_was_made_from(signed_in, 
                                                                  "rate_mg_per_kg_per_h": "0.3"}, follow_redirects=True)
     assert "set the pump to 20.4 mL/h" in after.text
     assert _mark(after.text, "data-pump-now-ml-per-h") == ["20.4"]
+
+
+def test_the_badge_poll_never_takes_the_next_pages_message(signed_in, db, clinic, under_way) -> None:
+    """Found by a Chromium journey: the badge polled between a save and the page it redirects to took
+    that page's 'saved' message."""
+    client = signed_in("nurse")
+    page = client.get(f"/sessions/{under_way.id}").text
+    saved = client.post(f"/sessions/{under_way.id}/rate", data={"csrf_token": csrf_of(page), "reason": "dizzy",
+                                                                 "rate_mg_per_kg_per_h": "0.3"}, follow_redirects=False)
+    assert saved.status_code == 303
+    client.get("/alerts/badge", headers={"X-Background": "1", "HX-Request": "true"})
+    assert "set the pump to 20.4 mL/h" in client.get(saved.headers["location"]).text

@@ -176,6 +176,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     session = web_session(request)
     actor = current_actor(request)
     config = config_of(request)
+    partial = template.rsplit("/", 1)[-1].startswith("_")
     ctx = {
         "request": request,
         "actor": actor,
@@ -186,12 +187,13 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "demo": demo_active(request),
         "idle_timeout_s": config.idle_timeout_s if actor else 0,
         "idle_warning_s": config.idle_warning_s,
-        "flashes": session.pop_flash(),
+        # a partial or a background poll (the header's alert count) must not take the next page's message
+        "flashes": [] if partial or request.headers.get("X-Background") == "1" else session.pop_flash(),
         "errors": {},
         "values": {},
     }
     ctx.update(context or {})
-    if "banner" not in ctx and not template.rsplit("/", 1)[-1].startswith("_"):
+    if "banner" not in ctx and not partial:
         ctx["banner"] = _banner_for(request, actor, ctx.get("patient"))
     html = env.get_template(template).render(ctx)
     return HTMLResponse(html, status_code=status, headers=headers)
