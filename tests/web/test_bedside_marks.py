@@ -104,3 +104,20 @@ def test_the_badge_poll_never_takes_the_next_pages_message(signed_in, db, clinic
     assert saved.status_code == 303
     client.get("/alerts/badge", headers={"X-Background": "1", "HX-Request": "true"})
     assert "set the pump to 20.4 mL/h" in client.get(saved.headers["location"]).text
+
+
+def test_a_saved_message_survives_a_request_that_was_already_in_flight(signed_in, db, clinic, under_way) -> None:
+    """Found by a clean-clone journey: an HTMX preview fired by the same click answered after the save and
+    rewrote the cookie without the message. The message now travels signed in the redirect's address."""
+    client = signed_in("nurse")
+    page = client.get(f"/sessions/{under_way.id}").text
+    stale_cookie = dict(client.cookies)
+    saved = client.post(f"/sessions/{under_way.id}/rate", data={"csrf_token": csrf_of(page), "reason": "dizzy",
+                                                                 "rate_mg_per_kg_per_h": "0.3"}, follow_redirects=False)
+    location = saved.headers["location"]
+    assert "_m=" in location and location.index("_m=") < (location.index("#") if "#" in location else len(location))
+    for name, value in stale_cookie.items():  # what the in-flight request would have written back
+        client.cookies.set(name, value)
+    assert re.search(r'class="flash"[^>]*>[^<]*set the pump to 20.4 mL/h', client.get(location).text)
+    forged = location.split("_m=")[0] + "_m=not-a-signed-message"
+    assert 'class="flash"' not in client.get(forged).text

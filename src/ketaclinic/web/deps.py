@@ -23,7 +23,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError, Unauthenticated
 from ketaclinic.settings import Settings
 from ketaclinic.web.config import WebConfig
-from ketaclinic.web.websession import WebSession
+from ketaclinic.web.websession import FLASH_PARAM, WebSession, flash_from, flash_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 CLINICAL = ("physician", "nurse")
@@ -188,7 +188,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "idle_timeout_s": config.idle_timeout_s if actor else 0,
         "idle_warning_s": config.idle_warning_s,
         # a partial or a background poll (the header's alert count) must not take the next page's message
-        "flashes": [] if partial or request.headers.get("X-Background") == "1" else session.pop_flash(),
+        "flashes": [] if partial or request.headers.get("X-Background") == "1" else _flashes(request, session),
         "errors": {},
         "values": {},
     }
@@ -212,9 +212,21 @@ def _banner_for(request: Request, actor: Actor | None, patient: Any) -> Any:
         return None
 
 
+def _flashes(request: Request, session: WebSession) -> list[str]:
+    """The page's messages: the one signed into its address by :func:`redirect`, and any left in the session."""
+    secret = getattr(request.state, "web_secret", None)
+    carried = flash_from(secret, request.query_params.get(FLASH_PARAM)) if secret else None
+    return [*session.pop_flash(), *([carried] if carried else [])]
+
+
 def redirect(request: Request, url: str, flash: str | None = None) -> Response:
-    """303 to ``url`` (an HTMX request gets ``HX-Redirect`` so the whole page changes)."""
-    if flash:
+    """303 to ``url`` (an HTMX request gets ``HX-Redirect`` so the whole page changes); a ``flash``
+    message travels signed in the address (:func:`~ketaclinic.web.websession.flash_token`)."""
+    secret = getattr(request.state, "web_secret", None)
+    if flash and secret:
+        path, hash_mark, fragment = url.partition("#")  # the message goes in the query, before any #fragment
+        url = path + ("&" if "?" in path else "?") + f"{FLASH_PARAM}={flash_token(secret, flash)}" + hash_mark + fragment
+    elif flash:
         web_session(request).add_flash(flash)
     if request.headers.get("HX-Request") == "true":
         return Response(status_code=200, headers={"HX-Redirect": url})

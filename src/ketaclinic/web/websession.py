@@ -65,6 +65,28 @@ def serializer(secret: bytes) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=SALT)
 
 
+FLASH_PARAM = "_m"
+FLASH_MAX_AGE_S = 300
+
+
+def flash_token(secret: bytes, message: str) -> str:
+    """A page's one-line message, signed, to travel in the redirect's address.
+
+    In the cookie it could be lost: a request already in flight when the save answered (an HTMX
+    preview fired by the same click) rewrites the cookie with the state it started from."""
+    return URLSafeTimedSerializer(secret, salt="ketaclinic-flash").dumps(message[:300])
+
+
+def flash_from(secret: bytes, token: str | None) -> str | None:
+    if not token:
+        return None
+    try:
+        message = URLSafeTimedSerializer(secret, salt="ketaclinic-flash").loads(token, max_age=FLASH_MAX_AGE_S)
+    except BadSignature:
+        return None
+    return message if isinstance(message, str) else None
+
+
 def load(raw: str | None, secret: bytes, now: float, config: WebConfig, *, background: bool) -> WebSession:
     data: dict[str, Any] | None = None
     if raw:
@@ -103,6 +125,7 @@ class WebSessionMiddleware(BaseHTTPMiddleware):
                       or request.url.path.endswith(".svg"))
         session = load(request.cookies.get(COOKIE), self.secret, time.time(), self.config, background=background)
         request.state.web = session
+        request.state.web_secret = self.secret
         response = await call_next(request)
         if session.dirty:
             response.set_cookie(

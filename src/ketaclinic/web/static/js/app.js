@@ -4,6 +4,11 @@
 (function () {
   "use strict";
   var body = document.body;
+  // a message carried in the address (?_m=...) is shown once: a reload or a bookmark does not repeat it
+  if (window.history && window.history.replaceState && window.location.search.indexOf("_m=") !== -1) {
+    var query = window.location.search.slice(1).split("&").filter(function (p) { return p.indexOf("_m=") !== 0; });
+    window.history.replaceState(null, "", window.location.pathname + (query.length ? "?" + query.join("&") : "") + window.location.hash);
+  }
   var timeout = parseInt(body.dataset.idleTimeoutS || "0", 10);
   var warning = parseInt(body.dataset.idleWarningS || "0", 10);
   var csrf = body.dataset.csrf || "";
