@@ -125,6 +125,19 @@ def postgres_template(postgres_server: PostgresServer) -> str:
     return name
 
 
+def database_from_template(server: PostgresServer, template: str, name: str) -> None:
+    """A new database copied from the migrated template (retried: PostgreSQL refuses the copy while
+    anything is connected to the template)."""
+    for attempt in range(20):
+        try:
+            server.admin(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+            return
+        except Exception:
+            if attempt == 19:
+                raise
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> Iterator[str]:
     """A freshly migrated, empty database on the engine named by ``engine`` (param or fixture)."""
@@ -134,16 +147,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, engine: str) ->
         yield f"sqlite:///{path}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    template = request.getfixturevalue("postgres_template")
     name = f"kc_test_{os.getpid()}_{next(_counter)}"
-    for attempt in range(20):  # CREATE DATABASE ... TEMPLATE fails while anything is connected to the template
-        try:
-            server.admin(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
-            break
-        except Exception:
-            if attempt == 19:
-                raise
-            time.sleep(0.1)
+    database_from_template(server, request.getfixturevalue("postgres_template"), name)
     try:
         yield server.url(name)
     finally:

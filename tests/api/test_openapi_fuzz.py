@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import pytest
 import schemathesis
@@ -42,6 +41,7 @@ from ketaclinic.records.db import Database, utcnow
 from ketaclinic.records.users import User
 from ketaclinic.services.auth import actor_for, issue_token
 from ketaclinic.settings import Settings
+from tests.conftest import database_from_template
 
 MAX_EXAMPLES = 20
 # Which role a route is called as: the first it allows, in this order.
@@ -101,16 +101,8 @@ def api_schema(request, tmp_path_factory, sqlite_template, cheap_password_hashin
     else:
         server = request.getfixturevalue("postgres_server")
         name = f"kc_fuzz_{os.getpid()}"
-        template = request.getfixturevalue("postgres_template")
         server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        for attempt in range(20):  # refused while anything is connected to the template
-            try:
-                server.admin(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
-                break
-            except Exception:
-                if attempt == 19:
-                    raise
-                time.sleep(0.1)
+        database_from_template(server, request.getfixturevalue("postgres_template"), name)
         request.addfinalizer(lambda: server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         url = server.url(name)
     settings = Settings(env="test", database_url=url, secret_key="fuzz-secret-key-that-is-long-enough-0123456789",

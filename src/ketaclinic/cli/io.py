@@ -22,6 +22,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 
 from ketaclinic.jsonable import plain
+from ketaclinic.services.types import field_path  # one way to name a field, for the CLI and the API
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,17 +51,6 @@ def emit(document: Any) -> None:
 def fail(error: CommandError) -> NoReturn:
     emit(error.as_json())
     raise typer.Exit(code=2)
-
-
-def field_path(loc: tuple[Any, ...]) -> str:
-    """``("doses", 1, "dose_mg")`` → ``"doses[1].dose_mg"``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 def _drop_union_tags(loc: tuple[Any, ...], document: Any) -> tuple[Any, ...]:
