@@ -8,7 +8,6 @@ OpenAPI document (``x-roles``). Other parts (the web UI) attach themselves throu
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -122,14 +121,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
 
 def _mount_extensions(app: FastAPI, settings: Settings) -> None:
-    """Let the web UI (``ketaclinic.web.mount``) add its pages without this module knowing them."""
-    try:
-        web = importlib.import_module("ketaclinic.web")
-    except ImportError:
-        return
-    mount = getattr(web, "mount", None)
-    if callable(mount):
-        mount(app, settings)
+    """Add the web UI's pages (imported here, not at the top: the web pages import the API's helpers)."""
+    from ketaclinic.web import mount
+
+    mount(app, settings)
 
 
 def create_app_from_env() -> FastAPI:

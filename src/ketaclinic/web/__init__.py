@@ -6,8 +6,6 @@ the static files and every page router. The JSON API stays at ``/api/v1``.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +19,28 @@ from ketaclinic.services.errors import ServiceError
 from ketaclinic.settings import Settings
 from ketaclinic.web.config import WebConfig
 from ketaclinic.web.deps import CsrfFailed, LoginRequired, PageForbidden, login_url, render
+from ketaclinic.web.views import (
+    admin,
+    auth,
+    dashboard,
+    evaluations,
+    inquiries,
+    outcomes,
+    patients,
+    plans,
+    portal,
+    public,
+    referrals,
+    report_letters,
+    report_summaries,
+    research,
+    sessions,
+)
 from ketaclinic.web.websession import WebSessionMiddleware
 
 STATIC = Path(__file__).parent / "static"
-VIEW_MODULES = ("auth", "public", "dashboard", "inquiries", "patients", "admin", "evaluations", "plans",
-                "sessions", "portal", "outcomes", "report_summaries", "research", "report_letters", "referrals")
+VIEW_MODULES = (auth, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
+                report_summaries, research, report_letters, referrals)
 
 
 def _is_page(request: Request) -> bool:
@@ -37,10 +52,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
     app.state.web_config = config
     app.add_middleware(WebSessionMiddleware, secret=settings.resolved_secret_key(), config=config)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for name in VIEW_MODULES:
-        if importlib.util.find_spec(f"ketaclinic.web.views.{name}") is None:
-            continue
-        module = importlib.import_module(f"ketaclinic.web.views.{name}")
+    for module in VIEW_MODULES:
         app.include_router(module.router)
     _install_page_errors(app)
 

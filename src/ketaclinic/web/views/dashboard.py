@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ketaclinic.records.db import utcnow
+from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
+from ketaclinic.services import plans as plan_service
+from ketaclinic.services import users as user_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.web.deps import STAFF, check_csrf, db_of, need, redirect, render
-from ketaclinic.web.views._services import service_fn
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
@@ -104,10 +106,8 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
     ctx: dict = {"sections": []}
     ctx["inquiries"] = waiting_inquiries(request, actor)
     if actor.role == "physician":
-        list_evaluations = service_fn("evaluations", "list_evaluations")
-        list_plans = service_fn("plans", "list_plans")
-        ctx["draft_evaluations"] = list_evaluations(db, actor, status="draft", limit=200).items if list_evaluations else []
-        ctx["draft_plans"] = list_plans(db, actor, status="draft", limit=200).items if list_plans else []
+        ctx["draft_evaluations"] = evaluation_service.list_evaluations(db, actor, status="draft", limit=200).items
+        ctx["draft_plans"] = plan_service.list_plans(db, actor, status="draft", limit=200).items
     if actor.role in ("physician", "nurse", "coordinator"):
         ctx["sessions_today"] = sessions_today(request, actor)
         ctx["evaluations_booked"] = evaluations_booked(request, actor)
@@ -117,8 +117,7 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         ctx["boosters_due"] = due["boosters_due"]
         ctx["overdue_checks"] = overdue_by_patient(due["overdue_risk_checks"])
     if actor.role == "admin":
-        list_users = service_fn("users", "list_users")
-        users = list_users(db, actor, limit=200).items if list_users else []
+        users = user_service.list_users(db, actor, limit=200).items
         ctx["users"] = users
         ctx["locked"] = [u for u in users if u.locked_until and u.locked_until > utcnow()]
         from ketaclinic.services.audit import AuditFilter, list_audit

@@ -12,15 +12,18 @@ from pydantic import ValidationError
 from ketaclinic.charts import pain_trend_chart, to_svg
 from ketaclinic.clinical.dosing import HEIGHT_MAX_CM, HEIGHT_MIN_CM, bmi_kg_per_m2, dosing_weight
 from ketaclinic.records.db import utcnow
+from ketaclinic.services import diary as diary_service
+from ketaclinic.services import evaluations as evaluations_service
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
 from ketaclinic.services import patients as patient_service
+from ketaclinic.services import plans as plans_service
 from ketaclinic.services import referrals as referral_service
+from ketaclinic.services import sessions as sessions_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.services.follow_up import CHECK_NAMES
 from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render
-from ketaclinic.web.views._services import service_fn
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 STAFF_READERS = ("physician", "nurse", "coordinator")
@@ -147,10 +150,7 @@ async def update_patient(request: Request, patient_id: int,
     return redirect(request, f"/patients/{patient_id}", "Details saved.")
 
 
-def _optional(fn_module: str, fn_name: str, *args: Any, **kwargs: Any) -> Any:
-    fn = service_fn(fn_module, fn_name)
-    if fn is None:
-        return None
+def _optional(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except ServiceError:
@@ -170,16 +170,16 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
     ctx: dict[str, Any] = {"patient": patient, "clinical": actor.role in CLINICAL,
                            "referrals": referral_service.list_patient_referrals(db, actor, patient_id),
                            "can_export_fhir": actor.role == "physician", "body": body_size(patient)}
-    sessions = _items(_optional("sessions", "list_sessions", db, actor, patient_id=patient_id, limit=200))
+    sessions = _items(_optional(sessions_service.list_sessions, db, actor, patient_id=patient_id, limit=200))
     ctx["sessions"] = sessions
     ctx["evaluations_booked"] = inquiry_service.booked_evaluations(
         db, actor, start=utcnow() - timedelta(hours=12), end=utcnow() + timedelta(days=366), patient_id=patient_id)
     if actor.role not in CLINICAL:  # the coordinator: demographics and scheduling only
         ctx["upcoming"] = [s for s in sessions if getattr(s, "state", None) == "scheduled"]
         return render(request, "patients/chart.html", ctx)
-    evaluations = _items(_optional("evaluations", "list_evaluations", db, actor, patient_id=patient_id, limit=200))
-    plans = _items(_optional("plans", "list_plans", db, actor, patient_id=patient_id, limit=200))
-    diary = _items(_optional("diary", "list_entries", db, actor, patient_id=patient_id, limit=200))
+    evaluations = _items(_optional(evaluations_service.list_evaluations, db, actor, patient_id=patient_id, limit=200))
+    plans = _items(_optional(plans_service.list_plans, db, actor, patient_id=patient_id, limit=200))
+    diary = _items(_optional(diary_service.list_entries, db, actor, patient_id=patient_id, limit=200))
     ctx.update(evaluations=evaluations, plans=plans, diary=diary)
     ctx["timeline"] = timeline(evaluations, plans, sessions, diary)
     ctx["amendments"] = {e.amends_id: e for e in evaluations if e.amends_id}
@@ -187,8 +187,8 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
         a.amends_id == e.id and a.status == "signed" for a in evaluations)]
     ctx["current_evaluation"] = signed[-1] if signed else None
     ctx["medications"] = ctx["current_evaluation"].screening_input.get("medications", []) if signed else []
-    ctx["booster"] = _optional("diary", "booster_suggestion", db, actor, patient_id)
-    ctx["follow_up"] = _optional("follow_up", "patient_follow_up", db, actor, patient_id)
+    ctx["booster"] = _optional(diary_service.booster_suggestion, db, actor, patient_id)
+    ctx["follow_up"] = _optional(follow_up_service.patient_follow_up, db, actor, patient_id)
     ctx["check_codes"] = [(code, name) for code, name in CHECK_NAMES.items()]
     ctx["today"] = date.today().isoformat()
     with_mme = [d for d in diary if d.mme_per_day is not None]
@@ -215,8 +215,8 @@ async def record_risk_check(request: Request, patient_id: int, actor: Annotated[
 @router.get("/patients/{patient_id}/pain.svg")
 def pain_svg(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
     db = db_of(request)
-    diary = _items(_optional("diary", "list_entries", db, actor, patient_id=patient_id, limit=200))
-    sessions = _items(_optional("sessions", "list_sessions", db, actor, patient_id=patient_id, limit=200))
+    diary = _items(_optional(diary_service.list_entries, db, actor, patient_id=patient_id, limit=200))
+    sessions = _items(_optional(sessions_service.list_sessions, db, actor, patient_id=patient_id, limit=200))
     points = [{"day": _day(e), "pain_nrs": e.pain_nrs} for e in diary]
     if not points:
         return Response(status_code=204)
