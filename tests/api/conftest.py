@@ -4,7 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ketaclinic.api.app import create_app
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services.auth import issue_token
 
 

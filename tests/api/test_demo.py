@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from ketaclinic.api.app import create_app
+from ketaclinic.clock import utcnow
 from ketaclinic.demo import seed_demo
 from ketaclinic.records.audit import AuditEntry, verify_chain
-from ketaclinic.records.db import utcnow
 from ketaclinic.records.models import Evaluation, InfusionSession, Inquiry, Patient, Plan, SessionEvent
 from ketaclinic.settings import DEFAULT_DEMO_PASSWORD, Settings, SettingsError
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import sessions as ss
 from tests.interop.flows import DISCHARGE, running, signed_plan
 

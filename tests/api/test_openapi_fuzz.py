@@ -36,8 +36,9 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 
 from ketaclinic.api.app import create_app
+from ketaclinic.clock import utcnow
 from ketaclinic.demo import seed_demo
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.users import User
 from ketaclinic.services.auth import actor_for, issue_token
 from ketaclinic.settings import Settings

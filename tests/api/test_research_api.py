@@ -114,7 +114,7 @@ def test_dates_are_the_clinics_days(settings, db, clinic):
     from fastapi.testclient import TestClient
 
     from ketaclinic.api.app import create_app
-    from ketaclinic.records.db import utcnow
+    from ketaclinic.clock import utcnow
     from ketaclinic.services.auth import issue_token
 
     five_treated(db, clinic)

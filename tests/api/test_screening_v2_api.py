@@ -3,7 +3,7 @@ baseline SpO2 of 90 % blocks the start until a physician (not a nurse) records w
 
 from datetime import timedelta
 
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import sessions as ss
 from tests.conftest import PASSWORD
 from tests.interop.flows import T0, checklist, screening, signed_plan

@@ -152,8 +152,9 @@ def test_a_logout_on_one_worker_kills_the_token_on_the_other(served):
 
 @pytest.mark.parametrize("engine", ["sqlite"])
 def test_serve_refuses_the_demo_database_in_production(database_url, tmp_path, settings):
+    from ketaclinic.clock import utcnow
     from ketaclinic.demo import seed_demo
-    from ketaclinic.records.db import Database, utcnow
+    from ketaclinic.records.db import Database
 
     db = Database(database_url)
     try:

@@ -405,7 +405,10 @@ def _worsen(obs: dict, which: str, amount: float) -> dict:
     if which == "systolic_mmhg":
         worse["systolic_mmhg"] = min(300, obs["systolic_mmhg"] + amount * 20)
     elif which == "diastolic_mmhg":
-        worse["diastolic_mmhg"] = min(worse["systolic_mmhg"] - 1, obs["diastolic_mmhg"] + amount * 10)
+        # away from the normal range: lower when already low (diastolic < 50 is hypotension), else higher
+        dia = obs["diastolic_mmhg"]
+        worse["diastolic_mmhg"] = (max(20, dia - amount * 10) if dia < 50
+                                   else min(worse["systolic_mmhg"] - 1, dia + amount * 10))
     elif which == "spo2_pct":
         worse["spo2_pct"] = max(50, obs["spo2_pct"] - amount * 5)
     elif which == "respiratory_rate_per_min":

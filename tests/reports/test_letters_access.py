@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ketaclinic.api.app import create_app
 from ketaclinic.cli import app as cli_app
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services.auth import issue_token
 from tests.conftest import PASSWORD
 from tests.reports.letters_clinic import REFERRER, build_story, make_clinic, module_database

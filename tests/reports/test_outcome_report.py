@@ -16,9 +16,9 @@ from ketaclinic.api.app import create_app
 from ketaclinic.cli import app as cli_app
 from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.clinical.outcomes import wilson_interval
+from ketaclinic.clock import utcnow
 from ketaclinic.demo import seed_demo
 from ketaclinic.records.audit import AuditEntry
-from ketaclinic.records.db import utcnow
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.records.users import User
 from ketaclinic.reports.outcome_report import (

@@ -55,7 +55,7 @@ def client(env):
 
 
 def bearer(env, role: str) -> dict[str, str]:
-    from ketaclinic.records.db import utcnow
+    from ketaclinic.clock import utcnow
 
     token, _ = issue_token(env["db"], env["clinic"].actors[role], now=utcnow(), lifetime_s=600)
     return {"Authorization": f"Bearer {token}"}

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 @pytest.fixture
 def under_way(demo_database) -> tuple[int, object]:
     """A visit on a demo patient's signed IV plan, started 20 minutes ago; and a way to record for it."""
-    from ketaclinic.records.db import utcnow
+    from ketaclinic.clock import utcnow
     from ketaclinic.services import plans
 
     with demo_services(demo_database) as (db, sign_in_as):

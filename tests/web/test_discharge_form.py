@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import sessions as ss
 from tests.interop.flows import running, signed_plan
 from tests.web.conftest import csrf_of

@@ -20,7 +20,7 @@ PADSS = ("padss_vital_signs", "padss_activity", "padss_nausea_vomiting", "padss_
 @pytest.fixture
 def observed_session(demo_database) -> int:
     """A visit made through the services as the demo nurse, its infusion stopped 70 minutes ago."""
-    from ketaclinic.records.db import utcnow
+    from ketaclinic.clock import utcnow
     from ketaclinic.services import plans, sessions
 
     with demo_services(demo_database) as (db, sign_in):

@@ -127,7 +127,7 @@ def test_a_soft_session_total_needs_the_physicians_reason_in_the_builder(page, s
 @pytest.fixture
 def running_near_the_total(demo_database, demo_patient) -> int:
     """A custom IV session (3 x 0.35 mg/kg + 0.7 mg/kg/h for 4 h = 3.85 mg/kg) started 30 min ago."""
-    from ketaclinic.records.db import utcnow
+    from ketaclinic.clock import utcnow
     from ketaclinic.services import evaluations, plans
 
     with demo_services(demo_database) as (db, sign_in):

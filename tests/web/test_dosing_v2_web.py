@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import patients as pt
 from ketaclinic.services import plans as pl
 from ketaclinic.services import sessions as ss

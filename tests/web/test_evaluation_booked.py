@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import inquiries as iq
 from ketaclinic.services.context import Actor
 from ketaclinic.services.patients import PatientIn

@@ -145,7 +145,8 @@ def test_a_physician_evaluates_screens_and_signs_a_plan_with_a_soft_limit_overri
 @pytest.fixture
 def prepared_sessions(demo_database):
     """Two visits made through the services as the demo nurse: one running now, one observed for 70 min."""
-    from ketaclinic.records.db import Database, utcnow
+    from ketaclinic.clock import utcnow
+    from ketaclinic.records.db import Database
     from ketaclinic.services import plans, sessions
     from ketaclinic.services.auth import authenticate
     from ketaclinic.settings import Settings

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ketaclinic.clock import utcnow
 from ketaclinic.demo import seed_demo
-from ketaclinic.records.db import utcnow
 from tests.web.conftest import sign_in
 
 

@@ -32,7 +32,7 @@ def test_the_evaluation_form_takes_a_v2_history_item_and_shows_its_finding(page,
 @pytest.fixture
 def blocked_session(demo_database):
     """A checked-in visit whose nurse checklist has a baseline SpO2 of 90 %."""
-    from ketaclinic.records.db import utcnow
+    from ketaclinic.clock import utcnow
     from ketaclinic.services import plans
 
     with demo_services(demo_database) as (db, sign_in_as):

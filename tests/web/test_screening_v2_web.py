@@ -4,7 +4,7 @@ baseline SpO2 of 90 %."""
 
 from datetime import timedelta
 
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import sessions as ss
 from tests.interop.flows import checklist, signed_plan
 from tests.web.conftest import csrf_of

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.services import auth as auth_service
 from ketaclinic.services import ratelimit
 from ketaclinic.services.context import Actor

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from ketaclinic.api.auth import allow, db_of, settings_of
 from ketaclinic.api.http import PathId, pdf_response
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.reports import letters, session_record
 from ketaclinic.services.context import Actor
 

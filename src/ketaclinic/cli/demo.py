@@ -20,8 +20,9 @@ def demo(
 ) -> None:
     """Seed the synthetic demo clinic (every name and record says it is synthetic)."""
     from ketaclinic.cli.records import _settings
+    from ketaclinic.clock import utcnow
     from ketaclinic.demo import seed_demo
-    from ketaclinic.records.db import Database, utcnow
+    from ketaclinic.records.db import Database
     from ketaclinic.services.errors import ServiceError
     from ketaclinic.settings import SettingsError
 

@@ -41,10 +41,11 @@ from sqlalchemy import select
 from ketaclinic.clinical.conditions import get_condition
 from ketaclinic.clinical.dosing import program_weight_text
 from ketaclinic.clinical.protocols import get_protocol
+from ketaclinic.clock import utcnow
 from ketaclinic.interop import fhir_codes as codes
 from ketaclinic.interop.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, Code
 from ketaclinic.pharmacology.regimen import Bolus, doses_as_given
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.installation import installation_uuid

@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ketaclinic.records.db import Base, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Base
 from ketaclinic.records.mixins import AppendOnlyMixin
 
 GENESIS_HASH = "0" * 64

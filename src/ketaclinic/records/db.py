@@ -30,11 +30,6 @@ NAMING = {
 }
 
 
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC (the shell's clock; the core takes time as input)."""
-    return datetime.now(UTC)
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware.
 

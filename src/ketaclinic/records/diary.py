@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.records.db import Base, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Base
 from ketaclinic.records.mixins import AppendOnlyMixin
 
 

@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ketaclinic.records.db import Base, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Base
 from ketaclinic.records.mixins import AppendOnlyMixin
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 
 
 class RecordMixin:

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.records.db import Base, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Base
 from ketaclinic.records.mixins import AppendOnlyMixin, RecordMixin
 
 DEMOGRAPHIC_FIELDS = ("given_name", "family_name", "birth_date", "sex", "phone", "email", "referring_physician",

@@ -21,7 +21,8 @@ from datetime import datetime
 from sqlalchemy import LargeBinary, String, exc, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.records.db import Base, Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Base, Database
 from ketaclinic.records.mixins import AppendOnlyMixin
 
 KEY_BYTES = 32

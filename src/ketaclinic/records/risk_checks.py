@@ -12,7 +12,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.records.db import Base, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Base
 from ketaclinic.records.mixins import AppendOnlyMixin
 
 

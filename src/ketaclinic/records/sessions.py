@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.records.db import Base, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Base
 from ketaclinic.records.mixins import AppendOnlyMixin, RecordMixin
 
 SESSION_STATES = ("scheduled", "checked_in", "running", "observing", "discharged", "cancelled")

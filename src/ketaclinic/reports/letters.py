@@ -43,8 +43,9 @@ from ketaclinic.clinical.dosing import program_dosing_weight_kg, program_weight_
 from ketaclinic.clinical.follow_up import OpioidDose, UnknownOpioidError, daily_mme
 from ketaclinic.clinical.outcomes import MODERATE_REDUCTION_PCT, SUBSTANTIAL_REDUCTION_PCT, classify_response
 from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
+from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan, PlanOverride

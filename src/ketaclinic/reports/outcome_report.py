@@ -39,8 +39,9 @@ from ketaclinic.clinical.outcomes import (
     small_cell,
     wilson_interval,
 )
+from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY, get_source, ref
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.reports.frame import frame_for
 from ketaclinic.reports.pdf import render_html, render_pdf, svg_data_uri
 from ketaclinic.services.common import audit, require_role, unit_of_work

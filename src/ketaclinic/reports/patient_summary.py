@@ -41,8 +41,9 @@ from ketaclinic.clinical.outcomes import (
     adverse_event_summary,
     classify_response,
 )
+from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY, get_source, ref
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession, SessionEvent

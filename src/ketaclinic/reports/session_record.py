@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy import select
 
 from ketaclinic.clinical.dosing import program_weight_text
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import SessionEvent

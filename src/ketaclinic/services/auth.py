@@ -31,7 +31,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.users import AuthSession, LoginThrottle, User
 from ketaclinic.services.common import audit, unit_of_work
 from ketaclinic.services.context import Actor

@@ -42,8 +42,9 @@ from ketaclinic.clinical.dosing import (
     tighten_library,
 )
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
+from ketaclinic.clock import utcnow
 from ketaclinic.records.clinic_settings import ClinicSettingsVersion
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, PreconditionRequired, ValidationFailed

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.follow_up import DiaryEntry as CoreDiaryEntry
 from ketaclinic.clinical.follow_up import OpioidDose, UnknownOpioidError, booster_advice, daily_mme
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.services.clinic_settings import current_booster_policy

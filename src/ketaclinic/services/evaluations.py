@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.dosing import weight_change_flag
 from ketaclinic.clinical.screening import RULE_VERSION, ScreeningRequest, screen
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.patients import PatientWeight
 from ketaclinic.services.common import (

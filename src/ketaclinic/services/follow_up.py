@@ -35,8 +35,9 @@ from ketaclinic.clinical.follow_up import (
     risk_checks_due,
 )
 from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
+from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.risk_checks import RiskCheck

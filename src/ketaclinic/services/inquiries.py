@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.inquiries import Inquiry
 from ketaclinic.services.business_days import answer_by
 from ketaclinic.services.common import (

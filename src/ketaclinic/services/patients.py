@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.patients import DEMOGRAPHIC_FIELDS, Patient, PatientVersion, PatientWeight
 from ketaclinic.services.common import (
     Page,

@@ -44,9 +44,10 @@ from ketaclinic.clinical.dosing import (
 )
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
 from ketaclinic.clinical.protocols import PROTOCOL_IDS, get_protocol
+from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.jsonable import plain
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.services.clinic_settings import current_booster_policy, current_libraries
 from ketaclinic.services.common import (

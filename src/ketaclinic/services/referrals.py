@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 
+from ketaclinic.clock import utcnow
 from ketaclinic.interop.fhir import full_url
 from ketaclinic.interop.fhir_import import ReferralError, read_referral
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.installation import installation_uuid
 from ketaclinic.records.patients import Patient, PatientWeight

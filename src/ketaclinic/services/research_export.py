@@ -33,8 +33,9 @@ from sqlalchemy.orm import Session
 from ketaclinic import __version__
 from ketaclinic.clinical.follow_up import OpioidDose, daily_mme
 from ketaclinic.clinical.outcomes import classify_response
+from ketaclinic.clock import utcnow
 from ketaclinic.interop import research
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan

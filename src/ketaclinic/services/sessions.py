@@ -73,8 +73,9 @@ from ketaclinic.clinical.monitoring import (
 )
 from ketaclinic.clinical.protocols import get_protocol
 from ketaclinic.clinical.vitals import Vitals
+from ketaclinic.clock import utcnow
 from ketaclinic.pharmacology.regimen import Infusion, doses_as_given
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession, SessionEvent

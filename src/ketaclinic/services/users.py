@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from ketaclinic.records.db import Database, utcnow
+from ketaclinic.clock import utcnow
+from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.users import LoginThrottle, User
 from ketaclinic.services.auth import end_sign_ins, hash_password, lift_throttle, throttle_keys

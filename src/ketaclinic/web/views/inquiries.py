@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import inquiries as inquiry_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError

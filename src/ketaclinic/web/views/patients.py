@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ketaclinic.charts import pain_trend_chart, to_svg
 from ketaclinic.clinical.dosing import HEIGHT_MAX_CM, HEIGHT_MIN_CM, bmi_kg_per_m2, dosing_weight
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import evaluations as evaluations_service
 from ketaclinic.services import follow_up as follow_up_service

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ketaclinic.charts import pain_trend_chart, to_svg
 from ketaclinic.clinical.follow_up import MME_FACTORS
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.context import Actor

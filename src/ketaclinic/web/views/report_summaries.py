@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ketaclinic.api.http import PathId, pdf_response
-from ketaclinic.records.db import utcnow
+from ketaclinic.clock import utcnow
 from ketaclinic.reports import outcome_report, patient_summary
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import NotFound, ValidationFailed

@@ -19,9 +19,9 @@ from ketaclinic.clinical.discharge import PADSS_ANCHORS, PADSS_ITEMS
 from ketaclinic.clinical.dosing import dosing_weight
 from ketaclinic.clinical.monitoring import SIDE_EFFECT_CODES, SIDE_EFFECT_SEVERITIES, vitals_due
 from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
+from ketaclinic.clock import utcnow
 from ketaclinic.pharmacology.regimen import doses_as_given, rate_now_mg_per_h
 from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
-from ketaclinic.records.db import utcnow
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import sessions as session_service
