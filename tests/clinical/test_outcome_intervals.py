@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from scipy.stats import binomtest
 
-from ketaclinic.clinical.outcomes import EventRow, adverse_event_summary, small_cell, wilson_interval
+from ketaclinic.clinical.outcomes import adverse_event_summary, small_cell, wilson_interval
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.evidence.sources import get_source
 
 
@@ -31,20 +32,20 @@ def test_small_cells_hide_counts_below_five() -> None:
 
 
 def _vitals(event_id: int, session_id: int, *effects: tuple[str, str]) -> EventRow:
-    return EventRow(event_id, session_id, "vitals",
-                    {"observation": {"side_effects": [{"code": c, "severity": s} for c, s in effects]}, "alerts": []})
+    return EventRow(id=event_id, session_id=session_id, kind="vitals",
+                    payload={"observation": {"side_effects": [{"code": c, "severity": s} for c, s in effects]}, "alerts": []})
 
 
 def test_side_effects_count_once_per_session_at_the_worst_severity() -> None:
     rows = [
         _vitals(1, 10, ("nausea", "mild")),
         _vitals(2, 10, ("nausea", "moderate"), ("dizziness", "mild")),
-        EventRow(3, 10, "side_effect", {"code": "nausea", "severity": "mild"}),
+        EventRow(id=3, session_id=10, kind="side_effect", payload={"code": "nausea", "severity": "mild"}),
         _vitals(4, 11, ("nausea", "mild")),
-        EventRow(5, 11, "alert", {"code": "spo2_low", "severity": "warning", "action": "reduce_rate"}),
-        EventRow(6, 11, "alert", {"code": "spo2_low", "severity": "warning", "action": "reduce_rate"}),
-        EventRow(7, 12, "alert", {"code": "bp_critical", "severity": "critical", "action": "pause_infusion"}),
-        EventRow(8, 13, "note", {"text": "nothing to count"}),
+        EventRow(id=5, session_id=11, kind="alert", payload={"code": "spo2_low", "severity": "warning", "action": "reduce_rate"}),
+        EventRow(id=6, session_id=11, kind="alert", payload={"code": "spo2_low", "severity": "warning", "action": "reduce_rate"}),
+        EventRow(id=7, session_id=12, kind="alert", payload={"code": "bp_critical", "severity": "critical", "action": "pause_infusion"}),
+        EventRow(id=8, session_id=13, kind="note", payload={"text": "nothing to count"}),
     ]
     summary = adverse_event_summary(rows)
     by = {(c.code, c.severity): (c.sessions, c.reports) for c in summary.side_effects}
@@ -57,9 +58,9 @@ def test_side_effects_count_once_per_session_at_the_worst_severity() -> None:
 
 
 def test_an_amendment_corrects_the_side_effect_it_names() -> None:
-    rows = [EventRow(1, 20, "side_effect", {"code": "hallucinations", "severity": "severe"}),
-            EventRow(2, 20, "amendment", {"reason": "wrong code", "correction": {"code": "vivid_dreams",
-                                                                                "severity": "mild"}}, 1)]
+    rows = [EventRow(id=1, session_id=20, kind="side_effect", payload={"code": "hallucinations", "severity": "severe"}),
+            EventRow(id=2, session_id=20, kind="amendment", payload={"reason": "wrong code", "correction": {"code": "vivid_dreams",
+                                                                                "severity": "mild"}}, amends_event_id=1)]
     summary = adverse_event_summary(rows)
     assert [(c.code, c.severity, c.sessions) for c in summary.side_effects] == [("vivid_dreams", "mild", 1)]
     assert adverse_event_summary([]).side_effects == () and adverse_event_summary([]).sessions_with_events == 0

@@ -225,8 +225,8 @@ def test_what_a_referral_brought_is_tagged_and_attributed_and_points_nowhere_out
 
 
 def test_every_amendment_counts_and_a_corrected_rate_is_the_rate_given(db, clinic):
-    """Amendments merge field by field (services.sessions.corrections_by_event), for every reader."""
-    from ketaclinic.services.sessions import rate_changes_given
+    """Amendments merge field by field (clinical.record.corrections_by_event), for every reader."""
+    from ketaclinic.clinical.record import rate_changes_given
 
     nurse = clinic.actors["nurse"]
     visit = running(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), AT)

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.interop import research as rx
 from ketaclinic.pharmacology.regimen import doses_as_given, total_dose_mg
 
@@ -127,7 +128,7 @@ def test_doses_follow_the_pump_as_run():
 
 
 def _event(event_id, kind, payload, minute=10.0, amends=None, session_id=1):
-    return rx.EventRow(event_id=event_id, session_id=session_id, kind=kind, minute=minute, payload=payload,
+    return EventRow(id=event_id, session_id=session_id, kind=kind, minute=minute, payload=payload,
                        amends_event_id=amends)
 
 
@@ -151,7 +152,7 @@ def test_amendments_export_the_corrected_value_never_free_text():
         _event(8, "alert", {"code": "bp_critical", "severity": "critical", "action": "pause_infusion",
                             "message": "for Mrs Jones", "source": "delsant2020", "vitals_event_id": 1}),
     ]
-    out = {e.event.event_id: e for e in rx.corrected_events(events, {1: 70.0})}
+    out = {e.event.id: e for e in rx.corrected_events(events, {1: 70.0})}
     assert set(out) == {1, 2, 3, 7, 8}, "notes and amendments are not exported as rows"
     vitals = out[1]
     assert vitals.amended and vitals.rows[0]["systolic_mmhg"] == 128.0

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.interop import research as rx
 
 T = datetime(2025, 3, 3, 9, tzinfo=UTC)
@@ -150,15 +151,15 @@ def test_s7b_implausible_stored_values_are_blanked_and_counted():
           for i in range(11)]
     ss = [rx.SessionRow(i, i, T, "discharged", weight_kg=7000.0 if i == 2 else 70.0, started_at=T,
                         ended_at=T + timedelta(hours=2)) for i in range(11)]
-    events = [rx.EventRow(1, 0, "vitals", 10.0, {"observation": {"systolic_mmhg": 120, "heart_rate_bpm": 80,
+    events = [EventRow(id=1, session_id=0, kind="vitals", minute=10.0, payload={"observation": {"systolic_mmhg": 120, "heart_rate_bpm": 80,
                                                                  "spo2_pct": 97, "moaas": 5}}),
-              rx.EventRow(2, 0, "amendment", 20.0, {"correction": {"heart_rate_bpm": 5551234567,
-                                                                   "systolic_mmhg": 19800615, "spo2_pct": -3}}, 1),
-              rx.EventRow(3, 0, "medication", 30.0, {"drug": "ondansetron", "dose": 4155550123, "unit": "mg",
+              EventRow(id=2, session_id=0, kind="amendment", minute=20.0, payload={"correction": {"heart_rate_bpm": 5551234567,
+                                                                   "systolic_mmhg": 19800615, "spo2_pct": -3}}, amends_event_id=1),
+              EventRow(id=3, session_id=0, kind="medication", minute=30.0, payload={"drug": "ondansetron", "dose": 4155550123, "unit": "mg",
                                                      "route": "iv"}),
-              rx.EventRow(4, 0, "medication", 31.0, {"drug": "ondansetron", "dose": 4000, "unit": "mcg", "route": "iv"}),
-              rx.EventRow(5, 1, "rate_change", 40.0, {"rate_mg_per_h": 9e9, "rate_mg_per_kg_per_h": 0.3}),
-              rx.EventRow(6, 1, "vitals", 99999.0, {"observation": {"systolic_mmhg": 300, "diastolic_mmhg": 20,
+              EventRow(id=4, session_id=0, kind="medication", minute=31.0, payload={"drug": "ondansetron", "dose": 4000, "unit": "mcg", "route": "iv"}),
+              EventRow(id=5, session_id=1, kind="rate_change", minute=40.0, payload={"rate_mg_per_h": 9e9, "rate_mg_per_kg_per_h": 0.3}),
+              EventRow(id=6, session_id=1, kind="vitals", minute=99999.0, payload={"observation": {"systolic_mmhg": 300, "diastolic_mmhg": 20,
                                                                     "heart_rate_bpm": 250, "spo2_pct": 50,
                                                                     "respiratory_rate_per_min": 0, "moaas": 0}})]
     diary = [rx.DiaryRow(1, 4, T + timedelta(days=5), 42, mood=7), rx.DiaryRow(2, 5, T + timedelta(days=5), 6, mood=-1)]

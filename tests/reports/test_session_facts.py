@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.reports.letters import window_means
 from ketaclinic.reports.lookup import Citations, short_cite
 from ketaclinic.reports.session_facts import (
-    EventRow,
     alerts,
     fmt,
     ketamine_given_mg,
@@ -35,7 +35,8 @@ def at(minute: float) -> datetime:
 
 
 def row(event_id: int, kind: str, payload: dict, minute: float, by: int = 7, amends: int | None = None) -> EventRow:
-    return EventRow(event_id, kind, payload, minute, at(minute), by, amends)
+    return EventRow(id=event_id, kind=kind, payload=payload, minute=minute, recorded_at=at(minute), recorded_by=by,
+                    amends_event_id=amends)
 
 
 EVENTS = [

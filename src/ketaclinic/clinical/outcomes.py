@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ketaclinic.clinical.follow_up import DiaryEntry, reduction_pct
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.clinical.rules import Rule
 from ketaclinic.evidence.sources import CLINIC_POLICY, ref
 
@@ -273,17 +274,6 @@ def small_cell(count: int, below: int = SMALL_CELL_BELOW) -> str:
 
 
 @dataclass(frozen=True)
-class EventRow:
-    """One session event as the adverse-event count needs it (``kind`` and ``payload`` as stored)."""
-
-    event_id: int
-    session_id: int
-    kind: str
-    payload: dict
-    amends_event_id: int | None = None
-
-
-@dataclass(frozen=True)
 class SideEffectCount:
     code: str
     severity: str
@@ -342,7 +332,7 @@ def adverse_event_summary(rows: list[EventRow]) -> AdverseEventSummary:
 
     for row in rows:
         sessions.add(row.session_id)
-        payload = {**(row.payload or {}), **corrections.get(row.event_id, {})}
+        payload = {**(row.payload or {}), **corrections.get(row.id, {})}
         if row.kind == "side_effect":
             side_effect(row.session_id, payload.get("code"), payload.get("severity"))
         elif row.kind == "vitals":

@@ -41,6 +41,7 @@ from sqlalchemy import select
 from ketaclinic.clinical.conditions import get_condition
 from ketaclinic.clinical.dosing import program_weight_text
 from ketaclinic.clinical.protocols import get_protocol
+from ketaclinic.clinical.record import corrections_by_event, rate_changes_given
 from ketaclinic.clock import utcnow
 from ketaclinic.interop import fhir_codes as codes
 from ketaclinic.interop.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, Code
@@ -57,7 +58,6 @@ from ketaclinic.records.users import User
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.patients import load_patient
-from ketaclinic.services.sessions import corrections_by_event, rate_changes_given
 
 __all__ = ["ICD10CM", "LOINC", "SNOMED", "Chart", "export_patient", "export_patient_bundle", "full_url"]
 

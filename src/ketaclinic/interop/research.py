@@ -111,6 +111,7 @@ from ketaclinic.clinical.monitoring import (
     Severity,
 )
 from ketaclinic.clinical.protocols import PROTOCOLS
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.pharmacology.regimen import Bolus, doses_from_pump_program
 
 # --- the rules ----------------------------------------------------------------------------
@@ -418,16 +419,6 @@ class SessionRow:
     ended_at: datetime | None = None
     discharged_at: datetime | None = None
     pump_program: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class EventRow:
-    event_id: int
-    session_id: int
-    kind: str
-    minute: float | None
-    payload: dict[str, Any]
-    amends_event_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -838,11 +829,11 @@ def corrected_events(events: Iterable[EventRow], weight_of: dict[int, float | No
     """The exportable events in recording order, with every amendment's correction applied in turn,
     and every implausible number blanked (counted into ``blanks``)."""
     blanks = Counter() if blanks is None else blanks
-    ordered = sorted(events, key=lambda e: e.event_id)
+    ordered = sorted(events, key=lambda e: e.id)
     out: dict[int, _Event] = {}
     for event in ordered:
         if event.kind in EXPORTED_EVENT_KINDS:
-            out[event.event_id] = _Event(event, _fields_of(event))
+            out[event.id] = _Event(event, _fields_of(event))
     for event in ordered:
         if event.kind == "amendment" and event.amends_event_id in out:
             target = out[event.amends_event_id]

@@ -43,6 +43,7 @@ from ketaclinic.clinical.dosing import program_dosing_weight_kg, program_weight_
 from ketaclinic.clinical.follow_up import OpioidDose, UnknownOpioidError, daily_mme
 from ketaclinic.clinical.outcomes import MODERATE_REDUCTION_PCT, SUBSTANTIAL_REDUCTION_PCT, classify_response
 from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.records.db import Database
@@ -53,7 +54,7 @@ from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.reports.frame import frame_for
 from ketaclinic.reports.lookup import Citations, identity, local, usernames
 from ketaclinic.reports.pdf import render_pdf, svg_data_uri
-from ketaclinic.reports.session_facts import ACTION_WORDS, EventRow, SessionSummary, fmt, summarise
+from ketaclinic.reports.session_facts import ACTION_WORDS, SessionSummary, fmt, summarise
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.diary import current_by_day, patient_entries
@@ -444,8 +445,9 @@ def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | N
         course_end = course.course_end if isinstance(course, PatientCourse) else local(visits[-1].discharged_at, tz).date()
         by_session: dict[int, list[EventRow]] = {v.id: [] for v in visits}
         for e in events:
-            by_session[e.session_id].append(EventRow(e.id, e.kind, e.payload or {}, e.minute, local(e.recorded_at, tz),
-                                                     e.recorded_by, e.amends_event_id))
+            by_session[e.session_id].append(EventRow(
+                id=e.id, kind=e.kind, payload=e.payload or {}, minute=e.minute, recorded_at=local(e.recorded_at, tz),
+                recorded_by=e.recorded_by, amends_event_id=e.amends_event_id))
         lines = []
         for visit in visits:
             summary = summarise(visit.pump_program, visit.weight_kg, visit.started_at, visit.ended_at,

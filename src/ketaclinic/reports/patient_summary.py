@@ -37,10 +37,10 @@ from ketaclinic.clinical.follow_up import OpioidDose, daily_mme
 from ketaclinic.clinical.outcomes import (
     MODERATE_REDUCTION_PCT,
     SUBSTANTIAL_REDUCTION_PCT,
-    EventRow,
     adverse_event_summary,
     classify_response,
 )
+from ketaclinic.clinical.record import EventRow, rate_changes_given
 from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY, get_source, ref
 from ketaclinic.records.db import Database
@@ -56,7 +56,6 @@ from ketaclinic.services.follow_up import follow_up_in
 from ketaclinic.services.outcomes import FOLLOW_UP_DAYS, course_of
 from ketaclinic.services.patient_facts import load_patient_facts
 from ketaclinic.services.patients import load_patient
-from ketaclinic.services.sessions import rate_changes_given
 
 ROLES = ("physician", "nurse", "patient")
 TEMPLATE = "patient_summary.html"
@@ -325,7 +324,8 @@ def _side_effects(session: Session, session_ids: list[int]) -> list[str]:
                                   SessionEvent.amends_event_id)
                            .where(SessionEvent.session_id.in_(session_ids),
                                   SessionEvent.kind.in_(("side_effect", "vitals", "amendment")))).all()
-    summary = adverse_event_summary([EventRow(r.id, r.session_id, r.kind, r.payload or {}, r.amends_event_id)
+    summary = adverse_event_summary([EventRow(id=r.id, session_id=r.session_id, kind=r.kind, payload=r.payload or {},
+                                                   amends_event_id=r.amends_event_id)
                                      for r in rows])
     out = []
     for c in summary.side_effects:

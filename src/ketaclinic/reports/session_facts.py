@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from ketaclinic.clinical.dosing import program_dosing_weight_kg
+from ketaclinic.clinical.record import EventRow, corrections_by_event
 from ketaclinic.pharmacology.regimen import mg_as_given
-from ketaclinic.services.sessions import corrections_by_event
 
 SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
 KIND_LABELS = {
@@ -44,19 +44,6 @@ ACTION_WORDS = {
 }
 KETAMINE_NAMES = ("ketamine", "ketamine hydrochloride")
 MG_PER_UNIT = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
-
-
-@dataclass(frozen=True)
-class EventRow:
-    """One stored event as the documents need it (a plain copy of the record's columns)."""
-
-    id: int
-    kind: str
-    payload: Mapping[str, Any]
-    minute: float | None
-    recorded_at: datetime
-    recorded_by: int | None
-    amends_event_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +148,7 @@ def rate_changes(program: Mapping[str, Any] | None, events: Iterable[EventRow],
     for event in sorted(events, key=lambda e: (e.recorded_at, e.id)):
         if event.kind != "rate_change":
             continue
-        p = {**event.payload, **fixes.get(event.id, {})}  # as corrected (services.sessions.corrections_by_event)
+        p = {**event.payload, **fixes.get(event.id, {})}  # as corrected (clinical.record.corrections_by_event)
         new_mg, new_ml, new_kg = _num(p.get("rate_mg_per_h")) or 0.0, _num(p.get("rate_ml_per_h")), _num(p.get("rate_mg_per_kg_per_h"))
         override = (p.get("override") or {}).get("reason") if isinstance(p.get("override"), Mapping) else None
         out.append(RateChange(event.minute, event.recorded_at, old_mg, new_mg, old_ml, new_ml, old_kg, new_kg,

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ketaclinic.clinical.dosing import program_weight_text
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
@@ -32,7 +33,7 @@ from ketaclinic.reports.frame import frame_for
 from ketaclinic.reports.letters import plan_summary
 from ketaclinic.reports.lookup import Citations, identity, local, usernames
 from ketaclinic.reports.pdf import Frame, render_html, render_pdf
-from ketaclinic.reports.session_facts import ACTION_WORDS, EventRow, fmt, record_lines, summarise
+from ketaclinic.reports.session_facts import ACTION_WORDS, fmt, record_lines, summarise
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.sessions import load_session
@@ -121,8 +122,9 @@ def _document(db: Database, actor: Actor, session_id: int, now: datetime | None,
         frame = frame_for(session, actor, title=f"Session record #{visit.id}", now=local(now, tz), patient=patient)
         audit(session, actor, "report.session_record", "session", visit.id,
               {"patient_id": patient.id, "state": visit.state, "events": len(rows)})
-        events = [EventRow(e.id, e.kind, e.payload or {}, e.minute, local(e.recorded_at, tz), e.recorded_by,
-                           e.amends_event_id) for e in rows]
+        events = [EventRow(id=e.id, kind=e.kind, payload=e.payload or {}, minute=e.minute,
+                           recorded_at=local(e.recorded_at, tz), recorded_by=e.recorded_by,
+                           amends_event_id=e.amends_event_id) for e in rows]
         started = visit.pump_program is not None
         program = visit.pump_program if started else plan_row.pump_program
         summary = summarise(program, visit.weight_kg, visit.started_at, visit.ended_at, events, names, now)

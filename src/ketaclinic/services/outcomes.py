@@ -38,7 +38,6 @@ from ketaclinic.clinical.follow_up import DiaryEntry as CoreDiaryEntry
 from ketaclinic.clinical.outcomes import (
     AdverseEventSummary,
     DurabilityRecord,
-    EventRow,
     PatientOutcome,
     adverse_event_summary,
     classify_response,
@@ -47,6 +46,7 @@ from ketaclinic.clinical.outcomes import (
     durability_record,
     kaplan_meier,
 )
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
@@ -239,7 +239,8 @@ def session_events_in(session: Session, start: date, end: date) -> tuple[int, li
                            .where(SessionEvent.session_id.in_(started),
                                   SessionEvent.kind.in_(("side_effect", "vitals", "alert", "amendment")))
                            .order_by(SessionEvent.id)).all()
-    return count, [EventRow(r.id, r.session_id, r.kind, r.payload or {}, r.amends_event_id) for r in rows]
+    return count, [EventRow(id=r.id, session_id=r.session_id, kind=r.kind, payload=r.payload or {},
+                             amends_event_id=r.amends_event_id) for r in rows]
 
 
 def adverse_events(db: Database, actor: Actor, *, start: date, end: date) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import __version__
 from ketaclinic.clinical.follow_up import OpioidDose, daily_mme
 from ketaclinic.clinical.outcomes import classify_response
+from ketaclinic.clinical.record import EventRow
 from ketaclinic.clock import utcnow
 from ketaclinic.interop import research
 from ketaclinic.records.db import Database
@@ -233,7 +234,7 @@ def load_cohort(session: Session, *, as_of: datetime, tz: tzinfo = UTC, conditio
     else:
         event_rows = list(session.execute(event_query))
         diary_rows = list(session.execute(diary_query))
-    events = tuple(research.EventRow(event_id=r.id, session_id=r.session_id, kind=r.kind, minute=r.minute,
+    events = tuple(EventRow(id=r.id, session_id=r.session_id, kind=r.kind, minute=r.minute,
                                      payload=r.payload, amends_event_id=r.amends_event_id)
                    for r in event_rows if r.session_id in session_ids)
     cutoff = research.cutoff_day(as_of, tz)

@@ -72,6 +72,7 @@ from ketaclinic.clinical.monitoring import (
     evaluate_observation,
 )
 from ketaclinic.clinical.protocols import get_protocol
+from ketaclinic.clinical.record import corrections_by_event, rate_changes_given
 from ketaclinic.clinical.vitals import Vitals
 from ketaclinic.clock import utcnow
 from ketaclinic.pharmacology.regimen import Infusion, doses_as_given
@@ -957,32 +958,6 @@ def check_correction(kind: str, original: dict[str, Any], correction: dict[str, 
         where = ".".join(str(p) for p in first["loc"])
         raise ValidationFailed(f"the correction is not a valid {kind}: {where}: {first['msg']}",
                                field=f"correction.{where}") from None
-
-
-def corrections_by_event(events: Iterable[Any]) -> dict[int, dict[str, Any]]:
-    """The merged ``correction`` of every amended event (later amendments win, field by field).
-
-    Every reader of the record (documents, FHIR, the console's chart) applies amendments this way."""
-    merged: dict[int, dict[str, Any]] = {}
-    for event in sorted(events, key=lambda e: e.id):
-        if event.kind == "amendment" and event.amends_event_id is not None:
-            fix = dict((event.payload or {}).get("correction") or {})
-            merged[event.amends_event_id] = {**merged.get(event.amends_event_id, {}), **fix}
-    return merged
-
-
-def rate_changes_given(events: Iterable[Any]) -> list[tuple[float, float]]:
-    """``(minute, rate_mg_per_h)`` of every rate change, as corrected, in recording order: what
-    :func:`ketaclinic.pharmacology.regimen.doses_as_given` needs to say what the pump gave."""
-    events = list(events)
-    fixes = corrections_by_event(events)
-    out = []
-    for event in sorted(events, key=lambda e: e.id):
-        if event.kind == "rate_change":
-            rate = {**(event.payload or {}), **fixes.get(event.id, {})}.get("rate_mg_per_h")
-            if rate is not None:
-                out.append((float(event.minute or 0.0), float(rate)))
-    return out
 
 
 def _positive_number(value: Any) -> bool:

@@ -18,6 +18,7 @@ from ketaclinic.charts import session_vitals_chart, to_svg
 from ketaclinic.clinical.discharge import PADSS_ANCHORS, PADSS_ITEMS
 from ketaclinic.clinical.dosing import dosing_weight
 from ketaclinic.clinical.monitoring import SIDE_EFFECT_CODES, SIDE_EFFECT_SEVERITIES, vitals_due
+from ketaclinic.clinical.record import rate_changes_given
 from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
 from ketaclinic.clock import utcnow
 from ketaclinic.pharmacology.regimen import doses_as_given, rate_now_mg_per_h
@@ -145,7 +146,7 @@ def pump_now(visit: Any, events: list[Any], minutes: float | None) -> dict[str, 
         return {"pump_now_ml_per_h": 0.0, "pump_now_mg_per_h": 0.0, "pump_planned_ml_per_h": None,
                 "pump_changed_min_ago": None}
     steps = program.get("program", [])
-    changes = session_service.rate_changes_given(events)
+    changes = rate_changes_given(events)
     # an event's minute is stored to 0.01 min, so a change made a moment ago can sit a fraction of a
     # second "in the future": it is what the pump runs now all the same
     last = max((m for m, _ in changes if m <= minutes + 0.01), default=None)
@@ -228,7 +229,7 @@ def chart(request: Request, session_id: int, actor: Annotated[Actor, Depends(nee
     predicted = None
     if visit.pump_program:
         # what the pump actually delivered: the program with the recorded rate changes and the stop
-        changes = session_service.rate_changes_given(events)  # as corrected by any amendment
+        changes = rate_changes_given(events)  # as corrected by any amendment
         stopped = ((visit.ended_at - visit.started_at).total_seconds() / 60
                    if visit.started_at and visit.ended_at else None)
         given, end = doses_as_given(visit.pump_program.get("program", []), changes, stopped)
