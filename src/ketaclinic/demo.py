@@ -41,7 +41,7 @@ from ketaclinic.services import plans as plan_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.auth import actor_for
 from ketaclinic.services.context import Actor
-from ketaclinic.services.patients import PatientIn, create_patient
+from ketaclinic.services.patients import PatientIn, create_patient, has_demo
 from ketaclinic.services.users import UserCreate, create_user
 from ketaclinic.settings import Settings
 
@@ -85,11 +85,6 @@ def is_empty(db: Database) -> bool:
     with db.reading() as session:
         return not session.execute(select(func.count()).select_from(Patient)).scalar_one() and \
             not session.execute(select(func.count()).select_from(User)).scalar_one()
-
-
-def has_demo(db: Database) -> bool:
-    with db.reading() as session:
-        return session.execute(select(Patient.id).where(Patient.family_name.like(f"%{DEMO_MARK}"))).first() is not None
 
 
 class _Clinic:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from ketaclinic.api.auth import allow, db_of, settings_of
-from ketaclinic.api.http import MAX_ID, Cursor, Limit
+from ketaclinic.http import MAX_ID, Cursor, Limit
 from ketaclinic.services import audit as service
 from ketaclinic.services.common import Page, audit, unit_of_work
 from ketaclinic.services.context import Actor

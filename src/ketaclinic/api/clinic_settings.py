@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import if_match, set_etag
+from ketaclinic.http import if_match, set_etag
 from ketaclinic.services import clinic_settings as service
 from ketaclinic.services.context import Actor
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import MAX_ID, Cursor, Limit
+from ketaclinic.http import MAX_ID, Cursor, Limit
 from ketaclinic.services import diary as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor

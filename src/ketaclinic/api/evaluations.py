@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import MAX_ID, Cursor, Limit, PathId, if_match, set_etag
+from ketaclinic.http import MAX_ID, Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import evaluations as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor

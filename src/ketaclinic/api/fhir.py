@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import PathId
+from ketaclinic.http import PathId
 from ketaclinic.interop import fhir as fhir_export
 from ketaclinic.services.context import Actor
 

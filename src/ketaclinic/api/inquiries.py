@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, check_rate, db_of, public, settings_of
-from ketaclinic.api.http import Cursor, Limit, PathId, if_match, set_etag
+from ketaclinic.http import Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import inquiries as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import PathId
+from ketaclinic.http import PathId
 from ketaclinic.services import outcomes as service
 from ketaclinic.services.context import Actor
 

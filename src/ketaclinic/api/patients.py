@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import Cursor, Limit, PathId, if_match, set_etag
+from ketaclinic.http import Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import patients as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor

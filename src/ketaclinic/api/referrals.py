@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import PathId
+from ketaclinic.http import PathId
 from ketaclinic.services import referrals as service
 from ketaclinic.services.context import Actor
 

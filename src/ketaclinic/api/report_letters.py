@@ -16,8 +16,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from ketaclinic.api.auth import allow, db_of, settings_of
-from ketaclinic.api.http import PathId, pdf_response
 from ketaclinic.clock import utcnow
+from ketaclinic.http import PathId, pdf_response
 from ketaclinic.reports import letters, session_record
 from ketaclinic.services.context import Actor
 

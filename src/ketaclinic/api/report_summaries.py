@@ -17,8 +17,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of, settings_of
-from ketaclinic.api.http import PathId, pdf_response
 from ketaclinic.clock import utcnow
+from ketaclinic.http import PathId, pdf_response
 from ketaclinic.reports import outcome_report, patient_summary
 from ketaclinic.services.context import Actor
 

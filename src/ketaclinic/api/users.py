@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.api.http import Cursor, Limit, PathId, if_match, set_etag
+from ketaclinic.http import Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import users as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor

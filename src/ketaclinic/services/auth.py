@@ -79,7 +79,7 @@ def is_demo_password(settings: Settings, password: str) -> bool:
 
 def demo_database(db: Database) -> bool:
     """Whether the synthetic demo clinic is seeded here (False when the schema is not there yet)."""
-    from ketaclinic.demo import has_demo  # the demo module builds on the services
+    from ketaclinic.services.patients import has_demo
 
     try:
         return bool(has_demo(db))

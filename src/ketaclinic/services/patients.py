@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
-from ketaclinic.records.patients import DEMOGRAPHIC_FIELDS, Patient, PatientVersion, PatientWeight
+from ketaclinic.records.patients import DEMO_MARK, DEMOGRAPHIC_FIELDS, Patient, PatientVersion, PatientWeight
 from ketaclinic.services.common import (
     Page,
     audit,
@@ -338,3 +338,9 @@ def list_patient_versions(db: Database, actor: Actor, patient_id: int) -> list[P
         ).scalars().all()
         audit(session, actor, "patient.history.read", "patient", patient.id)
         return [PatientVersionView.model_validate(v, from_attributes=True) for v in rows]
+
+
+def has_demo(db: Database) -> bool:
+    """Whether the database holds the synthetic demo clinic (its patients' family names carry the demo mark)."""
+    with db.reading() as session:
+        return session.execute(select(Patient.id).where(Patient.family_name.like(f"%{DEMO_MARK}"))).first() is not None

@@ -162,7 +162,7 @@ def demo_active(request: Request) -> bool:
         return cached[1]
     value = False
     try:
-        from ketaclinic.demo import has_demo
+        from ketaclinic.services.patients import has_demo
 
         value = bool(has_demo(db_of(request)))
     except Exception:  # noqa: BLE001 - the banner must never break a page

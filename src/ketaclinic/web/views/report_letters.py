@@ -16,8 +16,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ketaclinic.api.http import pdf_response
 from ketaclinic.clock import utcnow
+from ketaclinic.http import pdf_response
 from ketaclinic.reports import letters, session_record
 from ketaclinic.services.context import Actor
 from ketaclinic.web.deps import check_csrf, db_of, need, settings_of

@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ketaclinic.api.http import PathId, pdf_response
 from ketaclinic.clock import utcnow
+from ketaclinic.http import PathId, pdf_response
 from ketaclinic.reports import outcome_report, patient_summary
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import NotFound, ValidationFailed

@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the routers: If-Match, ETag, paging parameters."""
+"""Small HTTP helpers shared by the API routers and the web pages: If-Match, ETag, paging parameters, PDFs."""
 
 from __future__ import annotations
 
