@@ -7,9 +7,6 @@ take clinical input read one JSON document and write one JSON document (design.m
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import typer
 
 app = typer.Typer(
@@ -28,13 +25,27 @@ def _root() -> None:
 
 
 def _register_commands() -> None:
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name == "io":
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(app)
+    """Each command family adds its commands (explicit imports: the command list is visible here)."""
+    from ketaclinic.cli import (
+        demo,
+        discharge,
+        dose,
+        export,
+        monitor,
+        records,
+        report,
+        report_letters,
+        report_summaries,
+        research,
+        screen,
+        simulate,
+        tci,
+    )
+
+    # report_letters and report_summaries add their commands to ``report``'s sub-app when imported
+    del report_letters, report_summaries
+    for module in (demo, discharge, dose, export, monitor, records, report, research, screen, simulate, tci):
+        module.register(app)
 
 
 _register_commands()

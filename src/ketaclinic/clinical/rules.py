@@ -8,21 +8,9 @@ gathers them, and a test checks every source id resolves.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 from ketaclinic.evidence.sources import ref
-
-RULE_MODULES = (
-    "screening",
-    "protocols",
-    "dosing",
-    "checklist",
-    "monitoring",
-    "discharge",
-    "follow_up",
-    "outcomes",
-)
 
 
 @dataclass(frozen=True)
@@ -42,14 +30,22 @@ class Rule:
 
 
 def rule_catalog() -> list[Rule]:
-    """Every rule of every clinical module that exists, in module order."""
+    """Every rule of every clinical module, in pathway order.
+
+    The modules are imported here, not at the top, because each of them imports :class:`Rule` from
+    this module; a test checks that every clinical module defining ``RULES`` is in this list."""
+    from ketaclinic.clinical import (
+        checklist,
+        discharge,
+        dosing,
+        follow_up,
+        monitoring,
+        outcomes,
+        protocols,
+        screening,
+    )
+
     rules: list[Rule] = []
-    for name in RULE_MODULES:
-        try:
-            module = importlib.import_module(f"ketaclinic.clinical.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ketaclinic.clinical.{name}":
-                continue
-            raise
-        rules.extend(getattr(module, "RULES", ()))
+    for module in (screening, protocols, dosing, checklist, monitoring, discharge, follow_up, outcomes):
+        rules.extend(module.RULES)
     return rules

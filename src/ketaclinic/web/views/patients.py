@@ -21,7 +21,7 @@ from ketaclinic.services import plans as plans_service
 from ketaclinic.services import referrals as referral_service
 from ketaclinic.services import sessions as sessions_service
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import ServiceError
+from ketaclinic.services.errors import Forbidden, ServiceError
 from ketaclinic.services.follow_up import CHECK_NAMES
 from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render
 
@@ -150,10 +150,12 @@ async def update_patient(request: Request, patient_id: int,
     return redirect(request, f"/patients/{patient_id}", "Details saved.")
 
 
-def _optional(fn: Any, *args: Any, **kwargs: Any) -> Any:
+def _if_allowed(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """The section's data, or None when the reader's role may not see it (only a refusal is quiet:
+    any other error, a missing record or a broken rule, surfaces as an error page)."""
     try:
         return fn(*args, **kwargs)
-    except ServiceError:
+    except Forbidden:
         return None
 
 
@@ -170,16 +172,16 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
     ctx: dict[str, Any] = {"patient": patient, "clinical": actor.role in CLINICAL,
                            "referrals": referral_service.list_patient_referrals(db, actor, patient_id),
                            "can_export_fhir": actor.role == "physician", "body": body_size(patient)}
-    sessions = _items(_optional(sessions_service.list_sessions, db, actor, patient_id=patient_id, limit=200))
+    sessions = _items(_if_allowed(sessions_service.list_sessions, db, actor, patient_id=patient_id, limit=200))
     ctx["sessions"] = sessions
     ctx["evaluations_booked"] = inquiry_service.booked_evaluations(
         db, actor, start=utcnow() - timedelta(hours=12), end=utcnow() + timedelta(days=366), patient_id=patient_id)
     if actor.role not in CLINICAL:  # the coordinator: demographics and scheduling only
         ctx["upcoming"] = [s for s in sessions if getattr(s, "state", None) == "scheduled"]
         return render(request, "patients/chart.html", ctx)
-    evaluations = _items(_optional(evaluations_service.list_evaluations, db, actor, patient_id=patient_id, limit=200))
-    plans = _items(_optional(plans_service.list_plans, db, actor, patient_id=patient_id, limit=200))
-    diary = _items(_optional(diary_service.list_entries, db, actor, patient_id=patient_id, limit=200))
+    evaluations = _items(_if_allowed(evaluations_service.list_evaluations, db, actor, patient_id=patient_id, limit=200))
+    plans = _items(_if_allowed(plans_service.list_plans, db, actor, patient_id=patient_id, limit=200))
+    diary = _items(_if_allowed(diary_service.list_entries, db, actor, patient_id=patient_id, limit=200))
     ctx.update(evaluations=evaluations, plans=plans, diary=diary)
     ctx["timeline"] = timeline(evaluations, plans, sessions, diary)
     ctx["amendments"] = {e.amends_id: e for e in evaluations if e.amends_id}
@@ -187,8 +189,8 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
         a.amends_id == e.id and a.status == "signed" for a in evaluations)]
     ctx["current_evaluation"] = signed[-1] if signed else None
     ctx["medications"] = ctx["current_evaluation"].screening_input.get("medications", []) if signed else []
-    ctx["booster"] = _optional(diary_service.booster_suggestion, db, actor, patient_id)
-    ctx["follow_up"] = _optional(follow_up_service.patient_follow_up, db, actor, patient_id)
+    ctx["booster"] = _if_allowed(diary_service.booster_suggestion, db, actor, patient_id)
+    ctx["follow_up"] = _if_allowed(follow_up_service.patient_follow_up, db, actor, patient_id)
     ctx["check_codes"] = [(code, name) for code, name in CHECK_NAMES.items()]
     ctx["today"] = date.today().isoformat()
     with_mme = [d for d in diary if d.mme_per_day is not None]
@@ -215,8 +217,8 @@ async def record_risk_check(request: Request, patient_id: int, actor: Annotated[
 @router.get("/patients/{patient_id}/pain.svg")
 def pain_svg(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
     db = db_of(request)
-    diary = _items(_optional(diary_service.list_entries, db, actor, patient_id=patient_id, limit=200))
-    sessions = _items(_optional(sessions_service.list_sessions, db, actor, patient_id=patient_id, limit=200))
+    diary = _items(_if_allowed(diary_service.list_entries, db, actor, patient_id=patient_id, limit=200))
+    sessions = _items(_if_allowed(sessions_service.list_sessions, db, actor, patient_id=patient_id, limit=200))
     points = [{"day": _day(e), "pain_nrs": e.pain_nrs} for e in diary]
     if not points:
         return Response(status_code=204)
