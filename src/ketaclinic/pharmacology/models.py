@@ -28,9 +28,10 @@ default of :data:`DEFAULT_IIV_CV` is used and every output says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Protocol
 
 import numpy as np
 
@@ -107,6 +108,15 @@ ADULT_ROUTES: Mapping[str, Route] = {
 }
 
 
+class Parameterisation(Protocol):
+    """A model's typical parameters for (weight_kg, age_years), and its numbers in words."""
+
+    def __call__(self, weight_kg: float, age_years: float | None) -> dict[str, float]: ...
+
+    @property
+    def text(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class ValidRange:
     weight_kg: tuple[float, float]
@@ -125,8 +135,8 @@ class PKModel:
     drug: str
     population: str
     ranges: ValidRange
-    parameters_text: str
-    typical: Callable[[float, float | None], dict[str, float]]
+    #: The parameterisation: called with (weight_kg, age_years); its ``text`` says its numbers.
+    typical: Parameterisation
     iiv_cv: Mapping[str, float] | None = None
     iiv_source: str | None = None
     ke0_per_min: float | None = None
@@ -143,6 +153,11 @@ class PKModel:
         for source in (self.source, self.iiv_source, self.ke0_source):
             if source:
                 ref(source)
+
+    @property
+    def parameters_text(self) -> str:
+        """The parameters in words, written from the numbers the model computes with."""
+        return self.typical.text
 
     @property
     def iiv_assumed(self) -> bool:
@@ -224,30 +239,65 @@ class PKModel:
         }
 
 
-def _per_kg_micro(v1_l_per_kg: float, k10: float, k12: float, k21: float, k13: float = 0.0, k31: float = 0.0):
-    """Models published as V1 per kg and micro-constants per minute."""
+@dataclass(frozen=True, kw_only=True)
+class PerKgMicro:
+    """A model published as V1 per kg and micro-constants per minute; ``text`` says its numbers.
 
-    def typical(weight_kg: float, age_years: float | None) -> dict[str, float]:
-        return Disposition.from_micro_constants(v1_l_per_kg * weight_kg, k10, k12, k21, k13, k31).typical_parameters()
+    Keywords only: the papers list k13 before k21 and the solver takes k21 first, so a positional
+    call was a trap."""
 
-    return typical
+    v1_l_per_kg: float
+    k10_per_min: float
+    k12_per_min: float
+    k21_per_min: float
+    k13_per_min: float = 0.0
+    k31_per_min: float = 0.0
+
+    def __call__(self, weight_kg: float, age_years: float | None) -> dict[str, float]:
+        return Disposition.from_micro_constants(
+            self.v1_l_per_kg * weight_kg, self.k10_per_min, self.k12_per_min, self.k21_per_min,
+            self.k13_per_min, self.k31_per_min,
+        ).typical_parameters()
+
+    @property
+    def text(self) -> str:
+        rates = [("k10", self.k10_per_min), ("k12", self.k12_per_min)]
+        if self.k13_per_min:
+            rates.append(("k13", self.k13_per_min))
+        rates.append(("k21", self.k21_per_min))
+        if self.k31_per_min:
+            rates.append(("k31", self.k31_per_min))
+        return (f"V1 = {self.v1_l_per_kg:g} L/kg × weight; "
+                + ", ".join(f"{name} {value:.4f}" for name, value in rates) + " /min")
 
 
-def _allometric(v1_l: float, v2_l: float, cl_l_per_h: float, q_l_per_h: float):
-    """Models published per 70 kg with allometric exponents 1 (volumes) and 0.75 (clearances)."""
+@dataclass(frozen=True, kw_only=True)
+class Allometric:
+    """A two-compartment model published per 70 kg with allometric exponents 1 (volumes) and 0.75
+    (clearances); ``text`` says its numbers (and ``provenance``, where the values were read)."""
 
-    def typical(weight_kg: float, age_years: float | None) -> dict[str, float]:
+    v1_l: float
+    v2_l: float
+    cl_l_per_h: float
+    q_l_per_h: float
+    provenance: str = ""
+
+    def __call__(self, weight_kg: float, age_years: float | None) -> dict[str, float]:
         size = weight_kg / 70.0
         return {
-            "v1_l": v1_l * size,
-            "v2_l": v2_l * size,
-            "cl_l_per_min": cl_l_per_h / 60.0 * size**0.75,
-            "q2_l_per_min": q_l_per_h / 60.0 * size**0.75,
+            "v1_l": self.v1_l * size,
+            "v2_l": self.v2_l * size,
+            "cl_l_per_min": self.cl_l_per_h / 60.0 * size**0.75,
+            "q2_l_per_min": self.q_l_per_h / 60.0 * size**0.75,
             "v3_l": 0.0,
             "q3_l_per_min": 0.0,
         }
 
-    return typical
+    @property
+    def text(self) -> str:
+        text = (f"V1 {self.v1_l:g} L/70 kg, V2 {self.v2_l:g} L/70 kg (exponent 1); CL {self.cl_l_per_h:g} L/h/70 kg, "
+                f"Q {self.q_l_per_h:g} L/h/70 kg (exponent 0.75)")
+        return f"{text}; {self.provenance}" if self.provenance else text
 
 
 OLOFSEN_KE0 = 0.0587  # ln 2 / 11.8 min: S-ketamine analgesia, healthy men (Olofsen 2012)
@@ -257,6 +307,9 @@ _OLOFSEN_NOTE = (
 )
 
 MODELS: dict[str, PKModel] = {}
+#: The model the clinic's screens draw with (plan preview, session chart, API preview) unless asked
+#: for another: the adult racemic model with the small central volume, so the post-bolus peak shows.
+DEFAULT_MODEL_ID = "domino1984"
 
 
 def _register(model: PKModel) -> PKModel:
@@ -276,8 +329,8 @@ _register(
             (40.0, 120.0), (18.0, 80.0),
             note="Domino ranges are assumed adult ranges: the study population could not be checked.",
         ),
-        parameters_text="V1 = 0.063 L/kg × weight; k10 0.4381, k12 0.5921, k13 0.5900, k21 0.2470, k31 0.0146 /min",
-        typical=_per_kg_micro(0.063, 0.4381, 0.5921, 0.2470, 0.5900, 0.0146),
+        typical=PerKgMicro(v1_l_per_kg=0.063, k10_per_min=0.4381, k12_per_min=0.5921, k13_per_min=0.5900,
+                           k21_per_min=0.2470, k31_per_min=0.0146),
         ke0_per_min=OLOFSEN_KE0,
         ke0_source=ref("olofsen2012"),
         ke0_note=_OLOFSEN_NOTE,
@@ -294,8 +347,7 @@ _register(
         drug="racemic ketamine",
         population="adult volunteers given 250 µg/kg IV (population details not verified)",
         ranges=ValidRange((40.0, 120.0), (18.0, 65.0), note="Clements ranges are assumed adult ranges."),
-        parameters_text="V1 = 1.7522 L/kg × weight; k10 0.0109, k12 0.0186, k21 0.0137 /min",
-        typical=_per_kg_micro(1.7522, 0.0109, 0.0186, 0.0137),
+        typical=PerKgMicro(v1_l_per_kg=1.7522, k10_per_min=0.0109, k12_per_min=0.0186, k21_per_min=0.0137),
         ke0_per_min=OLOFSEN_KE0,
         ke0_source=ref("olofsen2012"),
         ke0_note=_OLOFSEN_NOTE,
@@ -314,8 +366,7 @@ _register(
             (40.0, 120.0), (18.0, 80.0),
             note="Hijazi studied adults (opentiva's age ≤ 18 limit is wrong); exact ages not verified.",
         ),
-        parameters_text="V1 = 1.08 L/kg × weight; k10 0.0333, k12 0.0088, k21 0.0030 /min",
-        typical=_per_kg_micro(1.08, 0.0333, 0.0088, 0.0030),
+        typical=PerKgMicro(v1_l_per_kg=1.08, k10_per_min=0.0333, k12_per_min=0.0088, k21_per_min=0.0030),
         ke0_per_min=OLOFSEN_KE0,
         ke0_source=ref("olofsen2012"),
         ke0_note=_OLOFSEN_NOTE,
@@ -330,8 +381,7 @@ _register(
         drug="racemic ketamine",
         population="54 children in the emergency department, 1-1.5 mg/kg IV; age 8.3 ± 3.5 y, weight 32.5 ± 15.6 kg",
         ranges=ValidRange((10.8, 74.8), (1.0, 14.0)),
-        parameters_text="V1 38.7 L/70 kg, V2 102 L/70 kg (exponent 1); CL 90 L/h/70 kg, Q 215 L/h/70 kg (exponent 0.75)",
-        typical=_allometric(38.7, 102.0, 90.0, 215.0),
+        typical=Allometric(v1_l=38.7, v2_l=102.0, cl_l_per_h=90.0, q_l_per_h=215.0),
         iiv_cv={"v1_l": 0.64, "v2_l": 0.517, "cl_l_per_min": 0.381, "q2_l_per_min": 0.19},
         iiv_source=ref("herd2007"),
         ke0_per_min=3.78,
@@ -348,9 +398,8 @@ _register(
         drug="racemic ketamine",
         population="113 children (63 IV, 50 IM), median age 3.3 y (0.02-17.6), median weight 14 kg (2.4-176.1)",
         ranges=ValidRange((2.4, 176.1), (0.02, 17.6)),
-        parameters_text="V1 32.8 L/70 kg, V2 152 L/70 kg (exponent 1); CL 38.9 L/h/70 kg, Q 54.9 L/h/70 kg (exponent 0.75); "
-        "values as coded in opentiva",
-        typical=_allometric(32.8, 152.0, 38.9, 54.9),
+        typical=Allometric(v1_l=32.8, v2_l=152.0, cl_l_per_h=38.9, q_l_per_h=54.9,
+                           provenance="values as coded in opentiva"),
         ke0_per_min=4.212,
         ke0_source=ref("opentiva"),
         ke0_note="ke0 4.212 /min is opentiva's value derived from an assumed 1-min time to peak effect, not published.",
@@ -375,18 +424,54 @@ _register(
 
 
 
-def _perez_ruixo_typical(weight_kg: float, age_years: float | None) -> dict[str, float]:
-    """Perez-Ruixo 2021 Table 3 (as transcribed in nlmixr2lib): no weight covariate; hepatic blood
-    flow falls by 2.19 L/h per year of age above 60."""
-    per_h = 1.0 / 60.0
-    qh_l_per_h = 151.0 - 2.19 * max(0.0, (age_years or 0.0) - 60.0)
-    return Disposition.from_clearances(
-        v1_l=192.0, cl_l_per_min=0.0,
-        v2_l=143.0, q2_l_per_min=84.3 * per_h,
-        v3_l=417.0, q3_l_per_min=37.6 * per_h,
-        vh_l=101.0, qh_l_per_min=qh_l_per_h * per_h,
-        kel_h_per_min=1.11 * per_h, kmet_h_per_min=2.77 * per_h,
-    ).typical_parameters()
+@dataclass(frozen=True, kw_only=True)
+class HepaticThreeCompartment:
+    """Three compartments and a liver that eliminates (Perez-Ruixo 2021): per-hour values as published,
+    no weight covariate, hepatic blood flow falling by ``qh_fall_l_per_h_per_year`` above 60 years."""
+
+    v1_l: float
+    v2_l: float
+    q2_l_per_h: float
+    v3_l: float
+    q3_l_per_h: float
+    vh_l: float
+    qh_l_per_h: float
+    qh_fall_l_per_h_per_year: float
+    kel_h_per_h: float
+    kmet_h_per_h: float
+
+    def qh_at(self, age_years: float | None) -> float:
+        return self.qh_l_per_h - self.qh_fall_l_per_h_per_year * max(0.0, (age_years or 0.0) - 60.0)
+
+    def __call__(self, weight_kg: float, age_years: float | None) -> dict[str, float]:
+        per_h = 1.0 / 60.0
+        return Disposition.from_clearances(
+            v1_l=self.v1_l, cl_l_per_min=0.0,
+            v2_l=self.v2_l, q2_l_per_min=self.q2_l_per_h * per_h,
+            v3_l=self.v3_l, q3_l_per_min=self.q3_l_per_h * per_h,
+            vh_l=self.vh_l, qh_l_per_min=self.qh_at(age_years) * per_h,
+            kel_h_per_min=self.kel_h_per_h * per_h, kmet_h_per_min=self.kmet_h_per_h * per_h,
+        ).typical_parameters()
+
+    def plasma_clearance_l_per_h(self) -> float:
+        """Well-stirred liver: CL = Qh x E, E = k Vh / (Qh + k Vh) with k = kel + kmet (under 60 years)."""
+        eliminated = (self.kel_h_per_h + self.kmet_h_per_h) * self.vh_l
+        return self.qh_l_per_h * eliminated / (self.qh_l_per_h + eliminated)
+
+    @property
+    def text(self) -> str:
+        return (f"Vc {self.v1_l:g} L, Vp1 {self.v2_l:g} L (Q1 {self.q2_l_per_h:g} L/h), Vp2 {self.v3_l:g} L "
+                f"(Q2 {self.q3_l_per_h:g} L/h), liver Vh {self.vh_l:g} L exchanging at Qh {self.qh_l_per_h:g} L/h "
+                f"(−{self.qh_fall_l_per_h_per_year:g} L/h per year over 60), eliminating kel {self.kel_h_per_h:g} + "
+                f"kmet {self.kmet_h_per_h:g} /h (plasma CL ≈ {self.plasma_clearance_l_per_h():.0f} L/h); "
+                "no weight covariate")
+
+
+#: Perez-Ruixo 2021 Table 3 (as transcribed in nlmixr2lib).
+PEREZ_RUIXO_2021 = HepaticThreeCompartment(
+    v1_l=192.0, v2_l=143.0, q2_l_per_h=84.3, v3_l=417.0, q3_l_per_h=37.6, vh_l=101.0, qh_l_per_h=151.0,
+    qh_fall_l_per_h_per_year=2.19, kel_h_per_h=1.11, kmet_h_per_h=2.77,
+)
 
 
 _register(
@@ -399,9 +484,7 @@ _register(
         population="820 adults (256 healthy, 564 with treatment-resistant depression), 18-86 y (median 45), "
         "39-170 kg (median 74); intranasal, IV and oral esketamine",
         ranges=ValidRange((39.0, 170.0), (18.0, 86.0)),
-        parameters_text="Vc 192 L, Vp1 143 L (Q1 84.3 L/h), Vp2 417 L (Q2 37.6 L/h), liver Vh 101 L exchanging at "
-        "Qh 151 L/h (−2.19 L/h per year over 60), eliminating kel 1.11 + kmet 2.77 /h (plasma CL ≈ 109 L/h); no weight covariate",
-        typical=_perez_ruixo_typical,
+        typical=PEREZ_RUIXO_2021,
         iiv_cv={"v1_l": 0.275, "v2_l": 0.493, "qh_l_per_min": 0.232, "vh_l": 0.346, "kel_h_per_min": 1.20, "kmet_h_per_min": 0.30},
         iiv_source=ref("perezruixo2021"),
         iiv_note="Published IIV (CV) on Vc 27.5 %, Vp1 49.3 %, Qh 23.2 %, Vh 34.6 %, kel 120 %; the kmet IIV is blank "
