@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.http import MAX_ID, Cursor, Limit, PathId, if_match, set_etag
+from ketaclinic.pharmacology.models import DEFAULT_MODEL_ID
 from ketaclinic.services import plans as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
@@ -63,5 +64,6 @@ def sign_plan(request: Request, response: Response, plan_id: PathId, actor: Phys
 
 @router.get("/{plan_id}/preview", summary="Predicted plasma concentration of the plan's program (typical subject)")
 def preview_plan(request: Request, plan_id: PathId, actor: Clinician,
-                 model: Annotated[str, Query(max_length=64, description="A PK model id")] = "domino1984") -> dict[str, Any]:
+                 model: Annotated[str, Query(max_length=64, description="A PK model id")] = DEFAULT_MODEL_ID,
+                 ) -> dict[str, Any]:
     return service.preview_plan(db_of(request), actor, plan_id, model=model)

@@ -47,6 +47,7 @@ from ketaclinic.clinical.protocols import PROTOCOL_IDS, get_protocol
 from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.jsonable import plain
+from ketaclinic.pharmacology.models import DEFAULT_MODEL_ID
 from ketaclinic.records.db import Database
 from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.services.clinic_settings import current_booster_policy, current_libraries
@@ -65,6 +66,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, Forbidden, ServiceError, ValidationFailed
 from ketaclinic.services.evaluations import RecordId, require_signed_evaluation
 from ketaclinic.services.patients import latest_weight, load_patient
+from ketaclinic.services.pk_preview import program_preview
 from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text, explain
 
 DRAFT_ROLES = ("physician", "nurse")
@@ -445,30 +447,14 @@ def list_plans(db: Database, actor: Actor, *, patient_id: int | None = None, sta
         return page_of(rows, limit, lambda p: view_of(session, p))
 
 
-def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = "domino1984") -> dict[str, Any]:
-    """The predicted plasma concentration of the plan's program (typical subject), for the plan screen.
-
-    The program becomes a regimen through the core's one conversion
-    (:func:`ketaclinic.pharmacology.regimen.doses_from_pump_program`), so the web and the API show
-    the same curve; the times run to two hours after the program ends.
-    """
-    from ketaclinic.pharmacology.regimen import doses_from_pump_program
-    from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
-
+def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = DEFAULT_MODEL_ID) -> dict[str, Any]:
+    """The predicted plasma concentration of the plan's program (typical subject), for the plan screen:
+    :func:`ketaclinic.services.pk_preview.program_preview`, the same curve the web pages draw."""
     require_role(actor, *READ_ROLES)
     with unit_of_work(db) as session:
         plan = load_plan(session, actor, plan_id)
         audit(session, actor, "plan.preview", "plan", plan.id)
         program, weight = plan.pump_program, plan.weight_kg
-    try:
-        doses, end = doses_from_pump_program(program.get("program", []))
-        horizon = max(end, 60.0) + 120
-        times = [round(horizon * i / 60, 2) for i in range(61)]
-        return plain(simulate(SimulateRequest.model_validate({
-            "model": model, "patient": {"weight_kg": weight}, "doses": [d.model_dump() for d in doses],
-            "times_min": times})))
-    except (SimulationError, ValueError) as error:
-        raise ValidationFailed(f"no preview for this {program.get('route', 'iv')} plan: {getattr(error, 'message', error)}",
-                               code="no_preview") from None
+    return plain(program_preview(program, weight, model=model))
 
 

@@ -30,12 +30,11 @@ from ketaclinic.clinical.dosing import (
     program_pump,
 )
 from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
-from ketaclinic.pharmacology.regimen import doses_from_pump_program
-from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 from ketaclinic.pharmacology.targets import band_flags
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import patients as patient_service
+from ketaclinic.services import pk_preview as preview_service
 from ketaclinic.services import plans as plan_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.context import Actor
@@ -54,8 +53,6 @@ from ketaclinic.web.deps import (
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 MAX_STEPS = 6
-PREVIEW_SUBJECTS = 500
-PREVIEW_SEED = 2024  # fixed: the same plan always draws the same band
 STEP_FIELDS = ("kind", "dose_mg_per_kg", "rate_mg_per_kg_per_h", "duration_min", "times_per_day")
 PROFILE_NAMES = {"low_dose": "low-dose (nurse-run outpatient chair)",
                  "anesthesia_staffed": "anesthesia-staffed (an anaesthesia clinician present)"}
@@ -185,21 +182,6 @@ def default_rows(protocol_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def program_doses(program: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
-    """The pump program as simulate's dose events (the core's one conversion, as the API preview uses)."""
-    doses, end = doses_from_pump_program(program.get("program", []))
-    return [d.model_dump() for d in doses], end
-
-
-def pk_preview(program: dict[str, Any], weight_kg: float, subjects: int = PREVIEW_SUBJECTS) -> dict[str, Any]:
-    doses, end = program_doses(program)
-    horizon = max(end, 60.0) + 120
-    times = [round(horizon * i / 90, 2) for i in range(91)]
-    return simulate(SimulateRequest.model_validate({
-        "model": "domino1984", "patient": {"weight_kg": weight_kg}, "doses": doses, "times_min": times,
-        "population": {"subjects": subjects, "seed": PREVIEW_SEED, "percentiles": [5, 50, 95]}}))
-
-
 def _profile_of(protocol: str, profile: str | None) -> str:
     if profile in PROFILES:
         return profile  # type: ignore[return-value]
@@ -245,8 +227,8 @@ def pk_flags(program: dict[str, Any]) -> list[dict[str, Any]]:
     """The unwanted concentration bands a population percentile of the preview reaches (the same
     simulation as the chart: same subjects, same seed)."""
     try:
-        answer = pk_preview(program, program["weight_kg"])
-    except (SimulationError, ValueError, KeyError):
+        answer = preview_service.program_preview(program, program["weight_kg"], population=True)
+    except (ServiceError, KeyError):
         return []
     population = answer.get("population") or {}
     return [f.as_dict() for f in band_flags(answer["times_min"], population.get("percentiles", {}))]
@@ -370,10 +352,11 @@ def preview_svg(request: Request, actor: Annotated[Actor, Depends(need(*CLINICAL
 
 def _svg_response(program: dict[str, Any], weight_kg: float) -> Response:
     try:
-        answer = pk_preview(program, weight_kg)
-    except (SimulationError, ValueError):
+        answer = preview_service.program_preview(program, weight_kg, population=True)
+    except ServiceError:
         return Response(status_code=422)
-    svg = to_svg(pk_chart(answer, title="Predicted plasma ketamine (typical, 5–95 % of 500 simulated patients)"))
+    title = f"Predicted plasma ketamine (typical, 5–95 % of {preview_service.SUBJECTS} simulated patients)"
+    svg = to_svg(pk_chart(answer, title=title))
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=300"})
 
 

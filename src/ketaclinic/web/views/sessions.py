@@ -22,12 +22,12 @@ from ketaclinic.clinical.record import rate_changes_given
 from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
 from ketaclinic.clock import utcnow
 from ketaclinic.pharmacology.regimen import doses_as_given, rate_now_mg_per_h
-from ketaclinic.pharmacology.simulate import SimulateRequest, SimulationError, simulate
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
+from ketaclinic.services.pk_preview import doses_preview
 from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render, settings_of
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -233,13 +233,9 @@ def chart(request: Request, session_id: int, actor: Annotated[Actor, Depends(nee
         stopped = ((visit.ended_at - visit.started_at).total_seconds() / 60
                    if visit.started_at and visit.ended_at else None)
         given, end = doses_as_given(visit.pump_program.get("program", []), changes, stopped)
-        doses = [d.model_dump() for d in given]
-        horizon = max(end, 60.0) + 60
         try:
-            predicted = simulate(SimulateRequest.model_validate({
-                "model": "domino1984", "patient": {"weight_kg": visit.weight_kg or visit.pump_program["weight_kg"]},
-                "doses": doses, "times_min": [round(horizon * i / 60, 2) for i in range(61)]}))
-        except (SimulationError, ValueError):
+            predicted = doses_preview(given, end, visit.weight_kg or visit.pump_program["weight_kg"], after_end_min=60)
+        except ServiceError:
             predicted = None
     if not rows and predicted is None:
         return Response(status_code=204)
