@@ -2,7 +2,7 @@
 
 States (design.md 3, issue 5): ``scheduled → checked_in → running → observing → discharged``, and
 ``cancelled`` from scheduled or checked-in. Each move names the version it saw (If-Match) and is
-also written as a ``state_change`` event, so the timeline of a visit reads from its events alone.
+also written as a ``state_change`` event, so the timeline of a session reads from its events alone.
 
 - **Scheduling** needs a *signed* plan (a draft, or a plan a signed plan supersedes, is refused).
 - **Check-in** records the weight of the day; more than 20 % from the last recorded weight is
@@ -24,7 +24,7 @@ also written as a ``state_change`` event, so the timeline of a visit reads from 
   is unmet it refuses (409 ``discharge_criteria_unmet``, the unmet criteria named) and the refused
   assessment is kept as a ``note`` event.
 
-Coordinators (scheduling) and patients (their own visits) get the schedule view only: no pump
+Coordinators (scheduling) and patients (their own sessions) get the schedule view only: no pump
 program, checklist or discharge detail (design.md 5).
 """
 
@@ -139,7 +139,7 @@ _FORBID = ConfigDict(extra="forbid")
 
 
 class SessionIn(BaseModel):
-    """Schedule a visit. Without ``plan_id`` the patient's current signed plan is used (coordinators)."""
+    """Schedule a session. Without ``plan_id`` the patient's current signed plan is used (coordinators)."""
 
     model_config = _FORBID
     patient_id: RecordId
@@ -287,7 +287,7 @@ EventIn = Annotated[
 
 
 class SessionView(BaseModel):
-    """A visit. Clinical fields are null in the schedule view (coordinators, patients)."""
+    """A session. Clinical fields are null in the schedule view (coordinators, patients)."""
 
     id: int
     version: int
@@ -349,10 +349,10 @@ def _clinical(actor: Actor) -> bool:
     return actor.role in CLINICAL_ROLES or actor.role == "system"
 
 
-def open_alert_ids(session: Session, session_id: int) -> list[int]:
-    alerts = session.execute(select(SessionEvent.id).where(SessionEvent.session_id == session_id,
+def open_alert_ids(uow: Session, session_id: int) -> list[int]:
+    alerts = uow.execute(select(SessionEvent.id).where(SessionEvent.session_id == session_id,
                                                            SessionEvent.kind == "alert")).scalars().all()
-    acks = session.execute(select(SessionEvent.payload).where(SessionEvent.session_id == session_id,
+    acks = uow.execute(select(SessionEvent.payload).where(SessionEvent.session_id == session_id,
                                                               SessionEvent.kind == "alert_ack")).scalars().all()
     answered = {p.get("alert_event_id") for p in acks}
     return [a for a in alerts if a not in answered]
@@ -363,12 +363,12 @@ def list_open_alerts(db: Database, actor: Actor) -> list[dict[str, Any]]:
     first: what every clinical dashboard shows, whatever else the page lists (issue 12: the
     dashboard read them from views built without detail and said "No open alerts")."""
     require_role(actor, *CLINICAL_ROLES)
-    with db.reading() as session:
-        active = dict(session.execute(select(InfusionSession.id, InfusionSession.patient_id)
+    with db.reading() as uow:
+        active = dict(uow.execute(select(InfusionSession.id, InfusionSession.patient_id)
                                       .where(InfusionSession.state.in_(ACTIVE_STATES))).all())
         if not active:
             return []
-        events = session.execute(select(SessionEvent).where(SessionEvent.session_id.in_(active),
+        events = uow.execute(select(SessionEvent).where(SessionEvent.session_id.in_(active),
                                                             SessionEvent.kind.in_(("alert", "alert_ack")))
                                  .order_by(SessionEvent.id)).scalars().all()
         answered = {(e.payload or {}).get("alert_event_id") for e in events if e.kind == "alert_ack"}
@@ -378,52 +378,52 @@ def list_open_alerts(db: Database, actor: Actor) -> list[dict[str, Any]]:
     return sorted(out, key=lambda a: (a.get("severity") != "critical", -a["event_id"]))
 
 
-def view_of(session: Session, actor: Actor, visit: InfusionSession, *, detail: bool = True) -> SessionView:
-    base = dict(id=visit.id, version=visit.version, created_at=visit.created_at, created_by=visit.created_by,
-                patient_id=visit.patient_id, plan_id=visit.plan_id, scheduled_at=visit.scheduled_at, state=visit.state,
-                started_at=visit.started_at, ended_at=visit.ended_at, discharged_at=visit.discharged_at)
+def view_of(uow: Session, actor: Actor, session: InfusionSession, *, detail: bool = True) -> SessionView:
+    base = dict(id=session.id, version=session.version, created_at=session.created_at, created_by=session.created_by,
+                patient_id=session.patient_id, plan_id=session.plan_id, scheduled_at=session.scheduled_at, state=session.state,
+                started_at=session.started_at, ended_at=session.ended_at, discharged_at=session.discharged_at)
     if not _clinical(actor):
         return SessionView(**base, view="schedule")
-    return SessionView(**base, weight_kg=visit.weight_kg, checklist=visit.checklist or None,
-                       pump_program=visit.pump_program, discharge=visit.discharge,
-                       open_alerts=open_alert_ids(session, visit.id) if detail else None)
+    return SessionView(**base, weight_kg=session.weight_kg, checklist=session.checklist or None,
+                       pump_program=session.pump_program, discharge=session.discharge,
+                       open_alerts=open_alert_ids(uow, session.id) if detail else None)
 
 
-def load_session(session: Session, actor: Actor, session_id: int) -> InfusionSession:
-    visit = get_or_404(session, InfusionSession, session_id, "session")
-    load_patient(session, actor, visit.patient_id)
-    return visit
+def load_session(uow: Session, actor: Actor, session_id: int) -> InfusionSession:
+    session = get_or_404(uow, InfusionSession, session_id, "session")
+    load_patient(uow, actor, session.patient_id)
+    return session
 
 
-def _minute(visit: InfusionSession, now: datetime) -> float | None:
-    if visit.started_at is None:
+def _minute(session: InfusionSession, now: datetime) -> float | None:
+    if session.started_at is None:
         return None
-    return round(max(0.0, (now - visit.started_at).total_seconds() / 60), 2)
+    return round(max(0.0, (now - session.started_at).total_seconds() / 60), 2)
 
 
-def _event(session: Session, actor: Actor, visit: InfusionSession, kind: str, payload: dict[str, Any], now: datetime,
+def _event(uow: Session, actor: Actor, session: InfusionSession, kind: str, payload: dict[str, Any], now: datetime,
            amends: int | None = None) -> SessionEvent:
-    event = SessionEvent(session_id=visit.id, kind=kind, payload=payload, minute=_minute(visit, now), recorded_at=now,
+    event = SessionEvent(session_id=session.id, kind=kind, payload=payload, minute=_minute(session, now), recorded_at=now,
                          recorded_by=actor.user_id, amends_event_id=amends, created_at=now)
-    session.add(event)
-    session.flush()
+    uow.add(event)
+    uow.flush()
     return event
 
 
-def _move(session: Session, actor: Actor, visit: InfusionSession, action: str, expected_version: int | None,
+def _move(uow: Session, actor: Actor, session: InfusionSession, action: str, expected_version: int | None,
           now: datetime, detail: dict[str, Any] | None = None) -> None:
-    check_version(visit, expected_version)
+    check_version(session, expected_version)
     allowed, target = TRANSITIONS[action]
-    if visit.state not in allowed:
-        raise Conflict(f"a session that is {visit.state} cannot {action.replace('_', ' ')} "
+    if session.state not in allowed:
+        raise Conflict(f"a session that is {session.state} cannot {action.replace('_', ' ')} "
                        f"(allowed from: {', '.join(allowed)})", code="invalid_transition")
-    previous = visit.state
-    visit.state = target
-    _event(session, actor, visit, "state_change", {"from": previous, "to": target, **(detail or {})}, now)
+    previous = session.state
+    session.state = target
+    _event(uow, actor, session, "state_change", {"from": previous, "to": target, **(detail or {})}, now)
 
 
-def _current_plan(session: Session, patient_id: int) -> Plan:
-    plans = session.execute(select(Plan).where(Plan.patient_id == patient_id, Plan.status == "signed")
+def _current_plan(uow: Session, patient_id: int) -> Plan:
+    plans = uow.execute(select(Plan).where(Plan.patient_id == patient_id, Plan.status == "signed")
                             .order_by(Plan.signed_at.desc(), Plan.id.desc())).scalars().all()
     superseded = {p.supersedes_id for p in plans if p.supersedes_id is not None}
     for plan in plans:
@@ -433,42 +433,42 @@ def _current_plan(session: Session, patient_id: int) -> Plan:
                    field="plan_id")
 
 
-def _signed_plan(session: Session, plan_id: int, patient_id: int) -> Plan:
+def _signed_plan(uow: Session, plan_id: int, patient_id: int) -> Plan:
     """The plan a session may take its program from: signed, this patient's, not superseded."""
-    plan = session.get(Plan, plan_id)
+    plan = uow.get(Plan, plan_id)
     if plan is None or plan.patient_id != patient_id:
         raise NotFound("plan not found for this patient", field="plan_id")
     if plan.status != "signed":
         raise Conflict("a session's pump program comes from a signed plan only: sign the plan first",
                        code="plan_not_signed", field="plan_id")
-    newer = session.execute(select(Plan.id).where(Plan.supersedes_id == plan.id, Plan.status == "signed")).first()
+    newer = uow.execute(select(Plan.id).where(Plan.supersedes_id == plan.id, Plan.status == "signed")).first()
     if newer is not None:
         raise Conflict(f"plan {plan.id} is superseded by signed plan {newer[0]}", code="plan_superseded", field="plan_id")
     return plan
 
 
-def _baseline(visit: InfusionSession) -> Vitals:
-    facts = (visit.checklist or {}).get("facts") or {}
+def _baseline(session: InfusionSession) -> Vitals:
+    facts = (session.checklist or {}).get("facts") or {}
     if not facts.get("baseline_vitals"):
         raise Conflict("no baseline vital signs: record the checklist (with baseline vitals) first",
                        code="no_baseline")
     return Vitals.model_validate(facts["baseline_vitals"])
 
 
-def _previous_course_end(session: Session, visit: InfusionSession) -> datetime | None:
+def _previous_course_end(uow: Session, session: InfusionSession) -> datetime | None:
     """The end of the patient's last course under another plan (liver tests before a close repeat)."""
-    return session.execute(
+    return uow.execute(
         select(func.max(InfusionSession.discharged_at)).where(
-            InfusionSession.patient_id == visit.patient_id, InfusionSession.plan_id != visit.plan_id,
+            InfusionSession.patient_id == session.patient_id, InfusionSession.plan_id != session.plan_id,
             InfusionSession.state == "discharged")
     ).scalar_one_or_none()
 
 
-def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str, Any], now: datetime,
+def _run_checklist(uow: Session, session: InfusionSession, facts_in: dict[str, Any], now: datetime,
                    overrides: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    plan = session.get(Plan, visit.plan_id)
+    plan = uow.get(Plan, session.plan_id)
     assert plan is not None
-    previous_end = _previous_course_end(session, visit)
+    previous_end = _previous_course_end(uow, session)
     multi_day = get_protocol(plan.protocol_id).setting == "inpatient"
     liver_required = liver_tests_needed(PlannedCourse(now.date(), multi_day), previous_end.date() if previous_end else None) \
         if previous_end is None or previous_end.date() <= now.date() else False
@@ -478,7 +478,7 @@ def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str,
     except ValidationError as error:  # the field and its range in words, not pydantic's URL
         message, field = explain(error.errors(include_url=False)[0], model=Observation)
         raise ValidationFailed(message, field=field) from None
-    items = run_checklist(facts, current_checklist_policy(session))
+    items = run_checklist(facts, current_checklist_policy(uow))
     return {"facts": facts_in, "checked_at": now.isoformat(), "liver_tests_required": liver_required,
             "items": [i.as_dict() for i in items], "ready": ready_to_start(items), "overrides": overrides or [],
             "overridable": [i.code for i in overridable_unmet(items)],
@@ -491,58 +491,58 @@ def _run_checklist(session: Session, visit: InfusionSession, facts_in: dict[str,
 def schedule_session(db: Database, actor: Actor, data: SessionIn, *, now: datetime | None = None) -> SessionView:
     require_role(actor, *SCHEDULE_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, data.patient_id)
-        plan = _signed_plan(session, data.plan_id, patient.id) if data.plan_id is not None else \
-            _current_plan(session, patient.id)
-        visit = InfusionSession(patient_id=patient.id, plan_id=plan.id, scheduled_at=data.scheduled_at, state="scheduled",
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, data.patient_id)
+        plan = _signed_plan(uow, data.plan_id, patient.id) if data.plan_id is not None else \
+            _current_plan(uow, patient.id)
+        session = InfusionSession(patient_id=patient.id, plan_id=plan.id, scheduled_at=data.scheduled_at, state="scheduled",
                                 checklist={}, created_by=actor.user_id, created_at=now)
-        session.add(visit)
-        session.flush()
-        audit(session, actor, "session.schedule", "session", visit.id,
+        uow.add(session)
+        uow.flush()
+        audit(uow, actor, "session.schedule", "session", session.id,
               {"patient_id": patient.id, "plan_id": plan.id, "scheduled_at": data.scheduled_at.isoformat()})
-        return view_of(session, actor, visit)
+        return view_of(uow, actor, session)
 
 
 def check_in(db: Database, actor: Actor, session_id: int, expected_version: int | None, data: CheckInIn,
              *, now: datetime | None = None) -> SessionView:
     require_role(actor, *CLINICAL_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
         flag = None
         if data.weight_kg is not None:
-            last = latest_weight(session, visit.patient_id)
+            last = latest_weight(uow, session.patient_id)
             found = weight_change_flag(data.weight_kg, last.weight_kg) if last else None
             if found is not None and not data.weight_change_acknowledged:
                 raise ValidationFailed(found.message + " Send weight_change_acknowledged: true once checked.",
                                        code="weight_change_unacknowledged", field="weight_kg")
             flag = found.as_dict() if found else None
-            session.add(PatientWeight(patient_id=visit.patient_id, weight_kg=data.weight_kg, measured_at=now,
+            uow.add(PatientWeight(patient_id=session.patient_id, weight_kg=data.weight_kg, measured_at=now,
                                       source="session", created_by=actor.user_id, created_at=now))
-            visit.weight_kg = data.weight_kg
-        _move(session, actor, visit, "check_in", expected_version, now,
+            session.weight_kg = data.weight_kg
+        _move(uow, actor, session, "check_in", expected_version, now,
               {"weight_kg": data.weight_kg, "weight_flag": flag})
-        session.flush()
-        audit(session, actor, "session.check_in", "session", visit.id, {"weight_kg": data.weight_kg,
+        uow.flush()
+        audit(uow, actor, "session.check_in", "session", session.id, {"weight_kg": data.weight_kg,
                                                                         "weight_flagged": flag is not None})
-        return view_of(session, actor, visit)
+        return view_of(uow, actor, session)
 
 
 def record_checklist(db: Database, actor: Actor, session_id: int, expected_version: int | None, data: ChecklistIn,
                      *, now: datetime | None = None) -> SessionView:
     require_role(actor, *CLINICAL_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        check_version(visit, expected_version)
-        if visit.state != "checked_in":
-            raise Conflict(f"the checklist is done after check-in and before the start (the session is {visit.state})",
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        check_version(session, expected_version)
+        if session.state != "checked_in":
+            raise Conflict(f"the checklist is done after check-in and before the start (the session is {session.state})",
                            code="invalid_transition")
-        visit.checklist = _run_checklist(session, visit, data.model_dump(mode="json"), now)
-        session.flush()
-        audit(session, actor, "session.checklist", "session", visit.id, {"ready": visit.checklist["ready"]})
-        return view_of(session, actor, visit)
+        session.checklist = _run_checklist(uow, session, data.model_dump(mode="json"), now)
+        uow.flush()
+        audit(uow, actor, "session.checklist", "session", session.id, {"ready": session.checklist["ready"]})
+        return view_of(uow, actor, session)
 
 
 def override_checklist(db: Database, actor: Actor, session_id: int, expected_version: int | None,
@@ -555,12 +555,12 @@ def override_checklist(db: Database, actor: Actor, session_id: int, expected_ver
         raise Forbidden("only a physician may start despite a low SpO2 or a fast heart rate",
                         code="override_needs_physician")
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        check_version(visit, expected_version)
-        if visit.state != "checked_in" or not visit.checklist:
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        check_version(session, expected_version)
+        if session.state != "checked_in" or not session.checklist:
             raise Conflict("record the pre-infusion checklist after check-in first", code="checklist_missing")
-        current = _run_checklist(session, visit, visit.checklist["facts"], now, visit.checklist.get("overrides"))
+        current = _run_checklist(uow, session, session.checklist["facts"], now, session.checklist.get("overrides"))
         codes = current["overridable"]
         if not codes:
             raise Conflict("nothing to override: no baseline SpO2 or heart-rate item is blocking the start",
@@ -568,16 +568,16 @@ def override_checklist(db: Database, actor: Actor, session_id: int, expected_ver
         who = actor.username or f"user {actor.user_id}"
         added = [{"code": code, "reason": data.reason.strip(), "by": who, "role": "physician",
                   "at": now.isoformat()} for code in codes]
-        visit.checklist = _run_checklist(session, visit, visit.checklist["facts"], now,
-                                         [*(visit.checklist.get("overrides") or []), *added])
-        _event(session, actor, visit, "note",
+        session.checklist = _run_checklist(uow, session, session.checklist["facts"], now,
+                                         [*(session.checklist.get("overrides") or []), *added])
+        _event(uow, actor, session, "note",
                {"text": f"Checklist override by {who} (physician) of {', '.join(codes)}: {data.reason.strip()}",
                 "checklist_override": {"codes": codes, "reason": data.reason.strip(), "by": who,
                                        "by_user_id": actor.user_id, "role": "physician"}}, now)
-        session.flush()
-        audit(session, actor, "session.checklist_override", "session", visit.id,
-              {"codes": codes, "reason": data.reason.strip(), "ready": visit.checklist["ready"]})
-        return view_of(session, actor, visit)
+        uow.flush()
+        audit(uow, actor, "session.checklist_override", "session", session.id,
+              {"codes": codes, "reason": data.reason.strip(), "ready": session.checklist["ready"]})
+        return view_of(uow, actor, session)
 
 
 def double_checker(db: Database, settings: Settings, actor: Actor, data: StartIn | None) -> Actor | None:
@@ -609,80 +609,80 @@ def start_session(db: Database, actor: Actor, session_id: int, expected_version:
         if double_check.user_id == actor.user_id:
             raise ValidationFailed("the double check is independent: a second clinician, not the one starting the "
                                    "infusion", code="double_check_same_user", field="double_check")
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        check_version(visit, expected_version)
-        if visit.state == "checked_in":
-            if not visit.checklist:
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        check_version(session, expected_version)
+        if session.state == "checked_in":
+            if not session.checklist:
                 raise Conflict("record the pre-infusion checklist first", code="checklist_missing")
-            visit.checklist = _run_checklist(session, visit, visit.checklist["facts"], now,  # still true at the start?
-                                             visit.checklist.get("overrides"))
-            if not visit.checklist["ready"]:
-                unmet = [i for i in visit.checklist["items"] if i["blocking"] and not i["met"] and not i.get("override")]
+            session.checklist = _run_checklist(uow, session, session.checklist["facts"], now,  # still true at the start?
+                                             session.checklist.get("overrides"))
+            if not session.checklist["ready"]:
+                unmet = [i for i in session.checklist["items"] if i["blocking"] and not i["met"] and not i.get("override")]
                 raise Conflict("the checklist blocks the start: " + "; ".join(f"{i['code']}: {i['message']}" for i in unmet),
                                code="checklist_not_met")
-        plan = _signed_plan(session, visit.plan_id, visit.patient_id)
-        if visit.weight_kg is not None:
-            mismatch = weight_change_flag(visit.weight_kg, plan.weight_kg)
+        plan = _signed_plan(uow, session.plan_id, session.patient_id)
+        if session.weight_kg is not None:
+            mismatch = weight_change_flag(session.weight_kg, plan.weight_kg)
             if mismatch is not None:
                 raise Conflict(f"the plan was computed for {plan.weight_kg:g} kg and the patient weighs "
-                               f"{visit.weight_kg:g} kg today (more than 20 %): a physician writes a new plan",
+                               f"{session.weight_kg:g} kg today (more than 20 %): a physician writes a new plan",
                                code="plan_weight_mismatch", field="weight_kg")
-        visit.pump_program = {**plan.pump_program, "plan_id": plan.id, "plan_version": plan.version,
+        session.pump_program = {**plan.pump_program, "plan_id": plan.id, "plan_version": plan.version,
                               "plan_signed_by": plan.signed_by, "plan_signed_at": plan.signed_at.isoformat()}
         if data is not None and data.ketamine_lot_number:
-            visit.pump_program["ketamine_lot_number"] = data.ketamine_lot_number
-        if double_check is None and current_pump_double_check(session):
+            session.pump_program["ketamine_lot_number"] = data.ketamine_lot_number
+        if double_check is None and current_pump_double_check(uow):
             raise Conflict("a second clinician checks the pump program against the signed plan first (their username "
                            "and password)", code="double_check_required", field="double_check")
         if double_check is not None:
-            visit.pump_program["double_checked_by"] = double_check.username
-            visit.pump_program["double_checked_at"] = now.isoformat()
-            _event(session, actor, visit, "note", {
+            session.pump_program["double_checked_by"] = double_check.username
+            session.pump_program["double_checked_at"] = now.isoformat()
+            _event(uow, actor, session, "note", {
                 "text": f"Pump program checked against the signed plan by {double_check.username} (independent double "
                         f"check) before the start", "double_check": {"by": double_check.username,
                                                                      "user_id": double_check.user_id}}, now)
-        visit.started_at = now
-        _move(session, actor, visit, "start", visit.version, now, {"plan_id": plan.id})
-        session.flush()
-        audit(session, actor, "session.start", "session", visit.id,
+        session.started_at = now
+        _move(uow, actor, session, "start", session.version, now, {"plan_id": plan.id})
+        uow.flush()
+        audit(uow, actor, "session.start", "session", session.id,
               {"plan_id": plan.id, "double_checked_by": double_check.username if double_check else None})
-        return view_of(session, actor, visit)
+        return view_of(uow, actor, session)
 
 
 def stop_infusion(db: Database, actor: Actor, session_id: int, expected_version: int | None,
                   *, now: datetime | None = None) -> SessionView:
     require_role(actor, *CLINICAL_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        _move(session, actor, visit, "stop", expected_version, now)
-        visit.ended_at = now
-        session.flush()
-        audit(session, actor, "session.stop", "session", visit.id)
-        return view_of(session, actor, visit)
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        _move(uow, actor, session, "stop", expected_version, now)
+        session.ended_at = now
+        uow.flush()
+        audit(uow, actor, "session.stop", "session", session.id)
+        return view_of(uow, actor, session)
 
 
 def cancel_session(db: Database, actor: Actor, session_id: int, expected_version: int | None, data: CancelIn,
                    *, now: datetime | None = None) -> SessionView:
     require_role(actor, *SCHEDULE_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        _move(session, actor, visit, "cancel", expected_version, now, {"reason": data.reason})
-        session.flush()
-        audit(session, actor, "session.cancel", "session", visit.id, {"reason": data.reason})
-        return view_of(session, actor, visit)
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        _move(uow, actor, session, "cancel", expected_version, now, {"reason": data.reason})
+        uow.flush()
+        audit(uow, actor, "session.cancel", "session", session.id, {"reason": data.reason})
+        return view_of(uow, actor, session)
 
 
-def _assess(session: Session, visit: InfusionSession, data: DischargeIn, now: datetime) -> DischargeAssessmentView:
-    if visit.state != "observing" or visit.ended_at is None:
-        raise Conflict(f"discharge follows the observation after the infusion (the session is {visit.state})",
+def _assess(uow: Session, session: InfusionSession, data: DischargeIn, now: datetime) -> DischargeAssessmentView:
+    if session.state != "observing" or session.ended_at is None:
+        raise Conflict(f"discharge follows the observation after the infusion (the session is {session.state})",
                        code="invalid_transition")
-    minimum = max(float((visit.pump_program or {}).get("min_observation_after_stop_min") or 60.0),
-                  current_minimum_observation_min(session))  # the longer of the protocol's and the clinic's
-    since = min(24 * 60.0, max(0.0, (now - visit.ended_at).total_seconds() / 60))
-    request = DischargeRequest.model_validate({**data.model_dump(), "baseline": _baseline(visit).model_dump(),
+    minimum = max(float((session.pump_program or {}).get("min_observation_after_stop_min") or 60.0),
+                  current_minimum_observation_min(uow))  # the longer of the protocol's and the clinic's
+    since = min(24 * 60.0, max(0.0, (now - session.ended_at).total_seconds() / 60))
+    request = DischargeRequest.model_validate({**data.model_dump(), "baseline": _baseline(session).model_dump(),
                                                "minutes_since_stop": round(since, 1)})
     assessment = assess_discharge(request, minimum)  # the same rule as ``ketaclinic discharge``
     return DischargeAssessmentView(
@@ -696,10 +696,10 @@ def assess_discharge_now(db: Database, actor: Actor, session_id: int, data: Disc
     """The discharge criteria as they stand (nothing changes): what is still unmet."""
     require_role(actor, *CLINICAL_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        result = _assess(session, visit, data, now)
-        audit(session, actor, "session.discharge_check", "session", visit.id, {"unmet": [u["code"] for u in result.unmet]})
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        result = _assess(uow, session, data, now)
+        audit(uow, actor, "session.discharge_check", "session", session.id, {"unmet": [u["code"] for u in result.unmet]})
         return result
 
 
@@ -709,24 +709,24 @@ def discharge_session(db: Database, actor: Actor, session_id: int, expected_vers
     require_role(actor, *CLINICAL_ROLES)
     now = now or utcnow()
     refusal: Conflict | None = None
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        check_version(visit, expected_version)
-        result = _assess(session, visit, data, now)
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        check_version(session, expected_version)
+        result = _assess(uow, session, data, now)
         record = {**result.model_dump(mode="json"), "input": data.model_dump(mode="json"), "assessed_at": now.isoformat()}
         if not result.ready:
             unmet = result.unmet
-            _event(session, actor, visit, "note", {"text": "Discharge refused: criteria unmet.", "discharge_assessment": record}, now)
-            audit(session, actor, "session.discharge_refused", "session", visit.id, {"unmet": [u["code"] for u in unmet]})
+            _event(uow, actor, session, "note", {"text": "Discharge refused: criteria unmet.", "discharge_assessment": record}, now)
+            audit(uow, actor, "session.discharge_refused", "session", session.id, {"unmet": [u["code"] for u in unmet]})
             refusal = Conflict("discharge refused, unmet criteria: " + "; ".join(f"{c['code']} ({c['message']})" for c in unmet),
                                code="discharge_criteria_unmet")
         else:
-            visit.discharge = record
-            visit.discharged_at = now
-            _move(session, actor, visit, "discharge", visit.version, now)
-            session.flush()
-            audit(session, actor, "session.discharge", "session", visit.id)
-            view = view_of(session, actor, visit)
+            session.discharge = record
+            session.discharged_at = now
+            _move(uow, actor, session, "discharge", session.version, now)
+            uow.flush()
+            audit(uow, actor, "session.discharge", "session", session.id)
+            view = view_of(uow, actor, session)
     if refusal is not None:
         raise refusal
     return view
@@ -735,19 +735,19 @@ def discharge_session(db: Database, actor: Actor, session_id: int, expected_vers
 # --- events ---------------------------------------------------------------------------------
 
 
-def _vitals(session: Session, actor: Actor, visit: InfusionSession, data: VitalsEvent, now: datetime) -> EventView:
-    minute = _minute(visit, now) or 0.0
+def _vitals(uow: Session, actor: Actor, session: InfusionSession, data: VitalsEvent, now: datetime) -> EventView:
+    minute = _minute(session, now) or 0.0
     try:
         observation = Observation.model_validate({**data.model_dump(exclude={"kind"}), "minute": minute})
     except ValidationError as error:  # the field and its range in words, not pydantic's URL
         message, field = explain(error.errors(include_url=False)[0], model=Observation)
         raise ValidationFailed(message, field=field) from None
-    alerts = evaluate_observation(_baseline(visit), observation)
+    alerts = evaluate_observation(_baseline(session), observation)
     # RASS and CADSS-6 are kept only when recorded (older vitals events have neither)
     payload = {"observation": observation.model_dump(mode="json", exclude_none=True), "alerts": [a.as_dict() for a in alerts]}
-    event = _event(session, actor, visit, "vitals", payload, now)
-    raised = [_event(session, actor, visit, "alert", {**a.as_dict(), "vitals_event_id": event.id}, now) for a in alerts]
-    audit(session, actor, "session.event.vitals", "session", visit.id,
+    event = _event(uow, actor, session, "vitals", payload, now)
+    raised = [_event(uow, actor, session, "alert", {**a.as_dict(), "vitals_event_id": event.id}, now) for a in alerts]
+    audit(uow, actor, "session.event.vitals", "session", session.id,
           {"event_id": event.id, "alerts": [a.code for a in alerts]})
     return EventView.of(event, raised)
 
@@ -782,15 +782,15 @@ class _Dosing:
                            steps=[step], override=override)
 
 
-def _dosing(session: Session, visit: InfusionSession) -> _Dosing:
-    plan = session.get(Plan, visit.plan_id)
+def _dosing(uow: Session, session: InfusionSession) -> _Dosing:
+    plan = uow.get(Plan, session.plan_id)
     assert plan is not None
-    patient = session.get(Patient, visit.patient_id)
+    patient = uow.get(Patient, session.patient_id)
     assert patient is not None
-    profile = (visit.pump_program or plan.pump_program or {}).get("profile", "low_dose")
-    return _Dosing(plan, visit.weight_kg or plan.weight_kg, patient.height_cm,
+    profile = (session.pump_program or plan.pump_program or {}).get("profile", "low_dose")
+    return _Dosing(plan, session.weight_kg or plan.weight_kg, patient.height_cm,
                    patient.sex if patient.sex in ("female", "male") else None, profile,
-                   current_libraries(session)[profile])
+                   current_libraries(uow)[profile])
 
 
 def _ketamine_pushes(events: Iterable[Any]) -> list[tuple[float, float]]:
@@ -809,14 +809,14 @@ def _ketamine_pushes(events: Iterable[Any]) -> list[tuple[float, float]]:
     return out
 
 
-def _judge_at_the_bedside(session: Session, visit: InfusionSession, dosing: _Dosing, per_step: DoseRequest,
+def _judge_at_the_bedside(uow: Session, session: InfusionSession, dosing: _Dosing, per_step: DoseRequest,
                           now: datetime, *, new_rate: float | None = None, push_mg: float | None = None
                           ) -> tuple[PumpProgram | None, tuple[Any, ...]]:
     """Judge one change the nurse is about to make, per step and for the whole session (design
     4.3 v2): what ran so far, the change, and the rest of the program as it would then run. Raises
     422 ``hard_limit`` / ``soft_limit`` like a plan; returns the step's program and the soft limits
     the override covers."""
-    minute = _minute(visit, now) or 0.0
+    minute = _minute(session, now) or 0.0
     program: PumpProgram | None = None
     findings: list[Any] = []
     try:
@@ -826,10 +826,10 @@ def _judge_at_the_bedside(session: Session, visit: InfusionSession, dosing: _Dos
         if error.code not in ("hard_limit", "soft_limit"):
             raise dosing_refusal(error) from None
         findings.extend(error.limits)
-    events = session.execute(select(SessionEvent).where(SessionEvent.session_id == visit.id)
+    events = uow.execute(select(SessionEvent).where(SessionEvent.session_id == session.id)
                              .order_by(SessionEvent.id)).scalars().all()
     changes = rate_changes_given(events)
-    steps = (visit.pump_program or {}).get("program", [])
+    steps = (session.pump_program or {}).get("program", [])
     if new_rate is not None:
         changes.append((minute, new_rate))
     given, _ = doses_as_given(steps, changes)
@@ -847,11 +847,11 @@ def _judge_at_the_bedside(session: Session, visit: InfusionSession, dosing: _Dos
     return program, soft
 
 
-def _rate_change(session: Session, actor: Actor, visit: InfusionSession, data: RateChangeEvent, now: datetime) -> EventView:
-    dosing = _dosing(session, visit)
+def _rate_change(uow: Session, actor: Actor, session: InfusionSession, data: RateChangeEvent, now: datetime) -> EventView:
+    dosing = _dosing(uow, session)
     per_kg = data.rate_mg_per_kg_per_h if data.rate_mg_per_kg_per_h is not None \
         else data.rate_mg_per_h / dosing.dosing_weight_kg  # type: ignore[operator]
-    infusion = next((s for s in (visit.pump_program or {}).get("program", []) if s["kind"] == "infusion"), None)
+    infusion = next((s for s in (session.pump_program or {}).get("program", []) if s["kind"] == "infusion"), None)
     duration = float(infusion["duration_min"]) if infusion else 60.0
     override = _override(actor, data.override_reason)
     request = dosing.request(dosing.plan.protocol_id, DoseStep(kind="infusion", rate_mg_per_kg_per_h=round(per_kg, 6),
@@ -862,7 +862,7 @@ def _rate_change(session: Session, actor: Actor, visit: InfusionSession, data: R
                                session_limits=False).steps[0].rate_mg_per_h
     except DosingError:
         preview = None
-    program, soft = _judge_at_the_bedside(session, visit, dosing, request, now,
+    program, soft = _judge_at_the_bedside(uow, session, dosing, request, now,
                                           new_rate=float(preview) if preview is not None else per_kg * dosing.dosing_weight_kg)
     assert program is not None
     step = program.as_dict()["program"][0]
@@ -872,8 +872,8 @@ def _rate_change(session: Session, actor: Actor, visit: InfusionSession, data: R
                "dosing_weight_kg": dosing.dosing_weight_kg, "profile": dosing.profile,
                "reason": data.reason, "limits": limits, "override": _override_record(override, soft),
                "notes": program.as_dict()["notes"]}
-    event = _event(session, actor, visit, "rate_change", payload, now)
-    audit(session, actor, "session.event.rate_change", "session", visit.id,
+    event = _event(uow, actor, session, "rate_change", payload, now)
+    audit(uow, actor, "session.event.rate_change", "session", session.id,
           {"event_id": event.id, "rate_ml_per_h": step["rate_ml_per_h"],
            "overridden": [lim["code"] for lim in limits]})
     return EventView.of(event)
@@ -885,11 +885,11 @@ def _override_record(override: Override | None, soft: tuple[Any, ...]) -> dict[s
     return {"reason": override.reason, "by": override.by, "overridden": [f.code for f in soft]}
 
 
-def _may_push(session: Session, actor: Actor, dosing: _Dosing) -> None:
+def _may_push(uow: Session, actor: Actor, dosing: _Dosing) -> None:
     """Who may give an extra IV ketamine bolus at the bedside: a clinic setting (design 4.3 v2;
     some state nursing boards restrict IV ketamine pushes by registered nurses). Default: a
     physician, or a nurse only when the signed plan orders a bolus."""
-    rule = current_bedside_bolus_rule(session)
+    rule = current_bedside_bolus_rule(uow)
     if actor.role == "physician" or rule == "physician_or_nurse":
         return
     ordered = any(s.get("kind") == "bolus" for s in (dosing.plan.pump_program or {}).get("program", []))
@@ -901,28 +901,28 @@ def _may_push(session: Session, actor: Actor, dosing: _Dosing) -> None:
                     code="bedside_bolus_needs_physician", field="drug")
 
 
-def _medication(session: Session, actor: Actor, visit: InfusionSession, data: MedicationEvent, now: datetime) -> EventView:
+def _medication(uow: Session, actor: Actor, session: InfusionSession, data: MedicationEvent, now: datetime) -> EventView:
     payload = data.model_dump(exclude={"kind", "override_reason"})
     if data.drug.strip().lower() in KETAMINE_NAMES and data.route == "iv":
         if data.unit not in ("mg", "mcg", "g"):
             raise ValidationFailed("give an extra ketamine dose in mg", field="unit")
-        dosing = _dosing(session, visit)
-        _may_push(session, actor, dosing)
+        dosing = _dosing(uow, session)
+        _may_push(uow, actor, dosing)
         dose_mg = data.dose * MG_PER_UNIT[data.unit]
         override = _override(actor, data.override_reason)
         request = dosing.request("custom_iv", DoseStep(kind="bolus", dose_mg_per_kg=round(dose_mg / dosing.dosing_weight_kg, 6)),
                                  override)
-        _, soft = _judge_at_the_bedside(session, visit, dosing, request, now, push_mg=dose_mg)
+        _, soft = _judge_at_the_bedside(uow, session, dosing, request, now, push_mg=dose_mg)
         payload["dose_check"] = {"limits": [f.as_dict() for f in soft], "override": _override_record(override, soft),
                                  "dosing_weight_kg": dosing.dosing_weight_kg, "profile": dosing.profile}
-    event = _event(session, actor, visit, "medication", payload, now)
-    audit(session, actor, "session.event.medication", "session", visit.id, {"event_id": event.id, "drug": data.drug})
+    event = _event(uow, actor, session, "medication", payload, now)
+    audit(uow, actor, "session.event.medication", "session", session.id, {"event_id": event.id, "drug": data.drug})
     return EventView.of(event)
 
 
-def _event_of_session(session: Session, visit: InfusionSession, event_id: int, what: str) -> SessionEvent:
-    event = session.get(SessionEvent, event_id)
-    if event is None or event.session_id != visit.id:
+def _event_of_session(uow: Session, session: InfusionSession, event_id: int, what: str) -> SessionEvent:
+    event = uow.get(SessionEvent, event_id)
+    if event is None or event.session_id != session.id:
         raise ValidationFailed(f"{what} names no event of this session", field=what)
     return event
 
@@ -968,33 +968,33 @@ def append_event(db: Database, actor: Actor, session_id: int, data: EventIn, *, 
     """Append one event (no If-Match: appends never conflict, so concurrent recording loses nothing)."""
     require_role(actor, *CLINICAL_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        if visit.state not in EVENT_STATES[data.kind]:
-            raise Conflict(f"a {data.kind} event cannot be recorded while the session is {visit.state}",
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        if session.state not in EVENT_STATES[data.kind]:
+            raise Conflict(f"a {data.kind} event cannot be recorded while the session is {session.state}",
                            code="invalid_state")
         if isinstance(data, VitalsEvent):
-            return _vitals(session, actor, visit, data, now)
+            return _vitals(uow, actor, session, data, now)
         if isinstance(data, RateChangeEvent):
-            return _rate_change(session, actor, visit, data, now)
+            return _rate_change(uow, actor, session, data, now)
         if isinstance(data, MedicationEvent):
-            return _medication(session, actor, visit, data, now)
+            return _medication(uow, actor, session, data, now)
         amends = None
         payload = data.model_dump(exclude={"kind"})
         if isinstance(data, AlertAckEvent):
-            alert = _event_of_session(session, visit, data.alert_event_id, "alert_event_id")
+            alert = _event_of_session(uow, session, data.alert_event_id, "alert_event_id")
             if alert.kind != "alert":
                 raise ValidationFailed("alert_event_id must name an alert event", field="alert_event_id")
-            if data.alert_event_id not in open_alert_ids(session, visit.id):
+            if data.alert_event_id not in open_alert_ids(uow, session.id):
                 raise Conflict("this alert is already acknowledged", code="already_acknowledged")
             payload["alert_code"] = alert.payload.get("code")
         elif isinstance(data, AmendmentEvent):
-            target = _event_of_session(session, visit, data.amends_event_id, "amends_event_id")
+            target = _event_of_session(uow, session, data.amends_event_id, "amends_event_id")
             amends = target.id
             payload["amended_kind"] = target.kind
             check_correction(target.kind, target.payload or {}, data.correction)
-        event = _event(session, actor, visit, data.kind, payload, now, amends)
-        audit(session, actor, f"session.event.{data.kind}", "session", visit.id, {"event_id": event.id})
+        event = _event(uow, actor, session, data.kind, payload, now, amends)
+        audit(uow, actor, f"session.event.{data.kind}", "session", session.id, {"event_id": event.id})
         return EventView.of(event)
 
 
@@ -1003,14 +1003,14 @@ def list_events(db: Database, actor: Actor, session_id: int, *, kind: str | None
     require_role(actor, *CLINICAL_ROLES)
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        query = (select(SessionEvent).where(SessionEvent.session_id == visit.id, SessionEvent.id > after)
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        query = (select(SessionEvent).where(SessionEvent.session_id == session.id, SessionEvent.id > after)
                  .order_by(SessionEvent.id).limit(limit + 1))
         if kind:
             query = query.where(SessionEvent.kind == kind)
-        rows = session.execute(query).scalars().all()
-        audit(session, actor, "session.events.read", "session", visit.id, {"count": len(rows[:limit])})
+        rows = uow.execute(query).scalars().all()
+        audit(uow, actor, "session.events.read", "session", session.id, {"count": len(rows[:limit])})
         return page_of(rows, limit, EventView.of)
 
 
@@ -1019,10 +1019,10 @@ def list_events(db: Database, actor: Actor, session_id: int, *, kind: str | None
 
 def get_session(db: Database, actor: Actor, session_id: int) -> SessionView:
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        audit(session, actor, "session.read", "session", visit.id, {"patient_id": visit.patient_id})
-        return view_of(session, actor, visit)
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        audit(uow, actor, "session.read", "session", session.id, {"patient_id": session.patient_id})
+        return view_of(uow, actor, session)
 
 
 def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, state: str | None = None,
@@ -1032,12 +1032,12 @@ def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, 
     require_role(actor, *READ_ROLES)
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         query = select(InfusionSession).where(InfusionSession.id > after).order_by(InfusionSession.id).limit(limit + 1)
         if actor.is_patient:
             patient_id = patient_id if patient_id is not None else actor.patient_id
         if patient_id is not None:
-            load_patient(session, actor, patient_id)
+            load_patient(uow, actor, patient_id)
             query = query.where(InfusionSession.patient_id == patient_id)
         if state:
             query = query.where(InfusionSession.state == state)
@@ -1045,7 +1045,7 @@ def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, 
             query = query.where(InfusionSession.scheduled_at >= scheduled_from)
         if scheduled_to:
             query = query.where(InfusionSession.scheduled_at < scheduled_to)
-        rows = session.execute(query).scalars().all()
-        audit(session, actor, "session.list", "session", None,
+        rows = uow.execute(query).scalars().all()
+        audit(uow, actor, "session.list", "session", None,
               {"patient_id": patient_id, "ids": [s.id for s in rows[:limit]]})
-        return page_of(rows, limit, lambda s: view_of(session, actor, s, detail=False))
+        return page_of(rows, limit, lambda s: view_of(uow, actor, s, detail=False))
