@@ -7,6 +7,8 @@ statement that metabolites (norketamine, noresketamine) are not modelled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -15,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ketaclinic import DISCLAIMER
 from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.pharmacology.disposition import Disposition
-from ketaclinic.pharmacology.engine import Solution
+from ketaclinic.pharmacology.engine import Inputs, Solution
 from ketaclinic.pharmacology.models import (
     DEFAULT_IIV_CV,
     DEFAULT_IIV_SOURCE,
@@ -145,98 +147,189 @@ def _named_model(request: SimulateRequest) -> PKModel | None:
     return None
 
 
-def simulate(request: SimulateRequest) -> dict[str, Any]:
-    """Answer a simulation request (contract 4.1) for the typical subject and, if asked, a population."""
-    model = _named_model(request)
-    patient = request.patient
-    warnings: list[str] = []
-    routes_used = sorted({d.route for d in request.doses if d.route != "iv"})
-    absorption: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    route_notes: list[str] = []
+# --- 1. input validation: what the engine cannot run, and what it runs outside its fitted ranges --------------
 
-    if model is not None:
-        typical_disposition = model.disposition(patient.weight_kg, patient.age_years)
-        warnings.extend(model.range_warnings(patient.weight_kg, patient.age_years))
-        warnings.extend(model.notes if model.drug != "racemic ketamine" else ())
-        warnings.extend(model.cautions)
-        for index, dose in enumerate(request.doses):
-            if dose.route != "iv" and dose.route not in model.routes:
-                raise SimulationError(
-                    "unsupported_route",
-                    f"route {dose.route!r} has no absorption data for {model.name}; "
-                    f"allowed routes: iv, {', '.join(sorted(model.routes))}",
-                    f"doses[{index}].route",
-                )
-        for route in routes_used:
-            f, ka, note = route_absorption(model, route)
-            absorption[route] = (np.array([f]), np.array([ka]))
-            route_notes.append(note)
-            if model.routes[route].ka_source == CLINIC_POLICY:
-                warnings.append(f"{route}: the absorption rate is an assumption (no published value found); see routes")
-        ke0 = model.ke0_per_min
-        source = model.source
-        model_id = model.id
-        cv = model.variability_cv()
-        variability_source = model.iiv_source or DEFAULT_IIV_SOURCE
-        variability_assumed = model.iiv_assumed
-    else:
-        custom = request.model
-        typical_disposition = custom.disposition(patient.weight_kg)
-        for index, dose in enumerate(request.doses):
-            if dose.route != "iv" and dose.route not in custom.routes:
-                raise SimulationError(
-                    "unsupported_route",
-                    f"route {dose.route!r} needs bioavailability and ka_per_min in the custom model's routes; "
-                    f"given: {', '.join(sorted(custom.routes)) or 'none'}",
-                    f"doses[{index}].route",
-                )
-        for route in routes_used:
-            spec = custom.routes[route]
-            absorption[route] = (np.array([spec.bioavailability]), np.array([spec.ka_per_min]))
-            route_notes.append(f"{route}: F {spec.bioavailability:g}, ka {spec.ka_per_min:g} /min (given in the custom model)")
-        ke0 = custom.ke0_per_min
-        source = "custom"
-        model_id = "custom"
-        cv = custom.iiv_cv if custom.iiv_cv is not None else DEFAULT_IIV_CV
-        variability_source = "custom" if custom.iiv_cv is not None else DEFAULT_IIV_SOURCE
-        variability_assumed = custom.iiv_cv is None
-        warnings.append("custom model: no fitted population, so no range check is possible")
 
+def _check_request(request: SimulateRequest, model: PKModel | None) -> None:
+    """Refuse a route the model has no absorption data for, and a relief curve for a custom model."""
     for index, dose in enumerate(request.doses):
-        rate_per_kg = dose.rate_mg_per_h / patient.weight_kg if isinstance(dose, Infusion) else None
+        if dose.route == "iv":
+            continue
+        if model is not None and dose.route not in model.routes:
+            raise SimulationError(
+                "unsupported_route",
+                f"route {dose.route!r} has no absorption data for {model.name}; "
+                f"allowed routes: iv, {', '.join(sorted(model.routes))}",
+                f"doses[{index}].route",
+            )
+        if model is None and dose.route not in request.model.routes:  # type: ignore[union-attr]
+            raise SimulationError(
+                "unsupported_route",
+                f"route {dose.route!r} needs bioavailability and ka_per_min in the custom model's routes; "
+                f"given: {', '.join(sorted(request.model.routes)) or 'none'}",  # type: ignore[union-attr]
+                f"doses[{index}].route",
+            )
+    if request.relief is not None and model is None:
+        raise SimulationError("invalid_input", "the relief curve needs a published model, not a custom one", "relief")
+
+
+def _dose_warnings(request: SimulateRequest) -> list[str]:
+    """Doses outside low-dose use, which the models were not fitted for."""
+    warnings = []
+    weight_kg = request.patient.weight_kg
+    for index, dose in enumerate(request.doses):
+        rate_per_kg = dose.rate_mg_per_h / weight_kg if isinstance(dose, Infusion) else None
         if rate_per_kg is not None and rate_per_kg > 2.0:
             warnings.append(
                 f"doses[{index}]: {rate_per_kg:.2f} mg/kg/h is above the 0.5-2 mg/kg/h range of low-dose analgesic "
                 "infusions (ASRA 2018): the models were not fitted for it"
             )
-        if isinstance(dose, Bolus) and dose.route == "iv" and dose.dose_mg / patient.weight_kg > 1.0:
+        if isinstance(dose, Bolus) and dose.route == "iv" and dose.dose_mg / weight_kg > 1.0:
             warnings.append(f"doses[{index}]: IV bolus above 1 mg/kg is an anaesthetic dose, outside low-dose use")
+    return warnings
 
-    inputs = to_inputs(list(request.doses), absorption)
-    times = np.asarray(request.times_min, dtype=float)
-    solution = Solution(typical_disposition, inputs, ke0_per_min=ke0)
-    plasma = solution.concentration_ng_per_ml(times)[0]
 
+# --- 2. regimen building: the model resolved for this patient, and the doses as engine inputs -----------------
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """The model as resolved for this request: the typical subject, the routes' absorption, the
+    effect site and the variability, with the warnings and route notes they bring."""
+
+    model: PKModel | None
+    model_id: str
+    source: str
+    disposition: Disposition
+    absorption: dict[str, tuple[np.ndarray, np.ndarray]]
+    route_notes: list[str]
+    ke0_per_min: float | None
+    cv: Mapping[str, float]
+    variability_source: str
+    variability_assumed: bool
+    warnings: list[str]
+
+
+def _routes_used(request: SimulateRequest) -> list[str]:
+    return sorted({d.route for d in request.doses if d.route != "iv"})
+
+
+def _published_setup(request: SimulateRequest, model: PKModel) -> _Setup:
+    patient = request.patient
+    warnings = [*model.range_warnings(patient.weight_kg, patient.age_years),
+                *(model.notes if model.drug != "racemic ketamine" else ()), *model.cautions]
+    absorption, route_notes = {}, []
+    for route in _routes_used(request):
+        f, ka, note = route_absorption(model, route)
+        absorption[route] = (np.array([f]), np.array([ka]))
+        route_notes.append(note)
+        if model.routes[route].ka_source == CLINIC_POLICY:
+            warnings.append(f"{route}: the absorption rate is an assumption (no published value found); see routes")
+    return _Setup(
+        model=model, model_id=model.id, source=model.source,
+        disposition=model.disposition(patient.weight_kg, patient.age_years),
+        absorption=absorption, route_notes=route_notes, ke0_per_min=model.ke0_per_min, cv=model.variability_cv(),
+        variability_source=model.iiv_source or DEFAULT_IIV_SOURCE, variability_assumed=model.iiv_assumed,
+        warnings=warnings,
+    )
+
+
+def _custom_setup(request: SimulateRequest, custom: CustomModel) -> _Setup:
+    absorption, route_notes = {}, []
+    for route in _routes_used(request):
+        spec = custom.routes[route]
+        absorption[route] = (np.array([spec.bioavailability]), np.array([spec.ka_per_min]))
+        route_notes.append(f"{route}: F {spec.bioavailability:g}, ka {spec.ka_per_min:g} /min (given in the custom model)")
+    return _Setup(
+        model=None, model_id="custom", source="custom", disposition=custom.disposition(request.patient.weight_kg),
+        absorption=absorption, route_notes=route_notes, ke0_per_min=custom.ke0_per_min,
+        cv=custom.iiv_cv if custom.iiv_cv is not None else DEFAULT_IIV_CV,
+        variability_source="custom" if custom.iiv_cv is not None else DEFAULT_IIV_SOURCE,
+        variability_assumed=custom.iiv_cv is None,
+        warnings=["custom model: no fitted population, so no range check is possible"],
+    )
+
+
+def _setup(request: SimulateRequest, model: PKModel | None) -> _Setup:
+    if model is not None:
+        return _published_setup(request, model)
+    return _custom_setup(request, request.model)  # type: ignore[arg-type]
+
+
+def _regimen(request: SimulateRequest, setup: _Setup) -> Inputs:
+    return to_inputs(list(request.doses), setup.absorption)
+
+
+# --- 3. running the engine -------------------------------------------------------------------------------------
+
+
+def _typical_curves(setup: _Setup, inputs: Inputs, times: np.ndarray) -> dict[str, Any]:
+    """The typical subject's plasma (and, with a ke0, effect-site) concentrations."""
+    solution = Solution(setup.disposition, inputs, ke0_per_min=setup.ke0_per_min)
     answer: dict[str, Any] = {
-        "model": model_id,
-        "source": source,
+        "model": setup.model_id,
+        "source": setup.source,
         "times_min": times,
-        "plasma_ng_per_ml": plasma,
+        "plasma_ng_per_ml": solution.concentration_ng_per_ml(times)[0],
     }
-    if ke0 is not None:
+    if setup.ke0_per_min is not None:
         answer["effect_site_ng_per_ml"] = solution.concentration_ng_per_ml(times, effect_site=True)[0]
         answer["ke0"] = {
-            "ke0_per_min": ke0,
-            "source": model.ke0_source if model else "custom",
-            "note": model.ke0_note if model else "given in the custom model",
+            "ke0_per_min": setup.ke0_per_min,
+            "source": setup.model.ke0_source if setup.model else "custom",
+            "note": setup.model.ke0_note if setup.model else "given in the custom model",
         }
-    if route_notes:
-        answer["routes"] = route_notes
+    return answer
 
+
+def _population(population: PopulationIn, setup: _Setup, inputs: Inputs, times: np.ndarray) -> dict[str, Any]:
+    dispositions = sample_dispositions(setup.disposition.typical_parameters(), setup.cv, population.subjects,
+                                       population.seed)
+    values = population_percentiles(dispositions, inputs, times, population.percentiles)
+    return {
+        "subjects": population.subjects,
+        "seed": population.seed,
+        "percentiles": {_fmt_pct(p): values[i] for i, p in enumerate(population.percentiles)},
+        "variability": {
+            "cv": dict(setup.cv),
+            "source": setup.variability_source,
+            "assumed": setup.variability_assumed,
+            "note": setup.model.iiv_note if setup.model else "",
+        },
+    }
+
+
+def _population_warnings(request: SimulateRequest, setup: _Setup) -> list[str]:
+    warnings = []
+    if setup.variability_assumed:
+        warnings.append(
+            "population variability is an ASSUMED default (log-normal, 30 % CV on every parameter, clinic policy): "
+            "the source publishes none"
+        )
+    if _routes_used(request):
+        warnings.append("population: bioavailability and absorption rate are held at their typical values")
+    return warnings
+
+
+def _relief(relief: ReliefIn, model: PKModel, request: SimulateRequest, inputs: Inputs) -> dict[str, Any]:
+    from ketaclinic.pharmacology.relief import predicted_relief
+
+    curve = predicted_relief(
+        model, request.patient.weight_kg, request.patient.age_years, inputs, relief.horizon_days,
+        step_min=relief.step_min, racemic=model.drug == "racemic ketamine",
+    )
+    return {"label": curve.label, "source": curve.source, "times_day": curve.times_day,
+            "relief_fraction": curve.relief_fraction}
+
+
+# --- 4. summarising: peak and time in each band ----------------------------------------------------------------
+
+
+def _summary(times: np.ndarray, plasma: np.ndarray) -> dict[str, Any]:
     order = np.argsort(times, kind="stable")
     sorted_times, sorted_plasma = times[order], plasma[order]
     peak_value, peak_time = peak(sorted_times, sorted_plasma)
-    answer["summary"] = {
+    return {
         "peak_ng_per_ml": peak_value,
         "time_of_peak_min": peak_time,
         "time_in_band_min": time_in_bands(sorted_times, sorted_plasma),
@@ -248,44 +341,25 @@ def simulate(request: SimulateRequest) -> dict[str, Any]:
         "note": "Peak and time in band are read on the requested times; ask for a fine grid for exact figures.",
     }
 
-    if request.population is not None:
-        pop = request.population
-        typical = typical_disposition.typical_parameters()
-        dispositions = sample_dispositions(typical, cv, pop.subjects, pop.seed)
-        values = population_percentiles(dispositions, inputs, times, pop.percentiles)
-        answer["population"] = {
-            "subjects": pop.subjects,
-            "seed": pop.seed,
-            "percentiles": {_fmt_pct(p): values[i] for i, p in enumerate(pop.percentiles)},
-            "variability": {
-                "cv": dict(cv),
-                "source": variability_source,
-                "assumed": variability_assumed,
-                "note": model.iiv_note if model else "",
-            },
-        }
-        if variability_assumed:
-            warnings.append(
-                "population variability is an ASSUMED default (log-normal, 30 % CV on every parameter, clinic policy): "
-                "the source publishes none"
-            )
-        if routes_used:
-            warnings.append("population: bioavailability and absorption rate are held at their typical values")
-    if request.relief is not None:
-        if model is None:
-            raise SimulationError("invalid_input", "the relief curve needs a published model, not a custom one", "relief")
-        from ketaclinic.pharmacology.relief import predicted_relief
 
-        curve = predicted_relief(
-            model, patient.weight_kg, patient.age_years, inputs, request.relief.horizon_days,
-            step_min=request.relief.step_min, racemic=model.drug == "racemic ketamine",
-        )
-        answer["relief"] = {
-            "label": curve.label,
-            "source": curve.source,
-            "times_day": curve.times_day,
-            "relief_fraction": curve.relief_fraction,
-        }
+def simulate(request: SimulateRequest) -> dict[str, Any]:
+    """Answer a simulation request (contract 4.1) for the typical subject and, if asked, a population."""
+    model = _named_model(request)
+    _check_request(request, model)
+    setup = _setup(request, model)
+    warnings = [*setup.warnings, *_dose_warnings(request)]
+    inputs = _regimen(request, setup)
+    times = np.asarray(request.times_min, dtype=float)
+
+    answer = _typical_curves(setup, inputs, times)
+    if setup.route_notes:
+        answer["routes"] = setup.route_notes
+    answer["summary"] = _summary(times, answer["plasma_ng_per_ml"])
+    if request.population is not None:
+        answer["population"] = _population(request.population, setup, inputs, times)
+        warnings.extend(_population_warnings(request, setup))
+    if request.relief is not None and model is not None:
+        answer["relief"] = _relief(request.relief, model, request, inputs)
     warnings.append(METABOLITES_NOT_MODELLED)
     answer["warnings"] = warnings
     answer["disclaimer"] = DISCLAIMER
