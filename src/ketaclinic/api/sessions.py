@@ -26,7 +26,7 @@ def _done(response: Response, view: service.SessionView) -> service.SessionView:
 
 
 @router.get("", response_model=Page[service.SessionView],
-            summary="List visits (a patient: only their own; coordinators and patients get the schedule view)")
+            summary="List sessions (a patient: only their own; coordinators and patients get the schedule view)")
 def list_sessions(
     request: Request,
     actor: Annotated[Actor, Depends(allow("physician", "nurse", "coordinator", "patient"))],
@@ -42,7 +42,7 @@ def list_sessions(
                                  limit=limit, cursor=cursor)
 
 
-@router.post("", response_model=service.SessionView, status_code=201, summary="Schedule a visit from a signed plan")
+@router.post("", response_model=service.SessionView, status_code=201, summary="Schedule a session from a signed plan")
 def schedule(request: Request, response: Response, actor: Scheduler,
              body: Annotated[service.SessionIn, Body()]) -> service.SessionView:
     view = service.schedule_session(db_of(request), actor, body)
@@ -50,7 +50,7 @@ def schedule(request: Request, response: Response, actor: Scheduler,
     return _done(response, view)
 
 
-@router.get("/{session_id}", response_model=service.SessionView, summary="Read a visit (audited)")
+@router.get("/{session_id}", response_model=service.SessionView, summary="Read a session (audited)")
 def get_session(request: Request, response: Response, session_id: PathId,
                 actor: Annotated[Actor, Depends(allow("physician", "nurse", "coordinator", "patient"))]) -> service.SessionView:
     return _done(response, service.get_session(db_of(request), actor, session_id))
@@ -108,13 +108,13 @@ def discharge(request: Request, response: Response, session_id: PathId, actor: C
     return _done(response, service.discharge_session(db_of(request), actor, session_id, expected, body))
 
 
-@router.post("/{session_id}/cancel", response_model=service.SessionView, summary="Cancel a visit not yet started (If-Match)")
+@router.post("/{session_id}/cancel", response_model=service.SessionView, summary="Cancel a session not yet started (If-Match)")
 def cancel(request: Request, response: Response, session_id: PathId, actor: Scheduler,
            body: Annotated[service.CancelIn, Body()], expected: Expected) -> service.SessionView:
     return _done(response, service.cancel_session(db_of(request), actor, session_id, expected, body))
 
 
-@router.get("/{session_id}/events", response_model=Page[service.EventView], summary="The visit's events, oldest first")
+@router.get("/{session_id}/events", response_model=Page[service.EventView], summary="The session's events, oldest first")
 def list_events(request: Request, session_id: PathId, actor: Clinician,
                 kind: Annotated[str | None, Query(max_length=16)] = None,
                 limit: Limit = None, cursor: Cursor = None) -> Page[service.EventView]:

@@ -101,7 +101,7 @@ class PatientFollowUp(BaseModel):
 
 
 @dataclass
-class _Visit:
+class _SessionRow:
     plan_id: int
     state: str
     scheduled_at: datetime
@@ -115,7 +115,7 @@ class _Records:
 
     facts: PatientFacts
     plans: list[Any] = field(default_factory=list)  # signed plans (id, protocol_id, series_rule, signed_at, supersedes_id)
-    visits: list[_Visit] = field(default_factory=list)
+    session_rows: list[_SessionRow] = field(default_factory=list)
     checks: list[RiskCheck] = field(default_factory=list)
 
 
@@ -129,7 +129,7 @@ def _load(session: Session, patient_ids: list[int]) -> dict[int, _Records]:
     for row in session.execute(select(InfusionSession.patient_id, InfusionSession.plan_id, InfusionSession.state,
                                       InfusionSession.scheduled_at, InfusionSession.discharged_at, InfusionSession.checklist)
                                .where(InfusionSession.patient_id.in_(patient_ids)).order_by(InfusionSession.scheduled_at)):
-        records[row.patient_id].visits.append(_Visit(row.plan_id, row.state, row.scheduled_at, row.discharged_at,
+        records[row.patient_id].session_rows.append(_SessionRow(row.plan_id, row.state, row.scheduled_at, row.discharged_at,
                                                      row.checklist))
     for check in session.execute(select(RiskCheck).where(RiskCheck.patient_id.in_(patient_ids))
                                  .order_by(RiskCheck.done_on, RiskCheck.id)).scalars():
@@ -140,8 +140,8 @@ def _load(session: Session, patient_ids: list[int]) -> dict[int, _Records]:
 def _last_done(records: _Records, code: str, today: date) -> date | None:
     days = [c.done_on for c in records.checks if c.code == code and c.done_on <= today]
     if code == "liver_tests":  # liver tests noted on a session checklist count on the checklist's day
-        for visit in records.visits:
-            checklist = visit.checklist or {}
+        for row in records.session_rows:
+            checklist = row.checklist or {}
             if (checklist.get("facts") or {}).get("liver_tests") in ("normal", "abnormal") and checklist.get("checked_at"):
                 day = datetime.fromisoformat(checklist["checked_at"]).date()
                 if day <= today:
@@ -150,30 +150,30 @@ def _last_done(records: _Records, code: str, today: date) -> date | None:
 
 
 def _next_course(records: _Records, today: date) -> tuple[PlannedCourse | None, date | None]:
-    """The next scheduled visit as a course, and the end of the previous course (under another plan)."""
-    upcoming = [v for v in records.visits if v.state in UPCOMING and v.scheduled_at.date() >= today]
+    """The next scheduled session as a course, and the end of the previous course (under another plan)."""
+    upcoming = [v for v in records.session_rows if v.state in UPCOMING and v.scheduled_at.date() >= today]
     if not upcoming:
         return None, None
-    visit = upcoming[0]
-    ends = [v.discharged_at.date() for v in records.visits
-            if v.state == "discharged" and v.plan_id != visit.plan_id and v.discharged_at is not None]
+    upcoming_session = upcoming[0]
+    ends = [v.discharged_at.date() for v in records.session_rows
+            if v.state == "discharged" and v.plan_id != upcoming_session.plan_id and v.discharged_at is not None]
     previous_end = max(ends) if ends else None
-    if previous_end is not None and previous_end > visit.scheduled_at.date():
+    if previous_end is not None and previous_end > upcoming_session.scheduled_at.date():
         return None, None
-    protocol_id = next((p.protocol_id for p in records.plans if p.id == visit.plan_id), None)
+    protocol_id = next((p.protocol_id for p in records.plans if p.id == upcoming_session.plan_id), None)
     try:
         multi_day = protocol_id is not None and get_protocol(protocol_id).setting == "inpatient"
     except UnknownProtocolError:
         multi_day = False
-    return PlannedCourse(visit.scheduled_at.date(), multi_day), previous_end
+    return PlannedCourse(upcoming_session.scheduled_at.date(), multi_day), previous_end
 
 
 def _urinary_reported(records: _Records, today: date) -> date | None:
     since = today - timedelta(days=URINARY_LOOKBACK_DAYS)
     days = [e.recorded_at.date() for e in records.facts.diary
             if any((e.urinary_symptoms or {}).values()) and since <= e.recorded_at.date() <= today]
-    for visit in records.visits:
-        checklist = visit.checklist or {}
+    for row in records.session_rows:
+        checklist = row.checklist or {}
         if (checklist.get("facts") or {}).get("urinary_symptoms") == "present" and checklist.get("checked_at"):
             day = datetime.fromisoformat(checklist["checked_at"]).date()
             if since <= day <= today:
@@ -213,7 +213,7 @@ def _booster(records: _Records, today: date, clinic_policy: BoosterPolicy) -> tu
     sessions = [d for d in facts.discharged_days if d <= today]
     if not sessions:
         return False, "No completed session yet: nothing to boost.", None
-    if any(v.state in UPCOMING and v.scheduled_at.date() >= sessions[-1] for v in records.visits):
+    if any(v.state in UPCOMING and v.scheduled_at.date() >= sessions[-1] for v in records.session_rows):
         return False, "A session is already scheduled.", None
     days = [d for d in effective_days(facts.diary) if d.day <= today]
     nrs = ((facts.evaluation.screening_input or {}).get("pain") or {}).get("nrs_now") if facts.evaluation else None

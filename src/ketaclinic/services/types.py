@@ -129,7 +129,7 @@ def check_scheduled_at(value: datetime) -> datetime:
 
 
 ScheduledAt = Annotated[AwareDatetime, AfterValidator(check_scheduled_at)]
-"""When a visit is booked: a date and time with its offset, from 2000-01-01 to 2 years from now."""
+"""When a session is booked: a date and time with its offset, from 2000-01-01 to 2 years from now."""
 
 
 # --- errors in words ----------------------------------------------------------------------------
