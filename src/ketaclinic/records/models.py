@@ -1,6 +1,7 @@
 """Every table, imported in one place (for Alembic and for anything that needs the whole schema)."""
 
 from ketaclinic.records import guards  # noqa: F401 - registers the immutability guards
+from ketaclinic.records.allergies import AllergyEntry
 from ketaclinic.records.audit import AuditEntry, AuditHead
 from ketaclinic.records.clinic_settings import ClinicSettingsVersion
 from ketaclinic.records.db import Base
@@ -15,11 +16,11 @@ from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.records.research_keys import ResearchKey
 from ketaclinic.records.risk_checks import RiskCheck
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
-from ketaclinic.records.users import User
+from ketaclinic.records.users import AccountLink, User
 
 metadata = Base.metadata
 
 __all__ = [
-    "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
+    "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
     "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "ResearchKey", "RiskCheck", "SessionEvent", "User", "metadata",
 ]

@@ -6,6 +6,9 @@ every worker (design.md 7, 4.10): a row stands while it is not revoked, not expi
 under the user's current ``token_version``. A password change, a role change, deactivation and
 logout raise ``token_version``, which ends every earlier token and web session of that user at once.
 
+``account_links`` are the one-time links of a portal invitation or a password reset (issue 12), kept
+as the SHA-256 of their secret like a sign-in.
+
 ``login_throttles`` counts failed sign-ins per client address and per typed username (known or not,
 so the throttle says nothing about which accounts exist) and holds the growing delay.
 """
@@ -46,6 +49,9 @@ class User(RecordMixin, Base):
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Raised (without touching ``version``) whenever every earlier sign-in of the user must end.
     token_version: Mapped[int] = mapped_column(default=0, server_default="0", nullable=False)
+    # How a person reads this user on signatures, letters and the audit log ("Ana Ruiz, MD"; issue 12)
+    full_name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    credentials: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class AuthSession(Base):
@@ -62,6 +68,34 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AccountLink(Base):
+    """A one-time link (issue 12): a portal invitation for a patient, or a password reset for a user.
+
+    The link carries 256 random bits that the database knows only as their SHA-256 (``id``). It
+    works once (``used_at``), until ``expires_at``, and not after a newer link of the same kind for
+    the same patient or user replaced it (``revoked_at``).
+    """
+
+    __tablename__ = "account_links"
+    __table_args__ = (
+        CheckConstraint("kind IN ('invitation','password_reset')", name="kind"),
+        CheckConstraint("(kind = 'invitation') = (patient_id IS NOT NULL AND username IS NOT NULL)",
+                        name="invitation_names_patient"),
+        CheckConstraint("(kind = 'password_reset') = (user_id IS NOT NULL)", name="reset_names_user"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 (hex) of the secret
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), nullable=True, index=True)
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the account an invitation makes
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class LoginThrottle(Base):

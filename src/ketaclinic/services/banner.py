@@ -2,6 +2,10 @@
 is given — name, age, sex, weight and dosing weight, allergies (ketamine first), the care profile of
 the current plan and whether consent was recorded.
 
+Allergies are the chart's structured entries (services/allergies.py) and, after them, any the signed
+evaluation's free text names that the chart does not; "No known allergies" only when the chart says
+so explicitly (nothing recorded reads "not recorded": unknown is not none).
+
 Read-only and built from the records the page already shows; the page's own read of the chart or the
 session is what the audit log records.
 """
@@ -18,6 +22,7 @@ from ketaclinic.clinical.screening import KETAMINE_ALLERGY_TERMS
 from ketaclinic.records.db import Database
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession
+from ketaclinic.services.allergies import allergy_list
 from ketaclinic.services.common import require_role
 from ketaclinic.services.context import Actor
 from ketaclinic.services.evaluations import current_signed_evaluation
@@ -35,8 +40,11 @@ class PatientBanner(BaseModel):
     weight_measured_at: datetime | None
     height_cm: float | None
     dosing_weight: str | None
-    allergies: list[str]
-    allergies_recorded: bool
+    allergies: list[str]  # the chart's active allergies, then the signed evaluation's free text: ketamine first
+    allergies_state: str  # the chart's: not_recorded (unknown) | none_known | recorded
+    allergies_recorded: bool  # anything said about allergies, on the chart or in the signed evaluation
+    evaluation_allergies: list[str]  # those only the evaluation's free text names (not yet on the chart)
+    evaluation_signed_at: datetime | None
     ketamine_allergy: bool
     profile: str | None
     consent_recorded_at: datetime | None
@@ -53,7 +61,12 @@ def patient_banner(db: Database, actor: Actor, patient_id: int, *, today: date |
         patient = load_patient(session, actor, patient_id)
         weight = latest_weight(session, patient_id)
         evaluation = current_signed_evaluation(session, patient_id)
-        allergies = list((evaluation.screening_input or {}).get("allergies") or []) if evaluation else []
+        chart = allergy_list(session, patient_id)
+        on_chart = [v.label for v in chart.current if v.kind == "allergy"]
+        substances = {(v.substance or "").casefold() for v in chart.current}
+        typed = list((evaluation.screening_input or {}).get("allergies") or []) if evaluation else []
+        from_evaluation = [a for a in typed if a.strip() and a.strip().casefold() not in substances]
+        allergies = on_chart + from_evaluation
         ketamine = [a for a in allergies if any(t in a.casefold() for t in KETAMINE_ALLERGY_TERMS)]
         plans = session.execute(select(Plan).where(Plan.patient_id == patient_id, Plan.status == "signed")
                                 .order_by(Plan.signed_at.desc(), Plan.id.desc())).scalars().all()
@@ -75,6 +88,8 @@ def patient_banner(db: Database, actor: Actor, patient_id: int, *, today: date |
             age_years=_age(patient.birth_date, today or date.today()), sex=patient.sex,
             weight_kg=weight.weight_kg if weight else None, weight_measured_at=weight.measured_at if weight else None,
             height_cm=patient.height_cm, dosing_weight=dosing,
-            allergies=ketamine + [a for a in allergies if a not in ketamine], allergies_recorded=evaluation is not None,
-            ketamine_allergy=bool(ketamine), profile=(current.pump_program or {}).get("profile", "low_dose") if current
+            allergies=ketamine + [a for a in allergies if a not in ketamine], allergies_state=chart.state,
+            allergies_recorded=chart.state != "not_recorded" or bool(from_evaluation),
+            evaluation_allergies=from_evaluation, evaluation_signed_at=evaluation.signed_at if evaluation else None,
+            ketamine_allergy=bool(ketamine) or chart.ketamine_allergy, profile=(current.pump_program or {}).get("profile", "low_dose") if current
             else None, consent_recorded_at=consent)

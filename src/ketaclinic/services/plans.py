@@ -50,6 +50,7 @@ from ketaclinic.jsonable import plain
 from ketaclinic.pharmacology.models import DEFAULT_MODEL_ID
 from ketaclinic.records.db import Database
 from ketaclinic.records.plans import Plan, PlanOverride
+from ketaclinic.services.allergies import ketamine_allergy_refusal
 from ketaclinic.services.clinic_settings import current_booster_policy, current_libraries
 from ketaclinic.services.common import (
     Page,
@@ -335,6 +336,8 @@ def create_plan(db: Database, actor: Actor, data: PlanIn, *, now: datetime | Non
     now = now or utcnow()
     with unit_of_work(db) as session:
         patient = load_patient(session, actor, data.patient_id)
+        if (refusal := ketamine_allergy_refusal(session, patient.id)) is not None:
+            raise refusal  # an active ketamine allergy on the chart (issue 12; ketalar_pi section 4)
         evaluation = require_signed_evaluation(session, data.evaluation_id, patient.id)
         decision = (evaluation.screening_result or {}).get("decision")
         if decision == "not_eligible":
@@ -413,6 +416,8 @@ def sign_plan(db: Database, actor: Actor, plan_id: int, expected_version: int | 
         check_version(plan, expected_version)
         if plan.status == "signed":
             raise Conflict("this plan is already signed", code="already_signed")
+        if (refusal := ketamine_allergy_refusal(session, plan.patient_id)) is not None:
+            raise refusal  # the allergy was recorded after the draft was made
         if plan.evaluation_id is not None:
             require_signed_evaluation(session, plan.evaluation_id, plan.patient_id)
         plan.status, plan.signed_by, plan.signed_at = "signed", actor.user_id, now

@@ -1,4 +1,5 @@
-"""User accounts: create, list, change role / deactivate / unlock / reset password (admin work, design.md 5).
+"""User accounts: create, list, change role / deactivate / unlock / reset password, full name and
+credentials (admin work, design.md 5; names as signed, issue 12).
 
 A change of password, role (or linked patient) and deactivation end every sign-in the user holds
 (design.md 4.10). No change may leave the clinic without an active admin (409 ``last_admin``).
@@ -31,11 +32,51 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, ValidationFailed
+from ketaclinic.services.staff import display_name
 from ketaclinic.services.types import Text
 
 RoleName = Literal["admin", "physician", "nurse", "coordinator", "patient"]
 MIN_PASSWORD_LENGTH = 10  # NIST SP 800-63B asks for at least 8; the clinic asks for 10
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+FULL_NAME_MAX = 120
+CREDENTIALS_MAX = 40
+# One credential: letters first, then letters, digits, '.', '-' or '/' ("MD", "RN", "PharmD", "APRN-BC")
+_CREDENTIAL = re.compile(r"^[A-Za-z][A-Za-z0-9./-]{0,11}$")
+CREDENTIALS_HELP = "letters such as MD, RN, NP or DO; several separated by commas (MD, PhD)"
+
+
+def clean_full_name(value: str | None) -> str | None:
+    """A person's name as it is signed: spaces collapsed; letters needed, digits refused; blank means none."""
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    if not value:
+        return None
+    if len(value) > FULL_NAME_MAX:
+        raise ValueError(f"a full name has at most {FULL_NAME_MAX} characters")
+    if not any(c.isalpha() for c in value) or any(c.isdigit() for c in value):
+        raise ValueError("write the person's name in letters, as it is signed (for example Ana Ruiz)")
+    if any(c in value for c in "<>@;\\{}[]"):
+        raise ValueError("a full name has letters, spaces, hyphens, apostrophes and full stops only")
+    return value
+
+
+def clean_credentials(value: str | None) -> str | None:
+    """"md , phd" → "MD, PhD"-style list: each credential checked, joined with ", "; blank means none."""
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.replace(";", ",").split(",")]
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    for part in parts:
+        if not _CREDENTIAL.match(part):
+            raise ValueError(f"“{part}” is not a credential: use {CREDENTIALS_HELP}")
+    # all-lower typing ("md") reads as the usual capitals; mixed case ("PharmD", "PhD") is kept as typed
+    joined = ", ".join(p.upper() if p.islower() else p for p in parts)
+    if len(joined) > CREDENTIALS_MAX:
+        raise ValueError(f"credentials have at most {CREDENTIALS_MAX} characters")
+    return joined
 
 
 class UserCreate(BaseModel):
@@ -44,6 +85,11 @@ class UserCreate(BaseModel):
     role: RoleName
     password: Text = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     patient_id: int | None = None
+    full_name: Text | None = Field(default=None, max_length=400)
+    credentials: Text | None = Field(default=None, max_length=200)
+
+    _full_name = field_validator("full_name")(classmethod(lambda cls, v: clean_full_name(v)))
+    _credentials = field_validator("credentials")(classmethod(lambda cls, v: clean_credentials(v)))
 
     @field_validator("username")
     @classmethod
@@ -61,6 +107,11 @@ class UserUpdate(BaseModel):
     unlock: bool | None = None
     password: Text | None = Field(default=None, min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     patient_id: int | None = None
+    full_name: Text | None = Field(default=None, max_length=400, description="blank or null clears it")
+    credentials: Text | None = Field(default=None, max_length=200, description="blank or null clears it")
+
+    _full_name = field_validator("full_name")(classmethod(lambda cls, v: clean_full_name(v)))
+    _credentials = field_validator("credentials")(classmethod(lambda cls, v: clean_credentials(v)))
 
 
 class UserView(BaseModel):
@@ -74,11 +125,15 @@ class UserView(BaseModel):
     active: bool
     locked_until: datetime | None
     last_login_at: datetime | None
+    full_name: str | None = None
+    credentials: str | None = None
+    display_name: str = ""
 
     @classmethod
     def of(cls, user: User, locked_until: datetime | None = None) -> UserView:
         """The account; ``locked_until`` is when its sign-in throttle ends (None when none holds)."""
         view = cls.model_validate(user, from_attributes=True)
+        view.display_name = display_name(user.username, user.full_name, user.credentials)
         view.locked_until = locked_until if locked_until is not None and locked_until > utcnow() else None
         return view
 
@@ -87,6 +142,11 @@ def _throttles(session, usernames: list[str]) -> dict[str, datetime | None]:
     keys = {throttle_keys(name, None)["account"]: name for name in usernames}
     rows = session.execute(select(LoginThrottle).where(LoginThrottle.key.in_(list(keys)))).scalars().all() if keys else []
     return {keys[row.key]: row.blocked_until for row in rows}
+
+
+def _check_credentials_role(role: str, credentials: str | None) -> None:
+    if role == "patient" and credentials:
+        raise ValidationFailed("a patient account carries no professional credentials", field="credentials")
 
 
 def _check_patient_link(session, role: str, patient_id: int | None) -> None:
@@ -105,13 +165,17 @@ def create_user(db: Database, actor: Actor, data: UserCreate) -> UserView:
         if session.execute(select(User.id).where(User.username == data.username)).first():
             raise Conflict(f"username {data.username!r} is taken", code="username_taken", field="username")
         _check_patient_link(session, data.role, data.patient_id)
+        _check_credentials_role(data.role, data.credentials)
         user = User(
             username=data.username, role=data.role, password_hash=hash_password(data.password),
-            patient_id=data.patient_id, created_by=actor.user_id,
+            patient_id=data.patient_id, created_by=actor.user_id, full_name=data.full_name,
+            credentials=data.credentials,
         )
         session.add(user)
         session.flush()
-        audit(session, actor, "user.create", "user", user.id, {"username": user.username, "role": user.role})
+        audit(session, actor, "user.create", "user", user.id, {"username": user.username, "role": user.role,
+                                                               "full_name": user.full_name,
+                                                               "credentials": user.credentials})
         return UserView.of(user)
 
 
@@ -161,6 +225,11 @@ def update_user(db: Database, actor: Actor, user_id: int, expected_version: int 
         if data.password is not None:
             user.password_hash = hash_password(data.password)
             changed.append("password")
+        for name in ("full_name", "credentials"):
+            if name in data.model_fields_set and getattr(data, name) != getattr(user, name):
+                setattr(user, name, getattr(data, name))
+                changed.append(name)
+        _check_credentials_role(user.role, user.credentials)
         if changed:
             session.flush()
         if {"role", "active", "password"} & set(changed):
