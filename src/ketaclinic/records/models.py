@@ -11,10 +11,10 @@ from ketaclinic.records.inquiries import Inquiry
 from ketaclinic.records.installation import Installation
 from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
 from ketaclinic.records.plans import Plan, PlanOverride
-from ketaclinic.records.ratelimits import RateCounter
+from ketaclinic.records.ratelimit import RateCounter
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.records.research_keys import ResearchKey
-from ketaclinic.records.risk_checks import RiskCheck
+from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.records.users import AccountLink, User
 

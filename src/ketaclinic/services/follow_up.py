@@ -8,7 +8,7 @@ cognitive screen (clinic policy) every 3 months. The booster suggestion is the d
 interval (else the clinic's).
 
 What the rules are given comes from the patient's records: risk checks done
-(:class:`~ketaclinic.records.risk_checks.RiskCheck`, recorded here), liver tests noted on a session
+(:class:`~ketaclinic.records.follow_up.RiskCheck`, recorded here), liver tests noted on a session
 checklist (``normal`` or ``abnormal`` on the day of the checklist), the next scheduled session and the
 end of the previous course (sessions under another plan), the diary (urinary symptoms reported),
 and discharged sessions. For the dashboards everything is read for all patients in treatment (a
@@ -40,7 +40,7 @@ from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
-from ketaclinic.records.risk_checks import RiskCheck
+from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.services.clinic_settings import current_booster_policy
 from ketaclinic.services.common import audit, require_role, unit_of_work

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 
 from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
-from ketaclinic.records.ratelimits import RateCounter
+from ketaclinic.records.ratelimit import RateCounter
 
 
 @dataclass(frozen=True)
