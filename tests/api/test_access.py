@@ -89,6 +89,15 @@ POLICY = {
     ("PATCH", "/api/v1/clinic-settings"): {"admin"},
     # the de-identified research export: a governance act of the admin (data steward), audited
     ("POST", "/api/v1/research/exports"): {"admin"},
+    # issue 12: allergies on the chart (clinicians); portal invitations (admin, coordinator: design.md 5)
+    # and password resets (admin) by one-time link; using a link is public (its secret is the credential)
+    ("GET", "/api/v1/patients/{patient_id}/allergies"): CLINICIANS,
+    ("POST", "/api/v1/patients/{patient_id}/allergies"): CLINICIANS,
+    ("POST", "/api/v1/allergies/{allergy_id}/amend"): CLINICIANS,
+    ("POST", "/api/v1/users/invitations"): {"admin", "coordinator"},
+    ("POST", "/api/v1/users/{user_id}/password-reset"): {"admin"},
+    ("POST", "/api/v1/account/invitation"): PUBLIC,
+    ("POST", "/api/v1/account/password-reset"): PUBLIC,
 }
 # Last: logging out ends the caller's sign-ins (design 4.10), so every other route is tried before it.
 POLICY[("POST", "/api/v1/auth/logout")] = ALL
@@ -136,7 +145,8 @@ def test_every_route_for_every_role(client, headers, clinic, settings, db):
     submit_inquiry(db, settings, Actor.public(None), InquiryIn(name="Synthetic", email="s@example.org",
                    preferred_contact="email", consent_to_contact=True))
     params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id,
-              "evaluation_id": 1, "plan_id": 1, "session_id": 1, "import_id": 1}
+              "evaluation_id": 1, "plan_id": 1, "session_id": 1, "import_id": 1,
+              "allergy_id": 1}
     failures = []
     for (method, path), allowed in POLICY.items():
         url = path.format(**params)

@@ -16,6 +16,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from ketaclinic.api import (
+    account_links,
+    allergies,
     audit,
     auth,
     clinic_settings,
@@ -43,7 +45,8 @@ API_PREFIX = "/api/v1"
 ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
            clinic_settings.router, research.router, report_summaries.router,
-           referrals.router, referrals.patient_router, report_letters.router]
+           referrals.router, referrals.patient_router, report_letters.router,
+           allergies.router, account_links.router]
 
 
 class UndeclaredRouteError(RuntimeError):
