@@ -44,17 +44,16 @@ def _timed(calls: list[Callable[[], object]]) -> dict[str, float]:
 def main() -> dict:
     from sqlalchemy import select
 
-    from ketaclinic.interop.fhir import export_patient
     from ketaclinic.records.db import Database
     from ketaclinic.records.evaluations import Evaluation
     from ketaclinic.records.patients import Patient
     from ketaclinic.records.sessions import InfusionSession
     from ketaclinic.records.users import User
-    from ketaclinic.reports.letters import course_letter, evaluation_letter
-    from ketaclinic.reports.outcome_report import outcome_report_pdf
-    from ketaclinic.reports.patient_summary import patient_summary_pdf
-    from ketaclinic.reports.session_record import session_record
     from ketaclinic.services.auth import actor_for
+    from ketaclinic.services.documents import course_letter, evaluation_letter, session_record
+    from ketaclinic.services.documents import outcome_report as outcome_report_pdf
+    from ketaclinic.services.documents import patient_summary as patient_summary_pdf
+    from ketaclinic.services.fhir import export_patient
     from ketaclinic.services.referrals import import_referral
 
     tmp = Path(tempfile.mkdtemp(prefix="kc-bench-docs-"))

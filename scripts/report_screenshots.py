@@ -21,9 +21,9 @@ from ketaclinic.demo import seed_demo
 from ketaclinic.records.db import Database
 from ketaclinic.records.migrate import upgrade
 from ketaclinic.records.users import User
-from ketaclinic.reports.outcome_report import outcome_report_pdf
-from ketaclinic.reports.patient_summary import patient_summary_pdf
 from ketaclinic.services.auth import actor_for
+from ketaclinic.services.documents import outcome_report as outcome_report_pdf
+from ketaclinic.services.documents import patient_summary as patient_summary_pdf
 from ketaclinic.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from ketaclinic.records.audit import AuditEntry
-from ketaclinic.reports.letters import course_letter, evaluation_letter
 from ketaclinic.services import evaluations as ev
+from ketaclinic.services.documents import course_letter, evaluation_letter
 from ketaclinic.services.errors import Conflict, Forbidden, NotFound
 from tests.reports.letters_clinic import (
     ALERT_ACTION,

@@ -21,15 +21,10 @@ from ketaclinic.demo import seed_demo
 from ketaclinic.records.audit import AuditEntry
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.records.users import User
-from ketaclinic.reports.outcome_report import (
-    outcome_report_pdf,
-    report_context,
-    resolve_range,
-    responder_row,
-    year_before,
-)
+from ketaclinic.reports.outcome_report import report_context, responder_row
 from ketaclinic.services import outcomes as oc
 from ketaclinic.services.auth import actor_for, issue_token
+from ketaclinic.services.documents import outcome_report, resolve_range, year_before
 from ketaclinic.services.errors import Forbidden, ValidationFailed
 from tests.reports.pdfcheck import read_pdf
 from tests.reports.report_clinic import module_database
@@ -59,7 +54,7 @@ def env(tmp_path_factory, sqlite_template, cheap_password_hashing):
 
 
 def report(env, start: date, end: date):
-    pdf = outcome_report_pdf(env["db"], env["actors"]["physician"], start=start, end=end, now=SEED_NOW)
+    pdf = outcome_report(env["db"], env["actors"]["physician"], start=start, end=end, now=SEED_NOW)
     return read_pdf(pdf, str(env["tmp"] / f"outcomes-{start}.png"))
 
 
@@ -191,15 +186,15 @@ def test_a_range_without_courses_says_so(env):
 def test_range_rules_roles_and_audit(env):
     physician = env["actors"]["physician"]
     with pytest.raises(ValidationFailed, match="starts .2026-03-01. after it ends .2026-01-01."):
-        outcome_report_pdf(env["db"], physician, start="2026-03-01", end="2026-01-01")
+        outcome_report(env["db"], physician, start="2026-03-01", end="2026-01-01")
     with pytest.raises(ValidationFailed, match="YYYY-MM-DD") as bad:
-        outcome_report_pdf(env["db"], physician, start="2026-02-30")
+        outcome_report(env["db"], physician, start="2026-02-30")
     assert bad.value.field == "start"
     for far in ("0001-01-01", "9999-12-31"):  # no overflow at the ends of the calendar: a plain refusal
         with pytest.raises(ValidationFailed, match="between 1900-01-01 and 2199-12-31"):
-            outcome_report_pdf(env["db"], physician, end=far)
+            outcome_report(env["db"], physician, end=far)
     with pytest.raises(Forbidden):
-        outcome_report_pdf(env["db"], env["actors"]["coordinator"], start="2026-01-01", end="2026-02-01")
+        outcome_report(env["db"], env["actors"]["coordinator"], start="2026-01-01", end="2026-02-01")
     assert resolve_range(None, None, date(2026, 11, 26)) == (date(2025, 11, 27), date(2026, 11, 26))
     assert year_before(date(2028, 2, 29)) == date(2027, 3, 1)
     with env["db"].reading() as session:

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from ketaclinic.api.app import create_app
 from ketaclinic.cli import app as cli_app
 from ketaclinic.records.audit import AuditEntry
-from ketaclinic.reports.patient_summary import patient_summary_pdf
 from ketaclinic.services.auth import issue_token
+from ketaclinic.services.documents import patient_summary
 from tests.conftest import PASSWORD
 from tests.reports.pdfcheck import read_pdf
 from tests.reports.report_clinic import build_summary_story, make_clinic, module_database
@@ -39,9 +39,9 @@ def env(tmp_path_factory, sqlite_template, cheap_password_hashing):
 def summary(env):
     """The own patient's summary, asked for by the patient at a fixed time; drawn twice to time a warm render."""
     db, clinic, story = env["db"], env["clinic"], env["story"]
-    pdf = patient_summary_pdf(db, clinic.actors["patient"], clinic.own_patient_id, now=story.now)
+    pdf = patient_summary(db, clinic.actors["patient"], clinic.own_patient_id, now=story.now)
     started = time.perf_counter()
-    pdf = patient_summary_pdf(db, clinic.actors["patient"], clinic.own_patient_id, now=story.now)
+    pdf = patient_summary(db, clinic.actors["patient"], clinic.own_patient_id, now=story.now)
     seconds = time.perf_counter() - started
     back = read_pdf(pdf, str(env["tmp"] / "summary-page1.png"))
     return back, " ".join(back.text.split()), seconds
@@ -204,7 +204,7 @@ def test_a_patient_with_relief_fading_is_told_about_a_booster(env, tmp_path):
     for offset in range(1, 10):
         day = (story.now + timedelta(days=offset)).date()
         dy.add_entry(db, clinic.actors["patient"], dy.DiaryIn(day=day, pain_nrs=8), now=story.now + timedelta(days=offset))
-    text = " ".join(read_pdf(patient_summary_pdf(db, clinic.actors["patient"], clinic.own_patient_id, now=later)).text.split())
+    text = " ".join(read_pdf(patient_summary(db, clinic.actors["patient"], clinic.own_patient_id, now=later)).text.split())
     assert "your pain relief has worn off over the last week" in text
     assert 'A top-up session (a "booster") may help' in text
     assert "Your next session is booked" not in text

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from ketaclinic.records.audit import AuditEntry
-from ketaclinic.reports.session_record import session_record, session_record_html
 from ketaclinic.services import plans as pl
+from ketaclinic.services.documents import session_record, session_record_html
 from ketaclinic.services.errors import Forbidden, NotFound
 from tests.interop.flows import KETAMINE_LOT, T0, running
 from tests.reports.letters_clinic import (

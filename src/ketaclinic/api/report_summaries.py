@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from ketaclinic.api.auth import allow, db_of, settings_of
 from ketaclinic.clock import utcnow
 from ketaclinic.http import PathId, pdf_response
-from ketaclinic.reports import outcome_report, patient_summary
+from ketaclinic.services import documents
 from ketaclinic.services.context import Actor
 
 router = APIRouter(tags=["reports"])
@@ -30,17 +30,16 @@ DateText = Annotated[str | None, Query(max_length=40, description="A day, YYYY-M
 @router.get("/patients/{patient_id}/summary.pdf", response_class=Response, responses=PDF,
             summary="The patient's treatment summary in plain language (PDF; a patient: their own only)")
 def summary_pdf(request: Request, patient_id: PathId,
-                actor: Annotated[Actor, Depends(allow(*patient_summary.ROLES))]) -> Response:
+                actor: Annotated[Actor, Depends(allow(*documents.SUMMARY_ROLES))]) -> Response:
     now = utcnow()
-    data = patient_summary.patient_summary_pdf(db_of(request), actor, patient_id, now=now,
-                                               tz=settings_of(request).timezone)
-    return pdf_response(data, patient_summary.filename(patient_id, now))
+    data = documents.patient_summary(db_of(request), actor, patient_id, now=now, tz=settings_of(request).timezone)
+    return pdf_response(data, documents.patient_summary_filename(patient_id, now))
 
 
 @router.get("/outcomes/report.pdf", response_class=Response, responses=PDF,
             summary="The clinic's outcome report for courses that ended in a date range (PDF)")
-def outcomes_pdf(request: Request, actor: Annotated[Actor, Depends(allow(*outcome_report.ROLES))],
+def outcomes_pdf(request: Request, actor: Annotated[Actor, Depends(allow(*documents.OUTCOME_REPORT_ROLES))],
                  start: DateText = None, end: DateText = None) -> Response:
     now = utcnow()
-    data = outcome_report.outcome_report_pdf(db_of(request), actor, start=start, end=end, now=now)
-    return pdf_response(data, outcome_report.filename(start, end, now.date()))
+    data = documents.outcome_report(db_of(request), actor, start=start, end=end, now=now)
+    return pdf_response(data, documents.outcome_report_filename(start, end, now.date()))

@@ -44,7 +44,7 @@ def letter(
     """A letter to the referring physician: after an evaluation (--evaluation) or after a course (--patient)."""
     from ketaclinic.cli.io import CommandError, fail
     from ketaclinic.cli.records import _settings
-    from ketaclinic.reports.letters import course_letter, evaluation_letter
+    from ketaclinic.services.documents import course_letter, evaluation_letter
 
     evaluation_id, patient_id = _record_id(evaluation, "evaluation"), _record_id(patient, "patient")
     if (evaluation_id is None) == (patient_id is None):
@@ -68,7 +68,7 @@ def session_record(
 ) -> None:
     """The printable record of a monitored session (physicians, nurses)."""
     from ketaclinic.cli.records import _settings
-    from ketaclinic.reports.session_record import session_record as record_pdf
+    from ketaclinic.services.documents import session_record as record_pdf
 
     session_id = _record_id(session, "session")
     tz = _settings().timezone

@@ -35,12 +35,12 @@ def summary(
 ) -> None:
     """The patient's treatment summary in plain language (physicians, nurses; a patient: their own)."""
     from ketaclinic.cli.records import _settings
-    from ketaclinic.reports.patient_summary import patient_summary_pdf
+    from ketaclinic.services.documents import patient_summary as summary_pdf
 
     patient_id = _patient_id(patient)
     tz = _settings().timezone
     with signed_in(username, password_stdin) as (db, actor):
-        data = run_service(lambda: patient_summary_pdf(db, actor, patient_id, tz=tz))  # type: ignore[arg-type]
+        data = run_service(lambda: summary_pdf(db, actor, patient_id, tz=tz))  # type: ignore[arg-type]
     write_pdf(data, out)
 
 
@@ -54,8 +54,8 @@ def outcomes(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """The clinic's outcome report for the courses that ended from --start to --end (physicians, nurses)."""
-    from ketaclinic.reports.outcome_report import outcome_report_pdf
+    from ketaclinic.services.documents import outcome_report as report_pdf
 
     with signed_in(username, password_stdin) as (db, actor):
-        data = run_service(lambda: outcome_report_pdf(db, actor, start=start, end=end))  # type: ignore[arg-type]
+        data = run_service(lambda: report_pdf(db, actor, start=start, end=end))  # type: ignore[arg-type]
     write_pdf(data, out)

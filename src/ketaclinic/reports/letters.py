@@ -16,27 +16,25 @@ references at the end.
   (ketamine as the pump ran it, duration, rate changes, side effects, alerts and what was done;
   :mod:`ketaclinic.reports.session_facts`), pain and daily activities before and after
   (baseline = the evaluation's NRS, follow-up = the diary in the 28 days after the course;
-  :func:`ketaclinic.services.outcomes.patient_course`, IMMPACT responder classes from
+  :func:`ketaclinic.services.outcomes.patient_course`, in the snapshot; IMMPACT responder classes from
   :func:`ketaclinic.clinical.outcomes.classify_response`), opioid use in MME per day from the
   diary (CDC 2022 factors, :func:`ketaclinic.clinical.follow_up.daily_mme`), and the clinic's
   recommendation: booster advice, follow-on therapy and the long-term risk checks due
-  (:mod:`ketaclinic.services.follow_up`). Missing data are named, never left blank.
+  (:mod:`ketaclinic.services.follow_up`, in the snapshot). Missing data are named, never left blank.
 
-Who: physicians and nurses (the chart rules of evaluations and sessions); a patient may have their
-own letters once signed (design.md 5: "own reports"; see docs/decisions.md "Letters to the
-referring physician"); a patient asking for someone else's gets 404. Each letter produced is in
-the audit log (``report.letter.evaluation`` / ``report.letter.course``).
+Pure builders: :mod:`ketaclinic.services.documents` loads the snapshot
+(:class:`~ketaclinic.reports.snapshots.EvaluationLetterSnapshot`,
+:class:`~ketaclinic.reports.snapshots.CourseLetterSnapshot`), decides who may read a letter (physicians
+and nurses; a patient their own once signed) and audits it (``report.letter.evaluation`` /
+``report.letter.course``); these functions only turn the snapshot into the letter.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, tzinfo
 from statistics import mean
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.conditions import get_condition
 from ketaclinic.clinical.dosing import program_dosing_weight_kg, program_weight_text
@@ -44,28 +42,24 @@ from ketaclinic.clinical.follow_up import OpioidDose, UnknownOpioidError, daily_
 from ketaclinic.clinical.outcomes import MODERATE_REDUCTION_PCT, SUBSTANTIAL_REDUCTION_PCT, classify_response
 from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
 from ketaclinic.clinical.record import EventRow
-from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY
-from ketaclinic.records.db import Database
-from ketaclinic.records.evaluations import Evaluation
-from ketaclinic.records.patients import Patient
-from ketaclinic.records.plans import Plan, PlanOverride
-from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.reports.frame import frame_for
-from ketaclinic.reports.lookup import Citations, identity, local, usernames
-from ketaclinic.reports.pdf import render_pdf, svg_data_uri
+from ketaclinic.reports.lookup import Citations, identity, local
+from ketaclinic.reports.pdf import Frame, render_pdf, svg_data_uri
 from ketaclinic.reports.session_facts import ACTION_WORDS, SessionSummary, fmt, summarise
-from ketaclinic.services.common import audit, require_role, unit_of_work
-from ketaclinic.services.context import Actor
-from ketaclinic.services.diary import current_by_day, patient_entries
-from ketaclinic.services.errors import Conflict, Forbidden
-from ketaclinic.services.evaluations import load_evaluation
-from ketaclinic.services.follow_up import follow_up_in
-from ketaclinic.services.outcomes import FOLLOW_UP_DAYS, MIN_FOLLOW_UP_ENTRIES, PatientCourse, patient_course
-from ketaclinic.services.patients import load_patient
+from ketaclinic.reports.snapshots import (
+    CourseFacts,
+    CourseLetterSnapshot,
+    EvaluationLetterSnapshot,
+    FollowUpWindow,
+    PatientIdentity,
+    PlanSnapshot,
+    VisitSnapshot,
+)
 
-LETTER_ROLES = ("physician", "nurse", "patient")
 LETTER_TITLE = "Letter to the referrer"  # the running header and the PDF's title
+EVALUATION_TEMPLATE = "letter_evaluation.html"
+COURSE_TEMPLATE = "letter_course.html"
 PRE_COURSE_DAYS = 28  # the diary window before the first session that "before" is read from (clinic policy)
 DECISION_WORDS = {
     "eligible": "Eligible",
@@ -106,15 +100,12 @@ def _step_text(step: dict[str, Any]) -> str:
     return f"{label}: {per_kg}({fmt(step.get('dose_mg'))} mg){over}"
 
 
-def plan_summary(session: Session, plan: Plan) -> dict[str, Any]:
-    """A signed plan as the letters state it."""
+def plan_summary(plan: PlanSnapshot) -> dict[str, Any]:
+    """A signed plan as the letters (and the session record) state it."""
     program = plan.pump_program or {}
     steps = list(program.get("program", []))
     iv_minutes = sum(float(s.get("duration_min") or 0) for s in steps if s.get("kind") != "oral")
     series = plan.series_rule or {}
-    overrides = session.execute(select(PlanOverride).where(PlanOverride.plan_id == plan.id)
-                                .order_by(PlanOverride.id)).scalars().all()
-    names = usernames(session, [plan.signed_by, *(o.approved_by for o in overrides)])
     interval = None
     if series.get("interval_days_min") is not None:
         low, high = fmt(series.get("interval_days_min"), 0), fmt(series.get("interval_days_max"), 0)
@@ -129,35 +120,19 @@ def plan_summary(session: Session, plan: Plan) -> dict[str, Any]:
         if program.get("total_dose_mg") and (dosing_kg := program_dosing_weight_kg(program, plan.weight_kg)) else None,
         "duration_min": iv_minutes or None, "sessions": series.get("sessions"), "interval": interval,
         "series_source": series.get("source"),
-        "signed_by": names.get(plan.signed_by, "—"), "signed_at": plan.signed_at,
-        "overrides": [{"code": o.limit_code, "message": (o.detail or {}).get("message", ""), "reason": o.reason,
-                       "by": names.get(o.approved_by, "—")} for o in overrides],
+        "signed_by": plan.signed_by, "signed_at": plan.signed_at,
+        "overrides": [{"code": o.code, "message": o.message, "reason": o.reason, "by": o.by} for o in plan.overrides],
     }
 
 
-def _referrer(patient: Patient) -> dict[str, Any]:
+def _referrer(patient: PatientIdentity) -> dict[str, Any]:
     name = (patient.referring_physician or "").strip()
     contact = (patient.referring_physician_contact or "").strip()
     return {"name": name or None, "contact_lines": [line.strip() for line in contact.splitlines() if line.strip()],
             "salutation": f"Dear {name}" if name else "Dear colleague"}
 
 
-def _render(template: str, frame: Any, context: dict[str, Any]) -> bytes:
-    return render_pdf(template, frame, context)
-
-
 # --- the evaluation letter ------------------------------------------------------------------
-
-
-def _plan_for(session: Session, evaluation: Evaluation) -> Plan | None:
-    """The signed plan made from this evaluation that no signed plan supersedes (else the latest signed)."""
-    plans = session.execute(select(Plan).where(Plan.evaluation_id == evaluation.id, Plan.status == "signed")
-                            .order_by(Plan.signed_at.desc(), Plan.id.desc())).scalars().all()
-    if not plans:
-        return None
-    superseded = set(session.execute(select(Plan.supersedes_id).where(
-        Plan.patient_id == evaluation.patient_id, Plan.status == "signed", Plan.supersedes_id.is_not(None))).scalars())
-    return next((p for p in plans if p.id not in superseded), plans[0])
 
 
 def _diagnosis(screening_input: dict[str, Any]) -> list[dict[str, Any]]:
@@ -206,69 +181,54 @@ def _next_steps(decision: str | None, signed: bool, plan: dict[str, Any] | None,
     return steps
 
 
-def evaluation_letter(db: Database, actor: Actor, evaluation_id: int, now: datetime | None = None,
-                      *, tz: tzinfo | None = None) -> bytes:
-    """The letter to the referring physician after an evaluation, as PDF bytes."""
-    require_role(actor, *LETTER_ROLES)
-    now = now or utcnow()
-    tz = tz or UTC
+def evaluation_letter_document(snapshot: EvaluationLetterSnapshot) -> tuple[Frame, dict[str, Any]]:
+    """The frame and what ``letter_evaluation.html`` prints, from the snapshot."""
+    issue, patient, evaluation = snapshot.issue, snapshot.patient, snapshot.evaluation
+    now, tz = issue.now, issue.tz
     cite = Citations()
-    with unit_of_work(db) as session:
-        evaluation = load_evaluation(session, actor, evaluation_id)  # 404 for another patient's chart
-        signed = evaluation.status == "signed"
-        if actor.is_patient and not signed:
-            raise Forbidden("this letter is still a draft: it is yours to read once a physician signs the evaluation",
-                            code="letter_not_signed")
-        patient = session.get(Patient, evaluation.patient_id)
-        assert patient is not None
-        plan_row = _plan_for(session, evaluation) if signed else None
-        replaced_by = session.execute(select(Evaluation.id, Evaluation.signed_at).where(
-            Evaluation.amends_id == evaluation.id, Evaluation.status == "signed")).first()
-        names = usernames(session, [evaluation.signed_by, evaluation.created_by])
-        plan = plan_summary(session, plan_row) if plan_row else None
-        first_session = None
-        if plan_row is not None:
-            first_session = session.execute(select(InfusionSession.scheduled_at).where(
-                InfusionSession.plan_id == plan_row.id, InfusionSession.state == "scheduled",
-                InfusionSession.scheduled_at >= now).order_by(InfusionSession.scheduled_at)).scalars().first()
-        frame = frame_for(session, actor, title=LETTER_TITLE, now=local(now, tz), patient=patient)
-        audit(session, actor, "report.letter.evaluation", "evaluation", evaluation.id,
-              {"patient_id": patient.id, "status": evaluation.status, "plan_id": plan_row.id if plan_row else None})
-        screening_input = evaluation.screening_input or {}
-        result = evaluation.screening_result or {}
-        decision = result.get("decision")
-        findings = [{"kind": f.get("kind"), "kind_words": KIND_WORDS.get(f.get("kind"), _words(f.get("kind"))),
-                     "code": f.get("code"), "message": f.get("message"), "source": f.get("source"),
-                     "cite": cite(f.get("source"))} for f in result.get("findings") or []]
-        diagnosis = _diagnosis(screening_input)
-        for d in diagnosis:
-            if d["evidence"]:
-                d["evidence"]["cite"] = cite(d["evidence"]["source"])
-        pain = screening_input.get("pain") or {}
-        context = {
-            "patient": identity(patient, local(now, tz).date()),
-            "referrer": _referrer(patient),
-            "letter_date": local(now, tz),
-            "evaluation": {"id": evaluation.id, "status": evaluation.status, "signed": signed,
-                           "assessed_at": local(evaluation.created_at, tz), "signed_at": local(evaluation.signed_at, tz),
-                           "signed_by": names.get(evaluation.signed_by) if signed else None,
-                           "drafted_by": names.get(evaluation.created_by, "—"), "rule_version": evaluation.rule_version,
-                           "amends_id": evaluation.amends_id,
-                           "replaced_by": replaced_by[0] if replaced_by else None},
-            "diagnosis": diagnosis,
-            "pain": {"nrs_now": pain.get("nrs_now"), "duration_weeks": pain.get("duration_weeks"),
-                     "prior_treatments": [TREATMENT_WORDS.get(t, _words(t)) for t in pain.get("prior_treatments") or []]},
-            "medications": list(screening_input.get("medications") or []),
-            "allergies": list(screening_input.get("allergies") or []),
-            "vitals": screening_input.get("vitals") or {},
-            "weight_kg": (screening_input.get("patient") or {}).get("weight_kg"),
-            "decision": decision, "decision_words": DECISION_WORDS.get(decision or "", "Needs review (not screened)"),
-            "findings": findings,
-            "plan": plan, "plan_cite": cite(plan["series_source"]) if plan else "",
-            "next_steps": _next_steps(decision, signed, plan, local(first_session, tz), findings),
-        }
-        context["sources"] = cite.listing()
-    return _render("letter_evaluation.html", frame, context)
+    signed = evaluation.status == "signed"
+    plan = plan_summary(snapshot.plan) if snapshot.plan is not None else None
+    frame = frame_for(issue, title=LETTER_TITLE, generated_at=local(now, tz), patient_id=patient.id)
+    screening_input = evaluation.screening_input or {}
+    result = evaluation.screening_result or {}
+    decision = result.get("decision")
+    findings = [{"kind": f.get("kind"), "kind_words": KIND_WORDS.get(f.get("kind"), _words(f.get("kind"))),
+                 "code": f.get("code"), "message": f.get("message"), "source": f.get("source"),
+                 "cite": cite(f.get("source"))} for f in result.get("findings") or []]
+    diagnosis = _diagnosis(screening_input)
+    for d in diagnosis:
+        if d["evidence"]:
+            d["evidence"]["cite"] = cite(d["evidence"]["source"])
+    pain = screening_input.get("pain") or {}
+    context = {
+        "patient": identity(patient, local(now, tz).date()),
+        "referrer": _referrer(patient),
+        "letter_date": local(now, tz),
+        "evaluation": {"id": evaluation.id, "status": evaluation.status, "signed": signed,
+                       "assessed_at": local(evaluation.created_at, tz), "signed_at": local(evaluation.signed_at, tz),
+                       "signed_by": evaluation.signed_by if signed else None,
+                       "drafted_by": evaluation.drafted_by, "rule_version": evaluation.rule_version,
+                       "amends_id": evaluation.amends_id,
+                       "replaced_by": evaluation.replaced_by},
+        "diagnosis": diagnosis,
+        "pain": {"nrs_now": pain.get("nrs_now"), "duration_weeks": pain.get("duration_weeks"),
+                 "prior_treatments": [TREATMENT_WORDS.get(t, _words(t)) for t in pain.get("prior_treatments") or []]},
+        "medications": list(screening_input.get("medications") or []),
+        "allergies": list(screening_input.get("allergies") or []),
+        "vitals": screening_input.get("vitals") or {},
+        "weight_kg": (screening_input.get("patient") or {}).get("weight_kg"),
+        "decision": decision, "decision_words": DECISION_WORDS.get(decision or "", "Needs review (not screened)"),
+        "findings": findings,
+        "plan": plan, "plan_cite": cite(plan["series_source"]) if plan else "",
+        "next_steps": _next_steps(decision, signed, plan, local(snapshot.first_session, tz), findings),
+    }
+    context["sources"] = cite.listing()
+    return frame, context
+
+
+def build_evaluation_letter(snapshot: EvaluationLetterSnapshot) -> bytes:
+    """The letter to the referring physician after an evaluation, as PDF bytes."""
+    return render_pdf(EVALUATION_TEMPLATE, *evaluation_letter_document(snapshot))
 
 
 # --- the course letter ----------------------------------------------------------------------
@@ -305,7 +265,7 @@ def window_means(by_day: dict[date, Any], first: date, last: date) -> WindowMean
                        round(mean(mmes), 1) if days else None, sum(1 for m in mmes if m > 0))
 
 
-def _session_line(visit: InfusionSession, summary: SessionSummary, booster: bool, tz: tzinfo) -> dict[str, Any]:
+def _session_line(visit: VisitSnapshot, summary: SessionSummary, booster: bool, tz: tzinfo) -> dict[str, Any]:
     program = visit.pump_program or {}
     return {
         "id": visit.id, "day": local(visit.started_at or visit.scheduled_at, tz), "booster": booster,
@@ -318,10 +278,10 @@ def _session_line(visit: InfusionSession, summary: SessionSummary, booster: bool
     }
 
 
-def _outcome(course: PatientCourse | str, before: WindowMeans, after: WindowMeans, course_end: date,
-             today: date) -> dict[str, Any]:
+def _outcome(course: CourseFacts | str, before: WindowMeans, after: WindowMeans, course_end: date,
+             today: date, window: FollowUpWindow) -> dict[str, Any]:
     """Pain, daily activities and MME before and after, the responder classes, and what is missing."""
-    window_end = course_end + timedelta(days=FOLLOW_UP_DAYS)
+    window_end = course_end + timedelta(days=window.days)
     missing: list[str] = []
     response = None
     baseline = followup = None
@@ -331,8 +291,8 @@ def _outcome(course: PatientCourse | str, before: WindowMeans, after: WindowMean
         baseline, followup = course.baseline_nrs, course.followup_nrs
         if followup is None:
             still = f" (the follow-up window runs to {window_end.strftime('%d %b %Y')})" if today < window_end else ""
-            missing.append(f"Follow-up diary too short to judge: {course.followup_days} of the {MIN_FOLLOW_UP_ENTRIES} "
-                           f"diary days needed in the {FOLLOW_UP_DAYS} days after the course{still}.")
+            missing.append(f"Follow-up diary too short to judge: {course.followup_days} of the {window.min_entries} "
+                           f"diary days needed in the {window.days} days after the course{still}.")
         else:
             r = classify_response(baseline, followup)
             response = {"reduction_pct": r.reduction_pct, "reduction_points": r.reduction_points,
@@ -341,7 +301,7 @@ def _outcome(course: PatientCourse | str, before: WindowMeans, after: WindowMean
         missing.append(f"No diary before the course (the {PRE_COURSE_DAYS} days before the first session): "
                        "daily activities and opioid use before are unknown.")
     if after.days == 0 and not missing:
-        missing.append(f"No diary in the {FOLLOW_UP_DAYS} days after the course.")
+        missing.append(f"No diary in the {window.days} days after the course.")
     opioids_recorded = before.opioid_days + after.opioid_days > 0
     return {"baseline_nrs": baseline, "followup_nrs": followup, "response": response, "before": before, "after": after,
             "missing": missing, "window_end": window_end, "opioids_recorded": opioids_recorded,
@@ -413,86 +373,63 @@ def _pain_chart(by_day: dict[date, Any], session_days: list[date], baseline: flo
     return svg_data_uri(to_svg(chart))
 
 
-def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | None = None,
-                  *, tz: tzinfo | None = None) -> bytes:
-    """The letter to the referring physician after a course of sessions, as PDF bytes."""
-    require_role(actor, *LETTER_ROLES)
-    now = now or utcnow()
-    tz = tz or UTC
+def course_letter_document(snapshot: CourseLetterSnapshot) -> tuple[Frame, dict[str, Any]]:
+    """The frame and what ``letter_course.html`` prints, from the snapshot."""
+    issue, patient, visits, course, window = snapshot.issue, snapshot.patient, snapshot.visits, snapshot.course, snapshot.window
+    now, tz = issue.now, issue.tz
     today = local(now, tz).date()
     cite = Citations()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        visits = session.execute(select(InfusionSession).where(
-            InfusionSession.patient_id == patient.id, InfusionSession.state == "discharged")
-            .order_by(InfusionSession.started_at, InfusionSession.id)).scalars().all()
-        if not visits:
-            raise Conflict("no completed session yet: a course letter follows at least one discharged session",
-                           code="no_course")
-        events = session.execute(select(SessionEvent).where(SessionEvent.session_id.in_([v.id for v in visits]))
-                                 .order_by(SessionEvent.id)).scalars().all()
-        plans = {p.id: p for p in session.execute(select(Plan).where(Plan.id.in_({v.plan_id for v in visits}))).scalars()}
-        last_plan = plans[visits[-1].plan_id]
-        names = usernames(session, [last_plan.signed_by, *(e.recorded_by for e in events)])
-        course = patient_course(session, patient.id, today)
-        entries = current_by_day(patient_entries(session, patient.id))
-        follow_up = follow_up_in(session, patient.id, today)
-        frame = frame_for(session, actor, title=LETTER_TITLE, now=local(now, tz), patient=patient)
-        audit(session, actor, "report.letter.course", "patient", patient.id,
-              {"sessions": [v.id for v in visits], "responder_assessable": not isinstance(course, str)
-               and course.followup_nrs is not None})
-        first_day = local(visits[0].started_at or visits[0].scheduled_at, tz).date()
-        course_end = course.course_end if isinstance(course, PatientCourse) else local(visits[-1].discharged_at, tz).date()
-        by_session: dict[int, list[EventRow]] = {v.id: [] for v in visits}
-        for e in events:
-            by_session[e.session_id].append(EventRow(
-                id=e.id, kind=e.kind, payload=e.payload or {}, minute=e.minute, recorded_at=local(e.recorded_at, tz),
-                recorded_by=e.recorded_by, amends_event_id=e.amends_event_id))
-        lines = []
-        for visit in visits:
-            summary = summarise(visit.pump_program, visit.weight_kg, visit.started_at, visit.ended_at,
-                                by_session[visit.id], names, now)
-            day = local(visit.started_at or visit.scheduled_at, tz).date()
-            lines.append(_session_line(visit, summary, day > course_end, tz))
-        before = window_means(entries, first_day - timedelta(days=PRE_COURSE_DAYS), first_day - timedelta(days=1))
-        after = window_means(entries, course_end + timedelta(days=1), course_end + timedelta(days=FOLLOW_UP_DAYS))
-        outcome = _outcome(course, before, after, course_end, today)
-        plan = plan_summary(session, last_plan)
-        checks_due = [{"name": c.name, "message": _without_name(c.name, c.message), "overdue": c.overdue,
-                       "cite": cite(c.source)} for c in follow_up.checks if c.due]
-        checks_ok = [{"name": c.name, "message": c.message} for c in follow_up.checks if not c.due]
-        booster = follow_up.booster_message or "No booster advice."
-        protocols = sorted({s["protocol"] for s in lines if not s["booster"]}) or [plan["protocol"]]
-        context = {
-            "patient": identity(patient, today),
-            "referrer": _referrer(patient),
-            "letter_date": local(now, tz),
-            "sessions": lines,
-            "plan": plan,
-            "course_days": (first_day, course_end),
-            "outcome": outcome,
-            "booster": {"due": follow_up.booster_due, "message": booster,
-                        "earliest": follow_up.earliest_booster_day, "cite": cite(CLINIC_POLICY)},
-            "follow_on": _follow_on(outcome["response"], cite),
-            "checks_due": checks_due, "checks_ok": checks_ok,
-            "mme_cite": cite("cdc2022_opioids"), "responder_cite": cite("immpact2008"),
-            "follow_up_days": FOLLOW_UP_DAYS, "pre_course_days": PRE_COURSE_DAYS,
-            "min_follow_up_entries": MIN_FOLLOW_UP_ENTRIES,
-            "signer": {"name": plan["signed_by"], "plan_signed_at": local(plan["signed_at"], tz)},
-            "pain_chart": _pain_chart(entries, [local(v.started_at or v.scheduled_at, tz).date() for v in visits],
-                                      outcome["baseline_nrs"], first_day - timedelta(days=PRE_COURSE_DAYS),
-                                      min(today, course_end + timedelta(days=FOLLOW_UP_DAYS))),
-            "clinic_policy": CLINIC_POLICY,
-        }
-        context["summary"] = _summary_lines(lines, outcome, booster, checks_due, (first_day, course_end),
-                                            ", ".join(protocols))
-        context["sources"] = cite.listing()
-    return _render("letter_course.html", frame, context)
+    entries = {d.day: d for d in snapshot.diary}
+    follow_up = snapshot.follow_up
+    frame = frame_for(issue, title=LETTER_TITLE, generated_at=local(now, tz), patient_id=patient.id)
+    first_day = local(visits[0].started_at or visits[0].scheduled_at, tz).date()
+    course_end = course.course_end if isinstance(course, CourseFacts) else local(visits[-1].discharged_at, tz).date()
+    by_session: dict[int, list[EventRow]] = {v.id: [] for v in visits}
+    for e in snapshot.events:
+        if e.session_id in by_session:
+            by_session[e.session_id].append(replace(e, recorded_at=local(e.recorded_at, tz)))
+    lines = []
+    for visit in visits:
+        summary = summarise(visit.pump_program, visit.weight_kg, visit.started_at, visit.ended_at,
+                            by_session[visit.id], snapshot.names, now)
+        day = local(visit.started_at or visit.scheduled_at, tz).date()
+        lines.append(_session_line(visit, summary, day > course_end, tz))
+    before = window_means(entries, first_day - timedelta(days=PRE_COURSE_DAYS), first_day - timedelta(days=1))
+    after = window_means(entries, course_end + timedelta(days=1), course_end + timedelta(days=window.days))
+    outcome = _outcome(course, before, after, course_end, today, window)
+    plan = plan_summary(snapshot.plan)
+    checks_due = [{"name": c.name, "message": _without_name(c.name, c.message), "overdue": c.overdue,
+                   "cite": cite(c.source)} for c in follow_up.checks if c.due]
+    checks_ok = [{"name": c.name, "message": c.message} for c in follow_up.checks if not c.due]
+    booster = follow_up.booster_message or "No booster advice."
+    protocols = sorted({s["protocol"] for s in lines if not s["booster"]}) or [plan["protocol"]]
+    context = {
+        "patient": identity(patient, today),
+        "referrer": _referrer(patient),
+        "letter_date": local(now, tz),
+        "sessions": lines,
+        "plan": plan,
+        "course_days": (first_day, course_end),
+        "outcome": outcome,
+        "booster": {"due": follow_up.booster_due, "message": booster,
+                    "earliest": follow_up.earliest_booster_day, "cite": cite(CLINIC_POLICY)},
+        "follow_on": _follow_on(outcome["response"], cite),
+        "checks_due": checks_due, "checks_ok": checks_ok,
+        "mme_cite": cite("cdc2022_opioids"), "responder_cite": cite("immpact2008"),
+        "follow_up_days": window.days, "pre_course_days": PRE_COURSE_DAYS,
+        "min_follow_up_entries": window.min_entries,
+        "signer": {"name": plan["signed_by"], "plan_signed_at": local(plan["signed_at"], tz)},
+        "pain_chart": _pain_chart(entries, [local(v.started_at or v.scheduled_at, tz).date() for v in visits],
+                                  outcome["baseline_nrs"], first_day - timedelta(days=PRE_COURSE_DAYS),
+                                  min(today, course_end + timedelta(days=window.days))),
+        "clinic_policy": CLINIC_POLICY,
+    }
+    context["summary"] = _summary_lines(lines, outcome, booster, checks_due, (first_day, course_end),
+                                        ", ".join(protocols))
+    context["sources"] = cite.listing()
+    return frame, context
 
 
-def evaluation_filename(evaluation_id: int, now: datetime) -> str:
-    return f"letter-evaluation-{evaluation_id}-{now:%Y%m%d}.pdf"
-
-
-def course_filename(patient_id: int, now: datetime) -> str:
-    return f"letter-course-patient-{patient_id}-{now:%Y%m%d}.pdf"
+def build_course_letter(snapshot: CourseLetterSnapshot) -> bytes:
+    """The letter to the referring physician after a course of sessions, as PDF bytes."""
+    return render_pdf(COURSE_TEMPLATE, *course_letter_document(snapshot))

@@ -1,19 +1,15 @@
-"""What every clinical document looks up: who (usernames), which patient (the identity block),
-which source (a short citation in the text, the full one in the list at the end), and the clinic's
-local time (records are stored in UTC; a printed record reads in the clinic's zone)."""
+"""What every clinical document needs to say who and what: which patient (the identity block), which
+source (a short citation in the text, the full one in the list at the end), and the clinic's local
+time (records are stored in UTC; a printed record reads in the clinic's zone). Pure: the names of
+staff come in the snapshot (:mod:`ketaclinic.services.documents`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from ketaclinic.evidence.sources import CLINIC_POLICY, UnknownSourceError, get_source
-from ketaclinic.records.users import User
 
 #: Sources written by a body, not a person: the name a physician knows them by.
 SHORT_NAMES = {"icd10cm": "ICD-10-CM FY2026", "snomedct": "SNOMED CT", "spravato_pi": "Spravato label 2023",
@@ -21,15 +17,6 @@ SHORT_NAMES = {"icd10cm": "ICD-10-CM FY2026", "snomedct": "SNOMED CT", "spravato
                "asa_fasting2017": "ASA fasting guideline 2017", "pa_lowdose_ketamine2020": "Pennsylvania guideline 2020",
                "ismp_smart_pumps2019": "ISMP 2019", "cdc2022_opioids": "CDC 2022 (Dowell)"}
 _PERSON = re.compile(r"^([A-ZÀ-Þ][\w'’\-]+(?: [a-z]+ [A-Z][\w\-]+)?) [A-Z]{1,4}\b")
-
-
-def usernames(session: Session, ids: Iterable[int | None]) -> dict[int | None, str]:
-    """User id → username (users have no other name in the records); a missing id reads "—"."""
-    wanted = sorted({i for i in ids if i is not None})
-    names: dict[int | None, str] = {None: "—"}
-    if wanted:
-        names.update(session.execute(select(User.id, User.username).where(User.id.in_(wanted))).tuples().all())
-    return names
 
 
 def local(value: datetime | None, tz: tzinfo) -> datetime | None:

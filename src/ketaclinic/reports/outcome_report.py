@@ -2,8 +2,8 @@
 side effects, beside published results and the reasons such a comparison is weak.
 
 - **Cohort**: the courses whose *end* falls in [start, end] (both inclusive;
-  :func:`ketaclinic.services.outcomes.cohort_outcomes` with its date range), and who could not be
-  assessed and why.
+  :func:`ketaclinic.services.outcomes.cohort_outcomes` with its date range, in the snapshot), and
+  who could not be assessed and why.
 - **Responders** at 30 % and 50 % (IMMPACT, ``immpact2008``), overall and by condition, each with
   its 95 % Wilson interval (:func:`ketaclinic.clinical.outcomes.wilson_interval`, ``wilson1927``).
 - **Durability**: the Kaplan-Meier curve (SVG, :func:`ketaclinic.charts.kaplan_meier_chart`) and
@@ -17,15 +17,17 @@ side effects, beside published results and the reasons such a comparison is weak
   the percentages and intervals they would let a reader work back from; the overall row is shown
   in full.
 
-The range: both ends optional; ``end`` defaults to today and ``start`` to a year before ``end`` (the
-last 12 months). A start after the end, or a date not written YYYY-MM-DD, is refused with a message
-that says so. Roles: those of the cohort (``COHORT_ROLES``: physicians and nurses). Every generation
-is audited (``report.outcomes``).
+A pure builder of an :class:`~ketaclinic.reports.snapshots.OutcomeReportSnapshot`:
+:mod:`ketaclinic.services.documents` resolves the range (both ends optional; ``end`` defaults to today
+and ``start`` to a year before ``end``; a start after the end, or a date not written YYYY-MM-DD, is
+refused with a message that says so), lets the cohort's readers (physicians and nurses) have it, and
+audits every generation (``report.outcomes``).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from ketaclinic.clinical.conditions import CONDITIONS
@@ -39,17 +41,11 @@ from ketaclinic.clinical.outcomes import (
     small_cell,
     wilson_interval,
 )
-from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY, get_source, ref
-from ketaclinic.records.db import Database
 from ketaclinic.reports.frame import frame_for
-from ketaclinic.reports.pdf import render_html, render_pdf, svg_data_uri
-from ketaclinic.services.common import audit, require_role, unit_of_work
-from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import ValidationFailed
-from ketaclinic.services.outcomes import COHORT_ROLES, check_range, cohort_outcomes, session_events_in
+from ketaclinic.reports.pdf import Frame, render_pdf, svg_data_uri
+from ketaclinic.reports.snapshots import OutcomeReportSnapshot
 
-ROLES = COHORT_ROLES
 TEMPLATE = "outcome_report.html"
 TITLE = "Clinic outcome report"
 #: Why a clinic cohort set beside trials describes and does not compare (each point named in the report).
@@ -70,51 +66,6 @@ COMPARISON_CAVEATS = (
 SIDE_EFFECT_NAMES = {
     "blurred_vision": "blurred vision", "vivid_dreams": "vivid dreams", "hypersalivation": "hypersalivation",
 }
-
-
-EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)  # plausibility bounds: a typo, not a clinic's history
-
-
-def parse_day(value: str | date | None, name: str) -> date | None:
-    """A date from a query parameter or an option: ``YYYY-MM-DD``, or a clear refusal naming the field."""
-    if value is None:
-        return None
-    if isinstance(value, date):
-        day = value
-    else:
-        text = str(value).strip()
-        if not text:
-            return None
-        try:
-            day = date.fromisoformat(text) if len(text) == 10 else _bad(name, text)
-        except ValueError:
-            day = _bad(name, text)
-    if not EARLIEST <= day <= LATEST:
-        raise ValidationFailed(f"{name} must be between {EARLIEST.isoformat()} and {LATEST.isoformat()} "
-                               f"(got {day.isoformat()})", field=name)
-    return day
-
-
-def _bad(name: str, text: str) -> date:
-    raise ValidationFailed(f"{name} must be a date written YYYY-MM-DD, e.g. 2026-01-31 (got {text[:40]!r})",
-                           field=name)
-
-
-def year_before(day: date) -> date:
-    """The first day of the 12 months ending on ``day`` (29 February falls back to the 28th)."""
-    try:
-        return day.replace(year=day.year - 1) + timedelta(days=1)
-    except ValueError:
-        return day.replace(year=day.year - 1, day=28) + timedelta(days=1)
-
-
-def resolve_range(start: str | date | None, end: str | date | None, today: date) -> tuple[date, date]:
-    """The report's range: given dates, else the 12 months ending today (or ending on ``end``)."""
-    first, last = parse_day(start, "start"), parse_day(end, "end")
-    last = last or today
-    first = first or year_before(last)
-    check_range(first, last)
-    return first, last
 
 
 def _condition_name(code: str) -> str:
@@ -170,7 +121,7 @@ def _alert_label(code: str) -> str:
     return f"{name} ({rule.threshold})" if rule else name
 
 
-def report_context(cohort: dict[str, Any], sessions_started: int, events: list[Any], start: date,
+def report_context(cohort: Mapping[str, Any], sessions_started: int, events: list[Any], start: date,
                    end: date) -> dict[str, Any]:
     """What the template shows, from the cohort (outcomes service) and the range's session events."""
     adverse = adverse_event_summary(events)
@@ -220,33 +171,13 @@ def report_context(cohort: dict[str, Any], sessions_started: int, events: list[A
     }
 
 
-def _gather(db: Database, actor: Actor, start: str | date | None, end: str | date | None,
-            now: datetime) -> tuple[Any, dict[str, Any]]:
-    require_role(actor, *ROLES)
-    first, last = resolve_range(start, end, now.date())
-    cohort = cohort_outcomes(db, actor, start=first, end=last, today=now.date())
-    with unit_of_work(db) as session:
-        frame = frame_for(session, actor, title=TITLE, now=now)
-        sessions, events = session_events_in(session, first, last)
-        audit(session, actor, "report.outcomes", "cohort", None,
-              {"start": first.isoformat(), "end": last.isoformat(), "patients": cohort["patients_with_a_course"],
-               "assessable": cohort["assessable"], "sessions": sessions})
-    return frame, report_context(cohort, sessions, events, first, last)
+def outcome_report_document(snapshot: OutcomeReportSnapshot) -> tuple[Frame, dict[str, Any]]:
+    """The frame and what ``outcome_report.html`` prints, from the snapshot."""
+    context = report_context(snapshot.cohort, snapshot.sessions_started, list(snapshot.events), snapshot.start,
+                             snapshot.end)
+    return frame_for(snapshot.issue, title=TITLE), context
 
 
-def outcome_report_html(db: Database, actor: Actor, *, start: str | date | None = None, end: str | date | None = None,
-                        now: datetime | None = None) -> str:
-    frame, context = _gather(db, actor, start, end, now or utcnow())
-    return render_html(TEMPLATE, frame, context)
-
-
-def outcome_report_pdf(db: Database, actor: Actor, *, start: str | date | None = None, end: str | date | None = None,
-                       now: datetime | None = None) -> bytes:
-    """The outcome report for courses ending in [start, end] as PDF bytes (physicians and nurses)."""
-    frame, context = _gather(db, actor, start, end, now or utcnow())
-    return render_pdf(TEMPLATE, frame, context)
-
-
-def filename(start: str | date | None, end: str | date | None, today: date) -> str:
-    first, last = resolve_range(start, end, today)
-    return f"outcome-report-{first.isoformat()}-to-{last.isoformat()}.pdf"
+def build_outcome_report(snapshot: OutcomeReportSnapshot) -> bytes:
+    """The outcome report for the snapshot's range as PDF bytes."""
+    return render_pdf(TEMPLATE, *outcome_report_document(snapshot))

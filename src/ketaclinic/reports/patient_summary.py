@@ -13,24 +13,24 @@ which pain fell. What it holds:
   session against the last 4 weeks of diary after it, the pain diary as a chart, and the
   response after the course as the outcomes service measures it (IMMPACT, ``immpact2008``);
 - **what happens next**: the next booked session, or the booster advice of
-  :mod:`ketaclinic.services.follow_up`; the safety checks due (the clinic's risk-check rules);
+  :mod:`ketaclinic.services.follow_up` (in the snapshot); the safety checks due (the clinic's risk-check rules);
 - **when to call the clinic**: only symptoms the clinic's own rules act on (:data:`WHEN_TO_CALL`,
   each with the rule and source behind it);
 - that it is a summary of the records, not medical advice, and that questions go to the care team.
 
-Every generation is audited (``report.patient_summary``). A patient may read only their own: anyone
-else's chart answers 404, exactly like every chart read (``load_patient``).
+A pure builder of a :class:`~ketaclinic.reports.snapshots.PatientSummarySnapshot`:
+:mod:`ketaclinic.services.documents` loads it, lets physicians, nurses and the patient themselves read
+it (anyone else's chart answers 404, exactly like every chart read) and audits every generation
+(``report.patient_summary``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from statistics import fmean
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.clinical.follow_up import OpioidDose, daily_mme
@@ -40,24 +40,20 @@ from ketaclinic.clinical.outcomes import (
     adverse_event_summary,
     classify_response,
 )
+from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
 from ketaclinic.clinical.record import EventRow, rate_changes_given
-from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY, get_source, ref
-from ketaclinic.records.db import Database
-from ketaclinic.records.diary import DiaryEntry
-from ketaclinic.records.plans import Plan
-from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.pharmacology.regimen import mg_as_given
 from ketaclinic.reports.frame import frame_for
-from ketaclinic.reports.pdf import render_html, render_pdf, svg_data_uri
-from ketaclinic.services.common import audit, require_role, unit_of_work
-from ketaclinic.services.context import Actor
-from ketaclinic.services.diary import current_by_day, patient_entries
-from ketaclinic.services.follow_up import follow_up_in
-from ketaclinic.services.outcomes import FOLLOW_UP_DAYS, course_of
-from ketaclinic.services.patient_facts import load_patient_facts
-from ketaclinic.services.patients import load_patient
+from ketaclinic.reports.pdf import Frame, render_pdf, svg_data_uri
+from ketaclinic.reports.snapshots import (
+    CourseFacts,
+    DiaryDay,
+    FollowUpFacts,
+    PatientSummarySnapshot,
+    VisitSnapshot,
+)
 
-ROLES = ("physician", "nurse", "patient")
 TEMPLATE = "patient_summary.html"
 TITLE = "Treatment summary"  # the page header; the page itself says "Your treatment summary"
 WINDOW_DAYS = 28  # "before the course" and "the last weeks": four weeks of diary each
@@ -140,7 +136,7 @@ def _mean(values: list[float]) -> float | None:
     return round(fmean(values), 1) if values else None
 
 
-def _mme(doses: list[dict[str, Any]]) -> float:
+def _mme(doses: Iterable[Any] | None) -> float:
     if not doses:
         return 0.0
     return daily_mme([OpioidDose.model_validate(d) for d in doses]).total_mme_per_day
@@ -159,7 +155,7 @@ class Window:
     mme: float | None
 
 
-def window_of(label: str, entries: list[DiaryEntry]) -> Window:
+def window_of(label: str, entries: list[DiaryDay]) -> Window:
     def avg(name: str) -> float | None:
         return _mean([float(getattr(e, name)) for e in entries if getattr(e, name) is not None])
 
@@ -179,29 +175,26 @@ def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
     return moment.astimezone(tz)
 
 
-def _sessions(session: Session, patient_id: int, tz: tzinfo) -> tuple[list[dict[str, Any]], list[InfusionSession]]:
-    rows = session.execute(select(InfusionSession, Plan.protocol_id).join(Plan, Plan.id == InfusionSession.plan_id)
-                           .where(InfusionSession.patient_id == patient_id)
-                           .order_by(InfusionSession.scheduled_at, InfusionSession.id)).all()
-    from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
-
-    discharged = [visit.id for visit, _ in rows if visit.state == "discharged"]
-    by_session: dict[int, list[SessionEvent]] = {}
-    if discharged:
-        for event in session.execute(select(SessionEvent).where(
-                SessionEvent.session_id.in_(discharged), SessionEvent.kind.in_(("rate_change", "amendment")))).scalars():
+def _sessions(visits: Iterable[VisitSnapshot], events: Iterable[EventRow],
+              tz: tzinfo) -> tuple[list[dict[str, Any]], list[VisitSnapshot]]:
+    """The completed sessions as the summary lists them, and the booked ones still to come."""
+    visits = list(visits)
+    discharged = {visit.id for visit in visits if visit.state == "discharged"}
+    by_session: dict[int, list[EventRow]] = {}
+    for event in events:
+        if event.session_id in discharged and event.kind in ("rate_change", "amendment"):
             by_session.setdefault(event.session_id, []).append(event)
-    changes = {sid: rate_changes_given(events) for sid, events in by_session.items()}
+    changes = {sid: rate_changes_given(rows) for sid, rows in by_session.items()}
     done: list[dict[str, Any]] = []
-    upcoming: list[InfusionSession] = []
-    for visit, protocol_id in rows:
+    upcoming: list[VisitSnapshot] = []
+    for visit in visits:
         if visit.state in UPCOMING:
             upcoming.append(visit)
         if visit.state != "discharged":
             continue
         program = visit.pump_program or {}
         try:
-            route = get_protocol(protocol_id).route
+            route = get_protocol(visit.protocol_id or "").route
         except UnknownProtocolError:
             route = "iv"
         started, ended = _local(visit.started_at, tz), _local(visit.ended_at, tz)
@@ -212,12 +205,11 @@ def _sessions(session: Session, patient_id: int, tz: tzinfo) -> tuple[list[dict[
     return done, upcoming
 
 
-def given_mg(program: dict[str, Any], rate_changes: list[tuple[float, float]], stopped_at_min: float | None) -> float | None:
+def given_mg(program: Mapping[str, Any], rate_changes: list[tuple[float, float]],
+             stopped_at_min: float | None) -> float | None:
     """The ketamine a session delivered: the program with the nurse's rate changes and the stop
     (:func:`ketaclinic.pharmacology.regimen.doses_as_given`, what the session console draws); the
     program's planned total when it cannot be worked out."""
-    from ketaclinic.pharmacology.regimen import mg_as_given
-
     try:
         return round(mg_as_given(program.get("program", []), rate_changes, stopped_at_min), 1)
     except (ValueError, KeyError, TypeError):
@@ -234,8 +226,8 @@ def _duration_words(minutes: float | None) -> str:
     return f"about {hours:g} hour{'s' if hours != 1 else ''}"
 
 
-def _condition_names(evaluation: Any) -> list[str]:
-    pain = ((evaluation.screening_input or {}).get("pain") or {}) if evaluation is not None else {}
+def _condition_names(screening_input: Mapping[str, Any] | None) -> list[str]:
+    pain = (screening_input or {}).get("pain") or {}
     names = []
     for code in pain.get("conditions") or []:
         condition = CONDITIONS.get(code)
@@ -243,7 +235,7 @@ def _condition_names(evaluation: Any) -> list[str]:
     return names
 
 
-def _response(course: Any) -> dict[str, Any] | None:
+def _response(course: CourseFacts | str) -> dict[str, Any] | None:
     """The response after the course in words (IMMPACT thresholds), or None when the diary is too short."""
     if isinstance(course, str) or course.followup_nrs is None:
         return None
@@ -271,7 +263,7 @@ def _response(course: Any) -> dict[str, Any] | None:
             "durability": durability}
 
 
-def _pain_chart(entries: list[DiaryEntry], session_days: list[date], baseline: float | None) -> str | None:
+def _pain_chart(entries: list[DiaryDay], session_days: list[date], baseline: float | None) -> str | None:
     if len(entries) < 2:
         return None
     from ketaclinic.charts import pain_trend_chart, to_svg
@@ -283,7 +275,7 @@ def _pain_chart(entries: list[DiaryEntry], session_days: list[date], baseline: f
     return svg_data_uri(to_svg(chart))
 
 
-def _next_steps(follow_up: Any, upcoming: list[InfusionSession], done: list[dict[str, Any]], today: date,
+def _next_steps(follow_up: FollowUpFacts, upcoming: list[VisitSnapshot], done: list[dict[str, Any]], today: date,
                 tz: tzinfo) -> dict[str, Any]:
     booked = [when for when in (_local(v.scheduled_at, tz) for v in upcoming) if when and when.date() >= today]
     if booked:
@@ -317,16 +309,12 @@ def _next_steps(follow_up: Any, upcoming: list[InfusionSession], done: list[dict
     return {"text": next_text, "checks": checks}
 
 
-def _side_effects(session: Session, session_ids: list[int]) -> list[str]:
+def _side_effects(events: Iterable[EventRow], session_ids: list[int]) -> list[str]:
     if not session_ids:
         return []
-    rows = session.execute(select(SessionEvent.id, SessionEvent.session_id, SessionEvent.kind, SessionEvent.payload,
-                                  SessionEvent.amends_event_id)
-                           .where(SessionEvent.session_id.in_(session_ids),
-                                  SessionEvent.kind.in_(("side_effect", "vitals", "amendment")))).all()
-    summary = adverse_event_summary([EventRow(id=r.id, session_id=r.session_id, kind=r.kind, payload=r.payload or {},
-                                                   amends_event_id=r.amends_event_id)
-                                     for r in rows])
+    ids = set(session_ids)
+    summary = adverse_event_summary([e for e in events if e.session_id in ids
+                                     and e.kind in ("side_effect", "vitals", "amendment")])
     out = []
     for c in summary.side_effects:
         if c.sessions:
@@ -335,25 +323,37 @@ def _side_effects(session: Session, session_ids: list[int]) -> list[str]:
     return out
 
 
-def summary_context(session: Session, patient: Any, now: datetime, tz: tzinfo = UTC) -> dict[str, Any]:
-    """Everything the template shows, from the records of one patient whose chart the reader may open."""
+def _windows(entries: list[DiaryDay], first_day: date | None) -> tuple[Window | None, Window | None]:
+    """The 4 weeks of diary before the first session and the last 4 weeks after it (None before any session)."""
+    if first_day is None:
+        return None, None
+    before_entries = [e for e in entries if first_day - timedelta(days=WINDOW_DAYS) <= e.recorded_at.date() < first_day]
+    since = [e for e in entries if e.recorded_at.date() > first_day]
+    last = since[-1].recorded_at.date() if since else None
+    after_entries = [e for e in since if last and e.recorded_at.date() > last - timedelta(days=WINDOW_DAYS)]
+    return window_of("before", before_entries), window_of("after", after_entries)
+
+
+def summary_counts(snapshot: PatientSummarySnapshot) -> tuple[int, int]:
+    """How many sessions the summary lists, and how many diary days its "after" column averages."""
+    today = snapshot.issue.now.astimezone(snapshot.issue.tz).date()
+    done, _ = _sessions(snapshot.visits, snapshot.events, snapshot.issue.tz)
+    entries = [e for e in snapshot.diary if e.recorded_at.date() <= today]
+    _, after = _windows(entries, done[0]["day"] if done else None)
+    return len(done), after.days if after else 0
+
+
+def summary_context(snapshot: PatientSummarySnapshot) -> dict[str, Any]:
+    """Everything the template shows, from the snapshot of one patient's records."""
+    patient, now, tz = snapshot.patient, snapshot.issue.now, snapshot.issue.tz
     today = now.astimezone(tz).date()
-    facts = load_patient_facts(session, [patient.id])[patient.id]
-    evaluation = facts.evaluation
-    done, upcoming = _sessions(session, patient.id, tz)
-    entries = [e for e in current_by_day(patient_entries(session, patient.id)).values() if e.recorded_at.date() <= today]
+    done, upcoming = _sessions(snapshot.visits, snapshot.events, tz)
+    entries = [e for e in snapshot.diary if e.recorded_at.date() <= today]
     session_days = [s["day"] for s in done]
     first_day = session_days[0] if session_days else None
-    baseline_nrs = ((evaluation.screening_input or {}).get("pain") or {}).get("nrs_now") if evaluation else None
-    before = after = None
-    if first_day is not None:
-        before_entries = [e for e in entries if first_day - timedelta(days=WINDOW_DAYS) <= e.recorded_at.date() < first_day]
-        since = [e for e in entries if e.recorded_at.date() > first_day]
-        last = since[-1].recorded_at.date() if since else None
-        after_entries = [e for e in since if last and e.recorded_at.date() > last - timedelta(days=WINDOW_DAYS)]
-        before, after = window_of("before", before_entries), window_of("after", after_entries)
-    course = course_of(facts, today)
-    follow_up = follow_up_in(session, patient.id, today)
+    baseline_nrs = ((snapshot.screening_input or {}).get("pain") or {}).get("nrs_now")
+    before, after = _windows(entries, first_day)
+    course, follow_up = snapshot.course, snapshot.follow_up
     given = [s["given_mg"] for s in done if s["given_mg"] is not None]
     rows = []
     if before is not None and after is not None:
@@ -377,16 +377,16 @@ def summary_context(session: Session, patient: Any, now: datetime, tz: tzinfo = 
         "name": f"{patient.given_name} {patient.family_name}",
         "birth_date": patient.birth_date,
         "today": today,
-        "conditions": _condition_names(evaluation),
+        "conditions": _condition_names(snapshot.screening_input),
         "assessment_nrs": baseline_nrs,
         "sessions": [{**s, "duration": _duration_words(s["minutes"])} for s in done],
         "total_mg": round(sum(given)) if given else None,
-        "side_effects": _side_effects(session, [s["id"] for s in done]),
+        "side_effects": _side_effects(snapshot.events, [s["id"] for s in done]),
         "before": before,
         "after": after,
         "rows": rows,
         "response": _response(course),
-        "follow_up_days": FOLLOW_UP_DAYS,
+        "follow_up_days": snapshot.follow_up_days,
         "moderate_pct": MODERATE_REDUCTION_PCT,
         "substantial_pct": SUBSTANTIAL_REDUCTION_PCT,
         "chart": _pain_chart(entries, session_days, float(baseline_nrs) if baseline_nrs else None),
@@ -397,30 +397,12 @@ def summary_context(session: Session, patient: Any, now: datetime, tz: tzinfo = 
     }
 
 
-def _gather(db: Database, actor: Actor, patient_id: int, now: datetime, tz: tzinfo) -> tuple[Any, dict[str, Any]]:
-    require_role(actor, *ROLES)
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        frame = frame_for(session, actor, title=TITLE, now=now, patient=patient)
-        context = summary_context(session, patient, now, tz)
-        audit(session, actor, "report.patient_summary", "patient", patient.id,
-              {"sessions": len(context["sessions"]), "diary_days": context["after"].days if context["after"] else 0})
-    return frame, context
+def patient_summary_document(snapshot: PatientSummarySnapshot) -> tuple[Frame, dict[str, Any]]:
+    """The frame and what ``patient_summary.html`` prints, from the snapshot."""
+    frame = frame_for(snapshot.issue, title=TITLE, patient_id=snapshot.patient.id)
+    return frame, summary_context(snapshot)
 
 
-def patient_summary_html(db: Database, actor: Actor, patient_id: int, *, now: datetime | None = None,
-                         tz: tzinfo = UTC) -> str:
-    """The summary as HTML (a preview; audited like the PDF)."""
-    frame, context = _gather(db, actor, patient_id, now or utcnow(), tz)
-    return render_html(TEMPLATE, frame, context)
-
-
-def patient_summary_pdf(db: Database, actor: Actor, patient_id: int, *, now: datetime | None = None,
-                        tz: tzinfo = UTC) -> bytes:
-    """The patient's summary as PDF bytes (roles: physician, nurse, the patient themselves)."""
-    frame, context = _gather(db, actor, patient_id, now or utcnow(), tz)
-    return render_pdf(TEMPLATE, frame, context)
-
-
-def filename(patient_id: int, now: datetime | None = None) -> str:
-    return f"treatment-summary-patient-{patient_id}-{(now or utcnow()):%Y-%m-%d}.pdf"
+def build_patient_summary(snapshot: PatientSummarySnapshot) -> bytes:
+    """The patient's summary as PDF bytes."""
+    return render_pdf(TEMPLATE, *patient_summary_document(snapshot))

@@ -11,34 +11,28 @@ discharge criteria (PADSS items, result, who discharged and when); and the signa
 in, started, stopped and discharged). The record is "as of" the moment it was produced: a session
 still running prints what has happened so far.
 
-Who: physicians and nurses (the session console's readers). Every print is audited
-(``report.session_record``).
+A pure builder of a :class:`~ketaclinic.reports.snapshots.SessionRecordSnapshot`:
+:mod:`ketaclinic.services.documents` loads it, lets physicians and nurses (the session console's
+readers) print it, and audits every print (``report.session_record``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, tzinfo
 from typing import Any
-
-from sqlalchemy import select
 
 from ketaclinic.clinical.dosing import program_weight_text
 from ketaclinic.clinical.record import EventRow
-from ketaclinic.clock import utcnow
-from ketaclinic.records.db import Database
-from ketaclinic.records.patients import Patient
-from ketaclinic.records.plans import Plan
-from ketaclinic.records.sessions import SessionEvent
 from ketaclinic.reports.frame import frame_for
 from ketaclinic.reports.letters import plan_summary
-from ketaclinic.reports.lookup import Citations, identity, local, usernames
+from ketaclinic.reports.lookup import Citations, identity, local
 from ketaclinic.reports.pdf import Frame, render_html, render_pdf
 from ketaclinic.reports.session_facts import ACTION_WORDS, fmt, record_lines, summarise
-from ketaclinic.services.common import audit, require_role, unit_of_work
-from ketaclinic.services.context import Actor
-from ketaclinic.services.sessions import load_session
+from ketaclinic.reports.snapshots import Names, SessionRecordSnapshot
 
-RECORD_ROLES = ("physician", "nurse")
+TEMPLATE = "session_record.html"
 PADSS_ITEMS = (("vital_signs", "Vital signs"), ("activity", "Activity"), ("nausea_vomiting", "Nausea, vomiting"),
                ("pain", "Pain"), ("bleeding", "Bleeding"))  # the modified PADSS of contract 4.7
 # discharges recorded before 4.7 kept the original PADSS items
@@ -64,7 +58,7 @@ def _program_rows(program: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _signatures(events: list[EventRow], names: dict[int | None, str]) -> list[dict[str, Any]]:
+def _signatures(events: list[EventRow], names: Names) -> list[dict[str, Any]]:
     """Who moved the session on, and when (from its state-change events)."""
     words = {"checked_in": "Checked in", "running": "Started the infusion", "observing": "Stopped the infusion",
              "discharged": "Discharged", "cancelled": "Cancelled"}
@@ -72,7 +66,7 @@ def _signatures(events: list[EventRow], names: dict[int | None, str]) -> list[di
             for e in events if e.kind == "state_change" and e.payload.get("to") in words]
 
 
-def _discharge(record: dict[str, Any] | None, tz: tzinfo, cite: Citations) -> dict[str, Any] | None:
+def _discharge(record: Mapping[str, Any] | None, tz: tzinfo, cite: Citations) -> dict[str, Any] | None:
     if not record:
         return None
     padss = record.get("padss") or {}
@@ -89,80 +83,58 @@ def _discharge(record: dict[str, Any] | None, tz: tzinfo, cite: Citations) -> di
     }
 
 
-def session_record(db: Database, actor: Actor, session_id: int, now: datetime | None = None,
-                   *, tz: tzinfo | None = None) -> bytes:
-    """The monitored-session record as PDF bytes."""
-    frame, context = _document(db, actor, session_id, now, tz)
-    return render_pdf("session_record.html", frame, context)
-
-
-def session_record_html(db: Database, actor: Actor, session_id: int, now: datetime | None = None,
-                        *, tz: tzinfo | None = None) -> str:
-    """The same record as HTML (what the PDF is drawn from: a preview, and what tests read the markup of)."""
-    frame, context = _document(db, actor, session_id, now, tz)
-    return render_html("session_record.html", frame, context)
-
-
-def _document(db: Database, actor: Actor, session_id: int, now: datetime | None,
-              tz: tzinfo | None) -> tuple[Frame, dict[str, Any]]:
-    """Check the reader's right, audit the print, and gather what the template prints."""
-    require_role(actor, *RECORD_ROLES)
-    now = now or utcnow()
-    tz = tz or UTC
+def session_record_document(snapshot: SessionRecordSnapshot) -> tuple[Frame, dict[str, Any]]:
+    """The frame and what ``session_record.html`` prints, from the snapshot."""
+    issue, patient, visit, names = snapshot.issue, snapshot.patient, snapshot.visit, snapshot.names
+    now, tz = issue.now, issue.tz
     cite = Citations()
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        patient = session.get(Patient, visit.patient_id)
-        plan_row = session.get(Plan, visit.plan_id)
-        assert patient is not None and plan_row is not None
-        rows = session.execute(select(SessionEvent).where(SessionEvent.session_id == visit.id)
-                               .order_by(SessionEvent.recorded_at, SessionEvent.id)).scalars().all()
-        names = usernames(session, [visit.created_by, *(e.recorded_by for e in rows)])
-        plan = plan_summary(session, plan_row)
-        frame = frame_for(session, actor, title=f"Session record #{visit.id}", now=local(now, tz), patient=patient)
-        audit(session, actor, "report.session_record", "session", visit.id,
-              {"patient_id": patient.id, "state": visit.state, "events": len(rows)})
-        events = [EventRow(id=e.id, kind=e.kind, payload=e.payload or {}, minute=e.minute,
-                           recorded_at=local(e.recorded_at, tz), recorded_by=e.recorded_by,
-                           amends_event_id=e.amends_event_id) for e in rows]
-        started = visit.pump_program is not None
-        program = visit.pump_program if started else plan_row.pump_program
-        summary = summarise(program, visit.weight_kg, visit.started_at, visit.ended_at, events, names, now)
-        lines = record_lines(program, events, names)
-        for line in lines:
-            if line.alert is not None:
-                line.cite = cite(line.alert.source)
-        checklist = visit.checklist or {}
-        checked_at = checklist.get("checked_at")
-        context = {
-            "patient": identity(patient, local(now, tz).date()),
-            "visit": {"id": visit.id, "state": STATE_WORDS.get(visit.state, visit.state), "raw_state": visit.state,
-                      "scheduled_at": local(visit.scheduled_at, tz), "started_at": local(visit.started_at, tz),
-                      "ended_at": local(visit.ended_at, tz), "discharged_at": local(visit.discharged_at, tz),
-                      "weight_kg": visit.weight_kg, "scheduled_by": names.get(visit.created_by, "—")},
-            "plan": plan,
-            "program": {"started": started, "rows": _program_rows(program or {}),
-                        "concentration_mg_per_ml": (program or {}).get("concentration_mg_per_ml"),
-                        "weight_kg": (program or {}).get("weight_kg"), "total_mg": (program or {}).get("total_dose_mg"),
-                        "dosed_for": program_weight_text(program),
-                        "total_ml": (program or {}).get("total_volume_ml"),
-                        "lot": (program or {}).get("ketamine_lot_number"),
-                        "titration": ((program or {}).get("titration") or {}).get("description"),
-                        "limits": (program or {}).get("limits") or []},
-            "checklist": {"items": [{**i, "cite": cite(i.get("source"))} for i in checklist.get("items") or []],
-                          "ready": checklist.get("ready"),
-                          "checked_at": local(datetime.fromisoformat(checked_at), tz) if checked_at else None,
-                          "facts": checklist.get("facts") or {}},
-            "lines": lines,
-            "summary": summary,
-            "actions": ACTION_WORDS,
-            "discharge": _discharge(visit.discharge, tz, cite),
-            "signatures": _signatures(events, names),
-            "as_of": local(now, tz), "timezone": str(tz),
-        }
-        context["sources"] = cite.listing()
+    plan = plan_summary(snapshot.plan)
+    frame = frame_for(issue, title=f"Session record #{visit.id}", generated_at=local(now, tz), patient_id=patient.id)
+    events = [replace(e, recorded_at=local(e.recorded_at, tz)) for e in snapshot.events]
+    started = visit.pump_program is not None
+    program = visit.pump_program if started else snapshot.plan.pump_program
+    summary = summarise(program, visit.weight_kg, visit.started_at, visit.ended_at, events, names, now)
+    lines = record_lines(program, events, names)
+    for line in lines:
+        if line.alert is not None:
+            line.cite = cite(line.alert.source)
+    checklist = visit.checklist or {}
+    checked_at = checklist.get("checked_at")
+    context = {
+        "patient": identity(patient, local(now, tz).date()),
+        "visit": {"id": visit.id, "state": STATE_WORDS.get(visit.state, visit.state), "raw_state": visit.state,
+                  "scheduled_at": local(visit.scheduled_at, tz), "started_at": local(visit.started_at, tz),
+                  "ended_at": local(visit.ended_at, tz), "discharged_at": local(visit.discharged_at, tz),
+                  "weight_kg": visit.weight_kg, "scheduled_by": names.get(visit.created_by, "—")},
+        "plan": plan,
+        "program": {"started": started, "rows": _program_rows(program or {}),
+                    "concentration_mg_per_ml": (program or {}).get("concentration_mg_per_ml"),
+                    "weight_kg": (program or {}).get("weight_kg"), "total_mg": (program or {}).get("total_dose_mg"),
+                    "dosed_for": program_weight_text(program),
+                    "total_ml": (program or {}).get("total_volume_ml"),
+                    "lot": (program or {}).get("ketamine_lot_number"),
+                    "titration": ((program or {}).get("titration") or {}).get("description"),
+                    "limits": (program or {}).get("limits") or []},
+        "checklist": {"items": [{**i, "cite": cite(i.get("source"))} for i in checklist.get("items") or []],
+                      "ready": checklist.get("ready"),
+                      "checked_at": local(datetime.fromisoformat(checked_at), tz) if checked_at else None,
+                      "facts": checklist.get("facts") or {}},
+        "lines": lines,
+        "summary": summary,
+        "actions": ACTION_WORDS,
+        "discharge": _discharge(visit.discharge, tz, cite),
+        "signatures": _signatures(events, names),
+        "as_of": local(now, tz), "timezone": str(tz),
+    }
+    context["sources"] = cite.listing()
     return frame, context
 
 
-def filename(session_id: int, now: datetime) -> str:
-    return f"session-record-{session_id}-{now:%Y%m%d-%H%M}.pdf"
+def build_session_record(snapshot: SessionRecordSnapshot) -> bytes:
+    """The monitored-session record as PDF bytes."""
+    return render_pdf(TEMPLATE, *session_record_document(snapshot))
+
+
+def build_session_record_html(snapshot: SessionRecordSnapshot) -> str:
+    """The same record as HTML (what the PDF is drawn from; the markup shows what text cannot: the strike)."""
+    return render_html(TEMPLATE, *session_record_document(snapshot))

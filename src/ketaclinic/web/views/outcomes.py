@@ -15,9 +15,9 @@ from fastapi.responses import Response
 
 from ketaclinic.charts import kaplan_meier_chart, to_svg
 from ketaclinic.clinical.conditions import CONDITIONS
-from ketaclinic.reports.outcome_report import parse_day
 from ketaclinic.services import outcomes as outcome_service
 from ketaclinic.services.context import Actor
+from ketaclinic.services.documents import parse_day
 from ketaclinic.services.errors import ValidationFailed
 from ketaclinic.web.deps import check_csrf, db_of, need, render
 

@@ -4,8 +4,8 @@
 - ``/patients/{id}/course-letter.pdf`` — "Course letter" on the chart (a patient may open their own);
 - ``/sessions/{id}/record.pdf`` — "Session record (PDF)" on the session console.
 
-The documents and their rules are :mod:`ketaclinic.reports.letters` and
-:mod:`ketaclinic.reports.session_record`; a refusal (no course yet, a draft for a patient, someone
+The documents and their rules are :mod:`ketaclinic.services.documents` (drawn by
+:mod:`ketaclinic.reports.letters` and :mod:`ketaclinic.reports.session_record`); a refusal (no course yet, a draft for a patient, someone
 else's chart) is the ordinary error page with the service's reason.
 """
 
@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from ketaclinic.clock import utcnow
 from ketaclinic.http import pdf_response
-from ketaclinic.reports import letters, session_record
+from ketaclinic.services import documents
 from ketaclinic.services.context import Actor
 from ketaclinic.web.deps import check_csrf, db_of, need, settings_of
 
@@ -27,23 +27,23 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 @router.get("/evaluations/{evaluation_id}/letter.pdf")
 def evaluation_letter(request: Request, evaluation_id: int,
-                      actor: Annotated[Actor, Depends(need(*letters.LETTER_ROLES))]) -> Response:
+                      actor: Annotated[Actor, Depends(need(*documents.LETTER_ROLES))]) -> Response:
     now = utcnow()
-    data = letters.evaluation_letter(db_of(request), actor, evaluation_id, now, tz=settings_of(request).timezone)
-    return pdf_response(data, letters.evaluation_filename(evaluation_id, now))
+    data = documents.evaluation_letter(db_of(request), actor, evaluation_id, now, tz=settings_of(request).timezone)
+    return pdf_response(data, documents.evaluation_letter_filename(evaluation_id, now))
 
 
 @router.get("/patients/{patient_id}/course-letter.pdf")
 def course_letter(request: Request, patient_id: int,
-                  actor: Annotated[Actor, Depends(need(*letters.LETTER_ROLES))]) -> Response:
+                  actor: Annotated[Actor, Depends(need(*documents.LETTER_ROLES))]) -> Response:
     now = utcnow()
-    data = letters.course_letter(db_of(request), actor, patient_id, now, tz=settings_of(request).timezone)
-    return pdf_response(data, letters.course_filename(patient_id, now))
+    data = documents.course_letter(db_of(request), actor, patient_id, now, tz=settings_of(request).timezone)
+    return pdf_response(data, documents.course_letter_filename(patient_id, now))
 
 
 @router.get("/sessions/{session_id}/record.pdf")
 def record(request: Request, session_id: int,
-           actor: Annotated[Actor, Depends(need(*session_record.RECORD_ROLES))]) -> Response:
+           actor: Annotated[Actor, Depends(need(*documents.RECORD_ROLES))]) -> Response:
     now = utcnow()
-    data = session_record.session_record(db_of(request), actor, session_id, now, tz=settings_of(request).timezone)
-    return pdf_response(data, session_record.filename(session_id, now))
+    data = documents.session_record(db_of(request), actor, session_id, now, tz=settings_of(request).timezone)
+    return pdf_response(data, documents.session_record_filename(session_id, now))

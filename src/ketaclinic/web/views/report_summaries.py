@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from ketaclinic.clock import utcnow
 from ketaclinic.http import PathId, pdf_response
-from ketaclinic.reports import outcome_report, patient_summary
+from ketaclinic.services import documents
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import NotFound, ValidationFailed
 from ketaclinic.web.deps import check_csrf, db_of, need, redirect, settings_of
@@ -27,9 +27,8 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 def _summary(request: Request, actor: Actor, patient_id: int) -> Response:
     now = utcnow()
-    data = patient_summary.patient_summary_pdf(db_of(request), actor, patient_id, now=now,
-                                               tz=settings_of(request).timezone)
-    return pdf_response(data, patient_summary.filename(patient_id, now))
+    data = documents.patient_summary(db_of(request), actor, patient_id, now=now, tz=settings_of(request).timezone)
+    return pdf_response(data, documents.patient_summary_filename(patient_id, now))
 
 
 @router.get("/me/summary.pdf")
@@ -41,17 +40,17 @@ def my_summary(request: Request, actor: Annotated[Actor, Depends(need("patient")
 
 @router.get("/patients/{patient_id}/summary.pdf")
 def chart_summary(request: Request, patient_id: PathId,
-                  actor: Annotated[Actor, Depends(need(*patient_summary.ROLES))]) -> Response:
+                  actor: Annotated[Actor, Depends(need(*documents.SUMMARY_ROLES))]) -> Response:
     return _summary(request, actor, patient_id)
 
 
 @router.get("/outcomes/report.pdf")
-def outcomes_report(request: Request, actor: Annotated[Actor, Depends(need(*outcome_report.ROLES))],
+def outcomes_report(request: Request, actor: Annotated[Actor, Depends(need(*documents.OUTCOME_REPORT_ROLES))],
                     start: str | None = None, end: str | None = None) -> Response:
     now = utcnow()
     try:
-        data = outcome_report.outcome_report_pdf(db_of(request), actor, start=start, end=end, now=now)
+        data = documents.outcome_report(db_of(request), actor, start=start, end=end, now=now)
     except ValidationFailed as exc:
         back = urlencode({k: v for k, v in (("start", start), ("end", end)) if v})
         return redirect(request, "/outcomes" + (f"?{back}" if back else ""), f"The report was not made: {exc.message}")
-    return pdf_response(data, outcome_report.filename(start, end, now.date()))
+    return pdf_response(data, documents.outcome_report_filename(start, end, now.date()))
