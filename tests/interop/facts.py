@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ketaclinic.clinical.conditions import CONDITIONS
+from ketaclinic.interop.fhir import EXPORT_CODES
 from ketaclinic.interop.fhir_codes import ALL_CODES, ICD10CM, SNOMED
 
 REFERRAL_TYPES = ("Condition", "MedicationStatement", "Observation")
@@ -51,7 +52,7 @@ def referral_facts(bundle: dict[str, Any]) -> list[tuple]:
 
 def unknown_codes(bundle: dict[str, Any]) -> set[tuple[str, str, str | None]]:
     """Codings whose (system, code, display) is neither in the export's code table nor the condition catalogue."""
-    known = {(c.system, c.code, c.display) for c in ALL_CODES}
+    known = {(c.system, c.code, c.display) for c in (*ALL_CODES, *EXPORT_CODES)}
     for condition in CONDITIONS.values():
         known |= {(ICD10CM, c.code, c.display) for c in condition.icd10cm}
         known |= {(SNOMED, c.code, c.display) for c in condition.snomed}

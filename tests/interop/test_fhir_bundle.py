@@ -6,10 +6,11 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from ketaclinic.clinical.conditions import get_condition
-from ketaclinic.interop.fhir import ICD10CM, LOINC, SNOMED, export_patient
+from ketaclinic.interop.fhir import ICD10CM, LOINC, SNOMED
 from ketaclinic.interop.fhir_codes import UNITS
 from ketaclinic.services import diary as dy
 from ketaclinic.services import sessions as ss
+from ketaclinic.services.fhir import export_patient
 from tests.interop.facts import unknown_codes
 from tests.interop.flows import KETAMINE_LOT, NORMAL_VITALS, T0, event, running, signed_plan
 
@@ -21,7 +22,7 @@ def _resources(bundle, kind):
 
 
 def _codes(resource):
-    return {(c["system"], c["code"]) for c in resource["code"]["coding"]}
+    return {(c["system"], c["code"]) for c in resource["code"].get("coding", [])}  # scores are text-coded
 
 
 @pytest.fixture
@@ -161,6 +162,7 @@ def test_the_export_is_stable(db, clinic):
 
 
 def test_the_diary_correction_names_the_patient_and_identifiers_belong_to_this_installation(course, db):
+    from ketaclinic.interop.fhir_ids import URI_SYSTEM, identifier_system
     from ketaclinic.records.installation import installation_uuid
 
     _, _, bundle = course
@@ -172,8 +174,9 @@ def test_the_diary_correction_names_the_patient_and_identifiers_belong_to_this_i
     assert not any(p["identifier"][0]["value"] == "patient" for p in _resources(bundle, "Practitioner")
                    if p.get("identifier"))
     identifier = _resources(bundle, "Patient")[0]["identifier"][0]
-    assert installation in identifier["system"] and identifier["type"]["coding"][0]["code"] == "MR"
-    assert installation in bundle["identifier"]["system"]
+    assert identifier["system"] == identifier_system(installation, "patient") and identifier["type"]["coding"][0]["code"] == "MR"
+    assert identifier_system("another installation", "patient") != identifier["system"]
+    assert bundle["identifier"]["system"] == URI_SYSTEM and bundle["identifier"]["value"].startswith("urn:uuid:")
 
 
 def test_a_running_infusion_is_exported_as_given_so_far(db, clinic):

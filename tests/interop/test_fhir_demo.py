@@ -16,12 +16,12 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import select
 
-from ketaclinic.interop.fhir import export_patient
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.users import User
 from ketaclinic.services import referrals as rf
 from ketaclinic.services.auth import actor_for
+from ketaclinic.services.fhir import export_patient
 from tests.interop.facts import referral_facts, unknown_codes
 from tests.web.browser_support import env_for
 

@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ketaclinic.interop.fhir import export_patient
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.services import evaluations as ev
 from ketaclinic.services import referrals as rf
 from ketaclinic.services.errors import ServiceError, ValidationFailed
+from ketaclinic.services.fhir import export_patient
 from tests.interop.facts import referral_facts
 from tests.interop.flows import SCREENING
 
@@ -87,7 +87,7 @@ def test_a_referral_becomes_a_chart_a_draft_and_a_report(db, clinic):
     report = view.report
     assert report["flags"] and "hypertension" in report["flags"][0]
     assert [i["resource"] for i in report["ignored"]] == ["Encounter"]
-    assert "only Patient, Condition, AllergyIntolerance, MedicationStatement and Observation" in report["ignored"][0]["reason"]
+    assert "MedicationStatement, MedicationRequest with their Medication, and Observation" in report["ignored"][0]["reason"]
     assert len(report["taken"]) == 8  # patient, referrer, 2 conditions, 2 medications, weight, pain
 
 

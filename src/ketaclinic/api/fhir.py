@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.http import PathId
-from ketaclinic.interop import fhir as fhir_export
+from ketaclinic.services import fhir as fhir_export
 from ketaclinic.services.context import Actor
 
 router = APIRouter(prefix="/patients", tags=["fhir"])

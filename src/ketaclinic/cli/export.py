@@ -24,7 +24,7 @@ import_app = typer.Typer(help="Import a referral (FHIR R4 Bundle) into a new cha
 
 
 def _export(patient: int | None, username: str | None, password_stdin: bool) -> None:
-    from ketaclinic.interop.fhir import export_patient
+    from ketaclinic.services.fhir import export_patient
 
     if patient is None or username is None:
         fail(CommandError("missing_option", "give --patient ID and --username NAME (and --password-stdin)",

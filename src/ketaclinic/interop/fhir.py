@@ -1,73 +1,66 @@
 """A patient's record as a FHIR R4 Bundle (``fhir.resources``, R4B models), for another EHR.
 
-:func:`export_patient_bundle` is a pure function of the loaded records; :func:`export_patient`
-is the service around it (access rule, audit entry, one transaction). What goes in:
+A pure builder: :func:`bundle` turns a :class:`Chart` (a plain snapshot the service
+:mod:`ketaclinic.services.fhir` loads, with the clock reading and the installation's UUID) into
+the Bundle as JSON data. No database, no clock, no roles, no audit here. What goes in:
 
-- ``Patient`` (demographics) and a ``Practitioner`` for the referring physician
+- ``Patient`` (demographics; the clinic's record number and the identifiers the referrals
+  carried, each under its own system) and a ``Practitioner`` for the referring physician
   (``Patient.generalPractitioner``);
 - ``Condition`` for each condition of the current *signed* evaluation, coded in ICD-10-CM and
   SNOMED CT from :mod:`ketaclinic.clinical.conditions`, with the onset the evaluation recorded
   (a draft is not yet the clinic's assertion, so it is not exported as a diagnosis);
 - ``MedicationStatement`` for each current medication the signed evaluation lists;
 - ``Observation`` for vital signs (evaluation and session vitals), weights and pain, with LOINC
-  codes and UCUM units (:mod:`ketaclinic.interop.fhir_codes`);
+  codes and UCUM units (:mod:`ketaclinic.interop.fhir_codes`), and for the sedation and
+  dissociation scores recorded with the session vitals (MOAA/S, RASS, CADSS-6; text codes: no
+  LOINC code for them was found, so none is invented);
+- ``AdverseEvent`` for every side effect (its severity, the ketamine administration under way as
+  the suspect) and ``DetectedIssue`` for every monitoring alert (the vitals as evidence, the
+  nurse's acknowledgement as the mitigation);
 - ``CarePlan`` for each plan (draft, active, or revoked when superseded) with the pump program;
 - ``Encounter`` and ``Procedure`` for each infusion session;
 - ``MedicationAdministration`` for every ketamine bolus and infusion step as the pump gave it
   (the program with the nurse's rate changes and the stop: :func:`doses_as_given`), with dose,
   rate, route, period and the lot number read off the syringe, and for every medication event;
-- ``QuestionnaireResponse`` for each diary entry (against the diary ``Questionnaire``);
+- ``QuestionnaireResponse`` for each diary entry (against the diary ``Questionnaire``), with the
+  entry's identifier, which the pain ``Observation`` derived from it names too;
 - ``Provenance`` for every signature (evaluation, plan) and every amendment (evaluation,
-  session event, diary entry), naming who, when, and why;
+  session event, diary entry), naming who (the staff's names), when, and why;
 - the facts received with a referral (:mod:`ketaclinic.interop.fhir_import`), as they came.
 
 Every ``fullUrl`` is a stable ``urn:uuid`` (UUID 5 of the record's kind and id), so exporting twice
-gives the same identifiers and references inside the bundle resolve.
+gives the same identifiers and references inside the bundle resolve; identifier systems are
+``urn:uuid`` too (:mod:`ketaclinic.interop.fhir_ids` says why).
 """
 
 from __future__ import annotations
 
 import copy
+import html
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
-from sqlalchemy import select
 
 from ketaclinic.clinical.conditions import get_condition
 from ketaclinic.clinical.dosing import program_weight_text
 from ketaclinic.clinical.protocols import get_protocol
-from ketaclinic.clinical.record import corrections_by_event, rate_changes_given
-from ketaclinic.clock import utcnow
+from ketaclinic.clinical.record import EventRow, corrections_by_event, rate_changes_given
+from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
+from ketaclinic.evidence.sources import UnknownSourceError, get_source, ref
 from ketaclinic.interop import fhir_codes as codes
+from ketaclinic.interop import fhir_ids as ids
 from ketaclinic.interop.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, Code
+from ketaclinic.interop.fhir_ids import DIARY_QUESTIONNAIRE, DIARY_QUESTIONNAIRE_VERSION, full_url
 from ketaclinic.pharmacology.regimen import Bolus, doses_as_given
-from ketaclinic.records.db import Database
-from ketaclinic.records.diary import DiaryEntry
-from ketaclinic.records.evaluations import Evaluation
-from ketaclinic.records.installation import installation_uuid
-from ketaclinic.records.patients import Patient, PatientWeight
-from ketaclinic.records.plans import Plan
-from ketaclinic.records.referrals import ReferralImport
-from ketaclinic.records.sessions import InfusionSession, SessionEvent
-from ketaclinic.records.users import User
-from ketaclinic.services.common import audit, require_role, unit_of_work
-from ketaclinic.services.context import Actor
-from ketaclinic.services.patients import load_patient
 
-__all__ = ["ICD10CM", "LOINC", "SNOMED", "Chart", "export_patient", "export_patient_bundle", "full_url"]
-
-# Identifier systems carry the installation's UUID (records.installation): two clinics' patient #1
-# are different people, and a receiving system must never merge them.
-PATIENT_SYSTEM = "urn:ketaclinic:{installation}:patient"
-USER_SYSTEM = "urn:ketaclinic:{installation}:user"
-DIARY_QUESTIONNAIRE = "urn:ketaclinic:questionnaire:pain-diary"
-DIARY_QUESTIONNAIRE_VERSION = "1"
-NAMESPACE = uuid.UUID("5b0f0e4e-3f7c-4a51-9d59-7d1f4b6c2a10")
+__all__ = ["EXPORT_CODES", "ICD10CM", "LOINC", "SNOMED", "Chart", "DiaryRow", "EvaluationRow", "PatientRow",
+           "PlanRow", "ReferralRow", "SessionRow", "WeightRow", "bundle", "full_url", "sender_identifiers"]
 
 ENCOUNTER_STATUS = {"scheduled": "planned", "checked_in": "arrived", "running": "in-progress",
                     "observing": "in-progress", "discharged": "finished", "cancelled": "cancelled"}
@@ -89,27 +82,142 @@ DIARY_ITEMS = (
     ("note", "Anything else", "string", None),
 )
 
+# The scores a nurse records with the session vitals, as Observations (category survey). No LOINC
+# code for MOAA/S, RASS or CADSS-6 was found (searched loinc.org and FHIR terminology pages, issue
+# 18; LOINC has e.g. the Ramsay scale, 105043-4, not these), so each is coded by text only, naming the
+# scale and its range: a receiver reads the name, and no code is invented.
+# (key in the vitals, text, source id)
+SCORES = (
+    ("moaas", "MOAA/S (Modified Observer's Assessment of Alertness/Sedation) score, 0 no response to "
+              "a painful stimulus to 5 responds readily to name in a normal tone", ref("chernik1990_moaas")),
+    ("rass", "RASS (Richmond Agitation-Sedation Scale) score, -5 unarousable to +4 combative",
+     ref("sessler2002_rass")),
+    ("cadss6", "CADSS-6 (six-item Clinician-Administered Dissociative States Scale) total, 0-24",
+     ref("rodrigues2021_cadss6")),
+)
 
-@dataclass
+# AdverseEvent.severity (R4, extensible binding): the HL7 code system, as terminology.hl7.org and
+# hl7.org/fhir/R4B/codesystem-adverse-event-severity.html publish it. Our side-effect severities are
+# the same three words.
+ADVERSE_EVENT_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+SIDE_EFFECT_SEVERITY = {
+    "mild": Code(ADVERSE_EVENT_SEVERITY, "mild", "Mild"),
+    "moderate": Code(ADVERSE_EVENT_SEVERITY, "moderate", "Moderate"),
+    "severe": Code(ADVERSE_EVENT_SEVERITY, "severe", "Severe"),
+}
+# DetectedIssue.severity (R4, required binding, a plain code): high | moderate | low.
+ALERT_SEVERITY = {"critical": "high", "warning": "moderate"}
+
+#: Every coding the export writes beyond :data:`ketaclinic.interop.fhir_codes.ALL_CODES`.
+EXPORT_CODES: tuple[Code, ...] = tuple(SIDE_EFFECT_SEVERITY.values())
+
+
+# --- the snapshot the service loads -----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatientRow:
+    id: int
+    given_name: str
+    family_name: str
+    birth_date: date
+    sex: str
+    phone: str | None = None
+    email: str | None = None
+    referring_physician: str | None = None
+    referring_physician_contact: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightRow:
+    id: int
+    weight_kg: float
+    measured_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationRow:
+    id: int
+    status: str  # draft | signed
+    screening_input: Mapping[str, Any]
+    created_at: datetime
+    signed_at: datetime | None = None
+    signed_by: int | None = None
+    amends_id: int | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanRow:
+    id: int
+    status: str  # draft | signed
+    protocol_id: str
+    weight_kg: float
+    concentration_mg_per_ml: float
+    pump_program: Mapping[str, Any]
+    created_at: datetime
+    series_rule: Mapping[str, Any] = field(default_factory=dict)
+    evaluation_id: int | None = None
+    signed_at: datetime | None = None
+    signed_by: int | None = None
+    supersedes_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionRow:
+    id: int
+    state: str
+    scheduled_at: datetime
+    pump_program: Mapping[str, Any] | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    discharged_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiaryRow:
+    id: int
+    recorded_at: datetime  # the day the patient reports about
+    created_at: datetime
+    pain_nrs: int
+    mood: int | None = None
+    sleep: int | None = None
+    function: int | None = None
+    urinary_symptoms: Mapping[str, Any] = field(default_factory=dict)
+    opioid_doses: Sequence[Mapping[str, Any]] = ()
+    note: str | None = None
+    amends_id: int | None = None
+    created_by: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralRow:
+    """A referral as stored: the Bundle as received and the facts kept from it (re-pointed)."""
+
+    id: int
+    received_at: datetime
+    bundle: Mapping[str, Any] = field(default_factory=dict)
+    resources: Sequence[Mapping[str, Any]] = ()
+    bundle_identifier: str | None = None
+    received_by: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Chart:
-    """Everything the export reads, loaded by the caller."""
+    """Everything the export reads, loaded by the service in one transaction."""
 
-    patient: Any
-    weights: Sequence[Any] = ()
-    evaluations: Sequence[Any] = ()
-    plans: Sequence[Any] = ()
-    sessions: Sequence[Any] = ()
-    events: dict[int, Sequence[Any]] = field(default_factory=dict)
-    diary: Sequence[Any] = ()
-    referrals: Sequence[Any] = ()
-    users: dict[int, str] = field(default_factory=dict)  # user id -> username (signers, authors)
+    patient: PatientRow
+    installation: str  # records.installation: scopes every identifier
+    generated_at: datetime  # the clock reading of the export (a running infusion is given "so far")
+    weights: Sequence[WeightRow] = ()
+    evaluations: Sequence[EvaluationRow] = ()
+    plans: Sequence[PlanRow] = ()
+    sessions: Sequence[SessionRow] = ()
+    events: Mapping[int, Sequence[EventRow]] = field(default_factory=dict)  # session id -> its events, by id
+    diary: Sequence[DiaryRow] = ()
+    referrals: Sequence[ReferralRow] = ()
+    staff: Mapping[int | None, str] = field(default_factory=dict)  # user id -> name (services.staff.staff_names)
     patient_users: frozenset[int] = frozenset()  # user ids that are this patient (diary authors)
-    installation: str = "unknown"  # records.installation: scopes every identifier
-
-
-def full_url(kind: str, record_id: Any, installation: str) -> str:
-    """A stable ``urn:uuid`` for one record of one installation (the same on every export)."""
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'ketaclinic:{installation}:{kind}:{record_id}')}"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -125,6 +233,32 @@ def _route(route: str | None) -> dict[str, Any]:
     return code.concept(code.display) if code else {"text": route or "unknown"}
 
 
+def _narrative(text: str) -> dict[str, str]:
+    """Text a resource has no element for, as its narrative (``additional``: beyond the data)."""
+    return {"status": "additional", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(text)}</p></div>'}
+
+
+def sender_identifiers(referral_bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The identifiers the referral's Patient carried (the sender's record numbers), each with its
+    own system: only those with a system and a value (a bare value names nothing a receiver can
+    use), without ``assigner`` references (they point into the sender's system; the display is
+    kept)."""
+    out = []
+    for entry in referral_bundle.get("entry") or []:
+        resource = (entry or {}).get("resource") or {}
+        if resource.get("resourceType") != "Patient":
+            continue
+        for each in resource.get("identifier") or []:
+            if not isinstance(each, Mapping) or not each.get("system") or not each.get("value"):
+                continue
+            kept = {k: copy.deepcopy(each[k]) for k in ("use", "type", "system", "value", "period") if k in each}
+            display = (each.get("assigner") or {}).get("display")
+            if display:
+                kept["assigner"] = {"display": display}
+            out.append(kept)
+    return out
+
+
 def current_evaluation(evaluations: Sequence[Any]) -> Any | None:
     """The signed evaluation no later signed amendment replaces (None before any is signed)."""
     signed = [e for e in evaluations if e.status == "signed"]
@@ -134,15 +268,21 @@ def current_evaluation(evaluations: Sequence[Any]) -> Any | None:
 
 
 class _Builder:
-    def __init__(self, chart: Chart, generated_at: datetime):
+    def __init__(self, chart: Chart):
         self.chart = chart
-        self.generated_at = generated_at
+        self.generated_at = chart.generated_at
         self.entries: list[dict[str, Any]] = []
         self.patient_ref = {"reference": self.url("patient", chart.patient.id)}
         self.practitioners: dict[int, str] = {}
 
     def url(self, kind: str, record_id: Any) -> str:
         return full_url(kind, record_id, self.chart.installation)
+
+    def identifier(self, kind: ids.Kind, record_id: Any) -> dict[str, str]:
+        return ids.identifier(self.chart.installation, kind, record_id)
+
+    def staff_name(self, user_id: int) -> str:
+        return self.chart.staff.get(user_id) or f"user {user_id}"
 
     def add(self, kind: str, record_id: Any, resource: dict[str, Any]) -> str:
         url = self.url(kind, record_id)
@@ -156,18 +296,18 @@ class _Builder:
             return None
         if user_id in self.chart.patient_users:  # the patient wrote it (their diary): the agent is the Patient
             return {**self.patient_ref, "display": "the patient"}
+        name = self.staff_name(user_id)
         if user_id not in self.practitioners:
-            username = self.chart.users.get(user_id, f"user {user_id}")
-            system = USER_SYSTEM.format(installation=self.chart.installation)
             self.practitioners[user_id] = self.add("practitioner", user_id, {
-                "resourceType": "Practitioner", "identifier": [{"system": system, "value": str(user_id)}],
-                "name": [{"text": username}]})
-        return {"reference": self.practitioners[user_id], "display": self.chart.users.get(user_id, f"user {user_id}")}
+                "resourceType": "Practitioner", "identifier": [self.identifier("user", user_id)],
+                "name": [{"text": name}]})
+        return {"reference": self.practitioners[user_id], "display": name}
 
     def provenance(self, key: str, targets: list[str], when: datetime | None, who: int | None, *, activity: Code,
                    role: Code, signature: Code | None = None, reason: str | None = None,
-                   revises: tuple[str, str, str] | None = None, source: tuple[str, str, str] | None = None) -> None:
-        """Who signed or amended what, and when (``revises``: the replaced record's system, id and text)."""
+                   revises: tuple[dict[str, str], str] | None = None,
+                   source: tuple[dict[str, str], str] | None = None) -> None:
+        """Who signed or amended what, and when (``revises``: the replaced record's identifier and a text)."""
         if not targets or when is None:
             return
         agent_ref = self.practitioner(who)
@@ -181,20 +321,37 @@ class _Builder:
             resource["reason"] = [{"text": reason}]
         for role_name, entity in (("revision", revises), ("source", source)):
             if entity:
-                system, value, text = entity
+                identifier, text = entity
                 resource.setdefault("entity", []).append(
-                    {"role": role_name, "what": {"identifier": {"system": system, "value": value}, "display": text}})
+                    {"role": role_name, "what": {"identifier": identifier, "display": text}})
         self.add("provenance", key, resource)
 
     def observation(self, key: str, code: Code, when: datetime | None, *, value: dict[str, Any] | None = None,
                     value_integer: int | None = None, components: list[dict[str, Any]] | None = None,
                     extra_codes: Iterable[Code] = (), encounter: str | None = None, category: Code = codes.VITAL_SIGNS,
-                    status: str = "final", derived_from: str | None = None) -> str:
+                    status: str = "final", derived_from: dict[str, Any] | None = None) -> str:
         resource: dict[str, Any] = {
             "resourceType": "Observation", "status": status, "category": [category.concept()],
             "code": {"coding": [code.coding(), *(c.coding() for c in extra_codes)], "text": code.display},
             "subject": self.patient_ref, "effectiveDateTime": _iso(when),
         }
+        return self._observation(key, resource, value=value, value_integer=value_integer, components=components,
+                                 encounter=encounter, derived_from=derived_from)
+
+    def score(self, key: str, text: str, when: datetime | None, value: int, *, encounter: str | None, status: str,
+              components: list[dict[str, Any]] | None = None, note: str | None = None) -> str:
+        """A sedation or dissociation score (text-coded: see :data:`SCORES`)."""
+        resource: dict[str, Any] = {
+            "resourceType": "Observation", "status": status, "category": [codes.SURVEY.concept()],
+            "code": {"text": text}, "subject": self.patient_ref, "effectiveDateTime": _iso(when),
+        }
+        if note:
+            resource["note"] = [{"text": note}]
+        return self._observation(key, resource, value_integer=value, components=components, encounter=encounter)
+
+    def _observation(self, key: str, resource: dict[str, Any], *, value: dict[str, Any] | None = None,
+                     value_integer: int | None = None, components: list[dict[str, Any]] | None = None,
+                     encounter: str | None = None, derived_from: dict[str, Any] | None = None) -> str:
         if value is not None:
             resource["valueQuantity"] = value
         if value_integer is not None:
@@ -204,7 +361,7 @@ class _Builder:
         if encounter:
             resource["encounter"] = {"reference": encounter}
         if derived_from:
-            resource["derivedFrom"] = [{"reference": derived_from}]
+            resource["derivedFrom"] = [derived_from]
         return self.add("observation", key, resource)
 
     def vitals(self, key: str, vitals: dict[str, Any], when: datetime | None, encounter: str | None = None,
@@ -229,10 +386,16 @@ class _Builder:
 def _patient(b: _Builder) -> None:
     p = b.chart.patient
     telecom = [t for t in ({"system": "phone", "value": p.phone}, {"system": "email", "value": p.email}) if t["value"]]
+    record_number = {"type": codes.MEDICAL_RECORD_NUMBER.concept(), **b.identifier("patient", p.id)}
+    identifiers = [record_number]
+    seen = {(record_number["system"], record_number["value"])}
+    for referral in b.chart.referrals:  # the sender's record numbers, under the sender's systems
+        for each in sender_identifiers(referral.bundle):
+            if (each["system"], each["value"]) not in seen:
+                seen.add((each["system"], each["value"]))
+                identifiers.append(each)
     patient: dict[str, Any] = {
-        "resourceType": "Patient", "active": True,
-        "identifier": [{"type": codes.MEDICAL_RECORD_NUMBER.concept(), "value": str(p.id),
-                        "system": PATIENT_SYSTEM.format(installation=b.chart.installation)}],
+        "resourceType": "Patient", "active": True, "identifier": identifiers,
         "name": [{"family": p.family_name, "given": p.given_name.split()}], "gender": GENDER.get(p.sex, "unknown"),
         "birthDate": p.birth_date.isoformat(),
     }
@@ -281,7 +444,7 @@ def _evaluation(b: _Builder, evaluation: Any) -> None:
     if evaluation.amends_id is not None:
         b.provenance(f"evaluation-amend:{evaluation.id}", targets, evaluation.signed_at, evaluation.signed_by,
                      activity=codes.UPDATE, role=codes.AUTHOR, reason=evaluation.notes,
-                     revises=("urn:ketaclinic:evaluation", str(evaluation.amends_id),
+                     revises=(b.identifier("evaluation", evaluation.amends_id),
                               f"evaluation {evaluation.amends_id}, replaced by this amendment"))
 
 
@@ -338,11 +501,14 @@ def _step_text(step: dict[str, Any]) -> str:
     return f"{step.get('kind', 'dose')} {step.get('dose_mg', 0):g} mg ({step.get('route', 'iv')})"
 
 
-def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: str) -> None:
-    """One MedicationAdministration per bolus and per infusion segment, as the pump gave it."""
+def _administrations(b: _Builder, visit: Any, events: Sequence[Any],
+                     encounter: str) -> list[tuple[datetime, datetime, str]]:
+    """One MedicationAdministration per bolus and per infusion segment, as the pump gave it; returns
+    each one's (start, end, full URL), so a side effect can name the dose under way as its suspect."""
     program = visit.pump_program or {}
+    given_steps: list[tuple[datetime, datetime, str]] = []
     if not program.get("program") or visit.started_at is None:
-        return
+        return given_steps
     changes = rate_changes_given(events)
     # what has been given: up to the stop, or, while the infusion runs, up to the moment of the export
     until = visit.ended_at or max(b.generated_at, visit.started_at)
@@ -366,10 +532,13 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: 
                                       "text": f"ketamine {dose.dose_mg:g} mg {dose.route} (programmed step)"}
             period: dict[str, Any] = {"effectiveDateTime": _iso(when)}
             status = "completed"
+            start = end = when
         else:
             start = visit.started_at + timedelta(minutes=dose.start_min)
             end = visit.started_at + timedelta(minutes=dose.start_min + dose.duration_min)
             running = visit.ended_at is None and dose.end_min >= stopped - 1e-9
+            if running:
+                end = max(b.generated_at, start)
             mg = dose.dose_mg
             push = any(st.get("kind") == "bolus" and float(st.get("start_min", -1)) == dose.start_min
                        and float(st.get("duration_min") or 0) == dose.duration_min for st in program["program"])
@@ -383,11 +552,24 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any], encounter: 
             status = "in-progress" if running else "completed"
             if running:
                 dosage["text"] += " so far (running at the time of this export)"
-        b.add("medication-administration", f"{visit.id}:step:{index}", {
+        url = b.add("medication-administration", f"{visit.id}:step:{index}", {
             "resourceType": "MedicationAdministration", "status": status, "contained": [copy.deepcopy(medication)],
             "medicationReference": {"reference": "#ketamine"}, "subject": b.patient_ref,
             "context": {"reference": encounter}, "dosage": dosage, **period,
             "note": [{"text": f"From signed plan {program.get('plan_id')} (pump program step as given)"}]})
+        given_steps.append((start, end, url))
+    return given_steps
+
+
+def _suspect(given: Sequence[tuple[datetime, datetime, str]], when: datetime | None) -> str | None:
+    """The ketamine dose under way at ``when`` (or the last one before it): a side effect's suspect."""
+    if when is None:
+        return None
+    under_way = [url for start, end, url in given if start <= when <= end]
+    if under_way:
+        return under_way[-1]
+    before = [(start, url) for start, _, url in given if start <= when]
+    return max(before)[1] if before else None
 
 
 def _session(b: _Builder, visit: Any, events: Sequence[Any]) -> None:
@@ -409,19 +591,35 @@ def _session(b: _Builder, visit: Any, events: Sequence[Any]) -> None:
         "subject": b.patient_ref, "encounter": {"reference": encounter},
         "performedPeriod": {k: v for k, v in (("start", _iso(visit.started_at)), ("end", _iso(visit.ended_at))) if v},
     })
-    _administrations(b, visit, events, encounter)
+    given = _administrations(b, visit, events, encounter)
     fixes = corrections_by_event(events)
     amendments: dict[int, list[Any]] = {}
+    acknowledgements: dict[int, list[Any]] = {}
     for event in events:
         if event.kind == "amendment" and event.amends_event_id is not None:
             amendments.setdefault(event.amends_event_id, []).append(event)
+        if event.kind == "alert_ack" and (event.payload or {}).get("alert_event_id") is not None:
+            acknowledgements.setdefault(int(event.payload["alert_event_id"]), []).append(event)
+    vitals_urls: dict[int, list[str]] = {}
     for event in events:
         payload = event.payload or {}
         fix = fixes.get(event.id, {})
         targets: list[str] = []
+        status = "amended" if event.id in amendments else "final"
         if event.kind == "vitals":
-            targets = b.vitals(f"event:{event.id}", {**payload.get("observation", {}), **fix}, event.recorded_at,
-                               encounter, status="amended" if event.id in amendments else "final")
+            observed = {**payload.get("observation", {}), **fix}
+            targets = vitals_urls[event.id] = b.vitals(f"event:{event.id}", observed, event.recorded_at, encounter,
+                                                       status=status)
+            targets += _scores(b, event, observed, encounter, status)
+            for effect in observed.get("side_effects") or []:
+                targets.append(_adverse_event(b, f"event:{event.id}:{effect.get('code')}", effect, event, encounter,
+                                              _suspect(given, event.recorded_at)))
+        elif event.kind == "side_effect":
+            targets = [_adverse_event(b, f"event:{event.id}", {**payload, **fix}, event, encounter,
+                                      _suspect(given, event.recorded_at), identifier=True)]
+        elif event.kind == "alert":
+            _detected_issue(b, event, vitals_urls.get(payload.get("vitals_event_id") or -1, []),
+                            _suspect(given, event.recorded_at), acknowledgements.get(event.id, []))
         elif event.kind == "medication":
             payload = {**payload, **fix}
             drug = payload.get("drug", "medication")
@@ -445,8 +643,100 @@ def _session(b: _Builder, visit: Any, events: Sequence[Any]) -> None:
         for amendment in amendments.get(event.id, []) if targets else []:  # one Provenance per correction
             b.provenance(f"event-amend:{amendment.id}", targets, amendment.recorded_at, amendment.recorded_by,
                          activity=codes.UPDATE, role=codes.AUTHOR, reason=(amendment.payload or {}).get("reason"),
-                         revises=("urn:ketaclinic:session-event", str(event.id),
+                         revises=(b.identifier("session-event", event.id),
                                   f"{event.kind} recorded at {_iso(event.recorded_at)}, kept unchanged in the record"))
+
+
+def _scores(b: _Builder, event: Any, observed: Mapping[str, Any], encounter: str, status: str) -> list[str]:
+    """MOAA/S, RASS and CADSS-6 recorded with one set of vitals, as survey Observations."""
+    urls = []
+    for key, text, _source in SCORES:
+        value = observed.get(key)
+        if value is None:
+            continue
+        components = note = None
+        if key == "cadss6":
+            items = dict(value)
+            components = [{"code": {"text": f"CADSS item {name.removeprefix('cadss_')}: {reminder}"},
+                           "valueInteger": int(items[name])} for name, reminder in CADSS6_ITEMS.items() if name in items]
+            value = sum(int(items[name]) for name in CADSS6_ITEMS if name in items)
+        elif key == "rass":
+            level = int(value)
+            note = f"RASS {level:+d}: {RASS_LEVELS.get(level, 'outside the scale')}" if level else "RASS 0: alert and calm"
+        urls.append(b.score(f"event:{event.id}:{key}", text, event.recorded_at, int(value), encounter=encounter,
+                            status=status, components=components, note=note))
+    return urls
+
+
+def _adverse_event(b: _Builder, key: str, effect: Mapping[str, Any], event: Any, encounter: str, suspect: str | None,
+                   *, identifier: bool = False) -> str:
+    """A side effect as an R4 AdverseEvent: an actual event in this encounter, with its severity
+    and the ketamine dose under way as the suspect (a note, which AdverseEvent has no element for,
+    goes in the narrative)."""
+    name = str(effect.get("code") or "side effect").replace("_", " ")
+    resource: dict[str, Any] = {
+        "resourceType": "AdverseEvent", "actuality": "actual",
+        "event": {"text": f"{name} (side effect during a ketamine infusion)"}, "subject": b.patient_ref,
+        "encounter": {"reference": encounter}, "date": _iso(event.recorded_at), "recordedDate": _iso(event.recorded_at),
+    }
+    if identifier:
+        resource["identifier"] = b.identifier("session-event", event.id)
+    severity = SIDE_EFFECT_SEVERITY.get(str(effect.get("severity")))
+    if severity is not None:
+        resource["severity"] = severity.concept()
+    recorder = b.practitioner(event.recorded_by)
+    if recorder is not None:
+        resource["recorder"] = recorder
+    if suspect is not None:
+        resource["suspectEntity"] = [{"instance": {"reference": suspect, "display": "ketamine"}}]
+    if effect.get("note"):
+        resource["text"] = _narrative(f"{name}: {effect['note']}")
+    return b.add("adverse-event", key, resource)
+
+
+def _detected_issue(b: _Builder, event: Any, evidence: Sequence[str], implicated: str | None,
+                    acknowledgements: Sequence[Any]) -> str:
+    """A monitoring alert as an R4 DetectedIssue: what fired and how urgent, the vitals behind it as
+    evidence, the ketamine dose under way as the implicated activity, the rule's source, and each
+    nurse's acknowledgement (the action taken) as a mitigation."""
+    alert = event.payload or {}
+    action = str(alert.get("action") or "").replace("_", " ")
+    detail = str(alert.get("message") or alert.get("code") or "monitoring alert")
+    if action:
+        detail += f" Recommended action: {action}."
+    resource: dict[str, Any] = {
+        "resourceType": "DetectedIssue", "identifier": [b.identifier("session-event", event.id)], "status": "final",
+        "code": {"text": f"Infusion monitoring alert: {str(alert.get('code') or 'alert').replace('_', ' ')}"},
+        "severity": ALERT_SEVERITY.get(str(alert.get("severity")), "moderate"), "patient": b.patient_ref,
+        "identifiedDateTime": _iso(event.recorded_at),
+    }
+    source = None
+    try:
+        source = get_source(str(alert.get("source"))) if alert.get("source") else None
+    except UnknownSourceError:
+        detail += f" Source: {alert.get('source')}."
+    if source is not None:
+        detail += f" Source: {source.citation()}"
+        if source.doi:
+            resource["reference"] = f"https://doi.org/{source.doi}"
+        elif source.url:
+            resource["reference"] = source.url
+    resource["detail"] = detail
+    if implicated is not None:
+        resource["implicated"] = [{"reference": implicated, "display": "ketamine"}]
+    if evidence:
+        resource["evidence"] = [{"detail": [{"reference": url} for url in evidence]}]
+    mitigations = []
+    for ack in acknowledgements:
+        mitigation: dict[str, Any] = {"action": {"text": f"Acknowledged: {(ack.payload or {}).get('action_taken')}"},
+                                      "date": _iso(ack.recorded_at)}
+        author = b.practitioner(ack.recorded_by)
+        if author is not None and author.get("reference") != b.patient_ref["reference"]:  # staff only (R4)
+            mitigation["author"] = author
+        mitigations.append(mitigation)
+    if mitigations:
+        resource["mitigation"] = mitigations
+    return b.add("detected-issue", f"event:{event.id}", resource)
 
 
 def _diary_questionnaire(b: _Builder) -> None:
@@ -488,16 +778,20 @@ def _diary_entry(b: _Builder, entry: Any) -> None:
     if entry.note:
         items.append({"linkId": "note", "answer": [{"valueString": entry.note}]})
     url = b.add("questionnaire-response", entry.id, {
-        "resourceType": "QuestionnaireResponse",
+        "resourceType": "QuestionnaireResponse", "identifier": b.identifier("diary-entry", entry.id),
         "questionnaire": f"{DIARY_QUESTIONNAIRE}|{DIARY_QUESTIONNAIRE_VERSION}",
         "status": "amended" if entry.amends_id else "completed", "subject": b.patient_ref,
         "authored": _iso(entry.recorded_at), "item": items})
+    # the pain Observation names the entry it came from by reference and by the entry's identifier, so
+    # the link survives a receiver that keeps Observations without their QuestionnaireResponse
+    link = {"reference": url, "identifier": b.identifier("diary-entry", entry.id),
+            "display": f"pain diary entry for {entry.recorded_at.date().isoformat()}"}
     pain = b.observation(f"diary:{entry.id}", codes.PAIN_NRS, entry.recorded_at, value_integer=entry.pain_nrs,
-                         category=codes.SURVEY, status="amended" if entry.amends_id else "final", derived_from=url)
+                         category=codes.SURVEY, status="amended" if entry.amends_id else "final", derived_from=link)
     if entry.amends_id:
         b.provenance(f"diary-amend:{entry.id}", [url, pain], entry.created_at, entry.created_by, activity=codes.UPDATE,
                      role=codes.AUTHOR, reason="Diary entry corrected",
-                     revises=("urn:ketaclinic:diary-entry", str(entry.amends_id), "the diary entry this one corrects"))
+                     revises=(b.identifier("diary-entry", entry.amends_id), "the diary entry this one corrects"))
 
 
 def _referral_resources(b: _Builder, referral: Any) -> None:
@@ -509,15 +803,20 @@ def _referral_resources(b: _Builder, referral: Any) -> None:
         kept = copy.deepcopy(resource)
         kept["meta"] = {"tag": [codes.RECEIVED_WITH_REFERRAL.coding()]}
         targets.append(b.add("referral", f"{referral.id}:{index}", kept))
-    identifier = referral.bundle_identifier or f"referral import {referral.id}"
+    sent = referral.bundle.get("identifier") or {}
+    if isinstance(sent, Mapping) and sent.get("system") and sent.get("value"):  # the sender's own Bundle identifier
+        source = ({"system": str(sent["system"]), "value": str(sent["value"])}, "the referral Bundle as received")
+    else:
+        named = f" (the sender's identifier {referral.bundle_identifier}, with no system)" if referral.bundle_identifier else ""
+        source = (b.identifier("referral-import", referral.id), f"the referral Bundle as received{named}")
     b.provenance(f"referral:{referral.id}", targets, referral.received_at, referral.received_by,
                  activity=codes.CREATE, role=codes.AUTHOR, reason="Received with a referral from another system",
-                 source=("urn:ketaclinic:referral-bundle", str(identifier), "the referral Bundle as received"))
+                 source=source)
 
 
-def export_patient_bundle(chart: Chart, *, generated_at: datetime) -> dict[str, Any]:
+def bundle(chart: Chart) -> dict[str, Any]:
     """The chart as a FHIR ``collection`` Bundle, validated by ``fhir.resources`` (R4B) and returned as JSON data."""
-    b = _Builder(chart, generated_at)
+    b = _Builder(chart)
     evaluation = current_evaluation(chart.evaluations)
     evaluation_conditions: dict[int, list[str]] = {}
     if evaluation is not None:
@@ -545,48 +844,11 @@ def export_patient_bundle(chart: Chart, *, generated_at: datetime) -> dict[str, 
     for referral in chart.referrals:
         _referral_resources(b, referral)
     _patient(b)
-    bundle = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "timestamp": _iso(generated_at),
-                                    "identifier": {"system": f"urn:ketaclinic:{chart.installation}:export",
-                                                   "value": b.url("export", f"{chart.patient.id}@{_iso(generated_at)}")},
-                                    "entry": b.entries})
-    return json.loads(bundle.model_dump_json())
+    generated_at = _iso(chart.generated_at)
+    document = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "timestamp": generated_at,
+                                      "identifier": {"system": ids.URI_SYSTEM,  # the value is itself a urn:uuid
+                                                     "value": b.url("export", f"{chart.patient.id}@{generated_at}")},
+                                      "entry": b.entries})
+    return json.loads(document.model_dump_json())
 
 
-def load_chart(session: Any, patient: Patient) -> Chart:
-    """Everything :func:`export_patient_bundle` reads, for one patient, in one transaction."""
-
-    def rows(query: Any) -> list[Any]:
-        return list(session.execute(query).scalars())
-
-    visits = rows(select(InfusionSession).where(InfusionSession.patient_id == patient.id).order_by(InfusionSession.id))
-    events: dict[int, list[Any]] = {}
-    for event in rows(select(SessionEvent).where(SessionEvent.session_id.in_([v.id for v in visits]))
-                      .order_by(SessionEvent.id)):
-        events.setdefault(event.session_id, []).append(event)
-    evaluations = rows(select(Evaluation).where(Evaluation.patient_id == patient.id).order_by(Evaluation.id))
-    plans = rows(select(Plan).where(Plan.patient_id == patient.id).order_by(Plan.id))
-    diary = rows(select(DiaryEntry).where(DiaryEntry.patient_id == patient.id).order_by(DiaryEntry.id))
-    user_ids = {e.signed_by for e in evaluations} | {p.signed_by for p in plans} | {d.created_by for d in diary}
-    user_ids |= {e.recorded_by for es in events.values() for e in es}
-    user_ids.discard(None)
-    accounts = rows(select(User).where(User.id.in_(sorted(user_ids)))) if user_ids else []
-    users = {u.id: u.username for u in accounts}
-    return Chart(
-        patient=patient,
-        weights=rows(select(PatientWeight).where(PatientWeight.patient_id == patient.id).order_by(PatientWeight.id)),
-        evaluations=evaluations, plans=plans, sessions=visits, events=events, diary=diary,
-        referrals=rows(select(ReferralImport).where(ReferralImport.patient_id == patient.id).order_by(ReferralImport.id)),
-        users=users, patient_users=frozenset(u.id for u in accounts if u.patient_id == patient.id),
-        installation=installation_uuid(session),
-    )
-
-
-def export_patient(db: Database, actor: Actor, patient_id: int, *, now: datetime | None = None) -> dict[str, Any]:
-    """Load the chart (the same access rule as every chart read: a stranger's id is 404), audit, export."""
-    require_role(actor, "physician", "patient")
-    now = now or utcnow()
-    with unit_of_work(db) as session:
-        patient: Patient = load_patient(session, actor, patient_id)
-        bundle = export_patient_bundle(load_chart(session, patient), generated_at=now)
-        audit(session, actor, "patient.fhir_export", "patient", patient.id, {"entries": len(bundle.get("entry", []))})
-        return bundle

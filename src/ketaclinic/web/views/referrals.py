@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ketaclinic.interop.fhir import export_patient
 from ketaclinic.services import referrals as referral_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
+from ketaclinic.services.fhir import export_patient
 from ketaclinic.web.deps import check_csrf, db_of, need, redirect, render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
