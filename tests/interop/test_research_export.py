@@ -31,9 +31,9 @@ from ketaclinic.records.audit import verify_chain
 from ketaclinic.records.db import Database
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.inquiries import Inquiry
 from ketaclinic.records.patients import Patient
-from ketaclinic.records.risk_checks import RiskCheck
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.records.users import User
 from ketaclinic.services import diary as diary_service
@@ -174,7 +174,7 @@ def test_dates_move_per_patient_and_intervals_stay_exact(demo):
         assert exported == [day + shift for day, _ in real]
         assert [(b - a).days for a, b in zip(exported, exported[1:], strict=False)] == \
             [(b[0] - a[0]).days for a, b in zip(real, real[1:], strict=False)]
-        entries = rx._effective_diary(d for d in cohort.diary if d.patient_id == pid)
+        entries = rx.effective_diary(d for d in cohort.diary if d.patient_id == pid)
         real_diary = sorted(d.recorded_at.date() for d in entries)
         exported_diary = sorted(r["day"] for r in diary if r["research_id"] == rid)
         assert exported_diary == [day + shift for day in real_diary]

@@ -14,7 +14,7 @@ import pytest
 from ketaclinic.interop import research
 from ketaclinic.services import research_export as export_service
 from ketaclinic.services.audit import AuditFilter, list_audit
-from ketaclinic.web.views import research as research_view
+from ketaclinic.web.views import research_export as research_view
 from tests.api.test_research_api import five_treated
 from tests.interop.flows import T0, completed, signed_plan
 from tests.web.conftest import csrf_of

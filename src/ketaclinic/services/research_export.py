@@ -55,6 +55,20 @@ _REASONS = {"no signed evaluation": "no_signed_evaluation", "no completed sessio
             "no baseline pain": "no_baseline_pain"}
 
 
+def form_facts() -> dict[str, Any]:
+    """What the export page shows beside its form, from the definitions the export itself uses (so
+    the page cannot say something the ZIP does not do): the conditions to choose from, k's default and
+    limits, the tables and their columns, the Safe Harbor table, the date and cut-off rules and the
+    caveats. Fixed facts, no patient data: the page's role check is the edge's."""
+    return {
+        "conditions": sorted(research.CONDITIONS), "formats": research.FORMATS,
+        "default_k": research.DEFAULT_K, "min_k": research.MIN_K, "max_k": research.MAX_K,
+        "tables": research.TABLES, "safe_harbor": research.SAFE_HARBOR, "rule": research.SAFE_HARBOR_RULE,
+        "date_rule": research.DATE_RULE, "cutoff_rule": research.CUTOFF_RULE, "caveats": research.CAVEATS,
+        "max_weeks": research.SHIFT_MAX_WEEKS, "cms_url": research.CMS_CELL_POLICY_URL,
+    }
+
+
 class ResearchExportIn(BaseModel):
     """What to export: the format, the cell-size threshold k and an optional cohort filter."""
 

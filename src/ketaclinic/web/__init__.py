@@ -33,14 +33,14 @@ from ketaclinic.web.views import (
     referrals,
     report_letters,
     report_summaries,
-    research,
+    research_export,
     sessions,
 )
 from ketaclinic.web.websession import WebSessionMiddleware
 
 STATIC = Path(__file__).parent / "static"
 VIEW_MODULES = (auth, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
-                report_summaries, research, report_letters, referrals)
+                report_summaries, research_export, report_letters, referrals)
 
 
 def _is_page(request: Request) -> bool:

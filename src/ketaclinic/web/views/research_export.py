@@ -1,5 +1,6 @@
 """Admin: the de-identified research export (issue 7). The page says what is removed, shifted and
-suppressed (from the same definitions the export uses); the form's POST downloads the ZIP."""
+suppressed (:func:`ketaclinic.services.research_export.form_facts`: the definitions the export uses);
+the form's POST downloads the ZIP."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ketaclinic.interop import research
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
-from ketaclinic.services.research_export import MEDIA_TYPE, ResearchExportIn, research_export
+from ketaclinic.services.research_export import MEDIA_TYPE, ResearchExportIn, form_facts, research_export
 from ketaclinic.web.deps import check_csrf, db_of, errors_of, need, render, settings_of
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -23,14 +23,11 @@ FORMATS = [("csv", "CSV (one file per table)"), ("parquet", "Parquet (typed colu
 
 def _page(request: Request, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
           status: int = 200) -> Response:
-    conditions = [("", "All conditions")] + [(c, c.replace("_", " ")) for c in sorted(research.CONDITIONS)]
+    facts = form_facts()
+    conditions = [("", "All conditions")] + [(c, c.replace("_", " ")) for c in facts["conditions"]]
     return render(request, "admin/research_export.html", {
-        "values": values or {"format": "csv", "k": str(research.DEFAULT_K)}, "errors": errors or {},
-        "formats": FORMATS, "conditions": conditions, "tables": research.TABLES, "safe_harbor": research.SAFE_HARBOR,
-        "date_rule": research.DATE_RULE, "cutoff_rule": research.CUTOFF_RULE, "caveats": research.CAVEATS,
-        "default_k": research.DEFAULT_K, "min_k": research.MIN_K, "max_weeks": research.SHIFT_MAX_WEEKS,
-        "cms_url": research.CMS_CELL_POLICY_URL,
-        "rule": research.SAFE_HARBOR_RULE}, status=status)
+        **facts, "values": values or {"format": "csv", "k": str(facts["default_k"])}, "errors": errors or {},
+        "formats": FORMATS, "conditions": conditions}, status=status)
 
 
 @router.get("/admin/research-export")
@@ -42,7 +39,7 @@ def research_export_page(request: Request, actor: Annotated[Actor, Depends(need(
 async def download_research_export(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
     form = await request.form()
     values = {name: str(form.get(name) or "").strip() for name in FIELDS}
-    document: dict[str, Any] = {"format": values["format"] or "csv", "k": values["k"] or research.DEFAULT_K,
+    document: dict[str, Any] = {"format": values["format"] or "csv", "k": values["k"] or form_facts()["default_k"],
                                 "condition": values["condition"] or None, "start": values["start"] or None,
                                 "end": values["end"] or None}
     try:
