@@ -608,12 +608,12 @@ def _session(b: _Builder, visit: Any, events: Sequence[Any]) -> None:
         status = "amended" if event.id in amendments else "final"
         if event.kind == "vitals":
             observed = {**payload.get("observation", {}), **fix}
-            targets = vitals_urls[event.id] = b.vitals(f"event:{event.id}", observed, event.recorded_at, encounter,
-                                                       status=status)
+            targets = b.vitals(f"event:{event.id}", observed, event.recorded_at, encounter, status=status)
             targets += _scores(b, event, observed, encounter, status)
             for effect in observed.get("side_effects") or []:
                 targets.append(_adverse_event(b, f"event:{event.id}:{effect.get('code')}", effect, event, encounter,
                                               _suspect(given, event.recorded_at)))
+            vitals_urls[event.id] = list(targets)  # what the alert rules judged: an alert's evidence
         elif event.kind == "side_effect":
             targets = [_adverse_event(b, f"event:{event.id}", {**payload, **fix}, event, encounter,
                                       _suspect(given, event.recorded_at), identifier=True)]
