@@ -107,6 +107,7 @@ class Condition:
     snomed: tuple[Coding, ...]
     evidence: KetamineEvidence
     coding_note: str = ""
+    recognised: tuple[Recognised, ...] = ()  # more specific codes the referral import reads as this condition
 
     @property
     def codings(self) -> tuple[Coding, ...]:
@@ -155,185 +156,274 @@ SICKLE_CELL_EVIDENCE = KetamineEvidence(
 )
 
 
-# --- The table ---------------------------------------------------------------------------------------
+# --- The codes, checked ------------------------------------------------------------------------------
+#
+# One code per code system per condition (issue 18): the code that means exactly what the clinic records.
+# The clinic records a condition (``crps``), not its type, site, genotype or crisis state, so a code that
+# asserts one of those (CRPS type I, sickle-cell disease *with* crisis) would tell a receiving system
+# something nobody found. Where no code in a system means exactly the recorded condition, that system gets
+# no code (said in ``coding_note``), never an approximation. Display texts are the official titles
+# (ICD-10-CM FY2026 tabular list) and fully specified names (SNOMED CT), without added notes.
+#
+# ``ICD10CM_CHECKED`` and ``SNOMED_CHECKED`` are the checked tables: every code a condition carries, and
+# every more specific code the referral import recognises as that condition (``recognised``), is looked
+# up here with where it was checked. A test holds the conditions to these tables.
 
-_HCC = "hccbuddy.com FY2026 ICD-10-CM page (title, billable)"
+_HCC = "hccbuddy.com FY2026 ICD-10-CM page (official title, billable)"
 _GMSDE_PAIN = "GM SDE code set conditions/chronic-pain (gm-sde repository)"
+
+ICD10CM_CHECKED: MappingProxyType[str, Coding] = MappingProxyType({c.code: c for c in (
+    icd("G90.50", "Complex regional pain syndrome I, unspecified",
+        _HCC + "; G90.5 'Complex regional pain syndrome I (CRPS I)', children G90.51-/G90.52-/G90.59 by limb; "
+        "Excludes1 names CRPS II as G56.4-/G57.7-"),
+    icd("G56.40", "Causalgia of unspecified upper limb",
+        "G90.50 Excludes1 note on hccbuddy.com ('complex regional pain syndrome II of upper limb (G56.4-)'); "
+        "VisualDx CRPS code list"),
+    icd("G57.70", "Causalgia of unspecified lower limb",
+        "G90.50 Excludes1 note on hccbuddy.com ('complex regional pain syndrome II of lower limb (G57.7-)'); "
+        "VisualDx CRPS code list"),
+    icd("M79.7", "Fibromyalgia", "diseasedb.com ICD-10-CM M79.7 (inclusion terms fibrositis, myofibrositis)"),
+    icd("E11.40", "Type 2 diabetes mellitus with diabetic neuropathy, unspecified",
+        _HCC + "; E11 includes 'diabetes NOS' (hccbuddy.com E11 Includes note), the guideline default when the "
+        "type of diabetes is not documented"),
+    icd("E11.42", "Type 2 diabetes mellitus with diabetic polyneuropathy", _HCC),
+    icd("G62.9", "Polyneuropathy, unspecified", "combinehealth.ai and other ICD-10-CM pages: billable, "
+        "applicable to 'neuropathy NOS'"),
+    icd("B02.29", "Other postherpetic nervous system involvement",
+        "carepatron.com and americanmedicalcoding.com: the ICD-10-CM code for postherpetic neuralgia NOS "
+        "(B02.22 for the trigeminal form); icd10.blog 2026 title"),
+    icd("B02.22", "Postherpetic trigeminal neuralgia",
+        "carepatron.com; AAPC oral-surgery coding alert (trigeminal PHN uses B02.22, not G50.0)"),
+    icd("G50.0", "Trigeminal neuralgia", "legalclarity.org (citing ICD10Data 2026 and AAPC): billable, "
+        "includes tic douloureux"),
+    icd("G54.6", "Phantom limb syndrome with pain", _HCC + "; G54.7 is the painless form"),
+    icd("G89.3", "Neoplasm related pain (acute) (chronic)", "legalclarity.org: billable and unchanged through "
+        "FY2026; carepatron.com; diseasedb.com (inclusion terms cancer associated pain, tumor associated pain)"),
+    icd("G43.909", "Migraine, unspecified, not intractable, without status migrainosus",
+        "hccbuddy.com G43.909 (FY2026, billable); combinehealth.ai G43.909 guide (migraine of unspecified type)"),
+    icd("G43.709", "Chronic migraine without aura, not intractable, without status migrainosus",
+        "hccbuddy.com G43.709 (billable)"),
+    icd("M54.50", "Low back pain, unspecified",
+        "mymedicalbillsolution.com and siriussolutionsglobal.com: M54.5 retired, replaced by M54.50/M54.51/M54.59"),
+    icd("G89.0", "Central pain syndrome", "diseasedb.com G89.0 (inclusion terms Dejerine-Roussy syndrome, "
+        "myelopathic pain syndrome, thalamic pain syndrome); legalclarity.org G89 guide"),
+    icd("D57.1", "Sickle-cell disease without crisis",
+        _HCC + "; inclusion terms 'Sickle-cell disease NOS', 'Sickle-cell anemia NOS', 'Sickle-cell disorder NOS' "
+        "(diseasedb.com D57.1)"),
+    icd("D57.00", "Hb-SS disease with crisis, unspecified", "icdlist.com D57 category listing (billable)"),
+    icd("I70.229", "Atherosclerosis of native arteries of extremities with rest pain, unspecified extremity",
+        _HCC + "; I70.221-I70.228 by limb"),
+    icd("M79.2", "Neuralgia and neuritis, unspecified",
+        "named as the code for 'neuralgia NOS / neuritis NOS' in the G50.0 Excludes1 note (AAPC, med.report); "
+        "its FY2026 status (still a billable leaf or since subdivided) was not confirmed", verified=False),
+)})
+
+SNOMED_CHECKED: MappingProxyType[str, Coding] = MappingProxyType({c.code: c for c in (
+    sct("128200000", "Complex regional pain syndrome (disorder)",
+        "HL7 FHIR value set JSON printing '128200000 Complex regional pain syndrome (disorder)'; " + _GMSDE_PAIN),
+    sct("408751001", "Complex regional pain syndrome type II (disorder)", _GMSDE_PAIN),
+    sct("203082005", "Fibromyalgia (disorder)", "GM SDE code set conditions/fibromyalgia; " + _GMSDE_PAIN),
+    sct("230572002", "Neuropathy due to diabetes mellitus (disorder)", "GM SDE code set conditions/diabetic-neuropathy"),
+    sct("193184006", "Chronic painful neuropathy due to diabetes mellitus (disorder)",
+        "GM SDE code set conditions/diabetic-neuropathy"),
+    sct("302226006", "Peripheral nerve disease (disorder)",
+        _GMSDE_PAIN + " ('Peripheral neuropathy'); public code lists mapping it to G62.9"),
+    sct("42345000", "Polyneuropathy (disorder)", _GMSDE_PAIN),
+    sct("2177002", "Postherpetic neuralgia (disorder)", "GM SDE code set conditions/post-herpetic-neuralgia"),
+    sct("17974002", "Post-herpetic trigeminal neuralgia (disorder)", "GM SDE code set conditions/post-herpetic-neuralgia"),
+    sct("31681005", "Trigeminal neuralgia (disorder)",
+        "HL7 FHIR IG Condition examples '$sct#31681005 \"Trigeminal neuralgia (disorder)\"'; " + _GMSDE_PAIN),
+    sct("5771000119106", "Phantom limb syndrome with pain (disorder)", _GMSDE_PAIN + " (US Edition concept)"),
+    sct("37796009", "Migraine (disorder)", _GMSDE_PAIN),
+    sct("124171000119105", "Chronic intractable migraine without aura (disorder)",
+        "Synthea R4 sample bundles (smart-on-fhir/generated-sample-data, tests/interop/samples) coding a condition "
+        "'124171000119105 Chronic intractable migraine without aura' (US Edition concept)"),
+    sct("278860009", "Chronic low back pain (finding)",
+        "Synthea-style FHIR bundles and SNOMED term tables printing '278860009 Chronic low back pain (finding)'; "
+        + _GMSDE_PAIN),
+    sct("417357006", "Sickling disorder due to hemoglobin S (disorder)",
+        "codelist library entry and FHIR ConceptMap (equivalent) printing id and term"),
+    sct("127040003", "Sickle cell-hemoglobin SS disease (disorder)",
+        "FHIR IG Condition example 'SCT#127040003 \"Sickle cell-hemoglobin SS disease (disorder)\"'; NLM newborn "
+        "screening codes (Hb SS disease, ICD-10-CM D57.1)"),
+    sct("247398009", "Neuropathic pain (finding)",
+        _GMSDE_PAIN + "; several FHIR code lists printing '247398009 Neuropathic pain (finding)'"),
+)})
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """A more specific code a referral may carry for a condition (CRPS I of the left arm, Hb-SS disease):
+    read as that condition on import, never written on export. A ``prefix`` row matches every code of the
+    ICD-10-CM subcategory it heads (``G90.5`` matches G90.50 ... G90.59) and says where the subcategory was
+    checked; an exact code is taken from the checked tables."""
+
+    system: CodeSystem
+    code: str
+    what: str
+    checked: str
+    prefix: bool = False
+
+
+def _icd(code: str) -> tuple[Coding, ...]:
+    return (ICD10CM_CHECKED[code],)
+
+
+def _sct(code: str) -> tuple[Coding, ...]:
+    return (SNOMED_CHECKED[code],)
+
+
+def _also(system: CodeSystem, code: str, what: str) -> Recognised:
+    """An exact code from the checked tables (``KeyError`` if it was not checked)."""
+    table = ICD10CM_CHECKED if system == "ICD-10-CM" else SNOMED_CHECKED
+    return Recognised(system, code, what, table[code].checked)
+
+
+def _subcategory(code: str, what: str, checked: str) -> Recognised:
+    return Recognised("ICD-10-CM", code, what, checked, prefix=True)
+
+
+_G90_50_PAGE = "hccbuddy.com G90.50 page: code-book path and Excludes1 note"
+_D57_LIST = "icdlist.com D57 category listing (D57.3 sickle-cell trait is not a disease and is left out)"
+
+# --- The table ---------------------------------------------------------------------------------------
 
 _CONDITIONS: tuple[Condition, ...] = (
     Condition(
         ConditionId.CRPS,
         "Complex regional pain syndrome (CRPS)",
-        (
-            icd("G90.50", "Complex regional pain syndrome I, unspecified",
-                _HCC + "; sub-codes G90.51-/G90.52-/G90.59 by limb"),
-            icd("G56.40", "Causalgia of unspecified upper limb (CRPS II)",
-                "VisualDx CRPS code list; G56.4- named as CRPS II of upper limb in the G90.50 Excludes1 note"),
-            icd("G57.70", "Causalgia of unspecified lower limb (CRPS II)",
-                "VisualDx CRPS code list; G57.7- named as CRPS II of lower limb in the G90.50 Excludes1 note"),
-        ),
-        (
-            sct("128200000", "Complex regional pain syndrome (disorder)",
-                "HL7 FHIR value set JSON printing '128200000 Complex regional pain syndrome (disorder)'; " + _GMSDE_PAIN),
-            sct("408751001", "Complex regional pain syndrome type II (disorder)", _GMSDE_PAIN),
-        ),
+        (),
+        _sct("128200000"),
         CRPS_EVIDENCE,
-        "Use the limb-specific G90.51x/G90.52x codes when the side is known.",
+        "ICD-10-CM has no code for CRPS of unstated type: G90.5- is type I (G90.50 unspecified site, G90.51-/"
+        "G90.52- by limb) and type II is causalgia (G56.4- upper limb, G57.7- lower limb). The coder adds the "
+        "code once the type is documented; the SNOMED CT code is the parent concept of both types.",
+        (_subcategory("G90.5", "complex regional pain syndrome I, any site", _G90_50_PAGE),
+         _subcategory("G56.4", "causalgia (CRPS II) of an upper limb", _G90_50_PAGE),
+         _subcategory("G57.7", "causalgia (CRPS II) of a lower limb", _G90_50_PAGE),
+         _also("SNOMED CT", "408751001", "complex regional pain syndrome type II")),
     ),
     Condition(
         ConditionId.FIBROMYALGIA,
         "Fibromyalgia (widespread muscle pain)",
-        (icd("M79.7", "Fibromyalgia", "diseasedb.com ICD-10-CM M79.7 (inclusion terms fibrositis, myofibrositis); "
-             "ICD-10-AM M79.7 on the Australian DVA statement-of-principles page"),),
-        (sct("203082005", "Fibromyalgia (disorder)", "GM SDE code set conditions/fibromyalgia; " + _GMSDE_PAIN),),
+        _icd("M79.7"),
+        _sct("203082005"),
         _weak_or_none("fibromyalgia"),
     ),
     Condition(
         ConditionId.DIABETIC_NEUROPATHY,
         "Painful diabetic nerve damage (diabetic neuropathy)",
-        (
-            icd("E11.40", "Type 2 diabetes mellitus with diabetic neuropathy, unspecified", _HCC),
-            icd("E11.42", "Type 2 diabetes mellitus with diabetic polyneuropathy", _HCC),
-        ),
-        (
-            sct("230572002", "Neuropathy due to diabetes mellitus (disorder)",
-                "GM SDE code set conditions/diabetic-neuropathy"),
-            sct("193184006", "Chronic painful neuropathy due to diabetes mellitus (disorder)",
-                "GM SDE code set conditions/diabetic-neuropathy"),
-        ),
+        _icd("E11.40"),
+        _sct("230572002"),
         _weak_or_none("mixed neuropathic pain"),
-        "Type 1 diabetes uses the E10.4- codes (not checked here).",
+        "E11.40 is the ICD-10-CM code when the type of diabetes is not recorded (E11 includes diabetes NOS); "
+        "type 1 diabetes uses the E10.4- codes (not checked here).",
+        (_also("ICD-10-CM", "E11.42", "type 2 diabetes mellitus with diabetic polyneuropathy"),
+         _also("SNOMED CT", "193184006", "chronic painful neuropathy due to diabetes mellitus")),
     ),
     Condition(
         ConditionId.PERIPHERAL_NEUROPATHY,
         "Nerve damage in the arms or legs (peripheral neuropathy)",
-        (icd("G62.9", "Polyneuropathy, unspecified", "combinehealth.ai and other ICD-10-CM pages: billable, "
-             "applicable to 'neuropathy NOS'"),),
-        (
-            sct("302226006", "Peripheral nerve disease (peripheral neuropathy) (disorder)",
-                _GMSDE_PAIN + " ('Peripheral neuropathy'); public code lists mapping it to G62.9"),
-            sct("42345000", "Polyneuropathy (disorder)", _GMSDE_PAIN),
-        ),
+        _icd("G62.9"),
+        _sct("302226006"),
         _weak_or_none("mixed neuropathic pain"),
+        recognised=(_also("SNOMED CT", "42345000", "polyneuropathy"),),
     ),
     Condition(
         ConditionId.POSTHERPETIC_NEURALGIA,
         "Nerve pain after shingles (postherpetic neuralgia)",
-        (
-            icd("B02.29", "Other postherpetic nervous system involvement (postherpetic neuralgia NOS)",
-                "carepatron.com postherpetic neuralgia ICD-10-CM guide; ICD-10-CM B02 code list (medtrack-io/icd_code)"),
-            icd("B02.22", "Postherpetic trigeminal neuralgia",
-                "carepatron.com; AAPC oral-surgery coding alert (trigeminal PHN uses B02.22, not G50.0)"),
-        ),
-        (
-            sct("2177002", "Postherpetic neuralgia (disorder)", "GM SDE code set conditions/post-herpetic-neuralgia"),
-            sct("17974002", "Post-herpetic trigeminal neuralgia (disorder)",
-                "GM SDE code set conditions/post-herpetic-neuralgia"),
-        ),
+        _icd("B02.29"),
+        _sct("2177002"),
         _weak_or_none("postherpetic neuralgia"),
+        "B02.29 is the ICD-10-CM code for postherpetic neuralgia NOS; B02.22 when the trigeminal nerve is named.",
+        (_also("ICD-10-CM", "B02.22", "postherpetic trigeminal neuralgia"),
+         _also("SNOMED CT", "17974002", "post-herpetic trigeminal neuralgia")),
     ),
     Condition(
         ConditionId.TRIGEMINAL_NEURALGIA,
         "Severe facial nerve pain (trigeminal neuralgia)",
-        (icd("G50.0", "Trigeminal neuralgia", "legalclarity.org (citing ICD10Data 2026 and AAPC): billable, "
-             "includes tic douloureux"),),
-        (sct("31681005", "Trigeminal neuralgia (disorder)",
-             "HL7 FHIR IG Condition examples '$sct#31681005 \"Trigeminal neuralgia (disorder)\"'; " + _GMSDE_PAIN),),
+        _icd("G50.0"),
+        _sct("31681005"),
         _weak_or_none("mixed neuropathic pain"),
     ),
     Condition(
         ConditionId.PHANTOM_LIMB,
         "Pain felt in a missing limb (phantom limb pain)",
-        (icd("G54.6", "Phantom limb syndrome with pain", _HCC + "; G54.7 is the painless form"),),
-        (
-            sct("5771000119106", "Phantom limb syndrome with pain (disorder)", _GMSDE_PAIN + " (US Edition concept)"),
-            sct("193114000", "Phantom limb syndrome (disorder)",
-                _GMSDE_PAIN + "; HL7 FHIR profile component '$sct#193114000 \"Phantom limb\"'"),
-        ),
+        _icd("G54.6"),
+        _sct("5771000119106"),
         _weak_or_none("phantom limb pain"),
     ),
     Condition(
         ConditionId.CANCER_PAIN,
         "Pain caused by cancer (cancer pain)",
-        (icd("G89.3", "Neoplasm related pain (acute) (chronic)", "legalclarity.org: billable and unchanged through "
-             "FY2026; carepatron.com; diseasedb.com (inclusion terms cancer associated pain, tumor associated pain)"),),
-        (sct("363346000", "Malignant neoplastic disease (disorder)",
-             "HL7 FHIR documentation example and ECL expressions printing '363346000 |Malignant neoplastic disease "
-             "(disorder)|'"),),
+        _icd("G89.3"),
+        (),
         _weak_or_none("cancer pain"),
-        "The SNOMED CT concept is the underlying disease: no concept for cancer-related pain itself could be "
-        "confirmed in the sources searched, so none is given (not guessed). Add the site-specific C code.",
+        "No SNOMED CT concept for cancer-related pain itself could be confirmed in the sources searched, and "
+        "'Malignant neoplastic disease' names the cancer, not the pain, so no SNOMED CT code is written. Add "
+        "the site-specific C code for the cancer.",
     ),
     Condition(
         ConditionId.MIGRAINE,
         "Migraine headaches",
-        (icd("G43.709", "Chronic migraine without aura, not intractable, without status migrainosus",
-             _HCC + "; code the aura/intractable/status variant of G43.7-/G43.E- when documented"),),
-        (sct("37796009", "Migraine (disorder)", _GMSDE_PAIN),),
+        _icd("G43.909"),
+        _sct("37796009"),
         _weak_or_none("migraine and headache"),
+        "G43.909 is migraine of unspecified type; code the chronic, aura, intractable or status variant "
+        "(G43.7-, G43.1- ...) when it is documented.",
+        (_subcategory("G43", "migraine, any type", "icdlist.com G43 category listing (every G43 code is a "
+                      "migraine) and hccbuddy.com G43.709/G43.909"),
+         _also("SNOMED CT", "124171000119105", "chronic intractable migraine without aura")),
     ),
     Condition(
         ConditionId.CHRONIC_LOW_BACK,
         "Long-lasting low back pain",
-        (
-            icd("M54.50", "Low back pain, unspecified",
-                "mymedicalbillsolution.com and siriussolutionsglobal.com: M54.5 retired, replaced by M54.50/M54.51/M54.59"),
-            icd("G89.29", "Other chronic pain", "icdlist.com G89 category listing; legalclarity.org chronic pain G89 guide"),
-        ),
-        (sct("278860009", "Chronic low back pain (finding)",
-             "Synthea-style FHIR bundles and SNOMED term tables printing '278860009 Chronic low back pain (finding)'; "
-             + _GMSDE_PAIN),),
+        _icd("M54.50"),
+        _sct("278860009"),
         _weak_or_none("low back and spinal pain"),
+        "ICD-10-CM has no code for chronic low back pain: M54.50 is the low back pain; a coder may add G89.29 "
+        "(other chronic pain) on a claim.",
     ),
     Condition(
         ConditionId.SPINAL_CORD_INJURY,
         "Nerve pain after a spinal cord injury",
-        (
-            icd("G89.0", "Central pain syndrome (includes myelopathic pain syndrome)",
-                "diseasedb.com G89.0 inclusion terms; legalclarity.org G89 guide"),
-            icd("G89.21", "Chronic pain due to trauma", "legalclarity.org and icdlist.com G89 listings"),
-        ),
-        (sct("90584004", "Spinal cord injury (disorder)",
-             "public-health value set rows ('90584004','Spinal cord injury (disorder)','SNOMED-CT'); GM SDE code set "
-             "(nerve and spinal cord injury)"),),
+        _icd("G89.0"),
+        (),
         SCI_EVIDENCE,
+        "G89.0 (central pain syndrome) includes myelopathic pain. No SNOMED CT concept for the pain itself was "
+        "confirmed, and 'Spinal cord injury' names the injury, not the pain, so no SNOMED CT code is written. "
         "Add the spinal cord injury sequela code (S14/S24/S34 with 7th character S) for the level of injury.",
     ),
     Condition(
         ConditionId.SICKLE_CELL,
         "Sickle cell disease pain",
-        (
-            icd("D57.1", "Sickle-cell disease without crisis", _HCC),
-            icd("D57.00", "Hb-SS disease with crisis, unspecified", "icdlist.com D57 category listing (billable)"),
-        ),
-        (
-            sct("417357006", "Sickling disorder due to hemoglobin S (disorder)",
-                "codelist library entry and FHIR ConceptMap (equivalent) printing id and term"),
-            sct("127040003", "Sickle cell-hemoglobin SS disease (disorder)",
-                "FHIR IG Condition example 'SCT#127040003 \"Sickle cell-hemoglobin SS disease (disorder)\"'"),
-        ),
+        _icd("D57.1"),
+        _sct("417357006"),
         SICKLE_CELL_EVIDENCE,
-        "Use the genotype-specific D57.2-/D57.4-/D57.8- codes when documented.",
+        "D57.1 is the ICD-10-CM code for sickle-cell disease NOS (no crisis recorded); use the crisis or "
+        "genotype-specific D57.0-/D57.2-/D57.4-/D57.8- codes when documented.",
+        (_subcategory("D57.0", "Hb-SS disease with crisis", _D57_LIST),
+         _subcategory("D57.2", "sickle-cell/Hb-C disease", _D57_LIST),
+         _subcategory("D57.4", "sickle-cell thalassemia", _D57_LIST),
+         _subcategory("D57.8", "other sickle-cell disorders", _D57_LIST),
+         _also("SNOMED CT", "127040003", "sickle cell-hemoglobin SS disease")),
     ),
     Condition(
         ConditionId.ISCHEMIC_PAIN,
         "Pain from poor blood flow to a limb (ischaemic pain)",
-        (icd("I70.229", "Atherosclerosis of native arteries of extremities with rest pain, unspecified extremity",
-             _HCC + "; I70.221-I70.228 by limb"),),
-        (sct("399957001", "Peripheral arterial occlusive disease (disorder)",
-             "HL7 FHIR IG value sets (German MII) printing '399957001 \"Peripheral arterial occlusive disease (disorder)\"'"),),
+        _icd("I70.229"),
+        (),
         _weak_or_none("ischaemic pain"),
-        "The SNOMED CT concept is the underlying disease; no concept for ischaemic rest pain itself was confirmed.",
+        "No SNOMED CT concept for ischaemic rest pain itself was confirmed, and 'Peripheral arterial occlusive "
+        "disease' names the disease, not the pain, so no SNOMED CT code is written. I70.221-I70.228 by limb.",
+        (_subcategory("I70.22", "atherosclerosis of native arteries of extremities with rest pain, any limb",
+                      "hccbuddy.com I70.229 page (I70.221-I70.228 by limb)"),),
     ),
     Condition(
         ConditionId.OTHER_NEUROPATHIC,
         "Other nerve pain (neuropathic pain)",
-        (icd("M79.2", "Neuralgia and neuritis, unspecified",
-             "named as the code for 'neuralgia NOS / neuritis NOS' in the G50.0 Excludes1 note (AAPC, med.report); "
-             "its FY2026 status (still a billable leaf or since subdivided) was not confirmed",
-             verified=False),),
-        (sct("247398009", "Neuropathic pain (finding)",
-             _GMSDE_PAIN + "; several FHIR code lists printing '247398009 Neuropathic pain (finding)'"),),
+        _icd("M79.2"),
+        _sct("247398009"),
         _weak_or_none("mixed neuropathic pain"),
         "Prefer the specific diagnosis code when the cause of the nerve pain is known.",
     ),
