@@ -1,5 +1,6 @@
 """The letters and the session record from the API, the web UI and the CLI: who may have them (403),
-whose they are (404), and that each entry point hands back a readable PDF."""
+whose they are (404), and that each entry point hands back a readable PDF; and the documents service
+itself (what every entry point calls): who may read each document, and the audit entry of each."""
 
 from __future__ import annotations
 
@@ -7,18 +8,25 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from ketaclinic.api.app import create_app
 from ketaclinic.cli import app as cli_app
 from ketaclinic.clock import utcnow
+from ketaclinic.records.audit import AuditEntry
+from ketaclinic.records.sessions import SessionEvent
+from ketaclinic.services import documents
 from ketaclinic.services.auth import issue_token
+from ketaclinic.services.errors import Forbidden, NotFound
 from tests.conftest import PASSWORD
-from tests.reports.letters_clinic import REFERRER, build_story, make_clinic, module_database
+from tests.reports.letters_clinic import NOW, REFERRER, build_story, make_clinic, module_database
 from tests.reports.pdfcheck import read_pdf
 from tests.web.conftest import sign_in
 
 pytestmark = pytest.mark.xdist_group("report_letters")
+DOCUMENT_ACTIONS = ("report.letter.evaluation", "report.letter.course", "report.session_record",
+                    "report.patient_summary", "report.outcomes")
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +182,81 @@ def test_the_cli_answers_bad_requests_with_exit_2_and_the_json_error(env, monkey
     no_course = cli(env, monkeypatch, "letter", "--patient", str(env["clinic"].other_patient_id), "--out", out)
     assert no_course.exit_code == 2 and json.loads(no_course.stdout)["error"]["code"] == "no_course"
     assert not (env["tmp"] / "never.pdf").exists()
+
+
+# --- the service every entry point calls (services/documents.py) ---------------------------------
+
+
+def _audit_entries(env, action: str) -> list:
+    with env["db"].reading() as session:
+        return session.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).scalars().all()
+
+
+def _service_calls(env) -> dict:
+    db, clinic, story = env["db"], env["clinic"], env["story"]
+    return {
+        "report.letter.evaluation": lambda actor: documents.evaluation_letter(db, actor, story.evaluation_id, NOW),
+        "report.letter.course": lambda actor: documents.course_letter(db, actor, clinic.own_patient_id, NOW),
+        "report.session_record": lambda actor: documents.session_record(db, actor, story.eventful_session_id, NOW),
+        "report.patient_summary": lambda actor: documents.patient_summary(db, actor, clinic.own_patient_id, now=NOW),
+        # the role is checked before the range is read: a typo does not tell a coordinator the report exists
+        "report.outcomes": lambda actor: documents.outcome_report(db, actor, start="31/03/2026", now=NOW),
+    }
+
+
+@pytest.mark.parametrize(("role", "refused"), [
+    ("coordinator", set(DOCUMENT_ACTIONS)), ("admin", set(DOCUMENT_ACTIONS)),
+    ("patient", {"report.session_record", "report.outcomes"}),
+])
+def test_the_service_decides_who_reads_each_document_and_audits_no_refusal(env, role, refused):
+    actor = env["clinic"].actors[role]
+    before = {action: len(_audit_entries(env, action)) for action in DOCUMENT_ACTIONS}
+    for action, call in _service_calls(env).items():
+        if action in refused:
+            with pytest.raises(Forbidden):
+                call(actor)
+    assert {action: len(_audit_entries(env, action)) for action in DOCUMENT_ACTIONS} == before
+
+
+def test_a_patient_asking_the_service_for_someone_elses_document_gets_404(env):
+    db, clinic, story = env["db"], env["clinic"], env["story"]
+    patient = clinic.actors["patient"]
+    with pytest.raises(NotFound):
+        documents.patient_summary(db, patient, clinic.other_patient_id, now=NOW)
+    with pytest.raises(NotFound):
+        documents.course_letter(db, patient, story.sparse_patient_id, NOW)
+    with pytest.raises(NotFound):
+        documents.evaluation_letter(db, patient, story.other_evaluation_id, NOW)
+
+
+def test_each_document_is_audited_once_with_what_it_shows(env):
+    db, clinic, story = env["db"], env["clinic"], env["story"]
+    calls = _service_calls(env)
+    own = clinic.own_patient_id
+    with db.reading() as session:
+        events = session.execute(select(func.count()).select_from(SessionEvent)
+                                 .where(SessionEvent.session_id == story.eventful_session_id)).scalar_one()
+    expected = {
+        "report.letter.evaluation": ("evaluation", str(story.evaluation_id),
+                                     {"patient_id": own, "status": "signed", "plan_id": story.plan_id}),
+        "report.letter.course": ("patient", str(own), {"sessions": story.session_ids, "responder_assessable": True}),
+        "report.session_record": ("session", str(story.eventful_session_id),
+                                  {"patient_id": own, "state": "discharged", "events": events}),
+        "report.patient_summary": ("patient", str(own), {"sessions": 3, "diary_days": 20}),
+    }
+    for action, (record_type, record_id, detail) in expected.items():
+        count = len(_audit_entries(env, action))
+        assert calls[action](clinic.actors["physician"])[:5] == b"%PDF-"
+        entries = _audit_entries(env, action)
+        assert len(entries) == count + 1, action
+        last = entries[-1]
+        assert (last.record_type, last.record_id, last.username) == (record_type, record_id, "physician")
+        assert json.loads(last.detail) == detail, action
+    count = len(_audit_entries(env, "report.outcomes"))
+    pdf = documents.outcome_report(db, clinic.actors["nurse"], start="2026-01-01", end="2026-03-31", now=NOW)
+    assert pdf[:5] == b"%PDF-"
+    entries = _audit_entries(env, "report.outcomes")
+    assert len(entries) == count + 1 and entries[-1].username == "nurse"
+    # Ada's and Cleo's courses ended in the range (Cleo without diary: not assessable); 3 + 1 sessions started
+    assert json.loads(entries[-1].detail) == {"start": "2026-01-01", "end": "2026-03-31", "patients": 2,
+                                              "assessable": 1, "sessions": 4}
