@@ -5,8 +5,8 @@
 - ``/sessions/{id}/record.pdf`` — "Session record (PDF)" on the session console.
 
 The documents and their rules are :mod:`ketaclinic.services.documents` (drawn by
-:mod:`ketaclinic.reports.letters` and :mod:`ketaclinic.reports.session_record`); a refusal (no course yet, a draft for a patient, someone
-else's chart) is the ordinary error page with the service's reason.
+:mod:`ketaclinic.reports.letters` and :mod:`ketaclinic.reports.session_record`); a refusal (no course
+yet, a draft for a patient, someone else's chart) is the ordinary error page with the service's reason.
 """
 
 from __future__ import annotations
