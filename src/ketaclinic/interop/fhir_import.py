@@ -509,7 +509,7 @@ def _keep(referral: Referral, resource: dict[str, Any]) -> str:
     if _export_problem(kind, reduced) is None:
         referral.kept.append(reduced)
         return f"; kept reduced to the elements read (sent on whole it would fail the FHIR check: {problem})"
-    return f"; not kept to be sent on (it fails the FHIR check: {problem})"
+    return f"; read, but not stored as received: it fails the FHIR check the chart's export applies ({problem})"
 
 
 def _without_foreign_references(resource: dict[str, Any]) -> dict[str, Any]:
@@ -657,9 +657,9 @@ def _observation(referral: Referral, resource: dict[str, Any], label: dict[str, 
     if when is None:
         referral.ignored.append({**label, "reason": "an Observation without effectiveDateTime cannot be dated"})
         return
-    _keep(referral, resource)
+    note = _keep(referral, resource)
     text = _concept_text(resource.get("code")) or "observation"
-    referral.taken.append({**label, "what": f"observation kept: {text} on {when.date().isoformat()}"})
+    referral.taken.append({**label, "what": f"observation kept: {text} on {when.date().isoformat()}" + note})
 
 
 __all__ = ["Referral", "ReferralError", "read_referral", "codes"]
