@@ -66,6 +66,11 @@ PROTOCOL_STEPS: dict[str, list[dict[str, Any]] | None] = {
     "schwartzman2009": None,
 }
 RESPONSES = ("responder", "fading", "partial", "non_responder", "responder_booster", "non_responder", "responder")
+# The demo staff sign with synthetic names marked as demo data, like every demo patient (issue 12)
+DEMO_STAFF_NAMES: dict[str, tuple[str, str | None]] = {
+    "admin": (f"Alex Synthetic {DEMO_MARK}", None), "physician": (f"Dana Synthetic {DEMO_MARK}", "MD"),
+    "nurse": (f"Robin Synthetic {DEMO_MARK}", "RN"), "coordinator": (f"Casey Synthetic {DEMO_MARK}", None),
+}
 
 
 @dataclass
@@ -104,8 +109,10 @@ class _Clinic:
             existing = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
             if existing is not None:
                 return actor_for(existing, "127.0.0.1")
+        full_name, credentials = DEMO_STAFF_NAMES.get(role, (None, None))  # patients: none
         view = create_user(self.db, Actor.system("demo"), UserCreate(
-            username=username, role=role, password=self.settings.demo_password_for_seeding(), patient_id=patient_id))
+            username=username, role=role, password=self.settings.demo_password_for_seeding(), patient_id=patient_id,
+            full_name=full_name, credentials=credentials))
         with self.db.reading() as session:
             return actor_for(session.get(User, view.id), "127.0.0.1")  # type: ignore[arg-type]
 

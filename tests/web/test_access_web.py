@@ -18,6 +18,9 @@ PUBLIC_PAGES = {
     ("POST", "/session/keepalive"),
     ("GET", "/request-consultation"),
     ("POST", "/request-consultation"),
+    # issue 12: one-time links (a portal invitation, a password reset); the link's secret is the credential
+    ("GET", "/account/{which}/{token}"),
+    ("POST", "/account/{which}/{token}"),
 }
 
 

@@ -312,3 +312,25 @@ def check_password_pair(password: str, again: str) -> None:
     """The web form's two fields must agree (the API sends one)."""
     if password != again:
         raise ValidationFailed("the two passwords differ: type the same password twice", field="password_again")
+
+
+class InvitablePatient(BaseModel):
+    id: int
+    name: str
+    pending_until: datetime | None  # an unused invitation's expiry, if one is out
+
+
+def invitable_patients(db: Database, actor: Actor, *, now: datetime | None = None) -> list[InvitablePatient]:
+    """Patients without a portal account (the invitation form's choices), by family name. Read-only."""
+    require_role(actor, *INVITE_ROLES)
+    now = now or utcnow()
+    with db.reading() as session:
+        with_account = select(User.patient_id).where(User.patient_id.is_not(None))
+        rows = session.execute(select(Patient.id, Patient.given_name, Patient.family_name)
+                               .where(Patient.id.not_in(with_account))
+                               .order_by(Patient.family_name, Patient.given_name, Patient.id)).all()
+        pending = dict(session.execute(select(AccountLink.patient_id, AccountLink.expires_at).where(
+            AccountLink.kind == "invitation", AccountLink.used_at.is_(None), AccountLink.revoked_at.is_(None),
+            AccountLink.expires_at > now)).all())
+    return [InvitablePatient(id=pid, name=f"{family}, {given}", pending_until=pending.get(pid))
+            for pid, given, family in rows]

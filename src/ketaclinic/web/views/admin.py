@@ -1,32 +1,42 @@
-"""Admin: users and roles, the drug library and clinic settings (versioned; the library only tightens),
-the audit log with filters."""
+"""Admin: users and roles (with the names and credentials they sign with), portal invitations and password
+reset links, the drug library and clinic settings (versioned; the library only tightens), the audit log in
+words with filters."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ketaclinic.clinical.dosing import DEFAULT_LIBRARY
-from ketaclinic.services import audit as audit_service
+from ketaclinic.services import audit_log as audit_log_service
 from ketaclinic.services import clinic_settings as settings_service
+from ketaclinic.services import invitations as invitation_service
 from ketaclinic.services import users as user_service
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import ServiceError
-from ketaclinic.web.deps import check_csrf, db_of, errors_of, need, redirect, render
+from ketaclinic.services.errors import NotFound, ServiceError
+from ketaclinic.web.deps import check_csrf, db_of, errors_of, need, redirect, render, settings_of
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 ROLES = ("admin", "physician", "nurse", "coordinator", "patient")
 
 
+STAFF_ROLES = ("admin", "physician", "nurse", "coordinator")
+CREDENTIALS_HELP = "For example MD, DO, RN, NP; several separated by commas. Shown after the name on signatures."
+
+
 def _users_page(request: Request, actor: Actor, values: dict | None = None, errors: dict | None = None,
                 status: int = 200) -> Response:
-    users = user_service.list_users(db_of(request), actor, limit=200).items
-    return render(request, "admin/users.html", {"users": users, "roles": ROLES, "role_options": [(r, r) for r in ROLES], "values": values or {"role": "nurse"},
-                                                "errors": errors or {}}, status=status)
+    db = db_of(request)
+    users = user_service.list_users(db, actor, limit=200).items
+    return render(request, "admin/users.html", {
+        "users": users, "roles": ROLES, "role_options": [(r, r) for r in STAFF_ROLES],
+        "values": values or {"role": "nurse"}, "errors": errors or {}, "credentials_help": CREDENTIALS_HELP,
+        "patients": invitation_service.invitable_patients(db, actor)}, status=status)
 
 
 @router.get("/admin/users")
@@ -36,11 +46,14 @@ def users(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> 
 
 @router.post("/admin/users")
 async def create_user(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    """A staff account; patients get theirs by invitation (issue 12), not by a typed patient id."""
     form = await request.form()
-    values = {k: str(form.get(k) or "").strip() for k in ("username", "role", "password", "patient_id")}
+    values = {k: str(form.get(k) or "").strip() for k in ("username", "role", "password", "full_name", "credentials")}
     try:
+        if values["role"] not in STAFF_ROLES:
+            raise ServiceError("patients get their portal account by invitation (below)", field="role")
         data = user_service.UserCreate(username=values["username"], role=values["role"], password=values["password"],
-                                       patient_id=int(values["patient_id"]) if values["patient_id"].isdigit() else None)
+                                       full_name=values["full_name"] or None, credentials=values["credentials"] or None)
         user_service.create_user(db_of(request), actor, data)
     except (ValidationError, ServiceError) as exc:
         values["password"] = ""
@@ -62,6 +75,89 @@ async def update_user(request: Request, user_id: int, actor: Annotated[Actor, De
     except (ValidationError, ServiceError) as exc:
         return _users_page(request, actor, None, errors_of(exc), 422)
     return redirect(request, "/admin/users", "Account updated.")
+
+
+def _user_of(request: Request, actor: Actor, user_id: int) -> user_service.UserView:
+    found = next((u for u in user_service.list_users(db_of(request), actor, limit=200).items if u.id == user_id), None)
+    if found is None:
+        page = user_service.list_users(db_of(request), actor, limit=200)
+        while found is None and page.next_cursor:
+            page = user_service.list_users(db_of(request), actor, limit=200, cursor=page.next_cursor)
+            found = next((u for u in page.items if u.id == user_id), None)
+    if found is None:
+        raise NotFound("account not found")
+    return found
+
+
+def _name_page(request: Request, actor: Actor, user: user_service.UserView, values: dict, errors: dict,
+               status: int = 200) -> Response:
+    return render(request, "admin/user_name.html", {"user": user, "values": values, "errors": errors,
+                                                    "credentials_help": CREDENTIALS_HELP}, status=status)
+
+
+@router.get("/admin/users/{user_id}/name")
+def user_name(request: Request, user_id: int, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    user = _user_of(request, actor, user_id)
+    return _name_page(request, actor, user, {"full_name": user.full_name or "", "credentials": user.credentials or ""}, {})
+
+
+@router.post("/admin/users/{user_id}/name")
+async def save_user_name(request: Request, user_id: int, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    form = await request.form()
+    values = {k: str(form.get(k) or "").strip() for k in ("full_name", "credentials")}
+    user = _user_of(request, actor, user_id)
+    try:
+        version = int(str(form.get("version") or "0")) if str(form.get("version") or "0").isdigit() else 0
+        view = user_service.update_user(db_of(request), actor, user_id, version, user_service.UserUpdate(
+            full_name=values["full_name"] or None, credentials=values["credentials"] or None))
+    except (ValidationError, ServiceError) as exc:
+        errors = errors_of(exc)
+        if "If-Match" in errors:
+            errors = {"__all__": "Someone else changed this account meanwhile: reload the page and save again."}
+        return _name_page(request, actor, user, values, errors, 422)
+    return redirect(request, "/admin/users", f"Saved: {view.username} signs as “{view.display_name}”.")
+
+
+def _link_page(request: Request, issued: invitation_service.LinkIssued) -> Response:
+    url = str(request.base_url).rstrip("/") + issued.path
+    return render(request, "admin/link_issued.html", {"issued": issued, "url": url}, status=201,
+                  headers={"Cache-Control": "no-store"})
+
+
+@router.post("/admin/users/{user_id}/reset-link")
+def reset_link(request: Request, user_id: int, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    try:
+        issued = invitation_service.issue_password_reset(db_of(request), actor, user_id)
+    except ServiceError as exc:
+        return _users_page(request, actor, None, {"__all__": exc.message[:1].upper() + exc.message[1:] + "."}, exc.status)
+    return _link_page(request, issued)
+
+
+def _invite_page(request: Request, actor: Actor, values: dict, errors: dict, status: int = 200) -> Response:
+    patients = invitation_service.invitable_patients(db_of(request), actor)
+    return render(request, "admin/invite.html", {"patients": patients, "values": values, "errors": errors},
+                  status=status)
+
+
+@router.get("/invitations/new")
+def new_invitation(request: Request, actor: Annotated[Actor, Depends(need(*invitation_service.INVITE_ROLES))],
+                   patient_id: str | None = None) -> Response:
+    return _invite_page(request, actor, {"patient_id": patient_id or ""}, {})
+
+
+@router.post("/invitations")
+async def create_invitation(request: Request,
+                            actor: Annotated[Actor, Depends(need(*invitation_service.INVITE_ROLES))]) -> Response:
+    form = await request.form()
+    values = {k: str(form.get(k) or "").strip() for k in ("patient_id", "username")}
+    try:
+        if not values["patient_id"].isdigit():
+            raise ServiceError("choose the patient to invite", field="patient_id")
+        data = invitation_service.InvitationIn(patient_id=int(values["patient_id"]), username=values["username"] or None)
+        issued = invitation_service.issue_invitation(db_of(request), actor, data)
+    except (ValidationError, ServiceError) as exc:
+        return _invite_page(request, actor, values, errors_of(exc), 422)
+    return _link_page(request, issued)
 
 
 BOUND_LABELS = (("soft_min", "Soft minimum"), ("soft_max", "Soft maximum"), ("hard_min", "Hard minimum"),
@@ -229,20 +325,38 @@ async def save_clinic_settings(request: Request, actor: Annotated[Actor, Depends
 
 
 @router.get("/admin/audit")
-def audit_log(request: Request, actor: Annotated[Actor, Depends(need("admin"))], username: str | None = None,
-              action: str | None = None, record_type: str | None = None, record_id: str | None = None,
-              since: str | None = None, cursor: str | None = None) -> Response:
-    values = {"username": username or "", "action": action or "", "record_type": record_type or "",
-              "record_id": record_id or "", "since": since or ""}
+def audit_log(request: Request, actor: Annotated[Actor, Depends(need("admin"))], user_id: str | None = None,
+              patient_id: str | None = None, action: str | None = None, since: str | None = None,
+              until: str | None = None, cursor: str | None = None) -> Response:
+    """The audit log in words (issue 12): who, what, which record (linked); filters; 50 a page, keyset."""
+    values = {"user_id": user_id or "", "patient_id": patient_id or "", "action": action or "", "since": since or "",
+              "until": until or ""}
     errors: dict[str, str] = {}
-    since_dt = None
-    if since:
+    days: dict[str, date | None] = {}
+    for key in ("since", "until"):
+        days[key] = None
+        if values[key]:
+            try:
+                days[key] = date.fromisoformat(values[key])
+            except ValueError:
+                errors[key] = "Pick a day in the calendar (or type it like 2026-01-31)."
+    ids: dict[str, int | None] = {}
+    for key in ("user_id", "patient_id"):
+        ids[key] = int(values[key]) if values[key].isdigit() and len(values[key]) < 10 else None
+        if values[key] and ids[key] is None:
+            errors[key] = "Choose from the list."
+    db = db_of(request)
+    since_at, until_at = audit_log_service.day_bounds(days["since"], days["until"], settings_of(request).timezone)
+    page = audit_log_service.ReadablePage(items=[], next_cursor=None, size=audit_log_service.PAGE_SIZE)
+    if not errors:
         try:
-            since_dt = datetime.fromisoformat(since)
-        except ValueError:
-            errors["since"] = "Use a date like 2026-01-31."
-    filters = audit_service.AuditFilter(username=username or None, action=action or None, record_type=record_type or None,
-                                        record_id=record_id or None, since=since_dt)
-    page = audit_service.list_audit(db_of(request), actor, filters, limit=100, cursor=cursor or None)
-    return render(request, "admin/audit.html", {"entries": page.items, "next_cursor": page.next_cursor,
-                                                "values": values, "errors": errors})
+            page = audit_log_service.read_audit_log(db, actor, audit_log_service.AuditQuery(
+                user_id=ids["user_id"], patient_id=ids["patient_id"], action=values["action"][:64] or None,
+                since=since_at, until=until_at), cursor=cursor or None)
+        except ServiceError as exc:
+            errors[exc.field if exc.field in values else "__all__"] = exc.message[:1].upper() + exc.message[1:] + "."
+    query = urlencode({k: v for k, v in values.items() if v})
+    return render(request, "admin/audit.html", {
+        "entries": page.items, "next_cursor": page.next_cursor, "page_size": page.size, "values": values,
+        "errors": errors, "choices": audit_log_service.filter_choices(db, actor), "query": query,
+        "first_page": not cursor})

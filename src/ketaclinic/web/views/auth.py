@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and the idle keep-alive."""
+"""Sign-in, sign-out, the idle keep-alive, and the one-time links: a portal invitation, a password reset."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from ketaclinic.services import auth as auth_service
+from ketaclinic.services import invitations as invitation_service
 from ketaclinic.services import ratelimit
-from ketaclinic.services.errors import RateLimited, Unauthenticated
+from ketaclinic.services.errors import NotFound, RateLimited, ServiceError, Unauthenticated
+from ketaclinic.services.users import MIN_PASSWORD_LENGTH
 from ketaclinic.web.deps import (
     check_csrf,
     client_ip,
     current_actor,
     db_of,
+    rate_limit,
     redirect,
     render,
     settings_of,
@@ -110,3 +114,67 @@ def keepalive(request: Request) -> Response:
     if actor is None:
         return JSONResponse({"signed_in": False}, status_code=401)
     return JSONResponse({"signed_in": True, "idle_timeout_s": request.app.state.web_config.idle_timeout_s})
+
+
+# --- one-time links (issue 12): a portal invitation, a password reset -----------------------
+
+LINK_KINDS = {"invitation": "invitation", "reset": "password_reset"}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _link_page(request: Request, kind: str, token: str, info=None, errors: dict | None = None,
+               status: int = 200) -> Response:
+    return render(request, "auth/set_password.html", {"kind": kind, "token": token, "info": info,
+                                                       "errors": errors or {}}, status=status, headers=NO_STORE)
+
+
+def _invalid_page(request: Request, kind: str, message: str) -> Response:
+    return render(request, "auth/link_invalid.html", {"kind": kind, "message": message}, status=404, headers=NO_STORE)
+
+
+@router.get("/account/{which}/{token}")
+def link_page(request: Request, which: str, token: str) -> Response:
+    kind = LINK_KINDS.get(which)
+    if kind is None:
+        return render(request, "error.html", {"title": "Not found", "message": "No such page."}, status=404)
+    try:
+        info = invitation_service.link_info(db_of(request), kind, token, ip=client_ip(request))
+    except NotFound as exc:
+        return _invalid_page(request, kind, exc.message)
+    return _link_page(request, kind, token, info)
+
+
+@router.post("/account/{which}/{token}")
+def use_link(request: Request, which: str, token: str, password: Annotated[str, Form()] = "",
+             password_again: Annotated[str, Form()] = "") -> Response:
+    kind = LINK_KINDS.get(which)
+    if kind is None:
+        return render(request, "error.html", {"title": "Not found", "message": "No such page."}, status=404)
+    settings = settings_of(request)
+    db = db_of(request)
+    if not rate_limit(request, "account-link", settings.login_rate_limit, settings.login_rate_window_s):
+        return _link_page(request, kind, token, None, {"__all__": "Too many attempts from this device. Wait a "
+                                                                  "minute and try again."}, 429)
+    try:
+        info = invitation_service.link_info(db, kind, token, ip=client_ip(request))
+    except NotFound as exc:
+        return _invalid_page(request, kind, exc.message)
+    try:
+        invitation_service.check_password_pair(password, password_again)
+        data = invitation_service.SetPassword(token=token, password=password)
+        use = invitation_service.accept_invitation if kind == "invitation" else invitation_service.reset_password
+        done = use(db, data, ip=client_ip(request))
+    except NotFound as exc:
+        return _invalid_page(request, kind, exc.message)
+    except ValidationError as exc:
+        short = any(e["type"] == "string_too_short" for e in exc.errors())
+        message = (f"Choose a password of {MIN_PASSWORD_LENGTH} characters or more." if short
+                   else "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+        return _link_page(request, kind, token, info, {"password": message}, 422)
+    except ServiceError as exc:
+        return _link_page(request, kind, token, info, {exc.field or "__all__": exc.message[:1].upper() + exc.message[1:]
+                                                       + "."}, exc.status)
+    web_session(request).sign_out()  # whoever was signed in on this browser, the new password is signed in fresh
+    request.state.actor = None
+    done_words = ("Your portal account is ready" if kind == "invitation" else "Your new password is set")
+    return redirect(request, "/login", f"{done_words}: sign in as {done.username}.")

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ketaclinic.charts import pain_trend_chart, to_svg
 from ketaclinic.clinical.dosing import HEIGHT_MAX_CM, HEIGHT_MIN_CM, bmi_kg_per_m2, dosing_weight
 from ketaclinic.clock import utcnow
+from ketaclinic.services import allergies as allergy_service
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import evaluations as evaluations_service
 from ketaclinic.services import follow_up as follow_up_service
@@ -183,6 +184,8 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
     plans = _items(_if_allowed(plans_service.list_plans, db, actor, patient_id=patient_id, limit=200))
     diary = _items(_if_allowed(diary_service.list_entries, db, actor, patient_id=patient_id, limit=200))
     ctx.update(evaluations=evaluations, plans=plans, diary=diary)
+    ctx["allergies"] = allergy_service.list_allergies(db, actor, patient_id)
+    ctx["severities"] = list(allergy_service.SEVERITY_WORDS.items())
     ctx["timeline"] = timeline(evaluations, plans, sessions, diary)
     ctx["amendments"] = {e.amends_id: e for e in evaluations if e.amends_id}
     signed = [e for e in evaluations if e.status == "signed" and not any(
@@ -197,6 +200,50 @@ def chart(request: Request, patient_id: int, actor: Annotated[Actor, Depends(nee
     ctx["mme"] = max(with_mme, key=lambda d: (d.day, d.id)) if with_mme else None
     ctx["pain_chart_url"] = f"/patients/{patient_id}/pain.svg?v={len(diary)}" if diary else None
     return render(request, "patients/chart.html", ctx)
+
+
+def _allergy_problem(exc: Exception) -> str:
+    """A refusal in words (no field paths): the first message, with a capital and a full stop."""
+    if isinstance(exc, ValidationError):
+        message = "; ".join(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+    else:
+        message = getattr(exc, "message", str(exc))
+    return message[:1].upper() + message[1:].rstrip(".") + "."
+
+
+@router.post("/patients/{patient_id}/allergies")
+async def record_allergy(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    """An allergy, or "no known allergies", on the chart (issue 12: structured, append-only)."""
+    form = await request.form()
+    kind = "no_known_allergies" if form.get("kind") == "no_known_allergies" else "allergy"
+    try:
+        data = allergy_service.AllergyIn(kind=kind, substance=str(form.get("substance") or "").strip() or None,
+                                         reaction=str(form.get("reaction") or "").strip() or None,
+                                         severity=str(form.get("severity") or "") or None) if kind == "allergy" \
+            else allergy_service.AllergyIn(kind=kind)
+        entry = allergy_service.record_allergy(db_of(request), actor, patient_id, data)
+    except (ValidationError, ServiceError) as exc:
+        return redirect(request, f"/patients/{patient_id}#h-allergies", f"Nothing was recorded: {_allergy_problem(exc)}")
+    done = "No known allergies recorded." if kind == "no_known_allergies" else f"Allergy recorded: {entry.label}."
+    return redirect(request, f"/patients/{patient_id}#h-allergies", done)
+
+
+@router.post("/patients/{patient_id}/allergies/{allergy_id}/amend")
+async def amend_allergy(request: Request, patient_id: int, allergy_id: int,
+                        actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+    """Correct an allergy entry or mark it entered in error: a new version, the original kept."""
+    form = await request.form()
+    action = "entered_in_error" if form.get("action") == "entered_in_error" else "correct"
+    fields = {k: str(form.get(k) or "").strip() or None for k in ("substance", "reaction", "severity")} \
+        if action == "correct" else {}
+    try:
+        data = allergy_service.AllergyAmend(action=action, note=str(form.get("note") or "").strip(), **fields)
+        entry = allergy_service.amend_allergy(db_of(request), actor, allergy_id, data)
+    except (ValidationError, ServiceError) as exc:
+        return redirect(request, f"/patients/{patient_id}#h-allergies", f"Nothing was changed: {_allergy_problem(exc)}")
+    done = (f"Marked entered in error: {entry.label} (kept in the history)." if action == "entered_in_error"
+            else f"Allergy corrected: {entry.label} (the earlier version is kept).")
+    return redirect(request, f"/patients/{entry.patient_id}#h-allergies", done)
 
 
 @router.post("/patients/{patient_id}/risk-checks")
