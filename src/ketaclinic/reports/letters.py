@@ -5,14 +5,14 @@ Both are addressed to the physician named on the patient's record (``referring_p
 (name, date of birth, clinic number), and cite each clinical statement briefly, with the full
 references at the end.
 
-- **Evaluation letter** (:func:`evaluation_letter`): the diagnosis with its ICD-10-CM codes
+- **Evaluation letter** (:func:`build_evaluation_letter`): the diagnosis with its ICD-10-CM codes
   (:mod:`ketaclinic.clinical.conditions`), the screening decision with every finding, its reason
   and its source exactly as the stored screening result gives them (the result the physician
   signed, never a re-run), the signed plan made from this evaluation (protocol, dose per kg, mg
   per session, duration, sessions in the series), what happens next, and the signature of the
   physician who signed the evaluation. A draft evaluation gives a letter marked
   "DRAFT — NOT SIGNED" on every page.
-- **Course letter** (:func:`course_letter`): a three-line summary, then the sessions given
+- **Course letter** (:func:`build_course_letter`): a three-line summary, then the sessions given
   (ketamine as the pump ran it, duration, rate changes, side effects, alerts and what was done;
   :mod:`ketaclinic.reports.session_facts`), pain and daily activities before and after
   (baseline = the evaluation's NRS, follow-up = the diary in the 28 days after the course;
