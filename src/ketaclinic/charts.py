@@ -138,13 +138,3 @@ def kaplan_meier_chart(rows: list[dict[str, Any]], width: int = 560, height: int
     line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(
         x="day:Q", y="survival:Q", color="group:N")
     return alt.layer(band, line).properties(width=width, height=height)
-
-
-def bar_chart(rows: list[dict[str, Any]], x: str, y: str, x_title: str, y_title: str, width: int = 560,
-              height: int = 240, percent: bool = True) -> alt.Chart:
-    """Simple horizontal bars (response by condition)."""
-    axis = alt.Axis(format="%") if percent else alt.Axis()
-    return (alt.Chart(alt.Data(values=rows)).mark_bar(color="#0d47a1")
-            .encode(y=alt.Y(f"{x}:N", title=x_title, sort="-x"), x=alt.X(f"{y}:Q", title=y_title, axis=axis,
-                                                                          scale=alt.Scale(domain=[0, 1]) if percent else alt.Scale()))
-            .properties(width=width, height=height))

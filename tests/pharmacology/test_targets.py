@@ -95,17 +95,17 @@ def test_pump_program_becomes_the_regimen_it_delivers():
 
 
 def test_doses_as_given_follow_the_pump_not_the_plan():
-    from ketaclinic.pharmacology.regimen import doses_as_given, total_dose_mg
+    from ketaclinic.pharmacology.regimen import doses_as_given
 
     program = [
         {"kind": "bolus", "dose_mg": 14.0, "duration_min": 5.0, "start_min": 0.0},
         {"kind": "infusion", "rate_mg_per_h": 35.0, "duration_min": 240.0, "start_min": 5.0},
     ]
     as_planned, end = doses_as_given(program)
-    assert end == 245.0 and total_dose_mg(as_planned) == pytest.approx(14.0 + 35.0 * 4)
+    assert end == 245.0 and sum(d.dose_mg for d in as_planned) == pytest.approx(14.0 + 35.0 * 4)
     # the nurse halves the rate at minute 65, then stops at minute 125
     given, end = doses_as_given(program, rate_changes=[(65.0, 17.5)], stopped_at_min=125.0)
     assert end == 125.0
-    assert total_dose_mg(given) == pytest.approx(14.0 + 35.0 * 1.0 + 17.5 * 1.0)
+    assert sum(d.dose_mg for d in given) == pytest.approx(14.0 + 35.0 * 1.0 + 17.5 * 1.0)
     rates = sorted((d.start_min, d.rate_mg_per_h) for d in given if isinstance(d, Infusion))
     assert rates == [(0.0, 168.0), (5.0, 35.0), (65.0, 17.5)]

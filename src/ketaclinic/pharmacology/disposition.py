@@ -92,10 +92,6 @@ class Disposition:
                 present.append(index)
         return present
 
-    @property
-    def n_compartments(self) -> int:
-        return len(self.compartments())
-
     def typical_parameters(self, subject: int = 0) -> dict[str, float]:
         return {name: float(getattr(self, name)[subject]) for name in PARAMETERS}
 
@@ -135,6 +131,3 @@ class Disposition:
         full[:, 3, 3] = -(kh1 + self.kel_h_per_min + self.kmet_h_per_min)
         keep = self.compartments()
         return full[:, keep][:, :, keep]
-
-    def steady_state_volume_l(self) -> np.ndarray:
-        return self.v1_l + self.v2_l + self.v3_l + self.vh_l

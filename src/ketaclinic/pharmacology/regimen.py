@@ -1,7 +1,7 @@
 """Dose events → the engine's piecewise-constant input.
 
 Times are minutes from the start of the regimen, doses mg and rates mg/h at this edge (as a
-clinician writes them); weight-based helpers convert mg/kg and mg/kg/h here and nowhere else.
+clinician writes them; mg/kg orders become mg in :mod:`ketaclinic.clinical.dosing`).
 Extravascular doses (oral, sublingual, intranasal, intramuscular) enter a first-order depot
 holding ``F × dose`` that empties into plasma at ``ka``; F and ka come from the model's route
 table with their sources, or from a custom model's ``routes``.
@@ -9,6 +9,8 @@ table with their sources, or from a custom model's ``routes``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Literal
 
 import numpy as np
@@ -16,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ketaclinic.pharmacology.engine import Inputs
 
-EXTRAVASCULAR_ROUTES = ("oral", "sublingual", "intranasal", "im")
 Route = Literal["iv", "oral", "sublingual", "intranasal", "im"]
 MAX_TIME_MIN = 60.0 * 24 * 60  # 60 days: longer regimens are not what this tool is for
+#: The mass units a dose of ketamine may be recorded in (a medication event's ``unit``), in mg: the
+#: one table the session record, the documents and the research export convert with.
+MG_PER_UNIT: Mapping[str, float] = MappingProxyType({"mg": 1.0, "mcg": 0.001, "g": 1000.0})
 
 
 class Bolus(BaseModel):
@@ -54,22 +58,6 @@ class Infusion(BaseModel):
 Dose = Annotated[Bolus | Infusion, Field(discriminator="kind")]
 
 
-def mg_from_mg_per_kg(dose_mg_per_kg: float, weight_kg: float) -> float:
-    return dose_mg_per_kg * weight_kg
-
-
-def mg_per_h_from_mg_per_kg_per_h(rate_mg_per_kg_per_h: float, weight_kg: float) -> float:
-    return rate_mg_per_kg_per_h * weight_kg
-
-
-def titration_steps(start_min: float, rates_mg_per_h: list[float], step_duration_min: float) -> list[Infusion]:
-    """A stepwise titration as consecutive infusions (e.g. Sigtermans 2009: 5 → 20 mg/h)."""
-    return [
-        Infusion(kind="infusion", start_min=start_min + i * step_duration_min, duration_min=step_duration_min, rate_mg_per_h=r)
-        for i, r in enumerate(rates_mg_per_h)
-    ]
-
-
 def to_inputs(
     doses: list[Bolus | Infusion],
     absorption: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
@@ -101,17 +89,6 @@ def to_inputs(
         depot_mg=depot_mg,
         depot_ka_per_min=depot_ka,
     )
-
-
-def total_dose_mg(doses: list[Bolus | Infusion]) -> float:
-    """Total administered dose (before bioavailability)."""
-    return float(
-        sum(d.dose_mg if isinstance(d, Bolus) else d.rate_mg_per_h * d.duration_min / 60.0 for d in doses)
-    )
-
-
-def regimen_end_min(doses: list[Bolus | Infusion]) -> float:
-    return float(max(d.at_min if isinstance(d, Bolus) else d.end_min for d in doses))
 
 
 def doses_from_pump_program(steps: list[dict]) -> tuple[list[Bolus | Infusion], float]:

@@ -42,7 +42,8 @@ from ketaclinic.interop.research.rules import (
     CohortEmpty,
     CohortTooSmall,
 )
-from ketaclinic.interop.research.values import MASS_MG, as_integer, as_number, checked, coded, plausible
+from ketaclinic.interop.research.values import as_integer, as_number, checked, coded, plausible
+from ketaclinic.pharmacology.regimen import MG_PER_UNIT
 
 
 @dataclass
@@ -50,9 +51,6 @@ class Dataset:
     tables: dict[str, list[dict[str, Any]]]
     suppression: Suppression
     blanked: dict[str, int] = field(default_factory=dict)  # "table.column" -> implausible values blanked
-
-    def row_counts(self) -> dict[str, int]:
-        return {name: len(rows) for name, rows in self.tables.items()}
 
 
 def _minutes(a: datetime | None, b: datetime | None) -> float | None:
@@ -142,9 +140,9 @@ def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetim
             extra = []
             for item in timed:
                 row = item.rows[0]
-                if item.event.kind == "medication" and row["drug"] == "ketamine" and row["dose_unit"] in MASS_MG \
+                if item.event.kind == "medication" and row["drug"] == "ketamine" and row["dose_unit"] in MG_PER_UNIT \
                         and row["dose"] is not None:
-                    extra.append((item.minute or 0.0, row["dose"] * MASS_MG[row["dose_unit"]],
+                    extra.append((item.minute or 0.0, row["dose"] * MG_PER_UNIT[row["dose_unit"]],
                                   row["route"] or "iv", item.amended))
             stop = _minutes(s.started_at, s.ended_at or as_of)
             given = session_doses(s.pump_program, weight_kg=weight_of[session_id], rate_changes=changes,

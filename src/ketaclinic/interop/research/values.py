@@ -14,6 +14,7 @@ from ketaclinic.clinical.monitoring import (
     Observation,
 )
 from ketaclinic.interop.research.rules import MAX_DOSE_MG, MEDICATIONS, VITAL_FIELDS, WEIGHT_RANGE_KG
+from ketaclinic.pharmacology.regimen import MG_PER_UNIT
 
 
 def as_number(value: Any) -> float | None:
@@ -75,7 +76,7 @@ def plausible(name: str, value: float, *, unit: str | None = None) -> bool:
     """Whether ``value`` lies in the range :data:`RANGES` gives ``name`` (a dose in its ``unit``)."""
     low, high = RANGES[name]
     if name == "dose":
-        value = value * MASS_MG.get(unit or "mg", 1.0)
+        value = value * MG_PER_UNIT.get(unit or "mg", 1.0)
     return (low < value if name in _ABOVE_ZERO else low <= value) and value <= high
 
 
@@ -88,7 +89,6 @@ def blank_implausible(table: str, row: dict[str, Any], blanks: Counter[str]) -> 
 
 
 
-MASS_MG = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 
 
 def checked(table: str, name: str, value: Any, blanks: Counter[str], *, integer: bool = False) -> Any:
