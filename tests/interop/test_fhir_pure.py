@@ -239,3 +239,21 @@ def test_a_diary_observation_names_its_diary_entry():
     assert pain["valueInteger"] == 4
     assert pain["derivedFrom"][0]["reference"] == url
     assert pain["derivedFrom"][0]["identifier"] == response["identifier"]
+
+
+def test_edge_cases_of_side_effects_and_alerts():
+    """A side effect after the stop names the last dose given; a patient is never a mitigation's author
+    (R4: Practitioner only); an alert citing an unknown source still says which."""
+    base = chart().events[1]
+    alert = {**base[1].payload, "source": "no_such_source"}
+    events = (base[0], _event(2, "alert", 20, alert),
+              _event(3, "side_effect", 60, {"code": "headache", "severity": "mild"}),
+              _event(4, "alert_ack", 26, {"alert_event_id": 2, "action_taken": "seen"}, by=PATIENT_USER))
+    bundle = fhir.bundle(chart(events={1: events}))
+    urls = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    headache = next(a for a in _resources(bundle, "AdverseEvent") if a["event"]["text"].startswith("headache"))
+    suspect = urls[headache["suspectEntity"][0]["instance"]["reference"]]
+    assert suspect["effectivePeriod"]["end"].startswith("2026-03-09T09:45")  # the infusion stopped at 45 min
+    [issue] = _resources(bundle, "DetectedIssue")
+    assert "author" not in issue["mitigation"][0] and "Source: no_such_source." in issue["detail"]
+    assert "reference" not in issue
