@@ -57,3 +57,14 @@ def test_a_program_the_engine_cannot_run_is_a_422_in_words() -> None:
     with pytest.raises(ValidationFailed) as refused:
         pk_preview.doses_preview(doses, end, 0.0)
     assert refused.value.code == "no_preview"
+
+
+def test_the_plan_preview_of_the_api_is_the_same_curve(db, clinic) -> None:
+    from ketaclinic.services.plans import preview_plan
+    from tests.interop.flows import signed_plan
+
+    plan = signed_plan(db, clinic, clinic.own_patient_id, weight_kg=70.0)
+    answer = preview_plan(db, clinic.actors["nurse"], plan.id)
+    assert answer["model"] == DEFAULT_MODEL_ID and len(answer["times_min"]) == pk_preview.POINTS
+    expected = pk_preview.program_preview(plan.pump_program, plan.weight_kg)
+    assert answer["plasma_ng_per_ml"] == pytest.approx(list(expected["plasma_ng_per_ml"]))
