@@ -87,7 +87,8 @@ def test_a_referral_becomes_a_chart_a_draft_and_a_report(db, clinic):
     report = view.report
     assert report["flags"] and "hypertension" in report["flags"][0]
     assert [i["resource"] for i in report["ignored"]] == ["Encounter"]
-    assert "MedicationStatement, MedicationRequest with their Medication, and Observation" in report["ignored"][0]["reason"]
+    assert "only Patient, Condition, AllergyIntolerance, MedicationStatement, MedicationRequest with their Medication, " \
+        "Observation" in report["ignored"][0]["reason"]
     assert len(report["taken"]) == 8  # patient, referrer, 2 conditions, 2 medications, weight, pain
 
 

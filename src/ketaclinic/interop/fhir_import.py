@@ -462,10 +462,10 @@ def read_referral(document: Any, *, today: date) -> Referral:
             continue
         if kind not in KEPT_TYPES:
             if kind != "Medication":
-                referral.ignored.append({**label, "reason": f"{kind} is not read from a referral (only Patient, its "
-                                                            "general practitioner, Condition, AllergyIntolerance, "
-                                                            "MedicationStatement, MedicationRequest with their "
-                                                            "Medication, and Observation are)"})
+                referral.ignored.append({**label, "reason": f"{kind} is not read from a referral (only Patient, "
+                                                            "Condition, AllergyIntolerance, MedicationStatement, "
+                                                            "MedicationRequest with their Medication, Observation "
+                                                            "and the Patient's general practitioner are)"})
             continue
         if not _references_patient(resource, patient_refs):
             referral.ignored.append({**label, "reason": "it is not about the bundle's Patient"})
