@@ -4,9 +4,11 @@ ASRA 2018 evidence for intravenous ketamine.
 Each condition carries:
 
 - a plain-language name a patient can read;
-- ICD-10-CM codes (FY2026 code set, source ``icd10cm``) and SNOMED CT concepts (source
-  ``snomedct``). **Every code was looked up, not recalled**: the ``checked`` text on each code says
-  where. A code that could not be confirmed has ``verified=False`` and says why; the condition's
+- at most one ICD-10-CM code (FY2026 code set, source ``icd10cm``) and one SNOMED CT concept (source
+  ``snomedct``), each meaning exactly the condition as recorded (no type, site or crisis state the
+  clinic did not record), from the checked tables ``ICD10CM_CHECKED`` and ``SNOMED_CHECKED``; more
+  specific codes a referral may send are ``recognised`` on import only. **Every code was looked up,
+  not recalled**: the ``checked`` text on each code says where. A code that could not be confirmed has ``verified=False`` and says why; the condition's
   ``verified`` property is false while any of its codes is unconfirmed, and a test lists them;
 - the ASRA/AAPM/ASA 2018 statement on ketamine for that condition (source ``asra2018``; grades as
   read in the GuidelineCentral and Medscape summaries, see ``shared/reference/clinical-rules.md`` §1):
