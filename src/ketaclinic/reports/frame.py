@@ -12,8 +12,9 @@ from ketaclinic.reports.snapshots import Issue
 
 
 def frame_for(issue: Issue, *, title: str, generated_at: datetime | None = None, patient_id: int | None = None) -> Frame:
-    """The frame of one document; ``generated_at`` defaults to the issue's moment as given."""
+    """The frame of one document; ``generated_at`` defaults to the issue's moment in the clinic's zone
+    (every printed time reads in the clinic's zone, the header's included)."""
     return Frame(title=title, clinic_name=issue.clinic_name,
-                 generated_at=issue.now if generated_at is None else generated_at,
+                 generated_at=issue.now.astimezone(issue.tz) if generated_at is None else generated_at,
                  generated_by=issue.generated_by, demo=issue.demo,
                  subject=f"Patient #{patient_id}" if patient_id is not None else "")

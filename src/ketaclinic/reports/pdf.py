@@ -20,25 +20,25 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from ketaclinic import timefmt
+
 TEMPLATES = Path(__file__).parent / "templates"
 DECISION_SUPPORT = ("KetaClinic is decision support: it does not replace the clinician's judgement. "
                     "Check every figure against the chart before acting on it.")
 
 
 def _date(value: date | datetime | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return value.strftime("%d %b %Y")
-    return value.strftime("%d %b %Y")
+    """A date as everywhere else (``ketaclinic.timefmt``); the builder has already put it in the clinic's zone."""
+    return timefmt.local_date(value, None)
 
 
 def _datetime(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%d %b %Y %H:%M %Z").strip()
+    """``06 Dec 2026 14:30 EST``: a document leaves the clinic, so its times name their zone."""
+    return timefmt.MISSING if value is None else f"{timefmt.local_datetime(value, None)} {value.strftime('%Z')}".strip()
 
 
 def _time(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%H:%M")
+    return timefmt.local_time(value, None)
 
 
 def _num(value: float | int | None, digits: int = 1) -> str:

@@ -14,9 +14,10 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
 
+from ketaclinic import timefmt
 from ketaclinic.records.db import Database
 from ketaclinic.services import auth as auth_service
 from ketaclinic.services.context import Actor
@@ -67,10 +68,11 @@ def svg_img(svg: str, alt: str, css_class: str = "chart") -> Markup:
     return Markup('<img class="{}" alt="{}" src="data:image/svg+xml;base64,{}">').format(css_class, alt, Markup(data))
 
 
-def fmt_dt(value: Any, fmt: str = "%d %b %Y %H:%M") -> str:
-    if value is None:
-        return "—"
-    return value.strftime(fmt)
+@pass_context
+def fmt_dt(ctx: Any, value: Any, style: str = "datetime") -> str:
+    """A date or time in the clinic's zone and the one format (``ketaclinic.timefmt``): ``|dt``,
+    ``|dt("date")``, ``|dt("time")``, ``|dt("seconds")``, ``|dt("appointment")``."""
+    return timefmt.formatted(value, ctx.get("tz"), style)
 
 
 def fmt_num(value: Any, digits: int = 1) -> str:
@@ -191,6 +193,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "flashes": [] if partial or request.headers.get("X-Background") == "1" else _flashes(request, session),
         "errors": {},
         "values": {},
+        "tz": settings_of(request).timezone,  # every date on the page reads in the clinic's zone
     }
     ctx.update(context or {})
     if "banner" not in ctx and not partial:

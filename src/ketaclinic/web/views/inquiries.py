@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from ketaclinic import timefmt
 from ketaclinic.clock import utcnow
 from ketaclinic.services import inquiries as inquiry_service
 from ketaclinic.services.context import Actor
@@ -100,7 +101,7 @@ async def schedule(request: Request, inquiry_id: int, actor: Annotated[Actor, De
             errors = errors_of(exc)
     if errors:
         return _detail(request, actor, inquiry_id, errors, values, 422, "schedule")
-    return redirect(request, f"/inquiries/{inquiry_id}", f"Evaluation scheduled for {when:%A %d %B %H:%M}.")
+    return redirect(request, f"/inquiries/{inquiry_id}", "Evaluation scheduled for " + timefmt.appointment(when, settings_of(request).timezone) + ".")
 
 
 @router.post("/inquiries/{inquiry_id}/convert")

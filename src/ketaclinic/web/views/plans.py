@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from ketaclinic import timefmt
 from ketaclinic.charts import pk_chart, to_svg
 from ketaclinic.clinical.dosing import (
     PROFILES,
@@ -541,4 +542,4 @@ async def schedule(request: Request, plan_id: int, actor: Annotated[Actor, Depen
             patient_id=plan.patient_id, plan_id=plan.id, scheduled_at=when))
     except (ValidationError, ServiceError) as exc:
         return _show(request, actor, plan_id, errors_of(exc), 422)
-    return redirect(request, f"/sessions/{visit.id}", f"Session scheduled for {when:%A %d %B %H:%M}.")
+    return redirect(request, f"/sessions/{visit.id}", "Session scheduled for " + timefmt.appointment(when, settings_of(request).timezone) + ".")
