@@ -1,8 +1,10 @@
-"""p95 time of the main web pages on the demo clinic (issue 6 target: under 300 ms).
+"""p95 time of every web page on the demo clinic (issue 12 target: under 150 ms).
 
 A real server (uvicorn, one worker) on a temporary SQLite database seeded with ``ketaclinic demo``
-(40 patients); each role signs in through the web form and each page is fetched ``ROUNDS`` times
-after one warm-up. Chart images (``*.svg``) load separately from the page (the page is readable
+(40 patients); each role signs in through the web form, and its pages are the named ones plus
+every page its links reach (two examples of each pattern such as ``/patients/{id}``, as the
+accessibility crawl in tests/web/test_every_page.py does); each is fetched ``ROUNDS`` times after
+one warm-up. Chart images (``*.svg``) load separately from the page (the page is readable
 before they arrive) and are reported apart.
 Writes ``benchmarks/results/web_pages.json``; ``main()`` returns the same document for run_all.py.
 """
@@ -25,7 +27,10 @@ import httpx
 HERE = Path(__file__).parent
 RESULT = HERE / "results" / "web_pages.json"
 ROUNDS = int(os.environ.get("KETACLINIC_BENCH_ROUNDS", "30"))
-TARGET_MS = 300.0
+TARGET_MS = 150.0
+PER_PATTERN = 2
+MAX_PAGES_PER_ROLE = 40
+SKIP = re.compile(r"(/logout|\.pdf|\.svg|\.csv|\.json|/export|/download|/fhir|\.ics|/static/|/healthz|/api/)")
 PAGES = {
     "physician": ["/dashboard", "/patients", "/patients/1", "/evaluations/1", "/plans/1", "/patients/1/evaluations/new",
                   "/patients/1/plans/new", "/inquiries", "/outcomes"],
@@ -53,6 +58,27 @@ def _sign_in(client: httpx.Client, username: str, password: str) -> None:
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
     response.raise_for_status()
+
+
+def _reachable(client: httpx.Client, seeds: list[str]) -> list[str]:
+    """The seeds and every same-origin page their links reach, two of each pattern, breadth first."""
+    queue, seen, per_pattern, pages = list(seeds), set(seeds), {}, []
+    while queue and len(pages) < MAX_PAGES_PER_ROLE:
+        path = queue.pop(0)
+        pattern = re.sub(r"/\d+", "/{id}", path.split("?")[0])
+        if per_pattern.get(pattern, 0) >= PER_PATTERN:
+            continue
+        response = client.get(path)
+        if response.status_code != 200 or "text/html" not in response.headers.get("content-type", ""):
+            continue
+        per_pattern[pattern] = per_pattern.get(pattern, 0) + 1
+        pages.append(path)
+        for href in re.findall(r'href="(/[^"#]*)"', response.text):
+            href = href.replace("&amp;", "&")
+            if href not in seen and not SKIP.search(href):
+                seen.add(href)
+                queue.append(href)
+    return pages
 
 
 def _time(client: httpx.Client, path: str) -> tuple[list[float], int]:
@@ -96,8 +122,7 @@ def main() -> dict:
                 if role == "nurse":
                     found = re.findall(r'href="/sessions/(\d+)"', client.get("/dashboard").text)
                     running = found[0] if found else "1"
-                for path in paths:
-                    path = path.format(running=running)
+                for path in _reachable(client, [p.format(running=running) for p in paths]):
                     samples, status = _time(client, path)
                     pages[f"{role} {path}"] = {"status": status, "p50_ms": round(statistics.median(samples), 1),
                                                "p95_ms": round(_p95(samples), 1)}
@@ -114,7 +139,7 @@ def main() -> dict:
         "worst_page_p95_ms": worst["p95_ms"],
         "note": "Pages are HTML only; charts load as separate SVG images, reported apart.",
         "targets_met": {
-            f"every main page p95 < {TARGET_MS:g} ms": all(v["p95_ms"] < TARGET_MS for v in pages.values()),
+            f"every page p95 < {TARGET_MS:g} ms": all(v["p95_ms"] < TARGET_MS for v in pages.values()),
             "every page answers 200": all(v["status"] == 200 for v in pages.values()),
         },
     }
