@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ketaclinic"
 
 CORE = {"evidence", "pharmacology", "clinical", "__init__"}
 #: Small shared modules with no I/O that any layer may use.
-PURE_HELPERS = {"units", "jsonable", "charts", "timefmt"}
+PURE_HELPERS = {"jsonable", "charts", "timefmt"}
 EDGES = {"api", "web", "cli"}
 
 #: layer → the ketaclinic layers it may import (itself included).

@@ -23,6 +23,8 @@ MAX_TIME_MIN = 60.0 * 24 * 60  # 60 days: longer regimens are not what this tool
 #: The mass units a dose of ketamine may be recorded in (a medication event's ``unit``), in mg: the
 #: one table the session record, the documents and the research export convert with.
 MG_PER_UNIT: Mapping[str, float] = MappingProxyType({"mg": 1.0, "mcg": 0.001, "g": 1000.0})
+#: The names a recorded ``medication`` event may give ketamine (lower-cased): such an IV dose adds to the session's ketamine.
+KETAMINE_NAMES = ("ketamine", "ketamine hydrochloride")
 
 
 class Bolus(BaseModel):

@@ -25,7 +25,7 @@ from typing import Any
 
 from ketaclinic.clinical.dosing import program_dosing_weight_kg
 from ketaclinic.clinical.record import EventRow, corrections_by_event
-from ketaclinic.pharmacology.regimen import mg_as_given
+from ketaclinic.pharmacology.regimen import KETAMINE_NAMES, MG_PER_UNIT, mg_as_given
 
 SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
 KIND_LABELS = {
@@ -42,8 +42,6 @@ ACTION_WORDS = {
     "stop_infusion": "stop the infusion", "give_medication": "give medication (per plan)",
     "call_physician": "call the physician",
 }
-KETAMINE_NAMES = ("ketamine", "ketamine hydrochloride")
-MG_PER_UNIT = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ from ketaclinic.clinical.protocols import get_protocol
 from ketaclinic.clinical.record import corrections_by_event, rate_changes_given
 from ketaclinic.clinical.vitals import Vitals
 from ketaclinic.clock import utcnow
-from ketaclinic.pharmacology.regimen import Infusion, doses_as_given
+from ketaclinic.pharmacology.regimen import KETAMINE_NAMES, MG_PER_UNIT, Infusion, doses_as_given
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.plans import Plan
@@ -107,8 +107,6 @@ from ketaclinic.services.plans import dosing_refusal
 from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, ScheduledAt, Text, explain
 from ketaclinic.settings import Settings
 
-KETAMINE_NAMES = ("ketamine", "ketamine hydrochloride")
-MG_PER_UNIT = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 CLINICAL_ROLES = ("physician", "nurse")
 SCHEDULE_ROLES = ("physician", "nurse", "coordinator")
 READ_ROLES = ("physician", "nurse", "coordinator", "patient")
