@@ -7,6 +7,7 @@ from ketaclinic.records.clinic_settings import ClinicSettingsVersion
 from ketaclinic.records.db import Base
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
+from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.inquiries import Inquiry
 from ketaclinic.records.installation import Installation
 from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
@@ -14,7 +15,6 @@ from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.records.ratelimit import RateCounter
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.records.research_keys import ResearchKey
-from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.records.users import AccountLink, User
 

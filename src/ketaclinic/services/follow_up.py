@@ -38,9 +38,9 @@ from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
 from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.records.db import Database
+from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
-from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.services.clinic_settings import current_booster_policy
 from ketaclinic.services.common import audit, require_role, unit_of_work
