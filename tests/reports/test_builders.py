@@ -31,7 +31,7 @@ from ketaclinic.reports.snapshots import (
     PlanOverrideLine,
     PlanSnapshot,
     SessionRecordSnapshot,
-    VisitSnapshot,
+    SessionSnapshot,
 )
 from tests.reports.pdfcheck import read_pdf
 
@@ -63,9 +63,9 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def visit(visit_id: int, day: datetime, *, state: str = "discharged", minutes: float = 120) -> VisitSnapshot:
+def session(visit_id: int, day: datetime, *, state: str = "discharged", minutes: float = 120) -> SessionSnapshot:
     done = state == "discharged"
-    return VisitSnapshot(id=visit_id, plan_id=PLAN.id, state=state, scheduled_at=day,
+    return SessionSnapshot(id=visit_id, plan_id=PLAN.id, state=state, scheduled_at=day,
                          started_at=day if done else None, ended_at=day + timedelta(minutes=minutes) if done else None,
                          discharged_at=day + timedelta(minutes=minutes + 65) if done else None, weight_kg=70.0,
                          pump_program=PROGRAM if done else None, created_by=NURSE, protocol_id=PLAN.protocol_id)
@@ -173,7 +173,7 @@ def test_a_draft_in_the_snapshot_gives_a_letter_marked_draft_on_a_demo_frame():
 
 def course_snapshot(**changes) -> CourseLetterSnapshot:
     snapshot = CourseLetterSnapshot(
-        issue=ISSUE, patient=PATIENT, visits=(visit(11, FIRST), visit(12, SECOND)),
+        issue=ISSUE, patient=PATIENT, sessions=(session(11, FIRST), session(12, SECOND)),
         events=eventful_events(),
         names=NAMES, plan=PLAN,
         course=CourseFacts(baseline_nrs=8.0, course_end=SECOND.date(), followup_nrs=4.0, followup_days=20),
@@ -222,7 +222,7 @@ def record_snapshot(**changes) -> SessionRecordSnapshot:
                  "minimum_observation_min": 60, "criteria": [],
                  "padss": {"vital_signs": 2, "activity": 2, "nausea_vomiting": 2, "pain": 2, "bleeding": 2, "total": 10}}
     snapshot = SessionRecordSnapshot(issue=ISSUE, patient=PATIENT,
-                                     visit=replace(visit(11, FIRST), checklist=checklist, discharge=discharge),
+                                     session=replace(session(11, FIRST), checklist=checklist, discharge=discharge),
                                      plan=PLAN, events=eventful_events(), names=NAMES)
     return replace(snapshot, **changes)
 
@@ -242,7 +242,7 @@ def test_the_session_record_is_drawn_from_the_snapshot_alone():
 
 
 def test_a_record_before_the_start_prints_the_plans_program():
-    waiting = record_snapshot(visit=visit(13, NOW + timedelta(days=1), state="scheduled"), events=())
+    waiting = record_snapshot(session=session(13, NOW + timedelta(days=1), state="scheduled"), events=())
     text = squash(re.sub(r"<[^>]+>", " ", build_session_record_html(waiting)))
     assert "Scheduled" in text and "maintenance infusion" in text  # the plan's program, not yet snapshotted
     assert "Ketamine given: 0 mg" in text
@@ -255,10 +255,10 @@ def summary_snapshot(**changes) -> PatientSummarySnapshot:
     before = diary(FIRST.date() - timedelta(days=21), 21, 8, mood=3.0, sleep=4.0, function=3.0,
                    opioid_doses=({"opioid": "oxycodone", "daily_dose_mg": 20},))
     after = diary(SECOND.date() + timedelta(days=1), 20, 3, mood=7.0, sleep=7.0, function=6.0)
-    booked = visit(13, NOW + timedelta(days=3), state="scheduled")
+    booked = session(13, NOW + timedelta(days=3), state="scheduled")
     snapshot = PatientSummarySnapshot(
         issue=ISSUE, patient=PATIENT, screening_input={"pain": {"conditions": ["crps"], "nrs_now": 8}},
-        visits=(visit(11, FIRST), visit(12, SECOND), booked),
+        sessions=(session(11, FIRST), session(12, SECOND), booked),
         events=tuple(e for e in eventful_events() if e.kind in ("rate_change", "side_effect", "vitals", "amendment")),
         diary=before + after,
         course=CourseFacts(baseline_nrs=8.0, course_end=SECOND.date(), followup_nrs=3.0, followup_days=20),
@@ -282,7 +282,7 @@ def test_the_patient_summary_is_drawn_from_the_snapshot_alone():
 
 
 def test_a_summary_before_any_session_says_so():
-    snapshot = summary_snapshot(visits=(), events=(), diary=(), course="no completed session", screening_input=None)
+    snapshot = summary_snapshot(sessions=(), events=(), diary=(), course="no completed session", screening_input=None)
     assert summary_counts(snapshot) == (0, 0)
     text = squash(read_pdf(build_patient_summary(snapshot)).text)
     assert "You have not had a treatment session yet." in text

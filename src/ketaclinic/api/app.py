@@ -114,8 +114,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers and the database is reachable")
     def healthz(request: Request) -> dict[str, Any]:
-        with request.app.state.db.reading() as session:
-            session.execute(text("SELECT 1"))
+        with request.app.state.db.reading() as uow:
+            uow.execute(text("SELECT 1"))
         return {"status": "ok"}
 
     _mount_extensions(app, settings)

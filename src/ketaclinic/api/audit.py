@@ -39,6 +39,6 @@ def list_entries(
 @router.get("/verify", summary="Check the hash chain (first broken entry, if any)")
 def verify(request: Request, actor: Admin) -> dict[str, Any]:
     report = service.verify(db_of(request))
-    with unit_of_work(db_of(request)) as session:
-        audit(session, actor, "audit.verify", "audit_log", None, {"intact": report.intact})
+    with unit_of_work(db_of(request)) as uow:
+        audit(uow, actor, "audit.verify", "audit_log", None, {"intact": report.intact})
     return report.as_dict()

@@ -501,18 +501,18 @@ def _step_text(step: dict[str, Any]) -> str:
     return f"{step.get('kind', 'dose')} {step.get('dose_mg', 0):g} mg ({step.get('route', 'iv')})"
 
 
-def _administrations(b: _Builder, visit: Any, events: Sequence[Any],
+def _administrations(b: _Builder, session: Any, events: Sequence[Any],
                      encounter: str) -> list[tuple[datetime, datetime, str]]:
     """One MedicationAdministration per bolus and per infusion segment, as the pump gave it; returns
     each one's (start, end, full URL), so a side effect can name the dose under way as its suspect."""
-    program = visit.pump_program or {}
+    program = session.pump_program or {}
     given_steps: list[tuple[datetime, datetime, str]] = []
-    if not program.get("program") or visit.started_at is None:
+    if not program.get("program") or session.started_at is None:
         return given_steps
     changes = rate_changes_given(events)
     # what has been given: up to the stop, or, while the infusion runs, up to the moment of the export
-    until = visit.ended_at or max(b.generated_at, visit.started_at)
-    stopped = (until - visit.started_at).total_seconds() / 60
+    until = session.ended_at or max(b.generated_at, session.started_at)
+    stopped = (until - session.started_at).total_seconds() / 60
     given, _ = doses_as_given(program["program"], changes, stopped)
     lot = program.get("ketamine_lot_number")
     concentration = program.get("concentration_mg_per_ml")
@@ -527,16 +527,16 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any],
                                                   "denominator": _qty(1, "mL", "mL")}}]
     for index, dose in enumerate(sorted(given, key=lambda d: d.at_min if isinstance(d, Bolus) else d.start_min)):
         if isinstance(dose, Bolus):
-            when = visit.started_at + timedelta(minutes=dose.at_min)
+            when = session.started_at + timedelta(minutes=dose.at_min)
             dosage: dict[str, Any] = {"route": _route(dose.route), "dose": _qty(round(dose.dose_mg, 3), "mg", "mg"),
                                       "text": f"ketamine {dose.dose_mg:g} mg {dose.route} (programmed step)"}
             period: dict[str, Any] = {"effectiveDateTime": _iso(when)}
             status = "completed"
             start = end = when
         else:
-            start = visit.started_at + timedelta(minutes=dose.start_min)
-            end = visit.started_at + timedelta(minutes=dose.start_min + dose.duration_min)
-            running = visit.ended_at is None and dose.end_min >= stopped - 1e-9
+            start = session.started_at + timedelta(minutes=dose.start_min)
+            end = session.started_at + timedelta(minutes=dose.start_min + dose.duration_min)
+            running = session.ended_at is None and dose.end_min >= stopped - 1e-9
             if running:
                 end = max(b.generated_at, start)
             mg = dose.dose_mg
@@ -552,7 +552,7 @@ def _administrations(b: _Builder, visit: Any, events: Sequence[Any],
             status = "in-progress" if running else "completed"
             if running:
                 dosage["text"] += " so far (running at the time of this export)"
-        url = b.add("medication-administration", f"{visit.id}:step:{index}", {
+        url = b.add("medication-administration", f"{session.id}:step:{index}", {
             "resourceType": "MedicationAdministration", "status": status, "contained": [copy.deepcopy(medication)],
             "medicationReference": {"reference": "#ketamine"}, "subject": b.patient_ref,
             "context": {"reference": encounter}, "dosage": dosage, **period,
@@ -572,26 +572,26 @@ def _suspect(given: Sequence[tuple[datetime, datetime, str]], when: datetime | N
     return max(before)[1] if before else None
 
 
-def _session(b: _Builder, visit: Any, events: Sequence[Any]) -> None:
-    inpatient = (visit.pump_program or {}).get("setting") == "inpatient"
-    period: dict[str, Any] = {"start": _iso(visit.started_at or visit.scheduled_at)}
-    if visit.discharged_at or visit.ended_at:
-        period["end"] = _iso(visit.discharged_at or visit.ended_at)
+def _session(b: _Builder, session: Any, events: Sequence[Any]) -> None:
+    inpatient = (session.pump_program or {}).get("setting") == "inpatient"
+    period: dict[str, Any] = {"start": _iso(session.started_at or session.scheduled_at)}
+    if session.discharged_at or session.ended_at:
+        period["end"] = _iso(session.discharged_at or session.ended_at)
     klass = codes.INPATIENT if inpatient else codes.AMBULATORY
-    encounter = b.add("encounter", visit.id, {
-        "resourceType": "Encounter", "status": ENCOUNTER_STATUS[visit.state], "class": klass.coding(),
+    encounter = b.add("encounter", session.id, {
+        "resourceType": "Encounter", "status": ENCOUNTER_STATUS[session.state], "class": klass.coding(),
         "type": [{"text": "Low-dose ketamine infusion visit"}], "subject": b.patient_ref, "period": period,
     })
-    if visit.started_at is None:
+    if session.started_at is None:
         return
-    done = visit.state in ("observing", "discharged")
-    b.add("procedure", visit.id, {
+    done = session.state in ("observing", "discharged")
+    b.add("procedure", session.id, {
         "resourceType": "Procedure", "status": "completed" if done else "in-progress",
         "code": {"text": "Low-dose ketamine infusion for chronic pain (monitored)"},
         "subject": b.patient_ref, "encounter": {"reference": encounter},
-        "performedPeriod": {k: v for k, v in (("start", _iso(visit.started_at)), ("end", _iso(visit.ended_at))) if v},
+        "performedPeriod": {k: v for k, v in (("start", _iso(session.started_at)), ("end", _iso(session.ended_at))) if v},
     })
-    given = _administrations(b, visit, events, encounter)
+    given = _administrations(b, session, events, encounter)
     fixes = corrections_by_event(events)
     amendments: dict[int, list[Any]] = {}
     acknowledgements: dict[int, list[Any]] = {}
@@ -833,8 +833,8 @@ def bundle(chart: Chart) -> dict[str, Any]:
     superseded = {p.supersedes_id for p in chart.plans if p.supersedes_id is not None and p.status == "signed"}
     for plan in chart.plans:
         _care_plan(b, plan, plan.id in superseded, evaluation_conditions)
-    for visit in chart.sessions:
-        _session(b, visit, chart.events.get(visit.id, ()))
+    for session in chart.sessions:
+        _session(b, session, chart.events.get(session.id, ()))
     replaced = {e.amends_id for e in chart.diary if e.amends_id is not None}
     current_diary = [e for e in chart.diary if e.id not in replaced]
     if current_diary:

@@ -122,17 +122,17 @@ def hash_of(entry: AuditEntry) -> str:
     )
 
 
-def _lock_head(session: Session) -> AuditHead:
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+def _lock_head(uow: Session) -> AuditHead:
+    head = uow.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
     if head is None:  # created by the first migration; kept for databases made some other way
         head = AuditHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
-        session.add(head)
-        session.flush()
+        uow.add(head)
+        uow.flush()
     return head
 
 
 def append(
-    session: Session,
+    uow: Session,
     *,
     action: str,
     user_id: int | None = None,
@@ -145,7 +145,7 @@ def append(
     at: datetime | None = None,
 ) -> AuditEntry:
     """Append one entry inside the caller's transaction (it commits or rolls back with the change it records)."""
-    head = _lock_head(session)
+    head = _lock_head(uow)
     seq = head.last_seq + 1
     at = (at or utcnow()).astimezone(UTC)
     # Stored timestamps keep microseconds on both engines; hash what will be read back.
@@ -164,10 +164,10 @@ def append(
     }
     digest = entry_hash(**fields)
     entry = AuditEntry(**fields, hash=digest)
-    session.add(entry)
+    uow.add(entry)
     head.last_seq = seq
     head.last_hash = digest
-    session.flush()
+    uow.flush()
     return entry
 
 
@@ -200,16 +200,16 @@ class ChainReport:
         }
 
 
-def _entries(session: Session) -> Iterator[AuditEntry]:
-    yield from session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)).scalars()
+def _entries(uow: Session) -> Iterator[AuditEntry]:
+    yield from uow.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)).scalars()
 
 
-def find_break(session: Session) -> tuple[int, ChainBreak | None]:
+def find_break(uow: Session) -> tuple[int, ChainBreak | None]:
     """Walk the chain from the start; return the number of entries and the first break (or None)."""
-    head = session.get(AuditHead, 1)
+    head = uow.get(AuditHead, 1)
     head_seq = head.last_seq if head else 0
     head_hash = head.last_hash if head else GENESIS_HASH
-    return find_break_in(_entries(session), head_seq, head_hash)
+    return find_break_in(_entries(uow), head_seq, head_hash)
 
 
 def find_break_in(entries: Iterable[AuditEntry], head_seq: int, head_hash: str) -> tuple[int, ChainBreak | None]:
@@ -240,10 +240,10 @@ def find_break_in(entries: Iterable[AuditEntry], head_seq: int, head_hash: str) 
     return count, None
 
 
-def verify_chain(session: Session) -> ChainReport:
+def verify_chain(uow: Session) -> ChainReport:
     """Check the whole chain. ``first_break`` is ``None`` when every entry is intact and in place."""
-    count, brk = find_break(session)
-    head = session.get(AuditHead, 1)
+    count, brk = find_break(uow)
+    head = uow.get(AuditHead, 1)
     return ChainReport(
         intact=brk is None,
         entries=count,

@@ -109,8 +109,8 @@ def _verify_sqlite_file(source: Path) -> ChainReport:
             return _no_audit_log("the backup has no audit log")
         db = Database(f"sqlite:///{copy}")
         try:
-            with db.reading() as session:
-                return verify_chain(session)
+            with db.reading() as uow:
+                return verify_chain(uow)
         finally:
             db.dispose()
 
@@ -225,8 +225,8 @@ def restore(url: str, source: Path, *, accept_broken_chain: bool = False,
         if not report.intact:
             from ketaclinic.records.audit import append
 
-            with db.transaction() as session:
-                append(session, action="backup.restore_broken_chain", username=operator, role="system", ip="local",
+            with db.transaction() as uow:
+                append(uow, action="backup.restore_broken_chain", username=operator, role="system", ip="local",
                        detail={"file": str(source), "backup_chain": report.as_dict()})
     finally:
         db.dispose()

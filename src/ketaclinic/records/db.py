@@ -130,14 +130,14 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session inside one transaction: committed on success, rolled back on any error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        with self.sessions() as uow, uow.begin():
+            yield uow
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only look (no audit entry, no write lock on SQLite): token checks, health, verify."""
-        with self._read_sessions() as session:  # closing rolls back; loaded objects stay readable
-            yield session
+        with self._read_sessions() as uow:  # closing rolls back; loaded objects stay readable
+            yield uow
 
     def dispose(self) -> None:
         self.engine.dispose()

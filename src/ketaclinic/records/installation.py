@@ -24,9 +24,9 @@ class Installation(AppendOnlyMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
 
 
-def installation_uuid(session: Session) -> str:
+def installation_uuid(uow: Session) -> str:
     """The installation's UUID (migration 0006 writes it; a database without it is not migrated)."""
-    value = session.execute(select(Installation.uuid).order_by(Installation.id).limit(1)).scalar_one_or_none()
+    value = uow.execute(select(Installation.uuid).order_by(Installation.id).limit(1)).scalar_one_or_none()
     if value is None:
         raise RuntimeError("this database has no installation id: run `ketaclinic migrate`")
     return value

@@ -42,8 +42,8 @@ class ResearchKey(AppendOnlyMixin, Base):
 
 
 def _stored(db: Database, purpose: str) -> bytes | None:
-    with db.reading() as session:
-        return session.execute(select(ResearchKey.secret).where(ResearchKey.purpose == purpose)).scalar_one_or_none()
+    with db.reading() as uow:
+        return uow.execute(select(ResearchKey.secret).where(ResearchKey.purpose == purpose)).scalar_one_or_none()
 
 
 def research_key(db: Database, purpose: str = DATE_SHIFT) -> bytes:
@@ -56,8 +56,8 @@ def research_key(db: Database, purpose: str = DATE_SHIFT) -> bytes:
     if key is not None:
         return bytes(key)
     try:
-        with db.transaction() as session:
-            session.add(ResearchKey(purpose=purpose, secret=secrets.token_bytes(KEY_BYTES)))
+        with db.transaction() as uow:
+            uow.add(ResearchKey(purpose=purpose, secret=secrets.token_bytes(KEY_BYTES)))
     except exc.IntegrityError:
         pass  # another worker stored it first
     key = _stored(db, purpose)

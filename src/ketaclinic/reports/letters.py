@@ -54,7 +54,7 @@ from ketaclinic.reports.snapshots import (
     FollowUpWindow,
     PatientIdentity,
     PlanSnapshot,
-    VisitSnapshot,
+    SessionSnapshot,
 )
 
 LETTER_TITLE = "Letter to the referrer"  # the running header and the PDF's title
@@ -265,10 +265,10 @@ def window_means(by_day: dict[date, Any], first: date, last: date) -> WindowMean
                        round(mean(mmes), 1) if days else None, sum(1 for m in mmes if m > 0))
 
 
-def _session_line(visit: VisitSnapshot, summary: SessionSummary, booster: bool, tz: tzinfo) -> dict[str, Any]:
-    program = visit.pump_program or {}
+def _session_line(session: SessionSnapshot, summary: SessionSummary, booster: bool, tz: tzinfo) -> dict[str, Any]:
+    program = session.pump_program or {}
     return {
-        "id": visit.id, "day": local(visit.started_at or visit.scheduled_at, tz), "booster": booster,
+        "id": session.id, "day": local(session.started_at or session.scheduled_at, tz), "booster": booster,
         "protocol": _protocol_name(str(program.get("protocol", ""))).split(",")[0] if program.get("protocol") else "—",
         "total_mg": summary.total_mg, "mg_per_kg": summary.mg_per_kg, "infusion_min": summary.infusion_min,
         "rate_changes": [f"{fmt(c.old_mg_per_h)}→{fmt(c.new_mg_per_h)} mg/h ({c.reason})" for c in summary.rate_changes],
@@ -375,25 +375,25 @@ def _pain_chart(by_day: dict[date, Any], session_days: list[date], baseline: flo
 
 def course_letter_document(snapshot: CourseLetterSnapshot) -> tuple[Frame, dict[str, Any]]:
     """The frame and what ``letter_course.html`` prints, from the snapshot."""
-    issue, patient, visits, course, window = snapshot.issue, snapshot.patient, snapshot.visits, snapshot.course, snapshot.window
+    issue, patient, sessions, course, window = snapshot.issue, snapshot.patient, snapshot.sessions, snapshot.course, snapshot.window
     now, tz = issue.now, issue.tz
     today = local(now, tz).date()
     cite = Citations()
     entries = {d.day: d for d in snapshot.diary}
     follow_up = snapshot.follow_up
     frame = frame_for(issue, title=LETTER_TITLE, generated_at=local(now, tz), patient_id=patient.id)
-    first_day = local(visits[0].started_at or visits[0].scheduled_at, tz).date()
-    course_end = course.course_end if isinstance(course, CourseFacts) else local(visits[-1].discharged_at, tz).date()
-    by_session: dict[int, list[EventRow]] = {v.id: [] for v in visits}
+    first_day = local(sessions[0].started_at or sessions[0].scheduled_at, tz).date()
+    course_end = course.course_end if isinstance(course, CourseFacts) else local(sessions[-1].discharged_at, tz).date()
+    by_session: dict[int, list[EventRow]] = {v.id: [] for v in sessions}
     for e in snapshot.events:
         if e.session_id in by_session:
             by_session[e.session_id].append(replace(e, recorded_at=local(e.recorded_at, tz)))
     lines = []
-    for visit in visits:
-        summary = summarise(visit.pump_program, visit.weight_kg, visit.started_at, visit.ended_at,
-                            by_session[visit.id], snapshot.names, now)
-        day = local(visit.started_at or visit.scheduled_at, tz).date()
-        lines.append(_session_line(visit, summary, day > course_end, tz))
+    for session in sessions:
+        summary = summarise(session.pump_program, session.weight_kg, session.started_at, session.ended_at,
+                            by_session[session.id], snapshot.names, now)
+        day = local(session.started_at or session.scheduled_at, tz).date()
+        lines.append(_session_line(session, summary, day > course_end, tz))
     before = window_means(entries, first_day - timedelta(days=PRE_COURSE_DAYS), first_day - timedelta(days=1))
     after = window_means(entries, course_end + timedelta(days=1), course_end + timedelta(days=window.days))
     outcome = _outcome(course, before, after, course_end, today, window)
@@ -419,7 +419,7 @@ def course_letter_document(snapshot: CourseLetterSnapshot) -> tuple[Frame, dict[
         "follow_up_days": window.days, "pre_course_days": PRE_COURSE_DAYS,
         "min_follow_up_entries": window.min_entries,
         "signer": {"name": plan["signed_by"], "plan_signed_at": local(plan["signed_at"], tz)},
-        "pain_chart": _pain_chart(entries, [local(v.started_at or v.scheduled_at, tz).date() for v in visits],
+        "pain_chart": _pain_chart(entries, [local(v.started_at or v.scheduled_at, tz).date() for v in sessions],
                                   outcome["baseline_nrs"], first_day - timedelta(days=PRE_COURSE_DAYS),
                                   min(today, course_end + timedelta(days=window.days))),
         "clinic_policy": CLINIC_POLICY,

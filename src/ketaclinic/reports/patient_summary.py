@@ -51,7 +51,7 @@ from ketaclinic.reports.snapshots import (
     DiaryDay,
     FollowUpFacts,
     PatientSummarySnapshot,
-    VisitSnapshot,
+    SessionSnapshot,
 )
 
 TEMPLATE = "patient_summary.html"
@@ -175,33 +175,33 @@ def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
     return moment.astimezone(tz)
 
 
-def _sessions(visits: Iterable[VisitSnapshot], events: Iterable[EventRow],
-              tz: tzinfo) -> tuple[list[dict[str, Any]], list[VisitSnapshot]]:
+def _sessions(sessions: Iterable[SessionSnapshot], events: Iterable[EventRow],
+              tz: tzinfo) -> tuple[list[dict[str, Any]], list[SessionSnapshot]]:
     """The completed sessions as the summary lists them, and the booked ones still to come."""
-    visits = list(visits)
-    discharged = {visit.id for visit in visits if visit.state == "discharged"}
+    sessions = list(sessions)
+    discharged = {session.id for session in sessions if session.state == "discharged"}
     by_session: dict[int, list[EventRow]] = {}
     for event in events:
         if event.session_id in discharged and event.kind in ("rate_change", "amendment"):
             by_session.setdefault(event.session_id, []).append(event)
     changes = {sid: rate_changes_given(rows) for sid, rows in by_session.items()}
     done: list[dict[str, Any]] = []
-    upcoming: list[VisitSnapshot] = []
-    for visit in visits:
-        if visit.state in UPCOMING:
-            upcoming.append(visit)
-        if visit.state != "discharged":
+    upcoming: list[SessionSnapshot] = []
+    for session in sessions:
+        if session.state in UPCOMING:
+            upcoming.append(session)
+        if session.state != "discharged":
             continue
-        program = visit.pump_program or {}
+        program = session.pump_program or {}
         try:
-            route = get_protocol(visit.protocol_id or "").route
+            route = get_protocol(session.protocol_id or "").route
         except UnknownProtocolError:
             route = "iv"
-        started, ended = _local(visit.started_at, tz), _local(visit.ended_at, tz)
+        started, ended = _local(session.started_at, tz), _local(session.ended_at, tz)
         minutes = (ended - started).total_seconds() / 60 if started and ended else None
-        done.append({"id": visit.id, "day": (started or _local(visit.scheduled_at, tz)).date(),  # type: ignore[union-attr]
+        done.append({"id": session.id, "day": (started or _local(session.scheduled_at, tz)).date(),  # type: ignore[union-attr]
                      "how": how_given(route, [s.get("kind") for s in program.get("program", [])]),
-                     "minutes": minutes, "given_mg": given_mg(program, changes.get(visit.id, []), minutes)})
+                     "minutes": minutes, "given_mg": given_mg(program, changes.get(session.id, []), minutes)})
     return done, upcoming
 
 
@@ -275,7 +275,7 @@ def _pain_chart(entries: list[DiaryDay], session_days: list[date], baseline: flo
     return svg_data_uri(to_svg(chart))
 
 
-def _next_steps(follow_up: FollowUpFacts, upcoming: list[VisitSnapshot], done: list[dict[str, Any]], today: date,
+def _next_steps(follow_up: FollowUpFacts, upcoming: list[SessionSnapshot], done: list[dict[str, Any]], today: date,
                 tz: tzinfo) -> dict[str, Any]:
     booked = [when for when in (_local(v.scheduled_at, tz) for v in upcoming) if when and when.date() >= today]
     if booked:
@@ -337,7 +337,7 @@ def _windows(entries: list[DiaryDay], first_day: date | None) -> tuple[Window | 
 def summary_counts(snapshot: PatientSummarySnapshot) -> tuple[int, int]:
     """How many sessions the summary lists, and how many diary days its "after" column averages."""
     today = snapshot.issue.now.astimezone(snapshot.issue.tz).date()
-    done, _ = _sessions(snapshot.visits, snapshot.events, snapshot.issue.tz)
+    done, _ = _sessions(snapshot.sessions, snapshot.events, snapshot.issue.tz)
     entries = [e for e in snapshot.diary if e.recorded_at.date() <= today]
     _, after = _windows(entries, done[0]["day"] if done else None)
     return len(done), after.days if after else 0
@@ -347,7 +347,7 @@ def summary_context(snapshot: PatientSummarySnapshot) -> dict[str, Any]:
     """Everything the template shows, from the snapshot of one patient's records."""
     patient, now, tz = snapshot.patient, snapshot.issue.now, snapshot.issue.tz
     today = now.astimezone(tz).date()
-    done, upcoming = _sessions(snapshot.visits, snapshot.events, tz)
+    done, upcoming = _sessions(snapshot.sessions, snapshot.events, tz)
     entries = [e for e in snapshot.diary if e.recorded_at.date() <= today]
     session_days = [s["day"] for s in done]
     first_day = session_days[0] if session_days else None

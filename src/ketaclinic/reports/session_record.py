@@ -85,27 +85,27 @@ def _discharge(record: Mapping[str, Any] | None, tz: tzinfo, cite: Citations) ->
 
 def session_record_document(snapshot: SessionRecordSnapshot) -> tuple[Frame, dict[str, Any]]:
     """The frame and what ``session_record.html`` prints, from the snapshot."""
-    issue, patient, visit, names = snapshot.issue, snapshot.patient, snapshot.visit, snapshot.names
+    issue, patient, session, names = snapshot.issue, snapshot.patient, snapshot.session, snapshot.names
     now, tz = issue.now, issue.tz
     cite = Citations()
     plan = plan_summary(snapshot.plan)
-    frame = frame_for(issue, title=f"Session record #{visit.id}", generated_at=local(now, tz), patient_id=patient.id)
+    frame = frame_for(issue, title=f"Session record #{session.id}", generated_at=local(now, tz), patient_id=patient.id)
     events = [replace(e, recorded_at=local(e.recorded_at, tz)) for e in snapshot.events]
-    started = visit.pump_program is not None
-    program = visit.pump_program if started else snapshot.plan.pump_program
-    summary = summarise(program, visit.weight_kg, visit.started_at, visit.ended_at, events, names, now)
+    started = session.pump_program is not None
+    program = session.pump_program if started else snapshot.plan.pump_program
+    summary = summarise(program, session.weight_kg, session.started_at, session.ended_at, events, names, now)
     lines = record_lines(program, events, names)
     for line in lines:
         if line.alert is not None:
             line.cite = cite(line.alert.source)
-    checklist = visit.checklist or {}
+    checklist = session.checklist or {}
     checked_at = checklist.get("checked_at")
     context = {
         "patient": identity(patient, local(now, tz).date()),
-        "visit": {"id": visit.id, "state": STATE_WORDS.get(visit.state, visit.state), "raw_state": visit.state,
-                  "scheduled_at": local(visit.scheduled_at, tz), "started_at": local(visit.started_at, tz),
-                  "ended_at": local(visit.ended_at, tz), "discharged_at": local(visit.discharged_at, tz),
-                  "weight_kg": visit.weight_kg, "scheduled_by": names.get(visit.created_by, "—")},
+        "session": {"id": session.id, "state": STATE_WORDS.get(session.state, session.state), "raw_state": session.state,
+                  "scheduled_at": local(session.scheduled_at, tz), "started_at": local(session.started_at, tz),
+                  "ended_at": local(session.ended_at, tz), "discharged_at": local(session.discharged_at, tz),
+                  "weight_kg": session.weight_kg, "scheduled_by": names.get(session.created_by, "—")},
         "plan": plan,
         "program": {"started": started, "rows": _program_rows(program or {}),
                     "concentration_mg_per_ml": (program or {}).get("concentration_mg_per_ml"),
@@ -122,7 +122,7 @@ def session_record_document(snapshot: SessionRecordSnapshot) -> tuple[Frame, dic
         "lines": lines,
         "summary": summary,
         "actions": ACTION_WORDS,
-        "discharge": _discharge(visit.discharge, tz, cite),
+        "discharge": _discharge(session.discharge, tz, cite),
         "signatures": _signatures(events, names),
         "as_of": local(now, tz), "timezone": str(tz),
     }

@@ -88,7 +88,7 @@ class EvaluationSnapshot:
 
 
 @dataclass(frozen=True)
-class VisitSnapshot:
+class SessionSnapshot:
     """One monitored session as stored (its program is the snapshot taken at the start)."""
 
     id: int
@@ -177,7 +177,7 @@ class EvaluationLetterSnapshot:
 class CourseLetterSnapshot:
     issue: Issue
     patient: PatientIdentity
-    visits: tuple[VisitSnapshot, ...]  # the discharged sessions, in order (at least one)
+    sessions: tuple[SessionSnapshot, ...]  # the discharged sessions, in order (at least one)
     events: tuple[EventRow, ...]  # their events (``session_id`` set)
     names: Names
     plan: PlanSnapshot  # the plan of the last session
@@ -191,7 +191,7 @@ class CourseLetterSnapshot:
 class SessionRecordSnapshot:
     issue: Issue
     patient: PatientIdentity
-    visit: VisitSnapshot
+    session: SessionSnapshot
     plan: PlanSnapshot
     events: tuple[EventRow, ...]  # in time order
     names: Names
@@ -202,7 +202,7 @@ class PatientSummarySnapshot:
     issue: Issue
     patient: PatientIdentity
     screening_input: Mapping[str, Any] | None  # of the current signed evaluation (None: not assessed)
-    visits: tuple[VisitSnapshot, ...]  # every session, by booking time
+    sessions: tuple[SessionSnapshot, ...]  # every session, by booking time
     events: tuple[EventRow, ...]  # rate changes, side effects, vitals and amendments of the discharged sessions
     diary: tuple[DiaryDay, ...]  # in day order
     course: CourseFacts | str

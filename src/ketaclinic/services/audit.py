@@ -60,7 +60,7 @@ def list_audit(db: Database, actor: Actor, filters: AuditFilter, *, limit: int |
     require_role(actor, "admin")
     limit = clamp_limit(limit)
     before = cursor_int(cursor, "before")
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit + 1)
         if before is not None:
             query = query.where(AuditEntry.seq < before)
@@ -72,18 +72,18 @@ def list_audit(db: Database, actor: Actor, filters: AuditFilter, *, limit: int |
             query = query.where(AuditEntry.at >= filters.since)
         if filters.until:
             query = query.where(AuditEntry.at < filters.until)
-        rows = session.execute(query).scalars().all()
+        rows = uow.execute(query).scalars().all()
         more = len(rows) > limit
         rows = rows[:limit]
         page = Page[AuditEntryView](
             items=[AuditEntryView.of(r) for r in rows],
             next_cursor=encode_cursor({"before": rows[-1].seq}) if more and rows else None,
         )
-        audit(session, actor, "audit.read", "audit_log", None, filters.model_dump(mode="json", exclude_none=True))
+        audit(uow, actor, "audit.read", "audit_log", None, filters.model_dump(mode="json", exclude_none=True))
         return page
 
 
 def verify(db: Database) -> ChainReport:
     """Walk the whole chain (read-only)."""
-    with db.reading() as session:
-        return verify_chain(session)
+    with db.reading() as uow:
+        return verify_chain(uow)

@@ -264,68 +264,68 @@ def libraries_of(data: ClinicSettingsData, version: int) -> dict[str, DrugLibrar
 # --- reading the current version -------------------------------------------------------------
 
 
-def _latest(session: Session) -> ClinicSettingsVersion | None:
-    return session.execute(select(ClinicSettingsVersion).order_by(ClinicSettingsVersion.version.desc())
+def _latest(uow: Session) -> ClinicSettingsVersion | None:
+    return uow.execute(select(ClinicSettingsVersion).order_by(ClinicSettingsVersion.version.desc())
                            .limit(1)).scalar_one_or_none()
 
 
-def current(session: Session) -> tuple[int, ClinicSettingsData]:
+def current(uow: Session) -> tuple[int, ClinicSettingsData]:
     """The settings in force and their version (0 and the defaults when none were ever saved)."""
-    row = _latest(session)
+    row = _latest(uow)
     if row is None:
         return 0, ClinicSettingsData()
     return row.version, ClinicSettingsData.model_validate(row.data)
 
 
-def current_library(session: Session) -> DrugLibrary:
+def current_library(uow: Session) -> DrugLibrary:
     """The default (low-dose) drug library, as the clinic tightened it."""
-    version, data = current(session)
+    version, data = current(uow)
     return library_of(data, version)
 
 
-def current_libraries(session: Session) -> dict[str, DrugLibrary]:
+def current_libraries(uow: Session) -> dict[str, DrugLibrary]:
     """Every care profile's library, as the clinic tightened it: what pump programs are judged on."""
-    version, data = current(session)
+    version, data = current(uow)
     return libraries_of(data, version)
 
 
-def current_checklist_policy(session: Session) -> ChecklistPolicy:
+def current_checklist_policy(uow: Session) -> ChecklistPolicy:
     """The pre-infusion checklist's numbers with the clinic's fasting times."""
-    _, data = current(session)
+    _, data = current(uow)
     hours = data.fasting_hours.model_dump()
     if hours == ASA_FASTING_HOURS:
         return DEFAULT_CHECKLIST_POLICY
     return ChecklistPolicy(fasting_hours=hours)
 
 
-def current_bedside_bolus_rule(session: Session) -> str:
+def current_bedside_bolus_rule(uow: Session) -> str:
     """Who may give an extra IV ketamine bolus at the bedside (design 4.3 v2, a clinic setting)."""
-    return current(session)[1].bedside_bolus
+    return current(uow)[1].bedside_bolus
 
 
 def vitals_interval_min(db: Database) -> int:
     """The clinic's routine minutes between vital signs (the console's timer)."""
-    with db.reading() as session:
-        return current(session)[1].vitals_interval_min
+    with db.reading() as uow:
+        return current(uow)[1].vitals_interval_min
 
 
 def pump_double_check(db: Database) -> bool:
     """Whether the console asks for the second clinician's check before the start."""
-    with db.reading() as session:
-        return current_pump_double_check(session)
+    with db.reading() as uow:
+        return current_pump_double_check(uow)
 
 
-def current_pump_double_check(session: Session) -> bool:
+def current_pump_double_check(uow: Session) -> bool:
     """Whether a second clinician must check the pump program before a start (default yes)."""
-    return current(session)[1].pump_double_check
+    return current(uow)[1].pump_double_check
 
 
-def current_minimum_observation_min(session: Session) -> float:
-    return current(session)[1].minimum_observation_min
+def current_minimum_observation_min(uow: Session) -> float:
+    return current(uow)[1].minimum_observation_min
 
 
-def current_booster_policy(session: Session) -> BoosterPolicy:
-    days = current(session)[1].booster_min_interval_days
+def current_booster_policy(uow: Session) -> BoosterPolicy:
+    days = current(uow)[1].booster_min_interval_days
     if days == DEFAULT_BOOSTER_POLICY.min_interval_days:
         return DEFAULT_BOOSTER_POLICY
     return BoosterPolicy(min_interval_days=days)
@@ -333,25 +333,25 @@ def current_booster_policy(session: Session) -> BoosterPolicy:
 
 def drug_library(db: Database) -> DrugLibrary:
     """The low-dose library in force, for pages that compute a program before anything is saved."""
-    with db.reading() as session:
-        return current_library(session)
+    with db.reading() as uow:
+        return current_library(uow)
 
 
 def drug_libraries(db: Database) -> dict[str, DrugLibrary]:
     """Every care profile's library in force (the plan builder computes with the profile chosen)."""
-    with db.reading() as session:
-        return current_libraries(session)
+    with db.reading() as uow:
+        return current_libraries(uow)
 
 
 def clinic_name(db: Database) -> str:
-    with db.reading() as session:
-        return current(session)[1].clinic_name
+    with db.reading() as uow:
+        return current(uow)[1].clinic_name
 
 
 # --- the service calls -------------------------------------------------------------------------
 
 
-def _view(session: Session, row: ClinicSettingsVersion | None) -> ClinicSettingsView:
+def _view(uow: Session, row: ClinicSettingsVersion | None) -> ClinicSettingsView:
     if row is None:
         data, version = ClinicSettingsData(), 0
     else:
@@ -366,15 +366,15 @@ def _view(session: Session, row: ClinicSettingsVersion | None) -> ClinicSettings
 
 def get_settings(db: Database, actor: Actor) -> ClinicSettingsView:
     require_role(actor, *READ_ROLES)
-    with db.reading() as session:
-        return _view(session, _latest(session))
+    with db.reading() as uow:
+        return _view(uow, _latest(uow))
 
 
 def list_versions(db: Database, actor: Actor, *, limit: int = 50) -> list[VersionSummary]:
     """The history of the settings, newest first: who changed what, when, and why."""
     require_role(actor, *WRITE_ROLES)
-    with db.reading() as session:
-        rows = session.execute(select(ClinicSettingsVersion).order_by(ClinicSettingsVersion.version.desc())
+    with db.reading() as uow:
+        rows = uow.execute(select(ClinicSettingsVersion).order_by(ClinicSettingsVersion.version.desc())
                                .limit(max(1, min(limit, 200)))).scalars().all()
         return [VersionSummary(version=r.version, created_at=r.created_at, created_by_username=r.created_by_username,
                                note=r.note, changes=list(r.changes)) for r in rows]
@@ -402,8 +402,8 @@ def update_settings(db: Database, actor: Actor, expected_version: int | None, pa
     """Save a new version of the settings (admin, If-Match with the version read; 0 for the defaults)."""
     require_role(actor, *WRITE_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        version, old = current(session)
+    with unit_of_work(db) as uow:
+        version, old = current(uow)
         if expected_version is None:
             raise PreconditionRequired("send If-Match with the settings version you last read (0 for the defaults)")
         if expected_version != version:
@@ -426,8 +426,8 @@ def update_settings(db: Database, actor: Actor, expected_version: int | None, pa
         row = ClinicSettingsVersion(version=version + 1, data=new.model_dump(mode="json"), changes=changes,
                                     note=patch.note, created_at=now, created_by=actor.user_id,
                                     created_by_username=actor.username)
-        session.add(row)
-        session.flush()  # a concurrent save of the same version fails here on the unique version (409)
-        audit(session, actor, "clinic_settings.update", "clinic_settings", row.version,
+        uow.add(row)
+        uow.flush()  # a concurrent save of the same version fails here on the unique version (409)
+        audit(uow, actor, "clinic_settings.update", "clinic_settings", row.version,
               {"version": row.version, "changes": changes, "note": patch.note})
-        return _view(session, row)
+        return _view(uow, row)

@@ -37,8 +37,8 @@ MAX_LIMIT = 200
 def unit_of_work(db: Database) -> Iterator[Session]:
     """One transaction; stale versions and guard refusals become 409."""
     try:
-        with db.transaction() as session:
-            yield session
+        with db.transaction() as uow:
+            yield uow
     except StaleDataError:
         raise Conflict("the record was changed by someone else: reload it and try again") from None
     except ImmutableRecordError as error:
@@ -51,7 +51,7 @@ def unit_of_work(db: Database) -> Iterator[Session]:
 
 
 def audit(
-    session: Session,
+    uow: Session,
     actor: Actor,
     action: str,
     record_type: str | None = None,
@@ -60,7 +60,7 @@ def audit(
 ) -> None:
     """Append the audit entry for what ``actor`` just did, in the same transaction."""
     audit_log.append(
-        session,
+        uow,
         action=action,
         user_id=actor.user_id,
         username=actor.username,
@@ -89,8 +89,8 @@ def check_version(record: Any, expected_version: int | None) -> None:
         )
 
 
-def get_or_404(session: Session, model: type[R], record_id: int, what: str) -> R:
-    record = session.get(model, record_id)
+def get_or_404(uow: Session, model: type[R], record_id: int, what: str) -> R:
+    record = uow.get(model, record_id)
     if record is None:
         raise NotFound(f"{what} not found")
     return record

@@ -155,13 +155,13 @@ def add_entry(db: Database, actor: Actor, data: DiaryIn, *, now: datetime | None
         mme = _mme(doses)
     except UnknownOpioidError as error:
         raise ValidationFailed(str(error), code="unknown_opioid", field="opioid_doses") from None
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, _own_patient_id(actor, data.patient_id))
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, _own_patient_id(actor, data.patient_id))
         if patient.birth_date is not None and day < patient.birth_date:
             raise ValidationFailed(f"day must be from the patient's birth ({patient.birth_date.isoformat()}) to today",
                                    field="day")
         if data.amends_id is not None:
-            target = session.get(DiaryEntry, data.amends_id)
+            target = uow.get(DiaryEntry, data.amends_id)
             if target is None or target.patient_id != patient.id:
                 raise ValidationFailed("amends_id names no entry of this diary", field="amends_id")
         entry = DiaryEntry(
@@ -169,9 +169,9 @@ def add_entry(db: Database, actor: Actor, data: DiaryIn, *, now: datetime | None
             function=data.function, opioid_doses=doses, urinary_symptoms=data.urinary_symptoms.model_dump(),
             note=data.note, amends_id=data.amends_id, created_at=now, created_by=actor.user_id,
         )
-        session.add(entry)
-        session.flush()
-        audit(session, actor, "diary.create", "diary_entry", entry.id,
+        uow.add(entry)
+        uow.flush()
+        audit(uow, actor, "diary.create", "diary_entry", entry.id,
               {"patient_id": patient.id, "amends": data.amends_id, "mme_per_day": mme})
         return view_of(entry)
 
@@ -181,14 +181,14 @@ def list_entries(db: Database, actor: Actor, *, patient_id: int | None = None, s
     require_role(actor, *READ_ROLES)
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, _own_patient_id(actor, patient_id))
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, _own_patient_id(actor, patient_id))
         query = (select(DiaryEntry).where(DiaryEntry.patient_id == patient.id, DiaryEntry.id > after)
                  .order_by(DiaryEntry.id).limit(limit + 1))
         if since is not None:
             query = query.where(DiaryEntry.recorded_at >= _day_start(since).replace(hour=0))
-        rows = session.execute(query).scalars().all()
-        audit(session, actor, "diary.list", "patient", patient.id, {"count": len(rows[:limit])})
+        rows = uow.execute(query).scalars().all()
+        audit(uow, actor, "diary.list", "patient", patient.id, {"count": len(rows[:limit])})
         return page_of(rows, limit, view_of)
 
 
@@ -209,22 +209,22 @@ def effective_days(entries: list[DiaryEntry]) -> list[CoreDiaryEntry]:
     return [CoreDiaryEntry(day=day, pain_nrs=e.pain_nrs) for day, e in current_by_day(entries).items()]
 
 
-def patient_entries(session: Session, patient_id: int) -> list[DiaryEntry]:
-    return list(session.execute(select(DiaryEntry).where(DiaryEntry.patient_id == patient_id)
+def patient_entries(uow: Session, patient_id: int) -> list[DiaryEntry]:
+    return list(uow.execute(select(DiaryEntry).where(DiaryEntry.patient_id == patient_id)
                                 .order_by(DiaryEntry.recorded_at, DiaryEntry.id)).scalars())
 
 
-def discharged_days(session: Session, patient_id: int) -> list[date]:
-    rows = session.execute(select(InfusionSession.discharged_at).where(
+def discharged_days(uow: Session, patient_id: int) -> list[date]:
+    rows = uow.execute(select(InfusionSession.discharged_at).where(
         InfusionSession.patient_id == patient_id, InfusionSession.state == "discharged")
         .order_by(InfusionSession.discharged_at)).scalars().all()
     return [r.date() for r in rows if r is not None]
 
 
-def baseline_pain(session: Session, patient_id: int, days: list[CoreDiaryEntry],
+def baseline_pain(uow: Session, patient_id: int, days: list[CoreDiaryEntry],
                   first_session_day: date | None) -> tuple[float | None, str | None]:
     """The pre-course pain: the signed evaluation's NRS, else the mean diary NRS before the first session."""
-    evaluation = current_signed_evaluation(session, patient_id)
+    evaluation = current_signed_evaluation(uow, patient_id)
     nrs = ((evaluation.screening_input or {}).get("pain") or {}).get("nrs_now") if evaluation else None
     if nrs:
         return float(nrs), f"evaluation {evaluation.id}"  # type: ignore[union-attr]
@@ -238,12 +238,12 @@ def booster_suggestion(db: Database, actor: Actor, patient_id: int | None = None
                        today: date | None = None) -> BoosterView:
     require_role(actor, *READ_ROLES)
     today = today or utcnow().date()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, _own_patient_id(actor, patient_id))
-        days = [d for d in effective_days(patient_entries(session, patient.id)) if d.day <= today]
-        sessions = [d for d in discharged_days(session, patient.id) if d <= today]
-        baseline, baseline_source = baseline_pain(session, patient.id, days, sessions[0] if sessions else None)
-        audit(session, actor, "diary.booster", "patient", patient.id)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, _own_patient_id(actor, patient_id))
+        days = [d for d in effective_days(patient_entries(uow, patient.id)) if d.day <= today]
+        sessions = [d for d in discharged_days(uow, patient.id) if d <= today]
+        baseline, baseline_source = baseline_pain(uow, patient.id, days, sessions[0] if sessions else None)
+        audit(uow, actor, "diary.booster", "patient", patient.id)
         empty: dict[str, Any] = dict(patient_id=patient.id, today=today, baseline_pain_nrs=baseline,
                                      baseline_source=baseline_source, last_session_day=sessions[-1] if sessions else None,
                                      suggest_booster=False, relief_faded=False, had_relief=False,
@@ -252,7 +252,7 @@ def booster_suggestion(db: Database, actor: Actor, patient_id: int | None = None
             return BoosterView(**empty, message="No completed session yet: nothing to boost.")
         if baseline is None:
             return BoosterView(**empty, message="No pre-course pain recorded (evaluation NRS or diary): cannot judge relief.")
-        advice = booster_advice(baseline, days, sessions[-1], today, current_booster_policy(session))
+        advice = booster_advice(baseline, days, sessions[-1], today, current_booster_policy(uow))
         return BoosterView(**{**empty, "suggest_booster": advice.suggest_booster, "relief_faded": advice.relief_faded,
                               "had_relief": advice.had_relief, "earliest_booster_day": advice.earliest_booster_day,
                               "entries_in_window": advice.entries_in_window, "source": advice.source},

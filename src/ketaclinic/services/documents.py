@@ -59,7 +59,7 @@ from ketaclinic.reports.snapshots import (
     PlanOverrideLine,
     PlanSnapshot,
     SessionRecordSnapshot,
-    VisitSnapshot,
+    SessionSnapshot,
 )
 from ketaclinic.services.clinic_settings import current
 from ketaclinic.services.common import audit, require_role, unit_of_work
@@ -164,8 +164,8 @@ def outcome_report_filename(start: str | date | None, end: str | date | None, to
 # --- copying the records into a snapshot -----------------------------------------------------------
 
 
-def _issue(session: Session, actor: Actor, now: datetime, tz: tzinfo, *, demo: bool) -> Issue:
-    return Issue(clinic_name=current(session)[1].clinic_name, now=now, tz=tz,
+def _issue(uow: Session, actor: Actor, now: datetime, tz: tzinfo, *, demo: bool) -> Issue:
+    return Issue(clinic_name=current(uow)[1].clinic_name, now=now, tz=tz,
                  generated_by=actor.username or "ketaclinic", demo=demo)
 
 
@@ -181,10 +181,10 @@ def _identity(patient: Patient) -> PatientIdentity:
                            referring_physician_contact=patient.referring_physician_contact)
 
 
-def _plan(session: Session, plan: Plan) -> PlanSnapshot:
-    overrides = session.execute(select(PlanOverride).where(PlanOverride.plan_id == plan.id)
+def _plan(uow: Session, plan: Plan) -> PlanSnapshot:
+    overrides = uow.execute(select(PlanOverride).where(PlanOverride.plan_id == plan.id)
                                 .order_by(PlanOverride.id)).scalars().all()
-    names = staff_names(session, [plan.signed_by, *(o.approved_by for o in overrides)])
+    names = staff_names(uow, [plan.signed_by, *(o.approved_by for o in overrides)])
     return PlanSnapshot(
         id=plan.id, protocol_id=plan.protocol_id, pump_program=plan.pump_program, weight_kg=plan.weight_kg,
         concentration_mg_per_ml=plan.concentration_mg_per_ml, series_rule=plan.series_rule,
@@ -193,11 +193,11 @@ def _plan(session: Session, plan: Plan) -> PlanSnapshot:
                                          reason=o.reason, by=names.get(o.approved_by, NOBODY)) for o in overrides))
 
 
-def _visit(visit: InfusionSession, protocol_id: str | None = None) -> VisitSnapshot:
-    return VisitSnapshot(id=visit.id, plan_id=visit.plan_id, state=visit.state, scheduled_at=visit.scheduled_at,
-                         started_at=visit.started_at, ended_at=visit.ended_at, discharged_at=visit.discharged_at,
-                         weight_kg=visit.weight_kg, pump_program=visit.pump_program, checklist=visit.checklist,
-                         discharge=visit.discharge, created_by=visit.created_by, protocol_id=protocol_id)
+def _session_snapshot(session: InfusionSession, protocol_id: str | None = None) -> SessionSnapshot:
+    return SessionSnapshot(id=session.id, plan_id=session.plan_id, state=session.state, scheduled_at=session.scheduled_at,
+                         started_at=session.started_at, ended_at=session.ended_at, discharged_at=session.discharged_at,
+                         weight_kg=session.weight_kg, pump_program=session.pump_program, checklist=session.checklist,
+                         discharge=session.discharge, created_by=session.created_by, protocol_id=protocol_id)
 
 
 def _event(row: SessionEvent) -> EventRow:
@@ -227,13 +227,13 @@ def _follow_up(follow_up: PatientFollowUp) -> FollowUpFacts:
                                                message=c.message, source=c.source) for c in follow_up.checks))
 
 
-def _signed_plan_of(session: Session, evaluation: Evaluation) -> Plan | None:
+def _signed_plan_of(uow: Session, evaluation: Evaluation) -> Plan | None:
     """The signed plan made from this evaluation that no signed plan supersedes (else the latest signed)."""
-    plans = session.execute(select(Plan).where(Plan.evaluation_id == evaluation.id, Plan.status == "signed")
+    plans = uow.execute(select(Plan).where(Plan.evaluation_id == evaluation.id, Plan.status == "signed")
                             .order_by(Plan.signed_at.desc(), Plan.id.desc())).scalars().all()
     if not plans:
         return None
-    superseded = set(session.execute(select(Plan.supersedes_id).where(
+    superseded = set(uow.execute(select(Plan.supersedes_id).where(
         Plan.patient_id == evaluation.patient_id, Plan.status == "signed", Plan.supersedes_id.is_not(None))).scalars())
     return next((p for p in plans if p.id not in superseded), plans[0])
 
@@ -247,25 +247,25 @@ def evaluation_letter(db: Database, actor: Actor, evaluation_id: int, now: datet
     require_role(actor, *LETTER_ROLES)
     now = now or utcnow()
     tz = tz or UTC
-    with unit_of_work(db) as session:
-        evaluation = load_evaluation(session, actor, evaluation_id)  # 404 for another patient's chart
+    with unit_of_work(db) as uow:
+        evaluation = load_evaluation(uow, actor, evaluation_id)  # 404 for another patient's chart
         signed = evaluation.status == "signed"
         if actor.is_patient and not signed:
             raise Forbidden("this letter is still a draft: it is yours to read once a physician signs the evaluation",
                             code="letter_not_signed")
-        patient = session.get(Patient, evaluation.patient_id)
+        patient = uow.get(Patient, evaluation.patient_id)
         assert patient is not None
-        plan_row = _signed_plan_of(session, evaluation) if signed else None
-        replaced_by = session.execute(select(Evaluation.id).where(
+        plan_row = _signed_plan_of(uow, evaluation) if signed else None
+        replaced_by = uow.execute(select(Evaluation.id).where(
             Evaluation.amends_id == evaluation.id, Evaluation.status == "signed")).scalars().first()
-        names = staff_names(session, [evaluation.signed_by, evaluation.created_by])
+        names = staff_names(uow, [evaluation.signed_by, evaluation.created_by])
         first_session = None
         if plan_row is not None:
-            first_session = session.execute(select(InfusionSession.scheduled_at).where(
+            first_session = uow.execute(select(InfusionSession.scheduled_at).where(
                 InfusionSession.plan_id == plan_row.id, InfusionSession.state == "scheduled",
                 InfusionSession.scheduled_at >= now).order_by(InfusionSession.scheduled_at)).scalars().first()
         snapshot = EvaluationLetterSnapshot(
-            issue=_issue(session, actor, now, tz, demo=_is_demo(patient)),
+            issue=_issue(uow, actor, now, tz, demo=_is_demo(patient)),
             patient=_identity(patient),
             evaluation=EvaluationSnapshot(
                 id=evaluation.id, status=evaluation.status, created_at=evaluation.created_at,
@@ -273,9 +273,9 @@ def evaluation_letter(db: Database, actor: Actor, evaluation_id: int, now: datet
                 drafted_by=names.get(evaluation.created_by, NOBODY), rule_version=evaluation.rule_version,
                 amends_id=evaluation.amends_id, replaced_by=replaced_by,
                 screening_input=evaluation.screening_input or {}, screening_result=evaluation.screening_result or {}),
-            plan=_plan(session, plan_row) if plan_row is not None else None,
+            plan=_plan(uow, plan_row) if plan_row is not None else None,
             first_session=first_session)
-        audit(session, actor, "report.letter.evaluation", "evaluation", evaluation.id,
+        audit(uow, actor, "report.letter.evaluation", "evaluation", evaluation.id,
               {"patient_id": patient.id, "status": evaluation.status, "plan_id": plan_row.id if plan_row else None})
     return build_evaluation_letter(snapshot)
 
@@ -287,32 +287,32 @@ def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | N
     now = now or utcnow()
     tz = tz or UTC
     today = now.astimezone(tz).date()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        visits = session.execute(select(InfusionSession).where(
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        sessions = uow.execute(select(InfusionSession).where(
             InfusionSession.patient_id == patient.id, InfusionSession.state == "discharged")
             .order_by(InfusionSession.started_at, InfusionSession.id)).scalars().all()
-        if not visits:
+        if not sessions:
             raise Conflict("no completed session yet: a course letter follows at least one discharged session",
                            code="no_course")
-        events = session.execute(select(SessionEvent).where(SessionEvent.session_id.in_([v.id for v in visits]))
+        events = uow.execute(select(SessionEvent).where(SessionEvent.session_id.in_([v.id for v in sessions]))
                                  .order_by(SessionEvent.id)).scalars().all()
-        last_plan = session.get(Plan, visits[-1].plan_id)
+        last_plan = uow.get(Plan, sessions[-1].plan_id)
         assert last_plan is not None
-        course = patient_course(session, patient.id, today)
+        course = patient_course(uow, patient.id, today)
         snapshot = CourseLetterSnapshot(
-            issue=_issue(session, actor, now, tz, demo=_is_demo(patient)),
+            issue=_issue(uow, actor, now, tz, demo=_is_demo(patient)),
             patient=_identity(patient),
-            visits=tuple(_visit(v) for v in visits),
+            sessions=tuple(_session_snapshot(v) for v in sessions),
             events=tuple(_event(e) for e in events),
-            names=staff_names(session, [last_plan.signed_by, *(e.recorded_by for e in events)]),
-            plan=_plan(session, last_plan),
+            names=staff_names(uow, [last_plan.signed_by, *(e.recorded_by for e in events)]),
+            plan=_plan(uow, last_plan),
             course=_course(course),
-            diary=_diary(patient_entries(session, patient.id)),
-            follow_up=_follow_up(follow_up_in(session, patient.id, today)),
+            diary=_diary(patient_entries(uow, patient.id)),
+            follow_up=_follow_up(follow_up_in(uow, patient.id, today)),
             window=FollowUpWindow(days=FOLLOW_UP_DAYS, min_entries=MIN_FOLLOW_UP_ENTRIES))
-        audit(session, actor, "report.letter.course", "patient", patient.id,
-              {"sessions": [v.id for v in visits], "responder_assessable": not isinstance(course, str)
+        audit(uow, actor, "report.letter.course", "patient", patient.id,
+              {"sessions": [v.id for v in sessions], "responder_assessable": not isinstance(course, str)
                and course.followup_nrs is not None})
     return build_course_letter(snapshot)
 
@@ -326,22 +326,22 @@ def _session_record_snapshot(db: Database, actor: Actor, session_id: int, now: d
     require_role(actor, *RECORD_ROLES)
     now = now or utcnow()
     tz = tz or UTC
-    with unit_of_work(db) as session:
-        visit = load_session(session, actor, session_id)
-        patient = session.get(Patient, visit.patient_id)
-        plan_row = session.get(Plan, visit.plan_id)
+    with unit_of_work(db) as uow:
+        session = load_session(uow, actor, session_id)
+        patient = uow.get(Patient, session.patient_id)
+        plan_row = uow.get(Plan, session.plan_id)
         assert patient is not None and plan_row is not None
-        rows = session.execute(select(SessionEvent).where(SessionEvent.session_id == visit.id)
+        rows = uow.execute(select(SessionEvent).where(SessionEvent.session_id == session.id)
                                .order_by(SessionEvent.recorded_at, SessionEvent.id)).scalars().all()
         snapshot = SessionRecordSnapshot(
-            issue=_issue(session, actor, now, tz, demo=_is_demo(patient)),
+            issue=_issue(uow, actor, now, tz, demo=_is_demo(patient)),
             patient=_identity(patient),
-            visit=_visit(visit),
-            plan=_plan(session, plan_row),
+            session=_session_snapshot(session),
+            plan=_plan(uow, plan_row),
             events=tuple(_event(e) for e in rows),
-            names=staff_names(session, [visit.created_by, *(e.recorded_by for e in rows)]))
-        audit(session, actor, "report.session_record", "session", visit.id,
-              {"patient_id": patient.id, "state": visit.state, "events": len(rows)})
+            names=staff_names(uow, [session.created_by, *(e.recorded_by for e in rows)]))
+        audit(uow, actor, "report.session_record", "session", session.id,
+              {"patient_id": patient.id, "state": session.state, "events": len(rows)})
     return snapshot
 
 
@@ -366,30 +366,30 @@ def patient_summary(db: Database, actor: Actor, patient_id: int, *, now: datetim
     require_role(actor, *SUMMARY_ROLES)
     now = now or utcnow()
     today = now.astimezone(tz).date()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        facts = load_patient_facts(session, [patient.id])[patient.id]
-        rows = session.execute(select(InfusionSession, Plan.protocol_id).join(Plan, Plan.id == InfusionSession.plan_id)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        facts = load_patient_facts(uow, [patient.id])[patient.id]
+        rows = uow.execute(select(InfusionSession, Plan.protocol_id).join(Plan, Plan.id == InfusionSession.plan_id)
                                .where(InfusionSession.patient_id == patient.id)
                                .order_by(InfusionSession.scheduled_at, InfusionSession.id)).all()
-        discharged = [visit.id for visit, _ in rows if visit.state == "discharged"]
-        events = session.execute(select(SessionEvent).where(
+        discharged = [session.id for session, _ in rows if session.state == "discharged"]
+        events = uow.execute(select(SessionEvent).where(
             SessionEvent.session_id.in_(discharged),
             SessionEvent.kind.in_(("rate_change", "side_effect", "vitals", "amendment")))
             .order_by(SessionEvent.id)).scalars().all() if discharged else []
         evaluation = facts.evaluation
         snapshot = PatientSummarySnapshot(
-            issue=_issue(session, actor, now, tz, demo=_is_demo(patient)),
+            issue=_issue(uow, actor, now, tz, demo=_is_demo(patient)),
             patient=_identity(patient),
             screening_input=(evaluation.screening_input or {}) if evaluation is not None else None,
-            visits=tuple(_visit(visit, protocol_id) for visit, protocol_id in rows),
+            sessions=tuple(_session_snapshot(session, protocol_id) for session, protocol_id in rows),
             events=tuple(_event(e) for e in events),
-            diary=_diary(patient_entries(session, patient.id)),
+            diary=_diary(patient_entries(uow, patient.id)),
             course=_course(course_of(facts, today)),
-            follow_up=_follow_up(follow_up_in(session, patient.id, today)),
+            follow_up=_follow_up(follow_up_in(uow, patient.id, today)),
             follow_up_days=FOLLOW_UP_DAYS)
         sessions, diary_days = summary_counts(snapshot)
-        audit(session, actor, "report.patient_summary", "patient", patient.id,
+        audit(uow, actor, "report.patient_summary", "patient", patient.id,
               {"sessions": sessions, "diary_days": diary_days})
     return build_patient_summary(snapshot)
 
@@ -405,11 +405,11 @@ def outcome_report(db: Database, actor: Actor, *, start: str | date | None = Non
     first, last = resolve_range(start, end, now.date())
     cohort = cohort_outcomes(db, actor, start=first, end=last, today=now.date())
     demo = has_demo(db)  # a clinic report is marked synthetic when any patient is
-    with unit_of_work(db) as session:
-        sessions, events = session_events_in(session, first, last)
-        snapshot = OutcomeReportSnapshot(issue=_issue(session, actor, now, UTC, demo=demo), start=first, end=last,
+    with unit_of_work(db) as uow:
+        sessions, events = session_events_in(uow, first, last)
+        snapshot = OutcomeReportSnapshot(issue=_issue(uow, actor, now, UTC, demo=demo), start=first, end=last,
                                          cohort=cohort, sessions_started=sessions, events=tuple(events))
-        audit(session, actor, "report.outcomes", "cohort", None,
+        audit(uow, actor, "report.outcomes", "cohort", None,
               {"start": first.isoformat(), "end": last.isoformat(), "patients": cohort["patients_with_a_course"],
                "assessable": cohort["assessable"], "sessions": sessions})
     return build_outcome_report(snapshot)

@@ -101,8 +101,8 @@ def _screen(request: ScreeningRequest) -> tuple[dict[str, Any], dict[str, Any]]:
     return request.model_dump(mode="json"), result.as_json()
 
 
-def view_of(session: Session, evaluation: Evaluation, weight_flag: dict[str, Any] | None = None) -> EvaluationView:
-    amended_by = session.execute(
+def view_of(uow: Session, evaluation: Evaluation, weight_flag: dict[str, Any] | None = None) -> EvaluationView:
+    amended_by = uow.execute(
         select(Evaluation.id).where(Evaluation.amends_id == evaluation.id).order_by(Evaluation.id)
     ).scalars().all()
     result = evaluation.screening_result
@@ -116,25 +116,25 @@ def view_of(session: Session, evaluation: Evaluation, weight_flag: dict[str, Any
     )
 
 
-def _record_weight(session: Session, actor: Actor, patient_id: int, weight_kg: float, now: datetime,
+def _record_weight(uow: Session, actor: Actor, patient_id: int, weight_kg: float, now: datetime,
                    acknowledged: bool) -> dict[str, Any] | None:
     """The weight is measured at every evaluation (design.md 3) and becomes the last recorded weight
     that dosing starts from, so a change of more than 20 % (a lb-for-kg slip?) is refused until
     acknowledged (422 ``weight_change_unacknowledged``), exactly as a plan or a check-in would."""
-    previous = latest_weight(session, patient_id)
+    previous = latest_weight(uow, patient_id)
     flag = weight_change_flag(weight_kg, previous.weight_kg) if previous else None
     if flag is not None and not acknowledged:
         raise ValidationFailed(flag.message + " Send weight_change_acknowledged: true once checked.",
                                code="weight_change_unacknowledged", field="screening.patient.weight_kg")
     if previous is None or previous.weight_kg != weight_kg:
-        session.add(PatientWeight(patient_id=patient_id, weight_kg=weight_kg, measured_at=now, source="evaluation",
+        uow.add(PatientWeight(patient_id=patient_id, weight_kg=weight_kg, measured_at=now, source="evaluation",
                                   created_by=actor.user_id, created_at=now))
     return flag.as_dict() if flag else None
 
 
-def load_evaluation(session: Session, actor: Actor, evaluation_id: int) -> Evaluation:
-    evaluation = get_or_404(session, Evaluation, evaluation_id, "evaluation")
-    load_patient(session, actor, evaluation.patient_id)  # the same chart rule (404 for a stranger)
+def load_evaluation(uow: Session, actor: Actor, evaluation_id: int) -> Evaluation:
+    evaluation = get_or_404(uow, Evaluation, evaluation_id, "evaluation")
+    load_patient(uow, actor, evaluation.patient_id)  # the same chart rule (404 for a stranger)
     return evaluation
 
 
@@ -145,27 +145,27 @@ def create_evaluation(db: Database, actor: Actor, data: EvaluationIn, *, now: da
     require_role(actor, *DRAFT_ROLES)
     now = now or utcnow()
     screening_input, result = _screen(data.screening)
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, data.patient_id)
-        flag = _record_weight(session, actor, patient.id, data.screening.patient.weight_kg, now,
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, data.patient_id)
+        flag = _record_weight(uow, actor, patient.id, data.screening.patient.weight_kg, now,
                               data.weight_change_acknowledged)
         evaluation = Evaluation(
             patient_id=patient.id, screening_input=screening_input, screening_result=result, rule_version=RULE_VERSION,
             notes=data.notes, status="draft", created_by=actor.user_id, created_at=now,
         )
-        session.add(evaluation)
-        session.flush()
-        audit(session, actor, "evaluation.create", "evaluation", evaluation.id,
+        uow.add(evaluation)
+        uow.flush()
+        audit(uow, actor, "evaluation.create", "evaluation", evaluation.id,
               {"patient_id": patient.id, "decision": result["decision"], "weight_flagged": flag is not None})
-        return view_of(session, evaluation, flag)
+        return view_of(uow, evaluation, flag)
 
 
 def update_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_version: int | None,
                       patch: EvaluationPatch, *, now: datetime | None = None) -> EvaluationView:
     require_role(actor, *DRAFT_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        evaluation = load_evaluation(session, actor, evaluation_id)
+    with unit_of_work(db) as uow:
+        evaluation = load_evaluation(uow, actor, evaluation_id)
         check_version(evaluation, expected_version)
         if evaluation.status == "signed":
             raise Conflict("a signed evaluation is never changed: amend it instead", code="immutable_record")
@@ -173,14 +173,14 @@ def update_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_v
         if patch.screening is not None:
             evaluation.screening_input, evaluation.screening_result = _screen(patch.screening)
             evaluation.rule_version = RULE_VERSION
-            flag = _record_weight(session, actor, evaluation.patient_id, patch.screening.patient.weight_kg, now,
+            flag = _record_weight(uow, actor, evaluation.patient_id, patch.screening.patient.weight_kg, now,
                                   patch.weight_change_acknowledged)
         if "notes" in patch.model_fields_set:
             evaluation.notes = patch.notes
-        session.flush()
-        audit(session, actor, "evaluation.update", "evaluation", evaluation.id,
+        uow.flush()
+        audit(uow, actor, "evaluation.update", "evaluation", evaluation.id,
               {"version": evaluation.version, "decision": (evaluation.screening_result or {}).get("decision")})
-        return view_of(session, evaluation, flag)
+        return view_of(uow, evaluation, flag)
 
 
 def sign_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_version: int | None,
@@ -188,8 +188,8 @@ def sign_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_ver
     """The physician's sign-off. From here on the evaluation is frozen (guards and triggers)."""
     require_role(actor, *SIGN_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        evaluation = load_evaluation(session, actor, evaluation_id)
+    with unit_of_work(db) as uow:
+        evaluation = load_evaluation(uow, actor, evaluation_id)
         check_version(evaluation, expected_version)
         if evaluation.status == "signed":
             raise Conflict("this evaluation is already signed", code="already_signed")
@@ -203,10 +203,10 @@ def sign_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_ver
             evaluation.screening_input, evaluation.screening_result = _screen(request)
             evaluation.rule_version = RULE_VERSION
         evaluation.status, evaluation.signed_by, evaluation.signed_at = "signed", actor.user_id, now
-        session.flush()
-        audit(session, actor, "evaluation.sign", "evaluation", evaluation.id,
+        uow.flush()
+        audit(uow, actor, "evaluation.sign", "evaluation", evaluation.id,
               {"decision": evaluation.screening_result["decision"], "rule_version": evaluation.rule_version})
-        return view_of(session, evaluation)
+        return view_of(uow, evaluation)
 
 
 def amend_evaluation(db: Database, actor: Actor, evaluation_id: int, data: AmendmentIn,
@@ -215,11 +215,11 @@ def amend_evaluation(db: Database, actor: Actor, evaluation_id: int, data: Amend
     require_role(actor, *SIGN_ROLES)
     now = now or utcnow()
     screening_input, result = _screen(data.screening)
-    with unit_of_work(db) as session:
-        original = load_evaluation(session, actor, evaluation_id)
+    with unit_of_work(db) as uow:
+        original = load_evaluation(uow, actor, evaluation_id)
         if original.status != "signed":
             raise Conflict("only a signed evaluation is amended; edit the draft instead", code="not_signed")
-        flag = _record_weight(session, actor, original.patient_id, data.screening.patient.weight_kg, now,
+        flag = _record_weight(uow, actor, original.patient_id, data.screening.patient.weight_kg, now,
                               data.weight_change_acknowledged)
         notes = f"Amends evaluation {original.id}: {data.reason}" + (f"\n{data.notes}" if data.notes else "")
         amendment = Evaluation(
@@ -227,19 +227,19 @@ def amend_evaluation(db: Database, actor: Actor, evaluation_id: int, data: Amend
             rule_version=RULE_VERSION, notes=notes, status="draft", amends_id=original.id,
             created_by=actor.user_id, created_at=now,
         )
-        session.add(amendment)
-        session.flush()
-        audit(session, actor, "evaluation.amend", "evaluation", amendment.id,
+        uow.add(amendment)
+        uow.flush()
+        audit(uow, actor, "evaluation.amend", "evaluation", amendment.id,
               {"amends": original.id, "reason": data.reason, "decision": result["decision"]})
-        return view_of(session, amendment, flag)
+        return view_of(uow, amendment, flag)
 
 
 def get_evaluation(db: Database, actor: Actor, evaluation_id: int) -> EvaluationView:
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        evaluation = load_evaluation(session, actor, evaluation_id)
-        audit(session, actor, "evaluation.read", "evaluation", evaluation.id, {"patient_id": evaluation.patient_id})
-        return view_of(session, evaluation)
+    with unit_of_work(db) as uow:
+        evaluation = load_evaluation(uow, actor, evaluation_id)
+        audit(uow, actor, "evaluation.read", "evaluation", evaluation.id, {"patient_id": evaluation.patient_id})
+        return view_of(uow, evaluation)
 
 
 def list_evaluations(db: Database, actor: Actor, *, patient_id: int | None = None, status: str | None = None,
@@ -247,22 +247,22 @@ def list_evaluations(db: Database, actor: Actor, *, patient_id: int | None = Non
     require_role(actor, *READ_ROLES)
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         query = select(Evaluation).where(Evaluation.id > after).order_by(Evaluation.id).limit(limit + 1)
         if patient_id is not None:
-            load_patient(session, actor, patient_id)
+            load_patient(uow, actor, patient_id)
             query = query.where(Evaluation.patient_id == patient_id)
         if status is not None:
             query = query.where(Evaluation.status == status)
-        rows = session.execute(query).scalars().all()
-        audit(session, actor, "evaluation.list", "evaluation", None,
+        rows = uow.execute(query).scalars().all()
+        audit(uow, actor, "evaluation.list", "evaluation", None,
               {"patient_id": patient_id, "ids": [e.id for e in rows[:limit]]})
-        return page_of(rows, limit, lambda e: view_of(session, e))
+        return page_of(rows, limit, lambda e: view_of(uow, e))
 
 
-def current_signed_evaluation(session: Session, patient_id: int) -> Evaluation | None:
+def current_signed_evaluation(uow: Session, patient_id: int) -> Evaluation | None:
     """The patient's latest signed evaluation that no signed amendment replaces (None if none)."""
-    signed = session.execute(
+    signed = uow.execute(
         select(Evaluation).where(Evaluation.patient_id == patient_id, Evaluation.status == "signed")
         .order_by(Evaluation.signed_at.desc(), Evaluation.id.desc())
     ).scalars().all()
@@ -273,8 +273,8 @@ def current_signed_evaluation(session: Session, patient_id: int) -> Evaluation |
     return None
 
 
-def require_signed_evaluation(session: Session, evaluation_id: int, patient_id: int) -> Evaluation:
-    evaluation = session.get(Evaluation, evaluation_id)
+def require_signed_evaluation(uow: Session, evaluation_id: int, patient_id: int) -> Evaluation:
+    evaluation = uow.get(Evaluation, evaluation_id)
     if evaluation is None or evaluation.patient_id != patient_id:
         raise NotFound("evaluation not found for this patient", field="evaluation_id")
     if evaluation.status != "signed":

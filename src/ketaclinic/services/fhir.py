@@ -39,22 +39,22 @@ def export_patient(db: Database, actor: Actor, patient_id: int, *, now: datetime
     """The patient's record as a FHIR ``collection`` Bundle (JSON data); audited as ``patient.fhir_export``."""
     require_role(actor, *EXPORT_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        document = fhir.bundle(load_chart(session, patient, now))
-        audit(session, actor, "patient.fhir_export", "patient", patient.id, {"entries": len(document.get("entry", []))})
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        document = fhir.bundle(load_chart(uow, patient, now))
+        audit(uow, actor, "patient.fhir_export", "patient", patient.id, {"entries": len(document.get("entry", []))})
         return document
 
 
-def load_chart(session: Session, patient: Patient, now: datetime) -> fhir.Chart:
+def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
     """Everything the builder reads, for one patient, copied out of the database."""
 
     def rows(query: Any) -> list[Any]:
-        return list(session.execute(query).scalars())
+        return list(uow.execute(query).scalars())
 
-    visits = rows(select(InfusionSession).where(InfusionSession.patient_id == patient.id).order_by(InfusionSession.id))
+    sessions = rows(select(InfusionSession).where(InfusionSession.patient_id == patient.id).order_by(InfusionSession.id))
     events: dict[int, list[EventRow]] = {}
-    for event in rows(select(SessionEvent).where(SessionEvent.session_id.in_([v.id for v in visits]))
+    for event in rows(select(SessionEvent).where(SessionEvent.session_id.in_([v.id for v in sessions]))
                       .order_by(SessionEvent.id)):
         events.setdefault(event.session_id, []).append(EventRow(
             id=event.id, kind=event.kind, payload=event.payload or {}, session_id=event.session_id,
@@ -67,14 +67,14 @@ def load_chart(session: Session, patient: Patient, now: datetime) -> fhir.Chart:
     referrals = rows(select(ReferralImport).where(ReferralImport.patient_id == patient.id).order_by(ReferralImport.id))
     user_ids = {e.signed_by for e in evaluations} | {p.signed_by for p in plans} | {d.created_by for d in diary}
     user_ids |= {e.recorded_by for es in events.values() for e in es} | {r.received_by for r in referrals}
-    patient_users = frozenset(session.execute(select(User.id).where(User.patient_id == patient.id)).scalars())
+    patient_users = frozenset(uow.execute(select(User.id).where(User.patient_id == patient.id)).scalars())
     return fhir.Chart(
         patient=fhir.PatientRow(
             id=patient.id, given_name=patient.given_name, family_name=patient.family_name,
             birth_date=patient.birth_date, sex=patient.sex, phone=patient.phone, email=patient.email,
             referring_physician=patient.referring_physician,
             referring_physician_contact=patient.referring_physician_contact),
-        installation=installation_uuid(session),
+        installation=installation_uuid(uow),
         generated_at=now,
         weights=tuple(fhir.WeightRow(id=w.id, weight_kg=w.weight_kg, measured_at=w.measured_at) for w in weights),
         evaluations=tuple(fhir.EvaluationRow(
@@ -87,7 +87,7 @@ def load_chart(session: Session, patient: Patient, now: datetime) -> fhir.Chart:
             signed_at=p.signed_at, signed_by=p.signed_by, supersedes_id=p.supersedes_id) for p in plans),
         sessions=tuple(fhir.SessionRow(
             id=v.id, state=v.state, scheduled_at=v.scheduled_at, pump_program=v.pump_program,
-            started_at=v.started_at, ended_at=v.ended_at, discharged_at=v.discharged_at) for v in visits),
+            started_at=v.started_at, ended_at=v.ended_at, discharged_at=v.discharged_at) for v in sessions),
         events={session_id: tuple(rows_) for session_id, rows_ in events.items()},
         diary=tuple(fhir.DiaryRow(
             id=d.id, recorded_at=d.recorded_at, created_at=d.created_at, pain_nrs=d.pain_nrs, mood=d.mood,
@@ -97,6 +97,6 @@ def load_chart(session: Session, patient: Patient, now: datetime) -> fhir.Chart:
         referrals=tuple(fhir.ReferralRow(
             id=r.id, received_at=r.received_at, bundle=r.bundle or {}, resources=tuple(r.resources or ()),
             bundle_identifier=r.bundle_identifier, received_by=r.received_by) for r in referrals),
-        staff=staff_names(session, user_ids),
+        staff=staff_names(uow, user_ids),
         patient_users=patient_users,
     )

@@ -119,19 +119,19 @@ class _Records:
     checks: list[RiskCheck] = field(default_factory=list)
 
 
-def _load(session: Session, patient_ids: list[int]) -> dict[int, _Records]:
-    facts = load_patient_facts(session, patient_ids)
+def _load(uow: Session, patient_ids: list[int]) -> dict[int, _Records]:
+    facts = load_patient_facts(uow, patient_ids)
     records = {pid: _Records(facts[pid]) for pid in patient_ids}
-    for row in session.execute(select(Plan.id, Plan.patient_id, Plan.protocol_id, Plan.series_rule, Plan.signed_at,
+    for row in uow.execute(select(Plan.id, Plan.patient_id, Plan.protocol_id, Plan.series_rule, Plan.signed_at,
                                       Plan.supersedes_id).where(Plan.status == "signed", Plan.patient_id.in_(patient_ids))
                                .order_by(Plan.signed_at, Plan.id)):
         records[row.patient_id].plans.append(row)
-    for row in session.execute(select(InfusionSession.patient_id, InfusionSession.plan_id, InfusionSession.state,
+    for row in uow.execute(select(InfusionSession.patient_id, InfusionSession.plan_id, InfusionSession.state,
                                       InfusionSession.scheduled_at, InfusionSession.discharged_at, InfusionSession.checklist)
                                .where(InfusionSession.patient_id.in_(patient_ids)).order_by(InfusionSession.scheduled_at)):
         records[row.patient_id].session_rows.append(_SessionRow(row.plan_id, row.state, row.scheduled_at, row.discharged_at,
                                                      row.checklist))
-    for check in session.execute(select(RiskCheck).where(RiskCheck.patient_id.in_(patient_ids))
+    for check in uow.execute(select(RiskCheck).where(RiskCheck.patient_id.in_(patient_ids))
                                  .order_by(RiskCheck.done_on, RiskCheck.id)).scalars():
         records[check.patient_id].checks.append(check)
     return records
@@ -261,13 +261,13 @@ def record_risk_check(db: Database, actor: Actor, data: RiskCheckIn, *, now: dat
     done_on = data.done_on or now.date()
     if done_on > now.date():
         raise ValidationFailed("a check is recorded on or after the day it was done", field="done_on")
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, data.patient_id)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, data.patient_id)
         check = RiskCheck(patient_id=patient.id, code=data.code, done_on=done_on, result=data.result, note=data.note,
                           created_at=now, created_by=actor.user_id)
-        session.add(check)
-        session.flush()
-        audit(session, actor, "risk_check.create", "patient", patient.id,
+        uow.add(check)
+        uow.flush()
+        audit(uow, actor, "risk_check.create", "patient", patient.id,
               {"code": data.code, "done_on": done_on.isoformat(), "result": data.result})
         return _view(check)
 
@@ -276,32 +276,32 @@ def patient_follow_up(db: Database, actor: Actor, patient_id: int, *, today: dat
     """The risk checks due for one patient (the chart) and whether a booster is due."""
     require_role(actor, *ROLES)
     today = today or utcnow().date()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        records = _load(session, [patient.id])[patient.id]
-        result = _follow_up(records, today, current_booster_policy(session))
-        audit(session, actor, "follow_up.read", "patient", patient.id)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        records = _load(uow, [patient.id])[patient.id]
+        result = _follow_up(records, today, current_booster_policy(uow))
+        audit(uow, actor, "follow_up.read", "patient", patient.id)
         return result
 
 
-def follow_up_in(session: Session, patient_id: int, today: date) -> PatientFollowUp:
+def follow_up_in(uow: Session, patient_id: int, today: date) -> PatientFollowUp:
     """What :func:`patient_follow_up` answers, inside the caller's transaction, with no role check or audit
     entry of its own: for a document that has already checked the reader's right to this chart (with
     ``load_patient``) and audits itself (the patient's summary, which a patient may read)."""
-    records = _load(session, [patient_id])[patient_id]
-    return _follow_up(records, today, current_booster_policy(session))
+    records = _load(uow, [patient_id])[patient_id]
+    return _follow_up(records, today, current_booster_policy(uow))
 
 
 def follow_up_due(db: Database, actor: Actor, *, today: date | None = None) -> dict[str, list[dict[str, Any]]]:
     """For the dashboards: boosters due and overdue risk checks of every patient in treatment."""
     require_role(actor, *ROLES)
     today = today or utcnow().date()
-    with unit_of_work(db) as session:
-        ids = sorted(set(session.execute(select(Plan.patient_id).where(Plan.status == "signed")).scalars()))
-        names = dict(session.execute(select(Patient.id, Patient.given_name + " " + Patient.family_name)
+    with unit_of_work(db) as uow:
+        ids = sorted(set(uow.execute(select(Plan.patient_id).where(Plan.status == "signed")).scalars()))
+        names = dict(uow.execute(select(Patient.id, Patient.given_name + " " + Patient.family_name)
                                      .where(Patient.id.in_(ids))).all()) if ids else {}
-        records = _load(session, ids) if ids else {}
-        policy = current_booster_policy(session)
+        records = _load(uow, ids) if ids else {}
+        policy = current_booster_policy(uow)
         boosters: list[dict[str, Any]] = []
         overdue: list[dict[str, Any]] = []
         for pid in ids:
@@ -313,5 +313,5 @@ def follow_up_due(db: Database, actor: Actor, *, today: date | None = None) -> d
                 if check.overdue:
                     overdue.append({"patient_id": pid, "name": names.get(pid), "code": check.code, "what": check.message,
                                     "check": check.name, "due_on": check.due_on, "source": check.source})
-        audit(session, actor, "follow_up.list", "patient", None, {"boosters": len(boosters), "overdue": len(overdue)})
+        audit(uow, actor, "follow_up.list", "patient", None, {"boosters": len(boosters), "overdue": len(overdue)})
         return {"boosters_due": boosters, "overdue_risk_checks": overdue}

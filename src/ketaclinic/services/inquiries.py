@@ -143,14 +143,14 @@ def booked_evaluations(db: Database, actor: Actor, *, start: datetime, end: date
     """Evaluations booked for ``start`` ≤ time < ``end`` (scheduled inquiries, and converted ones whose
     booking stands), soonest first; for one patient's chart with ``patient_id``."""
     require_role(actor, *BOOKING_ROLES)
-    with db.reading() as session:
+    with db.reading() as uow:
         query = (select(Inquiry).where(Inquiry.status.in_(("scheduled", "converted")),
                                        Inquiry.scheduled_for.is_not(None), Inquiry.scheduled_for >= start,
                                        Inquiry.scheduled_for < end)
                  .order_by(Inquiry.scheduled_for, Inquiry.id).limit(200))
         if patient_id is not None:
             query = query.where(Inquiry.patient_id == patient_id)
-        rows = session.execute(query).scalars().all()
+        rows = uow.execute(query).scalars().all()
         return [BookedEvaluation(inquiry_id=i.id, name=i.name, scheduled_for=i.scheduled_for, patient_id=i.patient_id)
                 for i in rows]
 
@@ -171,15 +171,15 @@ def submit_inquiry(db: Database, settings: Settings, actor: Actor, data: Inquiry
     if not getattr(data, channel):
         raise ValidationFailed(f"give a {channel} to be contacted by {channel}", field=channel)
     due = answer_by(now, settings.timezone)
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         inquiry = Inquiry(
             name=data.name, phone=data.phone, email=data.email, preferred_contact=channel,
             condition=data.condition, message=data.message, consent_to_contact=True, status="new",
             received_at=now, answer_by=due, created_at=now, created_by=actor.user_id,
         )
-        session.add(inquiry)
-        session.flush()
-        audit(session, actor, "inquiry.create", "inquiry", inquiry.id)
+        uow.add(inquiry)
+        uow.flush()
+        audit(uow, actor, "inquiry.create", "inquiry", inquiry.id)
     return InquiryReceipt(answer_by=due)
 
 
@@ -189,27 +189,27 @@ def list_inquiries(db: Database, actor: Actor, *, status: Status | None = None, 
     now = now or utcnow()
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         query = select(Inquiry).where(Inquiry.id > after).order_by(Inquiry.id).limit(limit + 1)
         if status:
             query = query.where(Inquiry.status == status)
         if overdue is True:
             query = query.where(Inquiry.status == "new", Inquiry.answered_at.is_(None), Inquiry.answer_by < now)
-        rows = session.execute(query).scalars().all()
-        audit(session, actor, "inquiry.list", "inquiry", None, {"ids": [i.id for i in rows[:limit]]})
+        rows = uow.execute(query).scalars().all()
+        audit(uow, actor, "inquiry.list", "inquiry", None, {"ids": [i.id for i in rows[:limit]]})
         return page_of(rows, limit, lambda i: _view(i, now))
 
 
 def get_inquiry(db: Database, actor: Actor, inquiry_id: int) -> InquiryView:
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        inquiry = get_or_404(session, Inquiry, inquiry_id, "inquiry")
-        audit(session, actor, "inquiry.read", "inquiry", inquiry.id)
+    with unit_of_work(db) as uow:
+        inquiry = get_or_404(uow, Inquiry, inquiry_id, "inquiry")
+        audit(uow, actor, "inquiry.read", "inquiry", inquiry.id)
         return _view(inquiry, utcnow())
 
 
-def _step(session: Session, actor: Actor, inquiry_id: int, expected_version: int | None, to: str) -> Inquiry:
-    inquiry = get_or_404(session, Inquiry, inquiry_id, "inquiry")
+def _step(uow: Session, actor: Actor, inquiry_id: int, expected_version: int | None, to: str) -> Inquiry:
+    inquiry = get_or_404(uow, Inquiry, inquiry_id, "inquiry")
     check_version(inquiry, expected_version)
     if to not in NEXT[inquiry.status]:
         raise Conflict(f"an inquiry that is {inquiry.status} cannot become {to}", code="invalid_transition")
@@ -225,14 +225,14 @@ def answer_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_version
                    *, now: datetime | None = None) -> InquiryView:
     require_role(actor, *WORK_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        inquiry = _step(session, actor, inquiry_id, expected_version, "answered")
+    with unit_of_work(db) as uow:
+        inquiry = _step(uow, actor, inquiry_id, expected_version, "answered")
         _responded(inquiry, actor, now)
         inquiry.answer_note = data.note
         if inquiry.status == "new":
             inquiry.status = "answered"
-        session.flush()
-        audit(session, actor, "inquiry.answer", "inquiry", inquiry.id, {"late": now > inquiry.answer_by})
+        uow.flush()
+        audit(uow, actor, "inquiry.answer", "inquiry", inquiry.id, {"late": now > inquiry.answer_by})
         return _view(inquiry, now)
 
 
@@ -242,14 +242,14 @@ def schedule_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_versi
     now = now or utcnow()
     if data.scheduled_for.tzinfo is None:
         raise ValidationFailed("scheduled_for needs a time zone (e.g. 2026-01-05T09:00:00+01:00)", field="scheduled_for")
-    with unit_of_work(db) as session:
-        inquiry = _step(session, actor, inquiry_id, expected_version, "scheduled")
+    with unit_of_work(db) as uow:
+        inquiry = _step(uow, actor, inquiry_id, expected_version, "scheduled")
         _responded(inquiry, actor, now)
         inquiry.status, inquiry.scheduled_for = "scheduled", data.scheduled_for
         if data.note:
             inquiry.answer_note = data.note
-        session.flush()
-        audit(session, actor, "inquiry.schedule", "inquiry", inquiry.id, {"scheduled_for": data.scheduled_for.isoformat()})
+        uow.flush()
+        audit(uow, actor, "inquiry.schedule", "inquiry", inquiry.id, {"scheduled_for": data.scheduled_for.isoformat()})
         return _view(inquiry, now)
 
 
@@ -258,27 +258,27 @@ def convert_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_versio
     """Create the patient from the inquiry (the only way an inquiry leads to a chart)."""
     require_role(actor, *WORK_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        inquiry = _step(session, actor, inquiry_id, expected_version, "converted")
+    with unit_of_work(db) as uow:
+        inquiry = _step(uow, actor, inquiry_id, expected_version, "converted")
         patient_in = data.patient.model_copy(update={
             "phone": data.patient.phone or inquiry.phone, "email": data.patient.email or inquiry.email,
         })
-        patient = create_patient_in(session, actor, patient_in, now=now)
+        patient = create_patient_in(uow, actor, patient_in, now=now)
         _responded(inquiry, actor, now)
         inquiry.status, inquiry.patient_id = "converted", patient.id
-        session.flush()
-        audit(session, actor, "inquiry.convert", "inquiry", inquiry.id, {"patient_id": patient.id})
-        return ConvertResult(inquiry=_view(inquiry, now), patient=_patient_view(session, patient))
+        uow.flush()
+        audit(uow, actor, "inquiry.convert", "inquiry", inquiry.id, {"patient_id": patient.id})
+        return ConvertResult(inquiry=_view(inquiry, now), patient=_patient_view(uow, patient))
 
 
 def close_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_version: int | None, data: CloseIn,
                   *, now: datetime | None = None) -> InquiryView:
     require_role(actor, *WORK_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        inquiry = _step(session, actor, inquiry_id, expected_version, "closed")
+    with unit_of_work(db) as uow:
+        inquiry = _step(uow, actor, inquiry_id, expected_version, "closed")
         inquiry.status, inquiry.closed_reason = "closed", data.reason
-        session.flush()
-        audit(session, actor, "inquiry.close", "inquiry", inquiry.id)
+        uow.flush()
+        audit(uow, actor, "inquiry.close", "inquiry", inquiry.id)
         return _view(inquiry, now)
 

@@ -112,9 +112,9 @@ def _course_end(days: list[date]) -> tuple[date, date | None]:
     return end, None
 
 
-def patient_course(session: Session, patient_id: int, today: date | None = None) -> PatientCourse | str:
+def patient_course(uow: Session, patient_id: int, today: date | None = None) -> PatientCourse | str:
     """The patient's course and follow-up, or the reason there is none yet."""
-    facts = load_patient_facts(session, [patient_id])[patient_id]
+    facts = load_patient_facts(uow, [patient_id])[patient_id]
     return course_of(facts, today)
 
 
@@ -180,9 +180,9 @@ def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None,
     require_role(actor, *COHORT_ROLES)
     check_range(start, end)
     ranged = start is not None or end is not None
-    with unit_of_work(db) as session:
-        ids = session.execute(select(Patient.id).order_by(Patient.id)).scalars().all()
-        facts = load_patient_facts(session, ids)  # three queries for the whole clinic, not three per patient
+    with unit_of_work(db) as uow:
+        ids = uow.execute(select(Patient.id).order_by(Patient.id)).scalars().all()
+        facts = load_patient_facts(uow, ids)  # three queries for the whole clinic, not three per patient
         courses: list[PatientCourse] = []
         reasons: dict[str, int] = {}
         for pid in ids:
@@ -196,7 +196,7 @@ def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None,
                 courses.append(course)
         assessable = [c for c in courses if c.followup_nrs is not None]
         reasons_follow = len(courses) - len(assessable)
-        audit(session, actor, "outcomes.read", "cohort", None,
+        audit(uow, actor, "outcomes.read", "cohort", None,
               {"patients": len(courses), "assessable": len(assessable), "condition": condition,
                **({"start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
                   if ranged else {})})
@@ -227,14 +227,14 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
-def session_events_in(session: Session, start: date, end: date) -> tuple[int, list[EventRow]]:
+def session_events_in(uow: Session, start: date, end: date) -> tuple[int, list[EventRow]]:
     """The sessions started in [start, end] (UTC days, inclusive) and all their events, in two queries."""
     since, until = _day_start(start), _day_start(end + timedelta(days=1))
     started = (select(InfusionSession.id).where(InfusionSession.started_at.is_not(None),
                                                 InfusionSession.started_at >= since,
                                                 InfusionSession.started_at < until))
-    count = len(session.execute(started).scalars().all())
-    rows = session.execute(select(SessionEvent.id, SessionEvent.session_id, SessionEvent.kind, SessionEvent.payload,
+    count = len(uow.execute(started).scalars().all())
+    rows = uow.execute(select(SessionEvent.id, SessionEvent.session_id, SessionEvent.kind, SessionEvent.payload,
                                   SessionEvent.amends_event_id)
                            .where(SessionEvent.session_id.in_(started),
                                   SessionEvent.kind.in_(("side_effect", "vitals", "alert", "amendment")))
@@ -247,10 +247,10 @@ def adverse_events(db: Database, actor: Actor, *, start: date, end: date) -> dic
     """Side effects (by code and worst severity per session) and alerts (by code) of the sessions in a range."""
     require_role(actor, *COHORT_ROLES)
     check_range(start, end)
-    with unit_of_work(db) as session:
-        sessions, rows = session_events_in(session, start, end)
+    with unit_of_work(db) as uow:
+        sessions, rows = session_events_in(uow, start, end)
         summary: AdverseEventSummary = adverse_event_summary(rows)
-        audit(session, actor, "outcomes.adverse_events.read", "cohort", None,
+        audit(uow, actor, "outcomes.adverse_events.read", "cohort", None,
               {"start": start.isoformat(), "end": end.isoformat(), "sessions": sessions})
     return {
         "start": start, "end": end, "sessions_started": sessions,
@@ -264,10 +264,10 @@ def adverse_events(db: Database, actor: Actor, *, start: date, end: date) -> dic
 def patient_report(db: Database, actor: Actor, patient_id: int, *, today: date | None = None) -> PatientReport:
     """One patient's own outcome: their response and how long relief lasted."""
     require_role(actor, *REPORT_ROLES)
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        course = patient_course(session, patient.id, today)
-        audit(session, actor, "outcomes.patient.read", "patient", patient.id)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        course = patient_course(uow, patient.id, today)
+        audit(uow, actor, "outcomes.patient.read", "patient", patient.id)
     if isinstance(course, str):
         return PatientReport(patient_id=patient_id, condition=None, baseline_nrs=None, course_end=None, followup_nrs=None,
                              followup_days=0, response=None, durability=None, message=f"Not yet: {course}.")

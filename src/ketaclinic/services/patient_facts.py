@@ -35,7 +35,7 @@ def _in(query: Any, column: Any, ids: list[int] | None) -> Any:
     return query if ids is None else query.where(column.in_(ids))
 
 
-def load_patient_facts(session: Session, patient_ids: Iterable[int] | None = None) -> dict[int, PatientFacts]:
+def load_patient_facts(uow: Session, patient_ids: Iterable[int] | None = None) -> dict[int, PatientFacts]:
     """Facts for ``patient_ids`` (every patient with any record when None), keyed by patient id."""
     ids = None if patient_ids is None else sorted(set(patient_ids))
     facts: dict[int, PatientFacts] = {pid: PatientFacts(pid) for pid in ids or []}
@@ -43,7 +43,7 @@ def load_patient_facts(session: Session, patient_ids: Iterable[int] | None = Non
     def of(pid: int) -> PatientFacts:
         return facts.setdefault(pid, PatientFacts(pid))
 
-    signed = session.execute(_in(select(Evaluation).where(Evaluation.status == "signed"), Evaluation.patient_id, ids)
+    signed = uow.execute(_in(select(Evaluation).where(Evaluation.status == "signed"), Evaluation.patient_id, ids)
                              .order_by(Evaluation.signed_at.desc(), Evaluation.id.desc())).scalars().all()
     by_patient: dict[int, list[Evaluation]] = {}
     for evaluation in signed:
@@ -52,14 +52,14 @@ def load_patient_facts(session: Session, patient_ids: Iterable[int] | None = Non
         replaced = {e.amends_id for e in evaluations if e.amends_id is not None}
         of(pid).evaluation = next((e for e in evaluations if e.id not in replaced), None)
 
-    discharged = session.execute(_in(select(InfusionSession.patient_id, InfusionSession.discharged_at)
+    discharged = uow.execute(_in(select(InfusionSession.patient_id, InfusionSession.discharged_at)
                                      .where(InfusionSession.state == "discharged"), InfusionSession.patient_id, ids)
                                  .order_by(InfusionSession.discharged_at)).all()
     for pid, at in discharged:
         if at is not None:
             of(pid).discharged_days.append(at.date())
 
-    rows = session.execute(_in(select(DiaryEntry.id, DiaryEntry.patient_id, DiaryEntry.recorded_at, DiaryEntry.pain_nrs,
+    rows = uow.execute(_in(select(DiaryEntry.id, DiaryEntry.patient_id, DiaryEntry.recorded_at, DiaryEntry.pain_nrs,
                                       DiaryEntry.amends_id, DiaryEntry.urinary_symptoms), DiaryEntry.patient_id, ids)
                            .order_by(DiaryEntry.recorded_at, DiaryEntry.id)).all()
     for row in rows:

@@ -212,9 +212,9 @@ def series_rule(protocol_id: str, series: SeriesIn | None, policy: BoosterPolicy
     }
 
 
-def _weight_check(session: Session, actor: Actor, patient_id: int, weight_kg: float | None,
+def _weight_check(uow: Session, actor: Actor, patient_id: int, weight_kg: float | None,
                   acknowledged: bool) -> tuple[float, dict[str, Any] | None]:
-    last = latest_weight(session, patient_id)
+    last = latest_weight(uow, patient_id)
     if weight_kg is None:
         if last is None:
             raise ValidationFailed("no weight recorded for this patient: give weight_kg", field="weight_kg")
@@ -259,15 +259,15 @@ def chosen_profile(actor: Actor, protocol: str, profile: str | None, reason: str
     return chosen, reason
 
 
-def _compute(session: Session, actor: Actor, patient_id: int, *, protocol: str, weight_kg: float | None,
+def _compute(uow: Session, actor: Actor, patient_id: int, *, protocol: str, weight_kg: float | None,
              concentration: float | None, steps: list[DoseStep] | None, series: SeriesIn | None,
              override: OverrideIn | None, acknowledged: bool, profile: str | None = None,
              profile_reason: str | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The plan's computed columns (nothing written yet) and the weight flag, if any."""
-    weight, flag = _weight_check(session, actor, patient_id, weight_kg, acknowledged)
+    weight, flag = _weight_check(uow, actor, patient_id, weight_kg, acknowledged)
     chosen, reason = chosen_profile(actor, protocol, profile, profile_reason)
-    patient = load_patient(session, actor, patient_id)
-    program = _program(protocol, weight, concentration, steps, _override(actor, override), current_libraries(session),
+    patient = load_patient(uow, actor, patient_id)
+    program = _program(protocol, weight, concentration, steps, _override(actor, override), current_libraries(uow),
                        height_cm=patient.height_cm, sex=patient.sex, profile=chosen)
     data = program.as_dict()
     fields = {
@@ -277,7 +277,7 @@ def _compute(session: Session, actor: Actor, patient_id: int, *, protocol: str, 
         "steps": [s.model_dump(mode="json", exclude_none=True) for s in steps] if steps
         else [s.as_dict() for s in get_protocol(protocol).steps],
         "pump_program": data,
-        "series_rule": series_rule(protocol, series, current_booster_policy(session)),
+        "series_rule": series_rule(protocol, series, current_booster_policy(uow)),
         "dose_check": {"limits": data["limits"], "notes": data["notes"], "override": data["override"],
                        "weight_flag": flag, "profile": chosen, "profile_reason": reason,
                        "profile_chosen_by": actor.username if reason else None},
@@ -286,22 +286,22 @@ def _compute(session: Session, actor: Actor, patient_id: int, *, protocol: str, 
     return fields, flag
 
 
-def _record_overrides(session: Session, actor: Actor, plan: Plan, override: OverrideIn | None, now: datetime) -> None:
+def _record_overrides(uow: Session, actor: Actor, plan: Plan, override: OverrideIn | None, now: datetime) -> None:
     """One append-only row per soft limit the physician accepted, with the reason."""
     for limit in (plan.dose_check or {}).get("limits", []):
         if limit["level"] == "soft":
             assert override is not None  # program_pump refuses soft limits without one
-            session.add(PlanOverride(plan_id=plan.id, limit_code=limit.get("rule") or limit["code"], detail=limit,
+            uow.add(PlanOverride(plan_id=plan.id, limit_code=limit.get("rule") or limit["code"], detail=limit,
                                      reason=override.reason,
                                      approved_by=actor.user_id, approved_at=now))
 
 
-def _overrides(session: Session, plan_id: int) -> list[OverrideView]:
-    rows = session.execute(select(PlanOverride).where(PlanOverride.plan_id == plan_id).order_by(PlanOverride.id)).scalars()
+def _overrides(uow: Session, plan_id: int) -> list[OverrideView]:
+    rows = uow.execute(select(PlanOverride).where(PlanOverride.plan_id == plan_id).order_by(PlanOverride.id)).scalars()
     return [OverrideView.model_validate(o, from_attributes=True) for o in rows]
 
 
-def view_of(session: Session, plan: Plan) -> PlanView:
+def view_of(uow: Session, plan: Plan) -> PlanView:
     return PlanView(
         id=plan.id, version=plan.version, created_at=plan.created_at, created_by=plan.created_by,
         patient_id=plan.patient_id, evaluation_id=plan.evaluation_id, protocol=plan.protocol_id,
@@ -309,7 +309,7 @@ def view_of(session: Session, plan: Plan) -> PlanView:
         pump_program=plan.pump_program, series_rule=plan.series_rule, dose_check=plan.dose_check,
         rule_version=plan.rule_version, status=plan.status,  # type: ignore[arg-type]
         signed_by=plan.signed_by, signed_at=plan.signed_at, supersedes_id=plan.supersedes_id,
-        overrides=_overrides(session, plan.id), **plan_profile(plan.pump_program, plan.dose_check),
+        overrides=_overrides(uow, plan.id), **plan_profile(plan.pump_program, plan.dose_check),
     )
 
 
@@ -322,9 +322,9 @@ def plan_profile(pump_program: dict[str, Any] | None, dose_check: dict[str, Any]
             "dosing_weight_basis": program.get("dosing_weight_basis", "actual")}
 
 
-def load_plan(session: Session, actor: Actor, plan_id: int) -> Plan:
-    plan = get_or_404(session, Plan, plan_id, "plan")
-    load_patient(session, actor, plan.patient_id)
+def load_plan(uow: Session, actor: Actor, plan_id: int) -> Plan:
+    plan = get_or_404(uow, Plan, plan_id, "plan")
+    load_patient(uow, actor, plan.patient_id)
     return plan
 
 
@@ -334,44 +334,44 @@ def load_plan(session: Session, actor: Actor, plan_id: int) -> Plan:
 def create_plan(db: Database, actor: Actor, data: PlanIn, *, now: datetime | None = None) -> PlanView:
     require_role(actor, *DRAFT_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, data.patient_id)
-        if (refusal := ketamine_allergy_refusal(session, patient.id)) is not None:
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, data.patient_id)
+        if (refusal := ketamine_allergy_refusal(uow, patient.id)) is not None:
             raise refusal  # an active ketamine allergy on the chart (issue 12; ketalar_pi section 4)
-        evaluation = require_signed_evaluation(session, data.evaluation_id, patient.id)
+        evaluation = require_signed_evaluation(uow, data.evaluation_id, patient.id)
         decision = (evaluation.screening_result or {}).get("decision")
         if decision == "not_eligible":
             raise Conflict("the signed evaluation says not_eligible: amend the evaluation before planning",
                            code="not_eligible", field="evaluation_id")
         if data.supersedes_id is not None:
-            previous = session.get(Plan, data.supersedes_id)
+            previous = uow.get(Plan, data.supersedes_id)
             if previous is None or previous.patient_id != patient.id:
                 raise ValidationFailed("supersedes_id names no plan of this patient", field="supersedes_id")
-        fields, flag = _compute(session, actor, patient.id, protocol=data.protocol, weight_kg=data.weight_kg,
+        fields, flag = _compute(uow, actor, patient.id, protocol=data.protocol, weight_kg=data.weight_kg,
                                 concentration=data.concentration_mg_per_ml, steps=data.steps, series=data.series,
                                 override=data.override, acknowledged=data.weight_change_acknowledged,
                                 profile=data.profile, profile_reason=data.profile_reason)
         plan = Plan(patient_id=patient.id, evaluation_id=evaluation.id, status="draft", supersedes_id=data.supersedes_id,
                     created_by=actor.user_id, created_at=now, **fields)
-        session.add(plan)
-        session.flush()
-        _record_overrides(session, actor, plan, data.override, now)
-        audit(session, actor, "plan.create", "plan", plan.id, {
+        uow.add(plan)
+        uow.flush()
+        _record_overrides(uow, actor, plan, data.override, now)
+        audit(uow, actor, "plan.create", "plan", plan.id, {
             "patient_id": patient.id, "protocol": plan.protocol_id, "weight_kg": plan.weight_kg,
             "soft_limits_overridden": [o["code"] for o in plan.dose_check["limits"]],
             "override_reason": data.override.reason if data.override else None,
             "weight_flag_acknowledged": flag is not None,
             "profile": plan.dose_check.get("profile"), "profile_reason": plan.dose_check.get("profile_reason"),
         })
-        return view_of(session, plan)
+        return view_of(uow, plan)
 
 
 def update_plan(db: Database, actor: Actor, plan_id: int, expected_version: int | None, patch: PlanPatch,
                 *, now: datetime | None = None) -> PlanView:
     require_role(actor, *DRAFT_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        plan = load_plan(session, actor, plan_id)
+    with unit_of_work(db) as uow:
+        plan = load_plan(uow, actor, plan_id)
         check_version(plan, expected_version)
         if plan.status == "signed":
             raise Conflict("a signed plan is never changed: write a new plan that supersedes it", code="immutable_record")
@@ -390,15 +390,15 @@ def update_plan(db: Database, actor: Actor, plan_id: int, expected_version: int 
         kept = (plan.dose_check or {})
         profile = patch.profile if "profile" in sent else (kept.get("profile") if protocol == plan.protocol_id else None)
         reason = patch.profile_reason if "profile_reason" in sent else kept.get("profile_reason")
-        fields, _flag = _compute(session, actor, plan.patient_id, protocol=protocol, weight_kg=weight,
+        fields, _flag = _compute(uow, actor, plan.patient_id, protocol=protocol, weight_kg=weight,
                                  concentration=concentration, steps=steps, series=series, override=patch.override,
                                  acknowledged=acknowledged, profile=profile, profile_reason=reason)
         for name, value in fields.items():
             setattr(plan, name, value)
-        session.flush()  # UPDATE ... WHERE version = seen: a concurrent save makes this one stale (409)
-        _record_overrides(session, actor, plan, patch.override, now)
-        audit(session, actor, "plan.update", "plan", plan.id, {"version": plan.version, "changed": sorted(sent)})
-        return view_of(session, plan)
+        uow.flush()  # UPDATE ... WHERE version = seen: a concurrent save makes this one stale (409)
+        _record_overrides(uow, actor, plan, patch.override, now)
+        audit(uow, actor, "plan.update", "plan", plan.id, {"version": plan.version, "changed": sorted(sent)})
+        return view_of(uow, plan)
 
 
 def _explicit(plan: Plan) -> bool:
@@ -411,28 +411,28 @@ def sign_plan(db: Database, actor: Actor, plan_id: int, expected_version: int | 
               *, now: datetime | None = None) -> PlanView:
     require_role(actor, *SIGN_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        plan = load_plan(session, actor, plan_id)
+    with unit_of_work(db) as uow:
+        plan = load_plan(uow, actor, plan_id)
         check_version(plan, expected_version)
         if plan.status == "signed":
             raise Conflict("this plan is already signed", code="already_signed")
-        if (refusal := ketamine_allergy_refusal(session, plan.patient_id)) is not None:
+        if (refusal := ketamine_allergy_refusal(uow, plan.patient_id)) is not None:
             raise refusal  # the allergy was recorded after the draft was made
         if plan.evaluation_id is not None:
-            require_signed_evaluation(session, plan.evaluation_id, plan.patient_id)
+            require_signed_evaluation(uow, plan.evaluation_id, plan.patient_id)
         plan.status, plan.signed_by, plan.signed_at = "signed", actor.user_id, now
-        session.flush()
-        audit(session, actor, "plan.sign", "plan", plan.id, {"protocol": plan.protocol_id,
+        uow.flush()
+        audit(uow, actor, "plan.sign", "plan", plan.id, {"protocol": plan.protocol_id,
                                                              "total_dose_mg": plan.pump_program.get("total_dose_mg")})
-        return view_of(session, plan)
+        return view_of(uow, plan)
 
 
 def get_plan(db: Database, actor: Actor, plan_id: int) -> PlanView:
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        plan = load_plan(session, actor, plan_id)
-        audit(session, actor, "plan.read", "plan", plan.id, {"patient_id": plan.patient_id})
-        return view_of(session, plan)
+    with unit_of_work(db) as uow:
+        plan = load_plan(uow, actor, plan_id)
+        audit(uow, actor, "plan.read", "plan", plan.id, {"patient_id": plan.patient_id})
+        return view_of(uow, plan)
 
 
 def list_plans(db: Database, actor: Actor, *, patient_id: int | None = None, status: str | None = None,
@@ -440,25 +440,25 @@ def list_plans(db: Database, actor: Actor, *, patient_id: int | None = None, sta
     require_role(actor, *READ_ROLES)
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         query = select(Plan).where(Plan.id > after).order_by(Plan.id).limit(limit + 1)
         if patient_id is not None:
-            load_patient(session, actor, patient_id)
+            load_patient(uow, actor, patient_id)
             query = query.where(Plan.patient_id == patient_id)
         if status is not None:
             query = query.where(Plan.status == status)
-        rows = session.execute(query).scalars().all()
-        audit(session, actor, "plan.list", "plan", None, {"patient_id": patient_id, "ids": [p.id for p in rows[:limit]]})
-        return page_of(rows, limit, lambda p: view_of(session, p))
+        rows = uow.execute(query).scalars().all()
+        audit(uow, actor, "plan.list", "plan", None, {"patient_id": patient_id, "ids": [p.id for p in rows[:limit]]})
+        return page_of(rows, limit, lambda p: view_of(uow, p))
 
 
 def preview_plan(db: Database, actor: Actor, plan_id: int, *, model: str = DEFAULT_MODEL_ID) -> dict[str, Any]:
     """The predicted plasma concentration of the plan's program (typical subject), for the plan screen:
     :func:`ketaclinic.services.pk_preview.program_preview`, the same curve the web pages draw."""
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        plan = load_plan(session, actor, plan_id)
-        audit(session, actor, "plan.preview", "plan", plan.id)
+    with unit_of_work(db) as uow:
+        plan = load_plan(uow, actor, plan_id)
+        audit(uow, actor, "plan.preview", "plan", plan.id)
         program, weight = plan.pump_program, plan.weight_kg
     return plain(program_preview(program, weight, model=model))
 

@@ -28,7 +28,7 @@ def hit(db: Database, key: str, *, limit: int, window_s: int, now: datetime | No
     """Count one request for ``key`` in the current window; allowed while the count is within ``limit``."""
     now = now or utcnow()
     start = window_start(now, window_s)
-    with db.transaction() as session:
+    with db.transaction() as uow:
         if db.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
@@ -37,12 +37,12 @@ def hit(db: Database, key: str, *, limit: int, window_s: int, now: datetime | No
         statement = statement.on_conflict_do_update(
             index_elements=["key", "window_start"], set_={"count": RateCounter.count + 1}
         )
-        session.execute(statement)
-        count = session.execute(
+        uow.execute(statement)
+        count = uow.execute(
             select(RateCounter.count).where(RateCounter.key == key, RateCounter.window_start == start)
         ).scalar_one()
         # Old windows are of no use; drop this key's expired ones as we go.
-        session.execute(delete(RateCounter).where(RateCounter.key == key,
+        uow.execute(delete(RateCounter).where(RateCounter.key == key,
                                                   RateCounter.window_start < start - timedelta(seconds=window_s)))
     retry = int((start + timedelta(seconds=window_s) - now).total_seconds()) + 1
     return RateDecision(allowed=count <= limit, count=count, retry_after_s=max(1, retry))

@@ -83,16 +83,16 @@ def _registrable(referral: Any) -> PatientIn:
     raise ReferralError("the Patient cannot be registered", "Patient")
 
 
-def _refuse_duplicate(session: Any, referral: Any, demographics: PatientIn, document: dict[str, Any]) -> None:
+def _refuse_duplicate(uow: Any, referral: Any, demographics: PatientIn, document: dict[str, Any]) -> None:
     identifier = document.get("identifier") or {}
     if identifier.get("value"):
-        for row in session.execute(select(ReferralImport).where(
+        for row in uow.execute(select(ReferralImport).where(
                 ReferralImport.bundle_identifier == str(identifier["value"])[:500])).scalars():
             if ((row.bundle or {}).get("identifier") or {}).get("system") == identifier.get("system"):
                 raise Conflict(f"this Bundle was imported already (chart {row.patient_id}); import it again only "
                                "to start a second chart on purpose (confirm_new_chart)", code="duplicate_referral",
                                field="identifier")
-    same = session.execute(select(Patient.id).where(
+    same = uow.execute(select(Patient.id).where(
         func.lower(Patient.family_name) == demographics.family_name.lower(),
         func.lower(Patient.given_name) == demographics.given_name.lower(),
         Patient.birth_date == demographics.birth_date)).scalars().first()
@@ -133,19 +133,19 @@ def import_referral(db: Database, actor: Actor, document: Any, *, confirm_new_ch
     require_role(actor, *IMPORT_ROLES)
     now = now or utcnow()
     referral, demographics = _read(document, now)
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         if not confirm_new_chart:
-            _refuse_duplicate(session, referral, demographics, document)
-        patient = create_patient_in(session, actor, demographics, now=now)
+            _refuse_duplicate(uow, referral, demographics, document)
+        patient = create_patient_in(uow, actor, demographics, now=now)
         evaluation = None
         if referral.pain_conditions or referral.medications or referral.flags:
             evaluation = Evaluation(patient_id=patient.id, screening_input=draft_document(referral, demographics, now.date()),
                                     screening_result=None, rule_version=None, notes=_notes(referral, now), status="draft",
                                     created_by=actor.user_id, created_at=now)
-            session.add(evaluation)
-            session.flush()
-        row = _store(session, actor, patient.id, evaluation, referral, document, now)
-        audit(session, actor, "referral.import", "patient", patient.id,
+            uow.add(evaluation)
+            uow.flush()
+        row = _store(uow, actor, patient.id, evaluation, referral, document, now)
+        audit(uow, actor, "referral.import", "patient", patient.id,
               {"referral_import_id": row.id, "evaluation_id": row.evaluation_id, "taken": len(referral.taken),
                "ignored": len(referral.ignored)})
         return redacted(_view(row), actor)
@@ -161,8 +161,8 @@ def attach_referral(db: Database, actor: Actor, patient_id: int, document: Any, 
     require_role(actor, *ATTACH_ROLES)
     now = now or utcnow()
     referral, demographics = _read(document, now)
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
         differs = [name for name, ours, theirs in (
             ("birth date", patient.birth_date, demographics.birth_date),
             ("family name", patient.family_name.casefold(), demographics.family_name.casefold())) if ours != theirs]
@@ -170,8 +170,8 @@ def attach_referral(db: Database, actor: Actor, patient_id: int, document: Any, 
             raise Conflict(f"the referral's patient is not this chart's ({' and '.join(differs)} differ): "
                            "check you have the right chart, or import it as a new patient",
                            code="referral_for_another_patient", field="Patient")
-        row = _store(session, actor, patient.id, None, referral, document, now)
-        audit(session, actor, "referral.attach", "patient", patient.id,
+        row = _store(uow, actor, patient.id, None, referral, document, now)
+        audit(uow, actor, "referral.attach", "patient", patient.id,
               {"referral_import_id": row.id, "taken": len(referral.taken), "ignored": len(referral.ignored)})
         return redacted(_view(row), actor)
 
@@ -195,13 +195,13 @@ def _read(document: Any, now: datetime) -> tuple[Any, PatientIn]:
         raise ValidationFailed(exc.message, field=exc.field, code="invalid_referral") from None
 
 
-def _store(session: Any, actor: Actor, patient_id: int, evaluation: Evaluation | None, referral: Any,
+def _store(uow: Any, actor: Actor, patient_id: int, evaluation: Evaluation | None, referral: Any,
            document: Any, now: datetime) -> ReferralImport:
     """The weights, and the referral as received with its kept facts re-pointed at the chart."""
     for kg, measured_at in sorted(referral.weights, key=lambda w: w[1]):
-        session.add(PatientWeight(patient_id=patient_id, weight_kg=kg, measured_at=measured_at, source="referral",
+        uow.add(PatientWeight(patient_id=patient_id, weight_kg=kg, measured_at=measured_at, source="referral",
                                   created_by=actor.user_id, created_at=now))
-    subject = {"reference": full_url("patient", patient_id, installation_uuid(session))}
+    subject = {"reference": full_url("patient", patient_id, installation_uuid(uow))}
     kept = [{**resource, **({"patient": subject} if "patient" in resource else {"subject": subject})}
             for resource in referral.kept]
     report = {**referral.report(), "evaluation_id": evaluation.id if evaluation else None}
@@ -209,8 +209,8 @@ def _store(session: Any, actor: Actor, patient_id: int, evaluation: Evaluation |
                          bundle_identifier=(referral.identifier or None) and str(referral.identifier)[:500],
                          bundle=document, resources=kept, report=report, received_at=now,
                          received_by=actor.user_id, created_at=now)
-    session.add(row)
-    session.flush()
+    uow.add(row)
+    uow.flush()
     return row
 
 
@@ -222,19 +222,19 @@ def _view(row: ReferralImport) -> ReferralImportView:
 
 def get_referral_import(db: Database, actor: Actor, import_id: int) -> ReferralImportView:
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        row = get_or_404(session, ReferralImport, import_id, "referral import")
-        load_patient(session, actor, row.patient_id)
-        audit(session, actor, "referral.read", "patient", row.patient_id, {"referral_import_id": row.id})
+    with unit_of_work(db) as uow:
+        row = get_or_404(uow, ReferralImport, import_id, "referral import")
+        load_patient(uow, actor, row.patient_id)
+        audit(uow, actor, "referral.read", "patient", row.patient_id, {"referral_import_id": row.id})
         return redacted(_view(row), actor)
 
 
 def list_patient_referrals(db: Database, actor: Actor, patient_id: int) -> list[ReferralImportView]:
     """The referrals a chart was started from (or received later), oldest first."""
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        load_patient(session, actor, patient_id)
-        rows = session.execute(select(ReferralImport).where(ReferralImport.patient_id == patient_id)
+    with unit_of_work(db) as uow:
+        load_patient(uow, actor, patient_id)
+        rows = uow.execute(select(ReferralImport).where(ReferralImport.patient_id == patient_id)
                                .order_by(ReferralImport.id)).scalars().all()
         return [redacted(_view(r), actor) for r in rows]
 
@@ -242,7 +242,7 @@ def list_patient_referrals(db: Database, actor: Actor, patient_id: int) -> list[
 def flags_for_evaluation(db: Database, actor: Actor, evaluation_id: int) -> list[str]:
     """What the referral behind a draft evaluation asks the clinician to check (shown beside "Sign")."""
     require_role(actor, *CLINICAL_ROLES)
-    with db.reading() as session:
-        rows = session.execute(select(ReferralImport.report).where(ReferralImport.evaluation_id == evaluation_id)
+    with db.reading() as uow:
+        rows = uow.execute(select(ReferralImport.report).where(ReferralImport.evaluation_id == evaluation_id)
                                ).scalars().all()
     return [flag for report in rows for flag in (report or {}).get("flags", [])]

@@ -134,10 +134,10 @@ def parameters(**values: Any) -> ResearchExportIn:
 # --- loading ------------------------------------------------------------------------------
 
 
-def _snapshot(session: Session, db: Database) -> None:
+def _snapshot(uow: Session, db: Database) -> None:
     """One snapshot for every query of the export (PostgreSQL's default READ COMMITTED gives one per statement)."""
     if db.dialect == "postgresql":
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        uow.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def _mme(doses: Any) -> float | None:
@@ -195,7 +195,7 @@ def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
     return [ids[i:i + size] for i in range(0, len(ids), size)] or [[]]
 
 
-def load_cohort(session: Session, *, as_of: datetime, tz: tzinfo = UTC, condition: str | None = None,
+def load_cohort(uow: Session, *, as_of: datetime, tz: tzinfo = UTC, condition: str | None = None,
                 start: date | None = None, end: date | None = None) -> research.Cohort:
     """The cohort's exportable rows at ``as_of``: cut off (:func:`research.cut_off`), chosen by condition
     and first-session day (the clinic's days), with outcomes computed from what is kept.
@@ -204,14 +204,14 @@ def load_cohort(session: Session, *, as_of: datetime, tz: tzinfo = UTC, conditio
     and diary are then read for the chosen patients only when a filter narrows the cohort.
     """
     patients = tuple(research.PatientRow(patient_id=pid, birth_date=birth_date, sex=sex)
-                     for pid, birth_date, sex in session.execute(
+                     for pid, birth_date, sex in uow.execute(
                          select(Patient.id, Patient.birth_date, Patient.sex).order_by(Patient.id)))
-    protocols = dict(session.execute(select(Plan.id, Plan.protocol_id)).all())
+    protocols = dict(uow.execute(select(Plan.id, Plan.protocol_id)).all())
     sessions = tuple(research.SessionRow(
         session_id=r.id, patient_id=r.patient_id, scheduled_at=r.scheduled_at, state=r.state,
         protocol_id=protocols.get(r.plan_id), weight_kg=r.weight_kg, started_at=r.started_at, ended_at=r.ended_at,
         discharged_at=r.discharged_at, pump_program=r.pump_program)
-        for r in session.execute(select(
+        for r in uow.execute(select(
             InfusionSession.id, InfusionSession.patient_id, InfusionSession.plan_id, InfusionSession.scheduled_at,
             InfusionSession.state, InfusionSession.weight_kg, InfusionSession.started_at, InfusionSession.ended_at,
             InfusionSession.discharged_at, InfusionSession.pump_program)))
@@ -219,7 +219,7 @@ def load_cohort(session: Session, *, as_of: datetime, tz: tzinfo = UTC, conditio
                                                     as_of=as_of, tz=tz), start=start, end=end, tz=tz)
     filtered = condition is not None or start is not None or end is not None
     ids = sorted(p.patient_id for p in dated.patients)
-    facts = load_patient_facts(session, ids) if filtered else load_patient_facts(session)
+    facts = load_patient_facts(uow, ids) if filtered else load_patient_facts(uow)
     chosen = []
     for p in dated.patients:
         evaluation = facts[p.patient_id].evaluation if p.patient_id in facts else None
@@ -242,12 +242,12 @@ def load_cohort(session: Session, *, as_of: datetime, tz: tzinfo = UTC, conditio
     if filtered:
         wanted = sorted(session_ids)
         event_rows = [r for chunk in _chunks(wanted) if chunk
-                      for r in session.execute(event_query.where(SessionEvent.session_id.in_(chunk)))]
+                      for r in uow.execute(event_query.where(SessionEvent.session_id.in_(chunk)))]
         diary_rows = [r for chunk in _chunks(sorted(keep)) if chunk
-                      for r in session.execute(diary_query.where(DiaryEntry.patient_id.in_(chunk)))]
+                      for r in uow.execute(diary_query.where(DiaryEntry.patient_id.in_(chunk)))]
     else:
-        event_rows = list(session.execute(event_query))
-        diary_rows = list(session.execute(diary_query))
+        event_rows = list(uow.execute(event_query))
+        diary_rows = list(uow.execute(diary_query))
     events = tuple(EventRow(id=r.id, session_id=r.session_id, kind=r.kind, minute=r.minute,
                                      payload=r.payload, amends_event_id=r.amends_event_id)
                    for r in event_rows if r.session_id in session_ids)
@@ -279,8 +279,8 @@ def _shown(value: Any) -> Any:
 
 def _refused(db: Database, actor: Actor, reason: str, detail: dict[str, Any]) -> None:
     """Write ``research.export.refused``: who asked for what, and why not (never a patient count)."""
-    with unit_of_work(db) as session:
-        audit(session, actor, "research.export.refused", "research_export", None, {**detail, "reason": reason})
+    with unit_of_work(db) as uow:
+        audit(uow, actor, "research.export.refused", "research_export", None, {**detail, "reason": reason})
 
 
 def research_export(db: Database, actor: Actor, *, format: str = "csv", k: int = research.DEFAULT_K,  # noqa: A002
@@ -306,9 +306,9 @@ def research_export(db: Database, actor: Actor, *, format: str = "csv", k: int =
     generated_at = utcnow()
     as_of = now or generated_at
     shift_key = research_key(db)
-    with db.reading() as session:
-        _snapshot(session, db)
-        cohort = load_cohort(session, as_of=as_of, tz=tz, condition=params.condition, start=params.start,
+    with db.reading() as uow:
+        _snapshot(uow, db)
+        cohort = load_cohort(uow, as_of=as_of, tz=tz, condition=params.condition, start=params.start,
                              end=params.end)
     try:
         data, manifest = research.build_export(
@@ -329,8 +329,8 @@ def research_export(db: Database, actor: Actor, *, format: str = "csv", k: int =
             + (f", or lower k (not below {research.MIN_K}) if your data-use agreement allows." if params.k > research.MIN_K
                else "."), code="cohort_too_small", field="k") from None
     digest = hashlib.sha256(data).hexdigest()
-    with unit_of_work(db) as session:
-        audit(session, actor, "research.export", "research_export", None, {
+    with unit_of_work(db) as uow:
+        audit(uow, actor, "research.export", "research_export", None, {
             **asked, "data_cutoff_day": research.cutoff_day(as_of, tz).isoformat(),
             "patients": manifest["patients"],
             "rows": {name: table["rows"] for name, table in manifest["tables"].items()},

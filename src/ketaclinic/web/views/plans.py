@@ -538,8 +538,8 @@ async def schedule(request: Request, plan_id: int, actor: Annotated[Actor, Depen
     except ValueError:
         return _show(request, actor, plan_id, {"scheduled_at": "Choose the date and time of the session."}, 422)
     try:
-        visit = session_service.schedule_session(db, actor, session_service.SessionIn(
+        session = session_service.schedule_session(db, actor, session_service.SessionIn(
             patient_id=plan.patient_id, plan_id=plan.id, scheduled_at=when))
     except (ValidationError, ServiceError) as exc:
         return _show(request, actor, plan_id, errors_of(exc), 422)
-    return redirect(request, f"/sessions/{visit.id}", "Session scheduled for " + timefmt.appointment(when, settings_of(request).timezone) + ".")
+    return redirect(request, f"/sessions/{session.id}", "Session scheduled for " + timefmt.appointment(when, settings_of(request).timezone) + ".")

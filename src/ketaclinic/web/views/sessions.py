@@ -87,40 +87,40 @@ def current_step(program: dict[str, Any] | None, minutes: float | None) -> int |
 
 def console_context(request: Request, actor: Actor, session_id: int) -> dict[str, Any]:
     db = db_of(request)
-    visit = session_service.get_session(db, actor, session_id)
-    patient = patient_service.get_patient(db, actor, visit.patient_id)
+    session = session_service.get_session(db, actor, session_id)
+    patient = patient_service.get_patient(db, actor, session.patient_id)
     events = _events(request, actor, session_id)
     now = utcnow()
-    minutes = (now - visit.started_at).total_seconds() / 60 if visit.started_at and not visit.ended_at else None
-    open_ids = set(visit.open_alerts or [])
+    minutes = (now - session.started_at).total_seconds() / 60 if session.started_at and not session.ended_at else None
+    open_ids = set(session.open_alerts or [])
     alerts = [e for e in events if e.kind == "alert"]
     acks = {e.payload.get("alert_event_id"): e for e in events if e.kind == "alert_ack"}
     vitals = [e for e in events if e.kind == "vitals"]
     rate_changes = [e for e in events if e.kind == "rate_change"]
     return {
-        "visit": visit, "patient": patient, "events": events, "alerts": alerts, "open_ids": open_ids, "acks": acks,
+        "session": session, "patient": patient, "events": events, "alerts": alerts, "open_ids": open_ids, "acks": acks,
         "open_alerts": [a for a in alerts if a.id in open_ids], "vitals_events": vitals, "rate_changes": rate_changes,
-        "minutes": minutes, "current_step": current_step(visit.pump_program, minutes), "actions": ACTIONS,
+        "minutes": minutes, "current_step": current_step(session.pump_program, minutes), "actions": ACTIONS,
         "side_effects": SIDE_EFFECTS, "severities": SIDE_EFFECT_SEVERITIES, "tz": settings_of(request).timezone,
         "chart_version": len(events), "values": {"moaas": "5"}, "errors": {},
         "padss_items": [(k, *PADSS_ANCHORS[k]) for k in PADSS_ITEMS], "discharge_questions": DISCHARGE_QUESTIONS,
         "rass_levels": sorted(RASS_LEVELS.items(), reverse=True), "cadss6_items": CADSS6_ITEMS,
         "open_critical": [a for a in alerts if a.id in open_ids and a.payload.get("severity") == "critical"],
-        "baseline": (visit.checklist or {}).get("facts", {}).get("baseline_vitals"),
-        "bedside_dosing": _bedside_dosing(visit, patient),
+        "baseline": (session.checklist or {}).get("facts", {}).get("baseline_vitals"),
+        "bedside_dosing": _bedside_dosing(session, patient),
         "med_units": MED_UNITS, "med_routes": MED_ROUTES,
-        **pump_now(visit, events, minutes),
-        "vitals_timer": vitals_timer(request, visit, events, open_ids),
-        "double_check_required": visit.state == "checked_in" and settings_service.pump_double_check(db),
+        **pump_now(session, events, minutes),
+        "vitals_timer": vitals_timer(request, session, events, open_ids),
+        "double_check_required": session.state == "checked_in" and settings_service.pump_double_check(db),
     }
 
 
-def vitals_timer(request: Request, visit: Any, events: list[Any], open_ids: set[int]) -> dict[str, Any] | None:
+def vitals_timer(request: Request, session: Any, events: list[Any], open_ids: set[int]) -> dict[str, Any] | None:
     """When the next vital signs are due, from the last set, the last bolus or rate increase and the
     open alerts (clinical.monitoring.vitals_due); None before the start and after discharge."""
-    if visit.state not in ("running", "observing") or visit.started_at is None:
+    if session.state not in ("running", "observing") or session.started_at is None:
         return None
-    minute_now = (utcnow() - visit.started_at).total_seconds() / 60
+    minute_now = (utcnow() - session.started_at).total_seconds() / 60
     vitals = [e.minute for e in events if e.kind == "vitals" and e.minute is not None]
     changes, previous = [], None
     for e in events:
@@ -136,13 +136,13 @@ def vitals_timer(request: Request, visit: Any, events: list[Any], open_ids: set[
     return due.as_dict()
 
 
-def pump_now(visit: Any, events: list[Any], minutes: float | None) -> dict[str, Any]:
+def pump_now(session: Any, events: list[Any], minutes: float | None) -> dict[str, Any]:
     """What the pump runs now (design 4.4 v2: ``data-pump-now-ml-per-h``): the program with every
     rate change applied (as corrected), 0 unless the infusion is running, with the planned rate of
     the same moment and the minutes since the last change beside it."""
-    program = visit.pump_program or {}
+    program = session.pump_program or {}
     concentration = float(program.get("concentration_mg_per_ml") or 0)
-    if visit.state != "running" or minutes is None or not concentration:
+    if session.state != "running" or minutes is None or not concentration:
         return {"pump_now_ml_per_h": 0.0, "pump_now_mg_per_h": 0.0, "pump_planned_ml_per_h": None,
                 "pump_changed_min_ago": None}
     steps = program.get("program", [])
@@ -163,11 +163,11 @@ MED_ROUTES = [(r, r.upper() if r in ("iv", "im", "sc") else r) for r in
               ("iv", "oral", "im", "sc", "sublingual", "intranasal", "inhaled", "topical")]
 
 
-def _bedside_dosing(visit: Any, patient: Any) -> dict[str, Any] | None:
+def _bedside_dosing(session: Any, patient: Any) -> dict[str, Any] | None:
     """The dosing weight a rate change or an extra bolus is judged on: today's weight, the patient's
     height and sex (design 4.3 v2), as services.sessions computes it."""
-    program = visit.pump_program or {}
-    weight = visit.weight_kg or program.get("weight_kg")
+    program = session.pump_program or {}
+    weight = session.weight_kg or program.get("weight_kg")
     if not weight:
         return None
     basis = dosing_weight(weight, patient.height_cm, patient.sex if patient.sex in ("female", "male") else None)
@@ -222,19 +222,19 @@ def live(request: Request, session_id: int, actor: Annotated[Actor, Depends(need
 @router.get("/sessions/{session_id}/chart.svg")
 def chart(request: Request, session_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
     db = db_of(request)
-    visit = session_service.get_session(db, actor, session_id)
+    session = session_service.get_session(db, actor, session_id)
     events = _events(request, actor, session_id)
     rows = [{"minute": e.minute or 0, **{k: e.payload["observation"].get(k) for k in VITAL_FIELDS[:4]}}
             for e in events if e.kind == "vitals"]
     predicted = None
-    if visit.pump_program:
+    if session.pump_program:
         # what the pump actually delivered: the program with the recorded rate changes and the stop
         changes = rate_changes_given(events)  # as corrected by any amendment
-        stopped = ((visit.ended_at - visit.started_at).total_seconds() / 60
-                   if visit.started_at and visit.ended_at else None)
-        given, end = doses_as_given(visit.pump_program.get("program", []), changes, stopped)
+        stopped = ((session.ended_at - session.started_at).total_seconds() / 60
+                   if session.started_at and session.ended_at else None)
+        given, end = doses_as_given(session.pump_program.get("program", []), changes, stopped)
         try:
-            predicted = doses_preview(given, end, visit.weight_kg or visit.pump_program["weight_kg"], after_end_min=60)
+            predicted = doses_preview(given, end, session.weight_kg or session.pump_program["weight_kg"], after_end_min=60)
         except ServiceError:
             predicted = None
     if not rows and predicted is None:
