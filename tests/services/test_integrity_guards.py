@@ -373,3 +373,18 @@ def test_update_user_with_a_stale_version_changes_nothing(db, clinic):
         us.update_user(db, admin, nurse.user_id, _wrong(version), us.UserUpdate(role="physician"))
     assert stale.value.code == "stale_version"
     assert _user(db, nurse.user_id).role == "nurse" and _user_version(db, nurse.user_id) == version
+
+
+def test_checking_the_chain_from_the_app_is_for_admins_and_is_audited(db, clinic):
+    from sqlalchemy import select
+
+    from ketaclinic.records.audit import AuditEntry
+    from ketaclinic.services import audit as audit_service
+    from ketaclinic.services.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        audit_service.verify_as(db, clinic.actors["physician"])
+    assert audit_service.verify_as(db, clinic.actors["admin"]).intact
+    with db.reading() as uow:
+        actions = uow.execute(select(AuditEntry.action).order_by(AuditEntry.seq.desc()).limit(1)).scalars().all()
+    assert actions == ["audit.verify"]

@@ -84,6 +84,15 @@ def list_audit(db: Database, actor: Actor, filters: AuditFilter, *, limit: int |
 
 
 def verify(db: Database) -> ChainReport:
-    """Walk the whole chain (read-only)."""
+    """Walk the whole chain (read-only; the command line's check, run by whoever holds the database)."""
     with db.reading() as uow:
         return verify_chain(uow)
+
+
+def verify_as(db: Database, actor: Actor) -> ChainReport:
+    """An admin checks the chain from the app: the check itself is audited (who looked, and what they saw)."""
+    require_role(actor, "admin")
+    report = verify(db)
+    with unit_of_work(db) as uow:
+        audit(uow, actor, "audit.verify", "audit_log", None, {"intact": report.intact})
+    return report
