@@ -97,6 +97,8 @@ def _violations() -> list[str]:
                     found.append(f"{path.relative_to(SRC)}:{line}: {layer} may not import ketaclinic.{target}")
             elif layer in PURE_LAYERS and top in IO_PACKAGES:
                 found.append(f"{path.relative_to(SRC)}:{line}: {layer} is pure and may not import {name}")
+            elif layer in EDGES and top in {"sqlalchemy", "alembic", "psycopg"}:
+                found.append(f"{path.relative_to(SRC)}:{line}: {layer} calls services and may not query ({name})")
     return found
 
 

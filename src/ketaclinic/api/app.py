@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
-from sqlalchemy import text
 
 from ketaclinic.api import (
     account_links,
@@ -114,8 +113,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers and the database is reachable")
     def healthz(request: Request) -> dict[str, Any]:
-        with request.app.state.db.reading() as uow:
-            uow.execute(text("SELECT 1"))
+        request.app.state.db.ping()
         return {"status": "ok"}
 
     _mount_extensions(app, settings)

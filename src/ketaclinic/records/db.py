@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -138,6 +138,11 @@ class Database:
         """A read-only look (no audit entry, no write lock on SQLite): token checks, health, verify."""
         with self._read_sessions() as uow:  # closing rolls back; loaded objects stay readable
             yield uow
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query (the liveness check)."""
+        with self.reading() as uow:
+            uow.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
