@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,14 +77,3 @@ def cadss6_total(items: Cadss6) -> int:
     return sum(getattr(items, name) for name in CADSS6_ITEMS)
 
 
-@dataclass(frozen=True)
-class RassReading:
-    score: int
-    label: str
-
-
-def rass_reading(score: int) -> RassReading:
-    """The RASS level with its name; refuses a score outside -5..+4."""
-    if score not in RASS_LEVELS:
-        raise ValueError(f"RASS is -5 to +4, not {score}")
-    return RassReading(score, RASS_LEVELS[score])

@@ -65,8 +65,3 @@ class RateLimited(ServiceError):
         super().__init__(message, code=code, field=field)
         self.retry_after_s = retry_after_s
 
-
-class Locked(RateLimited):
-    """Too many failed logins: the account is locked for a while (429 with Retry-After)."""
-
-    default_code = "account_locked"
