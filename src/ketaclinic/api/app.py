@@ -30,7 +30,7 @@ from ketaclinic.api import (
     referrals,
     report_letters,
     report_summaries,
-    research,
+    research_export,
     sessions,
     users,
 )
@@ -43,7 +43,7 @@ from ketaclinic.settings import Settings
 API_PREFIX = "/api/v1"
 ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
-           clinic_settings.router, research.router, report_summaries.router,
+           clinic_settings.router, research_export.router, report_summaries.router,
            referrals.router, referrals.patient_router, report_letters.router,
            allergies.router, account_links.router]
 
