@@ -1,5 +1,5 @@
 """Every page of every role, in Chromium: no serious or critical axe-core violation, no duplicate
-element id, and no table or form wider than a 390 px phone (issue 12, "make the screens clinical-grade").
+element id, every collapsible section visibly collapsible, and no table or form wider than a 390 px phone (issue 12, "make the screens clinical-grade").
 
 Each role signs in and the crawler follows every same-origin link it is shown (breadth first, two
 examples of each page pattern such as ``/patients/{id}``), so a new page is checked without a test
@@ -28,6 +28,9 @@ DUPLICATE_IDS = """() => {
   for (const el of document.querySelectorAll('[id]')) { if (seen[el.id]) dups.push(el.id); seen[el.id] = true; }
   return dups;
 }"""
+SUMMARIES_WITHOUT_A_MARK = """() => [...document.querySelectorAll('details > summary')]
+  .filter(s => getComputedStyle(s, '::before').content === 'none' && getComputedStyle(s).display !== 'list-item')
+  .map(s => s.textContent.trim().slice(0, 40))"""
 WIDER_THAN_VIEWPORT = """() => {
   const width = document.documentElement.clientWidth;
   const out = [];
@@ -117,6 +120,8 @@ def test_every_page_of_every_role_is_accessible_and_has_unique_ids(browser, serv
             pages.append(path)
             problems += [f"{path}: duplicate id #{d}" for d in page.evaluate(DUPLICATE_IDS)]
             problems += [f"{path}: axe {v}" for v in _axe(page)]
+            problems += [f"{path}: a collapsible section without its mark: {s}"
+                         for s in page.evaluate(SUMMARIES_WITHOUT_A_MARK)]
         assert len(pages) >= 3, f"{role} reached only {pages}"
         assert not problems, "\n".join(problems)
     finally:
