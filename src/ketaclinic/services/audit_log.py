@@ -212,9 +212,10 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
             who = users.get(r.user_id) if r.user_id is not None else None
             if who is None:
                 who = (r.username or "").replace("system:", "system: ") or "Public (not signed in)"
+            # an entry about no one record (a list, a sign-in attempt) names none: "what" already says it
             label, href = labels.get((r.record_type or "", r.record_id or ""), ("", None))
-            if not label and r.record_type:
-                label = RECORD_WORDS.get(r.record_type, r.record_type.replace("_", " "))
+            if not label and r.record_type and r.record_id:
+                label = f"{RECORD_WORDS.get(r.record_type, r.record_type.replace('_', ' '))} {r.record_id}"
             items.append(ReadableEntry(seq=r.seq, at=r.at, who=who, role=r.role, action=r.action,
                                        what=action_words(r.action), record=label, href=href, ip=r.ip))
         page = ReadablePage(items=items, size=limit,
