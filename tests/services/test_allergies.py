@@ -126,3 +126,14 @@ def test_a_ketamine_allergy_on_the_chart_refuses_a_plan_citing_the_label(db, cli
     al.amend_allergy(db, clinic.actors["physician"], entry.id,
                      al.AllergyAmend(action="entered_in_error", note="another patient's allergy"))
     assert pl.sign_plan(db, clinic.actors["physician"], draft.id, draft.version).status == "signed"
+
+
+def test_no_known_allergies_is_withdrawn_not_corrected(db, clinic):
+    nka = _record(db, clinic, kind="no_known_allergies")
+    with pytest.raises(ValidationFailed) as refused:
+        al.amend_allergy(db, clinic.actors["nurse"], nka.id,
+                         al.AllergyAmend(action="correct", substance="latex", note="found one"))
+    assert refused.value.field == "action"
+    with pytest.raises(Conflict) as again:
+        _record(db, clinic, kind="no_known_allergies")
+    assert again.value.code == "allergy_recorded"

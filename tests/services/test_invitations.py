@@ -140,3 +140,23 @@ def test_an_expired_reset_or_a_deactivated_user_is_refused(db, clinic):
         inv.issue_password_reset(db, admin, clinic.actors["physician"].user_id)
     reasons = " ".join(d for _, d in _actions(db, "password_reset.refused"))
     assert '"reason":"expired"' in reasons and '"reason":"user_inactive"' in reasons
+
+
+def test_an_invitation_refuses_when_the_account_or_the_username_appeared_meanwhile(db, clinic):
+    from ketaclinic.services.users import UserCreate, create_user
+
+    patient = _new_patient(db, clinic)
+    issued = inv.issue_invitation(db, clinic.actors["admin"], inv.InvitationIn(patient_id=patient.id))
+    create_user(db, clinic.actors["admin"], UserCreate(username="synthetic.invitee", role="nurse",
+                                                       password="long-enough-pw"))
+    with pytest.raises(Conflict) as taken:
+        inv.accept_invitation(db, inv.SetPassword(token=issued.token, password=NEW_PASSWORD), ip=None)
+    assert taken.value.code == "username_taken"
+    other = _new_patient(db, clinic, "Synthetic", "Second")
+    second = inv.issue_invitation(db, clinic.actors["admin"], inv.InvitationIn(patient_id=other.id))
+    create_user(db, clinic.actors["admin"], UserCreate(username="made.by.hand", role="patient",
+                                                       password="long-enough-pw", patient_id=other.id))
+    with pytest.raises(Conflict) as exists:
+        inv.accept_invitation(db, inv.SetPassword(token=second.token, password=NEW_PASSWORD), ip=None)
+    assert exists.value.code == "portal_account_exists"
+    assert inv.link_info(db, "invitation", second.token, ip=None).username  # the refusal did not spend the link

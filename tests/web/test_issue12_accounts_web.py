@@ -179,3 +179,23 @@ def test_the_admin_issues_a_reset_link_and_using_it_signs_the_user_out(signed_in
     web.cookies.update(cookies)  # the nurse's earlier web session has ended
     assert "/login" in str(web.get("/dashboard").url)
     sign_in(web, "nurse", "brand-new-pass")
+
+
+def test_patient_accounts_are_not_made_from_a_typed_patient_id(signed_in, clinic):
+    admin = signed_in("admin")
+    page = admin.get("/admin/users").text
+    assert 'name="patient_id"' not in page and "Invite a patient to the portal" in page
+    refused = _post(admin, "/admin/users", "/admin/users", {"username": "typed.patient", "role": "patient",
+                                                            "password": "long-enough-pw"})
+    assert refused.status_code == 422 and "by invitation" in refused.text
+
+
+def test_using_links_is_rate_limited(web, settings):
+    page = web.get("/login")
+    statuses = [web.post("/account/invitation/" + "x" * 43, data={"password": "p", "password_again": "p",
+                                                                   "csrf_token": csrf_of(page.text)}).status_code
+                for _ in range(settings.login_rate_limit + 1)]
+    assert statuses[0] == 404 and statuses[-1] == 429
+    api = [web.post("/api/v1/account/password-reset", json={"token": "y" * 43, "password": "long-enough-pw"}).status_code
+           for _ in range(settings.login_rate_limit + 1)]
+    assert api[0] == 404 and api[-1] == 429
