@@ -87,9 +87,9 @@ class DemoSummary:
 
 
 def is_empty(db: Database) -> bool:
-    with db.reading() as session:
-        return not session.execute(select(func.count()).select_from(Patient)).scalar_one() and \
-            not session.execute(select(func.count()).select_from(User)).scalar_one()
+    with db.reading() as uow:
+        return not uow.execute(select(func.count()).select_from(Patient)).scalar_one() and \
+            not uow.execute(select(func.count()).select_from(User)).scalar_one()
 
 
 class _Clinic:
@@ -105,16 +105,16 @@ class _Clinic:
     # -- users ------------------------------------------------------------------------------
 
     def user(self, username: str, role: str, patient_id: int | None = None) -> Actor:
-        with self.db.reading() as session:
-            existing = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        with self.db.reading() as uow:
+            existing = uow.execute(select(User).where(User.username == username)).scalar_one_or_none()
             if existing is not None:
                 return actor_for(existing, "127.0.0.1")
         full_name, credentials = DEMO_STAFF_NAMES.get(role, (None, None))  # patients: none
         view = create_user(self.db, Actor.system("demo"), UserCreate(
             username=username, role=role, password=self.settings.demo_password_for_seeding(), patient_id=patient_id,
             full_name=full_name, credentials=credentials))
-        with self.db.reading() as session:
-            return actor_for(session.get(User, view.id), "127.0.0.1")  # type: ignore[arg-type]
+        with self.db.reading() as uow:
+            return actor_for(uow.get(User, view.id), "127.0.0.1")  # type: ignore[arg-type]
 
     # -- inquiries --------------------------------------------------------------------------
 
@@ -148,8 +148,8 @@ class _Clinic:
     def _last_inquiry_id(self) -> int:
         from ketaclinic.records.inquiries import Inquiry
 
-        with self.db.reading() as session:
-            return int(session.execute(select(func.max(Inquiry.id))).scalar_one())
+        with self.db.reading() as uow:
+            return int(uow.execute(select(func.max(Inquiry.id))).scalar_one())
 
     # -- patients ---------------------------------------------------------------------------
 
@@ -347,30 +347,30 @@ class _Clinic:
     def start(self, patient_id: int, plan: plan_service.PlanView, weight: float, document: dict[str, Any],
               at: datetime, scheduled_by: Actor) -> session_service.SessionView:
         nurse = self.actors["nurse"]
-        visit = session_service.schedule_session(self.db, scheduled_by, session_service.SessionIn(
+        session = session_service.schedule_session(self.db, scheduled_by, session_service.SessionIn(
             patient_id=patient_id, plan_id=plan.id, scheduled_at=at), now=at - timedelta(days=3))
-        visit = session_service.check_in(self.db, nurse, visit.id, visit.version, session_service.CheckInIn(
+        session = session_service.check_in(self.db, nurse, session.id, session.version, session_service.CheckInIn(
             weight_kg=round(weight + self.rng.uniform(-0.8, 0.8), 1)), now=at - timedelta(minutes=20))
-        session_service.append_event(self.db, nurse, visit.id, EVENT.validate_python(
+        session_service.append_event(self.db, nurse, session.id, EVENT.validate_python(
             {"kind": "note", "text": "Synthetic demo session: not a real patient."}), now=at - timedelta(minutes=19))
-        visit = session_service.record_checklist(self.db, nurse, visit.id, visit.version,
+        session = session_service.record_checklist(self.db, nurse, session.id, session.version,
                                                  self.checklist(document, at - timedelta(minutes=15)),
                                                  now=at - timedelta(minutes=10))
         lot = session_service.StartIn(ketamine_lot_number=f"SYN-KET-{at:%y%m}-{self.rng.randint(100, 999)}")
-        visit = session_service.start_session(self.db, nurse, visit.id, visit.version, lot, now=at,
+        session = session_service.start_session(self.db, nurse, session.id, session.version, lot, now=at,
                                               double_check=self.actors["physician"])  # the independent check
         self.count("sessions")
-        return visit
+        return session
 
-    def event(self, visit_id: int, body: dict[str, Any], at: datetime, actor: Actor | None = None) -> session_service.EventView:
+    def event(self, session_id: int, body: dict[str, Any], at: datetime, actor: Actor | None = None) -> session_service.EventView:
         self.count("events")
-        return session_service.append_event(self.db, actor or self.actors["nurse"], visit_id, EVENT.validate_python(body),
+        return session_service.append_event(self.db, actor or self.actors["nurse"], session_id, EVENT.validate_python(body),
                                             now=at)
 
     def session(self, patient_id: int, plan: plan_service.PlanView, weight: float, document: dict[str, Any],
                 at: datetime, *, with_alert: bool) -> None:
         rng, nurse = self.rng, self.actors["nurse"]
-        visit = self.start(patient_id, plan, weight, document, at, self.actors["coordinator"])
+        session = self.start(patient_id, plan, weight, document, at, self.actors["coordinator"])
         program = plan.pump_program["program"]
         minutes = sum(s["duration_min"] or 0 for s in program if s["kind"] != "oral") or 30
         base = self.day_baseline(document)
@@ -387,31 +387,31 @@ class _Clinic:
                 kind = rng.choice(["spo2_low", "bp_high", "nausea"])
                 if kind == "nausea":
                     effects = [{"code": "nausea", "severity": "moderate"}]
-            result = self.event(visit.id, self.vitals(base, kind=kind, side_effects=effects), at + timedelta(minutes=t))
+            result = self.event(session.id, self.vitals(base, kind=kind, side_effects=effects), at + timedelta(minutes=t))
             for alert in result.raised:
                 self.count("alerts")
                 action = alert.payload["action"]
                 when = at + timedelta(minutes=t + 2)
                 if action == "give_medication":
-                    self.event(visit.id, {"kind": "medication", "drug": "ondansetron", "dose": 4, "unit": "mg",
+                    self.event(session.id, {"kind": "medication", "drug": "ondansetron", "dose": 4, "unit": "mg",
                                           "route": "iv", "lot_number": f"DEMO-OND-{rng.randint(1000, 9999)}",
                                           "reason": "Synthetic demo: moderate nausea."}, when)
-                elif action in ("reduce_rate", "pause_infusion") and has_infusion and visit.state == "running":
+                elif action in ("reduce_rate", "pause_infusion") and has_infusion and session.state == "running":
                     current = next(s for s in program if s["kind"] == "infusion")
                     per_kg = current.get("rate_mg_per_kg_per_h") or current["rate_mg_per_h"] / plan.weight_kg
-                    self.event(visit.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": round(per_kg * 0.6, 3),
+                    self.event(session.id, {"kind": "rate_change", "rate_mg_per_kg_per_h": round(per_kg * 0.6, 3),
                                           "reason": f"Synthetic demo: {alert.payload['code']}"}, when)
                     self.count("rate_changes")
-                self.event(visit.id, {"kind": "alert_ack", "alert_event_id": alert.id,
+                self.event(session.id, {"kind": "alert_ack", "alert_event_id": alert.id,
                                       "action_taken": f"Synthetic demo: {action.replace('_', ' ')}; physician informed."},
                            when + timedelta(minutes=1))
             if effects and effects[0]["code"] != "nausea" and rng.random() < 0.3:
-                self.event(visit.id, {"kind": "side_effect", **effects[0], "note": "Synthetic demo: settled with reassurance."},
+                self.event(session.id, {"kind": "side_effect", **effects[0], "note": "Synthetic demo: settled with reassurance."},
                            at + timedelta(minutes=t + 1))
             t += 30
         end = at + timedelta(minutes=minutes)
-        visit = session_service.get_session(self.db, nurse, visit.id)
-        visit = session_service.stop_infusion(self.db, nurse, visit.id, visit.version, now=end)
+        session = session_service.get_session(self.db, nurse, session.id)
+        session = session_service.stop_infusion(self.db, nurse, session.id, session.version, now=end)
         discharge = session_service.DischargeIn.model_validate({
             "observation": {"systolic_mmhg": base["systolic_mmhg"] + rng.randint(-4, 6),
                             "diastolic_mmhg": base["diastolic_mmhg"], "spo2_pct": base["spo2_pct"],
@@ -419,18 +419,18 @@ class _Clinic:
                             "respiratory_rate_per_min": 14, "moaas": 5},
             "padss": {"vital_signs": 2, "activity": 2, "nausea_vomiting": 2, "pain": 2, "bleeding": 2},
             "dissociation_resolved": True, "escort_present": True, "oriented": True, "steady_gait": True})
-        session_service.discharge_session(self.db, nurse, visit.id, visit.version, discharge,
+        session_service.discharge_session(self.db, nurse, session.id, session.version, discharge,
                                           now=end + timedelta(minutes=65))
 
     def running_session(self, patient_id: int, plan: plan_service.PlanView, weight: float, document: dict[str, Any]) -> None:
         """Today's visit, still running, with an alert the nurse has not yet acknowledged."""
         start = self.now - timedelta(minutes=40)
-        visit = self.start(patient_id, plan, weight, document, start, self.actors["coordinator"])
+        session = self.start(patient_id, plan, weight, document, start, self.actors["coordinator"])
         base = self.day_baseline(document)
-        self.event(visit.id, self.vitals(base), start + timedelta(minutes=10))
-        self.event(visit.id, self.vitals(base, side_effects=[{"code": "dissociation", "severity": "mild"}]),
+        self.event(session.id, self.vitals(base), start + timedelta(minutes=10))
+        self.event(session.id, self.vitals(base, side_effects=[{"code": "dissociation", "severity": "mild"}]),
                    start + timedelta(minutes=25))
-        self.event(visit.id, self.vitals(base, kind="spo2_low", moaas=4), start + timedelta(minutes=38))
+        self.event(session.id, self.vitals(base, kind="spo2_low", moaas=4), start + timedelta(minutes=38))
         self.count("running_sessions")
 
     def upcoming(self, patient_id: int, plan_id: int, index: int) -> None:

@@ -143,8 +143,8 @@ class AllergyList(BaseModel):
     history: list[AllergyView]  # every version, newest first (withdrawn and corrected ones included)
 
 
-def _views(session: Session, rows: list[AllergyEntry]) -> list[AllergyView]:
-    names = staff_names(session, [r.recorded_by for r in rows])
+def _views(uow: Session, rows: list[AllergyEntry]) -> list[AllergyView]:
+    names = staff_names(uow, [r.recorded_by for r in rows])
     replaced = {r.replaces_id for r in rows if r.replaces_id is not None}
     return [AllergyView(
         id=r.id, patient_id=r.patient_id, replaces_id=r.replaces_id, kind=r.kind, substance=r.substance,
@@ -154,11 +154,11 @@ def _views(session: Session, rows: list[AllergyEntry]) -> list[AllergyView]:
     ) for r in rows]
 
 
-def allergy_list(session: Session, patient_id: int) -> AllergyList:
+def allergy_list(uow: Session, patient_id: int) -> AllergyList:
     """The chart's allergies in a session the caller opened (the banner, the plan check); no audit entry."""
-    rows = list(session.execute(select(AllergyEntry).where(AllergyEntry.patient_id == patient_id)
+    rows = list(uow.execute(select(AllergyEntry).where(AllergyEntry.patient_id == patient_id)
                                 .order_by(AllergyEntry.id.desc())).scalars())
-    views = _views(session, rows)
+    views = _views(uow, rows)
     active = [v for v in views if v.current and v.status == "active"]
     allergies = [v for v in active if v.kind == "allergy"]
     allergies.sort(key=lambda v: (not v.ketamine, v.id))
@@ -172,9 +172,9 @@ def allergy_list(session: Session, patient_id: int) -> AllergyList:
                        current=current, history=views)
 
 
-def ketamine_allergy_refusal(session: Session, patient_id: int) -> Conflict | None:
+def ketamine_allergy_refusal(uow: Session, patient_id: int) -> Conflict | None:
     """The refusal of a ketamine plan for a patient with an active ketamine (or esketamine) allergy on the chart."""
-    found = [v for v in allergy_list(session, patient_id).current if v.ketamine]
+    found = [v for v in allergy_list(uow, patient_id).current if v.ketamine]
     if not found:
         return None
     source = get_source(KETAMINE_LABEL_SOURCE)
@@ -188,15 +188,15 @@ def ketamine_allergy_refusal(session: Session, patient_id: int) -> Conflict | No
 def list_allergies(db: Database, actor: Actor, patient_id: int) -> AllergyList:
     """A patient's allergies, current and every version (physicians and nurses; the read is audited)."""
     require_role(actor, *ROLES)
-    with unit_of_work(db) as session:
-        load_patient(session, actor, patient_id)
-        result = allergy_list(session, patient_id)
-        audit(session, actor, "allergy.list", "patient", patient_id, {"count": len(result.current)})
+    with unit_of_work(db) as uow:
+        load_patient(uow, actor, patient_id)
+        result = allergy_list(uow, patient_id)
+        audit(uow, actor, "allergy.list", "patient", patient_id, {"count": len(result.current)})
         return result
 
 
-def _current_entries(session: Session, patient_id: int) -> list[AllergyEntry]:
-    rows = list(session.execute(select(AllergyEntry).where(AllergyEntry.patient_id == patient_id)).scalars())
+def _current_entries(uow: Session, patient_id: int) -> list[AllergyEntry]:
+    rows = list(uow.execute(select(AllergyEntry).where(AllergyEntry.patient_id == patient_id)).scalars())
     replaced = {r.replaces_id for r in rows if r.replaces_id is not None}
     return [r for r in rows if r.id not in replaced and r.status == "active"]
 
@@ -212,9 +212,9 @@ def record_allergy(db: Database, actor: Actor, patient_id: int, data: AllergyIn,
     """
     require_role(actor, *ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        load_patient(session, actor, patient_id)
-        current = _current_entries(session, patient_id)
+    with unit_of_work(db) as uow:
+        load_patient(uow, actor, patient_id)
+        current = _current_entries(uow, patient_id)
         allergies = [r for r in current if r.kind == "allergy"]
         if data.kind == "no_known_allergies":
             if allergies:
@@ -229,7 +229,7 @@ def record_allergy(db: Database, actor: Actor, patient_id: int, data: AllergyIn,
                 raise Conflict(f"an allergy to {same[0].substance} is already recorded: correct that entry instead",
                                code="allergy_recorded", field="substance")
             for statement in (r for r in current if r.kind == "no_known_allergies"):
-                session.add(AllergyEntry(
+                uow.add(AllergyEntry(
                     patient_id=patient_id, replaces_id=statement.id, kind=statement.kind, status="entered_in_error",
                     note=f"withdrawn: an allergy to {data.substance} was recorded", recorded_at=now,
                     recorded_by=actor.user_id))
@@ -237,12 +237,12 @@ def record_allergy(db: Database, actor: Actor, patient_id: int, data: AllergyIn,
                              substance_code=substance_code(data.substance) if data.substance else None,
                              reaction=data.reaction, severity=data.severity, status="active",
                              recorded_at=now, recorded_by=actor.user_id)
-        session.add(entry)
-        session.flush()
-        audit(session, actor, "allergy.record", "patient", patient_id, {
+        uow.add(entry)
+        uow.flush()
+        audit(uow, actor, "allergy.record", "patient", patient_id, {
             "allergy_id": entry.id, "kind": entry.kind, "substance": entry.substance,
             "substance_code": entry.substance_code, "severity": entry.severity})
-        return _views(session, [entry])[0]
+        return _views(uow, [entry])[0]
 
 
 def amend_allergy(db: Database, actor: Actor, allergy_id: int, data: AllergyAmend,
@@ -254,10 +254,10 @@ def amend_allergy(db: Database, actor: Actor, allergy_id: int, data: AllergyAmen
     """
     require_role(actor, *ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        old = get_or_404(session, AllergyEntry, allergy_id, "allergy entry")
-        load_patient(session, actor, old.patient_id)
-        newer = session.execute(select(AllergyEntry.id).where(AllergyEntry.replaces_id == old.id)).first()
+    with unit_of_work(db) as uow:
+        old = get_or_404(uow, AllergyEntry, allergy_id, "allergy entry")
+        load_patient(uow, actor, old.patient_id)
+        newer = uow.execute(select(AllergyEntry.id).where(AllergyEntry.replaces_id == old.id)).first()
         if newer is not None:
             raise Conflict(f"this version was already amended (by entry {newer[0]}): amend the current version",
                            code="allergy_superseded")
@@ -281,9 +281,9 @@ def amend_allergy(db: Database, actor: Actor, allergy_id: int, data: AllergyAmen
                                        field="substance")
         entry = AllergyEntry(patient_id=old.patient_id, replaces_id=old.id, kind=old.kind, note=data.note,
                              recorded_at=now, recorded_by=actor.user_id, **fields)
-        session.add(entry)
-        session.flush()  # a second amendment of the same version breaks replaces_id's uniqueness: 409
+        uow.add(entry)
+        uow.flush()  # a second amendment of the same version breaks replaces_id's uniqueness: 409
         action = "allergy.entered_in_error" if data.action == "entered_in_error" else "allergy.correct"
-        audit(session, actor, action, "patient", old.patient_id, {
+        audit(uow, actor, action, "patient", old.patient_id, {
             "allergy_id": entry.id, "replaces_id": old.id, "substance": entry.substance, "note": data.note})
-        return _views(session, [entry])[0]
+        return _views(uow, [entry])[0]

@@ -132,15 +132,15 @@ class Choice(BaseModel):
     label: str
 
 
-def _patient_records(session: Session, patient_id: int) -> dict[str, list[str]]:
+def _patient_records(uow: Session, patient_id: int) -> dict[str, list[str]]:
     def ids(model) -> list[str]:
-        return [str(i) for i in session.execute(select(model.id).where(model.patient_id == patient_id)).scalars()]
+        return [str(i) for i in uow.execute(select(model.id).where(model.patient_id == patient_id)).scalars()]
 
     return {"patient": [str(patient_id)], "session": ids(InfusionSession), "plan": ids(Plan),
             "evaluation": ids(Evaluation)}
 
 
-def _record_labels(session: Session, rows: list[AuditEntry]) -> dict[tuple[str, str], tuple[str, str | None]]:
+def _record_labels(uow: Session, rows: list[AuditEntry]) -> dict[tuple[str, str], tuple[str, str | None]]:
     """(record_type, record_id) → (label, link) for the page's entries."""
     wanted: dict[str, set[int]] = {}
     for r in rows:
@@ -149,13 +149,13 @@ def _record_labels(session: Session, rows: list[AuditEntry]) -> dict[tuple[str, 
     owner: dict[tuple[str, int], int] = {}
     for kind, model in (("session", InfusionSession), ("plan", Plan), ("evaluation", Evaluation)):
         if wanted.get(kind):
-            for rid, pid in session.execute(select(model.id, model.patient_id).where(model.id.in_(wanted[kind]))):
+            for rid, pid in uow.execute(select(model.id, model.patient_id).where(model.id.in_(wanted[kind]))):
                 owner[(kind, rid)] = pid
     patient_ids = set(wanted.get("patient", set())) | set(owner.values())
-    names = {pid: f"{given} {family}" for pid, given, family in session.execute(
+    names = {pid: f"{given} {family}" for pid, given, family in uow.execute(
         select(Patient.id, Patient.given_name, Patient.family_name).where(Patient.id.in_(patient_ids)))} \
         if patient_ids else {}
-    users = {uid: display_name(u, f, c) for uid, u, f, c in session.execute(
+    users = {uid: display_name(u, f, c) for uid, u, f, c in uow.execute(
         select(User.id, User.username, User.full_name, User.credentials).where(User.id.in_(wanted["user"])))} \
         if wanted.get("user") else {}
     labels: dict[tuple[str, str], tuple[str, str | None]] = {}
@@ -184,7 +184,7 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
     before = cursor_int(cursor, "before")
     if query.since and query.until and query.until <= query.since:
         raise ValidationFailed("the end date is before the start date", field="until")
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         statement = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit + 1)
         if before is not None:
             statement = statement.where(AuditEntry.seq < before)
@@ -197,16 +197,16 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
         if query.until:
             statement = statement.where(AuditEntry.at < query.until)
         if query.patient_id is not None:
-            records = _patient_records(session, query.patient_id)
+            records = _patient_records(uow, query.patient_id)
             statement = statement.where(or_(*[and_(AuditEntry.record_type == kind, AuditEntry.record_id.in_(ids))
                                               for kind, ids in records.items() if ids]))
-        rows = list(session.execute(statement).scalars())
+        rows = list(uow.execute(statement).scalars())
         more = len(rows) > limit
         rows = rows[:limit]
-        users = {uid: display_name(u, f, c) for uid, u, f, c in session.execute(
+        users = {uid: display_name(u, f, c) for uid, u, f, c in uow.execute(
             select(User.id, User.username, User.full_name, User.credentials)
             .where(User.id.in_({r.user_id for r in rows if r.user_id is not None})))}
-        labels = _record_labels(session, rows)
+        labels = _record_labels(uow, rows)
         items = []
         for r in rows:
             who = users.get(r.user_id) if r.user_id is not None else None
@@ -220,20 +220,20 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
                                        what=action_words(r.action), record=label, href=href, ip=r.ip))
         page = ReadablePage(items=items, size=limit,
                             next_cursor=encode_cursor({"before": rows[-1].seq}) if more and rows else None)
-        audit(session, actor, "audit.read", "audit_log", None, query.model_dump(mode="json", exclude_none=True))
+        audit(uow, actor, "audit.read", "audit_log", None, query.model_dump(mode="json", exclude_none=True))
         return page
 
 
 def filter_choices(db: Database, actor: Actor) -> dict[str, list[Choice]]:
     """The filter pickers: every user (by name), every patient, every action (in words). Read-only."""
     require_role(actor, "admin")
-    with db.reading() as session:
-        users = [Choice(value=str(uid), label=f"{display_name(u, f, c)} ({role})") for uid, u, f, c, role in session.execute(
+    with db.reading() as uow:
+        users = [Choice(value=str(uid), label=f"{display_name(u, f, c)} ({role})") for uid, u, f, c, role in uow.execute(
             select(User.id, User.username, User.full_name, User.credentials, User.role).order_by(User.username))]
-        patients = [Choice(value=str(pid), label=f"{family}, {given} (#{pid})") for pid, given, family in session.execute(
+        patients = [Choice(value=str(pid), label=f"{family}, {given} (#{pid})") for pid, given, family in uow.execute(
             select(Patient.id, Patient.given_name, Patient.family_name).order_by(Patient.family_name,
                                                                                    Patient.given_name, Patient.id))]
-        seen = set(session.execute(select(AuditEntry.action).distinct()).scalars())
+        seen = set(uow.execute(select(AuditEntry.action).distinct()).scalars())
     actions = sorted(set(ACTION_WORDS) | seen | {f"session.event.{k}" for k in EVENT_WORDS}, key=action_words)
     return {"users": users, "patients": patients,
             "actions": [Choice(value=a, label=action_words(a)) for a in actions]}

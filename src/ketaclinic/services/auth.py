@@ -97,19 +97,19 @@ def refuse_demo_database_in_production(db: Database, settings: Settings) -> None
 # --- throttle -------------------------------------------------------------------------------
 
 
-def _throttle_row(session: Session, key: str, now: datetime) -> LoginThrottle:
+def _throttle_row(uow: Session, key: str, now: datetime) -> LoginThrottle:
     """The throttle row of ``key``, locked for this transaction (made on the first failure)."""
     query = select(LoginThrottle).where(LoginThrottle.key == key)
-    if session.get_bind().dialect.name == "postgresql":
+    if uow.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
 
-        session.execute(insert(LoginThrottle).values(key=key, failures=0, last_failure_at=now)
+        uow.execute(insert(LoginThrottle).values(key=key, failures=0, last_failure_at=now)
                         .on_conflict_do_nothing(index_elements=["key"]))
         query = query.with_for_update()
-    row = session.execute(query).scalar_one_or_none()
+    row = uow.execute(query).scalar_one_or_none()
     if row is None:  # SQLite: BEGIN IMMEDIATE already serialises writers
         row = LoginThrottle(key=key, failures=0, last_failure_at=now)
-        session.add(row)
+        uow.add(row)
     return row
 
 
@@ -126,9 +126,9 @@ def _delay_s(settings: Settings, kind: str, failures: int) -> int:
     return min(cap, settings.login_delay_base_s * 2 ** min(beyond - 1, 30))
 
 
-def _record_failure(session: Session, settings: Settings, now: datetime, username: str, ip: str | None) -> None:
+def _record_failure(uow: Session, settings: Settings, now: datetime, username: str, ip: str | None) -> None:
     for kind, key in throttle_keys(username, ip).items():
-        row = _throttle_row(session, key, now)
+        row = _throttle_row(uow, key, now)
         if row.failures and (now - row.last_failure_at).total_seconds() > settings.login_throttle_reset_s:
             row.failures = 0
         row.failures += 1
@@ -136,20 +136,20 @@ def _record_failure(session: Session, settings: Settings, now: datetime, usernam
         delay = _delay_s(settings, kind, row.failures)
         if delay:
             row.blocked_until = now + timedelta(seconds=delay)
-            audit(session, Actor.public(ip), "auth.throttled", "login", None,
+            audit(uow, Actor.public(ip), "auth.throttled", "login", None,
                   {"throttle": kind, "username": username[:64], "failures": row.failures, "delay_s": delay})
 
 
 def throttle_until(db: Database, username: str) -> datetime | None:
     """Until when an account's sign-ins wait (None when they need not)."""
-    with db.reading() as session:
-        row = session.get(LoginThrottle, throttle_keys(username, None)["account"])
+    with db.reading() as uow:
+        row = uow.get(LoginThrottle, throttle_keys(username, None)["account"])
         return row.blocked_until if row is not None else None
 
 
-def lift_throttle(session: Session, username: str) -> bool:
+def lift_throttle(uow: Session, username: str) -> bool:
     """Forget an account's failed sign-ins (the admin's unlock); True if there were any."""
-    result = session.execute(delete(LoginThrottle).where(LoginThrottle.key == throttle_keys(username, None)["account"]))
+    result = uow.execute(delete(LoginThrottle).where(LoginThrottle.key == throttle_keys(username, None)["account"]))
     return bool(result.rowcount)
 
 
@@ -167,18 +167,18 @@ def _wrong() -> Unauthenticated:
     return Unauthenticated("wrong username or password", code="invalid_credentials")
 
 
-def _check_credentials(session: Session, settings: Settings, db: Database, *, username: str, password: str,
+def _check_credentials(uow: Session, settings: Settings, db: Database, *, username: str, password: str,
                        ip: str | None, now: datetime) -> tuple[User | None, Exception | None]:
     keys = list(throttle_keys(username, ip).values())
-    rows = session.execute(select(LoginThrottle).where(LoginThrottle.key.in_(keys))).scalars().all()
+    rows = uow.execute(select(LoginThrottle).where(LoginThrottle.key.in_(keys))).scalars().all()
     waits = [int((row.blocked_until - now).total_seconds()) + 1 for row in rows
              if row.blocked_until is not None and row.blocked_until > now]
     if waits:
-        audit(session, Actor.public(ip), "auth.login_throttled", "login", None,
+        audit(uow, Actor.public(ip), "auth.login_throttled", "login", None,
               {"username": username[:64], "retry_after_s": max(waits)})
         return None, RateLimited("too many failed sign-ins: wait and try again", retry_after_s=max(waits),
                                  code="login_throttled")
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    user = uow.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None or not user.active:
         verify_password(_DUMMY_HASH, password)
         ok = False
@@ -186,23 +186,23 @@ def _check_credentials(session: Session, settings: Settings, db: Database, *, us
         ok = verify_password(user.password_hash, password)
     if ok and settings.env == "production" and (
             is_demo_password(settings, password) or (username in DEMO_USERNAMES and demo_database(db))):
-        _record_failure(session, settings, now, username, ip)
-        audit(session, Actor.public(ip), "auth.login_refused_demo", "user", user.id if user else None,
+        _record_failure(uow, settings, now, username, ip)
+        audit(uow, Actor.public(ip), "auth.login_refused_demo", "user", user.id if user else None,
               {"username": username[:64]})
         return None, Unauthenticated("demo accounts and the demo password are refused in production: "
                                      + CREATE_USERS_HINT, code="demo_refused")
     if not ok:
-        _record_failure(session, settings, now, username, ip)
-        audit(session, Actor.public(ip), "auth.login_failed", "user", user.id if user else None,
+        _record_failure(uow, settings, now, username, ip)
+        audit(uow, Actor.public(ip), "auth.login_failed", "user", user.id if user else None,
               {"username": username[:64]})
         return None, _wrong()
     assert user is not None
-    lift_throttle(session, username)
+    lift_throttle(uow, username)
     values: dict[str, object] = {"last_login_at": now}
     if _hasher.check_needs_rehash(user.password_hash):
         values["password_hash"] = hash_password(password)
     # A plain UPDATE: signing in is not an edit of the record, so its version (If-Match) stays.
-    session.execute(update(User).where(User.id == user.id).values(**values)
+    uow.execute(update(User).where(User.id == user.id).values(**values)
                     .execution_options(synchronize_session=False))
     return user, None
 
@@ -215,13 +215,13 @@ def sign_in(db: Database, settings: Settings, *, username: str, password: str, i
     and a wrong password) and :class:`RateLimited` (``login_throttled``) while a throttle holds.
     """
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        user, failure = _check_credentials(session, settings, db, username=username, password=password, ip=ip, now=now)
+    with unit_of_work(db) as uow:
+        user, failure = _check_credentials(uow, settings, db, username=username, password=password, ip=ip, now=now)
         if failure is None:
             assert user is not None
             actor = actor_for(user, ip)
-            token, expires_at = _open(session, user, kind=kind, ip=ip, now=now, lifetime_s=settings.token_lifetime_s)
-            audit(session, actor, "auth.login", "user", user.id, {"kind": kind, "session": _public_id(token)})
+            token, expires_at = _open(uow, user, kind=kind, ip=ip, now=now, lifetime_s=settings.token_lifetime_s)
+            audit(uow, actor, "auth.login", "user", user.id, {"kind": kind, "session": _public_id(token)})
     if failure is not None:  # raised after the commit, so the failed attempt is counted and audited
         raise failure
     return SignIn(actor=actor, token=token, expires_at=expires_at)
@@ -231,8 +231,8 @@ def authenticate(db: Database, settings: Settings, *, username: str, password: s
                  now: datetime | None = None) -> Actor:
     """Check a username and password without opening a sign-in (same throttle and answers as :func:`sign_in`)."""
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        user, failure = _check_credentials(session, settings, db, username=username, password=password, ip=ip, now=now)
+    with unit_of_work(db) as uow:
+        user, failure = _check_credentials(uow, settings, db, username=username, password=password, ip=ip, now=now)
         if failure is None:
             assert user is not None
             actor = actor_for(user, ip)
@@ -253,16 +253,16 @@ def _public_id(token: str) -> str:
     return _digest(token)[:16]
 
 
-def _open(session: Session, user: User, *, kind: str, ip: str | None, now: datetime, lifetime_s: int) -> tuple[str, datetime]:
+def _open(uow: Session, user: User, *, kind: str, ip: str | None, now: datetime, lifetime_s: int) -> tuple[str, datetime]:
     if kind not in KINDS:
         raise ValueError(f"unknown sign-in kind {kind!r}")
     # This user's finished sign-ins are of no use any more; drop them as new ones are made.
-    session.execute(delete(AuthSession).where(AuthSession.user_id == user.id, AuthSession.expires_at < now))
+    uow.execute(delete(AuthSession).where(AuthSession.user_id == user.id, AuthSession.expires_at < now))
     token = secrets.token_urlsafe(32)  # 256 random bits: two sign-ins in the same instant still differ
     expires_at = now + timedelta(seconds=lifetime_s)
-    session.add(AuthSession(id=_digest(token), user_id=user.id, kind=kind, token_version=user.token_version,
+    uow.add(AuthSession(id=_digest(token), user_id=user.id, kind=kind, token_version=user.token_version,
                             created_at=now, expires_at=expires_at, revoked_at=None, ip=(ip or "")[:64] or None))
-    session.flush()
+    uow.flush()
     return token, expires_at
 
 
@@ -272,11 +272,11 @@ def issue_token(db: Database, actor: Actor, *, now: datetime | None = None, life
     if actor.user_id is None or actor.role is None:
         raise ValueError("only a user can hold a token")
     now = now or utcnow()
-    with db.transaction() as session:
-        user = session.get(User, actor.user_id)
+    with db.transaction() as uow:
+        user = uow.get(User, actor.user_id)
         if user is None:
             raise ValueError("no such user")
-        token, expires_at = _open(session, user, kind=kind, ip=actor.ip, now=now, lifetime_s=lifetime_s)
+        token, expires_at = _open(uow, user, kind=kind, ip=actor.ip, now=now, lifetime_s=lifetime_s)
     return token, int(expires_at.timestamp())
 
 
@@ -284,10 +284,10 @@ def _invalid() -> Unauthenticated:
     return Unauthenticated("invalid token", code="invalid_token")
 
 
-def _load(session: Session, token: str, kind: str) -> tuple[AuthSession, User] | None:
+def _load(uow: Session, token: str, kind: str) -> tuple[AuthSession, User] | None:
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
-    row = session.execute(select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+    row = uow.execute(select(AuthSession, User).join(User, User.id == AuthSession.user_id)
                           .where(AuthSession.id == _digest(token))).first()
     if row is None or row[0].kind != kind:
         return None
@@ -297,8 +297,8 @@ def _load(session: Session, token: str, kind: str) -> tuple[AuthSession, User] |
 def actor_from_token(db: Database, token: str, *, ip: str | None, kind: str = "api", now: datetime | None = None) -> Actor:
     """The actor a bearer token (or web session id) stands for, checked against the database now."""
     now = now or utcnow()
-    with db.reading() as session:
-        found = _load(session, token, kind)
+    with db.reading() as uow:
+        found = _load(uow, token, kind)
         if found is None:
             raise _invalid()
         auth, user = found
@@ -309,11 +309,11 @@ def actor_from_token(db: Database, token: str, *, ip: str | None, kind: str = "a
         return actor_for(user, ip)
 
 
-def end_sign_ins(session: Session, user_id: int, now: datetime | None = None) -> None:
+def end_sign_ins(uow: Session, user_id: int, now: datetime | None = None) -> None:
     """End every sign-in (token and web session) the user holds now; the record's version is untouched."""
-    session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
+    uow.execute(update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
                     .execution_options(synchronize_session=False))
-    session.execute(update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    uow.execute(update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
                     .values(revoked_at=now or utcnow()).execution_options(synchronize_session=False))
 
 
@@ -323,14 +323,14 @@ def logout(db: Database, token: str, *, ip: str | None, kind: str = "api", now: 
     Returns False when the token was not a live sign-in (nothing to end).
     """
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        found = _load(session, token, kind)
+    with unit_of_work(db) as uow:
+        found = _load(uow, token, kind)
         if found is None:
             return False
         auth, user = found
         live = auth.revoked_at is None and auth.token_version == user.token_version and auth.expires_at > now
         if not live:
             return False
-        end_sign_ins(session, user.id, now)
-        audit(session, actor_for(user, ip), "auth.logout", "user", user.id, {"kind": kind, "session": _public_id(token)})
+        end_sign_ins(uow, user.id, now)
+        audit(uow, actor_for(user, ip), "auth.logout", "user", user.id, {"kind": kind, "session": _public_id(token)})
     return True

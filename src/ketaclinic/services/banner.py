@@ -57,27 +57,27 @@ def _age(birth: date, today: date) -> int:
 def patient_banner(db: Database, actor: Actor, patient_id: int, *, today: date | None = None) -> PatientBanner:
     """The banner of one patient (physicians and nurses: the clinical pages)."""
     require_role(actor, *ROLES)
-    with db.reading() as session:
-        patient = load_patient(session, actor, patient_id)
-        weight = latest_weight(session, patient_id)
-        evaluation = current_signed_evaluation(session, patient_id)
-        chart = allergy_list(session, patient_id)
+    with db.reading() as uow:
+        patient = load_patient(uow, actor, patient_id)
+        weight = latest_weight(uow, patient_id)
+        evaluation = current_signed_evaluation(uow, patient_id)
+        chart = allergy_list(uow, patient_id)
         on_chart = [v.label for v in chart.current if v.kind == "allergy"]
         substances = {(v.substance or "").casefold() for v in chart.current}
         typed = list((evaluation.screening_input or {}).get("allergies") or []) if evaluation else []
         from_evaluation = [a for a in typed if a.strip() and a.strip().casefold() not in substances]
         allergies = on_chart + from_evaluation
         ketamine = [a for a in allergies if any(t in a.casefold() for t in KETAMINE_ALLERGY_TERMS)]
-        plans = session.execute(select(Plan).where(Plan.patient_id == patient_id, Plan.status == "signed")
+        plans = uow.execute(select(Plan).where(Plan.patient_id == patient_id, Plan.status == "signed")
                                 .order_by(Plan.signed_at.desc(), Plan.id.desc())).scalars().all()
         superseded = {p.supersedes_id for p in plans if p.supersedes_id is not None}
         current = next((p for p in plans if p.id not in superseded), None)
         consent = None
-        for visit in session.execute(select(InfusionSession).where(InfusionSession.patient_id == patient_id)
+        for session in uow.execute(select(InfusionSession).where(InfusionSession.patient_id == patient_id)
                                      .order_by(InfusionSession.id.desc()).limit(20)).scalars():
-            facts = (visit.checklist or {}).get("facts") or {}
+            facts = (session.checklist or {}).get("facts") or {}
             if facts.get("consent_signed"):
-                consent = visit.started_at or visit.scheduled_at
+                consent = session.started_at or session.scheduled_at
                 break
         dosing = None
         if weight is not None and 30 <= weight.weight_kg <= 250:

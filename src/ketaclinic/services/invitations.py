@@ -97,47 +97,47 @@ class SetPassword(BaseModel):
     password: Text = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
 
 
-def _suggested_username(session: Session, patient: Patient) -> str:
+def _suggested_username(uow: Session, patient: Patient) -> str:
     base = re.sub(r"[^a-z0-9]+", ".", f"{patient.given_name}.{patient.family_name}".lower()).strip(".") or "patient"
     base = base[:50].strip(".") or "patient"
     if not base[0].isalnum():
         base = "p" + base
     name, n = base, 1
-    while _username_taken(session, name):
+    while _username_taken(uow, name):
         n += 1
         name = f"{base}{n}"
     return name
 
 
-def _username_taken(session: Session, username: str, *, except_patient: int | None = None) -> bool:
-    if session.execute(select(User.id).where(User.username == username)).first():
+def _username_taken(uow: Session, username: str, *, except_patient: int | None = None) -> bool:
+    if uow.execute(select(User.id).where(User.username == username)).first():
         return True
     pending = select(AccountLink.id).where(AccountLink.kind == "invitation", AccountLink.username == username,
                                            AccountLink.used_at.is_(None), AccountLink.revoked_at.is_(None),
                                            AccountLink.expires_at > utcnow())
     if except_patient is not None:
         pending = pending.where(AccountLink.patient_id != except_patient)
-    return session.execute(pending).first() is not None
+    return uow.execute(pending).first() is not None
 
 
-def _portal_account(session: Session, patient_id: int) -> User | None:
-    return session.execute(select(User).where(User.patient_id == patient_id, User.role == "patient")).scalars().first()
+def _portal_account(uow: Session, patient_id: int) -> User | None:
+    return uow.execute(select(User).where(User.patient_id == patient_id, User.role == "patient")).scalars().first()
 
 
-def _revoke_pending(session: Session, now: datetime, **where: int) -> int:
+def _revoke_pending(uow: Session, now: datetime, **where: int) -> int:
     column, value = next(iter(where.items()))
-    result = session.execute(update(AccountLink).where(
+    result = uow.execute(update(AccountLink).where(
         getattr(AccountLink, column) == value, AccountLink.used_at.is_(None), AccountLink.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 
-def _new_link(session: Session, actor: Actor, now: datetime, *, kind: str, lifetime_h: int, **fields) -> tuple[str, AccountLink]:
+def _new_link(uow: Session, actor: Actor, now: datetime, *, kind: str, lifetime_h: int, **fields) -> tuple[str, AccountLink]:
     token = secrets.token_urlsafe(32)  # 256 random bits
     link = AccountLink(id=_digest(token), kind=kind, created_at=now, created_by=actor.user_id,
                        expires_at=now + timedelta(hours=lifetime_h), **fields)
-    session.add(link)
-    session.flush()
+    uow.add(link)
+    uow.flush()
     return token, link
 
 
@@ -146,18 +146,18 @@ def issue_invitation(db: Database, actor: Actor, data: InvitationIn, *, now: dat
     """A one-time link that lets the patient make their portal account (admin or coordinator)."""
     require_role(actor, *INVITE_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        patient = get_or_404(session, Patient, data.patient_id, "patient")
-        if _portal_account(session, patient.id) is not None:
+    with unit_of_work(db) as uow:
+        patient = get_or_404(uow, Patient, data.patient_id, "patient")
+        if _portal_account(uow, patient.id) is not None:
             raise Conflict("this patient already has a portal account: issue a password reset for it instead",
                            code="portal_account_exists", field="patient_id")
-        revoked = _revoke_pending(session, now, patient_id=patient.id)
-        username = data.username or _suggested_username(session, patient)
-        if _username_taken(session, username, except_patient=patient.id):
+        revoked = _revoke_pending(uow, now, patient_id=patient.id)
+        username = data.username or _suggested_username(uow, patient)
+        if _username_taken(uow, username, except_patient=patient.id):
             raise Conflict(f"username {username!r} is taken: choose another", code="username_taken", field="username")
-        token, link = _new_link(session, actor, now, kind="invitation", lifetime_h=lifetime_h,
+        token, link = _new_link(uow, actor, now, kind="invitation", lifetime_h=lifetime_h,
                                 patient_id=patient.id, username=username)
-        audit(session, actor, "invitation.issue", "patient", patient.id, {
+        audit(uow, actor, "invitation.issue", "patient", patient.id, {
             "link": link.id[:16], "username": username, "expires_at": link.expires_at.isoformat(),
             "revoked_earlier": revoked})
         return LinkIssued(kind="invitation", token=token, path=PATHS["invitation"] + token, expires_at=link.expires_at,
@@ -170,13 +170,13 @@ def issue_password_reset(db: Database, actor: Actor, user_id: int, *, now: datet
     """A one-time link that sets a new password for ``user_id`` (admin)."""
     require_role(actor, *RESET_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        user = get_or_404(session, User, user_id, "user")
+    with unit_of_work(db) as uow:
+        user = get_or_404(uow, User, user_id, "user")
         if not user.active:
             raise Conflict("the account is deactivated: activate it first", code="user_inactive", field="user_id")
-        revoked = _revoke_pending(session, now, user_id=user.id)
-        token, link = _new_link(session, actor, now, kind="password_reset", lifetime_h=lifetime_h, user_id=user.id)
-        audit(session, actor, "password_reset.issue", "user", user.id, {
+        revoked = _revoke_pending(uow, now, user_id=user.id)
+        token, link = _new_link(uow, actor, now, kind="password_reset", lifetime_h=lifetime_h, user_id=user.id)
+        audit(uow, actor, "password_reset.issue", "user", user.id, {
             "link": link.id[:16], "expires_at": link.expires_at.isoformat(), "revoked_earlier": revoked})
         return LinkIssued(kind="password_reset", token=token, path=PATHS["password_reset"] + token,
                           expires_at=link.expires_at, patient_id=user.patient_id, user_id=user.id,
@@ -201,18 +201,18 @@ def _why_refused(link: AccountLink | None, kind: str, now: datetime) -> str | No
     return None
 
 
-def _find(session: Session, token: str) -> AccountLink | None:
+def _find(uow: Session, token: str) -> AccountLink | None:
     if not token or len(token) > TOKEN_MAX_CHARS:
         return None
-    return session.get(AccountLink, _digest(token))
+    return uow.get(AccountLink, _digest(token))
 
 
 def _refuse(db: Database, ip: str | None, kind: str, link: AccountLink | None, reason: str) -> NotFound:
     """Log the refusal in its own transaction (so it stays when the caller's answer is an error)."""
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         record = ("patient", link.patient_id) if link is not None and link.patient_id else (
             ("user", link.user_id) if link is not None else (None, None))
-        audit(session, Actor.public(ip), f"{kind}.refused", record[0], record[1],
+        audit(uow, Actor.public(ip), f"{kind}.refused", record[0], record[1],
               {"reason": reason, "link": link.id[:16] if link is not None else None})
     return _invalid(kind)
 
@@ -220,26 +220,26 @@ def _refuse(db: Database, ip: str | None, kind: str, link: AccountLink | None, r
 def link_info(db: Database, kind: Kind, token: str, *, ip: str | None, now: datetime | None = None) -> LinkInfo:
     """What the page behind a link shows; a link that cannot be used is refused (and the refusal logged)."""
     now = now or utcnow()
-    with db.reading() as session:
-        link = _find(session, token)
+    with db.reading() as uow:
+        link = _find(uow, token)
         reason = _why_refused(link, kind, now)
         if reason is None:
             assert link is not None
             if kind == "invitation":
-                patient = session.get(Patient, link.patient_id)
+                patient = uow.get(Patient, link.patient_id)
                 name = f"{patient.given_name} {patient.family_name}" if patient else "—"
                 username = link.username or ""
             else:
-                user = session.get(User, link.user_id)
+                user = uow.get(User, link.user_id)
                 name = display_name(user.username, user.full_name, user.credentials) if user else "—"
                 username = user.username if user else ""
             return LinkInfo(kind=kind, username=username, for_name=name, expires_at=link.expires_at)
     raise _refuse(db, ip, kind, link, reason)
 
 
-def _claim(session: Session, link: AccountLink, now: datetime) -> bool:
+def _claim(uow: Session, link: AccountLink, now: datetime) -> bool:
     """Mark the link used, if nobody else did first (one UPDATE: two tabs cannot both use it)."""
-    result = session.execute(update(AccountLink).where(AccountLink.id == link.id, AccountLink.used_at.is_(None),
+    result = uow.execute(update(AccountLink).where(AccountLink.id == link.id, AccountLink.used_at.is_(None),
                                                        AccountLink.revoked_at.is_(None))
                              .values(used_at=now).execution_options(synchronize_session=False))
     return bool(result.rowcount)
@@ -249,28 +249,28 @@ def accept_invitation(db: Database, data: SetPassword, *, ip: str | None, now: d
     """The patient sets a password: the portal account is made and the link is spent."""
     now = now or utcnow()
     failure: tuple[AccountLink | None, str] | None = None
-    with unit_of_work(db) as session:
-        link = _find(session, data.token)
+    with unit_of_work(db) as uow:
+        link = _find(uow, data.token)
         reason = _why_refused(link, "invitation", now)
-        if reason is None and not _claim(session, link, now):
+        if reason is None and not _claim(uow, link, now):
             reason = "used"
         if reason is not None:
             failure = (link, reason)
         else:
             assert link is not None and link.patient_id is not None and link.username is not None
-            if _portal_account(session, link.patient_id) is not None:
+            if _portal_account(uow, link.patient_id) is not None:
                 raise Conflict("this patient already has a portal account: sign in, or ask the clinic for a "
                                "password reset", code="portal_account_exists")
-            if session.execute(select(User.id).where(User.username == link.username)).first():
+            if uow.execute(select(User.id).where(User.username == link.username)).first():
                 raise Conflict(f"the username {link.username!r} was taken meanwhile: ask the clinic for a new "
                                "invitation", code="username_taken")
             user = User(username=link.username, role="patient", patient_id=link.patient_id,
                         password_hash=hash_password(data.password), created_by=link.created_by)
-            session.add(user)
-            session.flush()
-            patient = session.get(Patient, link.patient_id)
+            uow.add(user)
+            uow.flush()
+            patient = uow.get(Patient, link.patient_id)
             actor = Actor(user_id=user.id, username=user.username, role="patient", patient_id=user.patient_id, ip=ip)
-            audit(session, actor, "invitation.accept", "patient", link.patient_id,
+            audit(uow, actor, "invitation.accept", "patient", link.patient_id,
                   {"link": link.id[:16], "user_id": user.id, "username": user.username})
             info = LinkInfo(kind="invitation", username=user.username, expires_at=link.expires_at,
                             for_name=f"{patient.given_name} {patient.family_name}" if patient else "—")
@@ -283,24 +283,24 @@ def reset_password(db: Database, data: SetPassword, *, ip: str | None, now: date
     """Set the new password from a reset link; every earlier sign-in of the user ends (token_version)."""
     now = now or utcnow()
     failure: tuple[AccountLink | None, str] | None = None
-    with unit_of_work(db) as session:
-        link = _find(session, data.token)
+    with unit_of_work(db) as uow:
+        link = _find(uow, data.token)
         reason = _why_refused(link, "password_reset", now)
-        user = session.get(User, link.user_id) if reason is None and link is not None else None
+        user = uow.get(User, link.user_id) if reason is None and link is not None else None
         if reason is None and (user is None or not user.active):
             reason = "user_inactive"
-        if reason is None and not _claim(session, link, now):
+        if reason is None and not _claim(uow, link, now):
             reason = "used"
         if reason is not None:
             failure = (link, reason)
         else:
             assert link is not None and user is not None
-            session.execute(update(User).where(User.id == user.id).values(password_hash=hash_password(data.password))
+            uow.execute(update(User).where(User.id == user.id).values(password_hash=hash_password(data.password))
                             .execution_options(synchronize_session=False))
-            end_sign_ins(session, user.id, now)
-            lift_throttle(session, user.username)
+            end_sign_ins(uow, user.id, now)
+            lift_throttle(uow, user.username)
             actor = Actor(user_id=user.id, username=user.username, role=user.role, patient_id=user.patient_id, ip=ip)
-            audit(session, actor, "password_reset.use", "user", user.id, {"link": link.id[:16]})
+            audit(uow, actor, "password_reset.use", "user", user.id, {"link": link.id[:16]})
             info = LinkInfo(kind="password_reset", username=user.username, expires_at=link.expires_at,
                             for_name=display_name(user.username, user.full_name, user.credentials))
     if failure is not None:
@@ -324,12 +324,12 @@ def invitable_patients(db: Database, actor: Actor, *, now: datetime | None = Non
     """Patients without a portal account (the invitation form's choices), by family name. Read-only."""
     require_role(actor, *INVITE_ROLES)
     now = now or utcnow()
-    with db.reading() as session:
+    with db.reading() as uow:
         with_account = select(User.patient_id).where(User.patient_id.is_not(None))
-        rows = session.execute(select(Patient.id, Patient.given_name, Patient.family_name)
+        rows = uow.execute(select(Patient.id, Patient.given_name, Patient.family_name)
                                .where(Patient.id.not_in(with_account))
                                .order_by(Patient.family_name, Patient.given_name, Patient.id)).all()
-        pending = dict(session.execute(select(AccountLink.patient_id, AccountLink.expires_at).where(
+        pending = dict(uow.execute(select(AccountLink.patient_id, AccountLink.expires_at).where(
             AccountLink.kind == "invitation", AccountLink.used_at.is_(None), AccountLink.revoked_at.is_(None),
             AccountLink.expires_at > now)).all())
     return [InvitablePatient(id=pid, name=f"{family}, {given}", pending_until=pending.get(pid))

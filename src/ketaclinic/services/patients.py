@@ -157,18 +157,18 @@ class PatientVersionView(BaseModel):
 # --- loading with the access rule ---------------------------------------------------------
 
 
-def load_patient(session: Session, actor: Actor, patient_id: int) -> Patient:
+def load_patient(uow: Session, actor: Actor, patient_id: int) -> Patient:
     """The patient, if ``actor`` may see this chart; otherwise the same 404 as a missing one."""
     if actor.is_patient and actor.patient_id != patient_id:
         raise NotFound("patient not found")
-    patient = session.get(Patient, patient_id)
+    patient = uow.get(Patient, patient_id)
     if patient is None:
         raise NotFound("patient not found")
     return patient
 
 
-def latest_weight(session: Session, patient_id: int) -> PatientWeight | None:
-    return session.execute(
+def latest_weight(uow: Session, patient_id: int) -> PatientWeight | None:
+    return uow.execute(
         select(PatientWeight)
         .where(PatientWeight.patient_id == patient_id)
         .order_by(PatientWeight.measured_at.desc(), PatientWeight.id.desc())
@@ -176,8 +176,8 @@ def latest_weight(session: Session, patient_id: int) -> PatientWeight | None:
     ).scalar_one_or_none()
 
 
-def _view(session: Session, patient: Patient) -> PatientView:
-    weight = latest_weight(session, patient.id)
+def _view(uow: Session, patient: Patient) -> PatientView:
+    weight = latest_weight(uow, patient.id)
     return PatientView(
         id=patient.id, version=patient.version, created_at=patient.created_at, created_by=patient.created_by,
         updated_at=patient.updated_at, updated_by=patient.updated_by,
@@ -187,22 +187,22 @@ def _view(session: Session, patient: Patient) -> PatientView:
     )
 
 
-def _snapshot(session: Session, patient: Patient, actor: Actor, now: datetime) -> None:
-    weight = latest_weight(session, patient.id)
+def _snapshot(uow: Session, patient: Patient, actor: Actor, now: datetime) -> None:
+    weight = latest_weight(uow, patient.id)
     data = {name: getattr(patient, name) for name in DEMOGRAPHIC_FIELDS}
     data["birth_date"] = patient.birth_date.isoformat()
     data["weight_kg"] = weight.weight_kg if weight else None
-    session.add(PatientVersion(patient_id=patient.id, version=patient.version, data=data, recorded_at=now,
+    uow.add(PatientVersion(patient_id=patient.id, version=patient.version, data=data, recorded_at=now,
                                recorded_by=actor.user_id))
 
 
-def _add_weight(session: Session, actor: Actor, patient_id: int, weight_kg: float, measured_at: datetime,
+def _add_weight(uow: Session, actor: Actor, patient_id: int, weight_kg: float, measured_at: datetime,
                 source: str) -> WeightView:
-    previous = latest_weight(session, patient_id)
+    previous = latest_weight(uow, patient_id)
     weight = PatientWeight(patient_id=patient_id, weight_kg=weight_kg, measured_at=measured_at, source=source,
                            created_by=actor.user_id)
-    session.add(weight)
-    session.flush()
+    uow.add(weight)
+    uow.flush()
     change = None if previous is None else (weight_kg - previous.weight_kg) / previous.weight_kg
     return WeightView.model_validate(
         {**{c: getattr(weight, c) for c in ("id", "patient_id", "weight_kg", "measured_at", "source", "created_at", "created_by")},
@@ -217,32 +217,32 @@ def _add_weight(session: Session, actor: Actor, patient_id: int, weight_kg: floa
 def create_patient(db: Database, actor: Actor, data: PatientIn, *, now: datetime | None = None) -> PatientView:
     require_role(actor, *CREATE_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        patient = create_patient_in(session, actor, data, now=now)
-        return _view(session, patient)
+    with unit_of_work(db) as uow:
+        patient = create_patient_in(uow, actor, data, now=now)
+        return _view(uow, patient)
 
 
-def create_patient_in(session: Session, actor: Actor, data: PatientIn, *, now: datetime) -> Patient:
+def create_patient_in(uow: Session, actor: Actor, data: PatientIn, *, now: datetime) -> Patient:
     """Create inside an existing transaction (used by inquiry conversion)."""
     patient = Patient(
         **{name: getattr(data, name) for name in DEMOGRAPHIC_FIELDS},
         created_by=actor.user_id, updated_by=actor.user_id, created_at=now, updated_at=now,
     )
-    session.add(patient)
-    session.flush()
+    uow.add(patient)
+    uow.flush()
     if data.weight_kg is not None:
-        _add_weight(session, actor, patient.id, data.weight_kg, now, "chart")
-    _snapshot(session, patient, actor, now)
-    audit(session, actor, "patient.create", "patient", patient.id)
+        _add_weight(uow, actor, patient.id, data.weight_kg, now, "chart")
+    _snapshot(uow, patient, actor, now)
+    audit(uow, actor, "patient.create", "patient", patient.id)
     return patient
 
 
 def get_patient(db: Database, actor: Actor, patient_id: int) -> PatientView:
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        audit(session, actor, "patient.read", "patient", patient.id)
-        return _view(session, patient)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        audit(uow, actor, "patient.read", "patient", patient.id)
+        return _view(uow, patient)
 
 
 def list_patients(db: Database, actor: Actor, *, limit: int | None = None, cursor: str | None = None,
@@ -251,7 +251,7 @@ def list_patients(db: Database, actor: Actor, *, limit: int | None = None, curso
     require_role(actor, *READ_ROLES)
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
-    with unit_of_work(db) as session:
+    with unit_of_work(db) as uow:
         query = select(Patient).where(Patient.id > after).order_by(Patient.id).limit(limit + 1)
         if actor.is_patient:
             query = query.where(Patient.id == actor.patient_id)
@@ -260,18 +260,18 @@ def list_patients(db: Database, actor: Actor, *, limit: int | None = None, curso
             from sqlalchemy import func, or_
 
             query = query.where(or_(func.lower(Patient.given_name).like(pattern), func.lower(Patient.family_name).like(pattern)))
-        rows = session.execute(query).scalars().all()
-        audit(session, actor, "patient.list", "patient", None,
+        rows = uow.execute(query).scalars().all()
+        audit(uow, actor, "patient.list", "patient", None,
               {"ids": [p.id for p in rows[:limit]], "q": q} if q else {"ids": [p.id for p in rows[:limit]]})
-        return page_of(rows, limit, lambda p: _view(session, p))
+        return page_of(rows, limit, lambda p: _view(uow, p))
 
 
 def update_patient(db: Database, actor: Actor, patient_id: int, expected_version: int | None, patch: PatientPatch,
                    *, now: datetime | None = None) -> PatientView:
     require_role(actor, *WRITE_ROLES)
     now = now or utcnow()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
         check_version(patient, expected_version)
         sent = patch.model_fields_set
         for required in ("given_name", "family_name", "birth_date", "sex"):
@@ -283,19 +283,19 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
             raise ValidationFailed("weights are never removed; record a new measurement", field="weight_kg")
         weight = None
         if patch.weight_kg is not None:
-            weight = _add_weight(session, actor, patient.id, patch.weight_kg, now, "chart")
+            weight = _add_weight(uow, actor, patient.id, patch.weight_kg, now, "chart")
         if changed or weight:
             for name, value in changed.items():
                 setattr(patient, name, value)
             patient.updated_at, patient.updated_by = now, actor.user_id
-            session.flush()  # bumps the version
-            _snapshot(session, patient, actor, now)
+            uow.flush()  # bumps the version
+            _snapshot(uow, patient, actor, now)
         detail: dict[str, Any] = {"changed": sorted(changed), "version": patient.version}
         if weight:
             detail["weight_kg"] = weight.weight_kg
             detail["weight_flagged"] = weight.flagged
-        audit(session, actor, "patient.update", "patient", patient.id, detail)
-        return _view(session, patient)
+        audit(uow, actor, "patient.update", "patient", patient.id, detail)
+        return _view(uow, patient)
 
 
 def record_weight(db: Database, actor: Actor, patient_id: int, weight_kg: float, *, measured_at: datetime | None = None,
@@ -305,42 +305,42 @@ def record_weight(db: Database, actor: Actor, patient_id: int, weight_kg: float,
     if not 0 < weight_kg < 700:
         raise ValidationFailed("weight_kg must be between 0 and 700", field="weight_kg")
     now = utcnow()
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        weight = _add_weight(session, actor, patient.id, weight_kg, measured_at or now, source)
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        weight = _add_weight(uow, actor, patient.id, weight_kg, measured_at or now, source)
         patient.updated_at, patient.updated_by = now, actor.user_id
-        session.flush()
-        _snapshot(session, patient, actor, now)
-        audit(session, actor, "patient.weight", "patient", patient.id,
+        uow.flush()
+        _snapshot(uow, patient, actor, now)
+        audit(uow, actor, "patient.weight", "patient", patient.id,
               {"weight_kg": weight_kg, "flagged": weight.flagged})
         return weight
 
 
 def list_weights(db: Database, actor: Actor, patient_id: int) -> list[WeightView]:
     require_role(actor, *READ_ROLES)
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        rows = session.execute(
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        rows = uow.execute(
             select(PatientWeight).where(PatientWeight.patient_id == patient.id)
             .order_by(PatientWeight.measured_at, PatientWeight.id)
         ).scalars().all()
-        audit(session, actor, "patient.weights.read", "patient", patient.id)
+        audit(uow, actor, "patient.weights.read", "patient", patient.id)
         return [WeightView.model_validate(w, from_attributes=True) for w in rows]
 
 
 def list_patient_versions(db: Database, actor: Actor, patient_id: int) -> list[PatientVersionView]:
     """Every saved version of the demographics, oldest first."""
     require_role(actor, "physician", "coordinator")
-    with unit_of_work(db) as session:
-        patient = load_patient(session, actor, patient_id)
-        rows = session.execute(
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, patient_id)
+        rows = uow.execute(
             select(PatientVersion).where(PatientVersion.patient_id == patient.id).order_by(PatientVersion.version)
         ).scalars().all()
-        audit(session, actor, "patient.history.read", "patient", patient.id)
+        audit(uow, actor, "patient.history.read", "patient", patient.id)
         return [PatientVersionView.model_validate(v, from_attributes=True) for v in rows]
 
 
 def has_demo(db: Database) -> bool:
     """Whether the database holds the synthetic demo clinic (its patients' family names carry the demo mark)."""
-    with db.reading() as session:
-        return session.execute(select(Patient.id).where(Patient.family_name.like(f"%{DEMO_MARK}"))).first() is not None
+    with db.reading() as uow:
+        return uow.execute(select(Patient.id).where(Patient.family_name.like(f"%{DEMO_MARK}"))).first() is not None

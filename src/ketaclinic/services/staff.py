@@ -28,12 +28,12 @@ def display_name(username: str, full_name: str | None, credentials: str | None) 
     return f"{name}, {creds}" if creds else name
 
 
-def staff_names(session: Session, ids: Iterable[int | None]) -> dict[int | None, str]:
+def staff_names(uow: Session, ids: Iterable[int | None]) -> dict[int | None, str]:
     """User id → the name shown for that user; ``None`` (no user) reads "—"."""
     wanted = sorted({i for i in ids if i is not None})
     names: dict[int | None, str] = {None: NOBODY}
     if wanted:
-        rows = session.execute(select(User.id, User.username, User.full_name, User.credentials)
+        rows = uow.execute(select(User.id, User.username, User.full_name, User.credentials)
                                .where(User.id.in_(wanted))).tuples().all()
         names.update({uid: display_name(username, full, creds) for uid, username, full, creds in rows})
     return names
@@ -41,5 +41,5 @@ def staff_names(session: Session, ids: Iterable[int | None]) -> dict[int | None,
 
 def name_of(db: Database, user_id: int | None) -> str:
     """The shown name of one user (a page heading: "Dashboard — Ana Ruiz, MD"); read-only, not audited."""
-    with db.reading() as session:
-        return staff_names(session, [user_id]).get(user_id, NOBODY)
+    with db.reading() as uow:
+        return staff_names(uow, [user_id]).get(user_id, NOBODY)

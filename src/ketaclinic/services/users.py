@@ -138,9 +138,9 @@ class UserView(BaseModel):
         return view
 
 
-def _throttles(session, usernames: list[str]) -> dict[str, datetime | None]:
+def _throttles(uow, usernames: list[str]) -> dict[str, datetime | None]:
     keys = {throttle_keys(name, None)["account"]: name for name in usernames}
-    rows = session.execute(select(LoginThrottle).where(LoginThrottle.key.in_(list(keys)))).scalars().all() if keys else []
+    rows = uow.execute(select(LoginThrottle).where(LoginThrottle.key.in_(list(keys)))).scalars().all() if keys else []
     return {keys[row.key]: row.blocked_until for row in rows}
 
 
@@ -149,11 +149,11 @@ def _check_credentials_role(role: str, credentials: str | None) -> None:
         raise ValidationFailed("a patient account carries no professional credentials", field="credentials")
 
 
-def _check_patient_link(session, role: str, patient_id: int | None) -> None:
+def _check_patient_link(uow, role: str, patient_id: int | None) -> None:
     if role == "patient":
         if patient_id is None:
             raise ValidationFailed("a patient account must name its patient", field="patient_id")
-        if session.get(Patient, patient_id) is None:
+        if uow.get(Patient, patient_id) is None:
             raise ValidationFailed("no such patient", field="patient_id")
     elif patient_id is not None:
         raise ValidationFailed("only a patient account links to a patient", field="patient_id")
@@ -161,19 +161,19 @@ def _check_patient_link(session, role: str, patient_id: int | None) -> None:
 
 def create_user(db: Database, actor: Actor, data: UserCreate) -> UserView:
     require_role(actor, "admin")
-    with unit_of_work(db) as session:
-        if session.execute(select(User.id).where(User.username == data.username)).first():
+    with unit_of_work(db) as uow:
+        if uow.execute(select(User.id).where(User.username == data.username)).first():
             raise Conflict(f"username {data.username!r} is taken", code="username_taken", field="username")
-        _check_patient_link(session, data.role, data.patient_id)
+        _check_patient_link(uow, data.role, data.patient_id)
         _check_credentials_role(data.role, data.credentials)
         user = User(
             username=data.username, role=data.role, password_hash=hash_password(data.password),
             patient_id=data.patient_id, created_by=actor.user_id, full_name=data.full_name,
             credentials=data.credentials,
         )
-        session.add(user)
-        session.flush()
-        audit(session, actor, "user.create", "user", user.id, {"username": user.username, "role": user.role,
+        uow.add(user)
+        uow.flush()
+        audit(uow, actor, "user.create", "user", user.id, {"username": user.username, "role": user.role,
                                                                "full_name": user.full_name,
                                                                "credentials": user.credentials})
         return UserView.of(user)
@@ -183,34 +183,34 @@ def list_users(db: Database, actor: Actor, *, limit: int | None = None, cursor: 
     require_role(actor, "admin")
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
-    with unit_of_work(db) as session:
-        rows = session.execute(select(User).where(User.id > after).order_by(User.id).limit(limit + 1)).scalars().all()
-        throttled = _throttles(session, [user.username for user in rows[:limit]])
-        audit(session, actor, "user.list", "user", None, {"count": min(len(rows), limit)})
+    with unit_of_work(db) as uow:
+        rows = uow.execute(select(User).where(User.id > after).order_by(User.id).limit(limit + 1)).scalars().all()
+        throttled = _throttles(uow, [user.username for user in rows[:limit]])
+        audit(uow, actor, "user.list", "user", None, {"count": min(len(rows), limit)})
         return page_of(rows, limit, lambda user: UserView.of(user, throttled.get(user.username)))
 
 
-def _other_active_admins(session, user_id: int) -> int:
+def _other_active_admins(uow, user_id: int) -> int:
     query = select(User.id).where(User.role == "admin", User.active.is_(True), User.id != user_id)
-    if session.get_bind().dialect.name == "postgresql":
+    if uow.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()  # two admins demoting each other at once: the second waits and sees it
-    return len(session.execute(query).all())
+    return len(uow.execute(query).all())
 
 
 def update_user(db: Database, actor: Actor, user_id: int, expected_version: int | None, data: UserUpdate) -> UserView:
     require_role(actor, "admin")
-    with unit_of_work(db) as session:
-        user = get_or_404(session, User, user_id, "user")
+    with unit_of_work(db) as uow:
+        user = get_or_404(uow, User, user_id, "user")
         check_version(user, expected_version)
         changed: list[str] = []
         role = data.role or user.role
         patient_id = data.patient_id if "patient_id" in data.model_fields_set else user.patient_id
         if role != "patient" and "patient_id" not in data.model_fields_set:
             patient_id = None
-        _check_patient_link(session, role, patient_id)
+        _check_patient_link(uow, role, patient_id)
         active = user.active if data.active is None else data.active
         if user.role == "admin" and user.active and (role != "admin" or not active) \
-                and _other_active_admins(session, user.id) == 0:
+                and _other_active_admins(uow, user.id) == 0:
             raise Conflict("this is the last active admin: make another admin first", code="last_admin")
         if role != user.role or patient_id != user.patient_id:
             user.role, user.patient_id = role, patient_id
@@ -220,7 +220,7 @@ def update_user(db: Database, actor: Actor, user_id: int, expected_version: int 
                 raise Conflict("you cannot deactivate your own account", code="self_deactivation")
             user.active = active
             changed.append("active")
-        if data.unlock and lift_throttle(session, user.username):
+        if data.unlock and lift_throttle(uow, user.username):
             changed.append("unlock")
         if data.password is not None:
             user.password_hash = hash_password(data.password)
@@ -231,8 +231,8 @@ def update_user(db: Database, actor: Actor, user_id: int, expected_version: int 
                 changed.append(name)
         _check_credentials_role(user.role, user.credentials)
         if changed:
-            session.flush()
+            uow.flush()
         if {"role", "active", "password"} & set(changed):
-            end_sign_ins(session, user.id)
-        audit(session, actor, "user.update", "user", user.id, {"changed": changed})
-        return UserView.of(user, _throttles(session, [user.username]).get(user.username))
+            end_sign_ins(uow, user.id)
+        audit(uow, actor, "user.update", "user", user.id, {"changed": changed})
+        return UserView.of(user, _throttles(uow, [user.username]).get(user.username))

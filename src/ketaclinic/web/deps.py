@@ -113,13 +113,13 @@ def current_actor(request: Request) -> Actor | None:
     """The signed-in user as the database has them now, or None."""
     if hasattr(request.state, "actor"):
         return request.state.actor
-    session = web_session(request)
+    login = web_session(request)
     actor = None
-    if session.sid:
+    if login.sid:
         try:
-            actor = auth_service.actor_from_token(db_of(request), session.sid, ip=client_ip(request), kind="web")
+            actor = auth_service.actor_from_token(db_of(request), login.sid, ip=client_ip(request), kind="web")
         except Unauthenticated:
-            session.sign_out()
+            login.sign_out()
     request.state.actor = actor
     return actor
 
@@ -175,7 +175,7 @@ def demo_active(request: Request) -> bool:
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
            headers: dict[str, str] | None = None) -> HTMLResponse:
-    session = web_session(request)
+    login = web_session(request)
     actor = current_actor(request)
     config = config_of(request)
     partial = template.rsplit("/", 1)[-1].startswith("_")
@@ -184,13 +184,13 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "actor": actor,
         "nav": NAV.get(actor.role, []) if actor else [],
         "path": request.url.path,
-        "csrf_token": session.csrf,
-        "csrf_input": Markup('<input type="hidden" name="csrf_token" value="{}">').format(session.csrf),
+        "csrf_token": login.csrf,
+        "csrf_input": Markup('<input type="hidden" name="csrf_token" value="{}">').format(login.csrf),
         "demo": demo_active(request),
         "idle_timeout_s": config.idle_timeout_s if actor else 0,
         "idle_warning_s": config.idle_warning_s,
         # a partial or a background poll (the header's alert count) must not take the next page's message
-        "flashes": [] if partial or request.headers.get("X-Background") == "1" else _flashes(request, session),
+        "flashes": [] if partial or request.headers.get("X-Background") == "1" else _flashes(request, login),
         "errors": {},
         "values": {},
         "tz": settings_of(request).timezone,  # every date on the page reads in the clinic's zone
@@ -215,11 +215,11 @@ def _banner_for(request: Request, actor: Actor | None, patient: Any) -> Any:
         return None
 
 
-def _flashes(request: Request, session: WebSession) -> list[str]:
+def _flashes(request: Request, login: WebSession) -> list[str]:
     """The page's messages: the one signed into its address by :func:`redirect`, and any left in the session."""
     secret = getattr(request.state, "web_secret", None)
     carried = flash_from(secret, request.query_params.get(FLASH_PARAM)) if secret else None
-    return [*session.pop_flash(), *([carried] if carried else [])]
+    return [*login.pop_flash(), *([carried] if carried else [])]
 
 
 def redirect(request: Request, url: str, flash: str | None = None) -> Response:

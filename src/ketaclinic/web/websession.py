@@ -96,16 +96,16 @@ def load(raw: str | None, secret: bytes, now: float, config: WebConfig, *, backg
             data = None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
         return WebSession(csrf=secrets.token_urlsafe(24), dirty=True)
-    session = WebSession(csrf=data["c"], sid=data.get("s") if isinstance(data.get("s"), str) else None, last_activity=float(data.get("a") or 0),
+    login = WebSession(csrf=data["c"], sid=data.get("s") if isinstance(data.get("s"), str) else None, last_activity=float(data.get("a") or 0),
                          flash=[str(m) for m in data.get("f") or []][:3])
-    if session.sid and now - session.last_activity > config.idle_timeout_s:
-        session.sid = None
-        session.expired = True
-        session.dirty = True
-    elif session.sid and not background:
-        session.last_activity = now
-        session.dirty = True
-    return session
+    if login.sid and now - login.last_activity > config.idle_timeout_s:
+        login.sid = None
+        login.expired = True
+        login.dirty = True
+    elif login.sid and not background:
+        login.last_activity = now
+        login.dirty = True
+    return login
 
 
 class WebSessionMiddleware(BaseHTTPMiddleware):
@@ -123,13 +123,13 @@ class WebSessionMiddleware(BaseHTTPMiddleware):
         # answering after the next click would otherwise put back the state it started with.
         background = (request.headers.get("X-Background") == "1" or request.query_params.get("_bg") == "1"
                       or request.url.path.endswith(".svg"))
-        session = load(request.cookies.get(COOKIE), self.secret, time.time(), self.config, background=background)
-        request.state.web = session
+        login = load(request.cookies.get(COOKIE), self.secret, time.time(), self.config, background=background)
+        request.state.web = login
         request.state.web_secret = self.secret
         response = await call_next(request)
-        if session.dirty:
+        if login.dirty:
             response.set_cookie(
-                COOKIE, serializer(self.secret).dumps(session.as_dict()), max_age=MAX_COOKIE_AGE_S,
+                COOKIE, serializer(self.secret).dumps(login.as_dict()), max_age=MAX_COOKIE_AGE_S,
                 httponly=True, samesite="strict", secure=self.config.cookie_secure, path="/",
             )
         response.headers.setdefault("Cache-Control", "no-store")

@@ -99,10 +99,10 @@ def login(request: Request, username: Annotated[str, Form()] = "", password: Ann
 @router.post("/logout")
 def logout(request: Request) -> Response:
     """Sign out: the server-side session ends (with every earlier sign-in of the user, design.md 4.10)."""
-    session = web_session(request)
-    if session.sid:
-        auth_service.logout(db_of(request), session.sid, ip=client_ip(request), kind="web")
-    session.sign_out()
+    login = web_session(request)
+    if login.sid:
+        auth_service.logout(db_of(request), login.sid, ip=client_ip(request), kind="web")
+    login.sign_out()
     request.state.actor = None
     return redirect(request, "/login?reason=signed_out")
 
