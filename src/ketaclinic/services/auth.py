@@ -37,6 +37,7 @@ from ketaclinic.records.users import AuthSession, LoginThrottle, User
 from ketaclinic.services.common import audit, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import RateLimited, Unauthenticated
+from ketaclinic.services.staff import display_name
 from ketaclinic.settings import DEFAULT_DEMO_PASSWORD, Settings, SettingsError
 
 _hasher = PasswordHasher()
@@ -67,7 +68,8 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def actor_for(user: User, ip: str | None) -> Actor:
-    return Actor(user_id=user.id, username=user.username, role=user.role, patient_id=user.patient_id, ip=ip)
+    return Actor(user_id=user.id, username=user.username, role=user.role, patient_id=user.patient_id, ip=ip,
+                 name=display_name(user.username, user.full_name, user.credentials))
 
 
 # --- production and the demo clinic ---------------------------------------------------------

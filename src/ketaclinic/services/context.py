@@ -12,6 +12,7 @@ class Actor:
     role: str | None  # admin | physician | nurse | coordinator | patient; None for the public / system
     patient_id: int | None = None  # the patient a patient-role user is
     ip: str | None = None
+    name: str | None = None  # how people read who this is ("Ana Ruiz, MD"): services.staff.display_name
 
     @classmethod
     def public(cls, ip: str | None) -> Actor:

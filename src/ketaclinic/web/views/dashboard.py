@@ -15,7 +15,6 @@ from ketaclinic.services import plans as plan_service
 from ketaclinic.services import users as user_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
-from ketaclinic.services.staff import name_of
 from ketaclinic.web.deps import STAFF, check_csrf, db_of, need, redirect, render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -104,7 +103,7 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
     if actor.role == "patient":
         return redirect(request, "/me")
     db = db_of(request)
-    ctx: dict = {"sections": [], "staff_name": name_of(db, actor.user_id)}  # "Ana Ruiz, MD", not the username
+    ctx: dict = {"sections": [], "staff_name": actor.name or actor.username}  # "Ana Ruiz, MD", not the username
     ctx["inquiries"] = waiting_inquiries(request, actor)
     if actor.role == "physician":
         ctx["draft_evaluations"] = evaluation_service.list_evaluations(db, actor, status="draft", limit=200).items

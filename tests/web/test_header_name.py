@@ -1,0 +1,16 @@
+"""The page header and the dashboard heading name the signed-in person as everywhere else ("Ana Ruiz, MD")."""
+
+from ketaclinic.records.users import User
+from ketaclinic.services.users import UserUpdate, update_user
+
+
+def test_the_header_names_the_person_with_credentials(signed_in, db, clinic):
+    physician = clinic.actors["physician"]
+    with db.reading() as uow:
+        version = uow.get(User, physician.user_id).version
+    update_user(db, clinic.actors["admin"], physician.user_id, version,
+                UserUpdate(full_name="Ana Ruiz", credentials="MD"))
+    page = signed_in("physician").get("/dashboard").text
+    header = page.split("<main", 1)[0]
+    assert "Ana Ruiz, MD" in header
+    assert '<span id="dashboard-name">Ana Ruiz, MD</span>' in page
