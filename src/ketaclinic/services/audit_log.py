@@ -85,9 +85,10 @@ RECORD_WORDS = {"patient": "Patient", "session": "Session", "plan": "Plan", "eva
                 "inquiry": "Inquiry", "user": "Account", "diary_entry": "Diary entry", "cohort": "Clinic outcomes",
                 "audit_log": "Audit log", "clinic_settings": "Clinic settings", "research_export": "Research export",
                 "login": "Sign-in"}
-PAGES = {"patient": "/patients/{id}", "session": "/sessions/{id}", "plan": "/plans/{id}",
-         "evaluation": "/evaluations/{id}", "inquiry": "/inquiries/{id}", "user": "/admin/users#user-{id}",
-         "clinic_settings": "/admin/settings"}
+#: Where a record's link goes for the log's reader, an admin, who may not open charts (design.md section 5):
+#: a patient's record opens the log filtered to that patient's trail; a user, their account; settings, the page.
+PATIENT_TRAIL = "/admin/audit?patient_id={id}"
+PAGES = {"patient": PATIENT_TRAIL, "user": "/admin/users/{id}/name", "clinic_settings": "/admin/settings"}
 
 
 def action_words(action: str) -> str:
@@ -171,6 +172,7 @@ def _record_labels(uow: Session, rows: list[AuditEntry]) -> dict[tuple[str, str]
                 label = f"{words} {users.get(rid, '#' + str(rid))}"
             elif (kind, rid) in owner:
                 label = f"{words} #{rid} — {names.get(owner[(kind, rid)], 'patient #' + str(owner[(kind, rid)]))}"
+                href = PATIENT_TRAIL.format(id=owner[(kind, rid)])
             else:
                 label = f"{words} #{rid}"
             labels[(kind, str(rid))] = (label, href)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ketaclinic.clock import utcnow
+from ketaclinic.services import audit_log as audit_log_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
@@ -120,9 +121,7 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         users = user_service.list_users(db, actor, limit=200).items
         ctx["users"] = users
         ctx["locked"] = [u for u in users if u.locked_until and u.locked_until > utcnow()]
-        from ketaclinic.services.audit import AuditFilter, list_audit
-
-        ctx["recent_audit"] = list_audit(db, actor, AuditFilter(), limit=10).items
+        ctx["recent_audit"] = audit_log_service.read_audit_log(db, actor, audit_log_service.AuditQuery(), limit=10).items
     ctx["names"] = patient_names(request, actor)
     return render(request, "dashboard/index.html", ctx)
 
