@@ -183,3 +183,35 @@ def test_a_medication_nothing_names_is_ignored_and_a_malformed_bundle_identifier
     referral = read_referral(bundle, today=TODAY)
     assert any(i["resource"] == "Medication" and "names it" in i["reason"] for i in referral.ignored)
     assert referral.identifier is None and referral.medications == []
+
+
+def _weight(bundle: dict, quantity: dict) -> dict:
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    return {"fullUrl": "urn:uuid:0d6c2a52-4ac1-4d2b-9a47-000000000001", "resource": {
+        "resourceType": "Observation", "status": "final", "subject": {"reference": f"Patient/{patient.get('id')}"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "effectiveDateTime": "2026-11-30T10:00:00Z", "valueQuantity": quantity}}
+
+
+@pytest.mark.parametrize(("quantity", "kg", "note"), [
+    ({"value": 154, "unit": "lbs"}, 69.85, "converted from 154 lbs"),
+    ({"value": 154, "unit": "Pounds"}, 69.85, "converted from 154 Pounds"),
+    ({"value": 70, "unit": "kg"}, 70.0, None),
+    ({"value": 154, "unit": "lbs", "system": "http://unitsofmeasure.org", "code": "[lb_av]"}, 69.85, None),
+])
+def test_a_weight_in_pounds_without_a_ucum_code_is_converted_with_a_note(quantity, kg, note):
+    bundle = sample("synthea_jacob_larson_trimmed")
+    bundle["entry"].append(_weight(bundle, quantity))
+    referral = read_referral(bundle, today=TODAY)
+    assert (kg, datetime(2026, 11, 30, 10, 0, tzinfo=UTC)) in referral.weights
+    taken = [t["what"] for t in referral.taken if t["what"].startswith(f"body weight {kg:g} kg on 2026-11-30")]
+    assert taken and ((note in taken[0]) if note else "converted" not in taken[0])
+
+
+@pytest.mark.parametrize("quantity", [{"value": 154, "unit": "stone"}, {"value": 154, "unit": "lbs", "code": "xyz"},
+                                      {"value": True, "unit": "kg"}, {"unit": "kg"}])
+def test_a_weight_in_a_unit_we_cannot_read_is_ignored_with_why(quantity):
+    bundle = sample("synthea_jacob_larson_trimmed")
+    bundle["entry"].append(_weight(bundle, quantity))
+    referral = read_referral(bundle, today=TODAY)
+    assert any("a body weight needs a value in kg, g or [lb_av]" in i["reason"] for i in referral.ignored)

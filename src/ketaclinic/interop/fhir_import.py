@@ -62,6 +62,9 @@ ICD10_WHO = "http://hl7.org/fhir/sid/icd-10"
 NOT_A_FINDING = {"refuted", "entered-in-error"}  # Condition.verificationStatus the clinic does not take
 WEIGHT_CODES = {"29463-7", "3141-9"}  # Body weight; Body weight Measured (LOINC)
 KG_PER_UCUM = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237}  # UCUM mass units a weight may come in
+#: Unit words a sender may put in ``Quantity.unit`` with no UCUM code (read, converted and said so).
+KG_PER_UNIT_TEXT = {"kg": 1.0, "kgs": 1.0, "kilogram": 1.0, "kilograms": 1.0, "g": 0.001, "gram": 0.001,
+                    "grams": 0.001, "lb": 0.45359237, "lbs": 0.45359237, "pound": 0.45359237, "pounds": 0.45359237}
 CURRENT_MEDICATION = {"active", "intended", "on-hold"}  # MedicationStatement.status still taken
 # MedicationRequest: an active order or plan is a medicine the patient is on (R4 request-intent: original-,
 # reflex-, filler- and instance-order are kinds of order); a proposal or option is not.
@@ -644,7 +647,13 @@ def _observation(referral: Referral, resource: dict[str, Any], label: dict[str, 
         quantity = resource.get("valueQuantity") or {}
         factor = KG_PER_UCUM.get(str(quantity.get("code")))
         value = quantity.get("value")
-        if factor is None or value is None or when is None:
+        unit_text = str(quantity.get("unit") or "").strip().lower().rstrip(".")
+        converted = ""
+        if factor is None and not quantity.get("code") and unit_text in KG_PER_UNIT_TEXT:
+            factor = KG_PER_UNIT_TEXT[unit_text]  # no UCUM code: the unit's words, read and said so
+            if factor != 1.0 and isinstance(value, int | float):
+                converted = f" (converted from {value:g} {quantity.get('unit')}: the sender gave no UCUM code)"
+        if factor is None or not isinstance(value, int | float) or isinstance(value, bool) or when is None:
             referral.ignored.append({**label, "reason": "a body weight needs a value in kg, g or [lb_av] and a date"})
             return
         kg = round(float(value) * factor, 2)
@@ -652,7 +661,7 @@ def _observation(referral: Referral, resource: dict[str, Any], label: dict[str, 
             referral.ignored.append({**label, "reason": f"a body weight of {kg:g} kg is outside 2-400 kg"})
             return
         referral.weights.append((kg, when))
-        referral.taken.append({**label, "what": f"body weight {kg:g} kg on {when.date().isoformat()}"})
+        referral.taken.append({**label, "what": f"body weight {kg:g} kg on {when.date().isoformat()}{converted}"})
         return
     if when is None:
         referral.ignored.append({**label, "reason": "an Observation without effectiveDateTime cannot be dated"})
