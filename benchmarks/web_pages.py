@@ -4,8 +4,8 @@ A real server (uvicorn, one worker) on a temporary SQLite database seeded with `
 (40 patients); each role signs in through the web form, and its pages are the named ones plus
 every page its links reach (two examples of each pattern such as ``/patients/{id}``, as the
 accessibility crawl in tests/web/test_every_page.py does); each is fetched ``ROUNDS`` times after
-one warm-up. Chart images (``*.svg``) load separately from the page (the page is readable
-before they arrive) and are reported apart.
+one warm-up. Redirects are not followed (a bounce to the sign-in page is a failure, not a 200).
+Chart images (``*.svg``) load separately from the page and are reported apart, held to the same target.
 Writes ``benchmarks/results/web_pages.json``; ``main()`` returns the same document for run_all.py.
 """
 
