@@ -6,6 +6,7 @@ identifiers, staff names, scores, side effects, alerts, and the diary link.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 from fhir.resources.R4B.bundle import Bundle
@@ -257,3 +258,14 @@ def test_edge_cases_of_side_effects_and_alerts():
     [issue] = _resources(bundle, "DetectedIssue")
     assert "author" not in issue["mitigation"][0] and "Source: no_such_source." in issue["detail"]
     assert "reference" not in issue
+
+
+def test_a_documented_crps_type_and_limb_give_its_exact_icd10_code():
+    screening = {**SCREENING, "pain": {**SCREENING["pain"], "conditions": ["crps"],
+                                       "crps": {"type": "II", "limb": "lower", "side": "right"}}}
+    base = chart()
+    evaluation = dataclasses.replace(base.evaluations[0], screening_input=screening)
+    bundle = fhir.bundle(dataclasses.replace(base, evaluations=(evaluation,)))
+    crps = [c for c in _resources(bundle, "Condition") if c["code"]["text"].startswith("Complex regional")]
+    assert [(c["system"].rsplit("/", 1)[-1], c["code"]) for c in crps[0]["code"]["coding"]] == [
+        ("icd-10-cm", "G57.71"), ("sct", "408751001")]

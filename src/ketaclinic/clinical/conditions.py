@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from ketaclinic.evidence.grades import C_LOW, D_LOW, B, EvidenceLevel, GuidelineGrade
 from ketaclinic.evidence.sources import ref
@@ -172,6 +172,9 @@ SICKLE_CELL_EVIDENCE = KetamineEvidence(
 # up here with where it was checked. A test holds the conditions to these tables.
 
 _HCC = "hccbuddy.com FY2026 ICD-10-CM page (official title, billable)"
+_CRPS_PAGES = ("ICD-10-CM FY2026 G90.5- children listed with titles on littleden.blog G90.5 and hccbuddy.com "
+               "G90.50/G90.521/G90.523 code-book paths; G56.41/G56.42/G56.43 and G57.7- titles on icd10.blog 2026 "
+               "(looked up 2026-12-07)")
 _GMSDE_PAIN = "GM SDE code set conditions/chronic-pain (gm-sde repository)"
 
 ICD10CM_CHECKED: MappingProxyType[str, Coding] = MappingProxyType({c.code: c for c in (
@@ -184,6 +187,25 @@ ICD10CM_CHECKED: MappingProxyType[str, Coding] = MappingProxyType({c.code: c for
     icd("G57.70", "Causalgia of unspecified lower limb",
         "G90.50 Excludes1 note on hccbuddy.com ('complex regional pain syndrome II of lower limb (G57.7-)'); "
         "VisualDx CRPS code list"),
+    # CRPS by type and limb (issue 18: "ask for the CRPS type / limb where it matters"): the evaluation may record
+    # them (``pain.crps``), and then the code that means exactly that is written.
+    *(icd(code, title, _CRPS_PAGES) for code, title in (
+        ("G90.511", "Complex regional pain syndrome I of right upper limb"),
+        ("G90.512", "Complex regional pain syndrome I of left upper limb"),
+        ("G90.513", "Complex regional pain syndrome I of upper limb, bilateral"),
+        ("G90.519", "Complex regional pain syndrome I of unspecified upper limb"),
+        ("G90.521", "Complex regional pain syndrome I of right lower limb"),
+        ("G90.522", "Complex regional pain syndrome I of left lower limb"),
+        ("G90.523", "Complex regional pain syndrome I of lower limb, bilateral"),
+        ("G90.529", "Complex regional pain syndrome I of unspecified lower limb"),
+        ("G90.59", "Complex regional pain syndrome I of other specified site"),
+        ("G56.41", "Causalgia of right upper limb"),
+        ("G56.42", "Causalgia of left upper limb"),
+        ("G56.43", "Causalgia of bilateral upper limbs"),
+        ("G57.71", "Causalgia of right lower limb"),
+        ("G57.72", "Causalgia of left lower limb"),
+        ("G57.73", "Causalgia of bilateral lower limbs"),
+    )),
     icd("M79.7", "Fibromyalgia", "diseasedb.com ICD-10-CM M79.7 (inclusion terms fibrositis, myofibrositis)"),
     icd("E11.40", "Type 2 diabetes mellitus with diabetic neuropathy, unspecified",
         _HCC + "; E11 includes 'diabetes NOS' (hccbuddy.com E11 Includes note), the guideline default when the "
@@ -441,6 +463,86 @@ def get_condition(condition_id: str | ConditionId) -> Condition:
     except ValueError:
         allowed = ", ".join(c.value for c in ConditionId)
         raise KeyError(f"unknown condition {condition_id!r}; allowed: {allowed}") from None
+
+
+CrpsType = Literal["I", "II", "not_stated"]
+CrpsLimb = Literal["upper", "lower", "other", "not_stated"]
+CrpsSide = Literal["right", "left", "bilateral", "not_stated"]
+
+_SIDE_DIGIT = {"right": "1", "left": "2", "bilateral": "3", "not_stated": "9"}
+
+
+@dataclass(frozen=True)
+class CrpsDetail:
+    """What the physician documented about a CRPS: its type (I without, II with a confirmed nerve lesion,
+    Budapest/IASP) and the limb and side. Each may be ``not_stated``."""
+
+    type: CrpsType = "not_stated"
+    limb: CrpsLimb = "not_stated"
+    side: CrpsSide = "not_stated"
+
+    @classmethod
+    def of(cls, value: Any) -> CrpsDetail | None:
+        """From the stored evaluation (``pain.crps``: a dict or None)."""
+        if not isinstance(value, dict):
+            return None
+        return cls(type=value.get("type", "not_stated"), limb=value.get("limb", "not_stated"),
+                   side=value.get("side", "not_stated"))
+
+    def words(self) -> str:
+        """"type I, left upper limb" (what is stated, nothing invented)."""
+        parts = [f"type {self.type}"] if self.type != "not_stated" else []
+        if self.limb in ("upper", "lower"):
+            side = {"bilateral": "both", "not_stated": ""}.get(self.side, self.side)
+            parts.append(f"{side} {self.limb} limb{'s' if self.side == 'bilateral' else ''}".strip())
+        elif self.limb == "other":
+            parts.append("other site")
+        return ", ".join(parts)
+
+
+def crps_icd10cm(detail: CrpsDetail | None) -> Coding | None:
+    """The ICD-10-CM code that means exactly the documented CRPS, or None when the type is not stated
+    (ICD-10-CM has no code for CRPS of unstated type) or CRPS II is at a site other than a limb.
+
+    Type I: G90.51- upper limb, G90.52- lower limb (right 1, left 2, bilateral 3, side not stated 9), G90.59
+    another site, G90.50 site not stated. Type II is causalgia: G56.4- upper limb, G57.7- lower limb (the same
+    side digits, 0 for side not stated). Titles from the checked table (``ICD10CM_CHECKED``)."""
+    if detail is None or detail.type == "not_stated":
+        return None
+    if detail.type == "I":
+        if detail.limb == "not_stated":
+            code = "G90.50"
+        elif detail.limb == "other":
+            code = "G90.59"
+        else:
+            code = f"G90.5{'1' if detail.limb == 'upper' else '2'}{_SIDE_DIGIT[detail.side]}"
+    else:
+        if detail.limb not in ("upper", "lower"):
+            return None
+        digit = "0" if detail.side == "not_stated" else _SIDE_DIGIT[detail.side]
+        code = f"{'G56.4' if detail.limb == 'upper' else 'G57.7'}{digit}"
+    return ICD10CM_CHECKED[code]
+
+
+def icd10cm_for(condition_id: str | ConditionId, pain: dict[str, Any] | None) -> tuple[Coding, ...]:
+    """The ICD-10-CM codes a reader writes for one recorded condition: the condition's own code, or for a
+    CRPS the code its documented type and limb give (``pain.crps`` of the evaluation)."""
+    condition = get_condition(condition_id)
+    if condition.id is ConditionId.CRPS:
+        coding = crps_icd10cm(CrpsDetail.of((pain or {}).get("crps")))
+        return (coding,) if coding is not None else ()
+    return condition.icd10cm
+
+
+def snomed_for(condition_id: str | ConditionId, pain: dict[str, Any] | None) -> tuple[Coding, ...]:
+    """The SNOMED CT codes for one recorded condition: a CRPS documented as type II gets the type II concept
+    (408751001); otherwise the condition's own concept (for CRPS, the parent of both types)."""
+    condition = get_condition(condition_id)
+    if condition.id is ConditionId.CRPS:
+        detail = CrpsDetail.of((pain or {}).get("crps"))
+        if detail is not None and detail.type == "II":
+            return (SNOMED_CHECKED["408751001"],)
+    return condition.snomed
 
 
 def unverified_codings() -> list[tuple[ConditionId, Coding]]:

@@ -30,9 +30,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from ketaclinic.clinical.conditions import CONDITIONS, ConditionId
 from ketaclinic.clinical.medications import DrugClass, Match, match_medication
@@ -188,10 +196,24 @@ class Patient(BaseModel):
     breastfeeding: bool | None = Field(default=None, description="true, false, or omitted when not recorded (4.2 v2)")
 
 
+class CrpsIn(BaseModel):
+    """What is documented about a CRPS (optional): type I or II (a confirmed nerve lesion makes it II),
+    the limb and the side. It gives the exact ICD-10-CM code (clinical.conditions.crps_icd10cm)."""
+
+    model_config = _FORBID
+
+    type: Literal["I", "II", "not_stated"] = Field(default="not_stated", description="CRPS type: I, II or not_stated")
+    limb: Literal["upper", "lower", "other", "not_stated"] = Field(
+        default="not_stated", description="Affected limb: upper, lower, other (another site) or not_stated")
+    side: Literal["right", "left", "bilateral", "not_stated"] = Field(
+        default="not_stated", description="Side: right, left, bilateral or not_stated")
+
+
 class Pain(BaseModel):
     model_config = _FORBID
 
     conditions: list[ConditionId] = Field(min_length=1, max_length=14, description="At least one condition id")
+    crps: CrpsIn | None = Field(default=None, description="When conditions include crps: its type, limb and side")
     duration_weeks: DurationWeeks = Field(description="How long the pain has lasted, weeks (allowed 0-5200)")
     nrs_now: NrsScore | None = Field(default=None, description="Pain now on the 0-10 numeric rating scale")
     prior_treatments: list[PriorTreatment] = Field(max_length=11, description="Treatments already tried")
@@ -200,6 +222,12 @@ class Pain(BaseModel):
     @classmethod
     def _no_repeats(cls, values: list[StrEnum]) -> list[StrEnum]:
         return list(dict.fromkeys(values))
+
+    @model_validator(mode="after")
+    def _crps_detail_needs_crps(self) -> Pain:
+        if self.crps is not None and ConditionId.CRPS not in self.conditions:
+            raise ValueError("crps (type, limb, side) is recorded only when conditions include crps")
+        return self
 
 
 class History(BaseModel):

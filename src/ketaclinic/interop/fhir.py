@@ -47,7 +47,7 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
-from ketaclinic.clinical.conditions import get_condition
+from ketaclinic.clinical.conditions import get_condition, icd10cm_for, snomed_for
 from ketaclinic.clinical.dosing import program_weight_text
 from ketaclinic.clinical.protocols import get_protocol
 from ketaclinic.clinical.record import EventRow, corrections_by_event, rate_changes_given
@@ -424,8 +424,8 @@ def _evaluation(b: _Builder, evaluation: Any) -> None:
         onset = (recorded - timedelta(weeks=float(pain["duration_weeks"]))).date().isoformat()
     for condition_id in pain.get("conditions", []):
         condition = get_condition(condition_id)
-        coding = [{"system": ICD10CM, "code": c.code, "display": c.display} for c in condition.icd10cm]
-        coding += [{"system": SNOMED, "code": c.code, "display": c.display} for c in condition.snomed]
+        coding = [{"system": ICD10CM, "code": c.code, "display": c.display} for c in icd10cm_for(condition_id, pain)]
+        coding += [{"system": SNOMED, "code": c.code, "display": c.display} for c in snomed_for(condition_id, pain)]
         resource: dict[str, Any] = {
             "resourceType": "Condition", "clinicalStatus": codes.ACTIVE.concept(),
             "verificationStatus": codes.CONFIRMED.concept(), "category": [codes.PROBLEM_LIST_ITEM.concept()],

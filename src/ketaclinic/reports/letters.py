@@ -36,7 +36,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from statistics import mean
 from typing import Any
 
-from ketaclinic.clinical.conditions import get_condition
+from ketaclinic.clinical.conditions import ConditionId, CrpsDetail, get_condition, icd10cm_for
 from ketaclinic.clinical.dosing import program_dosing_weight_kg, program_weight_text
 from ketaclinic.clinical.follow_up import OpioidDose, UnknownOpioidError, daily_mme
 from ketaclinic.clinical.outcomes import MODERATE_REDUCTION_PCT, SUBSTANTIAL_REDUCTION_PCT, classify_response
@@ -137,14 +137,16 @@ def _referrer(patient: PatientIdentity) -> dict[str, Any]:
 
 def _diagnosis(screening_input: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for code in (screening_input.get("pain") or {}).get("conditions") or []:
+    pain = screening_input.get("pain") or {}
+    for code in pain.get("conditions") or []:
         try:
             condition = get_condition(code)
         except KeyError:
             out.append({"name": _words(code), "icd": [], "evidence": None})
             continue
-        out.append({"name": condition.name,
-                    "icd": [{"code": c.code, "display": c.display} for c in condition.icd10cm],
+        detail = CrpsDetail.of(pain.get("crps")) if condition.id is ConditionId.CRPS else None
+        out.append({"name": condition.name + (f" ({detail.words()})" if detail and detail.words() else ""),
+                    "icd": [{"code": c.code, "display": c.display} for c in icd10cm_for(code, pain)],
                     "evidence": {"level": _words(condition.evidence.level.value),
                                  "grade": str(condition.evidence.grade) if condition.evidence.grade else None,
                                  "source": condition.evidence.source}})

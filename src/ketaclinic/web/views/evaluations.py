@@ -74,6 +74,17 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+#: The CRPS detail on the form (pain.crps: type, limb, side), asked when CRPS is ticked.
+CRPS_FIELDS = ("crps_type", "crps_limb", "crps_side")
+CRPS_CHOICES = {
+    "crps_type": [("not_stated", "Type not stated"), ("I", "Type I (no confirmed nerve lesion)"),
+                  ("II", "Type II (a confirmed nerve lesion)")],
+    "crps_limb": [("not_stated", "Limb not stated"), ("upper", "Upper limb"), ("lower", "Lower limb"),
+                  ("other", "Another site")],
+    "crps_side": [("not_stated", "Side not stated"), ("right", "Right"), ("left", "Left"), ("bilateral", "Both sides")],
+}
+
+
 def _lines(text: str) -> list[str]:
     return [part.strip() for chunk in (text or "").splitlines() for part in chunk.split(",") if part.strip()]
 
@@ -81,7 +92,7 @@ def _lines(text: str) -> list[str]:
 def values_from_form(form: Any) -> dict[str, Any]:
     values: dict[str, Any] = {k: (form.get(k) or "") for k in (
         "age_years", "sex", "weight_kg", "pregnant", "height_cm", "breastfeeding", "duration_weeks", "nrs_now",
-        "allergies", "medications", "notes", "reason", *HISTORY, *HISTORY_V2, *(k for k, _ in VITALS))}
+        "allergies", "medications", "notes", "reason", *HISTORY, *HISTORY_V2, *(k for k, _ in VITALS), *CRPS_FIELDS)}
     values["weight_change_acknowledged"] = form.get("weight_change_acknowledged") == "yes"
     values["conditions"] = form.getlist("conditions")
     values["prior_treatments"] = form.getlist("prior_treatments")
@@ -112,6 +123,9 @@ def request_from_values(values: dict[str, Any]) -> dict[str, Any]:
     doc["history"].update({k: values[k] for k in HISTORY_V2 if values.get(k)})
     if _number(values["nrs_now"]) is not None:
         doc["pain"]["nrs_now"] = _number(values["nrs_now"])
+    crps = {k.removeprefix("crps_"): values[k] for k in CRPS_FIELDS if values.get(k) and values[k] != "not_stated"}
+    if "crps" in values["conditions"] and crps:  # what is documented about the CRPS gives its exact code
+        doc["pain"]["crps"] = crps
     return doc
 
 
@@ -132,6 +146,7 @@ def values_from_request(doc: dict[str, Any], notes: str | None = None) -> dict[s
         "conditions": pain.get("conditions", []), "duration_weeks": pain.get("duration_weeks", ""),
         "nrs_now": "" if nrs is None else nrs,
         "prior_treatments": pain.get("prior_treatments", []),
+        **{k: (pain.get("crps") or {}).get(k.removeprefix("crps_"), "not_stated") for k in CRPS_FIELDS},
         **{k: "" if vitals.get(k) is None else _whole(vitals[k]) for k, _ in VITALS},
         **{k: history.get(k, "") for k in HISTORY}, "allergies": ", ".join(doc.get("allergies") or []),
         "medications": "\n".join(doc.get("medications") or []), "notes": notes or "", "reason": "",
@@ -146,6 +161,8 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
         key = names[-1] if names else "__all__"
         if len(names) >= 2 and names[-2] in ("conditions", "prior_treatments"):
             key = names[-2]
+        elif len(names) >= 2 and names[-2] == "crps":
+            key = f"crps_{names[-1]}"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] in ("missing", "enum") or (err["type"] == "literal_error") or "none is not an allowed" in message:
             message = "Required." if err["type"] == "missing" else message
@@ -182,7 +199,7 @@ def _defaults(patient: patient_service.PatientView) -> dict[str, Any]:
     return {"age_years": age, "sex": patient.sex, "weight_kg": patient.weight_kg or "", "pregnant": "",
             "conditions": [], "prior_treatments": [], "duration_weeks": "", "nrs_now": "", "allergies": "",
             "medications": "", "notes": "", "reason": "", "height_cm": "", "breastfeeding": "",
-            **{k: "" for k, _ in VITALS}, **{k: "" for k in HISTORY_V2},
+            **{k: "" for k, _ in VITALS}, **{k: "" for k in HISTORY_V2}, **{k: "not_stated" for k in CRPS_FIELDS},
             **{k: options[0][0] for k, (_, options) in HISTORY.items()}}
 
 
@@ -190,7 +207,7 @@ def _form_context(values: dict[str, Any], errors: dict[str, str] | None = None) 
     result, live_errors = _screen(values)
     return {"values": values, "errors": errors or {}, "result": result, "missing": live_errors,
             "history": HISTORY, "history_v2": HISTORY_V2, "vitals": VITALS, "required_vitals": REQUIRED_VITALS,
-            "condition_choices": CONDITION_CHOICES, "treatments": TREATMENTS}
+            "condition_choices": CONDITION_CHOICES, "treatments": TREATMENTS, "crps_choices": CRPS_CHOICES}
 
 
 @router.get("/patients/{patient_id}/evaluations/new")
