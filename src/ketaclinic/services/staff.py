@@ -34,7 +34,7 @@ def staff_names(uow: Session, ids: Iterable[int | None]) -> dict[int | None, str
     names: dict[int | None, str] = {None: NOBODY}
     if wanted:
         rows = uow.execute(select(User.id, User.username, User.full_name, User.credentials)
-                               .where(User.id.in_(wanted))).tuples().all()
+                               .where(User.id.in_(wanted))).all()
         names.update({uid: display_name(username, full, creds) for uid, username, full, creds in rows})
     return names
 
