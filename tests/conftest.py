@@ -216,9 +216,12 @@ def build_clinic(db, own, other) -> Clinic:
     from ketaclinic.services.auth import actor_for
     from ketaclinic.services.context import Actor
     from ketaclinic.services.patients import create_patient
+    from ketaclinic.services.sites import default_site_id
     from ketaclinic.services.users import UserCreate, create_user
 
-    seed = Actor(user_id=None, username="seed", role="coordinator", ip="127.0.0.1")
+    with db.reading() as session:  # the seed works at the default site (migration 0011)
+        seed = Actor(user_id=None, username="seed", role="coordinator", ip="127.0.0.1",
+                     site_ids=(default_site_id(session),))
     own_view, other_view = create_patient(db, seed, own), create_patient(db, seed, other)
     actors = {}
     for role in ("admin", "physician", "nurse", "coordinator", "patient"):

@@ -28,7 +28,7 @@ def chart(db, clinic):
                     status="signed", signed_by=physician, signed_at=NOW)
         s.add_all([signed, draft, plan])
         s.flush()
-        session = InfusionSession(patient_id=clinic.own_patient_id, plan_id=plan.id, scheduled_at=NOW, state="discharged")
+        session = InfusionSession(patient_id=clinic.own_patient_id, plan_id=plan.id, site_id=1, scheduled_at=NOW, state="discharged")
         s.add(session)
         s.flush()
         event = SessionEvent(session_id=session.id, kind="note", payload={"text": "ok"}, recorded_at=NOW)

@@ -16,11 +16,12 @@ from ketaclinic.records.ratelimit import RateCounter
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.records.research_keys import ResearchKey
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.records.sites import Site, StaffSite
 from ketaclinic.records.users import AccountLink, User
 
 metadata = Base.metadata
 
 __all__ = [
     "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
-    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "ResearchKey", "RiskCheck", "SessionEvent", "User", "metadata",
+    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "ResearchKey", "RiskCheck", "SessionEvent", "Site", "StaffSite", "User", "metadata",
 ]

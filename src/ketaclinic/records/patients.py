@@ -40,6 +40,8 @@ class Patient(RecordMixin, Base):
     # Height gives the dosing weight (design 4.3 v2: BMI, adjusted weight); absent, doses use the
     # actual weight capped at 100 kg
     height_cm: Mapped[float | None] = mapped_column(nullable=True)
+    # The clinic site the patient belongs to (issue 17); staff see the patients of their own sites
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 

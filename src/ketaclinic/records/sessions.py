@@ -37,6 +37,8 @@ class InfusionSession(RecordMixin, Base):
 
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), nullable=False, index=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), nullable=False, index=True)
+    # Where the session happens (issue 17): the patient's site when it is scheduled
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
     scheduled_at: Mapped[datetime] = mapped_column(nullable=False)
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="scheduled")
     checklist: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)

@@ -29,10 +29,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
+from ketaclinic.records.sites import StaffSite
 from ketaclinic.records.users import AuthSession, LoginThrottle, User
 from ketaclinic.services.common import audit, unit_of_work
 from ketaclinic.services.context import Actor
@@ -68,8 +69,14 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def actor_for(user: User, ip: str | None) -> Actor:
+    """The actor of a signed-in ``user`` (loaded in a session), with the sites they work at (one query)."""
+    session = object_session(user)
+    site_ids: tuple[int, ...] = ()
+    if session is not None and user.role != "patient":
+        site_ids = tuple(session.execute(select(StaffSite.site_id).where(StaffSite.user_id == user.id)
+                                         .order_by(StaffSite.site_id)).scalars())
     return Actor(user_id=user.id, username=user.username, role=user.role, patient_id=user.patient_id, ip=ip,
-                 name=display_name(user.username, user.full_name, user.credentials))
+                 name=display_name(user.username, user.full_name, user.credentials), site_ids=site_ids)
 
 
 # --- production and the demo clinic ---------------------------------------------------------

@@ -13,6 +13,7 @@ class Actor:
     patient_id: int | None = None  # the patient a patient-role user is
     ip: str | None = None
     name: str | None = None  # how people read who this is ("Ana Ruiz, MD"): services.staff.display_name
+    site_ids: tuple[int, ...] = ()  # the sites a staff member works at (issue 17); services/sites.py applies it
 
     @classmethod
     def public(cls, ip: str | None) -> Actor:

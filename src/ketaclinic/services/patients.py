@@ -28,7 +28,8 @@ from ketaclinic.services.common import (
     unit_of_work,
 )
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import NotFound, ValidationFailed
+from ketaclinic.services.errors import Forbidden, NotFound, ValidationFailed
+from ketaclinic.services.sites import may_see_site, site_bound, site_for_new_patient
 from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text
 
 Sex = Literal["female", "male", "other", "unknown"]
@@ -85,6 +86,8 @@ class PatientIn(BaseModel):
     weight_kg: float | None = Field(default=None, ge=WEIGHT_MIN_KG, le=WEIGHT_MAX_KG)
     height_cm: float | None = Field(default=None, ge=120, le=230, allow_inf_nan=False,
                                     description="Height in cm (120-230): gives the dosing weight (design 4.3 v2)")
+    site_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                description="The clinic site; absent: your site (the lowest id if you work at several)")
 
     _names = field_validator("given_name", "family_name")(_clean_name)
     _referrer = field_validator("referring_physician", "referring_physician_contact")(_clean_optional_text)
@@ -131,6 +134,7 @@ class PatientView(BaseModel):
     referring_physician: str | None = None
     referring_physician_contact: str | None = None
     height_cm: float | None = None
+    site_id: int | None = None
     weight_kg: float | None
     weight_measured_at: datetime | None
 
@@ -162,7 +166,7 @@ def load_patient(uow: Session, actor: Actor, patient_id: int) -> Patient:
     if actor.is_patient and actor.patient_id != patient_id:
         raise NotFound("patient not found")
     patient = uow.get(Patient, patient_id)
-    if patient is None:
+    if patient is None or not may_see_site(actor, patient.site_id):  # another site's chart: not found (issue 17)
         raise NotFound("patient not found")
     return patient
 
@@ -180,7 +184,7 @@ def _view(uow: Session, patient: Patient) -> PatientView:
     weight = latest_weight(uow, patient.id)
     return PatientView(
         id=patient.id, version=patient.version, created_at=patient.created_at, created_by=patient.created_by,
-        updated_at=patient.updated_at, updated_by=patient.updated_by,
+        updated_at=patient.updated_at, updated_by=patient.updated_by, site_id=patient.site_id,
         **{name: getattr(patient, name) for name in DEMOGRAPHIC_FIELDS},
         weight_kg=weight.weight_kg if weight else None,
         weight_measured_at=weight.measured_at if weight else None,
@@ -224,8 +228,9 @@ def create_patient(db: Database, actor: Actor, data: PatientIn, *, now: datetime
 
 def create_patient_in(uow: Session, actor: Actor, data: PatientIn, *, now: datetime) -> Patient:
     """Create inside an existing transaction (used by inquiry conversion)."""
+    site_id = site_for_new_patient(uow, actor, data.site_id)
     patient = Patient(
-        **{name: getattr(data, name) for name in DEMOGRAPHIC_FIELDS},
+        **{name: getattr(data, name) for name in DEMOGRAPHIC_FIELDS}, site_id=site_id,
         created_by=actor.user_id, updated_by=actor.user_id, created_at=now, updated_at=now,
     )
     uow.add(patient)
@@ -233,7 +238,7 @@ def create_patient_in(uow: Session, actor: Actor, data: PatientIn, *, now: datet
     if data.weight_kg is not None:
         _add_weight(uow, actor, patient.id, data.weight_kg, now, "chart")
     _snapshot(uow, patient, actor, now)
-    audit(uow, actor, "patient.create", "patient", patient.id)
+    audit(uow, actor, "patient.create", "patient", patient.id, {"site_id": site_id})
     return patient
 
 
@@ -246,23 +251,35 @@ def get_patient(db: Database, actor: Actor, patient_id: int) -> PatientView:
 
 
 def list_patients(db: Database, actor: Actor, *, limit: int | None = None, cursor: str | None = None,
-                  q: str | None = None) -> Page[PatientView]:
-    """Patients by id; ``q`` matches the start of the given or family name. A patient sees only themself."""
+                  q: str | None = None, site_id: int | None = None) -> Page[PatientView]:
+    """Patients by id; ``q`` matches the start of the given or family name. A patient sees only themself;
+    staff see the patients of the sites they work at (``site_id``: one of them; 403 for another site)."""
     require_role(actor, *READ_ROLES)
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
+    if site_id is not None and not may_see_site(actor, site_id):
+        raise Forbidden("you do not work at that site: choose one of your sites", code="site_not_yours",
+                        field="site_id")
     with unit_of_work(db) as uow:
         query = select(Patient).where(Patient.id > after).order_by(Patient.id).limit(limit + 1)
         if actor.is_patient:
             query = query.where(Patient.id == actor.patient_id)
+        elif site_bound(actor):
+            query = query.where(Patient.site_id.in_(actor.site_ids))
+        if site_id is not None:
+            query = query.where(Patient.site_id == site_id)
         if q:
             pattern = q.strip().lower().replace("%", "").replace("_", "") + "%"
             from sqlalchemy import func, or_
 
             query = query.where(or_(func.lower(Patient.given_name).like(pattern), func.lower(Patient.family_name).like(pattern)))
         rows = uow.execute(query).scalars().all()
-        audit(uow, actor, "patient.list", "patient", None,
-              {"ids": [p.id for p in rows[:limit]], "q": q} if q else {"ids": [p.id for p in rows[:limit]]})
+        detail: dict[str, Any] = {"ids": [p.id for p in rows[:limit]]}
+        if q:
+            detail["q"] = q
+        if site_id is not None:
+            detail["site_id"] = site_id
+        audit(uow, actor, "patient.list", "patient", None, detail)
         return page_of(rows, limit, lambda p: _view(uow, p))
 
 

@@ -493,8 +493,9 @@ def schedule_session(db: Database, actor: Actor, data: SessionIn, *, now: dateti
         patient = load_patient(uow, actor, data.patient_id)
         plan = _signed_plan(uow, data.plan_id, patient.id) if data.plan_id is not None else \
             _current_plan(uow, patient.id)
-        session = InfusionSession(patient_id=patient.id, plan_id=plan.id, scheduled_at=data.scheduled_at, state="scheduled",
-                                checklist={}, created_by=actor.user_id, created_at=now)
+        session = InfusionSession(patient_id=patient.id, plan_id=plan.id, site_id=patient.site_id,
+                                  scheduled_at=data.scheduled_at, state="scheduled",
+                                  checklist={}, created_by=actor.user_id, created_at=now)
         uow.add(session)
         uow.flush()
         audit(uow, actor, "session.schedule", "session", session.id,

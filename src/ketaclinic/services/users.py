@@ -32,6 +32,7 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, ValidationFailed
+from ketaclinic.services.sites import add_default_membership
 from ketaclinic.services.staff import display_name
 from ketaclinic.services.types import Text
 
@@ -173,6 +174,7 @@ def create_user(db: Database, actor: Actor, data: UserCreate) -> UserView:
         )
         uow.add(user)
         uow.flush()
+        add_default_membership(uow, actor, user)  # issue 17: a new staff account starts at the default site
         audit(uow, actor, "user.create", "user", user.id, {"username": user.username, "role": user.role,
                                                                "full_name": user.full_name,
                                                                "credentials": user.credentials})
