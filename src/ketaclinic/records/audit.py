@@ -3,10 +3,11 @@
 Each entry's ``hash`` is the SHA-256 of the canonical JSON of its fields together with the
 previous entry's hash, so changing, removing or inserting an entry breaks the chain at that
 point, and :func:`verify_chain` names it. A one-row ``audit_head`` table holds the sequence
-number and hash of the last entry: appending locks that row (``SELECT ... FOR UPDATE`` on
-PostgreSQL; SQLite transactions already start with ``BEGIN IMMEDIATE``), so two writers can
-never both chain onto the same entry, and removing or appending entries behind the app's back
-disagrees with the head.
+number and hash of the last entry. A transaction's entries are chained at its commit: the head row
+is locked then (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions already start with
+``BEGIN IMMEDIATE``) and released by the commit an instant later, so two writers never chain onto
+the same entry, no request holds the lock while it works, and removing or appending entries behind
+the app's back disagrees with the head.
 
 Limits (by design of a plain hash chain): someone with write access to the database who
 rewrites every hash from some point on *and* the head produces a chain that verifies. Keep the
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy import ForeignKey, Index, String, Text, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ketaclinic.clock import utcnow
@@ -131,6 +132,9 @@ def _lock_head(uow: Session) -> AuditHead:
     return head
 
 
+_PENDING = "ketaclinic.audit_pending"
+
+
 def append(
     uow: Session,
     *,
@@ -144,31 +148,46 @@ def append(
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEntry:
-    """Append one entry inside the caller's transaction (it commits or rolls back with the change it records)."""
-    head = _lock_head(uow)
-    seq = head.last_seq + 1
+    """Record one entry in the caller's transaction: it commits or rolls back with the change it records.
+
+    The entry is chained when the transaction commits (:func:`_chain_at_commit`), not here: the lock on
+    the chain head is then held for the instant of the append at the end of the transaction, not for the
+    whole request (issue 17: one global lock held from the first audit call to the commit made every
+    request, reads included, queue behind the slowest). ``seq``, ``prev_hash`` and ``hash`` are filled in
+    at the commit."""
     at = (at or utcnow()).astimezone(UTC)
-    # Stored timestamps keep microseconds on both engines; hash what will be read back.
-    fields: dict[str, Any] = {
-        "seq": seq,
-        "at": at,
-        "user_id": user_id,
-        "username": username,
-        "role": role,
-        "action": action,
-        "record_type": record_type,
-        "record_id": None if record_id is None else str(record_id),
-        "ip": ip,
-        "detail": canonical_json(detail or {}),
-        "prev_hash": head.last_hash,
-    }
-    digest = entry_hash(**fields)
-    entry = AuditEntry(**fields, hash=digest)
-    uow.add(entry)
-    head.last_seq = seq
-    head.last_hash = digest
-    uow.flush()
+    entry = AuditEntry(
+        at=at, user_id=user_id, username=username, role=role, action=action, record_type=record_type,
+        record_id=None if record_id is None else str(record_id), ip=ip, detail=canonical_json(detail or {}),
+    )
+    uow.info.setdefault(_PENDING, []).append(entry)
     return entry
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_at_commit(uow: Session) -> None:
+    """Chain the transaction's entries, in the order they were recorded, onto the head: lock the head
+    row (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already holds the write lock), number and
+    hash each entry, move the head, flush. The commit that follows releases the lock. If anything here
+    fails, the commit fails and the whole transaction, the recorded change with it, rolls back: no change
+    is ever committed without its entry, and no entry without its change."""
+    pending: list[AuditEntry] = uow.info.pop(_PENDING, [])
+    if not pending:
+        return
+    head = _lock_head(uow)
+    for entry in pending:
+        entry.seq = head.last_seq + 1
+        entry.prev_hash = head.last_hash
+        entry.hash = hash_of(entry)
+        uow.add(entry)
+        head.last_seq, head.last_hash = entry.seq, entry.hash
+    uow.flush()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(uow: Session) -> None:
+    """Entries of a transaction that rolled back are forgotten with it."""
+    uow.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)
