@@ -96,6 +96,12 @@ POLICY = {
     ("POST", "/api/v1/allergies/{allergy_id}/amend"): CLINICIANS,
     ("POST", "/api/v1/users/invitations"): {"admin", "coordinator"},
     ("POST", "/api/v1/users/{user_id}/password-reset"): {"admin"},
+    ("GET", "/api/v1/sites"): {"admin", "physician", "nurse", "coordinator"},
+    ("POST", "/api/v1/sites"): {"admin"},
+    ("GET", "/api/v1/sites/{site_id}"): {"admin"},
+    ("PATCH", "/api/v1/sites/{site_id}"): {"admin"},
+    ("PUT", "/api/v1/sites/{site_id}/members/{user_id}"): {"admin"},
+    ("DELETE", "/api/v1/sites/{site_id}/members/{user_id}"): {"admin"},
     ("POST", "/api/v1/account/invitation"): PUBLIC,
     ("POST", "/api/v1/account/password-reset"): PUBLIC,
 }
@@ -146,7 +152,7 @@ def test_every_route_for_every_role(client, headers, clinic, settings, db):
                    preferred_contact="email", consent_to_contact=True))
     params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id,
               "evaluation_id": 1, "plan_id": 1, "session_id": 1, "import_id": 1,
-              "allergy_id": 1}
+              "allergy_id": 1, "site_id": 1}
     failures = []
     for (method, path), allowed in POLICY.items():
         url = path.format(**params)

@@ -32,6 +32,7 @@ from ketaclinic.api import (
     report_summaries,
     research_export,
     sessions,
+    sites,
     users,
 )
 from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
@@ -45,7 +46,7 @@ ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.r
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
            clinic_settings.router, research_export.router, report_summaries.router,
            referrals.router, referrals.patient_router, report_letters.router,
-           allergies.router, account_links.router]
+           allergies.router, account_links.router, sites.router]
 
 
 class UndeclaredRouteError(RuntimeError):

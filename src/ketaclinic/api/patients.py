@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ketaclinic.api.auth import allow, db_of
-from ketaclinic.http import Cursor, Limit, PathId, if_match, set_etag
+from ketaclinic.http import MAX_ID, Cursor, Limit, PathId, if_match, set_etag
 from ketaclinic.services import patients as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
@@ -31,8 +31,9 @@ def list_patients(
     limit: Limit = None,
     cursor: Cursor = None,
     q: Annotated[str | None, Query(max_length=100, description="Start of a given or family name")] = None,
+    site_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this site (one you work at)")] = None,
 ) -> Page[service.PatientView]:
-    return service.list_patients(db_of(request), actor, limit=limit, cursor=cursor, q=q)
+    return service.list_patients(db_of(request), actor, limit=limit, cursor=cursor, q=q, site_id=site_id)
 
 
 @router.post("", response_model=service.PatientView, status_code=201, summary="Create a patient")
