@@ -1,6 +1,6 @@
 """Admin: users and roles (with the names and credentials they sign with), portal invitations and password
 reset links, the drug library and clinic settings (versioned; the library only tightens), the audit log in
-words with filters."""
+words with filters, and the sites of the group with who works where (issue 17)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ketaclinic.clinical.dosing import DEFAULT_LIBRARY
 from ketaclinic.services import audit_log as audit_log_service
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import invitations as invitation_service
+from ketaclinic.services import sites as site_service
 from ketaclinic.services import users as user_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import NotFound, ServiceError
@@ -360,3 +361,94 @@ def audit_log(request: Request, actor: Annotated[Actor, Depends(need("admin"))],
         "entries": page.items, "next_cursor": page.next_cursor, "page_size": page.size, "values": values,
         "errors": errors, "choices": audit_log_service.filter_choices(db, actor), "query": query,
         "first_page": not cursor})
+
+
+# --- sites of the group (issue 17) -------------------------------------------------------------
+
+SITE_FIELDS = ("name", "code", "timezone", "address")
+
+
+def _sites_page(request: Request, actor: Actor, values: dict | None = None, errors: dict | None = None,
+                status: int = 200) -> Response:
+    db = db_of(request)
+    staff = [u for u in user_service.list_users(db, actor, limit=200).items if u.role != "patient" and u.active]
+    return render(request, "admin/sites.html", {
+        "sites": site_service.list_sites(db, actor, members=True), "staff": staff, "site_roles": STAFF_ROLES,
+        "values": values or {}, "errors": errors or {}, "clinic_timezone": settings_of(request).clinic_timezone},
+        status=status)
+
+
+def _site_problem(site_name: str, exc: Exception) -> dict[str, str]:
+    """One line above the table for a change made in a site's row (its form has no room for messages)."""
+    if isinstance(exc, ServiceError) and exc.field == "If-Match":
+        return {"__all__": f"{site_name}: someone else changed this site meanwhile. Nothing was saved: "
+                           "check the site below and save again."}
+    message = "; ".join(errors_of(exc).values())
+    return {"__all__": f"{site_name}: nothing was saved. {message[:1].upper() + message[1:]}"}
+
+
+@router.get("/admin/sites")
+def sites(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    return _sites_page(request, actor)
+
+
+@router.post("/admin/sites")
+async def create_site(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    form = await request.form()
+    values = {k: str(form.get(k) or "").strip() for k in SITE_FIELDS}
+    try:
+        data = site_service.SiteIn(name=values["name"], code=values["code"], timezone=values["timezone"] or None,
+                                   address=values["address"] or None)
+        view = site_service.create_site(db_of(request), actor, data)
+    except (ValidationError, ServiceError) as exc:
+        return _sites_page(request, actor, values, errors_of(exc), 422)
+    return redirect(request, "/admin/sites", f"Site {view.name} ({view.code}) added.")
+
+
+def _site_name(request: Request, actor: Actor, site_id: int) -> str:
+    found = next((s for s in site_service.list_sites(db_of(request), actor) if s.id == site_id), None)
+    if found is None:
+        raise NotFound("site not found")
+    return found.name
+
+
+@router.post("/admin/sites/{site_id}")
+async def update_site(request: Request, site_id: int, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    form = await request.form()
+    name = _site_name(request, actor, site_id)
+    values = {k: str(form.get(k) or "").strip() for k in SITE_FIELDS}
+    version = int(str(form.get("version"))) if str(form.get("version") or "").isdigit() else 0
+    try:
+        patch = site_service.SitePatch(name=values["name"], code=values["code"], timezone=values["timezone"] or None,
+                                       address=values["address"] or None, active=form.get("active") == "yes")
+        view = site_service.update_site(db_of(request), actor, site_id, version, patch)
+    except (ValidationError, ServiceError) as exc:
+        return _sites_page(request, actor, None, _site_problem(name, exc), 409 if isinstance(exc, ServiceError)
+                           and exc.status == 409 else 422)
+    return redirect(request, "/admin/sites", f"Site {view.name} saved.")
+
+
+@router.post("/admin/sites/{site_id}/members")
+async def site_member(request: Request, site_id: int, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    """Add a staff member to the site with a role, change their role there, or take them off the site."""
+    form = await request.form()
+    name = _site_name(request, actor, site_id)
+    user_id = str(form.get("user_id") or "")
+    change = str(form.get("change") or "set")
+    try:
+        if not user_id.isdigit() or len(user_id) > 9:
+            raise ServiceError("choose a staff member", field="user_id")
+        if change == "remove":
+            site_service.remove_member(db_of(request), actor, site_id, int(user_id))
+            done = "no longer works there"
+        else:
+            view = site_service.set_member(db_of(request), actor, site_id, int(user_id),
+                                           site_service.MemberIn(role=str(form.get("role") or "")))
+            role = next((m.role for m in view.members if m.user_id == int(user_id)), "")
+            done = f"works there as {role}"
+    except (ValidationError, ServiceError) as exc:
+        status = exc.status if isinstance(exc, ServiceError) and exc.status in (404, 409) else 422
+        return _sites_page(request, actor, None, _site_problem(name, exc), status)
+    username = next((u.username for u in user_service.list_users(db_of(request), actor, limit=200).items
+                     if u.id == int(user_id)), f"user {user_id}")
+    return redirect(request, "/admin/sites", f"{name}: {username} {done}.")

@@ -21,6 +21,7 @@ from ketaclinic.services import patients as patient_service
 from ketaclinic.services import plans as plans_service
 from ketaclinic.services import referrals as referral_service
 from ketaclinic.services import sessions as sessions_service
+from ketaclinic.services import sites as site_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Forbidden, ServiceError
 from ketaclinic.services.follow_up import CHECK_NAMES
@@ -37,9 +38,23 @@ HEIGHT_HELP = (f"In centimetres, {HEIGHT_MIN_CM:g}–{HEIGHT_MAX_CM:g} cm (5 ft 
 
 
 @router.get("/patients")
-def patient_list(request: Request, actor: Annotated[Actor, Depends(need(*STAFF_READERS))], q: str | None = None) -> Response:
-    page = patient_service.list_patients(db_of(request), actor, q=q or None, limit=200)
+def patient_list(request: Request, actor: Annotated[Actor, Depends(need(*STAFF_READERS))], q: str | None = None,
+                 site_id: str | None = None) -> Response:
+    """The patients of the actor's sites; ``site_id`` narrows to one of them (issue 17)."""
+    db = db_of(request)
+    my_sites = [s for s in site_service.list_sites(db, actor) if s.id in actor.site_ids]
+    chosen = int(site_id) if site_id and site_id.isdigit() and len(site_id) < 10 else None
+    errors: dict[str, str] = {}
+    try:
+        page = patient_service.list_patients(db, actor, q=q or None, limit=200, site_id=chosen)
+    except ServiceError as exc:  # a site the actor does not work at: say so, list all their sites
+        errors["site_id"] = exc.message[:1].upper() + exc.message[1:] + "."
+        chosen = None
+        page = patient_service.list_patients(db, actor, q=q or None, limit=200)
+    site_names = {s.id: s.name for s in my_sites}
     return render(request, "patients/list.html", {"patients": page.items, "q": q or "",
+                                                  "sites": my_sites, "site_id": chosen, "site_names": site_names,
+                                                  "errors": errors,
                                                   "can_create": actor.role in patient_service.CREATE_ROLES,
                                                   "can_import": actor.role in referral_service.IMPORT_ROLES})
 
