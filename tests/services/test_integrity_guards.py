@@ -204,6 +204,14 @@ def _update_settings(db, clinic):
                                                          cs.ClinicSettingsPatch(clinic_name="Synthetic Clinic (edited)", note="stale edit"))
 
 
+def _update_site(db, clinic):
+    from ketaclinic.services import sites as st
+
+    admin = clinic.actors["admin"]
+    site = st.create_site(db, admin, st.SiteIn(name="North", code="NORTH"))
+    return site.version, lambda v: st.update_site(db, admin, site.id, v, st.SitePatch(address="1 High St"))
+
+
 SCENARIOS: dict[str, Callable] = {
     "patients.update_patient": _patient,
     "evaluations.update_evaluation": _update_evaluation,
@@ -225,6 +233,7 @@ SCENARIOS: dict[str, Callable] = {
     "inquiries.close_inquiry": _inquiry_step(lambda db, a, i, v: iq.close_inquiry(db, a, i, v, iq.CloseIn(reason="no reply"))),
     "users.update_user": _update_user,
     "clinic_settings.update_settings": _update_settings,
+    "sites.update_site": _update_site,
 }
 # helpers that call check_version for the entry points above (their callers' scenarios cover them)
 HELPERS = {"sessions._move": {"sessions.check_in", "sessions.stop_infusion", "sessions.cancel_session"},

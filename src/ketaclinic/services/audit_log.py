@@ -76,6 +76,9 @@ ACTION_WORDS: dict[str, str] = {
     "session.read": "Opened a session", "session.schedule": "Scheduled a session", "session.start": "Started an infusion",
     "session.stop": "Stopped an infusion",
     "user.create": "Made an account", "user.list": "Listed accounts", "user.update": "Changed an account",
+    "site.create": "Added a site", "site.update": "Changed a site",
+    "site.member.add": "Added a staff member to a site", "site.member.role": "Changed a staff member's role at a site",
+    "site.member.remove": "Took a staff member off a site",
 }
 EVENT_WORDS = {"vitals": "Recorded vital signs", "rate_change": "Changed the infusion rate",
                "medication": "Gave a medication", "side_effect": "Recorded a side effect", "note": "Wrote a note",
@@ -84,11 +87,12 @@ EVENT_WORDS = {"vitals": "Recorded vital signs", "rate_change": "Changed the inf
 RECORD_WORDS = {"patient": "Patient", "session": "Session", "plan": "Plan", "evaluation": "Evaluation",
                 "inquiry": "Inquiry", "user": "Account", "diary_entry": "Diary entry", "cohort": "Clinic outcomes",
                 "audit_log": "Audit log", "clinic_settings": "Clinic settings", "research_export": "Research export",
-                "login": "Sign-in"}
+                "login": "Sign-in", "site": "Site"}
 #: Where a record's link goes for the log's reader, an admin, who may not open charts (design.md section 5):
 #: a patient's record opens the log filtered to that patient's trail; a user, their account; settings, the page.
 PATIENT_TRAIL = "/admin/audit?patient_id={id}"
-PAGES = {"patient": PATIENT_TRAIL, "user": "/admin/users/{id}/name", "clinic_settings": "/admin/settings"}
+PAGES = {"patient": PATIENT_TRAIL, "user": "/admin/users/{id}/name", "clinic_settings": "/admin/settings",
+         "site": "/admin/sites#site-{id}"}
 
 
 def action_words(action: str) -> str:
