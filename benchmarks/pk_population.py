@@ -41,11 +41,11 @@ INPUTS = Inputs(
 )
 
 
-def population(subjects: int, times: np.ndarray = TIMES, seed: int = 1):
+def population(subjects: int, times: np.ndarray = TIMES, seed: int = 1, threads: int | None = None):
     d = MODEL.disposition(WEIGHT_KG, 40.0)
     typical = {p: float(getattr(d, p)[0]) for p in PARAMETERS}
     dispositions = sample_dispositions(typical, MODEL.variability_cv(), subjects, seed)
-    return dispositions, population_percentiles(dispositions, INPUTS, times, PERCENTILES)
+    return dispositions, population_percentiles(dispositions, INPUTS, times, PERCENTILES, threads=threads)
 
 
 def best_of(fn, repeats: int) -> float:
@@ -111,10 +111,11 @@ def _measure_in_child(part: str, threads: int, **options: int) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def ours_subjects_per_second(subjects: int) -> float:
-    """KetaClinic's population engine, warm (one untimed run), best of 3: subjects per second."""
-    population(200)
-    return subjects / best_of(lambda: population(subjects), 3)
+def ours_subjects_per_second(subjects: int, threads: int) -> float:
+    """KetaClinic's population engine on ``threads`` threads (its own pool and BLAS), warm (one untimed
+    run), best of 3: subjects per second."""
+    population(200, threads=threads)
+    return subjects / best_of(lambda: population(subjects, threads=threads), 3)
 
 
 def pytci_seconds_per_subject(dispositions, sample: int = 3) -> tuple[float | None, str]:
@@ -189,8 +190,8 @@ def main() -> dict:
     cores = __import__("os").cpu_count() or 1
     # like with like: both warm, in fresh processes, on one core, then on every core (threads for the
     # vectorised engine, processes for solve_ivp, which solves one subject at a time)
-    ours_1 = _measure_in_child("ours", 1, subjects=subjects)
-    ours_all = _measure_in_child("ours", cores, subjects=subjects)
+    ours_1 = _measure_in_child("ours", 1, subjects=subjects, workers=1)
+    ours_all = _measure_in_child("ours", cores, subjects=subjects, workers=cores)
     ivp_1 = _measure_in_child("ivp", 1, subjects=ivp_subjects, workers=1)
     ivp_all = _measure_in_child("ivp", 1, subjects=ivp_subjects, workers=cores)
     in_process = subjects / ours_all
@@ -256,7 +257,7 @@ if __name__ == "__main__":
         parser.add_argument("--subjects", type=int)
         parser.add_argument("--workers", type=int, default=1)
         args = parser.parse_args()
-        value = (ours_subjects_per_second(args.subjects) if args.part == "ours"
+        value = (ours_subjects_per_second(args.subjects, args.workers) if args.part == "ours"
                  else solve_ivp_subjects_per_second(args.subjects, args.workers))
         print(value)
     else:
