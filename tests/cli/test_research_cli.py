@@ -41,7 +41,7 @@ def treated(db, clinic, settings, monkeypatch):
     for n, pid in enumerate(ids):
         completed(db, clinic, signed_plan(db, clinic, pid, now=T0 + timedelta(days=n)), T0 + timedelta(days=n + 3))
     monkeypatch.setenv("KETACLINIC_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("KETACLINIC_SECRET_KEY", settings.secret_key)
+    monkeypatch.setenv("KETACLINIC_SECRET_KEY", settings.secret_key.get_secret_value())
     return ids
 
 
