@@ -44,11 +44,11 @@ that cannot be read or lacks a name, birth date or sex.
 from __future__ import annotations
 
 import copy
-import importlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ketaclinic.clinical.conditions import CONDITIONS
@@ -233,9 +233,8 @@ def _unreadable(kind: str, resource: dict[str, Any]) -> str | None:
 def _export_problem(kind: str, resource: dict[str, Any]) -> str | None:
     """Why the export's FHIR check (``fhir.resources`` R4B, as :mod:`ketaclinic.interop.fhir` validates the
     chart's bundle) would refuse this resource, or None."""
-    module = importlib.import_module(f"fhir.resources.R4B.{kind.lower()}")
     try:
-        getattr(module, kind).model_validate(resource)
+        get_fhir_model_class(kind).model_validate(resource)
     except ValidationError as exc:
         first = exc.errors()[0]
         return ".".join(str(p) for p in first["loc"]) + ": " + first["msg"]
