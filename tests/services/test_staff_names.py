@@ -10,9 +10,14 @@ from sqlalchemy import select
 from ketaclinic.records.audit import AuditEntry
 from ketaclinic.records.users import User
 from ketaclinic.services.errors import Forbidden, ValidationFailed
-from ketaclinic.services.staff import NOBODY, display_name, name_of, staff_names
+from ketaclinic.services.staff import NOBODY, display_name, staff_names
 from ketaclinic.services.users import UserCreate, UserUpdate, create_user, list_users, update_user
 from tests.conftest import PASSWORD
+
+
+def name_of(db, user_id):
+    with db.reading() as uow:
+        return staff_names(uow, [user_id])[user_id]
 
 
 def _version(db, user_id):

@@ -90,11 +90,12 @@ def test_staff_sign_with_their_name_and_credentials(page, server):
 
 
 def test_the_audit_log_reads_in_words_with_pickers(page, server, demo_database):
-    from ketaclinic.services.staff import name_of
+    from ketaclinic.services.staff import staff_names
 
     with demo_services(demo_database) as (db, sign_in_as):
         nurse = sign_in_as("nurse")
-        nurse_name = name_of(db, nurse.user_id)
+        with db.reading() as uow:
+            nurse_name = staff_names(uow, [nurse.user_id])[nurse.user_id]
     sign_in(page, server, "nurse")
     page.goto(server.url + "/patients")
     page.locator("main a[href^='/patients/']").first.click()

@@ -25,7 +25,7 @@ from ketaclinic.records.users import User
 from ketaclinic.services.common import audit, cursor_int, encode_cursor, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ValidationFailed
-from ketaclinic.services.staff import display_name
+from ketaclinic.services.staff import display_name, staff_names
 
 PAGE_SIZE = 50
 
@@ -160,9 +160,7 @@ def _record_labels(uow: Session, rows: list[AuditEntry]) -> dict[tuple[str, str]
     names = {pid: f"{given} {family}" for pid, given, family in uow.execute(
         select(Patient.id, Patient.given_name, Patient.family_name).where(Patient.id.in_(patient_ids)))} \
         if patient_ids else {}
-    users = {uid: display_name(u, f, c) for uid, u, f, c in uow.execute(
-        select(User.id, User.username, User.full_name, User.credentials).where(User.id.in_(wanted["user"])))} \
-        if wanted.get("user") else {}
+    users = staff_names(uow, wanted.get("user", ()))
     labels: dict[tuple[str, str], tuple[str, str | None]] = {}
     for kind, ids in wanted.items():
         for rid in ids:
@@ -209,9 +207,7 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
         rows = list(uow.execute(statement).scalars())
         more = len(rows) > limit
         rows = rows[:limit]
-        users = {uid: display_name(u, f, c) for uid, u, f, c in uow.execute(
-            select(User.id, User.username, User.full_name, User.credentials)
-            .where(User.id.in_({r.user_id for r in rows if r.user_id is not None})))}
+        users = staff_names(uow, (r.user_id for r in rows))
         labels = _record_labels(uow, rows)
         items = []
         for r in rows:

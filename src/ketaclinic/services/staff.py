@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.records.db import Database
 from ketaclinic.records.users import User
 
 #: What a missing or unknown user reads as.
@@ -38,8 +37,3 @@ def staff_names(uow: Session, ids: Iterable[int | None]) -> dict[int | None, str
         names.update({uid: display_name(username, full, creds) for uid, username, full, creds in rows})
     return names
 
-
-def name_of(db: Database, user_id: int | None) -> str:
-    """The shown name of one user (a page heading: "Dashboard — Ana Ruiz, MD"); read-only, not audited."""
-    with db.reading() as uow:
-        return staff_names(uow, [user_id]).get(user_id, NOBODY)
