@@ -70,9 +70,10 @@ def all_sources() -> dict[str, Source]:
     module; a new catalogue module is added to this list (a test checks none is left out).
     """
     from ketaclinic.evidence.catalog import core, dosing, monitoring, pharmacology, policy, screening
+    from ketaclinic.evidence.catalog import medication_record
 
     found: dict[str, Source] = {}
-    for module in (core, dosing, monitoring, pharmacology, policy, screening):
+    for module in (core, dosing, monitoring, pharmacology, policy, screening, medication_record):
         for source in module.SOURCES:
             if source.id in found:
                 raise ValueError(f"source id {source.id!r} is defined twice (again in {module.__name__})")
