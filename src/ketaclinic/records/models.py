@@ -15,6 +15,7 @@ from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.records.ratelimit import RateCounter
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.records.research_keys import ResearchKey
+from ketaclinic.records.schedule import Appointment, Chair, StaffAbsence, StaffHours, WaitingEntry
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.records.sites import Site, StaffSite
 from ketaclinic.records.users import AccountLink, User
@@ -22,6 +23,7 @@ from ketaclinic.records.users import AccountLink, User
 metadata = Base.metadata
 
 __all__ = [
+    "Appointment", "Chair", "StaffAbsence", "StaffHours", "WaitingEntry",
     "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
     "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "ResearchKey", "RiskCheck", "SessionEvent", "Site", "StaffSite", "User", "metadata",
 ]
