@@ -4,6 +4,7 @@ from ketaclinic.records import guards  # noqa: F401 - registers the immutability
 from ketaclinic.records.allergies import AllergyEntry
 from ketaclinic.records.audit import AuditEntry, AuditHead
 from ketaclinic.records.clinic_settings import ClinicSettingsVersion
+from ketaclinic.records.course_summaries import CourseSummary
 from ketaclinic.records.db import Base
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
@@ -14,6 +15,7 @@ from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
 from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.records.ratelimit import RateCounter
 from ketaclinic.records.referrals import ReferralImport
+from ketaclinic.records.register import RegisterEntry, RegisterLocation, RegisterLot, RegisterProduct
 from ketaclinic.records.research_keys import ResearchKey
 from ketaclinic.records.schedule import Appointment, Chair, StaffAbsence, StaffHours, WaitingEntry
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
@@ -24,6 +26,6 @@ metadata = Base.metadata
 
 __all__ = [
     "Appointment", "Chair", "StaffAbsence", "StaffHours", "WaitingEntry",
-    "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
-    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "ResearchKey", "RiskCheck", "SessionEvent", "Site", "StaffSite", "User", "metadata",
+    "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "CourseSummary", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
+    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RegisterEntry", "RegisterLocation", "RegisterLot", "RegisterProduct", "ResearchKey", "RiskCheck", "SessionEvent", "Site", "StaffSite", "User", "metadata",
 ]
