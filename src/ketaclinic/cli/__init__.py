@@ -27,6 +27,7 @@ def _root() -> None:
 def _register_commands() -> None:
     """Each command family adds its commands (explicit imports: the command list is visible here)."""
     from ketaclinic.cli import (
+        codes,
         demo,
         discharge,
         dose,
@@ -37,6 +38,7 @@ def _register_commands() -> None:
         report_letters,
         report_summaries,
         research,
+        score,
         screen,
         simulate,
         tci,
@@ -44,7 +46,7 @@ def _register_commands() -> None:
 
     # report_letters and report_summaries add their commands to ``report``'s sub-app when imported
     del report_letters, report_summaries
-    for module in (demo, discharge, dose, export, monitor, records, report, research, screen, simulate, tci):
+    for module in (codes, demo, discharge, dose, export, monitor, records, report, research, score, screen, simulate, tci):
         module.register(app)
 
 

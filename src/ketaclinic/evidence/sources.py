@@ -71,9 +71,12 @@ def all_sources() -> dict[str, Source]:
     """
     from ketaclinic.evidence.catalog import core, dosing, monitoring, pharmacology, policy, screening
     from ketaclinic.evidence.catalog import medication_record
+    from ketaclinic.evidence.catalog import questionnaires
+    from ketaclinic.evidence.catalog import billing
+    from ketaclinic.evidence.catalog import schedule
 
     found: dict[str, Source] = {}
-    for module in (core, dosing, monitoring, pharmacology, policy, screening, medication_record):
+    for module in (core, dosing, monitoring, pharmacology, policy, screening, medication_record, questionnaires, billing, schedule):
         for source in module.SOURCES:
             if source.id in found:
                 raise ValueError(f"source id {source.id!r} is defined twice (again in {module.__name__})")
