@@ -74,9 +74,10 @@ def all_sources() -> dict[str, Source]:
     from ketaclinic.evidence.catalog import questionnaires
     from ketaclinic.evidence.catalog import billing
     from ketaclinic.evidence.catalog import schedule
+    from ketaclinic.evidence.catalog import register
 
     found: dict[str, Source] = {}
-    for module in (core, dosing, monitoring, pharmacology, policy, screening, medication_record, questionnaires, billing, schedule):
+    for module in (core, dosing, monitoring, pharmacology, policy, screening, medication_record, questionnaires, billing, schedule, register):
         for source in module.SOURCES:
             if source.id in found:
                 raise ValueError(f"source id {source.id!r} is defined twice (again in {module.__name__})")
