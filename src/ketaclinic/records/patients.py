@@ -26,7 +26,8 @@ DEMO_MARK = "(demo)"  # ends the family name of every synthetic demo patient (ke
 
 class Patient(RecordMixin, Base):
     __tablename__ = "patients"
-    __table_args__ = (CheckConstraint("sex IN ('female','male','other','unknown')", name="sex"),)
+    __table_args__ = (CheckConstraint("sex IN ('female','male','other','unknown')", name="sex"),
+                      Index("ix_patients_site_id_id", "site_id", "id"))  # a site's list, keyset on id (0019)
 
     given_name: Mapped[str] = mapped_column(String(100), nullable=False)
     family_name: Mapped[str] = mapped_column(String(100), nullable=False)

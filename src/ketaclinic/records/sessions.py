@@ -33,6 +33,7 @@ class InfusionSession(RecordMixin, Base):
             "state IN ('scheduled','checked_in','running','observing','discharged','cancelled')", name="state"
         ),
         Index("ix_sessions_scheduled_at", "scheduled_at"),
+        Index("ix_sessions_started_at", "started_at"),  # the sessions started in a period (migration 0019)
     )
 
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), nullable=False, index=True)
