@@ -52,6 +52,8 @@ class User(RecordMixin, Base):
     # How a person reads this user on signatures, letters and the audit log ("Ana Ruiz, MD"; issue 12)
     full_name: Mapped[str | None] = mapped_column(String(120), nullable=True)
     credentials: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The clinician's National Provider Identifier (issue 15: the rendering NPI on a superbill; Luhn-checked)
+    npi: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
 
 class AuthSession(Base):
