@@ -42,6 +42,8 @@ from ketaclinic.clinical.dosing import (
     tighten_library,
 )
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
+from ketaclinic.clinical.scheduling import DEFAULT_POLICY as DEFAULT_SCHEDULE_POLICY
+from ketaclinic.clinical.scheduling import MAX_INFUSIONS_PER_NURSE, SchedulePolicy
 from ketaclinic.clock import utcnow
 from ketaclinic.records.clinic_settings import ClinicSettingsVersion
 from ketaclinic.records.db import Database
@@ -102,6 +104,25 @@ class DrugLibrarySettings(BaseModel):
     default_bolus_duration_min: float | None = Field(default=None, gt=0, le=60, allow_inf_nan=False)
 
 
+class SchedulePolicySettings(BaseModel):
+    """The schedule's numbers (clinic policy; :class:`ketaclinic.clinical.scheduling.SchedulePolicy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    evaluation_min: int = Field(default=DEFAULT_SCHEDULE_POLICY.evaluation_min, ge=15, le=240)
+    follow_up_min: int = Field(default=DEFAULT_SCHEDULE_POLICY.follow_up_min, ge=10, le=240)
+    turnover_min: int = Field(default=DEFAULT_SCHEDULE_POLICY.turnover_min, ge=0, le=120)
+    infusions_per_nurse: int = Field(
+        default=DEFAULT_SCHEDULE_POLICY.infusions_per_nurse, ge=1, le=MAX_INFUSIONS_PER_NURSE,
+        description="Running infusions one nurse may watch at once: 1 by default (clinic policy), at most 2 (the "
+        "1:2 ratio of post-anaesthesia recovery, ca_title22_70217)")
+    physician_on_site: bool = Field(
+        default=True, description="A physician is on site for the whole of every infusion (clinic policy; check "
+        "your state's rules, apna_ketamine_checklist)")
+
+    def policy(self) -> SchedulePolicy:
+        return SchedulePolicy(**self.model_dump())
+
+
 class ClinicSettingsData(BaseModel):
     """The whole settings document (every version stores all of it)."""
 
@@ -127,6 +148,10 @@ class ClinicSettingsData(BaseModel):
         description="Who may give an extra IV ketamine bolus during a session: physician_or_plan_order (a physician, "
         "or a nurse when the signed plan orders a bolus), physician_only, physician_or_nurse. Some state nursing "
         "boards restrict IV ketamine pushes by registered nurses (clinic policy).")
+    schedule: SchedulePolicySettings = Field(
+        default_factory=SchedulePolicySettings,
+        description="The schedule's numbers (issue 13): minutes of an evaluation and a follow-up, the chair's turnover "
+        "after an infusion, how many running infusions one nurse watches, whether a physician must be on site")
 
     @field_validator("clinic_name")
     @classmethod
@@ -150,6 +175,7 @@ class ClinicSettingsPatch(BaseModel):
     bedside_bolus: BedsideBolusRule | None = None
     vitals_interval_min: int | None = Field(default=None, ge=5, le=60)
     pump_double_check: bool | None = None
+    schedule: SchedulePolicySettings | None = None
     note: Text | None = Field(default=None, max_length=2000, description="Why the change was made (kept with the version)")
 
 
@@ -322,6 +348,11 @@ def current_pump_double_check(uow: Session) -> bool:
 
 def current_minimum_observation_min(uow: Session) -> float:
     return current(uow)[1].minimum_observation_min
+
+
+def current_schedule_policy(uow: Session) -> SchedulePolicy:
+    """The schedule's numbers in force (issue 13)."""
+    return current(uow)[1].schedule.policy()
 
 
 def current_booster_policy(uow: Session) -> BoosterPolicy:
