@@ -3,6 +3,7 @@
 from ketaclinic.records import guards  # noqa: F401 - registers the immutability guards
 from ketaclinic.records.allergies import AllergyEntry
 from ketaclinic.records.audit import AuditEntry, AuditHead
+from ketaclinic.records.billing import BillingEmCode, Invoice, Payment, PriceList
 from ketaclinic.records.clinic_settings import ClinicSettingsVersion
 from ketaclinic.records.course_summaries import CourseSummary
 from ketaclinic.records.db import Base
@@ -25,6 +26,7 @@ from ketaclinic.records.users import AccountLink, User
 metadata = Base.metadata
 
 __all__ = [
+    "BillingEmCode", "Invoice", "Payment", "PriceList",
     "Appointment", "Chair", "StaffAbsence", "StaffHours", "WaitingEntry",
     "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "CourseSummary", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
     "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RegisterEntry", "RegisterLocation", "RegisterLot", "RegisterProduct", "ResearchKey", "RiskCheck", "SessionEvent", "Site", "StaffSite", "User", "metadata",
