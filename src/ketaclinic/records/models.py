@@ -5,6 +5,7 @@ from ketaclinic.records.allergies import AllergyEntry
 from ketaclinic.records.audit import AuditEntry, AuditHead
 from ketaclinic.records.billing import BillingEmCode, Invoice, Payment, PriceList
 from ketaclinic.records.clinic_settings import ClinicSettingsVersion
+from ketaclinic.records.consent import ConsentDocument, ConsentSignature, ConsentWithdrawal
 from ketaclinic.records.course_summaries import CourseSummary
 from ketaclinic.records.db import Base
 from ketaclinic.records.diary import DiaryEntry
@@ -12,6 +13,7 @@ from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.inquiries import Inquiry
 from ketaclinic.records.installation import Installation
+from ketaclinic.records.outbox import MessageTemplateVersion, OutboxMessage
 from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
 from ketaclinic.records.plans import Plan, PlanOverride
 from ketaclinic.records.ratelimit import RateCounter
@@ -26,6 +28,7 @@ from ketaclinic.records.users import AccountLink, User
 metadata = Base.metadata
 
 __all__ = [
+    "ConsentDocument", "ConsentSignature", "ConsentWithdrawal", "MessageTemplateVersion", "OutboxMessage",
     "BillingEmCode", "Invoice", "Payment", "PriceList",
     "Appointment", "Chair", "StaffAbsence", "StaffHours", "WaitingEntry",
     "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "CourseSummary", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.clock import utcnow
@@ -45,6 +45,11 @@ class Patient(RecordMixin, Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # Contact (issue 13, services/consent.py): nothing is sent to a patient without consent to contact, nor
+    # reminders to one who opted out
+    contact_consent: Mapped[bool] = mapped_column(default=False, server_default=false(), nullable=False)
+    contact_consent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    reminders_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false(), nullable=False)
 
 
 class PatientVersion(AppendOnlyMixin, Base):
