@@ -12,10 +12,12 @@ from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.inquiries import Inquiry
+from ketaclinic.records.medication_orders import MedicationAdministration, MedicationOrder, MedicationOrderStop
 from ketaclinic.records.installation import Installation
 from ketaclinic.records.outbox import MessageTemplateVersion, OutboxMessage
 from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
 from ketaclinic.records.plans import Plan, PlanOverride
+from ketaclinic.records.questionnaires import CustomInstrument, QuestionnaireAlert, QuestionnaireAlertAck, QuestionnaireResponse
 from ketaclinic.records.ratelimit import RateCounter
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.records.register import RegisterEntry, RegisterLocation, RegisterLot, RegisterProduct
@@ -28,9 +30,11 @@ from ketaclinic.records.users import AccountLink, User
 metadata = Base.metadata
 
 __all__ = [
+    "CustomInstrument", "QuestionnaireAlert", "QuestionnaireAlertAck", "QuestionnaireResponse",
     "ConsentDocument", "ConsentSignature", "ConsentWithdrawal", "MessageTemplateVersion", "OutboxMessage",
     "BillingEmCode", "Invoice", "Payment", "PriceList",
     "Appointment", "Chair", "StaffAbsence", "StaffHours", "WaitingEntry",
+    "MedicationAdministration", "MedicationOrder", "MedicationOrderStop",
     "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "CourseSummary", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
     "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RegisterEntry", "RegisterLocation", "RegisterLot", "RegisterProduct", "ResearchKey", "RiskCheck", "SessionEvent", "Site", "StaffSite", "User", "metadata",
 ]
