@@ -711,6 +711,10 @@ def discharge_session(db: Database, actor: Actor, session_id: int, expected_vers
     with unit_of_work(db) as uow:
         session = load_session(uow, actor, session_id)
         check_version(session, expected_version)
+        from ketaclinic.services.register import discharge_refusal  # issue 14: its controlled drugs reconciled
+        unreconciled = discharge_refusal(uow, session)
+        if unreconciled is not None:
+            raise unreconciled
         result = _assess(uow, session, data, now)
         record = {**result.model_dump(mode="json"), "input": data.model_dump(mode="json"), "assessed_at": now.isoformat()}
         if not result.ready:
