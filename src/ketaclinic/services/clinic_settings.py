@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -123,6 +123,20 @@ class SchedulePolicySettings(BaseModel):
         return SchedulePolicy(**self.model_dump())
 
 
+class ReminderSettings(BaseModel):
+    """When appointment reminders go out (issue 13; clinic policy): hours before the start."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_hours_before: int = Field(default=48, ge=2, le=14 * 24)
+    second_hours_before: int = Field(default=24, ge=1, le=7 * 24)
+
+    @model_validator(mode="after")
+    def _second_after_first(self) -> ReminderSettings:
+        if self.second_hours_before >= self.first_hours_before:
+            raise ValueError("the second reminder comes closer to the appointment than the first: fewer hours before")
+        return self
+
+
 class ClinicSettingsData(BaseModel):
     """The whole settings document (every version stores all of it)."""
 
@@ -152,6 +166,13 @@ class ClinicSettingsData(BaseModel):
         default_factory=SchedulePolicySettings,
         description="The schedule's numbers (issue 13): minutes of an evaluation and a follow-up, the chair's turnover "
         "after an infusion, how many running infusions one nurse watches, whether a physician must be on site")
+    reminders: ReminderSettings = Field(
+        default_factory=ReminderSettings,
+        description="Hours before an appointment that the first and second e-mail reminders go (48 h and 24 h by "
+        "default, clinic policy)")
+    consent_witness_required: bool = Field(
+        default=False, description="A staff member witnesses every consent signature, so it is signed on the clinic's "
+        "tablet, not in the portal (clinic policy)")
 
     @field_validator("clinic_name")
     @classmethod
@@ -176,6 +197,8 @@ class ClinicSettingsPatch(BaseModel):
     vitals_interval_min: int | None = Field(default=None, ge=5, le=60)
     pump_double_check: bool | None = None
     schedule: SchedulePolicySettings | None = None
+    reminders: ReminderSettings | None = None
+    consent_witness_required: bool | None = None
     note: Text | None = Field(default=None, max_length=2000, description="Why the change was made (kept with the version)")
 
 
