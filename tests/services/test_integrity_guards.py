@@ -281,7 +281,7 @@ BASE = {"seq": 2, "at": datetime(2026, 1, 1, 12, tzinfo=UTC), "user_id": 1, "use
         "prev_hash": "a" * 64}
 CHANGED = {"seq": 3, "at": datetime(2026, 1, 1, 12, 0, 0, 1, tzinfo=UTC), "user_id": 2, "username": "nurse2",
            "role": "admin", "action": "patient.update", "record_type": "plan", "record_id": "8", "ip": "10.0.0.2",
-           "detail": '{"i":1}', "prev_hash": "b" * 64}
+           "detail": '{"i":1}', "prev_hash": "b" * 64, "site_id": 1}  # site 1: the default site (migration 0011)
 
 
 @pytest.mark.parametrize("column", audit_log.HASHED_COLUMNS)
@@ -310,6 +310,8 @@ def test_tampering_with_any_audit_column_is_found(db, engine, clinic, column):
     value = CHANGED[column]
     if column == "user_id":
         value = clinic.actors["admin"].user_id  # a real user (foreign key)
+    if column == "site_id":  # a site named, cleared or moved: all change the hash (records/audit.entry_hash)
+        value = None if before.site_id else 1
     if column == "at":
         value = before.at + timedelta(seconds=1)
         value = value if engine == "postgresql" else value.astimezone(UTC).replace(tzinfo=None)

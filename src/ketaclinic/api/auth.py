@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
@@ -23,6 +23,9 @@ from ketaclinic.settings import Settings
 
 ALL_ROLES = ("admin", "physician", "nurse", "coordinator", "patient")
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+SITE_HEADER = ("Work at one site for this request (issue 17): only that site's patients, sessions and lists, with "
+               "your role at that site. Absent: all the sites where you hold your account's role (a single-site "
+               "user always works at their site). A site you do not work at: 403 site_not_yours.")
 
 
 def client_ip(request: Request) -> str | None:
@@ -49,14 +52,16 @@ class Allow:
         self.roles = frozenset(roles)
         self.public = public
 
-    def __call__(self, request: Request, token: Annotated[str | None, Depends(bearer)]) -> Actor:
+    def __call__(self, request: Request, token: Annotated[str | None, Depends(bearer)],
+                 site: Annotated[int | None, Header(alias="X-Site-Id", ge=1, le=2**31 - 1, description=SITE_HEADER)]
+                 = None) -> Actor:
         ip = client_ip(request)
         if token is None:
             if self.public:
                 return Actor.public(ip)
             raise Unauthenticated("log in first (Authorization: Bearer <token>)")
         try:
-            actor = auth_service.actor_from_token(db_of(request), token, ip=ip, kind="api")
+            actor = auth_service.actor_from_token(db_of(request), token, ip=ip, kind="api", site_id=site)
         except Unauthenticated:
             if self.public:
                 return Actor.public(ip)

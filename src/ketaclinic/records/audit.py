@@ -39,6 +39,7 @@ class AuditEntry(AppendOnlyMixin, Base):
     __table_args__ = (
         Index("ix_audit_log_record", "record_type", "record_id"),
         Index("ix_audit_log_user_id", "user_id"),
+        Index("ix_audit_log_site_seq", "site_id", "seq"),  # the audit page filtered by site (migration 0012)
     )
 
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
@@ -51,6 +52,9 @@ class AuditEntry(AppendOnlyMixin, Base):
     record_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # canonical JSON, hashed as stored
+    # The site the entry is about (issue 17); None for what belongs to no site (sign-in, users, settings)
+    # and for every entry written before migration 0012. Hashed only when set (entry_hash).
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
 
@@ -87,10 +91,17 @@ def entry_hash(
     ip: str | None,
     detail: str,
     prev_hash: str,
+    site_id: int | None = None,
 ) -> str:
-    """SHA-256 over the canonical JSON of the entry's fields and the previous hash."""
+    """SHA-256 over the canonical JSON of the entry's fields and the previous hash.
+
+    The fields are versioned by presence: ``site_id`` (migration 0012) is in the hashed body only when it
+    is set, so every entry written before it (all NULL) hashes exactly as it did and still verifies, while
+    setting, changing or clearing the site of any entry changes its hash."""
+    fields: dict[str, Any] = {} if site_id is None else {"site_id": site_id}
     body = canonical_json(
         {
+            **fields,
             "seq": seq,
             "at": _timestamp(at),
             "user_id": user_id,
@@ -120,6 +131,7 @@ def hash_of(entry: AuditEntry) -> str:
         ip=entry.ip,
         detail=entry.detail,
         prev_hash=entry.prev_hash,
+        site_id=entry.site_id,
     )
 
 
@@ -147,6 +159,7 @@ def append(
     ip: str | None = None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
+    site_id: int | None = None,
 ) -> AuditEntry:
     """Record one entry in the caller's transaction: it commits or rolls back with the change it records.
 
@@ -159,6 +172,7 @@ def append(
     entry = AuditEntry(
         at=at, user_id=user_id, username=username, role=role, action=action, record_type=record_type,
         record_id=None if record_id is None else str(record_id), ip=ip, detail=canonical_json(detail or {}),
+        site_id=site_id,
     )
     uow.info.setdefault(_PENDING, []).append(entry)
     return entry
@@ -280,4 +294,4 @@ def verify_entries(entries: Iterable[AuditEntry], head_seq: int, head_hash: str)
 
 # Every column of an entry that its hash covers (all but the hash itself): the tamper tests walk this.
 HASHED_COLUMNS = ("seq", "at", "user_id", "username", "role", "action", "record_type", "record_id", "ip", "detail",
-                  "prev_hash")
+                  "prev_hash", "site_id")

@@ -161,7 +161,7 @@ def _entry_from_copy(row: dict[str, Any]) -> AuditEntry:
     return AuditEntry(seq=int(row["seq"]), at=at, user_id=number("user_id"), username=row.get("username"),
                       role=row.get("role"), action=row.get("action"), record_type=row.get("record_type"),
                       record_id=row.get("record_id"), ip=row.get("ip"), detail=row.get("detail"),
-                      prev_hash=row.get("prev_hash"), hash=row.get("hash"))
+                      prev_hash=row.get("prev_hash"), hash=row.get("hash"), site_id=number("site_id"))
 
 
 def _verify_pg_dump(source: Path) -> ChainReport:

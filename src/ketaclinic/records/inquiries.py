@@ -19,6 +19,7 @@ class Inquiry(RecordMixin, Base):
         CheckConstraint("status IN ('new','answered','scheduled','converted','closed')", name="status"),
         CheckConstraint("preferred_contact IN ('phone','email')", name="preferred_contact"),
         Index("ix_inquiries_status_answer_by", "status", "answer_by"),
+        Index("ix_inquiries_site_status_answer_by", "site_id", "status", "answer_by"),  # a site's waiting ones
     )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -37,3 +38,5 @@ class Inquiry(RecordMixin, Base):
     scheduled_for: Mapped[datetime | None] = mapped_column(nullable=True)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), nullable=True)
     closed_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The site the request is for (issue 17; migration 0012): chosen on the public form, else the default site
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.clock import utcnow
@@ -25,6 +25,7 @@ class Plan(RecordMixin, Base):
         CheckConstraint("(status = 'signed') = (signed_by IS NOT NULL AND signed_at IS NOT NULL)", name="signature"),
         CheckConstraint("weight_kg > 0", name="weight_positive"),
         CheckConstraint("concentration_mg_per_ml > 0", name="concentration_positive"),
+        Index("ix_plans_status_patient", "status", "patient_id"),  # the signed plans (follow-up; migration 0012)
     )
 
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), nullable=False, index=True)

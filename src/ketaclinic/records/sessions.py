@@ -33,6 +33,8 @@ class InfusionSession(RecordMixin, Base):
             "state IN ('scheduled','checked_in','running','observing','discharged','cancelled')", name="state"
         ),
         Index("ix_sessions_scheduled_at", "scheduled_at"),
+        Index("ix_sessions_site_scheduled", "site_id", "scheduled_at"),  # a site's day (issue 17, migration 0012)
+        Index("ix_sessions_state_site", "state", "site_id"),  # the sessions under way (open alerts)
         Index("ix_sessions_started_at", "started_at"),  # the sessions started in a period (migration 0019)
     )
 
@@ -61,6 +63,7 @@ class SessionEvent(AppendOnlyMixin, Base):
         ),
         CheckConstraint("(kind = 'amendment') = (amends_event_id IS NOT NULL)", name="amendment_target"),
         Index("ix_session_events_session_id", "session_id", "id"),
+        Index("ix_session_events_session_kind", "session_id", "kind"),  # a session's alerts (migration 0012)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session, object_session
 
 from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
-from ketaclinic.records.sites import StaffSite
 from ketaclinic.records.users import AuthSession, LoginThrottle, User
 from ketaclinic.services.common import audit, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import RateLimited, Unauthenticated
+from ketaclinic.services.sites import scope_of, site_choices
 from ketaclinic.services.staff import display_name
 from ketaclinic.settings import DEFAULT_DEMO_PASSWORD, Settings, SettingsError
 
@@ -68,15 +68,19 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def actor_for(user: User, ip: str | None) -> Actor:
-    """The actor of a signed-in ``user`` (loaded in a session), with the sites they work at (one query)."""
+def actor_for(user: User, ip: str | None, site_id: int | None = None) -> Actor:
+    """The actor of a signed-in ``user`` (loaded in a session), with the sites they work at (one query).
+
+    ``site_id`` narrows the request to one of them (the header's site picker, ``X-Site-Id``), and the
+    role is then the role at that site (services/sites.py: scope_of; SiteNotYours for another site)."""
     session = object_session(user)
-    site_ids: tuple[int, ...] = ()
+    role, site_ids, picked, choices = user.role, (), None, ()
     if session is not None and user.role != "patient":
-        site_ids = tuple(session.execute(select(StaffSite.site_id).where(StaffSite.user_id == user.id)
-                                         .order_by(StaffSite.site_id)).scalars())
-    return Actor(user_id=user.id, username=user.username, role=user.role, patient_id=user.patient_id, ip=ip,
-                 name=display_name(user.username, user.full_name, user.credentials), site_ids=site_ids)
+        choices = site_choices(session, user.id)
+        role, site_ids, picked = scope_of(user.role, choices, site_id)
+    return Actor(user_id=user.id, username=user.username, role=role, patient_id=user.patient_id, ip=ip,
+                 name=display_name(user.username, user.full_name, user.credentials), site_ids=site_ids,
+                 site_id=picked, sites=choices)
 
 
 # --- production and the demo clinic ---------------------------------------------------------
@@ -303,8 +307,10 @@ def _load(uow: Session, token: str, kind: str) -> tuple[AuthSession, User] | Non
     return row[0], row[1]
 
 
-def actor_from_token(db: Database, token: str, *, ip: str | None, kind: str = "api", now: datetime | None = None) -> Actor:
-    """The actor a bearer token (or web session id) stands for, checked against the database now."""
+def actor_from_token(db: Database, token: str, *, ip: str | None, kind: str = "api", now: datetime | None = None,
+                     site_id: int | None = None) -> Actor:
+    """The actor a bearer token (or web session id) stands for, checked against the database now;
+    ``site_id``: the site the request works at (:func:`actor_for`)."""
     now = now or utcnow()
     with db.reading() as uow:
         found = _load(uow, token, kind)
@@ -315,7 +321,7 @@ def actor_from_token(db: Database, token: str, *, ip: str | None, kind: str = "a
             raise Unauthenticated("the sign-in has ended: log in again", code="invalid_token")
         if auth.expires_at <= now:
             raise Unauthenticated("the token has expired: log in again", code="token_expired")
-        return actor_for(user, ip)
+        return actor_for(user, ip, site_id)
 
 
 def end_sign_ins(uow: Session, user_id: int, now: datetime | None = None) -> None:

@@ -29,6 +29,7 @@ R = TypeVar("R")
 
 CLINICAL_ROLES = ("physician", "nurse")
 STAFF_ROLES = ("admin", "physician", "nurse", "coordinator")
+AUDIT_SITE = "ketaclinic.audit_site"  # uow.info key: the site this transaction's audit entries are about
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -57,8 +58,17 @@ def audit(
     record_type: str | None = None,
     record_id: int | str | None = None,
     detail: dict[str, Any] | None = None,
+    *,
+    site_id: int | None = None,
 ) -> None:
-    """Append the audit entry for what ``actor`` just did, in the same transaction."""
+    """Append the audit entry for what ``actor`` just did, in the same transaction.
+
+    The entry's site (issue 17): the site of the chart the transaction loaded (``load_patient`` notes it
+    in ``uow.info[AUDIT_SITE]``), else the one site the actor works at for this request, else none;
+    ``site_id`` names it outright."""
+    site_id = site_id if site_id is not None else uow.info.get(AUDIT_SITE)
+    if site_id is None and len(actor.site_ids) == 1:
+        site_id = actor.site_ids[0]
     audit_log.append(
         uow,
         action=action,
@@ -69,6 +79,7 @@ def audit(
         record_id=record_id,
         ip=actor.ip,
         detail=detail,
+        site_id=site_id,
     )
 
 

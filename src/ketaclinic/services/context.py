@@ -6,6 +6,16 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class SiteChoice:
+    """One site a staff member works at, with their role there (the header's site picker lists these)."""
+
+    id: int
+    name: str
+    code: str
+    role: str
+
+
+@dataclass(frozen=True)
 class Actor:
     user_id: int | None
     username: str | None
@@ -14,6 +24,10 @@ class Actor:
     ip: str | None = None
     name: str | None = None  # how people read who this is ("Ana Ruiz, MD"): services.staff.display_name
     site_ids: tuple[int, ...] = ()  # the sites a staff member works at (issue 17); services/sites.py applies it
+    # The site this request is narrowed to (the header's picker, X-Site-Id), or None for "all sites";
+    # ``sites`` is every site the user works at with the role there (services/sites.py: scope_of)
+    site_id: int | None = None
+    sites: tuple[SiteChoice, ...] = ()
 
     @classmethod
     def public(cls, ip: str | None) -> Actor:

@@ -7,7 +7,7 @@ Staff then work the queue; each step names the version it saw (If-Match).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
 from ketaclinic.records.inquiries import Inquiry
+from ketaclinic.records.sites import Site
 from ketaclinic.services.business_days import answer_by
 from ketaclinic.services.common import (
+    AUDIT_SITE,
     Page,
     audit,
     check_version,
@@ -29,9 +31,10 @@ from ketaclinic.services.common import (
     unit_of_work,
 )
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import Conflict, ValidationFailed
+from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.patients import PatientIn, PatientView, create_patient_in
 from ketaclinic.services.patients import _view as _patient_view
+from ketaclinic.services.sites import default_site_id, may_see_site, site_bound
 from ketaclinic.services.types import ScheduledAt, Text
 from ketaclinic.settings import Settings
 
@@ -58,6 +61,8 @@ class InquiryIn(BaseModel):
     condition: Text | None = Field(default=None, max_length=200)
     message: Text = Field(default="", max_length=5000)
     consent_to_contact: bool
+    site_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                description="The clinic site asked for (GET /api/v1/public/sites); absent: the main site")
 
     @field_validator("name")
     @classmethod
@@ -96,6 +101,7 @@ class InquiryView(BaseModel):
     scheduled_for: datetime | None
     patient_id: int | None
     closed_reason: str | None
+    site_id: int
     overdue: bool
 
 
@@ -150,7 +156,7 @@ def booked_evaluations(db: Database, actor: Actor, *, start: datetime, end: date
                  .order_by(Inquiry.scheduled_for, Inquiry.id).limit(200))
         if patient_id is not None:
             query = query.where(Inquiry.patient_id == patient_id)
-        rows = uow.execute(query).scalars().all()
+        rows = uow.execute(_in_sites(query, actor)).scalars().all()
         return [BookedEvaluation(inquiry_id=i.id, name=i.name, scheduled_for=i.scheduled_for, patient_id=i.patient_id)
                 for i in rows]
 
@@ -172,15 +178,47 @@ def submit_inquiry(db: Database, settings: Settings, actor: Actor, data: Inquiry
         raise ValidationFailed(f"give a {channel} to be contacted by {channel}", field=channel)
     due = answer_by(now, settings.timezone)
     with unit_of_work(db) as uow:
+        site_id = _site_for_inquiry(uow, data.site_id)
         inquiry = Inquiry(
             name=data.name, phone=data.phone, email=data.email, preferred_contact=channel,
             condition=data.condition, message=data.message, consent_to_contact=True, status="new",
-            received_at=now, answer_by=due, created_at=now, created_by=actor.user_id,
+            received_at=now, answer_by=due, created_at=now, created_by=actor.user_id, site_id=site_id,
         )
         uow.add(inquiry)
         uow.flush()
-        audit(uow, actor, "inquiry.create", "inquiry", inquiry.id)
+        audit(uow, actor, "inquiry.create", "inquiry", inquiry.id, {"site_id": site_id}, site_id=site_id)
     return InquiryReceipt(answer_by=due)
+
+
+def _site_for_inquiry(uow: Session, site_id: int | None) -> int:
+    """The site a public request goes to: an open site asked for, else the group's default site."""
+    if site_id is None:
+        return default_site_id(uow)
+    site = uow.get(Site, site_id)
+    if site is None or not site.active:
+        raise ValidationFailed("choose one of the clinic's open sites", field="site_id")
+    return site.id
+
+
+class PublicSite(BaseModel):
+    """What the public form shows of a site: its name and where it is."""
+
+    id: int
+    name: str
+    address: str | None
+
+
+def public_sites(db: Database) -> list[PublicSite]:
+    """The open sites a member of the public may ask to be seen at (no sign-in; nothing private)."""
+    with db.reading() as uow:
+        rows = uow.execute(select(Site.id, Site.name, Site.address).where(Site.active.is_(True))
+                           .order_by(Site.id)).all()
+        return [PublicSite(id=r.id, name=r.name, address=r.address) for r in rows]
+
+
+def _in_sites(query: Any, actor: Actor) -> Any:
+    """Only the inquiries of the actor's sites (issue 17; the header's site picker narrows them)."""
+    return query.where(Inquiry.site_id.in_(actor.site_ids)) if site_bound(actor) else query
 
 
 def list_inquiries(db: Database, actor: Actor, *, status: Status | None = None, overdue: bool | None = None,
@@ -190,7 +228,7 @@ def list_inquiries(db: Database, actor: Actor, *, status: Status | None = None, 
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
     with unit_of_work(db) as uow:
-        query = select(Inquiry).where(Inquiry.id > after).order_by(Inquiry.id).limit(limit + 1)
+        query = _in_sites(select(Inquiry).where(Inquiry.id > after).order_by(Inquiry.id).limit(limit + 1), actor)
         if status:
             query = query.where(Inquiry.status == status)
         if overdue is True:
@@ -203,13 +241,22 @@ def list_inquiries(db: Database, actor: Actor, *, status: Status | None = None, 
 def get_inquiry(db: Database, actor: Actor, inquiry_id: int) -> InquiryView:
     require_role(actor, *READ_ROLES)
     with unit_of_work(db) as uow:
-        inquiry = get_or_404(uow, Inquiry, inquiry_id, "inquiry")
+        inquiry = _load(uow, actor, inquiry_id)
         audit(uow, actor, "inquiry.read", "inquiry", inquiry.id)
         return _view(inquiry, utcnow())
 
 
-def _step(uow: Session, actor: Actor, inquiry_id: int, expected_version: int | None, to: str) -> Inquiry:
+def _load(uow: Session, actor: Actor, inquiry_id: int) -> Inquiry:
+    """The inquiry, if it is for one of the actor's sites; otherwise the same 404 as a missing one."""
     inquiry = get_or_404(uow, Inquiry, inquiry_id, "inquiry")
+    if not may_see_site(actor, inquiry.site_id):
+        raise NotFound("inquiry not found")
+    uow.info.setdefault(AUDIT_SITE, inquiry.site_id)
+    return inquiry
+
+
+def _step(uow: Session, actor: Actor, inquiry_id: int, expected_version: int | None, to: str) -> Inquiry:
+    inquiry = _load(uow, actor, inquiry_id)
     check_version(inquiry, expected_version)
     if to not in NEXT[inquiry.status]:
         raise Conflict(f"an inquiry that is {inquiry.status} cannot become {to}", code="invalid_transition")
@@ -262,6 +309,7 @@ def convert_inquiry(db: Database, actor: Actor, inquiry_id: int, expected_versio
         inquiry = _step(uow, actor, inquiry_id, expected_version, "converted")
         patient_in = data.patient.model_copy(update={
             "phone": data.patient.phone or inquiry.phone, "email": data.patient.email or inquiry.email,
+            "site_id": data.patient.site_id or inquiry.site_id,  # the chart opens at the site asked for
         })
         patient = create_patient_in(uow, actor, patient_in, now=now)
         _responded(inquiry, actor, now)

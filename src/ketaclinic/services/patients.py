@@ -18,6 +18,7 @@ from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import DEMO_MARK, DEMOGRAPHIC_FIELDS, Patient, PatientVersion, PatientWeight
 from ketaclinic.services.common import (
+    AUDIT_SITE,
     Page,
     audit,
     check_version,
@@ -168,6 +169,7 @@ def load_patient(uow: Session, actor: Actor, patient_id: int) -> Patient:
     patient = uow.get(Patient, patient_id)
     if patient is None or not may_see_site(actor, patient.site_id):  # another site's chart: not found (issue 17)
         raise NotFound("patient not found")
+    uow.info.setdefault(AUDIT_SITE, patient.site_id)  # the transaction's audit entries name the chart's site
     return patient
 
 

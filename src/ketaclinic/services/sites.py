@@ -22,7 +22,7 @@ from ketaclinic.records.db import Database
 from ketaclinic.records.sites import STAFF_ROLES, Site, StaffSite
 from ketaclinic.records.users import User
 from ketaclinic.services.common import audit, check_version, get_or_404, require_role, unit_of_work
-from ketaclinic.services.context import Actor
+from ketaclinic.services.context import Actor, SiteChoice
 from ketaclinic.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ketaclinic.services.types import Text
 
@@ -169,6 +169,75 @@ def site_for_new_patient(uow: Session, actor: Actor, site_id: int | None) -> int
     return site.id
 
 
+# --- the site a request works at, and the role there ------------------------------------------
+
+
+class SiteNotYours(Forbidden):
+    """A request asked to work at a site the user does not work at (403 ``site_not_yours``)."""
+
+    def __init__(self, site_id: int):
+        super().__init__(f"you do not work at site {site_id}: pick one of your own sites (or none for all of them)",
+                         code="site_not_yours", field="site_id")
+
+
+def site_choices(uow: Session, user_id: int) -> tuple[SiteChoice, ...]:
+    """Every site ``user_id`` works at with the role there, by site id (one query)."""
+    rows = uow.execute(select(Site.id, Site.name, Site.code, StaffSite.role)
+                       .join(StaffSite, StaffSite.site_id == Site.id).where(StaffSite.user_id == user_id)
+                       .order_by(Site.id)).all()
+    return tuple(SiteChoice(id=row.id, name=row.name, code=row.code, role=row.role) for row in rows)
+
+
+def scope_of(account_role: str, choices: tuple[SiteChoice, ...], picked: int | None) -> tuple[str, tuple[int, ...], int | None]:
+    """(role, site_ids, site_id) of one request (pure; docs/decisions.md "Per-site roles").
+
+    - A site picked (header picker, ``X-Site-Id``): the role is the role **at that site** and the request
+      reaches that site only. A site the user does not work at: :class:`SiteNotYours`.
+    - One site only: as if it were picked (no picker to choose from).
+    - "All sites": the account's role (``users.role``), over the sites where the user holds that same role;
+      a site where they hold another role is reached by picking it, so no request ever acts with one
+      site's role on another site's patients.
+    """
+    if picked is not None:
+        found = next((c for c in choices if c.id == picked), None)
+        if found is None:
+            raise SiteNotYours(picked)
+        return found.role, (found.id,), found.id
+    if len(choices) == 1:
+        return choices[0].role, (choices[0].id,), choices[0].id
+    return account_role, tuple(c.id for c in choices if c.role == account_role), None
+
+
+def follow_role_change(uow: Session, actor: Actor, user: User, old_role: str, new_role: str) -> None:
+    """Keep memberships consistent when an account's role changes (services/users.update_user).
+
+    The memberships that held the old account role take the new one (the sites where the user held
+    another role keep it); a staff account made a patient account leaves every site; a patient account
+    made staff starts at the default site. The group's last admin membership is never changed away."""
+    if old_role == new_role:
+        return
+    if old_role == "patient":
+        add_default_membership(uow, actor, user, new_role)
+        return
+    memberships = list(uow.execute(select(StaffSite).where(StaffSite.user_id == user.id)
+                                   .order_by(StaffSite.site_id)).scalars())
+    for membership in memberships:
+        if new_role != "patient" and membership.role != old_role:
+            continue
+        if _last_admin_membership(uow, membership):
+            raise Conflict("this is the group's last admin membership: make someone else admin at a site first",
+                           code="last_site_admin")
+        if new_role == "patient":
+            audit(uow, actor, "site.member.remove", "site", membership.site_id,
+                  {"user_id": user.id, "role": membership.role}, site_id=membership.site_id)
+            uow.delete(membership)
+        else:
+            audit(uow, actor, "site.member.role", "site", membership.site_id,
+                  {"user_id": user.id, "from": membership.role, "to": new_role}, site_id=membership.site_id)
+            membership.role = new_role
+    uow.flush()
+
+
 def site_ids_of(uow: Session, user_id: int) -> tuple[int, ...]:
     return tuple(uow.execute(select(StaffSite.site_id).where(StaffSite.user_id == user_id)
                              .order_by(StaffSite.site_id)).scalars())
@@ -224,7 +293,7 @@ def create_site(db: Database, actor: Actor, data: SiteIn) -> SiteView:
                     created_by=actor.user_id)
         uow.add(site)
         uow.flush()
-        audit(uow, actor, "site.create", "site", site.id, data.model_dump())
+        audit(uow, actor, "site.create", "site", site.id, data.model_dump(), site_id=site.id)
         return SiteView.of(site)
 
 
@@ -245,7 +314,7 @@ def update_site(db: Database, actor: Actor, site_id: int, expected_version: int 
                 setattr(site, field, getattr(patch, field))
         if changes:
             uow.flush()
-            audit(uow, actor, "site.update", "site", site.id, changes)
+            audit(uow, actor, "site.update", "site", site.id, changes, site_id=site.id)
         return SiteView.of(site, _members(uow, [site.id])[site.id])
 
 
@@ -272,13 +341,13 @@ def set_member(db: Database, actor: Actor, site_id: int, user_id: int, data: Mem
         if membership is None:
             uow.add(StaffSite(user_id=user.id, site_id=site.id, role=data.role, created_by=actor.user_id))
             uow.flush()
-            audit(uow, actor, "site.member.add", "site", site.id, {"user_id": user.id, "role": data.role})
+            audit(uow, actor, "site.member.add", "site", site.id, {"user_id": user.id, "role": data.role}, site_id=site.id)
         elif membership.role != data.role:
             if _last_admin_membership(uow, membership):
                 raise Conflict("this is the group's last admin membership: make someone else admin at a site first",
                                code="last_site_admin")
             audit(uow, actor, "site.member.role", "site", site.id,
-                  {"user_id": user.id, "from": membership.role, "to": data.role})
+                  {"user_id": user.id, "from": membership.role, "to": data.role}, site_id=site.id)
             membership.role = data.role
             uow.flush()
         return SiteView.of(site, _members(uow, [site.id])[site.id])
@@ -295,18 +364,19 @@ def remove_member(db: Database, actor: Actor, site_id: int, user_id: int) -> Sit
         if _last_admin_membership(uow, membership):
             raise Conflict("this is the group's last admin membership: make someone else admin at a site first",
                            code="last_site_admin")
-        audit(uow, actor, "site.member.remove", "site", site.id, {"user_id": user_id, "role": membership.role})
+        audit(uow, actor, "site.member.remove", "site", site.id, {"user_id": user_id, "role": membership.role}, site_id=site.id)
         uow.delete(membership)
         uow.flush()
         return SiteView.of(site, _members(uow, [site.id])[site.id])
 
 
-def add_default_membership(uow: Session, actor: Actor, user: User) -> None:
+def add_default_membership(uow: Session, actor: Actor, user: User, role: str | None = None) -> None:
     """A new staff account starts at the default site with its role (an admin moves it on /admin/sites)."""
-    if user.role not in STAFF_ROLES:
+    role = role or user.role
+    if role not in STAFF_ROLES:
         return
     site_id = default_site_id(uow)
-    uow.add(StaffSite(user_id=user.id, site_id=site_id, role=user.role, created_by=actor.user_id))
+    uow.add(StaffSite(user_id=user.id, site_id=site_id, role=role, created_by=actor.user_id))
     uow.flush()
-    audit(uow, actor, "site.member.add", "site", site_id, {"user_id": user.id, "role": user.role})
+    audit(uow, actor, "site.member.add", "site", site_id, {"user_id": user.id, "role": role}, site_id=site_id)
 

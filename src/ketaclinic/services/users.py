@@ -32,7 +32,7 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, ValidationFailed
-from ketaclinic.services.sites import add_default_membership
+from ketaclinic.services.sites import add_default_membership, follow_role_change
 from ketaclinic.services.staff import display_name
 from ketaclinic.services.types import Text
 
@@ -215,6 +215,7 @@ def update_user(db: Database, actor: Actor, user_id: int, expected_version: int 
                 and _other_active_admins(uow, user.id) == 0:
             raise Conflict("this is the last active admin: make another admin first", code="last_admin")
         if role != user.role or patient_id != user.patient_id:
+            follow_role_change(uow, actor, user, user.role, role)  # issue 17: memberships follow the account role
             user.role, user.patient_id = role, patient_id
             changed += ["role", "patient_id"]
         if active != user.active:

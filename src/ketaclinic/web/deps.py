@@ -22,6 +22,7 @@ from ketaclinic.records.db import Database
 from ketaclinic.services import auth as auth_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError, Unauthenticated
+from ketaclinic.services.sites import SiteNotYours
 from ketaclinic.settings import Settings
 from ketaclinic.web.config import WebConfig
 from ketaclinic.web.websession import FLASH_PARAM, WebSession, flash_from, flash_token
@@ -118,7 +119,12 @@ def current_actor(request: Request) -> Actor | None:
     actor = None
     if login.sid:
         try:
-            actor = auth_service.actor_from_token(db_of(request), login.sid, ip=client_ip(request), kind="web")
+            try:
+                actor = auth_service.actor_from_token(db_of(request), login.sid, ip=client_ip(request), kind="web",
+                                                      site_id=login.site)
+            except SiteNotYours:  # taken off that site since it was picked: back to all of their sites
+                login.pick_site(None)
+                actor = auth_service.actor_from_token(db_of(request), login.sid, ip=client_ip(request), kind="web")
         except Unauthenticated:
             login.sign_out()
     request.state.actor = actor

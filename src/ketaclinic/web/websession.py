@@ -36,17 +36,23 @@ class WebSession:
     flash: list[str] = field(default_factory=list)
     expired: bool = False  # the session id was dropped on this request for inactivity
     dirty: bool = False
+    site: int | None = None  # the site picked in the header (issue 17); None: all of the user's sites
 
     def as_dict(self) -> dict[str, Any]:
-        return {"c": self.csrf, "s": self.sid, "a": int(self.last_activity), "f": self.flash[-3:]}
+        return {"c": self.csrf, "s": self.sid, "a": int(self.last_activity), "f": self.flash[-3:], "p": self.site}
+
+    def pick_site(self, site_id: int | None) -> None:
+        self.site = site_id
+        self.dirty = True
 
     def sign_in(self, sid: str, now: float) -> None:
-        self.sid, self.last_activity = sid, now
+        self.sid, self.last_activity, self.site = sid, now, None
         self.csrf = secrets.token_urlsafe(24)  # a new token after sign-in (no fixation)
         self.dirty = True
 
     def sign_out(self) -> None:
         self.sid = None
+        self.site = None
         self.csrf = secrets.token_urlsafe(24)
         self.dirty = True
 
@@ -97,7 +103,8 @@ def load(raw: str | None, secret: bytes, now: float, config: WebConfig, *, backg
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
         return WebSession(csrf=secrets.token_urlsafe(24), dirty=True)
     login = WebSession(csrf=data["c"], sid=data.get("s") if isinstance(data.get("s"), str) else None, last_activity=float(data.get("a") or 0),
-                         flash=[str(m) for m in data.get("f") or []][:3])
+                         flash=[str(m) for m in data.get("f") or []][:3],
+                         site=data["p"] if isinstance(data.get("p"), int) and not isinstance(data.get("p"), bool) else None)
     if login.sid and now - login.last_activity > config.idle_timeout_s:
         login.sid = None
         login.expired = True

@@ -16,7 +16,7 @@ from ketaclinic.services import plans as plan_service
 from ketaclinic.services import users as user_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
-from ketaclinic.web.deps import STAFF, check_csrf, db_of, need, redirect, render
+from ketaclinic.web.deps import NAV, STAFF, check_csrf, db_of, need, redirect, render, web_session
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
@@ -90,6 +90,22 @@ def _safe(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except ServiceError:
         return None
+
+
+@router.post("/site")
+async def pick_site(request: Request, actor: Annotated[Actor, Depends(need(*STAFF))]) -> Response:
+    """The header's site picker (issue 17): work at one of your sites, or at all of them. The choice lives in
+    the signed web session; every later request is narrowed to it (web/deps.current_actor)."""
+    form = await request.form()
+    raw = str(form.get("site_id") or "").strip()
+    target = str(form.get("next") or "")
+    chosen = next((s for s in actor.sites if raw.isdigit() and len(raw) < 10 and s.id == int(raw)), None)
+    if raw and chosen is None:
+        return redirect(request, "/dashboard", "You do not work at that site: pick one of your own.")
+    web_session(request).pick_site(chosen.id if chosen else None)
+    allowed = {href for role in {s.role for s in actor.sites} | {actor.role} for href, _ in NAV.get(role, [])}
+    where = chosen.name if chosen else "all your sites"
+    return redirect(request, target if target in allowed else "/dashboard", f"Working at {where}.")
 
 
 @router.get("/alerts/badge")
