@@ -94,6 +94,12 @@ POLICY = {
     ("GET", "/api/v1/patients/{patient_id}/allergies"): CLINICIANS,
     ("POST", "/api/v1/patients/{patient_id}/allergies"): CLINICIANS,
     ("POST", "/api/v1/allergies/{allergy_id}/amend"): CLINICIANS,
+    # issue 14 (medication record): physicians write and stop PRN orders; clinicians read them and give doses
+    ("GET", "/api/v1/plans/{plan_id}/prn-orders"): CLINICIANS,
+    ("POST", "/api/v1/plans/{plan_id}/prn-orders"): {"physician"},
+    ("POST", "/api/v1/prn-orders/{order_id}/stop"): {"physician"},
+    ("GET", "/api/v1/sessions/{session_id}/prn"): CLINICIANS,
+    ("POST", "/api/v1/sessions/{session_id}/prn-doses"): CLINICIANS,
     ("POST", "/api/v1/users/invitations"): {"admin", "coordinator"},
     ("POST", "/api/v1/users/{user_id}/password-reset"): {"admin"},
     ("GET", "/api/v1/sites"): {"admin", "physician", "nurse", "coordinator"},

@@ -24,6 +24,7 @@ from ketaclinic.api import (
     evaluations,
     fhir,
     inquiries,
+    medication_orders,
     outcomes,
     patients,
     plans,
@@ -46,7 +47,8 @@ ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.r
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
            clinic_settings.router, research_export.router, report_summaries.router,
            referrals.router, referrals.patient_router, report_letters.router,
-           allergies.router, account_links.router, sites.router]
+           allergies.router, account_links.router, sites.router,
+           medication_orders.router]
 
 
 class UndeclaredRouteError(RuntimeError):
