@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
@@ -397,3 +398,96 @@ def custom_instrument(definition: dict[str, Any] | CustomInstrumentIn) -> Instru
         mcid_source=ref("clinic_policy") if d.mcid else None, higher_is_worse=d.higher_is_worse, builtin=False,
         minutes=max(0.5, len(d.items) * 0.2),
     )
+
+
+# --- schedules: which questionnaires are due ---------------------------------------------------------------------
+
+DEFAULT_SELF_HARM_ACTION = (
+    "Physician to contact the patient today and assess suicide risk (ask directly about plans and intent); if the "
+    "patient is at imminent risk, call emergency services (US: 911) and give the 988 Suicide & Crisis Lifeline. "
+    "Record what was done when acknowledging this alert.")
+
+
+class QuestionnairePolicy(BaseModel):
+    """When questionnaires are due (clinic settings; every number here is clinic policy)."""
+
+    model_config = ConfigDict(extra="forbid")
+    baseline: list[str] = Field(default_factory=lambda: ["phq9", "gad7"],
+                                description="asked at the evaluation (before any treatment)")
+    before_course: list[str] = Field(default_factory=lambda: ["phq9", "gad7"],
+                                     description="asked once a plan is signed, before the course's first infusion")
+    end_of_course: list[str] = Field(default_factory=lambda: ["phq9", "gad7", "pgic"],
+                                     description="asked when the course's last infusion is done")
+    monthly: list[str] = Field(default_factory=lambda: ["phq9", "gad7", "pgic"],
+                               description="asked every interval after treatment started")
+    monthly_interval_days: int = Field(default=30, ge=7, le=365)
+    self_harm_action: str = Field(default=DEFAULT_SELF_HARM_ACTION, min_length=10, max_length=1000,
+                                  description="what the physician does the same day when PHQ-9 item 9 is above 0")
+
+
+@dataclass(frozen=True)
+class CourseFacts:
+    plan_id: int
+    signed_at: datetime
+    started_at: datetime | None  # the first infusion's start
+    ended_at: datetime | None  # when the course's last planned infusion was done (None: still running)
+
+
+@dataclass(frozen=True)
+class DoneFacts:
+    instrument: str
+    context: str
+    plan_id: int | None
+    completed_at: datetime
+
+
+@dataclass(frozen=True)
+class Due:
+    instrument: str
+    context: str
+    plan_id: int | None
+    since: datetime
+    reason: str
+
+
+CONTEXT_WORDS = {"baseline": "before treatment (baseline)", "pre_course": "before the course",
+                 "end_of_course": "at the end of the course", "monthly": "monthly follow-up", "ad_hoc": "asked by staff"}
+
+
+def due_questionnaires(policy: QuestionnairePolicy, *, evaluated_at: datetime | None, courses: Sequence[CourseFacts],
+                       done: Sequence[DoneFacts], now: datetime) -> list[Due]:
+    """What is due now, at most one entry per instrument (the first that applies: before a course, end of a
+    course, baseline, monthly). ``now`` is passed in (no clock in the core)."""
+    found: dict[str, Due] = {}
+
+    def add(instrument: str, context: str, plan_id: int | None, since: datetime, reason: str) -> None:
+        if instrument not in found and since <= now:
+            found[instrument] = Due(instrument, context, plan_id, since, reason)
+
+    def answered(instrument: str, context: str, plan_id: int | None = None, after: datetime | None = None) -> bool:
+        return any(d.instrument == instrument and d.context == context and (plan_id is None or d.plan_id == plan_id)
+                   and (after is None or d.completed_at >= after) for d in done)
+
+    for course in sorted(courses, key=lambda c: c.signed_at, reverse=True):
+        if course.started_at is None:
+            for instrument in policy.before_course:
+                if not answered(instrument, "pre_course", course.plan_id):
+                    add(instrument, "pre_course", course.plan_id, course.signed_at, "a course is about to start")
+        if course.ended_at is not None:
+            for instrument in policy.end_of_course:
+                if not answered(instrument, "end_of_course", course.plan_id):
+                    add(instrument, "end_of_course", course.plan_id, course.ended_at, "the course has ended")
+    treated = [c.started_at for c in courses if c.started_at is not None]
+    if evaluated_at is not None and not treated:
+        for instrument in policy.baseline:
+            if not any(d.instrument == instrument for d in done):
+                add(instrument, "baseline", None, evaluated_at, "baseline at the evaluation")
+    if treated:
+        first = min(treated)
+        interval = timedelta(days=policy.monthly_interval_days)
+        for instrument in policy.monthly:
+            latest = max((d.completed_at for d in done if d.instrument == instrument and d.completed_at >= first),
+                         default=first)
+            if now - latest >= interval:
+                add(instrument, "monthly", None, latest + interval, f"every {policy.monthly_interval_days} days")
+    return sorted(found.values(), key=lambda d: (d.since, d.instrument))

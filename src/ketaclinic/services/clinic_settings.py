@@ -42,6 +42,7 @@ from ketaclinic.clinical.dosing import (
     tighten_library,
 )
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY, BoosterPolicy
+from ketaclinic.clinical.questionnaires import QuestionnairePolicy
 from ketaclinic.clinical.scheduling import DEFAULT_POLICY as DEFAULT_SCHEDULE_POLICY
 from ketaclinic.clinical.scheduling import MAX_INFUSIONS_PER_NURSE, SchedulePolicy
 from ketaclinic.clock import utcnow
@@ -166,6 +167,10 @@ class ClinicSettingsData(BaseModel):
         default_factory=SchedulePolicySettings,
         description="The schedule's numbers (issue 13): minutes of an evaluation and a follow-up, the chair's turnover "
         "after an infusion, how many running infusions one nurse watches, whether a physician must be on site")
+    questionnaires: QuestionnairePolicy = Field(
+        default_factory=QuestionnairePolicy,
+        description="When questionnaires are due (issue 15: baseline, before and at the end of a course, monthly) and "
+        "the clinic's action on a PHQ-9 item 9 answer above 0 (clinic policy)")
     reminders: ReminderSettings = Field(
         default_factory=ReminderSettings,
         description="Hours before an appointment that the first and second e-mail reminders go (48 h and 24 h by "
@@ -197,6 +202,7 @@ class ClinicSettingsPatch(BaseModel):
     vitals_interval_min: int | None = Field(default=None, ge=5, le=60)
     pump_double_check: bool | None = None
     schedule: SchedulePolicySettings | None = None
+    questionnaires: QuestionnairePolicy | None = None
     reminders: ReminderSettings | None = None
     consent_witness_required: bool | None = None
     note: Text | None = Field(default=None, max_length=2000, description="Why the change was made (kept with the version)")
