@@ -96,6 +96,20 @@ class Settings(BaseSettings):
     demo: bool | None = None
     # KETACLINIC_WEB_SECURE_COOKIE: the session cookie is Secure (HTTPS only); unset, on in production only.
     web_secure_cookie: bool | None = None
+    # Reminders (issue 13, services/mail.py): KETACLINIC_SMTP_URL is smtp://[user:password@]host[:port] (STARTTLS
+    # whenever the server offers it; ?starttls=require refuses a server that does not) or smtps:// (TLS from the
+    # first byte). Unset: nothing is sent and the messages wait (the admin's outbox page says so).
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "KetaClinic <no-reply@ketaclinic.invalid>"
+    smtp_timeout_s: float = Field(default=30, gt=0, le=300)
+    # The outbox worker: how long a claimed message is held before another worker may take it again (longer
+    # than one SMTP send), how often it looks for due messages, and the retries with back-off.
+    outbox_lease_s: float = Field(default=300, gt=0)
+    outbox_poll_s: float = Field(default=15, gt=0)
+    outbox_batch: int = Field(default=20, ge=1, le=500)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_base_s: float = Field(default=60, gt=0)
+    outbox_backoff_max_s: float = Field(default=6 * 3600, gt=0)
 
     @field_validator("demo", mode="before")
     @classmethod
