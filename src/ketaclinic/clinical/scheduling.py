@@ -325,10 +325,12 @@ def book_all(candidates: Sequence[Candidate], booked: Sequence[Booked], staffing
 
 def propose(candidates: Sequence[Candidate], booked: Sequence[Booked], staffing: Staffing, zone: tzinfo,
             policy: SchedulePolicy = DEFAULT_POLICY, chair_ids: Sequence[int] = (), *, limit: int = 3,
-            horizon_days: int = 14, not_before: datetime | None = None) -> list[list[Candidate]]:
-    """The first ``limit`` ways to book the whole request, moving every session by the same local shift
-    forward in steps of ``policy.slot_step_min`` (only times at which a session could start: inside
-    somebody's shift), up to ``horizon_days`` later."""
+            horizon_days: int = 14, not_before: datetime | None = None,
+            rule: tuple[int, int, bool] | None = None) -> list[list[Candidate]]:
+    """The first ``limit`` ways to book the whole request, trying later first starts in steps of
+    ``policy.slot_step_min`` (only on days someone works), up to ``horizon_days`` later. With the series
+    ``rule`` (count, interval_days, weekdays_only) the series is laid out again from each first start;
+    without it every session moves by the same local shift."""
     if not candidates:
         return []
     first = candidates[0]
@@ -351,8 +353,9 @@ def propose(candidates: Sequence[Candidate], booked: Sequence[Booked], staffing:
             cursor = later[0]
             continue
         moved = []
-        for offset, length, c in zip(offsets, lengths, candidates, strict=True):
-            start = at_local(local.date() + timedelta(days=offset), local.time(), zone)
+        starts = series_starts(cursor, zone, *rule) if rule else \
+            [at_local(local.date() + timedelta(days=offset), local.time(), zone) for offset in offsets]
+        for start, length, c in zip(starts, lengths, candidates, strict=True):
             moved.append(replace(c, start=start, end=start + length,
                                  chair_id=None if c.kind == "infusion" and chair_ids else c.chair_id))
         placed, problems = book_all(moved, booked, staffing, zone, policy, chair_ids)

@@ -396,6 +396,7 @@ class _Request:
         _staff_member(uow, data.physician_id, self.site.id, "physician", "physician_id")
         self.minutes = _minutes(uow, data.kind, self.plan, self.policy)
         series = data.series or SeriesIn(count=1)
+        self.rule = (series.count, series.interval_days, series.weekdays_only)
         starts = series_starts(data.start, self.zone, series.count, series.interval_days, series.weekdays_only)
         length = timedelta(minutes=self.minutes)
         self.candidates = [Candidate(patient_id=self.patient.id, kind=data.kind, start=s, end=s + length,
@@ -433,7 +434,7 @@ class _Request:
         booked = _book_of(uow, self.site.id, start, end, self.nurse_ids(), self.patient.id)
         staffing = _staffing(uow, self.site.id, self.zone, first_day, last_day)
         return propose(self.candidates, booked, staffing, self.zone, self.policy, self.chair_ids, limit=limit,
-                       horizon_days=horizon, not_before=now)
+                       horizon_days=horizon, not_before=now, rule=self.rule)
 
 
 def _make_session(uow: Session, actor: Actor, patient: Patient, plan: Plan, site_id: int, start: datetime,
