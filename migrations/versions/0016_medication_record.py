@@ -96,7 +96,6 @@ def upgrade() -> None:
     sa.Column('route', sa.String(length=16), nullable=False),
     sa.Column('indication', sa.String(length=32), nullable=False),
     sa.Column('lot_number', sa.String(length=100), nullable=True),
-    sa.Column('register_entry_id', sa.Integer(), nullable=True),
     sa.Column('dose_check', JSONType, nullable=False),
     sa.Column('minute', sa.Double(), nullable=True),
     sa.Column('given_at', UTCDateTime(), nullable=False),

@@ -99,7 +99,6 @@ class MedicationAdministration(AppendOnlyMixin, Base):
     route: Mapped[str] = mapped_column(String(16), nullable=False)
     indication: Mapped[str] = mapped_column(String(32), nullable=False)
     lot_number: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    register_entry_id: Mapped[int | None] = mapped_column(nullable=True)  # the register's administer entry (midazolam)
     dose_check: Mapped[dict[str, Any]] = mapped_column(nullable=False)
     minute: Mapped[float | None] = mapped_column(nullable=True)
     given_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)

@@ -12,8 +12,12 @@ from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.follow_up import RiskCheck
 from ketaclinic.records.inquiries import Inquiry
-from ketaclinic.records.medication_orders import MedicationAdministration, MedicationOrder, MedicationOrderStop
 from ketaclinic.records.installation import Installation
+from ketaclinic.records.medication_orders import (
+    MedicationAdministration,
+    MedicationOrder,
+    MedicationOrderStop,
+)
 from ketaclinic.records.outbox import MessageTemplateVersion, OutboxMessage
 from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
 from ketaclinic.records.plans import Plan, PlanOverride

@@ -14,8 +14,10 @@ given at the bedside under one.
   session record, letters and the FHIR export read it like any dose); given from an alert, it also
   answers the alert. The session row is locked for the check and the write (``FOR UPDATE`` on
   PostgreSQL; SQLite serialises writers), so two nurses cannot both give the last allowed dose.
-- Midazolam (Schedule IV) goes through the controlled-substance register like ketamine, when the
-  register offers its administer call (services/register.py).
+- Midazolam (Schedule IV) goes through the controlled-substance register like ketamine: the register
+  derives its ``administer`` entry from the session's ``medication`` events that name the drug
+  (:func:`ketaclinic.clinical.register.drug_given_mg`), which is the event each dose writes here; what
+  was drawn, wasted and returned is the register's (services/register.py).
 - The free-form ``medication`` event stays readable; for a library drug that the session's plan
   orders PRN, a free-form dose is refused (409 ``use_prn_order``): the order's checks apply.
 """
@@ -142,7 +144,6 @@ class DoseView(BaseModel):
     route: str
     indication: str
     lot_number: str | None
-    register_entry_id: int | None
     minute: float | None
     given_at: datetime
     given_by: int | None
@@ -211,7 +212,7 @@ def _dose_view(row: MedicationAdministration, names: dict[int | None, str]) -> D
     return DoseView(
         id=row.id, session_id=row.session_id, order_id=row.order_id, event_id=row.event_id,
         alert_event_id=row.alert_event_id, drug=row.drug, drug_name=get_adjunct(row.drug).name, dose_mg=row.dose_mg,
-        route=row.route, indication=row.indication, lot_number=row.lot_number, register_entry_id=row.register_entry_id,
+        route=row.route, indication=row.indication, lot_number=row.lot_number,
         minute=row.minute, given_at=row.given_at, given_by=row.given_by, given_by_name=names.get(row.given_by),
         dose_check=row.dose_check, label=dose_label(row.drug, row.dose_mg, row.route))
 
@@ -420,7 +421,6 @@ def give_dose(db: Database, actor: Actor, session_id: int, data: DoseIn, *, now:
             alert = next((a for a in _open_alerts(uow, session.id) if a.id == data.alert_event_id), None)
             if alert is None:
                 raise ValidationFailed("alert_event_id names no open alert of this session", field="alert_event_id")
-        drug = get_adjunct(order.drug)
         label = dose_label(order.drug, check.dose_mg, order.route)
         payload: dict[str, Any] = {
             "drug": order.drug, "dose": check.dose_mg, "unit": "mg", "route": order.route,
@@ -439,12 +439,10 @@ def give_dose(db: Database, actor: Actor, session_id: int, data: DoseIn, *, now:
                                  recorded_by=actor.user_id, created_at=now,
                                  payload={"alert_event_id": alert.id, "alert_code": (alert.payload or {}).get("code"),
                                           "action_taken": f"{label} given (PRN order #{order.id})"}))
-        entry_id = register_administration(uow, actor, session, order.drug, check.dose_mg, data.lot_number, event.id,
-                                           now) if drug.controlled else None
         row = MedicationAdministration(
             site_id=session.site_id, patient_id=session.patient_id, session_id=session.id, order_id=order.id,
             event_id=event.id, alert_event_id=alert.id if alert else None, drug=order.drug, dose_mg=check.dose_mg,
-            route=order.route, indication=order.indication, lot_number=data.lot_number, register_entry_id=entry_id,
+            route=order.route, indication=order.indication, lot_number=data.lot_number,
             dose_check=check.as_dict(), minute=minute, given_at=now, given_by=actor.user_id)
         uow.add(row)
         uow.flush()
@@ -453,21 +451,6 @@ def give_dose(db: Database, actor: Actor, session_id: int, data: DoseIn, *, now:
             "prn_order_id": order.id, "administration_id": row.id, "alert_event_id": alert.id if alert else None,
             "dose_number": check.number, "of_max": check.of_max})
         return _dose_view(row, staff_names(uow, [actor.user_id]))
-
-
-def register_administration(uow: Session, actor: Actor, session: InfusionSession, drug: str, dose_mg: float,
-                            lot_number: str | None, event_id: int, at: datetime) -> int | None:
-    """Hand a controlled PRN dose (midazolam) to the controlled-substance register in the same
-    transaction, when the register offers the call (services/register.py); returns its entry id."""
-    try:
-        from ketaclinic.services import register
-    except ImportError:  # the register is not installed in this build
-        return None
-    record = getattr(register, "record_prn_administration", None)
-    if record is None:
-        return None
-    return record(uow, actor, session=session, drug=drug, dose_mg=dose_mg, lot_number=lot_number,
-                  event_id=event_id, at=at)
 
 
 # --- the free-form medication event --------------------------------------------------------------
