@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ketaclinic.clinical.dosing import DEFAULT_LIBRARY
+from ketaclinic.clinical.drug_library import ADJUNCTS
 from ketaclinic.services import audit_log as audit_log_service
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import invitations as invitation_service
@@ -242,7 +243,8 @@ def _library_page(request: Request, actor: Actor, values: dict | None = None, er
     return render(request, "admin/drug_library.html", {
         "view": view, "rows": rows, "bound_labels": BOUND_LABELS, "default": DEFAULT_LIBRARY.as_dict(),
         "values": values if values is not None else _library_values(view.data), "errors": errors or {},
-        "version": view.version if version is None else version, "can_edit": actor.role == "admin"}, status=status)
+        "version": view.version if version is None else version, "can_edit": actor.role == "admin",
+        "library": ADJUNCTS}, status=status)  # the adjunct and rescue drugs (issue 14: clinical/drug_library.py)
 
 
 @router.get("/admin/drug-library")
