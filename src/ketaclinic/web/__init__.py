@@ -25,6 +25,7 @@ from ketaclinic.web.views import (
     dashboard,
     evaluations,
     inquiries,
+    medication_orders,
     outcomes,
     patients,
     plans,
@@ -40,7 +41,7 @@ from ketaclinic.web.websession import WebSessionMiddleware
 
 STATIC = Path(__file__).parent / "static"
 VIEW_MODULES = (auth, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
-                report_summaries, research_export, report_letters, referrals)
+                report_summaries, research_export, report_letters, referrals, medication_orders)
 
 
 def _is_page(request: Request) -> bool:

@@ -34,6 +34,7 @@ from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
 from ketaclinic.pharmacology.targets import band_flags
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import evaluations as evaluation_service
+from ketaclinic.services import medication_orders as prn_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import pk_preview as preview_service
 from ketaclinic.services import plans as plan_service
@@ -509,6 +510,7 @@ def _show(request: Request, actor: Actor, plan_id: int, errors: dict | None = No
                 if s.plan_id == plan.id]
     return render(request, "plans/show.html", {"plan": plan, "patient": patient, "protocol": get_protocol(plan.protocol).as_dict(),
                                                "errors": errors or {}, "sessions": sessions,
+                                               "orders": prn_service.list_orders(db, actor, plan.id),  # issue 14
                                                "chart_url": f"/plans/{plan.id}/preview.svg"}, status=status)
 
 

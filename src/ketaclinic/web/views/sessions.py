@@ -29,6 +29,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.services.pk_preview import doses_preview
 from ketaclinic.web.deps import CLINICAL, check_csrf, db_of, errors_of, need, redirect, render, settings_of
+from ketaclinic.web.views.medication_orders import bedside_prn
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 EVENT = TypeAdapter(session_service.EventIn)
@@ -112,6 +113,7 @@ def console_context(request: Request, actor: Actor, session_id: int) -> dict[str
         **pump_now(session, events, minutes),
         "vitals_timer": vitals_timer(request, session, events, open_ids),
         "double_check_required": session.state == "checked_in" and settings_service.pump_double_check(db),
+        "prn": bedside_prn(db, actor, session),  # PRN orders and doses (issue 14, web/views/medication_orders.py)
     }
 
 
