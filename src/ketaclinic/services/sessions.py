@@ -905,6 +905,10 @@ def _may_push(uow: Session, actor: Actor, dosing: _Dosing) -> None:
 
 
 def _medication(uow: Session, actor: Actor, session: InfusionSession, data: MedicationEvent, now: datetime) -> EventView:
+    from ketaclinic.services.medication_orders import prn_order_required
+
+    if (refusal := prn_order_required(uow, session, data.drug)) is not None:
+        raise refusal  # a drug the plan orders PRN is given through its order (issue 14, services/medication_orders.py)
     payload = data.model_dump(exclude={"kind", "override_reason"})
     if data.drug.strip().lower() in KETAMINE_NAMES and data.route == "iv":
         if data.unit not in ("mg", "mcg", "g"):
