@@ -29,6 +29,7 @@ from ketaclinic.api import (
     patients,
     plans,
     referrals,
+    register,
     report_letters,
     report_summaries,
     research_export,
@@ -48,6 +49,7 @@ ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.r
            clinic_settings.router, research_export.router, report_summaries.router,
            referrals.router, referrals.patient_router, report_letters.router,
            allergies.router, account_links.router, sites.router,
+           register.router,
            medication_orders.router]
 
 

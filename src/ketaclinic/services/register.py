@@ -29,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, not_, select
@@ -44,7 +44,15 @@ from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.records.sites import Site
 from ketaclinic.records.users import User
 from ketaclinic.services.auth import authenticate
-from ketaclinic.services.common import audit, require_role, unit_of_work
+from ketaclinic.services.common import (
+    Page,
+    audit,
+    clamp_limit,
+    cursor_int,
+    encode_cursor,
+    require_role,
+    unit_of_work,
+)
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from ketaclinic.services.patients import load_patient
@@ -61,6 +69,7 @@ WASTE_WITNESS_ROLES = ("nurse", "physician")
 COUNT_WITNESS_ROLES = ("nurse", "physician", "admin")
 EXPIRY_WARNING_DAYS = 90  # clinic policy: lots expiring within 90 days are listed
 OPEN_SESSION_STATES = ("scheduled", "checked_in", "running", "observing")
+ID_MAX = 2**31 - 1  # ids are PostgreSQL INTEGER columns
 LOSS_TYPES = ("theft_break_in", "theft_armed_robbery", "theft_employee", "theft_customer", "lost_in_transit",
               "loss_unexplained", "other")
 
@@ -72,7 +81,7 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Mg = Field(gt=0, le=100_000, description="mg of the drug (to 0.1 mg)")
+Mg = Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False, description="mg of the drug (to 0.1 mg)")]
 
 
 def _mg(value: float) -> float:
@@ -112,15 +121,16 @@ class ProductIn(_In):
 
 
 class LocationIn(_In):
-    site_id: int = Field(gt=0)
+    site_id: int = Field(gt=0, le=ID_MAX)
     name: Text = Field(min_length=1, max_length=120)
     kind: Literal["safe", "cabinet", "working_stock"]
-    holder_user_id: int | None = Field(default=None, gt=0, description="the nurse whose working stock it is")
+    holder_user_id: int | None = Field(default=None, gt=0, le=ID_MAX,
+                                         description="the nurse whose working stock it is")
 
 
 class ReceiptIn(_In):
-    location_id: int = Field(gt=0, description="where the stock goes (usually the safe)")
-    product_id: int = Field(gt=0)
+    location_id: int = Field(gt=0, le=ID_MAX, description="where the stock goes (usually the safe)")
+    product_id: int = Field(gt=0, le=ID_MAX)
     lot_number: Text = Field(min_length=1, max_length=40)
     expiry_date: date
     vials: int = Field(gt=0, le=10_000)
@@ -148,15 +158,15 @@ class ReceiptIn(_In):
 
 
 class DispenseIn(_In):
-    session_id: int = Field(gt=0)
-    lot_id: int = Field(gt=0)
-    location_id: int = Field(gt=0)
-    amount_mg: float = Mg
+    session_id: int = Field(gt=0, le=ID_MAX)
+    lot_id: int = Field(gt=0, le=ID_MAX)
+    location_id: int = Field(gt=0, le=ID_MAX)
+    amount_mg: Mg
     vials: int = Field(default=1, ge=1, le=100, description="vials opened or taken for this draw")
 
 
 class SessionDrugIn(_In):
-    session_id: int = Field(gt=0)
+    session_id: int = Field(gt=0, le=ID_MAX)
     drug: Text = Field(default="ketamine", min_length=2, max_length=40)
 
     @field_validator("drug")
@@ -172,11 +182,11 @@ class WasteIn(SessionDrugIn):
 
 
 class ReturnIn(_In):
-    lot_id: int = Field(gt=0)
-    location_id: int = Field(gt=0)
-    amount_mg: float = Mg
+    lot_id: int = Field(gt=0, le=ID_MAX)
+    location_id: int = Field(gt=0, le=ID_MAX)
+    amount_mg: Mg
     vials: int | None = Field(default=None, ge=1, le=10_000)
-    session_id: int | None = Field(default=None, gt=0, description="back to stock from this session's draw; "
+    session_id: int | None = Field(default=None, gt=0, le=ID_MAX, description="back to stock from this draw; "
                                                                     "absent: returned to the supplier")
     recipient: Text | None = Field(default=None, max_length=160, description="to the supplier: who takes it back")
     recipient_dea_number: Text | None = Field(default=None, max_length=9)
@@ -194,20 +204,20 @@ class ReturnIn(_In):
 
 
 class TransferIn(_In):
-    lot_id: int = Field(gt=0)
-    location_id: int = Field(gt=0)
-    to_location_id: int = Field(gt=0)
-    amount_mg: float = Mg
+    lot_id: int = Field(gt=0, le=ID_MAX)
+    location_id: int = Field(gt=0, le=ID_MAX)
+    to_location_id: int = Field(gt=0, le=ID_MAX)
+    amount_mg: Mg
     vials: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class CountLineIn(_In):
-    lot_id: int = Field(gt=0)
+    lot_id: int = Field(gt=0, le=ID_MAX)
     counted_mg: float = Field(ge=0, le=1_000_000)
 
 
 class CountIn(_In):
-    location_id: int = Field(gt=0)
+    location_id: int = Field(gt=0, le=ID_MAX)
     lines: list[CountLineIn] = Field(min_length=1, max_length=200)
     note: Text | None = Field(default=None, max_length=500)
 
@@ -219,8 +229,8 @@ class ResolveIn(_In):
 
 
 class AdjustmentIn(_In):
-    lot_id: int = Field(gt=0)
-    location_id: int = Field(gt=0)
+    lot_id: int = Field(gt=0, le=ID_MAX)
+    location_id: int = Field(gt=0, le=ID_MAX)
     amount_mg: float = Field(ge=-1_000_000, le=1_000_000)
     reason: Text = Field(min_length=3, max_length=500)
 
@@ -228,9 +238,9 @@ class AdjustmentIn(_In):
 class LossIn(_In):
     """Theft or loss, with the fields of DEA Form 106 the clinic fills in (21 CFR 1301.76(b))."""
 
-    lot_id: int = Field(gt=0)
-    location_id: int = Field(gt=0)
-    amount_mg: float = Mg
+    lot_id: int = Field(gt=0, le=ID_MAX)
+    location_id: int = Field(gt=0, le=ID_MAX)
+    amount_mg: Mg
     vials: int | None = Field(default=None, ge=0, le=10_000)
     loss_type: Literal["theft_break_in", "theft_armed_robbery", "theft_employee", "theft_customer", "lost_in_transit",
                        "loss_unexplained", "other"]
@@ -1022,12 +1032,18 @@ def balances(db: Database, actor: Actor, *, site_id: int | None = None, drug: st
 
 def list_entries(db: Database, actor: Actor, *, site_id: int | None = None, drug: str | None = None,
                  lot_id: int | None = None, since: datetime | None = None, until: datetime | None = None,
-                 kind: str | None = None, limit: int = 200, before_id: int | None = None) -> list[EntryView]:
-    """The register's lines, newest first (the running log), filtered by drug, lot, kind and dates."""
+                 kind: str | None = None, limit: int | None = None, cursor: str | None = None) -> Page[EntryView]:
+    """The register's lines, newest first (the running log), filtered by drug, lot, kind and dates; paged."""
     require_role(actor, *READ_ROLES)
+    limit = clamp_limit(limit)
+    before = cursor_int(cursor, "before")
     with db.reading() as uow:
-        return _views(uow, _entry_rows(uow, actor, site_id=site_id, drug=drug, lot_id=lot_id, since=since, until=until,
-                                       kind=kind, limit=limit, before_id=before_id))
+        rows = _entry_rows(uow, actor, site_id=site_id, drug=drug, lot_id=lot_id, since=since, until=until, kind=kind,
+                           limit=limit + 1, before_id=before)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(items=_views(uow, rows),
+                    next_cursor=encode_cursor({"before": rows[-1].id}) if more and rows else None)
 
 
 def _entry_rows(uow: Session, actor: Actor, *, site_id: int | None = None, drug: str | None = None,
