@@ -34,6 +34,7 @@ def _register_commands() -> None:
         export,
         monitor,
         records,
+        register,
         report,
         report_letters,
         report_summaries,
@@ -46,7 +47,7 @@ def _register_commands() -> None:
 
     # report_letters and report_summaries add their commands to ``report``'s sub-app when imported
     del report_letters, report_summaries
-    for module in (codes, demo, discharge, dose, export, monitor, records, report, research, score, screen, simulate, tci):
+    for module in (codes, demo, discharge, dose, export, monitor, records, register, report, research, score, screen, simulate, tci):
         module.register(app)
 
 
