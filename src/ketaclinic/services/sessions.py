@@ -105,6 +105,7 @@ from ketaclinic.services.evaluations import RecordId
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.plans import dosing_refusal
 from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, ScheduledAt, Text, explain
+from ketaclinic.services.sites import in_sites
 from ketaclinic.settings import Settings
 
 CLINICAL_ROLES = ("physician", "nurse")
@@ -362,8 +363,9 @@ def list_open_alerts(db: Database, actor: Actor) -> list[dict[str, Any]]:
     dashboard read them from views built without detail and said "No open alerts")."""
     require_role(actor, *CLINICAL_ROLES)
     with db.reading() as uow:
-        active = dict(uow.execute(select(InfusionSession.id, InfusionSession.patient_id)
-                                      .where(InfusionSession.state.in_(ACTIVE_STATES))).all())
+        active = dict(uow.execute(in_sites(select(InfusionSession.id, InfusionSession.patient_id)
+                                           .where(InfusionSession.state.in_(ACTIVE_STATES)),
+                                           actor, InfusionSession.site_id)).all())
         if not active:
             return []
         events = uow.execute(select(SessionEvent).where(SessionEvent.session_id.in_(active),
@@ -1048,6 +1050,7 @@ def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, 
             query = query.where(InfusionSession.patient_id == patient_id)
         if state:
             query = query.where(InfusionSession.state == state)
+        query = in_sites(query, actor, InfusionSession.site_id)  # issue 17: the actor's sites only
         if scheduled_from:
             query = query.where(InfusionSession.scheduled_at >= scheduled_from)
         if scheduled_to:
