@@ -29,6 +29,12 @@ def submit(
     return service.submit_inquiry(db_of(request), settings, actor, body)
 
 
+@router.get("/sites", response_model=list[service.PublicSite],
+            summary="The clinic's open sites a consultation may be asked for (public; the form's site_id)")
+def public_sites(request: Request, actor: Annotated[Actor, Depends(public())]) -> list[service.PublicSite]:
+    return service.public_sites(db_of(request))
+
+
 @router.get("", response_model=Page[service.InquiryView], summary="The inquiry queue")
 def list_inquiries(
     request: Request,

@@ -25,6 +25,7 @@ from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.patients import PatientWeight
+from ketaclinic.services import course_summaries
 from ketaclinic.services.common import (
     Page,
     audit,
@@ -39,6 +40,7 @@ from ketaclinic.services.common import (
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.patients import latest_weight, load_patient
+from ketaclinic.services.sites import patients_in_sites
 from ketaclinic.services.types import Text
 
 # A record id as the databases can hold it (SQLite and PostgreSQL integers are 64-bit signed).
@@ -206,6 +208,7 @@ def sign_evaluation(db: Database, actor: Actor, evaluation_id: int, expected_ver
         uow.flush()
         audit(uow, actor, "evaluation.sign", "evaluation", evaluation.id,
               {"decision": evaluation.screening_result["decision"], "rule_version": evaluation.rule_version})
+        course_summaries.refresh(uow, evaluation.patient_id)  # a new baseline for the outcomes (issue 17)
         return view_of(uow, evaluation)
 
 
@@ -249,6 +252,7 @@ def list_evaluations(db: Database, actor: Actor, *, patient_id: int | None = Non
     after = cursor_int(cursor) or 0
     with unit_of_work(db) as uow:
         query = select(Evaluation).where(Evaluation.id > after).order_by(Evaluation.id).limit(limit + 1)
+        query = patients_in_sites(query, actor, Evaluation.patient_id)  # issue 17: the actor's sites only
         if patient_id is not None:
             load_patient(uow, actor, patient_id)
             query = query.where(Evaluation.patient_id == patient_id)

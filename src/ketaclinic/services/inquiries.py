@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clock import utcnow
@@ -62,7 +62,7 @@ class InquiryIn(BaseModel):
     message: Text = Field(default="", max_length=5000)
     consent_to_contact: bool
     site_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
-                                description="The clinic site asked for (GET /api/v1/public/sites); absent: the main site")
+                                description="The clinic site asked for (GET /api/v1/inquiries/sites); absent: the main site")
 
     @field_validator("name")
     @classmethod
@@ -236,6 +236,28 @@ def list_inquiries(db: Database, actor: Actor, *, status: Status | None = None, 
         rows = uow.execute(query).scalars().all()
         audit(uow, actor, "inquiry.list", "inquiry", None, {"ids": [i.id for i in rows[:limit]]})
         return page_of(rows, limit, lambda i: _view(i, now))
+
+
+class WaitingInquiries(BaseModel):
+    """The new inquiries of the actor's sites, the ones to answer first (soonest deadline) first."""
+
+    items: list[InquiryView]
+    total: int
+
+
+def waiting_inquiries(db: Database, actor: Actor, *, limit: int = 8, now: datetime | None = None) -> WaitingInquiries:
+    """What the dashboard shows: the first ``limit`` new inquiries by deadline and how many there are, read by
+    the ``(site_id, status, answer_by)`` index (two statements, whatever the size of the queue)."""
+    require_role(actor, *READ_ROLES)
+    now = now or utcnow()
+    limit = clamp_limit(limit)
+    with unit_of_work(db) as uow:
+        waiting = _in_sites(select(Inquiry).where(Inquiry.status == "new"), actor)
+        rows = uow.execute(waiting.order_by(Inquiry.answer_by, Inquiry.id).limit(limit)).scalars().all()
+        total = uow.execute(_in_sites(select(func.count()).select_from(Inquiry).where(Inquiry.status == "new"),
+                                      actor)).scalar_one()
+        audit(uow, actor, "inquiry.list", "inquiry", None, {"ids": [i.id for i in rows], "waiting": total})
+        return WaitingInquiries(items=[_view(i, now) for i in rows], total=total)
 
 
 def get_inquiry(db: Database, actor: Actor, inquiry_id: int) -> InquiryView:

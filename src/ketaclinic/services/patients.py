@@ -7,6 +7,7 @@ record that does not exist (contract 4.5). Every read of a chart is audited.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -182,8 +183,23 @@ def latest_weight(uow: Session, patient_id: int) -> PatientWeight | None:
     ).scalar_one_or_none()
 
 
-def _view(uow: Session, patient: Patient) -> PatientView:
-    weight = latest_weight(uow, patient.id)
+def latest_weights(uow: Session, patient_ids: list[int]) -> dict[int, PatientWeight]:
+    """The latest weight of each of ``patient_ids`` in one query (a list page: no query per patient)."""
+    if not patient_ids:
+        return {}
+    found: dict[int, PatientWeight] = {}
+    rows = uow.execute(select(PatientWeight).where(PatientWeight.patient_id.in_(patient_ids))
+                       .order_by(PatientWeight.patient_id, PatientWeight.measured_at.desc(), PatientWeight.id.desc()))
+    for weight in rows.scalars():
+        found.setdefault(weight.patient_id, weight)
+    return found
+
+
+_NO_WEIGHT = object()
+
+
+def _view(uow: Session, patient: Patient, known: Any = _NO_WEIGHT) -> PatientView:
+    weight = latest_weight(uow, patient.id) if known is _NO_WEIGHT else known
     return PatientView(
         id=patient.id, version=patient.version, created_at=patient.created_at, created_by=patient.created_by,
         updated_at=patient.updated_at, updated_by=patient.updated_by, site_id=patient.site_id,
@@ -282,7 +298,24 @@ def list_patients(db: Database, actor: Actor, *, limit: int | None = None, curso
         if site_id is not None:
             detail["site_id"] = site_id
         audit(uow, actor, "patient.list", "patient", None, detail)
-        return page_of(rows, limit, lambda p: _view(uow, p))
+        weights = latest_weights(uow, [p.id for p in rows[:limit]])
+        return page_of(rows, limit, lambda p: _view(uow, p, weights.get(p.id)))
+
+
+def names_of(db: Database, actor: Actor, patient_ids: Iterable[int]) -> dict[int, str]:
+    """"Given Family" of the patients a screen mentions (the dashboard), one query, only those of the actor's
+    sites (others are left out). Not audited on its own: the screen's own reads are."""
+    require_role(actor, *READ_ROLES)
+    ids = sorted({int(i) for i in patient_ids})
+    if not ids:
+        return {}
+    with db.reading() as uow:
+        query = select(Patient.id, Patient.given_name, Patient.family_name).where(Patient.id.in_(ids))
+        if actor.is_patient:
+            query = query.where(Patient.id == actor.patient_id)
+        elif site_bound(actor):
+            query = query.where(Patient.site_id.in_(actor.site_ids))
+        return {row.id: f"{row.given_name} {row.family_name}" for row in uow.execute(query)}
 
 
 def update_patient(db: Database, actor: Actor, patient_id: int, expected_version: int | None, patch: PatientPatch,

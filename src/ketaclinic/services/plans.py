@@ -68,6 +68,7 @@ from ketaclinic.services.errors import Conflict, Forbidden, ServiceError, Valida
 from ketaclinic.services.evaluations import RecordId, require_signed_evaluation
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.pk_preview import program_preview
+from ketaclinic.services.sites import patients_in_sites
 from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text, explain
 
 DRAFT_ROLES = ("physician", "nurse")
@@ -442,6 +443,7 @@ def list_plans(db: Database, actor: Actor, *, patient_id: int | None = None, sta
     after = cursor_int(cursor) or 0
     with unit_of_work(db) as uow:
         query = select(Plan).where(Plan.id > after).order_by(Plan.id).limit(limit + 1)
+        query = patients_in_sites(query, actor, Plan.patient_id)  # issue 17: the actor's sites only
         if patient_id is not None:
             load_patient(uow, actor, patient_id)
             query = query.where(Plan.patient_id == patient_id)

@@ -12,6 +12,7 @@ a patient user reaches only their own chart (services/patients.py).
 from __future__ import annotations
 
 import re
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.records.db import Database
+from ketaclinic.records.patients import Patient
 from ketaclinic.records.sites import STAFF_ROLES, Site, StaffSite
 from ketaclinic.records.users import User
 from ketaclinic.services.common import audit, check_version, get_or_404, require_role, unit_of_work
@@ -139,6 +141,18 @@ def site_bound(actor: Actor) -> bool:
 
 def may_see_site(actor: Actor, site_id: int) -> bool:
     return not site_bound(actor) or site_id in actor.site_ids
+
+
+def in_sites(query: Any, actor: Actor, site_column: Any) -> Any:
+    """``query`` kept to the actor's sites (as the header's picker narrowed them) by a ``site_id`` column."""
+    return query.where(site_column.in_(actor.site_ids)) if site_bound(actor) else query
+
+
+def patients_in_sites(query: Any, actor: Actor, patient_column: Any) -> Any:
+    """``query`` kept to the patients of the actor's sites, for a table that names the patient only."""
+    if not site_bound(actor):
+        return query
+    return query.where(patient_column.in_(select(Patient.id).where(Patient.site_id.in_(actor.site_ids))))
 
 
 def default_site_id(uow: Session) -> int:

@@ -19,6 +19,7 @@ from ketaclinic.services.errors import ServiceError
 from ketaclinic.web.deps import NAV, STAFF, check_csrf, db_of, need, redirect, render, web_session
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+DRAFTS = 20  # drafts waiting for the physician's signature shown on the dashboard
 
 
 def time_left(now, due) -> str:
@@ -30,14 +31,13 @@ def time_left(now, due) -> str:
     return f"overdue by {text}" if late else f"{text} left"
 
 
-def waiting_inquiries(request: Request, actor: Actor) -> list[dict]:
+def waiting_inquiries(request: Request, actor: Actor) -> tuple[list[dict], int]:
+    """The first few new inquiries of the actor's sites by deadline, and how many are waiting."""
     if actor.role not in inquiry_service.READ_ROLES:
-        return []
+        return [], 0
     now = utcnow()
-    items = [i for i in inquiry_service.list_inquiries(db_of(request), actor, limit=200).items
-             if i.status in ("new",)]
-    items.sort(key=lambda i: i.answer_by)
-    return [{"inquiry": i, "left": time_left(now, i.answer_by), "overdue": i.overdue} for i in items]
+    waiting = inquiry_service.waiting_inquiries(db_of(request), actor, limit=8, now=now)
+    return [{"inquiry": i, "left": time_left(now, i.answer_by), "overdue": i.overdue} for i in waiting.items], waiting.total
 
 
 def sessions_today(request: Request, actor: Actor) -> list:
@@ -121,10 +121,10 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         return redirect(request, "/me")
     db = db_of(request)
     ctx: dict = {"sections": [], "staff_name": actor.name or actor.username}  # "Ana Ruiz, MD", not the username
-    ctx["inquiries"] = waiting_inquiries(request, actor)
-    if actor.role == "physician":
-        ctx["draft_evaluations"] = evaluation_service.list_evaluations(db, actor, status="draft", limit=200).items
-        ctx["draft_plans"] = plan_service.list_plans(db, actor, status="draft", limit=200).items
+    ctx["inquiries"], ctx["inquiries_waiting"] = waiting_inquiries(request, actor)
+    if actor.role == "physician":  # the first screenful; the rest are a click away on the patient's chart
+        ctx["draft_evaluations"] = evaluation_service.list_evaluations(db, actor, status="draft", limit=DRAFTS).items
+        ctx["draft_plans"] = plan_service.list_plans(db, actor, status="draft", limit=DRAFTS).items
     if actor.role in ("physician", "nurse", "coordinator"):
         ctx["sessions_today"] = sessions_today(request, actor)
         ctx["evaluations_booked"] = evaluations_booked(request, actor)
@@ -133,20 +133,23 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         due = _safe(follow_up_service.follow_up_due, db, actor) or {"boosters_due": [], "overdue_risk_checks": []}
         ctx["boosters_due"] = due["boosters_due"]
         ctx["overdue_checks"] = overdue_by_patient(due["overdue_risk_checks"])
+        ctx["follow_up_more"], ctx["follow_up_max"] = due.get("more", False), follow_up_service.MAX_PATIENTS
     if actor.role == "admin":
         users = user_service.list_users(db, actor, limit=200).items
         ctx["users"] = users
         ctx["locked"] = [u for u in users if u.locked_until and u.locked_until > utcnow()]
         ctx["recent_audit"] = audit_log_service.read_audit_log(db, actor, audit_log_service.AuditQuery(), limit=10).items
-    ctx["names"] = patient_names(request, actor)
+    ctx["names"] = patient_names(request, actor, ctx)
     return render(request, "dashboard/index.html", ctx)
 
 
-def patient_names(request: Request, actor: Actor) -> dict[int, str]:
-    """Display names of the patients the dashboard mentions (one list call)."""
-    from ketaclinic.services.patients import READ_ROLES, list_patients
+def patient_names(request: Request, actor: Actor, ctx: dict) -> dict[int, str]:
+    """Display names of the patients the dashboard mentions, and only those (one query)."""
+    from ketaclinic.services.patients import READ_ROLES, names_of
 
     if actor.role not in READ_ROLES:
         return {}
-    page = list_patients(db_of(request), actor, limit=200)
-    return {p.id: f"{p.given_name} {p.family_name}" for p in page.items}
+    mentioned = {row.patient_id for key in ("sessions_today", "draft_evaluations", "draft_plans")
+                 for row in ctx.get(key) or []}
+    mentioned |= {alert["patient_id"] for alert in ctx.get("open_alerts") or []}
+    return names_of(db_of(request), actor, mentioned)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -33,26 +34,30 @@ SEXES = [("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown",
 DEMOGRAPHICS = ("given_name", "family_name", "birth_date", "sex", "phone", "email", "referring_physician",
                 "referring_physician_contact", "weight_kg", "height_cm")
 NUMBERS = ("weight_kg", "height_cm")
+PAGE = 50  # patients a page of the list (issue 17: a screenful, paged by keyset)
 HEIGHT_HELP = (f"In centimetres, {HEIGHT_MIN_CM:g}–{HEIGHT_MAX_CM:g} cm (5 ft 5 in is 165 cm). With the weight and sex it gives "
                "the dosing weight: BMI 35 or more doses on the adjusted weight; with no height the weight is capped at 100 kg.")
 
 
 @router.get("/patients")
 def patient_list(request: Request, actor: Annotated[Actor, Depends(need(*STAFF_READERS))], q: str | None = None,
-                 site_id: str | None = None) -> Response:
-    """The patients of the actor's sites; ``site_id`` narrows to one of them (issue 17)."""
+                 site_id: str | None = None, cursor: str | None = None) -> Response:
+    """The patients of the actor's sites; ``site_id`` narrows to one of them (issue 17); a screenful a page,
+    by keyset (``cursor``: where the previous page ended)."""
     db = db_of(request)
     my_sites = [s for s in site_service.list_sites(db, actor) if s.id in actor.site_ids]
     chosen = int(site_id) if site_id and site_id.isdigit() and len(site_id) < 10 else None
     errors: dict[str, str] = {}
     try:
-        page = patient_service.list_patients(db, actor, q=q or None, limit=200, site_id=chosen)
-    except ServiceError as exc:  # a site the actor does not work at: say so, list all their sites
-        errors["site_id"] = exc.message[:1].upper() + exc.message[1:] + "."
-        chosen = None
-        page = patient_service.list_patients(db, actor, q=q or None, limit=200)
+        page = patient_service.list_patients(db, actor, q=q or None, limit=PAGE, site_id=chosen, cursor=cursor or None)
+    except ServiceError as exc:  # a site the actor does not work at (or a cursor not ours): say so, list from the start
+        errors["site_id" if exc.field == "site_id" else "__all__"] = exc.message[:1].upper() + exc.message[1:] + "."
+        chosen = None if exc.field == "site_id" else chosen
+        page = patient_service.list_patients(db, actor, q=q or None, limit=PAGE, site_id=chosen)
     site_names = {s.id: s.name for s in my_sites}
-    return render(request, "patients/list.html", {"patients": page.items, "q": q or "",
+    more = urlencode({k: v for k, v in (("q", q or ""), ("site_id", chosen or ""), ("cursor", page.next_cursor)) if v}) \
+        if page.next_cursor else None
+    return render(request, "patients/list.html", {"patients": page.items, "q": q or "", "next_page": more,
                                                   "sites": my_sites, "site_id": chosen, "site_names": site_names,
                                                   "errors": errors,
                                                   "can_create": actor.role in patient_service.CREATE_ROLES,

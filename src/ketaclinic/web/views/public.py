@@ -16,12 +16,21 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 CONDITION_OPTIONS = [("", "Choose the closest, or leave blank")] + [
     (c.name, c.name) for c in CONDITIONS.values()] + [("Not sure / something else", "Not sure / something else")]
-FIELDS = ("name", "phone", "email", "preferred_contact", "condition", "message", "consent_to_contact")
+FIELDS = ("name", "phone", "email", "preferred_contact", "condition", "message", "consent_to_contact", "site_id")
+
+
+def site_options(request: Request) -> list[tuple[str, str]]:
+    """The group's open sites for the form (issue 17); empty with one site (no question to ask)."""
+    sites = inquiry_service.public_sites(db_of(request))
+    if len(sites) < 2:
+        return []
+    return [("", "No preference (the main site)")] + [
+        (str(s.id), f"{s.name} — {s.address}" if s.address else s.name) for s in sites]
 
 
 @router.get("/request-consultation")
 def consultation_form(request: Request) -> Response:
-    return render(request, "public/consultation.html", {"conditions": CONDITION_OPTIONS,
+    return render(request, "public/consultation.html", {"conditions": CONDITION_OPTIONS, "sites": site_options(request),
                                                          "values": {"preferred_contact": "phone"}})
 
 
@@ -44,7 +53,10 @@ async def consultation_submit(request: Request) -> Response:
         errors["email"] = "This does not look like an e-mail address (name@example.org)."
     if not values["consent_to_contact"]:
         errors["consent_to_contact"] = "We can only answer if you agree to be contacted."
-    context = {"conditions": CONDITION_OPTIONS, "values": values}
+    context = {"conditions": CONDITION_OPTIONS, "values": values, "sites": site_options(request)}
+    site = values["site_id"]
+    if site and not (site.isdigit() and len(site) < 10 and any(value == site for value, _ in context["sites"])):
+        errors["site_id"] = "Choose one of the clinic's sites, or no preference."
     if errors:
         return render(request, "public/consultation.html", {**context, "errors": errors}, status=422)
     settings = settings_of(request)
@@ -56,7 +68,7 @@ async def consultation_submit(request: Request) -> Response:
         data = inquiry_service.InquiryIn(
             name=values["name"], phone=values["phone"] or None, email=values["email"] or None,
             preferred_contact=values["preferred_contact"], condition=values["condition"] or None,
-            message=values["message"], consent_to_contact=True)
+            message=values["message"], consent_to_contact=True, site_id=int(site) if site else None)
         receipt = inquiry_service.submit_inquiry(db_of(request), settings, Actor.public(client_ip(request)), data)
     except (ValidationError, ServiceError) as exc:
         return render(request, "public/consultation.html", {**context, "errors": errors_of(exc)}, status=422)
