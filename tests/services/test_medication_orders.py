@@ -215,3 +215,19 @@ def test_two_nurses_giving_the_last_allowed_dose_at_once_one_wins(db, clinic):
         t.join()
     assert sorted(r if isinstance(r, str) else "given" for r in results) == ["given", "order_max_reached"]
     assert len(doses(db, visit.id)) == 1
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_midazolam_dose_is_what_the_register_counts_as_administered(db, clinic):
+    from ketaclinic.clinical.register import drug_given_mg
+
+    physician, nurse = clinic.actors["physician"], clinic.actors["nurse"]
+    plan = signed_plan(db, clinic, clinic.own_patient_id)
+    order = mo.add_order(db, physician, plan.id, order_in(drug="midazolam", dose_mg=1, indication="psychomimetic_distress",
+                                                          max_doses_per_session=2, min_interval_min=5))
+    assert order.controlled
+    visit = running(db, clinic, plan, AT)
+    mo.give_dose(db, nurse, visit.id, mo.DoseIn(order_id=order.id, lot_number="SYN-MDZ-1"), now=AT + timedelta(minutes=30))
+    with db.reading() as uow:
+        events = list(uow.execute(select(SessionEvent).where(SessionEvent.session_id == visit.id)).scalars())
+    assert drug_given_mg("midazolam", None, events, AT, None) == 1.0
