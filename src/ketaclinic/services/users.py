@@ -110,9 +110,21 @@ class UserUpdate(BaseModel):
     patient_id: int | None = None
     full_name: Text | None = Field(default=None, max_length=400, description="blank or null clears it")
     credentials: Text | None = Field(default=None, max_length=200, description="blank or null clears it")
+    npi: Text | None = Field(default=None, max_length=20, description="National Provider Identifier (10 digits, "
+                             "CMS Luhn check; issue 15); blank or null clears it")
 
     _full_name = field_validator("full_name")(classmethod(lambda cls, v: clean_full_name(v)))
     _credentials = field_validator("credentials")(classmethod(lambda cls, v: clean_credentials(v)))
+    _npi = field_validator("npi")(classmethod(lambda cls, v: _clean_npi(v)))
+
+
+def _clean_npi(value: str | None) -> str | None:
+    from ketaclinic.clinical.billing_codes import BillingInputError, clean_npi  # issue 15 (billing)
+
+    try:
+        return clean_npi(value)
+    except BillingInputError as error:
+        raise ValueError(str(error)) from None
 
 
 class UserView(BaseModel):
@@ -128,6 +140,7 @@ class UserView(BaseModel):
     last_login_at: datetime | None
     full_name: str | None = None
     credentials: str | None = None
+    npi: str | None = None
     display_name: str = ""
 
     @classmethod
@@ -228,7 +241,7 @@ def update_user(db: Database, actor: Actor, user_id: int, expected_version: int 
         if data.password is not None:
             user.password_hash = hash_password(data.password)
             changed.append("password")
-        for name in ("full_name", "credentials"):
+        for name in ("full_name", "credentials", "npi"):
             if name in data.model_fields_set and getattr(data, name) != getattr(user, name):
                 setattr(user, name, getattr(data, name))
                 changed.append(name)

@@ -100,18 +100,20 @@ def _name_page(request: Request, actor: Actor, user: user_service.UserView, valu
 @router.get("/admin/users/{user_id}/name")
 def user_name(request: Request, user_id: int, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
     user = _user_of(request, actor, user_id)
-    return _name_page(request, actor, user, {"full_name": user.full_name or "", "credentials": user.credentials or ""}, {})
+    return _name_page(request, actor, user, {"full_name": user.full_name or "", "credentials": user.credentials or "",
+                                             "npi": user.npi or ""}, {})
 
 
 @router.post("/admin/users/{user_id}/name")
 async def save_user_name(request: Request, user_id: int, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
     form = await request.form()
-    values = {k: str(form.get(k) or "").strip() for k in ("full_name", "credentials")}
+    values = {k: str(form.get(k) or "").strip() for k in ("full_name", "credentials", "npi")}
     user = _user_of(request, actor, user_id)
     try:
         version = int(str(form.get("version") or "0")) if str(form.get("version") or "0").isdigit() else 0
         view = user_service.update_user(db_of(request), actor, user_id, version, user_service.UserUpdate(
-            full_name=values["full_name"] or None, credentials=values["credentials"] or None))
+            full_name=values["full_name"] or None, credentials=values["credentials"] or None,
+            npi=values["npi"] or None))
     except (ValidationError, ServiceError) as exc:
         errors = errors_of(exc)
         if "If-Match" in errors:
