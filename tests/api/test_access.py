@@ -94,6 +94,16 @@ POLICY = {
     ("GET", "/api/v1/patients/{patient_id}/allergies"): CLINICIANS,
     ("POST", "/api/v1/patients/{patient_id}/allergies"): CLINICIANS,
     ("POST", "/api/v1/allergies/{allergy_id}/amend"): CLINICIANS,
+    # issue 15: questionnaires (patients answer their own; the coordinator sees none)
+    ("GET", "/api/v1/questionnaires/instruments"): {"admin", "physician", "nurse", "patient"},
+    ("POST", "/api/v1/questionnaires/instruments"): {"admin"},
+    ("GET", "/api/v1/patients/{patient_id}/questionnaires"): DIARY,
+    ("POST", "/api/v1/patients/{patient_id}/questionnaires"): DIARY,
+    ("GET", "/api/v1/questionnaire-responses/{response_id}"): DIARY,
+    ("POST", "/api/v1/questionnaire-responses/{response_id}"): DIARY,
+    ("POST", "/api/v1/questionnaire-responses/{response_id}/answers"): DIARY,
+    ("GET", "/api/v1/questionnaire-alerts"): CLINICIANS,
+    ("POST", "/api/v1/questionnaire-alerts/{alert_id}/acknowledge"): {"physician"},
     # issue 14 (medication record): physicians write and stop PRN orders; clinicians read them and give doses
     ("GET", "/api/v1/plans/{plan_id}/prn-orders"): CLINICIANS,
     ("POST", "/api/v1/plans/{plan_id}/prn-orders"): {"physician"},
@@ -108,6 +118,25 @@ POLICY = {
     ("PATCH", "/api/v1/sites/{site_id}"): {"admin"},
     ("PUT", "/api/v1/sites/{site_id}/members/{user_id}"): {"admin"},
     ("DELETE", "/api/v1/sites/{site_id}/members/{user_id}"): {"admin"},
+    # the schedule (issue 13): coordinators and physicians book; staff read; patients read their own
+    ("GET", "/api/v1/chairs"): {"admin", "physician", "nurse", "coordinator"},
+    ("POST", "/api/v1/chairs"): {"admin", "coordinator"},
+    ("PATCH", "/api/v1/chairs/{chair_id}"): {"admin", "coordinator"},
+    ("GET", "/api/v1/sites/{site_id}/hours"): {"admin", "physician", "nurse", "coordinator"},
+    ("PUT", "/api/v1/staff/{user_id}/hours"): {"admin", "coordinator"},
+    ("GET", "/api/v1/staff-absences"): {"admin", "physician", "nurse", "coordinator"},
+    ("POST", "/api/v1/staff-absences"): {"admin", "coordinator"},
+    ("DELETE", "/api/v1/staff-absences/{absence_id}"): {"admin", "coordinator"},
+    ("POST", "/api/v1/appointments"): {"coordinator", "physician"},
+    ("POST", "/api/v1/appointments/proposals"): {"coordinator", "physician"},
+    ("GET", "/api/v1/appointments"): {"coordinator", "physician", "nurse", "patient"},
+    ("GET", "/api/v1/appointments/{appointment_id}"): {"coordinator", "physician", "nurse", "patient"},
+    ("POST", "/api/v1/appointments/{appointment_id}/reschedule"): {"coordinator", "physician"},
+    ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"coordinator", "physician"},
+    ("POST", "/api/v1/appointments/{appointment_id}/no-show"): {"coordinator", "physician", "nurse"},
+    ("GET", "/api/v1/waiting-list"): {"coordinator", "physician", "nurse"},
+    ("POST", "/api/v1/waiting-list"): {"coordinator", "physician"},
+    ("POST", "/api/v1/waiting-list/{entry_id}/remove"): {"coordinator", "physician"},
     ("POST", "/api/v1/account/invitation"): PUBLIC,
     ("POST", "/api/v1/account/password-reset"): PUBLIC,
 }
@@ -158,7 +187,7 @@ def test_every_route_for_every_role(client, headers, clinic, settings, db):
                    preferred_contact="email", consent_to_contact=True))
     params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id,
               "evaluation_id": 1, "plan_id": 1, "session_id": 1, "import_id": 1,
-              "allergy_id": 1, "site_id": 1}
+              "allergy_id": 1, "site_id": 1, "chair_id": 1, "absence_id": 1, "appointment_id": 1, "entry_id": 1, "response_id": 1, "alert_id": 1}
     failures = []
     for (method, path), allowed in POLICY.items():
         url = path.format(**params)

@@ -17,8 +17,10 @@ from fastapi.routing import APIRoute
 from ketaclinic.api import (
     account_links,
     allergies,
+    appointments,
     audit,
     auth,
+    chairs,
     clinic_settings,
     diary,
     evaluations,
@@ -28,6 +30,7 @@ from ketaclinic.api import (
     outcomes,
     patients,
     plans,
+    questionnaires,
     referrals,
     register,
     report_letters,
@@ -45,12 +48,14 @@ from ketaclinic.settings import Settings
 
 API_PREFIX = "/api/v1"
 ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,
+           appointments.router, chairs.router,
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
            clinic_settings.router, research_export.router, report_summaries.router,
            referrals.router, referrals.patient_router, report_letters.router,
            allergies.router, account_links.router, sites.router,
            register.router,
-           medication_orders.router]
+           medication_orders.router,
+           questionnaires.router]
 
 
 class UndeclaredRouteError(RuntimeError):
