@@ -49,12 +49,14 @@ from fhir.resources.R4B.bundle import Bundle
 
 from ketaclinic.clinical.conditions import get_condition, icd10cm_for, snomed_for
 from ketaclinic.clinical.dosing import program_weight_text
+from ketaclinic.clinical.drug_library import adjunct_named
 from ketaclinic.clinical.protocols import get_protocol
 from ketaclinic.clinical.record import EventRow, corrections_by_event, rate_changes_given
 from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
 from ketaclinic.evidence.sources import UnknownSourceError, get_source, ref
 from ketaclinic.interop import fhir_codes as codes
 from ketaclinic.interop import fhir_ids as ids
+from ketaclinic.interop.fhir_adjunct_codes import ALL_ADJUNCT_CODES, adjunct_code
 from ketaclinic.interop.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, Code
 from ketaclinic.interop.fhir_ids import DIARY_QUESTIONNAIRE, DIARY_QUESTIONNAIRE_VERSION, full_url
 from ketaclinic.pharmacology.regimen import Bolus, doses_as_given
@@ -109,7 +111,7 @@ SIDE_EFFECT_SEVERITY = {
 ALERT_SEVERITY = {"critical": "high", "warning": "moderate"}
 
 #: Every coding the export writes beyond :data:`ketaclinic.interop.fhir_codes.ALL_CODES`.
-EXPORT_CODES: tuple[Code, ...] = tuple(SIDE_EFFECT_SEVERITY.values())
+EXPORT_CODES: tuple[Code, ...] = tuple(SIDE_EFFECT_SEVERITY.values()) + ALL_ADJUNCT_CODES  # + the adjuncts' RxNorm
 
 
 # --- the snapshot the service loads -----------------------------------------------------------
@@ -126,6 +128,18 @@ class PatientRow:
     email: str | None = None
     referring_physician: str | None = None
     referring_physician_contact: str | None = None
+    site_id: int | None = None  # the site the patient belongs to (issue 17)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteRow:
+    """A site of the clinic group (issue 17): a FHIR Location managed by the group's Organization."""
+
+    id: int
+    name: str
+    code: str
+    address: str | None = None
+    active: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,6 +186,7 @@ class SessionRow:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     discharged_at: datetime | None = None
+    site_id: int | None = None  # where the session happens (issue 17)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,6 +233,8 @@ class Chart:
     referrals: Sequence[ReferralRow] = ()
     staff: Mapping[int | None, str] = field(default_factory=dict)  # user id -> name (services.staff.staff_names)
     patient_users: frozenset[int] = frozenset()  # user ids that are this patient (diary authors)
+    sites: Mapping[int, SiteRow] = field(default_factory=dict)  # site id -> site (the patient's and sessions')
+    clinic_name: str | None = None  # the clinic group's name (clinic settings): the Organization
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -289,6 +306,31 @@ class _Builder:
         resource.setdefault("id", str(uuid.UUID(url.removeprefix("urn:uuid:"))))
         self.entries.append({"fullUrl": url, "resource": resource})
         return url
+
+    def organization(self) -> dict[str, Any]:
+        """The clinic group as one Organization (once per bundle): it manages every site's Location."""
+        name = self.chart.clinic_name or "KetaClinic clinic"
+        url = self.url("organization", "group")
+        if not any(e["fullUrl"] == url for e in self.entries):
+            self.add("organization", "group", {"resourceType": "Organization", "active": True, "name": name})
+        return {"reference": url, "display": name}
+
+    def location(self, site_id: int | None) -> dict[str, Any] | None:
+        """A site as a Location (once per bundle), managed by the group's Organization; None if unknown."""
+        site = self.chart.sites.get(site_id) if site_id is not None else None
+        if site is None:
+            return None
+        url = self.url("location", site.id)
+        if not any(e["fullUrl"] == url for e in self.entries):
+            location: dict[str, Any] = {
+                "resourceType": "Location", "status": "active" if site.active else "inactive", "mode": "instance",
+                "identifier": [self.identifier("site", site.code)], "name": site.name,
+                "managingOrganization": self.organization(),
+            }
+            if site.address:
+                location["address"] = {"text": site.address}
+            self.add("location", site.id, location)
+        return {"reference": url, "display": site.name}
 
     def practitioner(self, user_id: int | None) -> dict[str, Any] | None:
         """A clinic user as a Practitioner (once per bundle), for signatures and authorship."""
@@ -401,6 +443,8 @@ def _patient(b: _Builder) -> None:
     }
     if telecom:
         patient["telecom"] = telecom
+    if b.chart.sites:  # the clinic group that keeps the record (issue 17)
+        patient["managingOrganization"] = b.organization()
     referrer = getattr(p, "referring_physician", None)
     if referrer:
         practitioner: dict[str, Any] = {"resourceType": "Practitioner", "name": [{"text": referrer}]}
@@ -578,19 +622,27 @@ def _session(b: _Builder, session: Any, events: Sequence[Any]) -> None:
     if session.discharged_at or session.ended_at:
         period["end"] = _iso(session.discharged_at or session.ended_at)
     klass = codes.INPATIENT if inpatient else codes.AMBULATORY
-    encounter = b.add("encounter", session.id, {
+    where = b.location(getattr(session, "site_id", None))  # the site it happens at (issue 17)
+    visit: dict[str, Any] = {
         "resourceType": "Encounter", "status": ENCOUNTER_STATUS[session.state], "class": klass.coding(),
         "type": [{"text": "Low-dose ketamine infusion visit"}], "subject": b.patient_ref, "period": period,
-    })
+    }
+    if where is not None:
+        visit["serviceProvider"] = b.organization()
+        visit["location"] = [{"location": where}]
+    encounter = b.add("encounter", session.id, visit)
     if session.started_at is None:
         return
     done = session.state in ("observing", "discharged")
-    b.add("procedure", session.id, {
+    procedure: dict[str, Any] = {
         "resourceType": "Procedure", "status": "completed" if done else "in-progress",
         "code": {"text": "Low-dose ketamine infusion for chronic pain (monitored)"},
         "subject": b.patient_ref, "encounter": {"reference": encounter},
         "performedPeriod": {k: v for k, v in (("start", _iso(session.started_at)), ("end", _iso(session.ended_at))) if v},
-    })
+    }
+    if where is not None:
+        procedure["location"] = where
+    b.add("procedure", session.id, procedure)
     given = _administrations(b, session, events, encounter)
     fixes = corrections_by_event(events)
     amendments: dict[int, list[Any]] = {}
@@ -624,15 +676,17 @@ def _session(b: _Builder, session: Any, events: Sequence[Any]) -> None:
             payload = {**payload, **fix}
             drug = payload.get("drug", "medication")
             is_ketamine = drug.strip().lower().startswith("ketamine")
-            coded = ({"coding": [codes.KETAMINE_ATC.coding()], "text": drug}
-                     if is_ketamine else {"text": drug})
+            adjunct = None if is_ketamine else adjunct_named(drug)  # the adjunct library's drugs carry RxNorm (issue 14)
+            rxnorm = adjunct_code(adjunct.id) if adjunct is not None else None
+            coded = ({"coding": [codes.KETAMINE_ATC.coding()], "text": drug} if is_ketamine
+                     else {"coding": [rxnorm.coding()], "text": drug} if rxnorm is not None else {"text": drug})
             unit = payload.get("unit") or "mg"
             resource: dict[str, Any] = {
                 "resourceType": "MedicationAdministration", "status": "completed", "subject": b.patient_ref,
                 "context": {"reference": encounter}, "effectiveDateTime": _iso(event.recorded_at),
                 "medicationReference": {"reference": f"#med-{event.id}"},
                 "contained": [{"resourceType": "Medication", "id": f"med-{event.id}", "code": coded,
-                               "batch": {"lotNumber": payload.get("lot_number")}}],
+                               **({"batch": {"lotNumber": payload["lot_number"]}} if payload.get("lot_number") else {})}],
                 "dosage": {"route": _route(payload.get("route")),
                            "dose": {"value": payload.get("dose"), "unit": unit, "system": UCUM,
                                     "code": UCUM_OF_UNIT.get(unit, unit)}},
