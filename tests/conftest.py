@@ -223,6 +223,9 @@ def build_clinic(db, own, other) -> Clinic:
         seed = Actor(user_id=None, username="seed", role="coordinator", ip="127.0.0.1",
                      site_ids=(default_site_id(session),))
     own_view, other_view = create_patient(db, seed, own), create_patient(db, seed, other)
+    from tests.consent_support import sign_consent  # issue 13: consent signed before any course starts
+
+    sign_consent(db, own_view.id), sign_consent(db, other_view.id)
     actors = {}
     for role in ("admin", "physician", "nurse", "coordinator", "patient"):
         view = create_user(db, Actor.system("tests"), UserCreate(

@@ -43,11 +43,12 @@ def _register_commands() -> None:
         screen,
         simulate,
         tci,
+        worker,
     )
 
     # report_letters and report_summaries add their commands to ``report``'s sub-app when imported
     del report_letters, report_summaries
-    for module in (codes, demo, discharge, dose, export, monitor, records, register, report, research, score, screen, simulate, tci):
+    for module in (codes, demo, discharge, dose, export, monitor, records, register, report, research, score, screen, simulate, tci, worker):
         module.register(app)
 
 

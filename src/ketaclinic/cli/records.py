@@ -46,6 +46,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (stateless; share the database)")] = 1,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the outbox worker (reminders) in this "
+                                            "process: `ketaclinic worker` runs it elsewhere")] = False,
 ) -> None:
     """Serve the web UI and the API."""
     import uvicorn
@@ -65,6 +67,10 @@ def serve(
         db.dispose()
     # Forwarded headers are the app's business (KETACLINIC_TRUSTED_PROXIES, api.security): uvicorn's own
     # handling would believe any local process.
+    if not no_worker:  # issue 13: the outbox worker in a thread of this process (services/worker.py)
+        from ketaclinic.services.worker import start_in_thread
+
+        start_in_thread(settings)
     uvicorn.run("ketaclinic.api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=False, log_level="info")
 

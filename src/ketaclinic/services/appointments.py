@@ -65,6 +65,7 @@ from ketaclinic.services.clinic_settings import (
     current_minimum_observation_min,
     current_schedule_policy,
 )
+from ketaclinic.services import reminders
 from ketaclinic.services.common import (
     audit,
     check_version,
@@ -489,6 +490,7 @@ def book(db: Database, actor: Actor, data: AppointmentIn, *, clinic_timezone: st
                    "end": a.end_at.isoformat(), "chair_id": a.chair_id, "nurse_id": a.nurse_id,
                    "session_id": a.session_id, "series_id": a.series_id, "series_index": a.series_index})
         uow.flush()
+        reminders.on_booked(uow, made, now)  # issue 13: the confirmation and reminders, in this transaction
         return AppointmentList(items=[AppointmentView.of(a) for a in made])
 
 
@@ -569,6 +571,7 @@ def reschedule(db: Database, actor: Actor, appointment_id: int, expected_version
               {"from": before, "to": {"start": moved.start.isoformat(), "chair_id": moved.chair_id,
                                       "nurse_id": moved.nurse_id, "physician_id": moved.physician_id},
                "reason": data.reason, "session_id": appointment.session_id})
+        reminders.on_rescheduled(uow, appointment, datetime.fromisoformat(before["start"]), now)  # issue 13
         return AppointmentView.of(appointment)
 
 
@@ -592,6 +595,7 @@ def cancel(db: Database, actor: Actor, appointment_id: int, expected_version: in
         uow.flush()
         audit(uow, actor, "appointment.cancel", "appointment", appointment.id,
               {"reason": data.reason, "session_id": appointment.session_id})
+        reminders.on_cancelled(uow, appointment, now)  # issue 13: pending reminders cancelled, a notice queued
         return AppointmentView.of(appointment)
 
 
@@ -618,6 +622,7 @@ def mark_no_show(db: Database, actor: Actor, appointment_id: int, expected_versi
         uow.flush()
         audit(uow, actor, "appointment.no_show", "appointment", appointment.id,
               {"note": data.note, "session_id": appointment.session_id})
+        reminders.on_no_show(uow, appointment, now)  # issue 13: the note after a missed appointment
         return AppointmentView.of(appointment)
 
 
