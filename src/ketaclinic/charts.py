@@ -138,3 +138,22 @@ def kaplan_meier_chart(rows: list[dict[str, Any]], width: int = 560, height: int
     line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(
         x="day:Q", y="survival:Q", color="group:N")
     return alt.layer(band, line).properties(width=width, height=height)
+
+
+def questionnaire_trend_chart(points: list[dict[str, Any]], max_total: int, title: str, bands: list[dict[str, Any]] | None = None,
+                              width: int = 560, height: int = 200) -> alt.LayerChart:
+    """A questionnaire's totals over time (issue 15), with the instrument's band edges as faint rules.
+
+    ``points``: ``[{"at": "2026-01-05T10:00:00+00:00", "total": 12}, ...]``; ``bands``: ``[{"low", "label"}]``.
+    """
+    rows = [{"at": p["at"], "total": float(p["total"])} for p in points]
+    x = alt.X("at:T", title="date", axis=alt.Axis(format="%d %b %Y"))
+    y = alt.Y("total:Q", title=f"{title} total (0-{max_total})", scale=alt.Scale(domain=[0, max_total]))
+    layers: list[alt.Chart] = []
+    edges = [{"y": b["low"], "band": b["label"]} for b in (bands or []) if b["low"] > 0]
+    if edges:
+        layers.append(alt.Chart(alt.Data(values=edges)).mark_rule(color="#9e9e9e", strokeDash=[2, 3]).encode(y="y:Q"))
+    layers.append(alt.Chart(alt.Data(values=rows))
+                  .mark_line(color="#0d47a1", strokeWidth=2, point=alt.OverlayMarkDef(size=50, color="#0d47a1"))
+                  .encode(x=x, y=y))
+    return alt.layer(*layers).properties(width=width, height=height)

@@ -31,6 +31,7 @@ from ketaclinic.web.views import (
     plans,
     portal,
     public,
+    questionnaires,
     referrals,
     report_letters,
     report_summaries,
@@ -41,7 +42,7 @@ from ketaclinic.web.websession import WebSessionMiddleware
 
 STATIC = Path(__file__).parent / "static"
 VIEW_MODULES = (auth, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
-                report_summaries, research_export, report_letters, referrals, medication_orders)
+                report_summaries, research_export, report_letters, referrals, medication_orders, questionnaires)
 
 
 def _is_page(request: Request) -> bool:

@@ -42,7 +42,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
               ("/admin/drug-library", "Drug library"),
               ("/admin/settings", "Clinic settings"), ("/admin/audit", "Audit log"),
               ("/admin/research-export", "Research export")],
-    "patient": [("/me", "My diary"), ("/me/sessions", "My sessions")],
+    "patient": [("/me", "My diary"), ("/me/questionnaires", "Questionnaires"), ("/me/sessions", "My sessions")],
 }
 
 
