@@ -20,6 +20,7 @@ from ketaclinic.api import (
     appointments,
     audit,
     auth,
+    billing,
     chairs,
     clinic_settings,
     diary,
@@ -52,7 +53,7 @@ ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.r
            evaluations.router, plans.router, sessions.router, diary.router, outcomes.router, fhir.router,
            clinic_settings.router, research_export.router, report_summaries.router,
            referrals.router, referrals.patient_router, report_letters.router,
-           allergies.router, account_links.router, sites.router,
+           allergies.router, account_links.router, sites.router, billing.router,
            register.router,
            medication_orders.router,
            questionnaires.router]
