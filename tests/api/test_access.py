@@ -113,6 +113,21 @@ POLICY = {
     ("POST", "/api/v1/users/invitations"): {"admin", "coordinator"},
     ("POST", "/api/v1/users/{user_id}/password-reset"): {"admin"},
     ("GET", "/api/v1/sites"): {"admin", "physician", "nurse", "coordinator"},
+    # billing (issue 15): the coordinator runs it; the admin keeps the price lists; the physician picks the E/M level
+    ("GET", "/api/v1/sites/{site_id}/price-list"): {"admin", "coordinator"},
+    ("PUT", "/api/v1/sites/{site_id}/price-list"): {"admin"},
+    ("POST", "/api/v1/evaluations/{evaluation_id}/em-code"): {"physician"},
+    ("GET", "/api/v1/invoices"): {"coordinator"},
+    ("POST", "/api/v1/invoices"): {"coordinator"},
+    ("GET", "/api/v1/invoices/{number}"): {"coordinator"},
+    ("POST", "/api/v1/invoices/{number}/void"): {"coordinator"},
+    ("POST", "/api/v1/invoices/{number}/payments"): {"coordinator"},
+    ("POST", "/api/v1/invoices/{number}/refunds"): {"coordinator"},
+    ("POST", "/api/v1/payments/{payment_id}/reverse"): {"coordinator"},
+    ("GET", "/api/v1/invoices/{number}/superbill.pdf"): {"coordinator"},
+    ("GET", "/api/v1/invoices/{number}/receipt.pdf"): {"coordinator"},
+    ("GET", "/api/v1/patients/{patient_id}/billing"): {"coordinator"},
+    ("GET", "/api/v1/billing/export.csv"): {"coordinator"},
     ("POST", "/api/v1/sites"): {"admin"},
     ("GET", "/api/v1/sites/{site_id}"): {"admin"},
     ("PATCH", "/api/v1/sites/{site_id}"): {"admin"},
@@ -187,7 +202,8 @@ def test_every_route_for_every_role(client, headers, clinic, settings, db):
                    preferred_contact="email", consent_to_contact=True))
     params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id,
               "evaluation_id": 1, "plan_id": 1, "session_id": 1, "import_id": 1,
-              "allergy_id": 1, "site_id": 1, "chair_id": 1, "absence_id": 1, "appointment_id": 1, "entry_id": 1, "response_id": 1, "alert_id": 1}
+              "allergy_id": 1, "site_id": 1, "chair_id": 1, "absence_id": 1, "appointment_id": 1, "entry_id": 1, "response_id": 1, "alert_id": 1,
+              "number": "MAIN-000001", "payment_id": 1}
     failures = []
     for (method, path), allowed in POLICY.items():
         url = path.format(**params)
