@@ -153,10 +153,23 @@ def kaplan_meier(records: list[DurabilityRecord], alpha: float = 0.05) -> Kaplan
     """Kaplan-Meier probability of still having relief over time (lifelines), with its confidence band."""
     if not records:
         raise ValueError("no durability records to estimate from")
+    counts: dict[tuple[float, bool], int] = defaultdict(int)
+    for r in records:
+        counts[(r.duration_days, r.event_observed)] += 1
+    return kaplan_meier_grouped([(days, lost, n) for (days, lost), n in sorted(counts.items())], alpha)
+
+
+def kaplan_meier_grouped(groups: list[tuple[float, bool, int]], alpha: float = 0.05) -> KaplanMeierTable:
+    """:func:`kaplan_meier` from ``(duration_days, event_observed, patients)`` groups: the same estimate
+    and band (the estimator only sees how many patients lost relief or were censored at each time), for a
+    cohort counted by the database instead of listed patient by patient (issue 17)."""
+    groups = [(float(days), bool(lost), int(n)) for days, lost, n in groups if n > 0]
+    if not groups:
+        raise ValueError("no durability records to estimate from")
     from lifelines import KaplanMeierFitter
 
     kmf = KaplanMeierFitter(alpha=alpha)
-    kmf.fit([r.duration_days for r in records], event_observed=[r.event_observed for r in records])
+    kmf.fit([g[0] for g in groups], event_observed=[g[1] for g in groups], weights=[g[2] for g in groups])
     sf = kmf.survival_function_.iloc[:, 0]
     ci = kmf.confidence_interval_survival_function_
     median = float(kmf.median_survival_time_)
@@ -166,8 +179,8 @@ def kaplan_meier(records: list[DurabilityRecord], alpha: float = 0.05) -> Kaplan
         ci_lower=tuple(float(x) for x in ci.iloc[:, 0].to_numpy()),
         ci_upper=tuple(float(x) for x in ci.iloc[:, 1].to_numpy()),
         median_days=median if math.isfinite(median) else None,
-        n=len(records),
-        events=sum(r.event_observed for r in records),
+        n=sum(g[2] for g in groups),
+        events=sum(g[2] for g in groups if g[1]),
     )
 
 

@@ -30,6 +30,7 @@ from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.sessions import InfusionSession
+from ketaclinic.services import course_summaries
 from ketaclinic.services.clinic_settings import current_booster_policy
 from ketaclinic.services.common import (
     Page,
@@ -173,6 +174,7 @@ def add_entry(db: Database, actor: Actor, data: DiaryIn, *, now: datetime | None
         uow.flush()
         audit(uow, actor, "diary.create", "diary_entry", entry.id,
               {"patient_id": patient.id, "amends": data.amends_id, "mme_per_day": mme})
+        course_summaries.refresh(uow, patient.id)  # the outcome summary moves with the diary (issue 17)
         return view_of(entry)
 
 

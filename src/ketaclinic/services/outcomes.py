@@ -24,13 +24,15 @@ period are counted from the events of the sessions *started* in it
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.follow_up import DEFAULT_BOOSTER_POLICY
@@ -38,26 +40,28 @@ from ketaclinic.clinical.follow_up import DiaryEntry as CoreDiaryEntry
 from ketaclinic.clinical.outcomes import (
     AdverseEventSummary,
     DurabilityRecord,
-    PatientOutcome,
+    GroupSummary,
     adverse_event_summary,
     classify_response,
-    cohort_summary,
     comparators_for,
     durability_record,
-    kaplan_meier,
+    kaplan_meier_grouped,
 )
 from ketaclinic.clinical.record import EventRow
+from ketaclinic.records.course_summaries import CourseSummary
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.diary import effective_days
-from ketaclinic.services.errors import ValidationFailed
+from ketaclinic.services.errors import Forbidden, ValidationFailed
 from ketaclinic.services.patient_facts import PatientFacts, load_patient_facts
 from ketaclinic.services.patients import load_patient
+from ketaclinic.services.sites import may_see_site, site_bound
 
 COHORT_ROLES = ("physician", "nurse")
+NO_SIGNED_EVALUATION = "no signed evaluation"
 REPORT_ROLES = ("physician", "nurse", "patient")
 FOLLOW_UP_DAYS = 28
 MIN_FOLLOW_UP_ENTRIES = 3
@@ -101,7 +105,7 @@ class PatientReport(BaseModel):
     message: str
 
 
-def _course_end(days: list[date]) -> tuple[date, date | None]:
+def course_end_and_booster(days: list[date]) -> tuple[date, date | None]:
     """The last day of the initial course and the first booster day (None if no booster yet)."""
     gap = DEFAULT_BOOSTER_POLICY.min_interval_days
     end = days[0]
@@ -122,7 +126,7 @@ def course_of(facts: PatientFacts, today: date | None = None) -> PatientCourse |
     """The course and follow-up from facts already loaded (the cohort loads every patient's at once)."""
     evaluation = facts.evaluation
     if evaluation is None:
-        return "no signed evaluation"
+        return NO_SIGNED_EVALUATION
     pain = (evaluation.screening_input or {}).get("pain") or {}
     baseline = pain.get("nrs_now")
     if not baseline:
@@ -130,7 +134,7 @@ def course_of(facts: PatientFacts, today: date | None = None) -> PatientCourse |
     sessions = facts.discharged_days
     if not sessions:
         return "no completed session"
-    end, booster = _course_end(sessions)
+    end, booster = course_end_and_booster(sessions)
     days: list[CoreDiaryEntry] = effective_days(facts.diary)
     if today is not None:
         days = [d for d in days if d.day <= today]
@@ -143,15 +147,16 @@ def course_of(facts: PatientFacts, today: date | None = None) -> PatientCourse |
 
 
 @lru_cache(maxsize=256)
-def _km_of(records: tuple[DurabilityRecord, ...]) -> dict[str, Any]:
-    """Kaplan-Meier of these records. A pure function of frozen records, so the same cohort is not
-    refitted on every page view (lifelines' fit is most of the page's time); a worker keeps only
-    this cache, which any other worker can rebuild (design.md 7)."""
-    return kaplan_meier(list(records)).as_dict()
+def _km_of(groups: tuple[tuple[float, bool, int], ...]) -> dict[str, Any]:
+    """Kaplan-Meier of these ``(days, relief lost, patients)`` groups. A pure function of a small tuple, so
+    the same cohort is not refitted on every page view (lifelines' fit is most of the page's time); a
+    worker keeps only this cache, which any other worker can rebuild (design.md 7)."""
+    return kaplan_meier_grouped(list(groups)).as_dict()
 
 
-def _km(records: list[DurabilityRecord]) -> dict[str, Any] | None:
-    return copy.deepcopy(_km_of(tuple(records))) if records else None
+def _km(groups: Counter[tuple[float, bool]]) -> dict[str, Any] | None:
+    return copy.deepcopy(_km_of(tuple((d, lost, n) for (d, lost), n in sorted(groups.items()) if n))) \
+        if sum(groups.values()) else None
 
 
 def _comparator(c: Any) -> dict[str, Any]:
@@ -170,57 +175,188 @@ def _in_range(day: date, start: date | None, end: date | None) -> bool:
     return (start is None or day >= start) and (end is None or day <= end)
 
 
-def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None, today: date | None = None,
-                    start: date | None = None, end: date | None = None) -> dict[str, Any]:
-    """The clinic's cohort: responders at 30 %/50 %, durability (Kaplan-Meier), by condition, with comparators.
+def site_scope(actor: Actor, site_id: int | None = None) -> tuple[int, ...] | None:
+    """The sites a cohort covers: one of the actor's (``site_id``), else all of theirs; None: every site
+    (the system actor). Another site is refused (403 ``site_not_yours``)."""
+    if site_id is not None:
+        if not may_see_site(actor, site_id):
+            raise Forbidden("you do not work at that site: choose one of your sites", code="site_not_yours",
+                            field="site_id")
+        return (site_id,)
+    return tuple(actor.site_ids) if site_bound(actor) else None
 
-    With ``start``/``end`` only the courses that ended in that range (inclusive) count, and a patient
-    without an assessable course is listed only when their sessions ended in it.
-    """
-    require_role(actor, *COHORT_ROLES)
-    check_range(start, end)
+
+@dataclass
+class _Tally:
+    """What the cohort page shows, counted: the same totals whether they come from the summaries (by
+    the database) or from the records (patient by patient, :func:`cohort_from_records`)."""
+
+    courses: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    # condition -> [assessable, responders_30, responders_50, two_point]
+    groups: dict[str, list[int]] = field(default_factory=dict)
+    km: dict[str, Counter[tuple[float, bool]]] = field(default_factory=dict)  # condition -> (days, lost) -> n
+
+    def course(self, condition: str, assessable: int, r30: int, r50: int, two: int, n: int = 1) -> None:
+        self.courses += n
+        if assessable:
+            g = self.groups.setdefault(condition, [0, 0, 0, 0])
+            for i, value in enumerate((assessable, r30, r50, two)):
+                g[i] += value
+
+    def durability(self, condition: str, days: float, lost: bool, n: int = 1) -> None:
+        self.km.setdefault(condition, Counter())[(float(days), bool(lost))] += n
+
+    def add_row(self, row: dict[str, Any], condition: str | None, start: date | None, end: date | None,
+                ranged: bool) -> None:
+        """One patient's summary values (:func:`ketaclinic.services.course_summaries.summary_values`)."""
+        if row["reason"] is not None:
+            if ranged and not (row["course_end"] is not None and _in_range(row["course_end"], start, end)):
+                return
+            self.reasons[row["reason"]] += 1
+            return
+        if (condition is not None and row["condition"] != condition) or not _in_range(row["course_end"], start, end):
+            return
+        assessable = row["followup_nrs"] is not None
+        self.course(row["condition"], int(assessable), int(bool(row["responder_30"])), int(bool(row["responder_50"])),
+                    int(bool(row["two_point"])))
+        if row["relief_days"] is not None:
+            self.durability(row["condition"], row["relief_days"], row["relief_lost"])
+
+    @property
+    def assessable(self) -> int:
+        return sum(g[0] for g in self.groups.values())
+
+
+def _tally_summaries(uow: Session, sites: tuple[int, ...] | None, condition: str | None, today: date | None,
+                     start: date | None, end: date | None) -> _Tally:
+    """The cohort from the per-course summaries: a handful of grouped queries, whatever the clinic's size.
+    A row whose diary goes past ``today`` (a report "as of" an earlier day) is recomputed from the records
+    as of that day, so the answer is what the records said then."""
+    from ketaclinic.services.course_summaries import compute
+
+    cs = CourseSummary
     ranged = start is not None or end is not None
-    with unit_of_work(db) as uow:
-        ids = uow.execute(select(Patient.id).order_by(Patient.id)).scalars().all()
-        facts = load_patient_facts(uow, ids)  # three queries for the whole clinic, not three per patient
-        courses: list[PatientCourse] = []
-        reasons: dict[str, int] = {}
-        for pid in ids:
-            course = course_of(facts[pid], today)
-            if isinstance(course, str):
-                days = facts[pid].discharged_days
-                if ranged and not (days and _in_range(_course_end(days)[0], start, end)):
-                    continue  # no course in the range: not part of this period's cohort
-                reasons[course] = reasons.get(course, 0) + 1
-            elif (condition is None or course.condition == condition) and _in_range(course.course_end, start, end):
-                courses.append(course)
-        assessable = [c for c in courses if c.followup_nrs is not None]
-        reasons_follow = len(courses) - len(assessable)
-        audit(uow, actor, "outcomes.read", "cohort", None,
-              {"patients": len(courses), "assessable": len(assessable), "condition": condition,
-               **({"start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
-                  if ranged else {})})
-    summary = cohort_summary([PatientOutcome(str(c.patient_id), c.condition, c.baseline_nrs, c.followup_nrs)
-                              for c in assessable if c.followup_nrs is not None])
-    records = [c.durability for c in courses if c.durability is not None]
+    scope = [] if sites is None else [cs.site_id.in_(sites)]
+    stale: list[int] = []
+    if today is not None:
+        stale = list(uow.execute(select(cs.patient_id).where(*scope, cs.last_diary_day > today)).scalars())
+    fresh = [*scope, cs.patient_id.not_in(stale)] if stale else scope
+    tally = _Tally()
+    period = [cs.course_end >= start] if start is not None else []
+    period += [cs.course_end <= end] if end is not None else []
+    reasons = select(cs.reason, func.count()).where(*fresh, cs.reason.is_not(None), *period).group_by(cs.reason)
+    tally.reasons.update(dict(uow.execute(reasons).tuples().all()))
+    if not ranged:  # a patient with nothing recorded has no row: no signed evaluation yet
+        patients = select(func.count()).select_from(Patient)
+        patients = patients.where(Patient.site_id.in_(sites)) if sites is not None else patients
+        missing = uow.execute(patients).scalar_one() - uow.execute(select(func.count()).select_from(cs)
+                                                                     .where(*scope)).scalar_one()
+        if missing:
+            tally.reasons[NO_SIGNED_EVALUATION] += missing
+    courses = [*fresh, cs.reason.is_(None), *period] + ([cs.condition == condition] if condition is not None else [])
+    one = sa.case((cs.followup_nrs.is_not(None), 1), else_=0)
+
+    def true(column: Any) -> Any:
+        return func.sum(sa.case((column.is_(True), 1), else_=0))
+
+    for name, n, assessable, r30, r50, two in uow.execute(
+            select(cs.condition, func.count(), func.sum(one), true(cs.responder_30), true(cs.responder_50),
+                   true(cs.two_point)).where(*courses).group_by(cs.condition)).tuples():
+        tally.course(name, int(assessable or 0), int(r30 or 0), int(r50 or 0), int(two or 0), n=int(n))
+    for name, days, lost, n in uow.execute(
+            select(cs.condition, cs.relief_days, cs.relief_lost, func.count())
+            .where(*courses, cs.relief_days.is_not(None)).group_by(cs.condition, cs.relief_days, cs.relief_lost)).tuples():
+        tally.durability(name, days, lost, int(n))
+    if stale:
+        for row in compute(uow, stale, today=today):
+            tally.add_row(row, condition, start, end, ranged)
+    return tally
+
+
+def cohort_from_records(uow: Session, sites: tuple[int, ...] | None, *, condition: str | None = None,
+                        today: date | None = None, start: date | None = None, end: date | None = None) -> _Tally:
+    """The cohort computed patient by patient from the records (every evaluation, session and diary entry
+    of the clinic): what the summaries must agree with (tests/services/test_course_summaries.py). Not for a
+    request: it reads the whole clinic."""
+    from ketaclinic.services.course_summaries import summary_values
+
+    ranged = start is not None or end is not None
+    query = select(Patient.id, Patient.site_id).order_by(Patient.id)
+    if sites is not None:
+        query = query.where(Patient.site_id.in_(sites))
+    patients = dict(uow.execute(query).tuples().all())
+    facts = load_patient_facts(uow, list(patients))  # three queries for the whole clinic, not three per patient
+    tally = _Tally()
+    for pid, site in patients.items():
+        days = facts[pid].discharged_days
+        row = summary_values(pid, site, course_of(facts[pid], today), days, None)
+        tally.add_row(row, condition, start, end, ranged)
+    return tally
+
+
+def _present(tally: _Tally, ranged: bool, start: date | None, end: date | None) -> dict[str, Any]:
+    overall = _group_summary([tally.groups[c] for c in tally.groups])
     by_condition: dict[str, Any] = {}
-    for name, group in summary.by_condition.items():
+    for name in sorted(tally.groups):
         by_condition[name] = {
-            **group.as_dict(),
-            "durability": _km([r for r in records if r.condition == name]),
+            **_group_summary([tally.groups[name]]).as_dict(),
+            "durability": _km(tally.km.get(name, Counter())),
             "comparators": [_comparator(c) for c in comparators_for(name)],
         }
+    everyone: Counter[tuple[float, bool]] = Counter()
+    for groups in tally.km.values():
+        everyone.update(groups)
+    reasons_follow = tally.courses - tally.assessable
     return {
         "definitions": DEFINITIONS,
-        "patients_with_a_course": len(courses),
-        "assessable": len(assessable),
-        "not_assessable": {**reasons, **({"follow-up diary too short": reasons_follow} if reasons_follow else {})},
-        "overall": summary.overall.as_dict(),
+        "patients_with_a_course": tally.courses,
+        "assessable": tally.assessable,
+        "not_assessable": {**dict(tally.reasons), **({"follow-up diary too short": reasons_follow}
+                                                     if reasons_follow else {})},
+        "overall": overall.as_dict(),
         "by_condition": by_condition,
-        "durability": _km(records),
+        "durability": _km(everyone),
         "caveats": CAVEATS,
         **({"range": {"start": start, "end": end}} if ranged else {}),
     }
+
+
+def _group_summary(groups: list[list[int]]) -> GroupSummary:
+    return GroupSummary(*(sum(g[i] for g in groups) for i in range(4)))
+
+
+def cohort_outcomes(db: Database, actor: Actor, *, condition: str | None = None, today: date | None = None,
+                    start: date | None = None, end: date | None = None, site_id: int | None = None) -> dict[str, Any]:
+    """The clinic's cohort: responders at 30 %/50 %, durability (Kaplan-Meier), by condition, with comparators.
+
+    Read from the per-course summaries of the actor's sites (``site_id``: one of them), never from the
+    whole clinic's records (issue 17). With ``start``/``end`` only the courses that ended in that range
+    (inclusive) count, and a patient without an assessable course is listed only when their sessions
+    ended in it.
+    """
+    require_role(actor, *COHORT_ROLES)
+    check_range(start, end)
+    sites = site_scope(actor, site_id)
+    ranged = start is not None or end is not None
+    with unit_of_work(db) as uow:
+        tally = _tally_summaries(uow, sites, condition, today, start, end)
+        audit(uow, actor, "outcomes.read", "cohort", None,
+              {"patients": tally.courses, "assessable": tally.assessable, "condition": condition,
+               **({"site_id": site_id} if site_id is not None else {}),
+               **({"start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
+                  if ranged else {})})
+    return _present(tally, ranged, start, end)
+
+
+def cohort_outcomes_from_records(uow: Session, sites: tuple[int, ...] | None, *, condition: str | None = None,
+                                 today: date | None = None, start: date | None = None,
+                                 end: date | None = None) -> dict[str, Any]:
+    """:func:`cohort_outcomes`' answer computed from the records (the reference the summaries are checked
+    against; no role check or audit: tests and operators only)."""
+    ranged = start is not None or end is not None
+    return _present(cohort_from_records(uow, sites, condition=condition, today=today, start=start, end=end),
+                    ranged, start, end)
 
 
 def _day_start(day: date) -> datetime:

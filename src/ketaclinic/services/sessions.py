@@ -80,6 +80,7 @@ from ketaclinic.records.db import Database
 from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.services import course_summaries
 from ketaclinic.services.auth import authenticate
 from ketaclinic.services.clinic_settings import (
     current_bedside_bolus_rule,
@@ -677,6 +678,7 @@ def cancel_session(db: Database, actor: Actor, session_id: int, expected_version
         _move(uow, actor, session, "cancel", expected_version, now, {"reason": data.reason})
         uow.flush()
         audit(uow, actor, "session.cancel", "session", session.id, {"reason": data.reason})
+        course_summaries.refresh(uow, session.patient_id)
         return view_of(uow, actor, session)
 
 
@@ -735,6 +737,7 @@ def discharge_session(db: Database, actor: Actor, session_id: int, expected_vers
             _move(uow, actor, session, "discharge", session.version, now)
             uow.flush()
             audit(uow, actor, "session.discharge", "session", session.id)
+            course_summaries.refresh(uow, session.patient_id)  # the outcome summary moves with it (issue 17)
             view = view_of(uow, actor, session)
     if refusal is not None:
         raise refusal
