@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import DEMO_MARK, Patient
 from ketaclinic.records.users import User
+from ketaclinic.services import consent as consent_service
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import follow_up as follow_up_service
@@ -224,6 +225,7 @@ class _Clinic:
             referring_physician_contact=f"Synthetic Family Practice {index % 5 + 1}, 1 Example Street; "
                                         f"referrals{index % 5 + 1}@example.invalid"), now=start)
         self.count("patients")
+        consent_service.seed_demo_consent(self.db, view.id, now=start, contact=index % 6 != 5)  # issue 13
         if index == self.patient_user_index:  # the ``patient`` login belongs to this chart and writes its diary
             self.actors[f"patient:{view.id}"] = self.user("patient", "patient", view.id)
             self.patient_user_patient = view.id

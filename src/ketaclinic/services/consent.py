@@ -383,3 +383,30 @@ def set_contact_preferences(db: Database, actor: Actor, patient_id: int, data: C
         return ContactView(patient_id=patient.id, contact_consent=patient.contact_consent,
                            contact_consent_at=patient.contact_consent_at, reminders_opt_out=patient.reminders_opt_out,
                            email=patient.email)
+
+
+# --- the synthetic demo clinic ----------------------------------------------------------------------------
+
+#: The drawn mark of every synthetic demo signature (a plain zig-zag: it is nobody's hand)
+DEMO_SIGNATURE_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 300 100" width="300" height="100">'
+                      '<path d="M 20,70 C 50,10 80,90 110,40 C 140,10 170,80 210,45 L 270,60" fill="none" '
+                      'stroke="rgb(0, 0, 0)" stroke-width="2.5" stroke-linecap="round"/></svg>')
+
+
+def seed_demo_consent(db: Database, patient_id: int, *, now: datetime, contact: bool = True) -> None:
+    """A demo patient signed the current consent on the clinic's tablet and agreed to be contacted
+    (``demo.py`` calls this once per patient; everything about it is synthetic)."""
+    with unit_of_work(db) as uow:
+        patient = uow.get(Patient, patient_id)
+        assert patient is not None
+        document = current_document_row(uow)
+        uow.add(ConsentSignature(
+            patient_id=patient.id, site_id=patient.site_id, document_id=document.id, document_version=document.version,
+            document_sha256=document.sha256, typed_name=f"{patient.given_name} {patient.family_name}",
+            signature_svg=DEMO_SIGNATURE_SVG, signed_at=now, channel="tablet", signed_in_user_id=None,
+            witness_user_id=None, witness_name="Synthetic demo witness", created_at=now))
+        if contact:
+            patient.contact_consent, patient.contact_consent_at = True, now
+        uow.flush()
+        audit(uow, Actor.system("demo"), "consent.sign", "patient", patient.id,
+              {"document_version": document.version, "channel": "tablet", "demo": True, "contact_consent": contact})
