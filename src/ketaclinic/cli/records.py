@@ -38,8 +38,16 @@ def migrate() -> None:
     settings = _settings()
     revision = upgrade(settings.database_url)
     repaired = ensure_guards(settings.database_url)
+    from ketaclinic.records.db import Database
+    from ketaclinic.services.course_summaries import rebuild_if_empty
+
+    db = Database(settings.database_url)
+    try:  # a database with history before migration 0019 gets its outcome summaries (issue 17)
+        summaries = rebuild_if_empty(db)
+    finally:
+        db.dispose()
     emit({"migrated": True, "revision": revision, "database": redacted(settings.database_url),
-          "guards": {"intact": not repaired, "repaired": repaired}})
+          "guards": {"intact": not repaired, "repaired": repaired}, "course_summaries_built": summaries})
 
 
 def serve(

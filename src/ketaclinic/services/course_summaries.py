@@ -24,6 +24,8 @@ from ketaclinic.records.course_summaries import CourseSummary
 from ketaclinic.records.db import Database
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.patients import Patient
+from ketaclinic.services.common import audit
+from ketaclinic.services.context import Actor
 
 REBUILD_BATCH = 500
 
@@ -123,4 +125,6 @@ def rebuild_if_empty(db: Database) -> int:
             return 0
         if not uow.execute(select(func.count()).select_from(Evaluation)).scalar_one():
             return 0
-        return rebuild(uow)
+        written = rebuild(uow)
+        audit(uow, Actor.system("migrate"), "outcomes.summaries.rebuild", "cohort", None, {"rows": written})
+        return written
