@@ -27,12 +27,14 @@ def list_entries(
     record_id: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[QueryMoment | None, Query(description=f"From (inclusive): {MOMENT_WORDS}")] = None,
     until: Annotated[QueryMoment | None, Query(description=f"Until (exclusive; a day: to its end): {MOMENT_WORDS}")] = None,
+    site_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only the entries about this site")] = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Page[service.AuditEntryView]:
     tz = settings_of(request).timezone
     filters = service.AuditFilter(user_id=user_id, username=username, action=action, record_type=record_type,
-                                  record_id=record_id, since=bound(since, tz), until=bound(until, tz, upper=True))
+                                  record_id=record_id, since=bound(since, tz), until=bound(until, tz, upper=True),
+                                  site_id=site_id)
     return service.list_audit(db_of(request), actor, filters, limit=limit, cursor=cursor)
 
 

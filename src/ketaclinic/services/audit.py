@@ -37,6 +37,7 @@ class AuditEntryView(BaseModel):
     detail: dict[str, Any]
     prev_hash: str
     hash: str
+    site_id: int | None = None  # the site the entry is about (issue 17); None: no site
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditEntryView:
@@ -52,6 +53,7 @@ class AuditFilter(BaseModel):
     record_id: Text | None = None
     since: datetime | None = None
     until: datetime | None = None
+    site_id: int | None = None
 
 
 def list_audit(db: Database, actor: Actor, filters: AuditFilter, *, limit: int | None = None,
@@ -64,7 +66,7 @@ def list_audit(db: Database, actor: Actor, filters: AuditFilter, *, limit: int |
         query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit + 1)
         if before is not None:
             query = query.where(AuditEntry.seq < before)
-        for name in ("user_id", "username", "action", "record_type", "record_id"):
+        for name in ("user_id", "username", "action", "record_type", "record_id", "site_id"):
             value = getattr(filters, name)
             if value is not None:
                 query = query.where(getattr(AuditEntry, name) == value)

@@ -21,6 +21,7 @@ from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession
+from ketaclinic.records.sites import Site
 from ketaclinic.records.users import User
 from ketaclinic.services.common import audit, cursor_int, encode_cursor, require_role, unit_of_work
 from ketaclinic.services.context import Actor
@@ -112,6 +113,7 @@ class AuditQuery(BaseModel):
     action: str | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
+    site_id: int | None = None  # the entries about one site (issue 17)
 
 
 class ReadableEntry(BaseModel):
@@ -124,6 +126,7 @@ class ReadableEntry(BaseModel):
     record: str  # "Patient Ana Example (#3)", "Session #5 — Ana Example", "" when none
     href: str | None
     ip: str | None
+    site: str = ""  # the site's name; "" for what belongs to no site (issue 17)
 
 
 class ReadablePage(BaseModel):
@@ -196,6 +199,8 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
             statement = statement.where(AuditEntry.user_id == query.user_id)
         if query.action:
             statement = statement.where(AuditEntry.action == query.action)
+        if query.site_id is not None:
+            statement = statement.where(AuditEntry.site_id == query.site_id)
         if query.since:
             statement = statement.where(AuditEntry.at >= query.since)
         if query.until:
@@ -209,6 +214,8 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
         rows = rows[:limit]
         users = staff_names(uow, (r.user_id for r in rows))
         labels = _record_labels(uow, rows)
+        site_ids = {r.site_id for r in rows if r.site_id is not None}
+        sites = dict(uow.execute(select(Site.id, Site.name).where(Site.id.in_(site_ids))).all()) if site_ids else {}
         items = []
         for r in rows:
             who = users.get(r.user_id) if r.user_id is not None else None
@@ -219,7 +226,8 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
             if not label and r.record_type and r.record_id:
                 label = f"{RECORD_WORDS.get(r.record_type, r.record_type.replace('_', ' '))} {r.record_id}"
             items.append(ReadableEntry(seq=r.seq, at=r.at, who=who, role=r.role, action=r.action,
-                                       what=action_words(r.action), record=label, href=href, ip=r.ip))
+                                       what=action_words(r.action), record=label, href=href, ip=r.ip,
+                                       site=sites.get(r.site_id, "") if r.site_id is not None else ""))
         page = ReadablePage(items=items, size=limit,
                             next_cursor=encode_cursor({"before": rows[-1].seq}) if more and rows else None)
         audit(uow, actor, "audit.read", "audit_log", None, query.model_dump(mode="json", exclude_none=True))
@@ -236,8 +244,9 @@ def filter_choices(db: Database, actor: Actor) -> dict[str, list[Choice]]:
             select(Patient.id, Patient.given_name, Patient.family_name).order_by(Patient.family_name,
                                                                                    Patient.given_name, Patient.id))]
         seen = set(uow.execute(select(AuditEntry.action).distinct()).scalars())
+        sites = [Choice(value=str(sid), label=name) for sid, name in uow.execute(select(Site.id, Site.name).order_by(Site.id))]
     actions = sorted(set(ACTION_WORDS) | seen | {f"session.event.{k}" for k in EVENT_WORDS}, key=action_words)
-    return {"users": users, "patients": patients,
+    return {"users": users, "patients": patients, "sites": sites,
             "actions": [Choice(value=a, label=action_words(a)) for a in actions]}
 
 

@@ -26,7 +26,9 @@ from ketaclinic.records.patients import Patient, PatientWeight
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
+from ketaclinic.records.sites import Site
 from ketaclinic.records.users import User
+from ketaclinic.services.clinic_settings import current as current_settings
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.patients import load_patient
@@ -69,11 +71,14 @@ def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
     user_ids |= {e.recorded_by for es in events.values() for e in es} | {r.received_by for r in referrals}
     patient_users = frozenset(uow.execute(select(User.id).where(User.patient_id == patient.id)).scalars())
     return fhir.Chart(
+    site_ids = {patient.site_id} | {v.site_id for v in sessions}  # issue 17: the sites the record names
+    sites = {s.id: fhir.SiteRow(id=s.id, name=s.name, code=s.code, address=s.address, active=s.active)
+             for s in rows(select(Site).where(Site.id.in_(site_ids)))}
         patient=fhir.PatientRow(
             id=patient.id, given_name=patient.given_name, family_name=patient.family_name,
             birth_date=patient.birth_date, sex=patient.sex, phone=patient.phone, email=patient.email,
             referring_physician=patient.referring_physician,
-            referring_physician_contact=patient.referring_physician_contact),
+            referring_physician_contact=patient.referring_physician_contact, site_id=patient.site_id),
         installation=installation_uuid(uow),
         generated_at=now,
         weights=tuple(fhir.WeightRow(id=w.id, weight_kg=w.weight_kg, measured_at=w.measured_at) for w in weights),
@@ -87,7 +92,8 @@ def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
             signed_at=p.signed_at, signed_by=p.signed_by, supersedes_id=p.supersedes_id) for p in plans),
         sessions=tuple(fhir.SessionRow(
             id=v.id, state=v.state, scheduled_at=v.scheduled_at, pump_program=v.pump_program,
-            started_at=v.started_at, ended_at=v.ended_at, discharged_at=v.discharged_at) for v in sessions),
+            started_at=v.started_at, ended_at=v.ended_at, discharged_at=v.discharged_at, site_id=v.site_id)
+            for v in sessions),
         events={session_id: tuple(rows_) for session_id, rows_ in events.items()},
         diary=tuple(fhir.DiaryRow(
             id=d.id, recorded_at=d.recorded_at, created_at=d.created_at, pain_nrs=d.pain_nrs, mood=d.mood,
@@ -100,3 +106,5 @@ def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
         staff=staff_names(uow, user_ids),
         patient_users=patient_users,
     )
+        sites=sites,
+        clinic_name=current_settings(uow)[1].clinic_name,

@@ -332,10 +332,11 @@ async def save_clinic_settings(request: Request, actor: Annotated[Actor, Depends
 @router.get("/admin/audit")
 def audit_log(request: Request, actor: Annotated[Actor, Depends(need("admin"))], user_id: str | None = None,
               patient_id: str | None = None, action: str | None = None, since: str | None = None,
-              until: str | None = None, cursor: str | None = None) -> Response:
-    """The audit log in words (issue 12): who, what, which record (linked); filters; 50 a page, keyset."""
+              until: str | None = None, cursor: str | None = None, site_id: str | None = None) -> Response:
+    """The audit log in words (issue 12): who, what, which record (linked); filters (the site too: issue 17);
+    50 a page, keyset."""
     values = {"user_id": user_id or "", "patient_id": patient_id or "", "action": action or "", "since": since or "",
-              "until": until or ""}
+              "until": until or "", "site_id": site_id or ""}
     errors: dict[str, str] = {}
     days: dict[str, date | None] = {}
     for key in ("since", "until"):
@@ -346,7 +347,7 @@ def audit_log(request: Request, actor: Annotated[Actor, Depends(need("admin"))],
             except ValueError:
                 errors[key] = "Pick a day in the calendar (or type it like 2026-01-31)."
     ids: dict[str, int | None] = {}
-    for key in ("user_id", "patient_id"):
+    for key in ("user_id", "patient_id", "site_id"):
         ids[key] = int(values[key]) if values[key].isdigit() and len(values[key]) < 10 else None
         if values[key] and ids[key] is None:
             errors[key] = "Choose from the list."
@@ -357,7 +358,7 @@ def audit_log(request: Request, actor: Annotated[Actor, Depends(need("admin"))],
         try:
             page = audit_log_service.read_audit_log(db, actor, audit_log_service.AuditQuery(
                 user_id=ids["user_id"], patient_id=ids["patient_id"], action=values["action"][:64] or None,
-                since=since_at, until=until_at), cursor=cursor or None)
+                since=since_at, until=until_at, site_id=ids["site_id"]), cursor=cursor or None)
         except ServiceError as exc:
             errors[exc.field if exc.field in values else "__all__"] = exc.message[:1].upper() + exc.message[1:] + "."
     query = urlencode({k: v for k, v in values.items() if v})
