@@ -30,11 +30,13 @@ from typing import Any
 from pydantic import TypeAdapter
 from sqlalchemy import func, select
 
+from ketaclinic import demo_prn
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import DEMO_MARK, Patient
 from ketaclinic.records.users import User
 from ketaclinic.services import consent as consent_service
 from ketaclinic.services import diary as diary_service
+from ketaclinic.services import questionnaires as questionnaire_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
@@ -287,6 +289,7 @@ class _Clinic:
                first: datetime, nrs: int) -> None:
         now = self.now
         plan = self.plan(index, patient_id, evaluation_id, first - timedelta(days=2))
+        demo_prn.add_orders(self, index, plan)  # PRN orders (issue 14)
         response = RESPONSES[index % len(RESPONSES)]
         if index == self.running_index:
             self.running_session(patient_id, plan, weight, document)
@@ -395,9 +398,7 @@ class _Clinic:
                 action = alert.payload["action"]
                 when = at + timedelta(minutes=t + 2)
                 if action == "give_medication":
-                    self.event(session.id, {"kind": "medication", "drug": "ondansetron", "dose": 4, "unit": "mg",
-                                          "route": "iv", "lot_number": f"DEMO-OND-{rng.randint(1000, 9999)}",
-                                          "reason": "Synthetic demo: moderate nausea."}, when)
+                    demo_prn.antiemetic(self, session.id, when)  # through the plan's PRN order (issue 14)
                 elif action in ("reduce_rate", "pause_infusion") and has_infusion and session.state == "running":
                     current = next(s for s in program if s["kind"] == "infusion")
                     per_kg = current.get("rate_mg_per_kg_per_h") or current["rate_mg_per_h"] / plan.weight_kg
@@ -495,6 +496,8 @@ class _Clinic:
         self.patient_user_patient: int | None = None
         for index in range(1, self.patients + 1):
             self.patient(index)
+        self.counts["questionnaire responses"] = questionnaire_service.seed_demo(  # issue 15
+            self.db, now=self.now, due_for=self.patient_user_patient)
         return DemoSummary(True, None, dict(sorted(self.counts.items())), [*DEMO_ROLES, "patient"],
                            self.patient_user_patient)
 
