@@ -36,13 +36,14 @@ from ketaclinic.web.views import (
     report_letters,
     report_summaries,
     research_export,
+    schedule,
     sessions,
 )
 from ketaclinic.web.websession import WebSessionMiddleware
 
 STATIC = Path(__file__).parent / "static"
 VIEW_MODULES = (auth, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
-                report_summaries, research_export, report_letters, referrals, medication_orders, questionnaires)
+                report_summaries, research_export, report_letters, referrals, medication_orders, questionnaires, schedule)
 
 
 def _is_page(request: Request) -> bool:

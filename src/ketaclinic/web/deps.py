@@ -34,11 +34,11 @@ DISCLAIMER = ("Decision support only: every number here is computed from publish
               "policy, and must be checked by the treating clinician before it is used.")
 
 NAV: dict[str, list[tuple[str, str]]] = {
-    "physician": [("/dashboard", "Dashboard"), ("/patients", "Patients"), ("/inquiries", "Inquiries"),
+    "physician": [("/dashboard", "Dashboard"), ("/schedule/day", "Schedule"), ("/patients", "Patients"), ("/inquiries", "Inquiries"),
                   ("/outcomes", "Outcomes")],
-    "nurse": [("/dashboard", "Dashboard"), ("/patients", "Patients"), ("/outcomes", "Outcomes")],
-    "coordinator": [("/dashboard", "Dashboard"), ("/inquiries", "Inquiries"), ("/patients", "Patients")],
-    "admin": [("/dashboard", "Dashboard"), ("/admin/users", "Users"), ("/admin/sites", "Sites"),
+    "nurse": [("/dashboard", "Dashboard"), ("/schedule/day", "Schedule"), ("/patients", "Patients"), ("/outcomes", "Outcomes")],
+    "coordinator": [("/dashboard", "Dashboard"), ("/schedule/day", "Schedule"), ("/inquiries", "Inquiries"), ("/patients", "Patients")],
+    "admin": [("/dashboard", "Dashboard"), ("/admin/users", "Users"), ("/admin/sites", "Sites"), ("/schedule/resources", "Chairs & hours"),
               ("/admin/drug-library", "Drug library"),
               ("/admin/settings", "Clinic settings"), ("/admin/audit", "Audit log"),
               ("/admin/research-export", "Research export")],
