@@ -17,6 +17,7 @@ from ketaclinic.services import users as user_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.web.deps import NAV, STAFF, check_csrf, db_of, need, redirect, render, web_session
+from ketaclinic.web.views import schedule as schedule_views
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 DRAFTS = 20  # drafts waiting for the physician's signature shown on the dashboard
@@ -128,6 +129,7 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
     if actor.role in ("physician", "nurse", "coordinator"):
         ctx["sessions_today"] = sessions_today(request, actor)
         ctx["evaluations_booked"] = evaluations_booked(request, actor)
+        ctx["schedule_today"] = schedule_views.today_by_chair(request, actor)  # issue 13: today by chair
     if actor.role in ("physician", "nurse"):
         ctx["open_alerts"] = open_alerts(request, actor)
         due = _safe(follow_up_service.follow_up_due, db, actor) or {"boosters_due": [], "overdue_risk_checks": []}

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from ketaclinic.charts import pain_trend_chart, to_svg
 from ketaclinic.clinical.follow_up import MME_FACTORS
 from ketaclinic.clock import utcnow
+from ketaclinic.services import appointments as appointment_service
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.context import Actor
@@ -101,5 +102,6 @@ def my_sessions(request: Request, actor: Annotated[Actor, Depends(need("patient"
         booster = diary_service.booster_suggestion(db_of(request), actor)
     except ServiceError:
         booster = None
+    appointments = appointment_service.upcoming_for_patient(db_of(request), actor)  # issue 13: with the instructions
     return render(request, "portal/sessions.html", {"upcoming": upcoming, "past": past, "tz": settings_of(request).timezone,
-                                                    "booster": booster})
+                                                    "booster": booster, "appointments": appointments})
