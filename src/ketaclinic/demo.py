@@ -37,6 +37,7 @@ from ketaclinic.records.users import User
 from ketaclinic.services import consent as consent_service
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import questionnaires as questionnaire_service
+from ketaclinic.services import questionnaires as questionnaire_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
@@ -496,6 +497,8 @@ class _Clinic:
         self.patient_user_patient: int | None = None
         for index in range(1, self.patients + 1):
             self.patient(index)
+        self.counts["questionnaire responses"] = questionnaire_service.seed_demo(  # issue 15
+            self.db, now=self.now, due_for=self.patient_user_patient)
         self.counts["questionnaire responses"] = questionnaire_service.seed_demo(  # issue 15
             self.db, now=self.now, due_for=self.patient_user_patient)
         return DemoSummary(True, None, dict(sorted(self.counts.items())), [*DEMO_ROLES, "patient"],

@@ -59,6 +59,7 @@ from ketaclinic.interop import fhir_ids as ids
 from ketaclinic.interop.fhir_adjunct_codes import ALL_ADJUNCT_CODES, adjunct_code
 from ketaclinic.interop.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, Code
 from ketaclinic.interop.fhir_ids import DIARY_QUESTIONNAIRE, DIARY_QUESTIONNAIRE_VERSION, full_url
+from ketaclinic.interop.fhir_questionnaires import QUESTIONNAIRE_CODES, QuestionnaireRow, add_questionnaires
 from ketaclinic.pharmacology.regimen import Bolus, doses_as_given
 
 __all__ = ["EXPORT_CODES", "ICD10CM", "LOINC", "SNOMED", "Chart", "DiaryRow", "EvaluationRow", "PatientRow",
@@ -111,7 +112,8 @@ SIDE_EFFECT_SEVERITY = {
 ALERT_SEVERITY = {"critical": "high", "warning": "moderate"}
 
 #: Every coding the export writes beyond :data:`ketaclinic.interop.fhir_codes.ALL_CODES`.
-EXPORT_CODES: tuple[Code, ...] = tuple(SIDE_EFFECT_SEVERITY.values()) + ALL_ADJUNCT_CODES  # + the adjuncts' RxNorm
+EXPORT_CODES: tuple[Code, ...] = (tuple(SIDE_EFFECT_SEVERITY.values()) + ALL_ADJUNCT_CODES  # + the adjuncts' RxNorm
+                                  + QUESTIONNAIRE_CODES)  # PHQ-9 / GAD-7 panels, totals, answers (issue 15)
 
 
 # --- the snapshot the service loads -----------------------------------------------------------
@@ -235,6 +237,7 @@ class Chart:
     patient_users: frozenset[int] = frozenset()  # user ids that are this patient (diary authors)
     sites: Mapping[int, SiteRow] = field(default_factory=dict)  # site id -> site (the patient's and sessions')
     clinic_name: str | None = None  # the clinic group's name (clinic settings): the Organization
+    questionnaires: Sequence[QuestionnaireRow] = ()  # completed questionnaires (issue 15), oldest first
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -897,6 +900,7 @@ def bundle(chart: Chart) -> dict[str, Any]:
         _diary_entry(b, entry)
     for referral in chart.referrals:
         _referral_resources(b, referral)
+    add_questionnaires(b, chart.questionnaires)
     _patient(b)
     generated_at = _iso(chart.generated_at)
     document = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "timestamp": generated_at,

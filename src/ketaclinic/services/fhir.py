@@ -32,6 +32,7 @@ from ketaclinic.services.clinic_settings import current as current_settings
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.patients import load_patient
+from ketaclinic.services.questionnaires import fhir_rows as questionnaire_fhir_rows
 from ketaclinic.services.staff import staff_names
 
 EXPORT_ROLES = ("physician", "patient")
@@ -70,10 +71,10 @@ def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
     user_ids = {e.signed_by for e in evaluations} | {p.signed_by for p in plans} | {d.created_by for d in diary}
     user_ids |= {e.recorded_by for es in events.values() for e in es} | {r.received_by for r in referrals}
     patient_users = frozenset(uow.execute(select(User.id).where(User.patient_id == patient.id)).scalars())
-    return fhir.Chart(
     site_ids = {patient.site_id} | {v.site_id for v in sessions}  # issue 17: the sites the record names
     sites = {s.id: fhir.SiteRow(id=s.id, name=s.name, code=s.code, address=s.address, active=s.active)
              for s in rows(select(Site).where(Site.id.in_(site_ids)))}
+    return fhir.Chart(
         patient=fhir.PatientRow(
             id=patient.id, given_name=patient.given_name, family_name=patient.family_name,
             birth_date=patient.birth_date, sex=patient.sex, phone=patient.phone, email=patient.email,
@@ -105,6 +106,7 @@ def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
             bundle_identifier=r.bundle_identifier, received_by=r.received_by) for r in referrals),
         staff=staff_names(uow, user_ids),
         patient_users=patient_users,
-    )
         sites=sites,
         clinic_name=current_settings(uow)[1].clinic_name,
+        questionnaires=questionnaire_fhir_rows(uow, patient.id),
+    )

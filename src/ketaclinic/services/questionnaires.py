@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -582,3 +582,112 @@ def completed_rows(uow: Session, patient_ids: list[int] | None = None) -> list[Q
 
 def patient_trends(uow: Session, patient_id: int, site_id: int) -> list[Trend]:
     return trends_of(uow, completed_rows(uow, [patient_id]), site_id)
+
+
+def fhir_rows(uow: Session, patient_id: int) -> tuple[Any, ...]:
+    """The completed responses as the FHIR export's rows (interop/fhir_questionnaires.py), oldest first."""
+    from ketaclinic.interop.fhir_questionnaires import QuestionnaireRow
+
+    out = []
+    for r in completed_rows(uow, [patient_id]):
+        definition = None
+        if r.custom_instrument_id is not None:
+            custom = uow.get(CustomInstrument, r.custom_instrument_id)
+            definition = custom.definition if custom is not None else None
+        if definition is None and r.instrument not in core.INSTRUMENTS:
+            continue
+        out.append(QuestionnaireRow(id=r.id, instrument=r.instrument, answers=tuple(r.answers), total=r.total,
+                                    severity=r.severity, flags=tuple(r.flags or ()), prorated=r.prorated,
+                                    completed_at=r.completed_at or r.recorded_at, recorded_by=r.recorded_by,
+                                    definition=definition))
+    return tuple(out)
+
+
+# --- the demo clinic ------------------------------------------------------------------------------------------------
+
+
+def _spread(rng: Any, total: int, items: int, top: int, *, keep_last_zero: bool = False) -> list[int]:
+    """``items`` answers 0..``top`` summing to ``total`` (the last one kept 0 when asked: PHQ-9 item 9)."""
+    slots = items - 1 if keep_last_zero else items
+    total = max(0, min(total, slots * top))
+    answers = [0] * items
+    for _ in range(total):
+        open_slots = [i for i in range(slots) if answers[i] < top]
+        answers[rng.choice(open_slots)] += 1
+    return answers
+
+
+def seed_demo(db: Database, *, now: datetime, seed: int = 2026, due_for: int | None = None) -> int:
+    """Synthetic responses for the demo clinic: PHQ-9 and GAD-7 at baseline (the evaluation) and, when a course
+    has ended, PHQ-9, GAD-7 and PGIC at its end (improvement drawn per patient); one chart answers item 9 above 0
+    (an open alert for the dashboard). ``due_for`` (the portal's demo patient) is left with questionnaires due.
+    Returns the number of responses written."""
+    import random
+
+    from ketaclinic.records.audit import append as audit_append
+
+    rng = random.Random(seed + 15)
+    policy_action = core.DEFAULT_SELF_HARM_ACTION
+    written, alerted = 0, False
+    with db.transaction() as uow:
+        policy_action = _policy(uow).self_harm_action
+        patients = list(uow.execute(select(Patient.id, Patient.site_id).order_by(Patient.id)).all())
+        for patient_id, site_id in patients:
+            evaluated = uow.execute(select(func.min(Evaluation.created_at))
+                                    .where(Evaluation.patient_id == patient_id)).scalar()
+            if evaluated is None:
+                continue
+            courses = course_facts(uow, patient_id)
+            baseline = {"phq9": rng.randint(9, 19), "gad7": rng.randint(6, 15)}
+            improvement = rng.choice((0.15, 0.35, 0.5, 0.65))
+
+            def add(instrument: core.Instrument, answers: list[int], context: str, at: datetime,
+                    plan_id: int | None, pid: int = patient_id, sid: int = site_id) -> QuestionnaireResponse:
+                result = core.score(instrument, answers)
+                row = QuestionnaireResponse(
+                    patient_id=pid, site_id=sid, instrument=instrument.id, context=context, plan_id=plan_id,
+                    channel="portal", status="complete", answers=answers + [None] * (len(instrument.items) - len(answers)),
+                    total=result.total, severity=result.severity, flags=[f.as_json() for f in result.flags],
+                    prorated=result.prorated, started_at=at - timedelta(minutes=2), completed_at=at, recorded_at=at,
+                    note="Synthetic demo response.")
+                uow.add(row)
+                return row
+
+            first_at = evaluated + timedelta(hours=1)
+            if first_at > now:
+                continue
+            add(core.PHQ9, _spread(rng, baseline["phq9"], 9, 3, keep_last_zero=True), "baseline", first_at, None)
+            add(core.GAD7, _spread(rng, baseline["gad7"], 7, 3), "baseline", first_at, None)
+            written += 2
+            ended = [c for c in courses if c.ended_at is not None]
+            if not ended:
+                continue
+            end_at = max(c.ended_at for c in ended if c.ended_at is not None) + timedelta(days=1)
+            if end_at > now:
+                continue
+            end_plan = next(c.plan_id for c in ended if c.ended_at is not None)
+            phq = round(baseline["phq9"] * (1 - improvement))
+            phq_answers = _spread(rng, phq, 9, 3, keep_last_zero=True)
+            if not alerted and patient_id != due_for and phq >= 8:
+                phq_answers[8], alerted = 1, True
+            row = add(core.PHQ9, phq_answers, "end_of_course", end_at, end_plan)
+            add(core.GAD7, _spread(rng, round(baseline["gad7"] * (1 - improvement)), 7, 3), "end_of_course", end_at,
+                end_plan)
+            pgic = {0.15: 4, 0.35: 3, 0.5: 2, 0.65: 1}[improvement]
+            add(core.PGIC, [pgic], "end_of_course", end_at, end_plan)
+            written += 3
+            if phq_answers[8] > 0:
+                uow.flush()
+                flag = row.flags[0]
+                uow.add(QuestionnaireAlert(patient_id=patient_id, site_id=site_id, response_id=row.id,
+                                           code=flag["code"], message=flag["message"], action=policy_action,
+                                           source=flag["source"], raised_at=end_at))
+            monthly_at = end_at + timedelta(days=30)
+            if patient_id != due_for and monthly_at <= now - timedelta(days=1):
+                later = max(0, phq + rng.randint(-2, 3))
+                add(core.PHQ9, _spread(rng, later, 9, 3, keep_last_zero=True), "monthly", monthly_at, None)
+                add(core.PGIC, [min(7, pgic + rng.choice((0, 0, 1)))], "monthly", monthly_at, None)
+                written += 2
+        audit_append(uow, action="questionnaire.demo_seed", user_id=None, username="demo", role="system",
+                     record_type=None, record_id=None, ip=None, detail={"responses": written})
+    return written
