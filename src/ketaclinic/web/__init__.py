@@ -33,6 +33,7 @@ from ketaclinic.web.views import (
     public,
     questionnaires,
     referrals,
+    register,
     report_letters,
     report_summaries,
     research_export,
@@ -43,7 +44,8 @@ from ketaclinic.web.websession import WebSessionMiddleware
 
 STATIC = Path(__file__).parent / "static"
 VIEW_MODULES = (auth, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
-                report_summaries, research_export, report_letters, referrals, medication_orders, questionnaires, schedule)
+                report_summaries, research_export, report_letters, referrals, medication_orders, questionnaires,
+                register, schedule)
 
 
 def _is_page(request: Request) -> bool:

@@ -35,11 +35,12 @@ DISCLAIMER = ("Decision support only: every number here is computed from publish
 
 NAV: dict[str, list[tuple[str, str]]] = {
     "physician": [("/dashboard", "Dashboard"), ("/schedule/day", "Schedule"), ("/patients", "Patients"), ("/inquiries", "Inquiries"),
-                  ("/outcomes", "Outcomes")],
-    "nurse": [("/dashboard", "Dashboard"), ("/schedule/day", "Schedule"), ("/patients", "Patients"), ("/outcomes", "Outcomes")],
+                  ("/outcomes", "Outcomes"), ("/register", "Register")],
+    "nurse": [("/dashboard", "Dashboard"), ("/schedule/day", "Schedule"), ("/patients", "Patients"), ("/outcomes", "Outcomes"),
+              ("/register", "Register")],
     "coordinator": [("/dashboard", "Dashboard"), ("/schedule/day", "Schedule"), ("/inquiries", "Inquiries"), ("/patients", "Patients")],
     "admin": [("/dashboard", "Dashboard"), ("/admin/users", "Users"), ("/admin/sites", "Sites"), ("/schedule/resources", "Chairs & hours"),
-              ("/admin/drug-library", "Drug library"),
+              ("/admin/drug-library", "Drug library"), ("/register", "Register"),
               ("/admin/settings", "Clinic settings"), ("/admin/audit", "Audit log"),
               ("/admin/research-export", "Research export")],
     "patient": [("/me", "My diary"), ("/me/questionnaires", "Questionnaires"), ("/me/sessions", "My sessions")],
