@@ -32,6 +32,7 @@ from ketaclinic.clinical.dosing import (
 )
 from ketaclinic.clinical.protocols import PROTOCOLS, get_protocol
 from ketaclinic.pharmacology.targets import band_flags
+from ketaclinic.services import appointments as appointment_service
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import medication_orders as prn_service
@@ -531,7 +532,8 @@ async def sign_plan(request: Request, plan_id: int, actor: Annotated[Actor, Depe
 
 
 @router.post("/plans/{plan_id}/schedule")
-async def schedule(request: Request, plan_id: int, actor: Annotated[Actor, Depends(need(*CLINICAL))]) -> Response:
+async def schedule(request: Request, plan_id: int, actor: Annotated[Actor, Depends(need("physician"))]) -> Response:
+    """Book one infusion under this plan: the schedule's booking (issue 13), with its clash checks."""
     form = await request.form()
     db = db_of(request)
     plan = plan_service.get_plan(db, actor, plan_id)
@@ -540,8 +542,11 @@ async def schedule(request: Request, plan_id: int, actor: Annotated[Actor, Depen
     except ValueError:
         return _show(request, actor, plan_id, {"scheduled_at": "Choose the date and time of the session."}, 422)
     try:
-        session = session_service.schedule_session(db, actor, session_service.SessionIn(
-            patient_id=plan.patient_id, plan_id=plan.id, scheduled_at=when))
+        booked = appointment_service.book(db, actor, appointment_service.AppointmentIn(
+            patient_id=plan.patient_id, kind="infusion", plan_id=plan.id, start=when),
+            clinic_timezone=settings_of(request).clinic_timezone)
     except (ValidationError, ServiceError) as exc:
-        return _show(request, actor, plan_id, errors_of(exc), 422)
-    return redirect(request, f"/sessions/{session.id}", "Session scheduled for " + timefmt.appointment(when, settings_of(request).timezone) + ".")
+        message = exc.message if isinstance(exc, ServiceError) else next(iter(errors_of(exc).values()), str(exc))
+        return _show(request, actor, plan_id, {"scheduled_at": message}, getattr(exc, "status", 422))
+    return redirect(request, f"/sessions/{booked.items[0].session_id}",
+                    "Session booked for " + timefmt.appointment(when, settings_of(request).timezone) + ".")
