@@ -1022,3 +1022,35 @@ def check_npi(value: str | None) -> str | None:
         return clean_npi(value)
     except BillingInputError as error:
         raise ValidationFailed(str(error), field="npi") from None
+
+
+class Unbilled(BaseModel):
+    session_id: int
+    patient_id: int
+    patient_name: str
+    on_date: date
+
+
+def unbilled_sessions(db: Database, actor: Actor, *, limit: int = 20, tz: tzinfo = UTC) -> list[Unbilled]:
+    """The newest discharged sessions at the actor's sites that no issued invoice bills (the billing desk's to-do)."""
+    require_role(actor, *BILLING_ROLES)
+    with unit_of_work(db) as uow:
+        replaced = select(Invoice.replaces_id).where(Invoice.replaces_id.is_not(None))
+        billed: set[int] = set()
+        for ids in uow.execute(select(Invoice.session_ids).where(Invoice.status == "issued",
+                                                                 Invoice.id.not_in(replaced),
+                                                                 Invoice.site_id.in_(actor.site_ids))).scalars():
+            billed.update(int(i) for i in ids)
+        out: list[Unbilled] = []
+        query = (select(InfusionSession, Patient).join(Patient, Patient.id == InfusionSession.patient_id)
+                 .where(InfusionSession.state == "discharged", InfusionSession.site_id.in_(actor.site_ids))
+                 .order_by(InfusionSession.discharged_at.desc(), InfusionSession.id.desc()))
+        for session, patient in uow.execute(query.limit(limit * 5)):
+            if session.id in billed:
+                continue
+            out.append(Unbilled(session_id=session.id, patient_id=patient.id, patient_name=_patient_name(patient),
+                                on_date=_local_date(session.started_at or session.scheduled_at, tz)))
+            if len(out) >= limit:
+                break
+        audit(uow, actor, "billing.unbilled", None, None, {"count": len(out)})
+        return out
