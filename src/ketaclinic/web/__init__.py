@@ -22,6 +22,7 @@ from ketaclinic.web.deps import CsrfFailed, LoginRequired, PageForbidden, login_
 from ketaclinic.web.views import (
     admin,
     auth,
+    billing,
     dashboard,
     evaluations,
     inquiries,
@@ -43,7 +44,7 @@ from ketaclinic.web.views import (
 from ketaclinic.web.websession import WebSessionMiddleware
 
 STATIC = Path(__file__).parent / "static"
-VIEW_MODULES = (auth, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
+VIEW_MODULES = (auth, billing, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
                 report_summaries, research_export, report_letters, referrals, medication_orders, questionnaires,
                 register, schedule)
 
