@@ -38,6 +38,7 @@ from ketaclinic.services import consent as consent_service
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import questionnaires as questionnaire_service
 from ketaclinic.services import questionnaires as questionnaire_service
+from ketaclinic.services import register as register_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
@@ -501,6 +502,7 @@ class _Clinic:
             self.db, now=self.now, due_for=self.patient_user_patient)
         self.counts["questionnaire responses"] = questionnaire_service.seed_demo(  # issue 15
             self.db, now=self.now, due_for=self.patient_user_patient)
+        self.counts["register entries"] = register_service.seed_demo(self.db, now=self.now)  # issue 14
         return DemoSummary(True, None, dict(sorted(self.counts.items())), [*DEMO_ROLES, "patient"],
                            self.patient_user_patient)
 

@@ -1208,3 +1208,128 @@ def verify_register(db: Database, actor: Actor) -> VerifyResult:
                         first_break=None if found is None else {"entry_id": found.entry_id, "code": found.code,
                                                                  "message": found.message})
 
+
+
+# --- the demo clinic -------------------------------------------------------------------------
+
+DEMO_SUPPLIER = ("Synthetic Medical Supply (demo)", core.with_check_digit("RS", "482913"))
+DEMO_SESSIONS_PER_SITE = 240  # the most recent discharged sessions of each site get a register history
+
+
+def seed_demo(db: Database, *, now: datetime) -> int:
+    """Realistic stock and history for every site of the demo clinic (issue 14): a safe, an automated
+    cabinet and the demo nurse's working stock; ketamine and midazolam lots (one ketamine lot expiring
+    within 90 days); for the recent discharged sessions, the draw, the administration derived from the
+    session's record and the witnessed waste of the remainder; yesterday's day-end count and one
+    past discrepancy resolved with a reason. Synthetic lot numbers and supplier; idempotent.
+    Returns the number of register entries written."""
+    from ketaclinic.services.auth import actor_for
+
+    with unit_of_work(db) as uow:
+        if uow.execute(select(RegisterEntry.id).limit(1)).first() is not None:
+            return 0
+        users = {u.username: u for u in uow.execute(select(User).where(
+            User.username.in_(("admin", "physician", "nurse")))).scalars()}
+        if len(users) < 3:
+            return 0
+        products = {(p.drug, p.strength_mg_per_ml): p for p in uow.execute(select(RegisterProduct)).scalars()}
+        written = 0
+        for site in uow.execute(select(Site).order_by(Site.id)).scalars().all():
+            nurse, physician, admin = (Actor(**{**actor_for(users[name], "local").__dict__, "site_ids": (site.id,)})
+                                       for name in ("nurse", "physician", "admin"))
+            written += _seed_site(uow, site, nurse, physician, admin, products, now)
+        return written
+
+
+def _seed_site(uow: Session, site: Site, nurse: Actor, physician: Actor, admin: Actor,
+               products: dict[tuple[str, float], RegisterProduct], now: datetime) -> int:
+    safe, cabinet, drawer = (RegisterLocation(site_id=site.id, name=name, kind=kind, created_by=admin.user_id,
+                                              holder_user_id=nurse.user_id if kind == "working_stock" else None)
+                             for name, kind in (("Safe", "safe"), ("Automated cabinet", "cabinet"),
+                                                ("Nurse working stock", "working_stock")))
+    uow.add_all([safe, cabinet, drawer])
+    uow.flush()
+    sessions = list(reversed(uow.execute(select(InfusionSession).where(
+        InfusionSession.site_id == site.id, InfusionSession.state == "discharged",
+        InfusionSession.started_at.is_not(None)).order_by(InfusionSession.started_at.desc())
+        .limit(DEMO_SESSIONS_PER_SITE)).scalars().all()))
+    start = (sessions[0].started_at if sessions else now) - timedelta(days=14)
+    ketamine, midazolam = products[("ketamine", 50.0)], products[("midazolam", 1.0)]
+    count = 0
+    serial = 0
+
+    def receive(product: RegisterProduct, vials: int, when: datetime, expiry: date, where: RegisterLocation) -> _Lot:
+        nonlocal count, serial
+        serial += 1
+        lot = RegisterLot(site_id=site.id, product_id=product.id, created_by=physician.user_id, expiry_date=expiry,
+                          lot_number=f"SYN-{site.code}-{product.drug[:3].upper()}-{when:%y%m}-{serial:02d}")
+        uow.add(lot)
+        uow.flush()
+        found = _Lot(lot, product)
+        _write(uow, physician, found, "receipt", vials * product.strength_mg_per_ml * product.vial_volume_ml, when,
+               location_id=where.id, vials=vials,
+               details={"supplier": DEMO_SUPPLIER[0], "supplier_dea_number": DEMO_SUPPLIER[1],
+                        "invoice": f"SYN-INV-{when:%y%m%d}-{serial}", "expiry_date": expiry.isoformat()})
+        count += 1
+        return found
+
+    # midazolam for rescue, in the cabinet; ketamine in the safe, a new lot whenever the last runs low
+    receive(midazolam, 25, start, (start + timedelta(days=540)).date(), cabinet)
+    lot = receive(ketamine, 20, start, (start + timedelta(days=400)).date(), safe)
+    for session in sessions:
+        events = list(uow.execute(select(SessionEvent).where(SessionEvent.session_id == session.id)
+                                  .order_by(SessionEvent.id)).scalars())
+        given = core.drug_given_mg("ketamine", session.pump_program, events, session.started_at, session.ended_at)
+        if given <= 0:
+            continue
+        drawn = float(min(500.0, (int(given // 10) + 2) * 10))  # the syringe is filled a little over the program
+        if given > drawn:
+            continue
+        at = session.started_at - timedelta(minutes=15)
+        ledger = _lot_ledger(uow, lot.lot.id)
+        if ledger.location_mg(lot.lot.id, safe.id) < drawn:
+            lot = receive(ketamine, 20, at - timedelta(days=1), (at + timedelta(days=420)).date(), safe)
+            ledger = _lot_ledger(uow, lot.lot.id)
+        vials = 1
+        _write(uow, nurse, lot, "dispense", drawn, at, ledger=ledger, location_id=safe.id, session_id=session.id,
+               vials=vials, details={"patient_id": session.patient_id, "volume_ml": round(drawn / 50.0, 2)})
+        stop = session.ended_at or session.started_at
+        _write(uow, nurse, lot, "administer", given, stop, ledger=ledger, session_id=session.id,
+               details={"derived_from": "session record", "session_given_mg": given, "patient_id": session.patient_id})
+        count += 2
+        remainder = core.mg(core.tenths(drawn) - core.tenths(given))
+        if remainder > 0:
+            _write(uow, nurse, lot, "waste", remainder, stop + timedelta(minutes=5), ledger=ledger,
+                   session_id=session.id, witness=physician,
+                   details={"manner": "into the pharmaceutical waste container, witnessed", "witness_username":
+                            physician.username, "patient_id": session.patient_id})
+            count += 1
+    # a lot that expires within 90 days (the register's warning shows it), some of it in the nurse's drawer
+    short = receive(ketamine, 2, now - timedelta(days=20), (now + timedelta(days=45)).date(), safe)
+    _write(uow, nurse, short, "transfer", 500.0, now - timedelta(days=19), location_id=safe.id,
+           to_location_id=drawer.id, vials=1, details={"to": drawer.name})
+    count += 1
+    # a past discrepancy: counted 5 mg short, resolved by the physician with a reason
+    past = now - timedelta(days=10)
+    ledger = _lot_ledger(uow, short.lot.id)
+    expected = ledger.location_mg(short.lot.id, drawer.id)
+    counted = _write(uow, nurse, short, "count", expected - 5.0, past, ledger=ledger, location_id=drawer.id,
+                     witness=physician, details={"expected_mg": expected, "counted_mg": expected - 5.0,
+                                                 "discrepancy_mg": -5.0, "witness_username": physician.username})
+    _write(uow, physician, short, "adjustment", -5.0, past + timedelta(hours=1), location_id=drawer.id,
+           resolves_id=counted.id, reason="Synthetic demo: 5 mg spilled while drawing up, seen by the second nurse",
+           details={"discrepancy_mg": -5.0})
+    count += 2
+    # yesterday's day-end count of the safe and the cabinet: every lot matches the book
+    yesterday = (now - timedelta(days=1)).replace(hour=18, minute=30, second=0, microsecond=0)
+    for where in (safe, cabinet):
+        sums = _location_sums(uow, (site.id,), location_id=where.id)
+        for (lot_id, _), balance in sorted(sums.items()):
+            if balance <= 0:
+                continue
+            found = _lot(uow, admin, lot_id)
+            _write(uow, nurse, found, "count", balance, yesterday, location_id=where.id, witness=physician,
+                   details={"expected_mg": balance, "counted_mg": balance, "discrepancy_mg": 0.0,
+                            "witness_username": physician.username})
+            count += 1
+    return count
