@@ -222,3 +222,15 @@ def test_two_bookings_of_one_chair_at_once_one_wins(db, clinic, monkeypatch):
     assert len(refused) == 1 and refused[0].code == "chair_busy"
     with db.reading() as uow:
         assert len(uow.execute(select(Appointment).where(Appointment.chair_id == ready.chairs[0])).scalars().all()) == 1
+
+
+@SQLITE
+def test_a_session_scheduled_without_a_booking_goes_on_the_schedule_once(db, clinic):
+    ready = ready_clinic(db, clinic)
+    legacy = ss.schedule_session(db, clinic.actors["coordinator"], ss.SessionIn(
+        patient_id=clinic.own_patient_id, plan_id=ready.plan_id, scheduled_at=at(4, 8)), now=NOW)
+    booked = ap.book_session(db, clinic.actors["coordinator"], legacy.id)
+    assert booked.session_id == legacy.id and booked.chair_id == ready.chairs[0] and booked.start == at(4, 8)
+    with pytest.raises(Conflict) as again:
+        ap.book_session(db, clinic.actors["coordinator"], legacy.id)
+    assert again.value.code == "already_booked"

@@ -60,12 +60,12 @@ from ketaclinic.records.plans import Plan
 from ketaclinic.records.schedule import Appointment, Chair, StaffAbsence, StaffHours, WaitingEntry
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.records.sites import Site, StaffSite
+from ketaclinic.services import reminders
 from ketaclinic.services.clinic_settings import (
     current,
     current_minimum_observation_min,
     current_schedule_policy,
 )
-from ketaclinic.services import reminders
 from ketaclinic.services.common import (
     audit,
     check_version,
@@ -492,6 +492,41 @@ def book(db: Database, actor: Actor, data: AppointmentIn, *, clinic_timezone: st
         uow.flush()
         reminders.on_booked(uow, made, now)  # issue 13: the confirmation and reminders, in this transaction
         return AppointmentList(items=[AppointmentView.of(a) for a in made])
+
+
+def book_session(db: Database, actor: Actor, session_id: int, *, chair_id: int | None = None,
+                 nurse_id: int | None = None, clinic_timezone: str = "UTC") -> AppointmentView:
+    """Put a session scheduled without a booking (``POST /sessions``, or before the schedule existed) on the
+    schedule: its appointment is made with the booking checks (a free chair, the staff, the patient)."""
+    require_role(actor, *BOOK_ROLES)
+    with unit_of_work(db) as uow:
+        session = uow.get(InfusionSession, session_id)
+        if session is None:
+            raise NotFound("session not found")
+        if uow.execute(select(Appointment.id).where(Appointment.session_id == session_id)).first():
+            raise Conflict("this session is already on the schedule", code="already_booked")
+        if session.state == "cancelled":
+            raise Conflict("a cancelled session is not booked", code="invalid_transition")
+        data = AppointmentIn(patient_id=session.patient_id, kind="infusion", start=session.scheduled_at,
+                             chair_id=chair_id, nurse_id=nurse_id, plan_id=session.plan_id)
+        request = _Request(uow, actor, data, clinic_timezone, session.scheduled_at)
+        _lock(uow, [("site", request.site.id), ("patient", request.patient.id)])
+        placed, problems = request.check(uow)
+        if problems:
+            raise _refuse(problems, 1, [], request.zone)
+        c = placed[0]
+        appointment = Appointment(site_id=request.site.id, patient_id=session.patient_id, kind="infusion",
+                                  start_at=c.start, end_at=c.end, chair_id=c.chair_id, nurse_id=c.nurse_id,
+                                  physician_id=None, plan_id=session.plan_id, session_id=session.id, booster=False,
+                                  status="booked", created_by=actor.user_id)
+        uow.add(appointment)
+        uow.flush()
+        if c.start > utcnow():
+            reminders.on_booked(uow, [appointment], utcnow())  # the confirmation and reminders, as for any booking
+        audit(uow, actor, "appointment.book", "appointment", appointment.id,
+              {"patient_id": appointment.patient_id, "kind": "infusion", "start": c.start.isoformat(),
+               "end": c.end.isoformat(), "chair_id": c.chair_id, "session_id": session.id, "existing_session": True})
+        return AppointmentView.of(appointment)
 
 
 def propose_slots(db: Database, actor: Actor, data: AppointmentIn, *, clinic_timezone: str = "UTC",
