@@ -275,6 +275,7 @@ def _session_line(session: SessionSnapshot, summary: SessionSummary, booster: bo
         "total_mg": summary.total_mg, "mg_per_kg": summary.mg_per_kg, "infusion_min": summary.infusion_min,
         "rate_changes": [f"{fmt(c.old_mg_per_h)}→{fmt(c.new_mg_per_h)} mg/h ({c.reason})" for c in summary.rate_changes],
         "side_effects": [f"{_words(s.code)} ({s.severity})" for s in summary.side_effects],
+        "adjuncts": list(summary.adjuncts),  # every other medicine given (issue 14)
         "alerts": [{"severity": a.severity, "what": _words(a.code), "advised": ACTION_WORDS.get(a.action, _words(a.action)),
                     "done": a.action_taken} for a in summary.alerts],
     }
@@ -325,6 +326,15 @@ def _follow_on(response: dict[str, Any] | None, cite: Citations) -> str:
             f"[{cite('asa2023_ketamine_statement')}].")
 
 
+def _adjuncts_text(given: list[str]) -> str:
+    """``; other medicines: ondansetron 4 mg IV ×2, midazolam 1 mg IV`` (issue 14), or nothing."""
+    counts: dict[str, int] = {}
+    for text in given:
+        key = text.removesuffix(" (PRN)")
+        counts[key] = counts.get(key, 0) + 1
+    return ("; other medicines: " + ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items())) if counts else ""
+
+
 def _summary_lines(sessions: list[dict[str, Any]], outcome: dict[str, Any], booster: str, checks_due: list[dict[str, Any]],
                    course_days: tuple[date, date], protocol: str) -> list[tuple[str, str]]:
     given = [s for s in sessions if not s["booster"]]
@@ -339,7 +349,8 @@ def _summary_lines(sessions: list[dict[str, Any]], outcome: dict[str, Any], boos
              else f" ({fmt(per_kg[0], 2)} mg/kg)" if per_kg else "")
     safety = (f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
               + (f" ({len(unanswered)} not answered)" if unanswered else (", all answered" if alerts else ""))
-              + ("; side effects: " + ", ".join(effects) if effects else "; no side effects recorded"))
+              + ("; side effects: " + ", ".join(effects) if effects else "; no side effects recorded")
+              + _adjuncts_text([a for s in sessions for a in s.get("adjuncts", [])]))
     course = (f"{len(given)} session{'s' if len(given) != 1 else ''} of {protocol}, {_days_between(*course_days)}"
               + (f", plus {boosters} booster{'s' if boosters != 1 else ''}" if boosters else "")
               + f"; ketamine {dose} per session; {safety}.")

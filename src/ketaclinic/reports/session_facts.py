@@ -109,6 +109,7 @@ class SessionSummary:
     side_effects: tuple[SideEffect, ...]  # worst severity per code, corrections applied
     alerts: tuple[AlertLine, ...]
     extra_ketamine_mg: float
+    adjuncts: tuple[str, ...] = ()  # every other drug given, in order ("ondansetron 4 mg IV (PRN)"; issue 14)
 
 
 def _num(value: Any) -> float | None:
@@ -164,6 +165,23 @@ def extra_ketamine_mg(events: Iterable[EventRow]) -> float:
                 and p.get("route") == "iv" and p.get("unit") in MG_PER_UNIT:
             total += float(p.get("dose") or 0) * MG_PER_UNIT[p["unit"]]
     return round(total, 1)
+
+
+def adjuncts_given(events: Iterable[EventRow]) -> list[str]:
+    """Every drug other than ketamine given in the session (PRN doses and the older free-form records), in
+    order, as corrected: ``ondansetron 4 mg IV (PRN)``."""
+    events = list(events)
+    fixes = corrections_by_event(events)
+    out = []
+    for event in events:
+        if event.kind != "medication":
+            continue
+        p = {**event.payload, **fixes.get(event.id, {})}
+        if str(p.get("drug", "")).strip().lower() in KETAMINE_NAMES:
+            continue
+        out.append(f"{p.get('drug')} {fmt(p.get('dose'), 2)} {p.get('unit')} {str(p.get('route', '')).upper()}"
+                   + (" (PRN)" if p.get("prn_order_id") else ""))
+    return out
 
 
 def ketamine_given_mg(program: Mapping[str, Any] | None, changes: list[RateChange], stopped_at_min: float | None) -> float:
@@ -231,7 +249,8 @@ def summarise(program: Mapping[str, Any] | None, weight_kg: float | None, starte
     adjusted = (program or {}).get("dosing_weight_basis") in ("adjusted", "capped")
     weight = program_dosing_weight_kg(program) if adjusted else (weight_kg or _num((program or {}).get("weight_kg")))
     return SessionSummary(total, round(total / weight, 2) if weight else None, round(stop, 1) if stop is not None else None,
-                          tuple(changes), tuple(side_effects(events)), tuple(alerts(events, names)), extra)
+                          tuple(changes), tuple(side_effects(events)), tuple(alerts(events, names)), extra,
+                          tuple(adjuncts_given(events)))
 
 
 # --- the record's rows -------------------------------------------------------------------------
@@ -277,7 +296,10 @@ def _text(event: EventRow, changes: Mapping[int, RateChange]) -> str:
     if kind == "side_effect":
         return f"{_words(p.get('code'))} ({p.get('severity')})" + (f" · {p['note']}" if p.get("note") else "")
     if kind == "medication":
-        text = f"{p.get('drug')} {fmt(p.get('dose'), 2)} {p.get('unit')} {str(p.get('route', '')).upper()} · lot {p.get('lot_number')}"
+        text = f"{p.get('drug')} {fmt(p.get('dose'), 2)} {p.get('unit')} {str(p.get('route', '')).upper()}"
+        text += f" · lot {p['lot_number']}" if p.get("lot_number") else ""  # a PRN dose may have none (issue 14)
+        if p.get("prn"):
+            text += f" · PRN dose {p['prn'].get('number')} of {p['prn'].get('of_max')}"
         return text + (f" · reason: {p['reason']}" if p.get("reason") else "")
     if kind == "alert_ack":
         return f"{_words(p.get('alert_code'))}: {p.get('action_taken')}"
