@@ -46,6 +46,7 @@ from ketaclinic.services import plans as plan_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.auth import actor_for
 from ketaclinic.services.context import Actor
+from ketaclinic.services.schedule_demo import seed_demo_schedule
 from ketaclinic.services.patients import PatientIn, create_patient, has_demo
 from ketaclinic.services.users import UserCreate, create_user
 from ketaclinic.settings import Settings
@@ -503,6 +504,7 @@ class _Clinic:
         self.counts["questionnaire responses"] = questionnaire_service.seed_demo(  # issue 15
             self.db, now=self.now, due_for=self.patient_user_patient)
         self.counts["register entries"] = register_service.seed_demo(self.db, now=self.now)  # issue 14
+        self.counts.update(seed_demo_schedule(self.db, now=self.now, clinic_timezone=self.settings.clinic_timezone))  # issue 13
         return DemoSummary(True, None, dict(sorted(self.counts.items())), [*DEMO_ROLES, "patient"],
                            self.patient_user_patient)
 
