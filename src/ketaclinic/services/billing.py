@@ -1054,3 +1054,62 @@ def unbilled_sessions(db: Database, actor: Actor, *, limit: int = 20, tz: tzinfo
                 break
         audit(uow, actor, "billing.unbilled", None, None, {"count": len(out)})
         return out
+
+
+# --- the demo clinic ---------------------------------------------------------------------------------
+
+DEMO_NPI = "1234567893"  # the CMS check-digit example (a synthetic NPI that passes the Luhn check)
+
+
+def seed_demo(db: Database, *, now: datetime, tz: tzinfo = UTC) -> int:
+    """The demo clinic's billing (issue 15): a synthetic price list per site, the demo physician's NPI, invoices for
+    recent finished sessions (some paid in full, some in part, one refunded). Idempotent; returns the invoices made."""
+    from ketaclinic.services.auth import actor_for
+    from ketaclinic.services.errors import ServiceError
+
+    with unit_of_work(db) as uow:
+        if uow.execute(select(PriceList.id).limit(1)).first() is not None:
+            return 0
+        users = {u.username: u for u in uow.execute(select(User).where(
+            User.username.in_(("admin", "physician", "coordinator")))).scalars()}
+        if len(users) < 3:
+            return 0
+        if not users["physician"].npi:
+            users["physician"].npi = DEMO_NPI
+            audit(uow, Actor.system("demo"), "user.update", "user", users["physician"].id, {"changed": ["npi"]})
+        sites = [s.id for s in uow.execute(select(Site).order_by(Site.id)).scalars()]
+        actors = {name: actor_for(users[name], "local") for name in ("admin", "coordinator")}
+    made = 0
+    for site_id in sites:
+        admin = replace_sites(actors["admin"], site_id)
+        coordinator = replace_sites(actors["coordinator"], site_id)
+        save_price_list(db, admin, site_id, 0, PriceListIn(prices=PriceListData(
+            billing_npi=None, tax_id="00-0000000", adjunct_cents={"ondansetron": 1500, "midazolam": 1200}),
+            note="Synthetic demo price list (every price is the clinic's own choice)"), now=now)
+        with db.reading() as uow:
+            recent = list(uow.execute(select(InfusionSession.id).where(
+                InfusionSession.site_id == site_id, InfusionSession.state == "discharged")
+                .order_by(InfusionSession.discharged_at.desc()).limit(8)).scalars())
+        for index, session_id in enumerate(recent):
+            try:
+                view = create_invoice(db, coordinator, InvoiceIn(kind="session", session_id=session_id), now=now, tz=tz)
+            except ServiceError:
+                continue
+            made += 1
+            if index % 3 == 0:
+                record_payment(db, coordinator, view.number, PaymentIn(amount_cents=view.total_cents, method="card",
+                                                                       reference=f"SYN-SLIP-{view.id}"), now=now)
+            elif index % 3 == 1:
+                record_payment(db, coordinator, view.number, PaymentIn(amount_cents=view.total_cents // 2,
+                                                                       method="cash"), now=now)
+            if index == 3:
+                record_refund(db, coordinator, view.number, RefundIn(
+                    amount_cents=min(1500, view.total_cents), method="card",
+                    reason="Synthetic demo: adjunct charged but not given"), now=now)
+    return made
+
+
+def replace_sites(actor: Actor, site_id: int) -> Actor:
+    from dataclasses import replace
+
+    return replace(actor, site_ids=(site_id,))
