@@ -38,6 +38,7 @@ from ketaclinic.services import consent as consent_service
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import questionnaires as questionnaire_service
 from ketaclinic.services import questionnaires as questionnaire_service
+from ketaclinic.services import billing as billing_service
 from ketaclinic.services import register as register_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import follow_up as follow_up_service
@@ -504,6 +505,7 @@ class _Clinic:
         self.counts["questionnaire responses"] = questionnaire_service.seed_demo(  # issue 15
             self.db, now=self.now, due_for=self.patient_user_patient)
         self.counts["register entries"] = register_service.seed_demo(self.db, now=self.now)  # issue 14
+        self.counts["invoices"] = billing_service.seed_demo(self.db, now=self.now, tz=self.settings.timezone)  # issue 15
         self.counts.update(seed_demo_schedule(self.db, now=self.now, clinic_timezone=self.settings.clinic_timezone))  # issue 13
         return DemoSummary(True, None, dict(sorted(self.counts.items())), [*DEMO_ROLES, "patient"],
                            self.patient_user_patient)
