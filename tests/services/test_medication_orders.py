@@ -231,3 +231,25 @@ def test_a_midazolam_dose_is_what_the_register_counts_as_administered(db, clinic
     with db.reading() as uow:
         events = list(uow.execute(select(SessionEvent).where(SessionEvent.session_id == visit.id)).scalars())
     assert drug_given_mg("midazolam", None, events, AT, None) == 1.0
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_the_fhir_export_has_one_medication_administration_per_prn_dose_with_its_rxnorm_code(db, clinic):
+    from ketaclinic.services.fhir import export_patient
+    from tests.interop.facts import unknown_codes
+
+    physician, nurse = clinic.actors["physician"], clinic.actors["nurse"]
+    plan = signed_plan(db, clinic, clinic.own_patient_id)
+    order = mo.add_order(db, physician, plan.id, order_in())
+    visit = running(db, clinic, plan, AT)
+    for minute in (10, 45):
+        mo.give_dose(db, nurse, visit.id, mo.DoseIn(order_id=order.id), now=AT + timedelta(minutes=minute))
+    bundle = export_patient(db, physician, clinic.own_patient_id, now=AT + timedelta(hours=3))
+    given = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationAdministration"
+             and e["resource"]["contained"][0]["code"].get("text") == "ondansetron"]
+    assert len(given) == 2
+    for resource in given:
+        coding = resource["contained"][0]["code"]["coding"][0]
+        assert (coding["system"], coding["code"]) == ("http://www.nlm.nih.gov/research/umls/rxnorm", "26225")
+        assert resource["dosage"]["dose"]["value"] == 4.0 and "batch" not in resource["contained"][0]
+    assert unknown_codes(bundle) == set()
