@@ -521,3 +521,11 @@ def seed_demo(db: Database, settings: Settings, *, now: datetime, seed: int = 20
     if has_demo(db):
         return DemoSummary(False, "the demo clinic is already there")
     return _Clinic(db, settings, now.astimezone(UTC), seed, max(8, patients)).seed()
+
+
+def seed_demo_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 2026, patients: int,
+                   progress: Any = None) -> dict[str, Any]:
+    """The demo clinic group at scale (issue 17): ``ketaclinic.demo_bulk``, loaded in bulk."""
+    from ketaclinic.demo_bulk import seed_bulk
+
+    return seed_bulk(db, settings, now=now, seed=seed, patients=patients, progress=progress)
