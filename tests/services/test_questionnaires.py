@@ -149,3 +149,19 @@ def test_an_admin_adds_a_licensed_instrument_for_a_site(db, clinic):
     done = qs.save_response(db, clinic.actors["nurse"], started.id,
                             qs.ResponseSave(answers=[5, 5, 5, 5, 5, None, None], complete=True), now=NOW)
     assert done.total == 35
+
+
+def test_cohort_outcomes_change_mcid_and_pgic_responders(db, clinic):
+    from ketaclinic.services.questionnaire_outcomes import prom_outcomes
+
+    nurse = clinic.actors["nurse"]
+    for answers, instrument in (([3, 3, 2, 2, 2, 2, 2, 2, 0], "phq9"), ([1, 1, 1, 1, 1, 1, 1, 0, 0], "phq9"),
+                                ([2], "pgic")):
+        started = qs.start_response(db, nurse, clinic.own_patient_id, qs.ResponseStart(instrument=instrument), now=NOW)
+        qs.save_response(db, nurse, started.id, qs.ResponseSave(answers=answers, complete=True), now=NOW)
+    result = prom_outcomes(db, clinic.actors["physician"])
+    phq = result.changes[0]
+    assert (phq.patients, phq.mean_baseline, phq.mean_latest, phq.mean_change, phq.improved) == (1, 18, 7, -11, 1)
+    assert (result.pgic.patients, result.pgic.responders, result.pgic.by_category["much_improved"]) == (1, 1, 1)
+    with pytest.raises(Forbidden):
+        prom_outcomes(db, clinic.actors["coordinator"])

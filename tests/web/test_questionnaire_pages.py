@@ -49,3 +49,10 @@ def test_the_clinic_tablet_and_who_may_open_the_pages(signed_in, clinic):
     coordinator = signed_in("coordinator")
     assert coordinator.get(f"/patients/{clinic.own_patient_id}/questionnaires").status_code == 403
     assert coordinator.get("/me/questionnaires").status_code == 403
+
+
+def test_the_outcomes_page_loads_the_questionnaire_section(signed_in):
+    nurse = signed_in("nurse")
+    assert 'hx-get="/outcomes/questionnaires"' in nurse.get("/outcomes").text
+    panel = nurse.get("/outcomes/questionnaires").text
+    assert "PGIC responders" in panel and 'data-instrument="phq9"' in panel

@@ -147,3 +147,11 @@ async def acknowledge(request: Request, alert_id: int, actor: Annotated[Actor, D
 def alerts_panel(request: Request, actor: Clinician) -> Response:
     return render(request, "questionnaires/_dashboard_alerts_panel.html",
                   {"alerts": service.open_alerts(db_of(request), actor)})
+
+
+@router.get("/outcomes/questionnaires")
+def outcomes_panel(request: Request, actor: Clinician) -> Response:
+    """The outcomes page's questionnaire section (loaded into it; also a page of its own without scripts)."""
+    from ketaclinic.services.questionnaire_outcomes import prom_outcomes
+
+    return render(request, "questionnaires/_outcomes_panel.html", {"proms": prom_outcomes(db_of(request), actor)})
