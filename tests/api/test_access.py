@@ -30,6 +30,7 @@ POLICY = {
     ("POST", "/api/v1/patients/{patient_id}/weights"): {"physician", "nurse"},
     ("GET", "/api/v1/patients/{patient_id}/versions"): {"physician", "coordinator"},
     ("POST", "/api/v1/inquiries"): PUBLIC,
+    ("GET", "/api/v1/inquiries/sites"): PUBLIC,
     ("GET", "/api/v1/inquiries"): QUEUE_READERS,
     ("GET", "/api/v1/inquiries/{inquiry_id}"): QUEUE_READERS,
     ("POST", "/api/v1/inquiries/{inquiry_id}/answer"): QUEUE_WORKERS,
