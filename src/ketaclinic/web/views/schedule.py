@@ -257,10 +257,10 @@ async def book(request: Request, actor: Annotated[Actor, Depends(need(*BOOKERS))
         return _book_form(request, actor, values, errors or {"form": message or "Check the form."},
                           clash=message if isinstance(exc, ServiceError) and exc.status == 409 else None,
                           status=getattr(exc, "status", 422))
-    first = booked.items[0]
-    day = first.start.astimezone(zone).date().isoformat()
+    first = booked.items[0].start.astimezone(zone)
     what = f"{len(booked.items)} appointments booked" if len(booked.items) > 1 else "Appointment booked"
-    return redirect(request, f"/schedule/day?date={day}&site_id={site_id}", f"{what}, the first on {day}.")
+    return redirect(request, f"/schedule/day?date={first.date().isoformat()}&site_id={site_id}",
+                    f"{what}, the first on {first.strftime('%a %d %b %Y %H:%M')}.")
 
 
 # --- one appointment --------------------------------------------------------------------------------------------
