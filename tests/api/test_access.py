@@ -153,6 +153,23 @@ POLICY = {
     ("GET", "/api/v1/waiting-list"): {"coordinator", "physician", "nurse"},
     ("POST", "/api/v1/waiting-list"): {"coordinator", "physician"},
     ("POST", "/api/v1/waiting-list/{entry_id}/remove"): {"coordinator", "physician"},
+    # consent and reminders (issue 13): everyone signed in reads the document; the patient signs (or staff hold
+    # the tablet); the admin keeps the document versions, the message templates and the outbox
+    ("GET", "/api/v1/consent-documents/current"): ALL,
+    ("GET", "/api/v1/consent-documents"): {"admin", "physician", "nurse", "coordinator"},
+    ("GET", "/api/v1/consent-documents/{version}"): ALL,
+    ("POST", "/api/v1/consent-documents"): {"admin"},
+    ("GET", "/api/v1/patients/{patient_id}/consent"): ALL,
+    ("POST", "/api/v1/patients/{patient_id}/consent"): {"patient", "physician", "nurse", "coordinator"},
+    ("POST", "/api/v1/consent-signatures/{signature_id}/withdraw"): {"patient", "physician", "nurse"},
+    ("GET", "/api/v1/consent-signatures/{signature_id}/signed.pdf"): ALL,
+    ("GET", "/api/v1/consent-signatures/{signature_id}/fhir"): ALL,
+    ("GET", "/api/v1/patients/{patient_id}/contact-preferences"): {"patient", "physician", "nurse", "coordinator"},
+    ("PUT", "/api/v1/patients/{patient_id}/contact-preferences"): {"patient", "physician", "nurse", "coordinator"},
+    ("GET", "/api/v1/outbox"): {"admin"},
+    ("POST", "/api/v1/outbox/{message_id}/retry"): {"admin"},
+    ("GET", "/api/v1/message-templates"): {"admin"},
+    ("PUT", "/api/v1/message-templates/{kind}"): {"admin"},
     ("POST", "/api/v1/account/invitation"): PUBLIC,
     ("POST", "/api/v1/account/password-reset"): PUBLIC,
 }
@@ -204,7 +221,8 @@ def test_every_route_for_every_role(client, headers, clinic, settings, db):
     params = {"patient_id": clinic.own_patient_id, "inquiry_id": 1, "user_id": clinic.actors["admin"].user_id,
               "evaluation_id": 1, "plan_id": 1, "session_id": 1, "import_id": 1,
               "allergy_id": 1, "site_id": 1, "chair_id": 1, "absence_id": 1, "appointment_id": 1, "entry_id": 1, "response_id": 1, "alert_id": 1,
-              "number": "MAIN-000001", "payment_id": 1}
+              "number": "MAIN-000001", "payment_id": 1,
+              "version": 1, "signature_id": 1, "message_id": 1, "kind": "confirmation"}
     failures = []
     for (method, path), allowed in POLICY.items():
         url = path.format(**params)

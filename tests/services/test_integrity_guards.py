@@ -212,6 +212,22 @@ def _update_site(db, clinic):
     return site.version, lambda v: st.update_site(db, admin, site.id, v, st.SitePatch(address="1 High St"))
 
 
+def _publish_consent(db, clinic):
+    from ketaclinic.clinical.consent import DEFAULT_BODY
+    from ketaclinic.services import consent as cn
+
+    admin = clinic.actors["admin"]
+    return 1, lambda v: cn.publish_document(db, admin, v, cn.DocumentIn(title="Consent (edited)", body=DEFAULT_BODY))
+
+
+def _save_template(db, clinic):
+    from ketaclinic.services import reminders as rm
+
+    admin = clinic.actors["admin"]
+    return 0, lambda v: rm.save_template(db, admin, "confirmation", v, rm.TemplateIn(subject="Booked {{ when }}",
+                                                                                     body="See you {{ when }}."))
+
+
 SCENARIOS: dict[str, Callable] = {
     "patients.update_patient": _patient,
     "evaluations.update_evaluation": _update_evaluation,
@@ -234,6 +250,8 @@ SCENARIOS: dict[str, Callable] = {
     "users.update_user": _update_user,
     "clinic_settings.update_settings": _update_settings,
     "sites.update_site": _update_site,
+    "consent.publish_document": _publish_consent,  # issue 13
+    "reminders.save_template": _save_template,
 }
 # helpers that call check_version for the entry points above (their callers' scenarios cover them)
 HELPERS = {"sessions._move": {"sessions.check_in", "sessions.stop_infusion", "sessions.cancel_session"},

@@ -23,6 +23,7 @@ from ketaclinic.api import (
     billing,
     chairs,
     clinic_settings,
+    consent,
     diary,
     evaluations,
     fhir,
@@ -56,7 +57,8 @@ ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.r
            allergies.router, account_links.router, sites.router, billing.router,
            register.router,
            medication_orders.router,
-           questionnaires.router]
+           questionnaires.router,
+           consent.router]
 
 
 class UndeclaredRouteError(RuntimeError):

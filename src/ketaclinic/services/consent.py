@@ -22,7 +22,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -35,10 +36,12 @@ from ketaclinic.clinical.consent import (
     is_template,
 )
 from ketaclinic.clock import utcnow
+from ketaclinic.interop.consent import consent_resource
 from ketaclinic.records.consent import ConsentDocument, ConsentSignature, ConsentWithdrawal
 from ketaclinic.records.db import Database
-from ketaclinic.records.patients import Patient
+from ketaclinic.records.patients import DEMO_MARK, Patient
 from ketaclinic.records.sessions import InfusionSession
+from ketaclinic.reports.consent import ConsentSnapshot, consent_pdf
 from ketaclinic.services import clinic_settings
 from ketaclinic.services.common import audit, get_or_404, require_role, unit_of_work
 from ketaclinic.services.context import Actor
@@ -331,17 +334,49 @@ def withdraw(db: Database, actor: Actor, signature_id: int, data: WithdrawIn,
         return next(s for s in _signatures(uow, signature.patient_id, version) if s.id == signature_id)
 
 
-def signature_row(db: Database, actor: Actor, signature_id: int) -> tuple[ConsentSignature, ConsentDocument, Patient]:
-    """A signature with its document and patient, for the PDF (the read is audited)."""
+def _snapshot(uow: Session, actor: Actor, signature_id: int, zone: ZoneInfo, now: datetime) -> ConsentSnapshot:
+    signature = get_or_404(uow, ConsentSignature, signature_id, "consent signature")
+    patient = load_patient(uow, actor, signature.patient_id)
+    document = uow.get(ConsentDocument, signature.document_id)
+    assert document is not None
+    withdrawal = uow.execute(select(ConsentWithdrawal).where(
+        ConsentWithdrawal.signature_id == signature_id)).scalar_one_or_none()
+    return ConsentSnapshot(
+        clinic_name=clinic_settings.current(uow)[1].clinic_name,
+        patient_name=f"{patient.given_name} {patient.family_name}", patient_birth_date=patient.birth_date.isoformat(),
+        patient_id=patient.id, title=document.title, body=document.body, document_version=document.version,
+        document_sha256=document.sha256, reviewed_by=document.reviewed_by, typed_name=signature.typed_name,
+        signature_svg=signature.signature_svg, signed_at=signature.signed_at.astimezone(zone),
+        channel=signature.channel, witness_name=signature.witness_name,
+        withdrawn_at=withdrawal.withdrawn_at.astimezone(zone) if withdrawal else None,
+        withdrawal_reason=withdrawal.reason if withdrawal else None, generated_at=now.astimezone(zone),
+        generated_by=actor.username or "ketaclinic", demo=patient.family_name.endswith(DEMO_MARK))
+
+
+def signed_pdf(db: Database, actor: Actor, signature_id: int, *, clinic_timezone: str = "UTC",
+               now: datetime | None = None) -> bytes:
+    """The PDF of a signed consent (the text as signed, the mark, version and hash); the read is audited."""
     require_role(actor, *READ_ROLES)
+    now = now or utcnow()
     with unit_of_work(db) as uow:
-        signature = get_or_404(uow, ConsentSignature, signature_id, "consent signature")
-        patient = load_patient(uow, actor, signature.patient_id)
-        document = uow.get(ConsentDocument, signature.document_id)
-        assert document is not None
-        audit(uow, actor, "consent.pdf", "patient", patient.id, {"signature_id": signature_id})
-        uow.expunge_all()
-        return signature, document, patient
+        snapshot = _snapshot(uow, actor, signature_id, ZoneInfo(clinic_timezone), now)
+        audit(uow, actor, "consent.pdf", "patient", snapshot.patient_id, {"signature_id": signature_id})
+    return consent_pdf(snapshot)
+
+
+def signed_fhir(db: Database, actor: Actor, signature_id: int, *, clinic_timezone: str = "UTC",
+                now: datetime | None = None) -> dict[str, Any]:
+    """The signed consent as a FHIR ``Consent`` resource with the PDF attached (audited read)."""
+    require_role(actor, *READ_ROLES)
+    now = now or utcnow()
+    with unit_of_work(db) as uow:
+        snapshot = _snapshot(uow, actor, signature_id, ZoneInfo(clinic_timezone), now)
+        audit(uow, actor, "consent.fhir", "patient", snapshot.patient_id, {"signature_id": signature_id})
+    return consent_resource(signature_id=signature_id, patient_id=snapshot.patient_id, signed_at=snapshot.signed_at,
+                            withdrawn=snapshot.withdrawn_at is not None, typed_name=snapshot.typed_name,
+                            document_title=snapshot.title, document_version=snapshot.document_version,
+                            document_sha256=snapshot.document_sha256, pdf=consent_pdf(snapshot),
+                            organization=snapshot.clinic_name)
 
 
 def contact_preferences(db: Database, actor: Actor, patient_id: int) -> ContactView:
