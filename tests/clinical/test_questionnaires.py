@@ -8,6 +8,8 @@ times the number of items, rounded half up.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from ketaclinic.clinical.questionnaires import (
@@ -15,10 +17,14 @@ from ketaclinic.clinical.questionnaires import (
     INSTRUMENTS,
     PGIC,
     PHQ9,
+    CourseFacts,
     CustomInstrumentIn,
+    DoneFacts,
+    QuestionnairePolicy,
     Unscorable,
     change,
     custom_instrument,
+    due_questionnaires,
     get_instrument,
     score,
 )
@@ -159,3 +165,44 @@ def test_a_custom_instrument_scores_with_its_own_rules():
         CustomInstrumentIn(id="overlap", name="overlap", licence="none", items=[{"text": "x", "options": [
             {"value": 0, "label": "a"}, {"value": 1, "label": "b"}]}],
             bands=[{"code": "a", "label": "A", "min": 0, "max": 1}, {"code": "b", "label": "B", "min": 1, "max": 1}])
+
+
+# --- schedules ------------------------------------------------------------------------------------------------
+
+T = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+POLICY = QuestionnairePolicy()
+
+
+def _due(**kwargs):
+    return [(d.instrument, d.context) for d in due_questionnaires(POLICY, **kwargs)]
+
+
+def test_baseline_is_due_after_the_evaluation_until_answered():
+    assert _due(evaluated_at=None, courses=[], done=[], now=T) == []
+    assert _due(evaluated_at=T, courses=[], done=[], now=T + timedelta(hours=1)) == [("gad7", "baseline"), ("phq9", "baseline")]
+    done = [DoneFacts("phq9", "baseline", None, T), DoneFacts("gad7", "baseline", None, T)]
+    assert _due(evaluated_at=T, courses=[], done=done, now=T + timedelta(days=3)) == []
+
+
+def test_before_a_course_then_at_its_end_then_monthly():
+    signed = CourseFacts(7, T + timedelta(days=7), None, None)
+    assert _due(evaluated_at=T, courses=[signed], done=[], now=T + timedelta(days=8)) == [
+        ("gad7", "pre_course"), ("phq9", "pre_course")]
+    started = T + timedelta(days=10)
+    ended = CourseFacts(7, T + timedelta(days=7), started, started + timedelta(days=12))
+    due = _due(evaluated_at=T, courses=[ended], done=[], now=started + timedelta(days=13))
+    assert due == [("gad7", "end_of_course"), ("pgic", "end_of_course"), ("phq9", "end_of_course")]
+    finished = [DoneFacts(i, "end_of_course", 7, started + timedelta(days=13)) for i in ("phq9", "gad7", "pgic")]
+    assert _due(evaluated_at=T, courses=[ended], done=finished, now=started + timedelta(days=30)) == []
+    month_later = started + timedelta(days=13 + 30)
+    assert _due(evaluated_at=T, courses=[ended], done=finished, now=month_later) == [
+        ("gad7", "monthly"), ("pgic", "monthly"), ("phq9", "monthly")]
+
+
+def test_the_monthly_interval_is_the_clinics():
+    started = T + timedelta(days=1)
+    course = CourseFacts(1, T, started, None)
+    weekly = QuestionnairePolicy(monthly_interval_days=7, monthly=["phq9"])
+    assert [d.instrument for d in due_questionnaires(weekly, evaluated_at=T, courses=[course], done=[],
+                                                     now=started + timedelta(days=7))] == ["phq9"]
+    assert due_questionnaires(weekly, evaluated_at=T, courses=[course], done=[], now=started + timedelta(days=6)) == []
