@@ -9,8 +9,8 @@ from fhir.resources.R4B.bundle import Bundle
 from ketaclinic.interop import fhir
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.records.users import User
-from ketaclinic.services.auth import actor_for
 from ketaclinic.services import sites as st
+from ketaclinic.services.auth import actor_for
 from ketaclinic.services.fhir import export_patient
 from tests.sites_clinic import add_patients, utc_now
 
