@@ -56,3 +56,18 @@ def test_the_outcomes_page_loads_the_questionnaire_section(signed_in):
     assert 'hx-get="/outcomes/questionnaires"' in nurse.get("/outcomes").text
     panel = nurse.get("/outcomes/questionnaires").text
     assert "PGIC responders" in panel and 'data-instrument="phq9"' in panel
+
+
+def test_an_admin_adds_a_licensed_questionnaire_from_the_admin_page(signed_in, clinic):
+    admin = signed_in("admin")
+    page = admin.get("/admin/questionnaires")
+    assert page.status_code == 200 and "Pain Catastrophizing Scale" in page.text and 'data-instrument="phq9"' in page.text
+    form = {"csrf_token": csrf_of(page.text), "id": "bpi_sf_interference", "name": "BPI-SF interference (licensed)",
+            "licence": "Licensed from MD Anderson to this clinic, 2026", "items": "Activity\nMood\nWalking",
+            "options": "\n".join(f"{v} = {v}" for v in range(11)), "bands": "low 0-14 Low\nhigh 15-30 High",
+            "max_missing": "1", "mcid": ""}
+    bad = admin.post("/admin/questionnaires", data={**form, "bands": "low 0-20 Low\nhigh 15-30 High"})
+    assert bad.status_code == 422 and "overlap" in bad.text
+    added = admin.post("/admin/questionnaires", data=form)
+    assert "BPI-SF interference (licensed) added" in added.text and 'data-instrument="bpi_sf_interference"' in added.text
+    assert signed_in("nurse").get("/admin/questionnaires").status_code == 403

@@ -41,7 +41,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     "coordinator": [("/dashboard", "Dashboard"), ("/schedule/day", "Schedule"), ("/inquiries", "Inquiries"), ("/patients", "Patients"),
                     ("/billing", "Billing")],
     "admin": [("/dashboard", "Dashboard"), ("/admin/users", "Users"), ("/admin/sites", "Sites"), ("/schedule/resources", "Chairs & hours"),
-              ("/admin/drug-library", "Drug library"), ("/register", "Register"),
+              ("/admin/drug-library", "Drug library"), ("/admin/questionnaires", "Questionnaires"), ("/register", "Register"),
               ("/admin/settings", "Clinic settings"), ("/admin/audit", "Audit log"),
               ("/admin/research-export", "Research export")],
     "patient": [("/me", "My diary"), ("/me/questionnaires", "Questionnaires"), ("/me/sessions", "My sessions")],

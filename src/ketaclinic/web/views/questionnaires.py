@@ -155,3 +155,68 @@ def outcomes_panel(request: Request, actor: Clinician) -> Response:
     from ketaclinic.services.questionnaire_outcomes import prom_outcomes
 
     return render(request, "questionnaires/_outcomes_panel.html", {"proms": prom_outcomes(db_of(request), actor)})
+
+
+# --- the admin page: licensed custom instruments ---------------------------------------------------------------
+
+
+def _parse_custom(form: dict[str, str]) -> dict:
+    """The admin form's plain lines as a custom instrument definition (the core validates it)."""
+    options = []
+    for line in form.get("options", "").splitlines():
+        if line.strip():
+            value, _, label = line.partition("=")
+            options.append({"value": int(value.strip()) if value.strip().lstrip("-").isdigit() else value.strip(),
+                            "label": label.strip()})
+    bands = []
+    for line in form.get("bands", "").splitlines():
+        parts = line.split(maxsplit=2)
+        if len(parts) == 3 and "-" in parts[1]:
+            low, _, high = parts[1].partition("-")
+            bands.append({"code": parts[0], "min": int(low) if low.isdigit() else low,
+                          "max": int(high) if high.isdigit() else high, "label": parts[2]})
+        elif line.strip():
+            bands.append({"code": line.strip(), "min": "?", "max": "?", "label": line.strip()})
+    missing = form.get("max_missing", "0").strip() or "0"
+    mcid = form.get("mcid", "").strip()
+    return {"id": form.get("id", "").strip(), "name": form.get("name", "").strip(),
+            "licence": form.get("licence", "").strip(), "preamble": form.get("preamble", "").strip(),
+            "items": [{"text": line.strip(), "options": options} for line in form.get("items", "").splitlines()
+                      if line.strip()],
+            "bands": bands, "max_missing": int(missing) if missing.isdigit() else missing,
+            **({"mcid": float(mcid)} if mcid.replace(".", "", 1).isdigit() else {})}
+
+
+def _admin_page(request: Request, actor: Actor, values: dict | None = None, errors: dict | None = None,
+                status: int = 200) -> Response:
+    from ketaclinic.evidence.catalog.questionnaires import SOURCES
+
+    not_shipped = [s for s in SOURCES if s.id in ("promis_terms", "pcs_licence", "dn4_licence", "paindetect_licence",
+                                                  "cadss_licence")]
+    return render(request, "questionnaires/admin.html", {
+        "instruments": service.list_instruments(db_of(request), actor), "not_shipped": not_shipped,
+        "sites": actor.sites, "values": values or {"options": "0 = Not at all\n1 = A little\n2 = Quite a lot\n3 = Very much",
+                                                   "max_missing": "0"},
+        "errors": errors or {}}, status=status)
+
+
+@router.get("/admin/questionnaires")
+def admin_page(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    return _admin_page(request, actor)
+
+
+@router.post("/admin/questionnaires")
+async def add_custom(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    from ketaclinic.clinical.questionnaires import CustomInstrumentIn
+
+    form = await request.form()
+    values = {k: str(form.get(k) or "") for k in ("site_id", "id", "name", "licence", "preamble", "items", "options",
+                                                  "bands", "max_missing", "mcid")}
+    site = values["site_id"]
+    site_id = int(site) if site.isdigit() else (actor.site_ids[0] if actor.site_ids else 0)
+    try:
+        definition = CustomInstrumentIn.model_validate(_parse_custom(values))
+        view = service.add_custom_instrument(db_of(request), actor, site_id, definition)
+    except (ValidationError, ServiceError) as exc:
+        return _admin_page(request, actor, values, errors_of(exc) or {"id": "check the form"}, 422)
+    return redirect(request, "/admin/questionnaires", f"{view.name} added: staff can ask it from the chart.")
