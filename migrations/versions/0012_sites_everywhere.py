@@ -10,7 +10,8 @@
   (records/audit.py).
 - Indexes for what the dashboard and lists read (issue 17 "Scale"): today's sessions of a site
   (``site_id, scheduled_at``), the sessions under way (``state, site_id``), a session's alerts
-  (``session_id, kind``), the signed plans (``status, patient_id``), a site's waiting inquiries
+  (``session_id, kind``), the signed plans (``status, patient_id``), the drafts waiting for a signature
+  (``evaluations: status, id``), a site's waiting inquiries
   (``site_id, status, answer_by``) and a site's audit entries (``site_id, seq``).
 
 Revision ID: 0012
@@ -33,6 +34,7 @@ INDEXES = (
     ("ix_sessions_state_site", "sessions", ["state", "site_id"]),
     ("ix_session_events_session_kind", "session_events", ["session_id", "kind"]),
     ("ix_plans_status_patient", "plans", ["status", "patient_id"]),
+    ("ix_evaluations_status_id", "evaluations", ["status", "id"]),
     ("ix_inquiries_site_status_answer_by", "inquiries", ["site_id", "status", "answer_by"]),
     ("ix_audit_log_site_seq", "audit_log", ["site_id", "seq"]),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.records.db import Base
@@ -22,6 +22,7 @@ class Evaluation(RecordMixin, Base):
     __table_args__ = (
         CheckConstraint("status IN ('draft','signed')", name="status"),
         CheckConstraint("(status = 'signed') = (signed_by IS NOT NULL AND signed_at IS NOT NULL)", name="signature"),
+        Index("ix_evaluations_status_id", "status", "id"),  # the drafts waiting for a signature (migration 0012)
     )
 
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), nullable=False, index=True)
