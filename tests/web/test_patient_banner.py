@@ -21,7 +21,7 @@ def test_the_banner_is_on_the_chart_the_builder_and_the_console(signed_in, db, c
     for path in (f"/patients/{pid}", f"/sessions/{visit.id}", f"/plans/{plan.id}"):
         banner = _banner(nurse.get(path).text)
         assert "Synthetic Own" in banner and "68 kg" in banner and "dosing weight" in banner, path
-        assert "Profile: <strong>low dose</strong>" in banner and "Consent: recorded" in banner, path
+        assert "Profile: <strong>low dose</strong>" in banner and "Consent: signed" in banner, path  # issue 13: the signed consent document
     builder = signed_in("physician").get(f"/patients/{pid}/plans/new").text
     assert "Synthetic Own" in _banner(builder)
 

@@ -105,6 +105,30 @@ def is_template(body: str) -> bool:
     return body.lstrip().upper().startswith("TEMPLATE:")
 
 
+def document_blocks(body: str) -> list[dict[str, object]]:
+    """The body's plain text as headings, paragraphs and lists ("## " headings, "- " items)."""
+    blocks: list[dict[str, object]] = []
+    for raw in body.replace("\r\n", "\n").split("\n"):
+        line = raw.rstrip()
+        if not line.strip():
+            blocks.append({"kind": "gap"})
+        elif line.startswith("## "):
+            blocks.append({"kind": "heading", "text": line[3:].strip()})
+        elif line.lstrip().startswith("- "):
+            if blocks and blocks[-1]["kind"] == "list":
+                blocks[-1]["items"].append(line.lstrip()[2:])  # type: ignore[union-attr]
+            else:
+                blocks.append({"kind": "list", "items": [line.lstrip()[2:]]})
+        elif blocks and blocks[-1]["kind"] == "list" and raw.startswith("  "):
+            items = blocks[-1]["items"]
+            items[-1] = f"{items[-1]} {line.strip()}"  # type: ignore[index]
+        elif blocks and blocks[-1]["kind"] == "para":
+            blocks[-1]["text"] = f"{blocks[-1]['text']} {line.strip()}"
+        else:
+            blocks.append({"kind": "para", "text": line.strip()})
+    return [b for b in blocks if b["kind"] != "gap"]
+
+
 # --- the drawn mark ---------------------------------------------------------------------------
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -165,3 +189,15 @@ def clean_signature_svg(svg: str) -> str:
         raise SignatureInvalid("draw your signature in the box")
     cleaned.set("xmlns", SVG_NS)
     return ET.tostring(cleaned, encoding="unicode")
+
+
+def sources_cited(body: str) -> list[tuple[str, str]]:
+    """(id, citation) of every registered source the text names in brackets (``[asra2018]``), in order."""
+    from ketaclinic.evidence.sources import all_sources
+
+    known = all_sources()
+    out: list[tuple[str, str]] = []
+    for found in re.findall(r"\[([a-z0-9_]+)\]", body):
+        if found in known and found not in [i for i, _ in out]:
+            out.append((found, known[found].citation()))
+    return out

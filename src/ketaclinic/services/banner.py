@@ -21,7 +21,6 @@ from ketaclinic.clinical.dosing import dosing_weight
 from ketaclinic.clinical.screening import KETAMINE_ALLERGY_TERMS
 from ketaclinic.records.db import Database
 from ketaclinic.records.plans import Plan
-from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.services.allergies import allergy_list
 from ketaclinic.services.common import require_role
 from ketaclinic.services.context import Actor
@@ -48,6 +47,7 @@ class PatientBanner(BaseModel):
     ketamine_allergy: bool
     profile: str | None
     consent_recorded_at: datetime | None
+    consent_state: str = "none"  # valid | outdated (an earlier version) | withdrawn | none (services/consent.py)
 
 
 def _age(birth: date, today: date) -> int:
@@ -72,13 +72,12 @@ def patient_banner(db: Database, actor: Actor, patient_id: int, *, today: date |
                                 .order_by(Plan.signed_at.desc(), Plan.id.desc())).scalars().all()
         superseded = {p.supersedes_id for p in plans if p.supersedes_id is not None}
         current = next((p for p in plans if p.id not in superseded), None)
-        consent = None
-        for session in uow.execute(select(InfusionSession).where(InfusionSession.patient_id == patient_id)
-                                     .order_by(InfusionSession.id.desc()).limit(20)).scalars():
-            facts = (session.checklist or {}).get("facts") or {}
-            if facts.get("consent_signed"):
-                consent = session.started_at or session.scheduled_at
-                break
+        from ketaclinic.services.consent import (
+            status_in as consent_status,  # issue 13: the signed consent document
+        )
+
+        signed = consent_status(uow, patient_id)
+        consent = signed.signature.signed_at if signed.signature and signed.state in ("valid", "outdated") else None
         dosing = None
         if weight is not None and 30 <= weight.weight_kg <= 250:
             sex = patient.sex if patient.sex in ("female", "male") else None
@@ -92,4 +91,4 @@ def patient_banner(db: Database, actor: Actor, patient_id: int, *, today: date |
             allergies_recorded=chart.state != "not_recorded" or bool(from_evaluation),
             evaluation_allergies=from_evaluation, evaluation_signed_at=evaluation.signed_at if evaluation else None,
             ketamine_allergy=bool(ketamine) or chart.ketamine_allergy, profile=(current.pump_program or {}).get("profile", "low_dose") if current
-            else None, consent_recorded_at=consent)
+            else None, consent_recorded_at=consent, consent_state=signed.state)

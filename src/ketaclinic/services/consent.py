@@ -213,7 +213,7 @@ def consent_refusal(uow: Session, session: InfusionSession) -> Conflict | None:
     else:
         why = "the patient has not signed the consent document"
     return Conflict(f"Consent required: {why}. The patient signs version {version} in the portal or on the clinic's "
-                    "tablet before the infusion starts.", code="consent_required", field="consent")
+                    "tablet before the infusion starts.", code="consent_required")
 
 
 # --- service calls ----------------------------------------------------------------------------------

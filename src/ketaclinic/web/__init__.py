@@ -23,6 +23,7 @@ from ketaclinic.web.views import (
     admin,
     auth,
     billing,
+    consent,
     dashboard,
     evaluations,
     inquiries,
@@ -46,7 +47,7 @@ from ketaclinic.web.websession import WebSessionMiddleware
 STATIC = Path(__file__).parent / "static"
 VIEW_MODULES = (auth, billing, public, dashboard, inquiries, patients, admin, evaluations, plans, sessions, portal, outcomes,
                 report_summaries, research_export, report_letters, referrals, medication_orders, questionnaires,
-                register, schedule)
+                register, schedule, consent)
 
 
 def _is_page(request: Request) -> bool:

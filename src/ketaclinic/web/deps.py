@@ -43,8 +43,8 @@ NAV: dict[str, list[tuple[str, str]]] = {
     "admin": [("/dashboard", "Dashboard"), ("/admin/users", "Users"), ("/admin/sites", "Sites"), ("/schedule/resources", "Chairs & hours"),
               ("/admin/drug-library", "Drug library"), ("/admin/questionnaires", "Questionnaires"), ("/register", "Register"),
               ("/admin/settings", "Clinic settings"), ("/admin/audit", "Audit log"),
-              ("/admin/research-export", "Research export")],
-    "patient": [("/me", "My diary"), ("/me/questionnaires", "Questionnaires"), ("/me/sessions", "My sessions")],
+              ("/admin/research-export", "Research export"), ("/admin/outbox", "Messages")],
+    "patient": [("/me", "My diary"), ("/me/questionnaires", "Questionnaires"), ("/me/sessions", "My sessions"), ("/me/consent", "Consent")],
 }
 
 
