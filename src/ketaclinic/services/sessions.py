@@ -624,7 +624,8 @@ def start_session(db: Database, actor: Actor, session_id: int, expected_version:
                 raise Conflict("the checklist blocks the start: " + "; ".join(f"{i['code']}: {i['message']}" for i in unmet),
                                code="checklist_not_met")
         plan = _signed_plan(uow, session.plan_id, session.patient_id)
-        from ketaclinic.services.consent import consent_refusal  # issue 13: a signed consent before the course starts
+        # issue 13: a signed consent before the course starts
+        from ketaclinic.services.consent import consent_refusal
 
         if (refusal := consent_refusal(uow, session)) is not None:
             raise refusal
