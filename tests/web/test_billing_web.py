@@ -50,3 +50,22 @@ def test_physician_chooses_the_em_level(signed_in, db, clinic):
     saved = _post(physician, url, {"em_code": "99204"}, url)
     assert saved.status_code == 200 and "E/M level 99204 recorded" in saved.text
     assert signed_in("coordinator").get(url).status_code == 403
+
+
+def test_admin_saves_a_price_list_version(signed_in, db, clinic):
+    admin = signed_in("admin")
+    page = admin.get("/admin/price-list")
+    assert page.status_code == 200 and "the defaults (never saved)" in page.text and 'href="/admin/price-list"' in page.text
+    site_id = clinic.actors["admin"].site_ids[0]
+    form = {"site_id": site_id, "version": 0, "evaluation_cents": "350.00", "infusion_first_hour_cents": "425",
+            "infusion_additional_hour_cents": "150", "push_initial_cents": "60", "push_additional_cents": "30",
+            "drug_per_mg_cents": "0.10", "vial_cents": "25", "no_show_fee_cents": "100", "drug_pricing": "per_mg",
+            "vial_mg": "500", "adjuncts": "ondansetron = 15.00", "place_of_service": "11",
+            "ketamine_ndc": "0409-2051-05", "billing_npi": "1234567890", "tax_id": "", "note": "opening"}
+    bad = _post(admin, "/admin/price-list", form, "/admin/price-list")
+    assert bad.status_code == 422 and "check digit" in bad.text  # the practice NPI is Luhn-checked
+    saved = _post(admin, "/admin/price-list", {**form, "billing_npi": "1234567893"}, "/admin/price-list")
+    assert "Price list saved" in saved.text and "version 1" in saved.text
+    stale = _post(admin, "/admin/price-list", {**form, "billing_npi": "", "no_show_fee_cents": "90"}, "/admin/price-list")
+    assert stale.status_code == 422 and "Someone else saved" in stale.text
+    assert signed_in("coordinator").get("/admin/price-list").status_code == 403

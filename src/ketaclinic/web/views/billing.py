@@ -188,3 +188,91 @@ async def save_em_code(request: Request, evaluation_id: int,
             "codes": [(c, DESCRIPTIONS[c]) for c in EM_CODES]}, status=422)
     return redirect(request, f"/evaluations/{evaluation_id}", f"E/M level {saved['em_code']} recorded for billing.")
 
+
+
+# --- the admin's price list ---------------------------------------------------------------------------
+
+MONEY_FIELDS = (("evaluation_cents", "Evaluation (any E/M level without its own price)"),
+                ("infusion_first_hour_cents", "Infusion, first hour (96365)"),
+                ("infusion_additional_hour_cents", "Infusion, each additional hour (96366)"),
+                ("push_initial_cents", "IV push, initial (96374)"),
+                ("push_additional_cents", "IV push, each additional substance (96375)"),
+                ("drug_per_mg_cents", "Ketamine per mg (when priced per mg)"),
+                ("vial_cents", "Ketamine per vial (when priced per vial)"),
+                ("no_show_fee_cents", "No-show fee"))
+
+
+def _price_values(prices) -> dict[str, str]:
+    values = {name: f"{getattr(prices, name) / 100:.2f}" for name, _ in MONEY_FIELDS}
+    values.update(place_of_service=prices.place_of_service, billing_npi=prices.billing_npi or "",
+                  tax_id=prices.tax_id or "", ketamine_ndc=prices.ketamine_ndc, drug_pricing=prices.drug_pricing,
+                  vial_mg=f"{prices.vial_mg:g}",
+                  adjuncts="\n".join(f"{name} = {cents / 100:.2f}" for name, cents in prices.adjunct_cents.items()))
+    return values
+
+
+def _price_page(request: Request, actor: Actor, site_id: int | None, values: dict | None = None,
+                errors: dict | None = None, status: int = 200) -> Response:
+    from ketaclinic.clinical.billing_codes import PLACES_OF_SERVICE
+    from ketaclinic.services.sites import list_sites
+
+    db = db_of(request)
+    sites = [s for s in list_sites(db, actor) if s.id in actor.site_ids]
+    if not sites:
+        return render(request, "billing/prices.html", {"sites": [], "view": None, "values": {}, "errors": {}})
+    chosen = site_id if site_id in {s.id for s in sites} else sites[0].id
+    view = service.get_price_list(db, actor, chosen)
+    return render(request, "billing/prices.html", {
+        "sites": sites, "view": view, "values": values or _price_values(view.prices), "errors": errors or {},
+        "money_fields": MONEY_FIELDS, "places": list(PLACES_OF_SERVICE.items()),
+        "pricings": [("per_mg", "Per mg given"), ("per_vial", "Per vial opened")]}, status=status)
+
+
+@router.get("/admin/price-list")
+def price_list(request: Request, actor: Annotated[Actor, Depends(need(*service.PRICE_WRITE_ROLES))],
+               site_id: int | None = None) -> Response:
+    return _price_page(request, actor, site_id)
+
+
+@router.post("/admin/price-list")
+async def save_price_list(request: Request, actor: Annotated[Actor, Depends(need(*service.PRICE_WRITE_ROLES))]
+                          ) -> Response:
+    form = await request.form()
+    names = [n for n, _ in MONEY_FIELDS] + ["place_of_service", "billing_npi", "tax_id", "ketamine_ndc",
+                                            "drug_pricing", "vial_mg", "adjuncts", "site_id", "version", "note"]
+    values = {n: str(form.get(n) or "").strip() for n in names}
+    site_id = int(values["site_id"]) if values["site_id"].isdigit() else 0
+    errors: dict[str, str] = {}
+    data: dict[str, object] = {k: values[k] or None for k in ("billing_npi", "tax_id")}
+    data.update(place_of_service=values["place_of_service"], ketamine_ndc=values["ketamine_ndc"],
+                drug_pricing=values["drug_pricing"])
+    for name, _ in MONEY_FIELDS:
+        try:
+            data[name] = parse_money(values[name])
+        except BillingInputError as error:
+            errors[name] = str(error)
+    try:
+        data["vial_mg"] = float(values["vial_mg"])
+    except ValueError:
+        errors["vial_mg"] = "the vial's content in mg, e.g. 500"
+    adjuncts: dict[str, int] = {}
+    for number, line in enumerate(values["adjuncts"].splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, _, price = line.partition("=")
+        try:
+            adjuncts[name.strip()] = parse_money(price)
+        except BillingInputError:
+            errors["adjuncts"] = f"line {number}: write 'drug = price', e.g. 'ondansetron = 15.00'"
+    data["adjunct_cents"] = adjuncts
+    if not errors:
+        try:
+            service.save_price_list(db_of(request), actor, site_id, int(values["version"] or 0), service.PriceListIn(
+                prices=data, note=values["note"] or None))
+        except (ValidationError, ServiceError) as exc:
+            errors = {k.removeprefix("prices."): v for k, v in errors_of(exc).items()}
+            if "If-Match" in errors:
+                errors = {"__all__": "Someone else saved this price list meanwhile: reload the page and save again."}
+        else:
+            return redirect(request, f"/admin/price-list?site_id={site_id}", "Price list saved (a new version).")
+    return _price_page(request, actor, site_id, values, errors, 422)
