@@ -42,7 +42,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
                     ("/billing", "Billing")],
     "admin": [("/dashboard", "Dashboard"), ("/admin/users", "Users"), ("/admin/sites", "Sites"), ("/schedule/resources", "Chairs & hours"),
               ("/admin/drug-library", "Drug library"), ("/admin/questionnaires", "Questionnaires"), ("/register", "Register"),
-              ("/admin/settings", "Clinic settings"), ("/admin/audit", "Audit log"),
+              ("/admin/settings", "Clinic settings"), ("/admin/price-list", "Prices"), ("/admin/audit", "Audit log"),
               ("/admin/research-export", "Research export"), ("/admin/outbox", "Messages")],
     "patient": [("/me", "My diary"), ("/me/questionnaires", "Questionnaires"), ("/me/sessions", "My sessions"), ("/me/consent", "Consent")],
 }
