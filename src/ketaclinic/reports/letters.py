@@ -46,6 +46,7 @@ from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.reports.frame import frame_for
 from ketaclinic.reports.lookup import Citations, identity, local
 from ketaclinic.reports.pdf import Frame, render_pdf, svg_data_uri
+from ketaclinic.reports.questionnaires import prom_context
 from ketaclinic.reports.session_facts import ACTION_WORDS, SessionSummary, fmt, summarise
 from ketaclinic.reports.snapshots import (
     CourseFacts,
@@ -432,6 +433,7 @@ def course_letter_document(snapshot: CourseLetterSnapshot) -> tuple[Frame, dict[
         "follow_up_days": window.days, "pre_course_days": PRE_COURSE_DAYS,
         "min_follow_up_entries": window.min_entries,
         "signer": {"name": plan["signed_by"], "plan_signed_at": local(plan["signed_at"], tz)},
+        "questionnaires": prom_context(snapshot.questionnaires),  # issue 15
         "pain_chart": _pain_chart(entries, [local(v.started_at or v.scheduled_at, tz).date() for v in sessions],
                                   outcome["baseline_nrs"], first_day - timedelta(days=PRE_COURSE_DAYS),
                                   min(today, course_end + timedelta(days=window.days))),

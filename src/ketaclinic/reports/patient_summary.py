@@ -46,6 +46,7 @@ from ketaclinic.evidence.sources import CLINIC_POLICY, get_source, ref
 from ketaclinic.pharmacology.regimen import mg_as_given
 from ketaclinic.reports.frame import frame_for
 from ketaclinic.reports.pdf import Frame, render_pdf, svg_data_uri
+from ketaclinic.reports.questionnaires import prom_context
 from ketaclinic.reports.snapshots import (
     CourseFacts,
     DiaryDay,
@@ -390,6 +391,8 @@ def summary_context(snapshot: PatientSummarySnapshot) -> dict[str, Any]:
         "moderate_pct": MODERATE_REDUCTION_PCT,
         "substantial_pct": SUBSTANTIAL_REDUCTION_PCT,
         "chart": _pain_chart(entries, session_days, float(baseline_nrs) if baseline_nrs else None),
+        "questionnaires": prom_context(snapshot.questionnaires),  # issue 15
+        "questionnaires_title": "Your questionnaires",
         "next": _next_steps(follow_up, upcoming, done, today, tz),
         "when_to_call": WHEN_TO_CALL,
         "sources": [get_source(s).citation() for s in dict.fromkeys(

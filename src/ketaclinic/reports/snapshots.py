@@ -185,6 +185,7 @@ class CourseLetterSnapshot:
     diary: tuple[DiaryDay, ...]  # in day order
     follow_up: FollowUpFacts
     window: FollowUpWindow
+    questionnaires: tuple[Any, ...] = ()  # reports.questionnaires.PromLine per instrument (issue 15)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ class PatientSummarySnapshot:
     course: CourseFacts | str
     follow_up: FollowUpFacts
     follow_up_days: int
+    questionnaires: tuple[Any, ...] = ()  # reports.questionnaires.PromLine per instrument (issue 15)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ from ketaclinic.services.outcomes import (
 )
 from ketaclinic.services.patient_facts import load_patient_facts
 from ketaclinic.services.patients import has_demo, load_patient
+from ketaclinic.services.questionnaires import document_lines as questionnaire_lines
 from ketaclinic.services.sessions import load_session
 from ketaclinic.services.staff import NOBODY, staff_names
 
@@ -310,7 +311,8 @@ def course_letter(db: Database, actor: Actor, patient_id: int, now: datetime | N
             course=_course(course),
             diary=_diary(patient_entries(uow, patient.id)),
             follow_up=_follow_up(follow_up_in(uow, patient.id, today)),
-            window=FollowUpWindow(days=FOLLOW_UP_DAYS, min_entries=MIN_FOLLOW_UP_ENTRIES))
+            window=FollowUpWindow(days=FOLLOW_UP_DAYS, min_entries=MIN_FOLLOW_UP_ENTRIES),
+            questionnaires=questionnaire_lines(uow, patient.id, patient.site_id))
         audit(uow, actor, "report.letter.course", "patient", patient.id,
               {"sessions": [v.id for v in sessions], "responder_assessable": not isinstance(course, str)
                and course.followup_nrs is not None})
@@ -387,7 +389,8 @@ def patient_summary(db: Database, actor: Actor, patient_id: int, *, now: datetim
             diary=_diary(patient_entries(uow, patient.id)),
             course=_course(course_of(facts, today)),
             follow_up=_follow_up(follow_up_in(uow, patient.id, today)),
-            follow_up_days=FOLLOW_UP_DAYS)
+            follow_up_days=FOLLOW_UP_DAYS,
+            questionnaires=questionnaire_lines(uow, patient.id, patient.site_id))
         sessions, diary_days = summary_counts(snapshot)
         audit(uow, actor, "report.patient_summary", "patient", patient.id,
               {"sessions": sessions, "diary_days": diary_days})

@@ -691,3 +691,19 @@ def seed_demo(db: Database, *, now: datetime, seed: int = 2026, due_for: int | N
         audit_append(uow, action="questionnaire.demo_seed", user_id=None, username="demo", role="system",
                      record_type=None, record_id=None, ip=None, detail={"responses": written})
     return written
+
+
+def document_lines(uow: Session, patient_id: int, site_id: int) -> tuple[Any, ...]:
+    """One line per instrument for the course letter and the patient summary (reports/questionnaires.py)."""
+    from ketaclinic.reports.questionnaires import PromLine
+
+    out = []
+    for trend in patient_trends(uow, patient_id, site_id):
+        first, latest = trend.points[0], trend.points[-1]
+        instrument = core.INSTRUMENTS.get(trend.instrument)
+        band = next((b for b in trend.bands if b["low"] <= latest.total <= b["high"]), None)
+        out.append(PromLine(instrument=trend.instrument, name=trend.name, answers=len(trend.points), first=first.total,
+                            first_at=first.at, latest=latest.total, latest_at=latest.at,
+                            latest_label=band["label"] if band else None, max_total=trend.max_total, mcid=trend.mcid,
+                            source=(instrument.mcid_source or instrument.source) if instrument else None))
+    return tuple(out)
