@@ -61,6 +61,7 @@ from ketaclinic.records.schedule import Appointment, Chair, StaffAbsence, StaffH
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
 from ketaclinic.records.sites import Site, StaffSite
 from ketaclinic.services import reminders
+from ketaclinic.services.chairs import ChairView
 from ketaclinic.services.clinic_settings import (
     current,
     current_minimum_observation_min,
@@ -438,15 +439,19 @@ class _Request:
                        horizon_days=horizon, not_before=now, rule=self.rule)
 
 
-def _make_session(uow: Session, actor: Actor, patient: Patient, plan: Plan, site_id: int, start: datetime,
-                  now: datetime) -> InfusionSession:
-    session = InfusionSession(patient_id=patient.id, plan_id=plan.id, site_id=site_id, scheduled_at=start,
-                              state="scheduled", checklist={}, created_by=actor.user_id, created_at=now)
-    uow.add(session)
+def _make_sessions(uow: Session, actor: Actor, patient: Patient, plan: Plan, site_id: int, starts: list[datetime],
+                   now: datetime) -> list[InfusionSession]:
+    """The infusion sessions the booked appointments are (state ``scheduled``), inserted together."""
+    sessions = [InfusionSession(patient_id=patient.id, plan_id=plan.id, site_id=site_id, scheduled_at=start,
+                                state="scheduled", checklist={}, created_by=actor.user_id, created_at=now)
+                for start in starts]
+    uow.add_all(sessions)
     uow.flush()
-    audit(uow, actor, "session.schedule", "session", session.id,
-          {"patient_id": patient.id, "plan_id": plan.id, "scheduled_at": start.isoformat(), "via": "appointment"})
-    return session
+    for session in sessions:
+        audit(uow, actor, "session.schedule", "session", session.id,
+              {"patient_id": patient.id, "plan_id": plan.id, "scheduled_at": session.scheduled_at.isoformat(),
+               "via": "appointment"})
+    return sessions
 
 
 # --- booking -------------------------------------------------------------------------------------------
@@ -466,10 +471,11 @@ def book(db: Database, actor: Actor, data: AppointmentIn, *, clinic_timezone: st
         if problems:
             raise _refuse(problems, len(placed), request.proposals(uow, now), request.zone)
         series_id = str(uuid.uuid4()) if len(placed) > 1 else None
+        sessions = _make_sessions(uow, actor, request.patient, request.plan, request.site.id,
+                                  [c.start for c in placed], now) if data.kind == "infusion" and request.plan else \
+            [None] * len(placed)
         made: list[Appointment] = []
-        for index, c in enumerate(placed):
-            session = _make_session(uow, actor, request.patient, request.plan, request.site.id, c.start, now) \
-                if data.kind == "infusion" and request.plan is not None else None
+        for index, (c, session) in enumerate(zip(placed, sessions, strict=True)):
             appointment = Appointment(
                 site_id=request.site.id, patient_id=request.patient.id, kind=data.kind, start_at=c.start, end_at=c.end,
                 chair_id=c.chair_id, nurse_id=c.nurse_id, physician_id=c.physician_id,
@@ -728,10 +734,11 @@ def list_appointments(db: Database, actor: Actor, *, start_from: datetime | None
 
 
 def _rows(uow: Session, appointments: Sequence[Appointment]) -> list[ScheduleRow]:
-    patients = {p.id: p for p in uow.execute(select(Patient).where(
-        Patient.id.in_({a.patient_id for a in appointments} or {-1}))).scalars()}
-    chairs = {c.id: c.name for c in uow.execute(select(Chair).where(
-        Chair.id.in_({a.chair_id for a in appointments if a.chair_id} or {-1}))).scalars()}
+    patients = {pid: f"{family}, {given}" for pid, family, given in uow.execute(
+        select(Patient.id, Patient.family_name, Patient.given_name).where(
+            Patient.id.in_({a.patient_id for a in appointments} or {-1}))).all()}
+    chairs = dict(uow.execute(select(Chair.id, Chair.name).where(
+        Chair.id.in_({a.chair_id for a in appointments if a.chair_id} or {-1}))).all())
     names = staff_names(uow, [a.nurse_id for a in appointments] + [a.physician_id for a in appointments])
     states = dict(uow.execute(select(InfusionSession.id, InfusionSession.state).where(
         InfusionSession.id.in_({a.session_id for a in appointments if a.session_id} or {-1}))).all())
@@ -742,10 +749,9 @@ def _rows(uow: Session, appointments: Sequence[Appointment]) -> list[ScheduleRow
             counts[sid] = counts.get(sid, 0) + 1
     out = []
     for a in appointments:
-        p = patients[a.patient_id]
         out.append(ScheduleRow(
             id=a.id, version=a.version, kind=a.kind, kind_words=KIND_WORDS[a.kind], status=a.status, start=a.start_at,
-            end=a.end_at, patient_id=a.patient_id, patient_name=f"{p.family_name}, {p.given_name}",
+            end=a.end_at, patient_id=a.patient_id, patient_name=patients[a.patient_id],
             chair_id=a.chair_id, chair_name=chairs.get(a.chair_id) if a.chair_id else None,
             nurse_name=names.get(a.nurse_id) if a.nurse_id else None,
             physician_name=names.get(a.physician_id) if a.physician_id else None, session_id=a.session_id,
@@ -769,6 +775,36 @@ def schedule_rows(db: Database, actor: Actor, site_id: int, start: datetime, end
         audit(uow, actor, "appointment.list", "appointment", None, {"site_id": site_id, "from": start.isoformat(),
                                                                     "to": end.isoformat(), "ids": [a.id for a in rows]})
         return _rows(uow, rows)
+
+
+class DayPage(BaseModel):
+    """What the day view shows: the site's zone, its places (column order) and the day's appointments."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    site_id: int
+    zone: Any
+    places: list[Any]
+    rows: list[ScheduleRow]
+
+
+def day_page(db: Database, actor: Actor, site_id: int, day: date | None, clinic_timezone: str) -> tuple[date, DayPage]:
+    """One site's day (``None``: today in the site's zone) in one transaction (audited like any list)."""
+    require_role(actor, *READ_ROLES)
+    with unit_of_work(db) as uow:
+        site = uow.get(Site, site_id)
+        if site is None or not may_see_site(actor, site_id):
+            raise NotFound("site not found", field="site_id")
+        zone = zone_of(site, clinic_timezone)
+        day = day or datetime.now(zone).date()
+        start, end = local_day_bounds(day, zone)
+        rows = uow.execute(select(Appointment).where(Appointment.site_id == site_id, Appointment.start_at < end,
+                                                     Appointment.end_at > start, Appointment.status != "cancelled")
+                           .order_by(Appointment.start_at, Appointment.id)).scalars().all()
+        places = uow.execute(select(Chair).where(Chair.site_id == site_id, Chair.active.is_(True))
+                             .order_by(Chair.position, Chair.name)).scalars().all()
+        audit(uow, actor, "appointment.list", "appointment", None, {"site_id": site_id, "from": start.isoformat(),
+                                                                    "to": end.isoformat(), "ids": [a.id for a in rows]})
+        return day, DayPage(site_id=site_id, zone=zone, places=[ChairView.of(c) for c in places], rows=_rows(uow, rows))
 
 
 def site_zone(db: Database, site_id: int, clinic_timezone: str) -> tzinfo:

@@ -102,18 +102,21 @@ def day_grid(rows: list[appointment_service.ScheduleRow], places: list[Any], day
     return {"columns": columns, "grid": grid}
 
 
-def _day_context(request: Request, actor: Actor, day_text: str | None, site_text: str | None) -> dict[str, Any]:
-    db = db_of(request)
+def _day_context(request: Request, actor: Actor, day_text: str | None, site_text: str | None,
+                 *, sites: bool = True) -> dict[str, Any]:
     site_id = _site_id(request, actor, site_text)
-    zone = _zone(request, site_id)
-    day = _day(day_text, zone)
-    start, end = appointment_service.local_day_bounds(day, zone)
-    rows = appointment_service.schedule_rows(db, actor, site_id, start, end)
-    places = chair_service.list_chairs(db, actor, site_id=site_id, kind=None).items
-    return {"day": day, "site_id": site_id, "zone": zone, "tz": zone, "rows": rows, **day_grid(rows, places, day, zone),
-            "prev": day - timedelta(days=1), "next": day + timedelta(days=1), "today": datetime.now(zone).date(),
-            "sites": _sites(request, actor), "may_book": actor.role in BOOKERS,
-            "clinical": actor.role in ("physician", "nurse")}
+    asked = None
+    if day_text:
+        try:
+            asked = date.fromisoformat(day_text)
+        except ValueError:
+            asked = None
+    day, page = appointment_service.day_page(db_of(request), actor, site_id, asked, settings_of(request).clinic_timezone)
+    zone, rows = page.zone, page.rows
+    return {"day": day, "site_id": site_id, "zone": zone, "tz": zone, "rows": rows,
+            **day_grid(rows, page.places, day, zone), "prev": day - timedelta(days=1), "next": day + timedelta(days=1),
+            "today": datetime.now(zone).date(), "sites": _sites(request, actor) if sites and len(actor.site_ids) > 1 else [],
+            "may_book": actor.role in BOOKERS, "clinical": actor.role in ("physician", "nurse")}
 
 
 # --- day and week -------------------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ def today_by_chair(request: Request, actor: Actor) -> dict[str, Any] | None:
     if actor.role not in READERS:
         return None
     try:
-        ctx = _day_context(request, actor, None, None)
+        ctx = _day_context(request, actor, None, None, sites=False)
     except ServiceError:
         return None
     by_place: dict[str, list[Any]] = {}
