@@ -673,6 +673,9 @@ def create_invoice(db: Database, actor: Actor, data: InvoiceIn, *, now: datetime
 def _billed_targets_for(uow: Session, actor: Actor, data: InvoiceIn, target_id: int) -> tuple[dict[int, str], dict[int, str]]:
     patient_id = _patient_of_target(uow, data, target_id)
     load_patient(uow, actor, patient_id)
+    # One biller at a time per patient (PostgreSQL row lock, held to the commit): a second invoice for the same
+    # session waits, then sees it billed (409 already_billed) instead of billing it twice.
+    uow.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
     return _billed_targets(uow, patient_id)
 
 
