@@ -87,3 +87,22 @@ def test_pages_for_each_role(signed_in, db, clinic):
     patient = signed_in("patient")
     mine = patient.get("/me/sessions")
     assert mine.status_code == 200 and "My appointments" in mine.text and "Escort" in mine.text
+
+
+def test_the_admin_sets_the_schedule_rules(signed_in, db, clinic):
+    ready_clinic(db, clinic, plan=False)
+    admin = signed_in("admin")
+    page = admin.get("/schedule/resources")
+    assert "Schedule rules" in page.text and _unique_ids(page.text)
+    saved = admin.post("/schedule/resources/rules", data={
+        "csrf_token": csrf_of(page.text), "version": "0", "evaluation_min": "45", "follow_up_min": "30",
+        "turnover_min": "20", "infusions_per_nurse": "2", "physician_on_site": "on"})
+    assert "Schedule rules saved" in saved.text
+    too_many = admin.post("/schedule/resources/rules", data={
+        "csrf_token": csrf_of(page.text), "version": "1", "evaluation_min": "45", "follow_up_min": "30",
+        "turnover_min": "20", "infusions_per_nurse": "3"})
+    assert too_many.status_code == 422
+    from ketaclinic.services import clinic_settings as cs
+
+    assert cs.get_settings(db, clinic.actors["admin"]).data.schedule.infusions_per_nurse == 2
+    assert "Schedule rules" not in signed_in("coordinator").get("/schedule/resources").text

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ketaclinic.clock import utcnow
 from ketaclinic.services import appointments as appointment_service
 from ketaclinic.services import chairs as chair_service
+from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import sites as site_service
 from ketaclinic.services.context import Actor
@@ -397,7 +398,9 @@ def _resources_page(request: Request, actor: Actor, site_text: str | None = None
     db = db_of(request)
     site_id = _site_id(request, actor, site_text)
     zone = _zone(request, site_id)
+    rules = settings_service.get_settings(db, actor) if actor.role == "admin" else None
     return render(request, "schedule/resources.html", {
+        "rules": rules.data.schedule if rules else None, "rules_version": rules.version if rules else None,
         "site_id": site_id, "tz": zone, "sites": _sites(request, actor),
         "places": chair_service.list_chairs(db, actor, site_id=site_id, kind=None, include_retired=True).items,
         "staff": chair_service.list_hours(db, actor, site_id),
@@ -486,3 +489,23 @@ async def remove_absence(request: Request, absence_id: int, actor: Annotated[Act
     except ServiceError as exc:
         return _resources_page(request, actor, site, {"absence": exc.message}, status=exc.status)
     return redirect(request, f"/schedule/resources?site_id={site}", "Absence withdrawn.")
+
+
+@router.post("/schedule/resources/rules")
+async def save_rules(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
+    """The schedule's clinic settings (a new settings version, like every clinic setting)."""
+    form = await request.form()
+    site = str(form.get("site_id", ""))
+    try:
+        rules = settings_service.SchedulePolicySettings(
+            evaluation_min=str(form.get("evaluation_min", "")), follow_up_min=str(form.get("follow_up_min", "")),
+            turnover_min=str(form.get("turnover_min", "")), infusions_per_nurse=str(form.get("infusions_per_nurse", "")),
+            physician_on_site=form.get("physician_on_site") == "on")
+        view = settings_service.update_settings(db_of(request), actor, _optional(str(form.get("version", ""))),
+                                                settings_service.ClinicSettingsPatch(schedule=rules))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return _resources_page(request, actor, site, {"rules": f"{first['loc'][-1]}: {first['msg']}"}, status=422)
+    except ServiceError as exc:
+        return _resources_page(request, actor, site, {"rules": exc.message}, status=exc.status)
+    return redirect(request, f"/schedule/resources?site_id={site}", f"Schedule rules saved (clinic settings version {view.version}).")
