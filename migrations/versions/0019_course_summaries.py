@@ -9,6 +9,7 @@ Indexes for the queries the main pages run that migration 0012 does not already 
 and the sessions under way are there; tests/records/test_query_plans.py runs EXPLAIN on them all):
 - ``sessions (started_at)``: the sessions started in a period (the outcome report's adverse events);
 - ``patients (site_id, id)``: the patient list of a site, paged by keyset on id;
+- ``evaluations (amends_id)``: whether a chart's evaluation was amended (every chart and evaluation page);
 - ``course_summaries (site_id, condition)`` and ``(site_id, course_end)``: outcomes by site,
   condition and period.
 
@@ -32,6 +33,7 @@ depends_on: str | Sequence[str] | None = None
 INDEXES = (
     ("ix_sessions_started_at", "sessions", ["started_at"]),
     ("ix_patients_site_id_id", "patients", ["site_id", "id"]),
+    ("ix_evaluations_amends_id", "evaluations", ["amends_id"]),
 )
 
 

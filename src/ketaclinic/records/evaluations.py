@@ -23,6 +23,7 @@ class Evaluation(RecordMixin, Base):
         CheckConstraint("status IN ('draft','signed')", name="status"),
         CheckConstraint("(status = 'signed') = (signed_by IS NOT NULL AND signed_at IS NOT NULL)", name="signature"),
         Index("ix_evaluations_status_id", "status", "id"),  # the drafts waiting for a signature (migration 0012)
+        Index("ix_evaluations_amends_id", "amends_id"),  # a chart's amendments of an evaluation (migration 0019)
     )
 
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), nullable=False, index=True)
