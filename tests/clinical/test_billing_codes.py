@@ -104,6 +104,11 @@ def test_contract_example_151_minutes_280_mg() -> None:
     assert all(set(line) == {"code", "units", "description", "source"} for line in doc["lines"])
 
 
+def test_an_unhyphenated_10_digit_ndc_is_kept_as_given() -> None:
+    line = code_lines(CodesRequest(infusion_minutes=60, drug_mg=100, ndc="0409205105"))[-1]
+    assert line.code == "J3490" and "NDC 0409205105" in line.description and "100 mg" in line.description
+
+
 def test_j3490_needs_the_ndc() -> None:
     with pytest.raises(ValidationError, match="ndc"):
         CodesRequest(infusion_minutes=60, drug_mg=100)

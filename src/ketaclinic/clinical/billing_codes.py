@@ -226,6 +226,8 @@ class CodesRequest(BaseModel):
     @classmethod
     def _ndc(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and value.strip():
+            if re.fullmatch(r"\d{10}", value.strip()):  # a valid NDC, kept as given (its 11-digit form is ambiguous)
+                return value.strip()
             try:
                 ndc_11(value)
             except BillingInputError as error:
@@ -273,11 +275,15 @@ def code_lines(request: CodesRequest) -> list[CodeLine]:
                 lines.append(CodeLine("96375", pushes - 1, DESCRIPTIONS["96375"], INFUSION_SOURCE))
     if request.drug_mg > 0:
         assert request.ndc is not None
-        ndc = ndc_11(request.ndc)
         mg = _mg_text(request.drug_mg)
+        if re.fullmatch(r"\d{10}", request.ndc):
+            ndc_words = f"NDC {request.ndc} (10 digits without hyphens: write it as on the label for the 11-digit " \
+                        f"claim form), {mg} mg"
+        else:
+            ndc = ndc_11(request.ndc)
+            ndc_words = f"NDC {ndc} (N4{ndc.replace('-', '')} ME{mg})"
         lines.append(CodeLine(
-            "J3490", 1, f"{DESCRIPTIONS['J3490']}: {request.drug_name} {mg} mg IV, NDC {ndc} "
-            f"(N4{ndc.replace('-', '')} ME{mg})", J3490_SOURCE, "drug",
+            "J3490", 1, f"{DESCRIPTIONS['J3490']}: {request.drug_name} {mg} mg IV, {ndc_words}", J3490_SOURCE, "drug",
             "one unit of service; the dose and NDC in the narrative (WPS, CGS)"))
     return lines
 
