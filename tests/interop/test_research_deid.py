@@ -207,7 +207,7 @@ def test_the_tables_shift_dates_keep_intervals_and_match_the_dictionary():
     dataset = rx.deidentify(cohort, keys, k=11, as_of=T + timedelta(days=60))
     t = dataset.tables
     assert {name: len(rows) for name, rows in t.items()} == {"patients": 11, "sessions": 33, "doses": 33 * 3, "events": 33 * 3, "diary": 44,
-                                    "outcomes": 11}, "the 95-year-old, alone in every cell, is removed from every table"
+                                    "outcomes": 11, "questionnaires": 0}, "the 95-year-old, alone in every cell, is removed from every table"
     assert dataset.suppression.patients_removed == 1
     assert keys.research_id(1) not in {r["research_id"] for rows in t.values() for r in rows}
     for table, rows in t.items():

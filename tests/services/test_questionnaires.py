@@ -3,6 +3,7 @@ self-harm alert with the clinic's action and its once-only acknowledgement, who 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -165,3 +166,19 @@ def test_cohort_outcomes_change_mcid_and_pgic_responders(db, clinic):
     assert (result.pgic.patients, result.pgic.responders, result.pgic.by_category["much_improved"]) == (1, 1, 1)
     with pytest.raises(Forbidden):
         prom_outcomes(db, clinic.actors["coordinator"])
+
+
+def test_the_research_export_carries_scored_questionnaires_only():
+    from ketaclinic.interop import research as rx
+    from tests.interop.test_research_deid import KEY, SECRET, T, _cohort
+
+    cohort = _cohort(12)
+    pid = cohort.patients[-1].patient_id  # (patient 1, aged 95, is removed from every table)
+    rows = (rx.PromRow(1, pid, "phq9", T + timedelta(days=3), "baseline", 14, "moderate", False, True),
+            rx.PromRow(2, pid, "bpi_sf", T + timedelta(days=4), "ad_hoc", 30, None))
+    dataset = rx.deidentify(replace(cohort, questionnaires=rows), rx.Keys(SECRET, KEY), k=11,
+                            as_of=T + timedelta(days=60))
+    exported = dataset.tables["questionnaires"]
+    assert len(exported) == 1 and exported[0]["instrument"] == "phq9" and exported[0]["total"] == 14
+    assert exported[0]["self_harm_item"] is True and exported[0]["day"] != (T + timedelta(days=3)).date()
+    assert set(exported[0]) == {c.name for c in rx.TABLES["questionnaires"]}

@@ -707,3 +707,21 @@ def document_lines(uow: Session, patient_id: int, site_id: int) -> tuple[Any, ..
                             latest_label=band["label"] if band else None, max_total=trend.max_total, mcid=trend.mcid,
                             source=(instrument.mcid_source or instrument.source) if instrument else None))
     return tuple(out)
+
+
+def research_rows(uow: Session, patient_ids: set[int], as_of: datetime, tz: Any) -> tuple[Any, ...]:
+    """Completed shipped questionnaires of ``patient_ids`` before the export's cut-off day, for the research
+    export (interop/research: scored totals only)."""
+    from ketaclinic.interop.research.cohort import PromRow, cutoff_day, local_day
+
+    cutoff = cutoff_day(as_of, tz)
+    out = []
+    ids = sorted(patient_ids)
+    for start in range(0, len(ids), 1000):
+        for r in completed_rows(uow, ids[start:start + 1000]):
+            at = r.completed_at or r.recorded_at
+            if r.instrument in core.INSTRUMENTS and r.total is not None and local_day(at, tz) < cutoff:
+                out.append(PromRow(response_id=r.id, patient_id=r.patient_id, instrument=r.instrument, completed_at=at,
+                                   context=r.context, total=r.total, severity=r.severity, prorated=r.prorated,
+                                   self_harm_item=any(f.get("code") == core.SELF_HARM for f in r.flags or ())))
+    return tuple(out)

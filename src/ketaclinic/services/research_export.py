@@ -47,6 +47,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Forbidden, ValidationFailed
 from ketaclinic.services.outcomes import course_of
 from ketaclinic.services.patient_facts import PatientFacts, load_patient_facts
+from ketaclinic.services.questionnaires import research_rows as questionnaire_research_rows
 from ketaclinic.services.types import Text
 
 ROLES = ("admin",)
@@ -258,7 +259,8 @@ def load_cohort(uow: Session, *, as_of: datetime, tz: tzinfo = UTC, condition: s
                                     amends_id=r.amends_id)
                   for r in diary_rows if r.patient_id in keep)
     cohort = research.Cohort(patients=tuple(chosen), sessions=sessions, events=events,
-                             diary=tuple(d for d in diary if research.diary_day(d) < cutoff))
+                             diary=tuple(d for d in diary if research.diary_day(d) < cutoff),
+                             questionnaires=questionnaire_research_rows(uow, keep, as_of, tz))  # issue 15
     return replace(cohort, outcomes=outcomes_of(cohort, facts, last_day=cutoff - timedelta(days=1), tz=tz))
 
 

@@ -51,6 +51,21 @@ class DiaryRow:
 
 
 @dataclass(frozen=True)
+class PromRow:
+    """A completed validated questionnaire (issue 15): the scored total, never the free text."""
+
+    response_id: int
+    patient_id: int
+    instrument: str
+    completed_at: datetime
+    context: str
+    total: int
+    severity: str | None = None
+    prorated: bool = False
+    self_harm_item: bool = False
+
+
+@dataclass(frozen=True)
 class OutcomeRow:
     patient_id: int
     status: str
@@ -74,6 +89,7 @@ class Cohort:
     events: tuple[EventRow, ...] = ()
     diary: tuple[DiaryRow, ...] = ()
     outcomes: tuple[OutcomeRow, ...] = ()
+    questionnaires: tuple[PromRow, ...] = ()  # issue 15
 
 
 def local_day(at: datetime, tz: tzinfo = UTC) -> date:

@@ -139,6 +139,16 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _col("amended", "boolean", "", "The entry corrects an earlier one (which is not exported); one entry per day, "
              "the last, as the outcomes count it", DERIVED + "; the diary note (free text) is dropped"),
     ),
+    "questionnaires": (
+        _RID,
+        _col("day", "date", "", "The day the questionnaire was completed", SHIFTED),
+        _col("instrument", "string", "", "phq9, gad7 or pgic (licensed custom instruments are not exported)", CODED),
+        _col("context", "string", "", "baseline, pre_course, end_of_course, monthly or ad_hoc", CODED),
+        _col("total", "integer", "points", "PHQ-9 0-27, GAD-7 0-21; PGIC 1 very much improved ... 7 very much worse"),
+        _col("severity", "string", "", "The instrument's band (PGIC: its category)", CODED),
+        _col("prorated", "boolean", "", "Unanswered items scored as the mean of the answered ones"),
+        _col("self_harm_item", "boolean", "", "PHQ-9 item 9 answered above 0", DERIVED),
+    ),
     "outcomes": (
         _RID,
         _col("status", "string", "", "assessable, follow_up_too_short, no_completed_session, no_signed_evaluation or "

@@ -45,6 +45,12 @@ from ketaclinic.interop.research.rules import (
 from ketaclinic.interop.research.values import as_integer, as_number, checked, coded, plausible
 from ketaclinic.pharmacology.regimen import MG_PER_UNIT
 
+PROM_INSTRUMENTS = ("phq9", "gad7", "pgic")  # issue 15: the shipped instruments
+PROM_CONTEXTS = ("baseline", "pre_course", "end_of_course", "monthly", "ad_hoc")
+PROM_SEVERITIES = ("minimal", "mild", "moderate", "moderately_severe", "severe", "very_much_improved",
+                   "much_improved", "minimally_improved", "no_change", "minimally_worse", "much_worse",
+                   "very_much_worse")
+
 
 @dataclass
 class Dataset:
@@ -185,6 +191,13 @@ def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetim
             "amended": d.amends_id is not None,
         })
 
+    questionnaires = [{  # issue 15: shipped instruments only, scored totals (no item answers, no free text)
+        "research_id": rid[q.patient_id], "day": local_day(q.completed_at, tz) + shift[q.patient_id],
+        "instrument": coded(q.instrument, PROM_INSTRUMENTS), "context": coded(q.context, PROM_CONTEXTS),
+        "total": as_integer(q.total), "severity": coded(q.severity, PROM_SEVERITIES),
+        "prorated": bool(q.prorated), "self_harm_item": bool(q.self_harm_item)}
+        for q in cohort.questionnaires if q.patient_id in rid and q.instrument in PROM_INSTRUMENTS]
+
     outcomes = []
     for o in cohort.outcomes:
         if o.patient_id not in rid:
@@ -211,6 +224,7 @@ def deidentify(cohort: Cohort, keys: Keys, *, k: int = DEFAULT_K, as_of: datetim
         "events": sorted(events, key=lambda r: (r["research_id"], r["session_no"], r["event_no"])),
         "diary": sorted(diary, key=lambda r: (r["research_id"], r["day"])),
         "outcomes": sorted(outcomes, key=lambda r: r["research_id"]),
+        "questionnaires": sorted(questionnaires, key=lambda r: (r["research_id"], r["day"], r["instrument"])),
     }
     for name, rows in tables.items():
         tables[name] = [typed_row(name, row) for row in rows]
