@@ -129,6 +129,7 @@ class OrderView(BaseModel):
     stopped_at: datetime | None = None
     stop_reason: str | None = None
     label: str
+    dose_label: str = ""  # "Ondansetron 4 mg IV": what the nurse gives, for buttons and headings
     controlled: bool = False
 
 
@@ -201,7 +202,8 @@ def _order_view(order: MedicationOrder, plan: Plan, stop: MedicationOrderStop | 
         amendment=order.amendment, status=status, signed_by=signed_by, signed_at=signed_at,
         signed_by_name=names.get(signed_by) if signed_by else None, created_at=order.created_at,
         created_by=order.created_by, stopped_at=stop.stopped_at if stop else None,
-        stop_reason=stop.reason if stop else None, label=order_label(order), controlled=drug.controlled)
+        stop_reason=stop.reason if stop else None, label=order_label(order),
+        dose_label=dose_label(order.drug, order.dose_mg, order.route), controlled=drug.controlled)
 
 
 def dose_label(drug: str, dose_mg: float, route: str) -> str:
