@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import email
 import socket
+import ssl
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
@@ -55,11 +58,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (openssl), for a server that offers STARTTLS."""
+    cert, key = directory / "smtp.crt", directory / "smtp.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 class SmtpServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.inbox = Inbox()
         self.port = free_port()
-        self.controller = Controller(_Handler(self.inbox), hostname="127.0.0.1", port=self.port)
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+        self.controller = Controller(_Handler(self.inbox), hostname="127.0.0.1", port=self.port, tls_context=context)
 
     @property
     def url(self) -> str:

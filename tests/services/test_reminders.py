@@ -244,3 +244,25 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(db, clinic, setting
     ids = smtp.inbox.ids()
     assert len(ids) == 6 and len(set(ids)) == 6
     assert {r.status for r in _rows(db) if r.kind == "confirmation"} == {"sent"}
+
+
+def test_starttls_is_used_when_the_server_offers_it(tmp_path):
+    import ssl
+
+    from tests.smtp_support import self_signed
+
+    cert, key = self_signed(tmp_path)
+    message = mail.OutgoingMessage(to="own@example.org", subject="Hello", text="Over TLS.", message_id="<t-1@ketaclinic>")
+    with SmtpServer(tls=(cert, key)) as server:
+        transport = mail.SmtpTransport(server.url, "Clinic <c@example.org>", tls=ssl.create_default_context(cafile=str(cert)))
+        transport.send(message)
+        transport.close()
+        assert transport.used_starttls and server.inbox.ids() == ["<t-1@ketaclinic>"]
+    with SmtpServer() as plain:  # a server without STARTTLS: sent in the clear, unless the URL requires TLS
+        transport = mail.SmtpTransport(plain.url, "Clinic <c@example.org>")
+        transport.send(message)
+        transport.close()
+        assert not transport.used_starttls and len(plain.inbox.messages) == 1
+        strict = mail.SmtpTransport(plain.url + "?starttls=require", "Clinic <c@example.org>")
+        with pytest.raises(mail.TransportError, match="STARTTLS"):
+            strict.send(message)
