@@ -21,7 +21,12 @@ from ketaclinic.records.medication_orders import (
 from ketaclinic.records.outbox import MessageTemplateVersion, OutboxMessage
 from ketaclinic.records.patients import Patient, PatientVersion, PatientWeight
 from ketaclinic.records.plans import Plan, PlanOverride
-from ketaclinic.records.questionnaires import CustomInstrument, QuestionnaireAlert, QuestionnaireAlertAck, QuestionnaireResponse
+from ketaclinic.records.questionnaires import (
+    CustomInstrument,
+    QuestionnaireAlert,
+    QuestionnaireAlertAck,
+    QuestionnaireResponse,
+)
 from ketaclinic.records.ratelimit import RateCounter
 from ketaclinic.records.referrals import ReferralImport
 from ketaclinic.records.register import RegisterEntry, RegisterLocation, RegisterLot, RegisterProduct
