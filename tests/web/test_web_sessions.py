@@ -17,7 +17,8 @@ def _cookie_data(settings, client: TestClient) -> dict:
 def test_the_cookie_holds_a_session_id_that_is_no_bearer_token(web, clinic, settings):
     sign_in(web, "nurse")
     data = _cookie_data(settings, web)
-    assert set(data) == {"c", "s", "a", "f"} and isinstance(data["s"], str)
+    assert set(data) == {"c", "s", "a", "f", "p"} and isinstance(data["s"], str)
+    assert data["p"] is None  # the site picked in the header (issue 17): none yet, all of the user's sites
     assert web.get("/dashboard", follow_redirects=False).status_code == 200
     as_bearer = web.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {data['s']}"})
     assert as_bearer.status_code == 401
