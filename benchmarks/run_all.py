@@ -10,7 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-BENCHMARKS = ["pk_population", "web_pages", "api_load", "documents", "schedule"]
+BENCHMARKS = ["pk_population", "web_pages", "api_load", "documents", "schedule", "scale"]
 
 
 def main() -> int:

@@ -544,20 +544,21 @@ def has_bulk(db: Database) -> bool:
 
 
 def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 2026, patients: int,
-              batch_patients: int = BATCH_PATIENTS, progress: Callable[[dict[str, Any]], None] | None = None
-              ) -> dict[str, Any]:
-    """The demo clinic group with ``patients`` patients (the 40 service-made ones included)."""
+              batch_patients: int = BATCH_PATIENTS, progress: Callable[[dict[str, Any]], None] | None = None,
+              small_patients: int = SMALL_DEMO) -> dict[str, Any]:
+    """The demo clinic group with ``patients`` patients (the ``small_patients`` service-made ones included;
+    the tests use fewer than the usual 40 to keep the service-made part short)."""
     from ketaclinic.demo import seed_demo
 
-    if not SMALL_DEMO < patients <= MAX_PATIENTS:
-        raise BulkRefused(f"the bulk demo makes {SMALL_DEMO + 1} to {MAX_PATIENTS} patients (asked: {patients})")
+    if not small_patients < patients <= MAX_PATIENTS:
+        raise BulkRefused(f"the bulk demo makes {small_patients + 1} to {MAX_PATIENTS} patients (asked: {patients})")
     began = time.perf_counter()
     now = now.astimezone(UTC)
-    small = seed_demo(db, settings, now=now, seed=seed, patients=SMALL_DEMO)
+    small = seed_demo(db, settings, now=now, seed=seed, patients=small_patients)
     if has_bulk(db):
         return {"seeded": False, "reason": "the bulk demo is already there", "patients": patients}
     with db.reading() as uow:
-        if uow.execute(select(func.count()).select_from(Patient)).scalar_one() > SMALL_DEMO:
+        if uow.execute(select(func.count()).select_from(Patient)).scalar_one() > max(SMALL_DEMO, small_patients):
             raise BulkRefused("the database holds other patients than the demo's: load the bulk demo into a new one")
     epoch = datetime.combine((now - timedelta(days=SPAN_DAYS + 40)).date(), datetime.min.time(), tzinfo=UTC)
     clock = Clock(epoch, SPAN_DAYS + 80, db.dialect)
@@ -568,7 +569,7 @@ def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 20
     generator = Generator(clock, clock.minute_of(now), templates, sites, staff, counters, seed, db.dialect)
     write: Callable[[Any, Batch], None] = _write_postgresql if db.dialect == "postgresql" else _write_sqlite
     totals: dict[str, int] = {t: 0 for t in TABLES}
-    bulk = patients - SMALL_DEMO
+    bulk = patients - small_patients
     batches = 0
     for first in range(0, bulk, batch_patients):
         batch = Batch(db.dialect)
@@ -587,7 +588,7 @@ def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 20
         for t, n in counts.items():
             totals[t] += n
         if progress is not None:
-            progress({"patients": min(bulk, first + batch_patients) + SMALL_DEMO, "seconds":
+            progress({"patients": min(bulk, first + batch_patients) + small_patients, "seconds":
                       round(time.perf_counter() - began, 1)})
     if db.dialect == "postgresql":
         with db.transaction() as uow:
