@@ -954,6 +954,9 @@ def billing_document(db: Database, actor: Actor, number: str, which: Literal["su
         context = document_context(uow, view)
         clinic_name = current(uow)[1].clinic_name
         audit(uow, actor, f"invoice.{which}", "patient", invoice.patient_id, {"invoice": number})
+    view = view.model_copy(update={  # a document prints its dates in the clinic's zone
+        "created_at": view.created_at.astimezone(tz),
+        "payments": [p.model_copy(update={"received_at": p.received_at.astimezone(tz)}) for p in view.payments]})
     builder = build_superbill if which == "superbill" else build_receipt
     pdf = builder(view, context, clinic_name=clinic_name, generated_at=now.astimezone(tz),
                   generated_by=actor.username or "ketaclinic")
