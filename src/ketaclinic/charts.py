@@ -140,20 +140,49 @@ def kaplan_meier_chart(rows: list[dict[str, Any]], width: int = 560, height: int
     return alt.layer(band, line).properties(width=width, height=height)
 
 
-def questionnaire_trend_chart(points: list[dict[str, Any]], max_total: int, title: str, bands: list[dict[str, Any]] | None = None,
-                              width: int = 560, height: int = 200) -> alt.LayerChart:
-    """A questionnaire's totals over time (issue 15), with the instrument's band edges as faint rules.
+def questionnaire_trend_svg(points: list[dict[str, Any]], max_total: int, title: str,
+                            bands: list[dict[str, Any]] | None = None, width: int = 560, height: int = 200) -> str:
+    """A questionnaire's totals over time as a small SVG written directly (issue 15): a page with several trends
+    must stay fast (Altair + vl-convert costs hundreds of milliseconds a chart). Band edges are faint rules.
 
-    ``points``: ``[{"at": "2026-01-05T10:00:00+00:00", "total": 12}, ...]``; ``bands``: ``[{"low", "label"}]``.
+    ``points``: ``[{"at": datetime, "total": 12}, ...]`` in time order; ``bands``: ``[{"low", "label"}]``.
     """
-    rows = [{"at": p["at"], "total": float(p["total"])} for p in points]
-    x = alt.X("at:T", title="date", axis=alt.Axis(format="%d %b %Y"))
-    y = alt.Y("total:Q", title=f"{title} total (0-{max_total})", scale=alt.Scale(domain=[0, max_total]))
-    layers: list[alt.Chart] = []
-    edges = [{"y": b["low"], "band": b["label"]} for b in (bands or []) if b["low"] > 0]
-    if edges:
-        layers.append(alt.Chart(alt.Data(values=edges)).mark_rule(color="#9e9e9e", strokeDash=[2, 3]).encode(y="y:Q"))
-    layers.append(alt.Chart(alt.Data(values=rows))
-                  .mark_line(color="#0d47a1", strokeWidth=2, point=alt.OverlayMarkDef(size=50, color="#0d47a1"))
-                  .encode(x=x, y=y))
-    return alt.layer(*layers).properties(width=width, height=height)
+    from html import escape
+
+    left, right, top, bottom = 44, 12, 12, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    times = [p["at"].timestamp() for p in points]
+    t0, t1 = (min(times), max(times)) if times else (0.0, 1.0)
+    span = (t1 - t0) or 1.0
+
+    def x(t: float) -> float:
+        return left + (plot_w / 2 if t1 == t0 else (t - t0) / span * plot_w)
+
+    def y(v: float) -> float:
+        return top + plot_h - (v / max_total) * plot_h if max_total else top + plot_h
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+             f'role="img" font-family="sans-serif" font-size="11"><title>{escape(title)} totals over time</title>',
+             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#bdbdbd"/>']
+    for band in bands or []:
+        if 0 < band["low"] <= max_total:
+            yy = y(band["low"])
+            parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#9e9e9e" '
+                         f'stroke-dasharray="2 3"/><text x="{left + plot_w - 2}" y="{yy - 2:.1f}" text-anchor="end" '
+                         f'fill="#616161">{escape(str(band.get("label", "")))}</text>')
+    for value in (0, max_total):
+        parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end" fill="#424242">{value}</text>')
+    coords = [(x(t), y(float(p["total"]))) for t, p in zip(times, points, strict=True)]
+    if len(coords) > 1:
+        path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#0d47a1" stroke-width="2"/>')
+    for (cx, cy), p in zip(coords, points, strict=True):
+        parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="#0d47a1"><title>{p["at"]:%d %b %Y}: '
+                     f'{p["total"]}</title></circle>')
+    if points:
+        parts.append(f'<text x="{left}" y="{height - 8}" fill="#424242">{points[0]["at"]:%d %b %Y}</text>')
+        if len(points) > 1:
+            parts.append(f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end" fill="#424242">'
+                         f'{points[-1]["at"]:%d %b %Y}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -23,3 +23,22 @@ def test_change_mcid_and_pgic_last():
     html = env.get_template("_questionnaires.html").render(questionnaires=context)
     assert "an important improvement (at least 5 points)" in html and "Much improved" in html and "-7" in html
     assert env.get_template("_questionnaires.html").render(questionnaires=[]).strip() == ""
+
+
+def test_the_trend_svg_is_written_directly_and_quickly():
+    import time
+    from xml.etree import ElementTree
+
+    from ketaclinic.charts import questionnaire_trend_svg
+
+    points = [{"at": A, "total": 18}, {"at": B, "total": 9}]
+    started = time.perf_counter()
+    svg = questionnaire_trend_svg(points, 27, "PHQ-9", [{"low": 5, "label": "Mild"}, {"low": 10, "label": "Moderate"}])
+    assert time.perf_counter() - started < 0.05
+    root = ElementTree.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.find(f"{ns}title").text == "PHQ-9 totals over time"
+    assert len(root.findall(f"{ns}circle")) == 2 and root.find(f"{ns}polyline") is not None
+    ys = [float(c.get("cy")) for c in root.findall(f"{ns}circle")]
+    assert ys[0] < ys[1]  # 18 is drawn above 9
+    assert "<polyline" not in questionnaire_trend_svg(points[:1], 27, "PHQ-9")

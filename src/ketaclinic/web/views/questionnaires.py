@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from ketaclinic.charts import questionnaire_trend_chart, to_svg
+from ketaclinic.charts import questionnaire_trend_svg
 from ketaclinic.clinical.questionnaires import SELF_HARM
 from ketaclinic.services import questionnaires as service
 from ketaclinic.services.context import Actor
@@ -122,8 +122,8 @@ def chart_page(request: Request, patient_id: int, actor: Clinician) -> Response:
     charts = []
     for trend in chart.trends:
         if len(trend.points) >= 1 and trend.instrument != "pgic":
-            svg = to_svg(questionnaire_trend_chart([{"at": p.at.isoformat(), "total": p.total} for p in trend.points],
-                                                   trend.max_total, trend.name, trend.bands))
+            svg = questionnaire_trend_svg([{"at": p.at, "total": p.total} for p in trend.points],
+                                          trend.max_total, trend.name, trend.bands)
             charts.append((trend, svg_img(svg, f"{trend.name} totals over time (higher is worse)")))
     instruments = service.list_instruments(db_of(request), actor)
     return render(request, "questionnaires/chart.html", {
