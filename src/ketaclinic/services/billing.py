@@ -1108,10 +1108,10 @@ def seed_demo(db: Database, *, now: datetime, tz: tzinfo = UTC) -> int:
             elif index % 3 == 1:
                 record_payment(db, coordinator, view.number, PaymentIn(amount_cents=view.total_cents // 2,
                                                                        method="cash"), now=now)
-            if index == 3:
+            if index == 3:  # billed in error: the payment is refunded, then the invoice voided (both stay on record)
                 record_refund(db, coordinator, view.number, RefundIn(
-                    amount_cents=min(1500, view.total_cents), method="card",
-                    reason="Synthetic demo: adjunct charged but not given"), now=now)
+                    amount_cents=view.total_cents, method="card", reason="Synthetic demo: billed in error"), now=now)
+                void_invoice(db, coordinator, view.number, ReasonIn(reason="Synthetic demo: billed in error"), now=now)
     return made
 
 
