@@ -266,3 +266,14 @@ def test_starttls_is_used_when_the_server_offers_it(tmp_path):
         strict = mail.SmtpTransport(plain.url + "?starttls=require", "Clinic <c@example.org>")
         with pytest.raises(mail.TransportError, match="STARTTLS"):
             strict.send(message)
+
+
+@SQLITE
+def test_the_worker_loop_sends_what_is_due_and_stops(db, clinic, settings, smtp):
+    from ketaclinic.services import worker
+
+    _many_confirmations(db, clinic, 2)
+    seen: list[str] = []
+    handled = worker.run(_settings(settings, smtp.url), once=True,
+                         on_batch=lambda outcomes: seen.extend(o.status for o in outcomes))
+    assert handled == 2 and seen == ["sent", "sent"] and len(smtp.inbox.messages) == 2
