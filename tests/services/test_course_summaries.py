@@ -209,23 +209,28 @@ def test_a_failed_change_leaves_the_summary_as_it_was(db, clinic):
                 for c in CourseSummary.__table__.columns} == before
 
 
-def test_outcomes_keep_to_the_actors_sites(db, clinic):
+def test_outcomes_and_adverse_events_keep_to_the_actors_sites(db, clinic):
+    from dataclasses import replace
+
     physician = clinic.actors["physician"]
-    for pid in (clinic.own_patient_id, clinic.other_patient_id):
-        completed(db, clinic, signed_plan(db, clinic, pid), AT)
-    with db.transaction() as uow:  # the other patient belongs to another site (and their summary says so)
+    with db.transaction() as uow:  # the other patient belongs to another site
         other = Site(name="Elsewhere", code="ELS")
         uow.add(other)
         uow.flush()
         other_id = other.id
         uow.get(Patient, clinic.other_patient_id).site_id = other_id
-        course_summaries.refresh(uow, clinic.other_patient_id)
+    wide = replace(clinic, actors={role: Actor(**{**a.__dict__, "site_ids": (*a.site_ids, other_id)})
+                                   for role, a in clinic.actors.items()})
+    for pid in (clinic.own_patient_id, clinic.other_patient_id):
+        completed(db, wide, signed_plan(db, wide, pid), AT)
     assert _same(db, physician)["patients_with_a_course"] == 1  # the other site's course is not theirs
+    assert oc.adverse_events(db, physician, start=AT.date(), end=AT.date())["sessions_started"] == 1
     with pytest.raises(Forbidden):
         oc.cohort_outcomes(db, physician, site_id=other_id)
-    group = Actor(**{**physician.__dict__, "site_ids": (*physician.site_ids, other_id)})
+    group = wide.actors["physician"]
     assert _same(db, group)["patients_with_a_course"] == 2
     assert _same(db, group, site_id=other_id)["patients_with_a_course"] == 1
+    assert oc.adverse_events(db, group, start=AT.date(), end=AT.date())["sessions_started"] == 2
 
 
 def test_rebuild_if_empty_fills_a_database_with_history(db, clinic):

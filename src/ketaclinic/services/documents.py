@@ -78,6 +78,7 @@ from ketaclinic.services.outcomes import (
     course_of,
     patient_course,
     session_events_in,
+    site_scope,
 )
 from ketaclinic.services.patient_facts import load_patient_facts
 from ketaclinic.services.patients import has_demo, load_patient
@@ -409,7 +410,7 @@ def outcome_report(db: Database, actor: Actor, *, start: str | date | None = Non
     cohort = cohort_outcomes(db, actor, start=first, end=last, today=now.date())
     demo = has_demo(db)  # a clinic report is marked synthetic when any patient is
     with unit_of_work(db) as uow:
-        sessions, events = session_events_in(uow, first, last)
+        sessions, events = session_events_in(uow, first, last, site_scope(actor))  # the cohort's sites (issue 17)
         snapshot = OutcomeReportSnapshot(issue=_issue(uow, actor, now, UTC, demo=demo), start=first, end=last,
                                          cohort=cohort, sessions_started=sessions, events=tuple(events))
         audit(uow, actor, "report.outcomes", "cohort", None,

@@ -363,12 +363,16 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
-def session_events_in(uow: Session, start: date, end: date) -> tuple[int, list[EventRow]]:
-    """The sessions started in [start, end] (UTC days, inclusive) and all their events, in two queries."""
+def session_events_in(uow: Session, start: date, end: date,
+                      sites: tuple[int, ...] | None = None) -> tuple[int, list[EventRow]]:
+    """The sessions started in [start, end] (UTC days, inclusive) at ``sites`` (None: every site) and all
+    their events, in two queries (by the index on ``sessions.started_at``)."""
     since, until = _day_start(start), _day_start(end + timedelta(days=1))
     started = (select(InfusionSession.id).where(InfusionSession.started_at.is_not(None),
                                                 InfusionSession.started_at >= since,
                                                 InfusionSession.started_at < until))
+    if sites is not None:
+        started = started.where(InfusionSession.site_id.in_(sites))
     count = len(uow.execute(started).scalars().all())
     rows = uow.execute(select(SessionEvent.id, SessionEvent.session_id, SessionEvent.kind, SessionEvent.payload,
                                   SessionEvent.amends_event_id)
@@ -379,12 +383,14 @@ def session_events_in(uow: Session, start: date, end: date) -> tuple[int, list[E
                              amends_event_id=r.amends_event_id) for r in rows]
 
 
-def adverse_events(db: Database, actor: Actor, *, start: date, end: date) -> dict[str, Any]:
-    """Side effects (by code and worst severity per session) and alerts (by code) of the sessions in a range."""
+def adverse_events(db: Database, actor: Actor, *, start: date, end: date, site_id: int | None = None) -> dict[str, Any]:
+    """Side effects (by code and worst severity per session) and alerts (by code) of the sessions in a range,
+    at the actor's sites (``site_id``: one of them)."""
     require_role(actor, *COHORT_ROLES)
     check_range(start, end)
+    sites = site_scope(actor, site_id)
     with unit_of_work(db) as uow:
-        sessions, rows = session_events_in(uow, start, end)
+        sessions, rows = session_events_in(uow, start, end, sites)
         summary: AdverseEventSummary = adverse_event_summary(rows)
         audit(uow, actor, "outcomes.adverse_events.read", "cohort", None,
               {"start": start.isoformat(), "end": end.isoformat(), "sessions": sessions})
