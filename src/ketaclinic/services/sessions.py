@@ -105,8 +105,8 @@ from ketaclinic.services.errors import Conflict, Forbidden, NotFound, Unauthenti
 from ketaclinic.services.evaluations import RecordId
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.plans import dosing_refusal
-from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, ScheduledAt, Text, explain
 from ketaclinic.services.sites import in_sites
+from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, ScheduledAt, Text, explain
 from ketaclinic.settings import Settings
 
 CLINICAL_ROLES = ("physician", "nurse")
@@ -1051,6 +1051,7 @@ def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, 
     after = cursor_int(cursor) or 0
     with unit_of_work(db) as uow:
         query = select(InfusionSession).where(InfusionSession.id > after).order_by(InfusionSession.id).limit(limit + 1)
+        query = in_sites(query, actor, InfusionSession.site_id)  # issue 17: the actor's sites only
         if actor.is_patient:
             patient_id = patient_id if patient_id is not None else actor.patient_id
         if patient_id is not None:
@@ -1058,7 +1059,6 @@ def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, 
             query = query.where(InfusionSession.patient_id == patient_id)
         if state:
             query = query.where(InfusionSession.state == state)
-        query = in_sites(query, actor, InfusionSession.site_id)  # issue 17: the actor's sites only
         if scheduled_from:
             query = query.where(InfusionSession.scheduled_at >= scheduled_from)
         if scheduled_to:
