@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from tests.web.browser_support import demo_services
+from tests.web.test_every_page import DUPLICATE_IDS, WIDER_THAN_VIEWPORT
 from tests.web.test_journeys import check_accessibility, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -73,8 +74,17 @@ def test_a_coordinator_books_a_series_sees_it_and_moves_one(page, server, demo_d
     page.goto(f"{server.url}/schedule/day?date={monday.isoformat()}")
     page.click(f"table.schedule-day td.booked a:has-text('{name}')")
     page.wait_for_load_state("networkidle")
+    appointment_url = page.url
     page.fill("#f-time", "12:00")
     page.click("#move-submit")
     page.wait_for_load_state("networkidle")
     assert "Appointment moved to" in page.inner_text("main") and "12:00" in page.inner_text("main")
     assert page.locator("table.schedule-day td.booked", has_text="12:00").count() == 1
+
+    page.set_viewport_size({"width": 390, "height": 844})  # every schedule page fits a phone, ids unique
+    for path in (f"/schedule/day?date={monday.isoformat()}", f"/schedule/week?date={monday.isoformat()}",
+                 "/schedule/book", "/schedule/waiting", "/schedule/resources", appointment_url.replace(server.url, "")):
+        page.goto(server.url + path)
+        assert page.evaluate(WIDER_THAN_VIEWPORT) == [], path
+        assert page.evaluate(DUPLICATE_IDS) == [], path
+    check_accessibility(page, "appointment page")
