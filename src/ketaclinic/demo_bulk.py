@@ -58,6 +58,7 @@ from ketaclinic.records.sites import Site, StaffSite
 from ketaclinic.records.users import User
 from ketaclinic.services.context import Actor
 from ketaclinic.services.course_summaries import summary_values
+from ketaclinic.services.errors import ServiceError
 from ketaclinic.services.outcomes import course_of
 from ketaclinic.services.patient_facts import PatientFacts
 from ketaclinic.settings import Settings
@@ -102,8 +103,11 @@ ID_TABLES = ("patients", "patient_versions", "patient_weights", "evaluations", "
 BOOLEAN_COLUMNS = {("course_summaries", c) for c in ("responder_30", "responder_50", "two_point", "relief_lost")}
 
 
-class BulkRefused(Exception):
-    """The bulk demo cannot run on this database (why, in words)."""
+class BulkRefused(ServiceError):
+    """The bulk demo cannot run on this database (why, in words); ``ketaclinic demo`` exits 2 with it."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="demo_refused", field="patients")
 
 
 # --- time as whole minutes since the clinic's first day ---------------------------------------------------

@@ -45,16 +45,12 @@ def demo(
     try:
         if patients > SERVICE_MAX:
             from ketaclinic.demo import is_empty, seed_demo_bulk
-            from ketaclinic.demo_bulk import BulkRefused
 
             if if_empty and not is_empty(db):
                 emit({"seeded": False, "reason": "the database is not empty"})
                 return
-            try:
-                emit(seed_demo_bulk(db, settings, now=utcnow(), seed=seed, patients=patients,
-                                    progress=lambda p: print(json.dumps(p), file=sys.stderr, flush=True)))
-            except BulkRefused as exc:
-                fail(CommandError("demo_refused", str(exc), "patients"))
+            emit(seed_demo_bulk(db, settings, now=utcnow(), seed=seed, patients=patients,  # refusals: ServiceError
+                                progress=lambda p: print(json.dumps(p), file=sys.stderr, flush=True)))
             return
         summary = seed_demo(db, settings, now=utcnow(), seed=seed, patients=patients, if_empty=if_empty)
     except ServiceError as exc:
