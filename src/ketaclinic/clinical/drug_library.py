@@ -378,6 +378,19 @@ def _catalogue() -> tuple[Rule, ...]:
         rows.append(Rule(f"{d.id}_session", "medication_record", "hard",
                          f"{d.name} > {fmt_num(d.session_hard_max_mg.value)} mg per session", "refuse the order or the dose",
                          d.session_hard_max_mg.source))
+    rows += [
+        Rule("prn_soft_limits", "medication_record", "soft",
+             "a PRN dose, or the most an order can give in a session, above the drug's usual maximum",
+             "the physician gives a reason on the order", ref(CLINIC_POLICY)),
+        Rule("prn_order_maximum", "medication_record", "hard", "a dose past the order's maximum per session",
+             "refuse the dose; call the physician", ref(CLINIC_POLICY)),
+        Rule("prn_interval", "medication_record", "hard",
+             "a dose sooner than the order's minimum interval after the last dose of the drug (never shorter than the "
+             "library's)", "refuse the dose, saying when it may be given", ref(CLINIC_POLICY)),
+        Rule("prn_alert_offer", "medication_record", "offer",
+             "an open alert whose finding a PRN order's indication answers (nausea/vomiting; blood-pressure rise; "
+             "distressing dissociation or agitation)", "offer that order beside the alert", ref(CLINIC_POLICY)),
+    ]
     return tuple(rows)
 
 

@@ -38,6 +38,7 @@ def rule_catalog() -> list[Rule]:
         checklist,
         discharge,
         dosing,
+        drug_library,
         follow_up,
         monitoring,
         outcomes,
@@ -46,6 +47,6 @@ def rule_catalog() -> list[Rule]:
     )
 
     rules: list[Rule] = []
-    for module in (screening, protocols, dosing, checklist, monitoring, discharge, follow_up, outcomes):
+    for module in (screening, protocols, dosing, drug_library, checklist, monitoring, discharge, follow_up, outcomes):
         rules.extend(module.RULES)
     return rules
