@@ -37,7 +37,6 @@ from ketaclinic.records.users import User
 from ketaclinic.services import consent as consent_service
 from ketaclinic.services import diary as diary_service
 from ketaclinic.services import questionnaires as questionnaire_service
-from ketaclinic.services import questionnaires as questionnaire_service
 from ketaclinic.services import billing as billing_service
 from ketaclinic.services import register as register_service
 from ketaclinic.services import evaluations as evaluation_service
@@ -500,8 +499,6 @@ class _Clinic:
         self.patient_user_patient: int | None = None
         for index in range(1, self.patients + 1):
             self.patient(index)
-        self.counts["questionnaire responses"] = questionnaire_service.seed_demo(  # issue 15
-            self.db, now=self.now, due_for=self.patient_user_patient)
         self.counts["questionnaire responses"] = questionnaire_service.seed_demo(  # issue 15
             self.db, now=self.now, due_for=self.patient_user_patient)
         self.counts["register entries"] = register_service.seed_demo(self.db, now=self.now)  # issue 14
