@@ -69,12 +69,19 @@ def all_sources() -> dict[str, Source]:
     modules are imported here, not at the top, because each of them imports :class:`Source` from this
     module; a new catalogue module is added to this list (a test checks none is left out).
     """
-    from ketaclinic.evidence.catalog import core, dosing, monitoring, pharmacology, policy, screening
-    from ketaclinic.evidence.catalog import medication_record
-    from ketaclinic.evidence.catalog import questionnaires
-    from ketaclinic.evidence.catalog import billing
-    from ketaclinic.evidence.catalog import schedule
-    from ketaclinic.evidence.catalog import register
+    from ketaclinic.evidence.catalog import (
+        billing,
+        core,
+        dosing,
+        medication_record,
+        monitoring,
+        pharmacology,
+        policy,
+        questionnaires,
+        register,
+        schedule,
+        screening,
+    )
 
     found: dict[str, Source] = {}
     for module in (core, dosing, monitoring, pharmacology, policy, screening, medication_record, questionnaires, billing, schedule, register):
