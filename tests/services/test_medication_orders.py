@@ -253,3 +253,19 @@ def test_the_fhir_export_has_one_medication_administration_per_prn_dose_with_its
         assert (coding["system"], coding["code"]) == ("http://www.nlm.nih.gov/research/umls/rxnorm", "26225")
         assert resource["dosage"]["dose"]["value"] == 4.0 and "batch" not in resource["contained"][0]
     assert unknown_codes(bundle) == set()
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_free_form_dose_before_the_order_counts_towards_the_interval_and_the_session_maximum(db, clinic):
+    physician, nurse = clinic.actors["physician"], clinic.actors["nurse"]
+    plan = signed_plan(db, clinic, clinic.own_patient_id)
+    visit = running(db, clinic, plan, AT)
+    event(db, nurse, visit.id, {"kind": "medication", "drug": "Ondansetron", "dose": 8000, "unit": "mcg", "route": "iv",
+                                "lot_number": "SYN-2"}, AT + timedelta(minutes=5))
+    order = mo.add_order(db, physician, plan.id, order_in(dose_mg=8, max_doses_per_session=1,
+                                                           override_reason="given 8 mg before"))
+    with pytest.raises(ValidationFailed) as soon:  # 8 mg free-form 10 min ago: the interval counts it
+        mo.give_dose(db, nurse, visit.id, mo.DoseIn(order_id=order.id), now=AT + timedelta(minutes=15))
+    assert soon.value.code == "interval_not_elapsed"
+    assert mo.give_dose(db, nurse, visit.id, mo.DoseIn(order_id=order.id), now=AT + timedelta(minutes=40)).dose_check[
+        "session_total_mg"] == 16.0  # the free-form 8 mg and this 8 mg: at the 16 mg hard maximum, within it

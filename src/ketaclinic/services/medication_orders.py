@@ -46,7 +46,9 @@ from ketaclinic.clinical.drug_library import (
     fmt_num,
     get_adjunct,
 )
+from ketaclinic.clinical.record import corrections_by_event
 from ketaclinic.clock import utcnow
+from ketaclinic.pharmacology.regimen import MG_PER_UNIT
 from ketaclinic.records.db import Database
 from ketaclinic.records.medication_orders import (
     MedicationAdministration,
@@ -347,8 +349,23 @@ def _terms(order: MedicationOrder) -> OrderTerms:
                       order.min_interval_min)
 
 
-def _given_doses(rows: list[MedicationAdministration]) -> list[GivenDose]:
-    return [GivenDose(r.drug, r.order_id, r.given_at, r.dose_mg) for r in rows]
+def _given_doses(uow: Session, session_id: int, rows: list[MedicationAdministration]) -> list[GivenDose]:
+    """Every dose of a library drug in the session: the PRN doses, and any free-form dose recorded before an
+    order existed (it counts towards the drug's session maximum and the interval like any other)."""
+    out = [GivenDose(r.drug, r.order_id, r.given_at, r.dose_mg) for r in rows]
+    events = uow.execute(select(SessionEvent).where(SessionEvent.session_id == session_id,
+                                                    SessionEvent.kind.in_(("medication", "amendment")))
+                         .order_by(SessionEvent.id)).scalars().all()
+    fixes = corrections_by_event(events)
+    for event in events:
+        given = {**(event.payload or {}), **fixes.get(event.id, {})}
+        if event.kind != "medication" or given.get("prn_order_id") is not None:
+            continue
+        drug = adjunct_named(str(given.get("drug", "")))
+        factor = MG_PER_UNIT.get(str(given.get("unit", "")))
+        if drug is not None and factor is not None and isinstance(given.get("dose"), int | float):
+            out.append(GivenDose(drug.id, None, event.recorded_at, float(given["dose"]) * factor))
+    return out
 
 
 def _bedside(uow: Session, session: InfusionSession, now: datetime) -> SessionPrn:
@@ -357,6 +374,7 @@ def _bedside(uow: Session, session: InfusionSession, now: datetime) -> SessionPr
     given = _given(uow, session.id)
     alerts = _open_alerts(uow, session.id)
     names = staff_names(uow, [r.given_by for r in given])
+    every = _given_doses(uow, session.id, given)
     rows = []
     for view in _plan_orders(uow, plan):
         if view.status != "active":
@@ -366,10 +384,10 @@ def _bedside(uow: Session, session: InfusionSession, now: datetime) -> SessionPr
         count = sum(1 for g in given if g.order_id == order.id)
         can, refusal, code, next_at = True, None, None, None
         try:
-            check_dose(order.id, _terms(order), _given_doses(given), now)
+            check_dose(order.id, _terms(order), every, now)
         except MarError as error:
             can, refusal, code = False, error.message, error.code
-            same = [g.given_at for g in given if g.drug == order.drug]
+            same = [g.given_at for g in every if g.drug == order.drug]
             if error.code == "interval_not_elapsed" and same:
                 next_at = max(same) + timedelta(minutes=order.min_interval_min)
         matching = [a.id for a in alerts if ALERT_INDICATIONS.get((a.payload or {}).get("code", "")) == order.indication]
@@ -415,7 +433,8 @@ def give_dose(db: Database, actor: Actor, session_id: int, data: DoseIn, *, now:
             raise Conflict(f"this order was stopped: {stop.reason}", code="order_stopped", field="order_id")
         given = _given(uow, session.id)
         try:
-            check = check_dose(order.id, _terms(order), _given_doses(given), now, dose_mg=data.dose_mg, route=data.route)
+            check = check_dose(order.id, _terms(order), _given_doses(uow, session.id, given), now, dose_mg=data.dose_mg,
+                               route=data.route)
         except MarError as error:
             raise _refusal(error) from None
         alert = None
