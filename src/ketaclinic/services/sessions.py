@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.checklist import (
@@ -1040,6 +1040,22 @@ def get_session(db: Database, actor: Actor, session_id: int) -> SessionView:
         session = load_session(uow, actor, session_id)
         audit(uow, actor, "session.read", "session", session.id, {"patient_id": session.patient_id})
         return view_of(uow, actor, session)
+
+
+def day_sessions(db: Database, actor: Actor, *, start: datetime, end: datetime, limit: int = 200) -> list[SessionView]:
+    """The dashboard's day (issue 17): the sessions booked for ``start`` ≤ time < ``end`` and, for the
+    clinical roles, every session still under way from earlier, at the actor's sites, by time; one query
+    (the ``(site_id, scheduled_at)`` and ``(state, site_id)`` indexes) and one audit entry."""
+    require_role(actor, *READ_ROLES)
+    if actor.is_patient:
+        raise Forbidden("the day's sessions are the clinic's: see your own sessions")
+    today = and_(InfusionSession.scheduled_at >= start, InfusionSession.scheduled_at < end)
+    wanted = or_(today, InfusionSession.state.in_(ACTIVE_STATES)) if _clinical(actor) else today
+    with unit_of_work(db) as uow:
+        query = in_sites(select(InfusionSession).where(wanted), actor, InfusionSession.site_id)
+        rows = uow.execute(query.order_by(InfusionSession.scheduled_at, InfusionSession.id).limit(limit)).scalars().all()
+        audit(uow, actor, "session.list", "session", None, {"ids": [s.id for s in rows], "day": start.isoformat()})
+        return [view_of(uow, actor, s, detail=False) for s in rows]
 
 
 def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, state: str | None = None,

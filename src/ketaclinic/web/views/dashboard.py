@@ -49,14 +49,7 @@ def sessions_today(request: Request, actor: Actor) -> list:
 
     tz = request.app.state.settings.timezone
     start = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    db = db_of(request)
-    today = session_service.list_sessions(db, actor, scheduled_from=start, scheduled_to=start + timedelta(days=1),
-                                          limit=200).items
-    if actor.role in ("physician", "nurse"):
-        seen = {s.id for s in today}
-        for state in session_service.ACTIVE_STATES:
-            today += [s for s in session_service.list_sessions(db, actor, state=state, limit=200).items if s.id not in seen]
-    return sorted(today, key=lambda s: s.scheduled_at)
+    return session_service.day_sessions(db_of(request), actor, start=start, end=start + timedelta(days=1))
 
 
 def evaluations_booked(request: Request, actor: Actor) -> list:
