@@ -720,7 +720,7 @@ def discharge_session(db: Database, actor: Actor, session_id: int, expected_vers
     with unit_of_work(db) as uow:
         session = load_session(uow, actor, session_id)
         check_version(session, expected_version)
-        from ketaclinic.services.register import discharge_refusal  # issue 14: its controlled drugs reconciled
+        from ketaclinic.services.register import discharge_refusal  # issue 14: controlled drugs reconciled
         unreconciled = discharge_refusal(uow, session)
         if unreconciled is not None:
             raise unreconciled
