@@ -304,10 +304,9 @@ def _in_treatment(uow: Session, actor: Actor, today: date) -> tuple[list[int], b
     by the ``(site_id, scheduled_at)`` index, never the whole clinic); and whether more were left out."""
     since = datetime.combine(today - timedelta(days=IN_TREATMENT_DAYS), datetime.min.time(), UTC)
     latest = func.max(InfusionSession.scheduled_at)
+    # a session is only ever scheduled from a signed plan, so its patient has one (checked again after the load)
     query = in_sites(select(InfusionSession.patient_id).where(
-        InfusionSession.scheduled_at >= since, InfusionSession.state != "cancelled",
-        InfusionSession.patient_id.in_(select(Plan.patient_id).where(Plan.status == "signed"))),
-        actor, InfusionSession.site_id)
+        InfusionSession.scheduled_at >= since, InfusionSession.state != "cancelled"), actor, InfusionSession.site_id)
     ids = list(uow.execute(query.group_by(InfusionSession.patient_id).order_by(latest.desc(), InfusionSession.patient_id)
                            .limit(MAX_PATIENTS + 1)).scalars())
     return sorted(ids[:MAX_PATIENTS]), len(ids) > MAX_PATIENTS
@@ -324,6 +323,7 @@ def follow_up_due(db: Database, actor: Actor, *, today: date | None = None) -> d
         names = dict(uow.execute(select(Patient.id, Patient.given_name + " " + Patient.family_name)
                                      .where(Patient.id.in_(ids))).all()) if ids else {}
         records = _load(uow, ids) if ids else {}
+        ids = [pid for pid in ids if records[pid].plans]  # in treatment: a signed plan
         policy = current_booster_policy(uow)
         boosters: list[dict[str, Any]] = []
         overdue: list[dict[str, Any]] = []
