@@ -122,6 +122,12 @@ def test_reschedule_moves_the_session_cancel_and_no_show_end_it(db, clinic):
                           now=NOW)
     assert moved.start == at(5, 12) and moved.end - moved.start == second.end - second.start
     assert ss.get_session(db, clinic.actors["nurse"], second.session_id).scheduled_at == at(5, 12)
+    other = book(db, clinic, kind="evaluation", patient_id=clinic.other_patient_id, start=at(7, 9).isoformat(),
+                 chair_id=ready.chairs[0]).items[0]
+    elsewhere = ap.reschedule(db, coordinator, first.id, first.version, ap.RescheduleIn(start=at(7, 8)), now=NOW)
+    assert elsewhere.chair_id == ready.chairs[1]  # its chair is taken at the new time: the next free one
+    first = elsewhere
+    assert other.chair_id == ready.chairs[0]
     with pytest.raises(Conflict) as clash:  # onto the third, the same patient: refused
         ap.reschedule(db, coordinator, moved.id, moved.version, ap.RescheduleIn(start=at(6, 9), chair_id=ready.chairs[1]),
                           now=NOW)
@@ -137,7 +143,7 @@ def test_reschedule_moves_the_session_cancel_and_no_show_end_it(db, clinic):
         ap.mark_no_show(db, clinic.actors["nurse"], first.id, first.version, ap.NoShowIn(), now=NOW)
     assert early.value.code == "not_yet_started"
     gone = ap.mark_no_show(db, clinic.actors["nurse"], first.id, first.version, ap.NoShowIn(note="no answer"),
-                           now=at(4, 9))
+                           now=at(7, 9))
     assert gone.status == "no_show" and ss.get_session(db, clinic.actors["nurse"], first.session_id).state == "cancelled"
     book(db, clinic, start=at(6, 8).isoformat(), chair_id=ready.chairs[1])  # the cancelled slot's patient time is free
 

@@ -598,6 +598,13 @@ def reschedule(db: Database, actor: Actor, appointment_id: int, expected_version
         keys += [("user", u) for u in (request_in.nurse_id, request_in.physician_id) if u is not None]
         _lock(uow, keys)
         placed, problems = request.check(uow, replaces=frozenset({appointment.id}))
+        if problems and data.chair_id is None and appointment.kind == "infusion" and \
+                all(p.code == "chair_busy" for _, p in problems):  # its chair is taken then: any free chair will do
+            request.chair_ids = list(uow.execute(select(Chair.id).where(
+                Chair.site_id == request.site.id, Chair.active.is_(True), Chair.kind == "chair")
+                .order_by(Chair.position, Chair.name)).scalars())
+            request.candidates = [replace(c, chair_id=None) for c in request.candidates]
+            placed, problems = request.check(uow, replaces=frozenset({appointment.id}))
         if problems:
             raise _refuse(problems, 1, request.proposals(uow, now), request.zone)
         moved = placed[0]
