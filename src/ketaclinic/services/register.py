@@ -1132,6 +1132,8 @@ def _open_discrepancies(uow: Session, actor: Actor, site_id: int | None,
         query = query.where(RegisterEntry.site_id == site_id)
     if location_id is not None:
         query = query.where(RegisterEntry.location_id == location_id)
+    # a count stores the book's balance as its location balance and what was counted as its amount
+    query = query.where(RegisterEntry.amount_mg != RegisterEntry.location_balance_after_mg)
     rows = [r for r in uow.execute(query).scalars() if core.tenths((r.details or {}).get("discrepancy_mg") or 0)]
     return [DiscrepancyView(count=view, expected_mg=float(view.details.get("expected_mg") or 0),
                             counted_mg=float(view.details.get("counted_mg") or 0),
