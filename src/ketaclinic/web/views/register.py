@@ -72,7 +72,8 @@ def _overview(request: Request, actor: Actor, values: dict | None = None, errors
     sites = {s.id: s for s in site_service.list_sites(db, actor)}
     return render(request, "register/overview.html", {
         "balances": balances, "locations": locations, "sites": sites, "products": rg.list_products(db, actor),
-        "expiring": [b for b in balances if b.expiry_date <= date.today() + timedelta(days=rg.EXPIRY_WARNING_DAYS)],
+        "expiring": sorted((b for b in balances if b.expiry_date <= date.today() + timedelta(days=rg.EXPIRY_WARNING_DAYS)),
+                           key=lambda b: (b.expiry_date, b.lot)),
         "discrepancies": rg.open_discrepancies(db, actor),
         "sessions": _sessions_to_reconcile(request, actor), "values": values or {}, "errors": errors or {},
         "may_receive": actor.role in rg.OFFICE_ROLES, "may_add_location": actor.role in rg.ADMIN_ROLES,
