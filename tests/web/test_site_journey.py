@@ -59,6 +59,7 @@ def _problems(page) -> list:
 
 def test_a_two_site_physician_picks_a_site_and_sees_only_its_dashboard_and_patients(page, two_sites, browser):
     server, north = two_sites
+    page.set_default_timeout(45000)  # a loaded test machine: a redirect can take more than the usual 15 s
     page.goto(server.url + "/login")
     page.fill("#f-username", "physician")
     page.fill("#f-password", PASSWORD)
