@@ -13,8 +13,9 @@ Only instruments whose terms allow free use in clinical software are shipped (th
 
 Missing items: PHQ-9 and GAD-7 are prorated (the mean of the answered items times the number of items, rounded
 half up) when at most 2 of 9 (PHQ-9) or 1 of 7 (GAD-7) items are missing; more missing items, or a missing
-PGIC answer, leave the instrument unscorable (:class:`Unscorable`). The proration limits are the convention of
-the PHQ literature and were not found in the developers' own instructions (``phq_missing_items``, unverified).
+PGIC answer, leave the instrument unscorable (:class:`Unscorable`). PHQ-9's limit is the published rule
+(Arrieta 2017, as applied by Kroenke 2010; the developers' manual has none); GAD-7's one of seven is clinic policy
+by the same share, since no published GAD-7 rule was found (``phq_missing_items``).
 
 A clinic that holds a licence for another instrument (Brief Pain Inventory, PROMIS-29, PCS, DN4 ...) adds it as
 a custom instrument with the same model (:class:`CustomInstrumentIn`): items, options, sum scoring, bands and its

@@ -63,17 +63,20 @@ SOURCES = (
     ),
     Source(
         id="phq_missing_items",
-        authors="KetaClinic (proration convention of the PHQ literature)",
-        year=None,
-        title="PHQ-9 and GAD-7 with missing items: prorate (mean of the answered items x number of items, rounded "
-        "half up) when at most 2 of 9 (PHQ-9) or 1 of 7 (GAD-7) items are missing",
-        journal="Convention used in studies of the PHQ scales; not found in the developers' instructions",
-        kind="policy",
-        checked="unverified",
-        note="Searched 7 Dec 2026 for the developers' missing-item rule (PHQ instruction manual, phqscreeners.com) "
-        "without finding one; the limits (at least 7 of 9 and 6 of 7 items answered) follow the proration convention "
-        "used in the PHQ literature and are the clinic's to confirm. With more items missing the score is not "
-        "computed and the patient is asked again.",
+        authors="Arrieta J, Aguerrebere M, Raviola G, et al.; rule as applied in Kroenke K et al. 2010",
+        year=2017,
+        title="Validity and utility of the Patient Health Questionnaire (PHQ)-2 and PHQ-9 for screening and "
+        "diagnosis of depression in rural Chiapas, Mexico",
+        journal="J Clin Psychol 2017;73(9):1076-1090 (missing-item rule); Kroenke K, Spitzer RL, Williams JBW, Lowe B. "
+        "Gen Hosp Psychiatry 2010;32(4):345-359",
+        kind="study",
+        checked="secondary",
+        doi="10.1002/jclp.22390",
+        note="PHQ-9: a questionnaire with up to two missing items is scored, each missing item replaced by the mean "
+        "of the answered items (reproduced with these two references by the qscorer R package's scoring_phq9, read "
+        "7 Dec 2026; the developers' instruction manual gives no rule). GAD-7: at most one of seven missing, by the "
+        "same proration (the same share of the scale), is the clinic's policy: no published GAD-7 rule was found. "
+        "Rounded half up. With more missing the score is not computed and the patient is asked again.",
     ),
     Source(
         id="lowe2004_phq9_change",
