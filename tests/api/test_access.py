@@ -247,7 +247,7 @@ def test_every_route_for_every_role(client, headers, clinic, settings, db):
               "evaluation_id": 1, "plan_id": 1, "session_id": 1, "import_id": 1,
               "allergy_id": 1, "site_id": 1, "chair_id": 1, "absence_id": 1, "appointment_id": 1, "entry_id": 1, "response_id": 1, "alert_id": 1,
               "number": "MAIN-000001", "payment_id": 1, "count_id": 1, "location_id": 1, "report": "dispensing-log",
-              "version": 1, "signature_id": 1, "message_id": 1, "kind": "confirmation"}
+              "version": 1, "signature_id": 1, "message_id": 1, "kind": "confirmation", "order_id": 1}
     failures = []
     for (method, path), allowed in POLICY.items():
         url = path.format(**params)
