@@ -80,6 +80,41 @@ ACTION_WORDS: dict[str, str] = {
     "site.create": "Added a site", "site.update": "Changed a site",
     "site.member.add": "Added a staff member to a site", "site.member.role": "Changed a staff member's role at a site",
     "site.member.remove": "Took a staff member off a site",
+    # schedule (issue 13)
+    "appointment.book": "Booked an appointment", "appointment.cancel": "Cancelled an appointment",
+    "appointment.list": "Listed appointments", "appointment.no_show": "Recorded a no-show",
+    "appointment.read": "Opened an appointment", "appointment.reschedule": "Moved an appointment",
+    "chair.create": "Added a chair or room", "chair.update": "Changed a chair or room",
+    "staff_absence.add": "Recorded a staff absence", "staff_absence.remove": "Removed a staff absence",
+    "staff_hours.set": "Set a staff member's working hours",
+    "waiting_list.add": "Put a patient on the waiting list", "waiting_list.list": "Read the waiting list",
+    "waiting_list.remove": "Took a patient off the waiting list",
+    # reminders and consent (issue 13)
+    "consent.fhir": "Exported a signed consent (FHIR)", "consent.pdf": "Printed a signed consent",
+    "consent.read": "Read the consent", "consent.sign": "Consent signed", "consent.withdraw": "Consent withdrawn",
+    "consent_document.publish": "Published a consent document version",
+    "message_template.save": "Changed a message's wording", "outbox.read": "Read the message outbox",
+    "outbox.retry": "Sent a failed message again", "patient.contact_preferences": "Changed contact preferences",
+    # medication record and register (issue 14)
+    "medication_order.create": "Wrote a PRN order", "medication_order.list": "Read the PRN orders",
+    "medication_order.stop": "Stopped a PRN order", "medication_record.read": "Read the medication record",
+    "register.location": "Added a storage location", "register.product": "Added a drug product",
+    "register.report": "Printed a register report",
+    # questionnaires (issue 15)
+    "questionnaire.alert": "Self-harm answer alert raised", "questionnaire.alert_acknowledged": "Acknowledged a self-harm alert",
+    "questionnaire.alerts": "Read the questionnaire alerts", "questionnaire.complete": "Completed a questionnaire",
+    "questionnaire.custom_instrument": "Added a custom questionnaire", "questionnaire.list": "Listed questionnaires",
+    "questionnaire.outcomes": "Read questionnaire outcomes", "questionnaire.read": "Opened a questionnaire",
+    "questionnaire.save": "Saved questionnaire answers", "questionnaire.start": "Started a questionnaire",
+    # billing (issue 15)
+    "billing.csv": "Exported billing (CSV)", "billing.em_code": "Chose the E/M level",
+    "billing.patient": "Read a patient's billing", "billing.unbilled": "Read the unbilled sessions",
+    "invoice.issue": "Issued an invoice", "invoice.list": "Listed invoices", "invoice.read": "Opened an invoice",
+    "invoice.void": "Voided an invoice", "payment.record": "Recorded a payment", "payment.refund": "Refunded a payment",
+    "payment.reverse": "Reversed a payment", "price_list.read": "Read the price list",
+    "price_list.save": "Changed the price list", "price_list.versions": "Read the price list's versions",
+    # scale (issue 17)
+    "outcomes.summaries.rebuild": "Rebuilt the outcome summaries",
 }
 EVENT_WORDS = {"vitals": "Recorded vital signs", "rate_change": "Changed the infusion rate",
                "medication": "Gave a medication", "side_effect": "Recorded a side effect", "note": "Wrote a note",
