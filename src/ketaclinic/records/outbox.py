@@ -20,7 +20,7 @@ clinic settings (the highest ``version`` per kind is in force; none saved: the b
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,17 +29,22 @@ from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Base
 from ketaclinic.records.mixins import AppendOnlyMixin
 
-MESSAGE_KINDS = ("confirmation", "reminder_first", "reminder_second", "no_show", "cancellation")
+MESSAGE_KINDS = ("confirmation", "reminder_first", "reminder_second", "no_show", "cancellation", "questionnaire_due")
 MESSAGE_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "skipped")
 CHANNELS = ("email", "sms")
+KINDS_CHECK = "kind IN (" + ",".join(f"'{k}'" for k in MESSAGE_KINDS) + ")"
+SUBJECT_CHECK = ("(kind = 'questionnaire_due' AND instrument IS NOT NULL AND due_on IS NOT NULL) OR "
+                 "(kind <> 'questionnaire_due' AND appointment_id IS NOT NULL AND appointment_start_at IS NOT NULL)")
 
 
 class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         UniqueConstraint("appointment_id", "kind", "appointment_start_at", name="uq_outbox_messages_once"),
-        CheckConstraint("kind IN ('confirmation','reminder_first','reminder_second','no_show','cancellation')",
-                        name="kind"),
+        # questionnaire_due (migration 0020): once per patient, instrument and due date, no appointment
+        UniqueConstraint("patient_id", "kind", "instrument", "due_on", name="uq_outbox_messages_questionnaire_once"),
+        CheckConstraint(KINDS_CHECK, name="kind"),
+        CheckConstraint(SUBJECT_CHECK, name="subject"),
         CheckConstraint("status IN ('pending','sending','sent','failed','cancelled','skipped')", name="status"),
         CheckConstraint("channel IN ('email','sms')", name="channel"),
         CheckConstraint("attempts >= 0", name="attempts"),
@@ -50,10 +55,13 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), nullable=False)
-    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), nullable=False)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), nullable=True)
     kind: Mapped[str] = mapped_column(String(24), nullable=False)
-    # The appointment's start this message is about (part of the once-only key)
-    appointment_start_at: Mapped[datetime] = mapped_column(nullable=False)
+    # The appointment's start this message is about (part of the once-only key); None for questionnaire_due
+    appointment_start_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # questionnaire_due only: the instrument and the date (clinic zone) it fell due
+    instrument: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    due_on: Mapped[date | None] = mapped_column(nullable=True)
     channel: Mapped[str] = mapped_column(String(8), nullable=False, default="email")
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
     due_at: Mapped[datetime] = mapped_column(nullable=False)  # not before this
@@ -78,8 +86,7 @@ class MessageTemplateVersion(AppendOnlyMixin, Base):
     __tablename__ = "message_template_versions"
     __table_args__ = (
         UniqueConstraint("kind", "version", name="uq_message_template_versions_kind_version"),
-        CheckConstraint("kind IN ('confirmation','reminder_first','reminder_second','no_show','cancellation')",
-                        name="kind"),
+        CheckConstraint(KINDS_CHECK, name="kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
