@@ -12,6 +12,11 @@ until a **physician** records why it is safe to go ahead: a :class:`ChecklistOve
 item, who and why. Such an item stays unmet (the record shows the reading) but carries the
 override, and :func:`ready_to_start` counts it. Only these two items can be overridden; the blood
 pressure hold, escort, consent, pregnancy, urinary and liver items cannot.
+
+Consent (issue 13) is read from the signed document (:class:`ConsentFacts`: the version signed, when,
+whether it is the current version, whether this is a new course), under the same rule as the start guard
+(:func:`ketaclinic.clinical.consent.consent_holds`). Checklists recorded before carry the nurse's old
+yes/no box (``consent_signed``), which is still read when no ``consent`` is given.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ketaclinic.clinical.consent import ConsentState, consent_holds
 from ketaclinic.clinical.rules import Rule
 from ketaclinic.clinical.vitals import Vitals
 from ketaclinic.evidence.sources import CLINIC_POLICY, ref
@@ -72,6 +78,26 @@ class ChecklistOverride(BaseModel):
         return value.strip()
 
 
+class ConsentFacts(BaseModel):
+    """The patient's consent as the signatures show it (read by services/consent.py, never typed by the nurse):
+    ``state`` as :func:`ketaclinic.clinical.consent.consent_holds` takes it, the version signed and when, the
+    current version, and whether this is the course's first infusion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: ConsentState
+    current_version: int = Field(ge=1)
+    signed_version: int | None = Field(default=None, ge=1)
+    signed_at: AwareDatetime | None = None
+    signature_id: int | None = None
+    withdrawn_at: AwareDatetime | None = None
+    first_of_course: bool = True
+
+    @property
+    def holds(self) -> bool:
+        return consent_holds(self.state, self.first_of_course)
+
+
 class ChecklistFacts(BaseModel):
     """What the nurse has recorded before the infusion, and the time of the check (``now``)."""
 
@@ -80,7 +106,8 @@ class ChecklistFacts(BaseModel):
     now: AwareDatetime
     fasting: FastingHistory
     escort_present: bool
-    consent_signed: bool
+    consent: ConsentFacts | None = None
+    consent_signed: bool | None = None  # the yes/no box of checklists recorded before issue 13 (used without ``consent``)
     baseline_vitals: Vitals | None = None
     baseline_vitals_at: AwareDatetime | None = None
     can_become_pregnant: bool
@@ -192,8 +219,32 @@ def _escort(facts: ChecklistFacts) -> ChecklistItem:
 
 
 def _consent(facts: ChecklistFacts) -> ChecklistItem:
-    msg = "Informed consent signed." if facts.consent_signed else "Informed consent not signed: obtain it before starting."
-    return ChecklistItem("consent_signed", facts.consent_signed, msg, ref(CLINIC_POLICY), True)
+    """From the signed document when ``consent`` is given (every checklist since issue 13); from the old
+    yes/no box otherwise (checklists recorded before, kept readable)."""
+    source = ref(CLINIC_POLICY)
+    c = facts.consent
+    if c is None:
+        if facts.consent_signed is None:
+            return ChecklistItem("consent_signed", False, "Consent required: the consent state was not checked.",
+                                 source, True)
+        msg = "Informed consent signed." if facts.consent_signed else "Informed consent not signed: obtain it before starting."
+        return ChecklistItem("consent_signed", facts.consent_signed, msg, source, True)
+    signed = f"version {c.signed_version} signed {c.signed_at.date().isoformat()}" if c.signed_at else ""
+    sign_now = (f" The patient signs version {c.current_version} on the clinic's tablet (the patient's Consent page) "
+                "or in the portal.")
+    if c.state == "valid":
+        msg = f"Consent signed: {signed}, the current version."
+    elif c.state == "outdated" and not c.first_of_course:
+        msg = (f"Consent signed: {signed}; the current version is {c.current_version}. It holds for this course; "
+               "re-consent is needed before the next course.")
+    elif c.state == "outdated":
+        msg = (f"Consent required: {signed}, but the current version is {c.current_version} and this is a new "
+               "course's first infusion." + sign_now)
+    elif c.state == "withdrawn":
+        msg = f"Consent required: the patient withdrew their consent ({signed})." + sign_now
+    else:
+        msg = "Consent required: the patient has not signed the consent document." + sign_now
+    return ChecklistItem("consent_signed", c.holds, msg, source, True)
 
 
 def _baseline_vitals(facts: ChecklistFacts, policy: ChecklistPolicy) -> list[ChecklistItem]:
@@ -378,7 +429,9 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("escort_present", "checklist", "blocking", "escort present to take the patient home (no driving until the next day)",
          "do not start without an escort", ref("spravato_pi")),
-    Rule("consent_signed", "checklist", "blocking", "signed informed consent", "do not start without consent", ref(CLINIC_POLICY)),
+    Rule("consent_signed", "checklist", "blocking",
+         "a standing signature of the current consent version (an earlier version holds until its course ends)",
+         "do not start; the patient signs the current version", ref(CLINIC_POLICY)),
     Rule("baseline_vitals", "checklist", "blocking", f"BP, HR, SpO2 taken <= {_P.baseline_vitals_max_age_min:g} min before start",
          "take or repeat baseline vital signs", ref(CLINIC_POLICY)),
     Rule("baseline_bp_hold", "checklist", "blocking",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import xml.etree.ElementTree as ET
+from typing import Literal
 
 from ketaclinic.evidence.sources import CLINIC_POLICY, ref
 
@@ -201,3 +202,16 @@ def sources_cited(body: str) -> list[tuple[str, str]]:
         if found in known and found not in [i for i, _ in out]:
             out.append((found, known[found].citation()))
     return out
+
+
+# --- whether consent holds for an infusion (the start guard and the checklist share it) ---------------
+
+ConsentState = Literal["valid", "outdated", "withdrawn", "none"]
+
+
+def consent_holds(state: ConsentState, first_of_course: bool) -> bool:
+    """Whether the patient's consent covers this infusion: a standing signature of the **current** version
+    for a course's first infusion; a standing signature of any version for a later infusion of the same
+    course (a new version asks for re-consent at the next course, not mid-course); never once withdrawn.
+    Clinic policy (issue 13)."""
+    return state == "valid" or (state == "outdated" and not first_of_course)

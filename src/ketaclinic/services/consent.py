@@ -29,9 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic.clinical.checklist import ConsentFacts
 from ketaclinic.clinical.consent import (
     SignatureInvalid,
     clean_signature_svg,
+    consent_holds,
     document_sha256,
     is_template,
 )
@@ -197,11 +199,25 @@ def _first_of_course(uow: Session, session: InfusionSession) -> bool:
     return started is None
 
 
+def checklist_facts(uow: Session, session: InfusionSession) -> dict[str, Any]:
+    """The consent facts of the pre-infusion checklist (clinical.checklist.ConsentFacts, as JSON data), read
+    from the signatures: the version signed and when, the current version, and whether this is the course's
+    first infusion. Part of the session read or write that calls it (no audit entry of its own)."""
+    status = status_in(uow, session.patient_id)
+    signature = status.signature
+    return {"state": status.state, "current_version": status.current.version,
+            "signed_version": signature.document_version if signature else None,
+            "signed_at": signature.signed_at.isoformat() if signature else None,
+            "signature_id": signature.id if signature else None,
+            "withdrawn_at": signature.withdrawn_at.isoformat() if signature and signature.withdrawn_at else None,
+            "first_of_course": _first_of_course(uow, session)}
+
+
 def consent_refusal(uow: Session, session: InfusionSession) -> Conflict | None:
     """Why this infusion may not start for want of consent (None: it may)."""
     status = status_in(uow, session.patient_id)
     first = _first_of_course(uow, session)
-    if status.state == "valid" or (status.state == "outdated" and not first):
+    if consent_holds(status.state, first):
         return None
     version = status.current.version
     if status.state == "outdated":
@@ -217,6 +233,17 @@ def consent_refusal(uow: Session, session: InfusionSession) -> Conflict | None:
 
 
 # --- service calls ----------------------------------------------------------------------------------
+
+
+def for_session(db: Database, actor: Actor, session_id: int) -> ConsentFacts:
+    """The consent facts the nurse's checklist will read for this session (the console shows them before the
+    checklist is recorded). Staff who may see the session; part of the console's audited session read."""
+    require_role(actor, "physician", "nurse")
+    from ketaclinic.services.sessions import load_session
+
+    with db.reading() as uow:
+        return ConsentFacts.model_validate(checklist_facts(uow, load_session(uow, actor, session_id)))
+
 
 
 def current_document(db: Database, actor: Actor) -> DocumentView:

@@ -160,7 +160,8 @@ class ChecklistIn(BaseModel):
     model_config = _FORBID
     fasting: FastingHistory
     escort_present: bool
-    consent_signed: bool
+    consent_signed: bool | None = Field(
+        default=None, description="ignored (issue 13): the checklist reads consent from the patient's signatures")
     baseline_vitals: Vitals | None = None
     baseline_vitals_at: AwareDatetime | None = None
     can_become_pregnant: bool
@@ -473,14 +474,17 @@ def _run_checklist(uow: Session, session: InfusionSession, facts_in: dict[str, A
     multi_day = get_protocol(plan.protocol_id).setting == "inpatient"
     liver_required = liver_tests_needed(PlannedCourse(now.date(), multi_day), previous_end.date() if previous_end else None) \
         if previous_end is None or previous_end.date() <= now.date() else False
+    from ketaclinic.services.consent import checklist_facts  # issue 13: consent from the signed document
+
+    consent = checklist_facts(uow, session)
     try:
         facts = ChecklistFacts.model_validate({**facts_in, "now": now, "liver_tests_required": liver_required,
-                                               "overrides": overrides or []})
+                                               "overrides": overrides or [], "consent": consent})
     except ValidationError as error:  # the field and its range in words, not pydantic's URL
         message, field = explain(error.errors(include_url=False)[0], model=Observation)
         raise ValidationFailed(message, field=field) from None
     items = run_checklist(facts, current_checklist_policy(uow))
-    return {"facts": facts_in, "checked_at": now.isoformat(), "liver_tests_required": liver_required,
+    return {"facts": facts_in, "checked_at": now.isoformat(), "liver_tests_required": liver_required, "consent": consent,
             "items": [i.as_dict() for i in items], "ready": ready_to_start(items), "overrides": overrides or [],
             "overridable": [i.code for i in overridable_unmet(items)],
             "blocking": [i.code for i in blocking_unmet(items)]}
@@ -541,7 +545,7 @@ def record_checklist(db: Database, actor: Actor, session_id: int, expected_versi
         if session.state != "checked_in":
             raise Conflict(f"the checklist is done after check-in and before the start (the session is {session.state})",
                            code="invalid_transition")
-        session.checklist = _run_checklist(uow, session, data.model_dump(mode="json"), now)
+        session.checklist = _run_checklist(uow, session, data.model_dump(mode="json", exclude={"consent_signed"}), now)
         uow.flush()
         audit(uow, actor, "session.checklist", "session", session.id, {"ready": session.checklist["ready"]})
         return view_of(uow, actor, session)
@@ -615,6 +619,11 @@ def start_session(db: Database, actor: Actor, session_id: int, expected_version:
         session = load_session(uow, actor, session_id)
         check_version(session, expected_version)
         if session.state == "checked_in":
+            # issue 13: a signed consent before the course starts (before the checklist, so the code says why)
+            from ketaclinic.services.consent import consent_refusal
+
+            if (refusal := consent_refusal(uow, session)) is not None:
+                raise refusal
             if not session.checklist:
                 raise Conflict("record the pre-infusion checklist first", code="checklist_missing")
             session.checklist = _run_checklist(uow, session, session.checklist["facts"], now,  # still true at the start?
@@ -624,11 +633,6 @@ def start_session(db: Database, actor: Actor, session_id: int, expected_version:
                 raise Conflict("the checklist blocks the start: " + "; ".join(f"{i['code']}: {i['message']}" for i in unmet),
                                code="checklist_not_met")
         plan = _signed_plan(uow, session.plan_id, session.patient_id)
-        # issue 13: a signed consent before the course starts
-        from ketaclinic.services.consent import consent_refusal
-
-        if (refusal := consent_refusal(uow, session)) is not None:
-            raise refusal
         if session.weight_kg is not None:
             mismatch = weight_change_flag(session.weight_kg, plan.weight_kg)
             if mismatch is not None:
