@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)
     outbox_backoff_base_s: float = Field(default=60, gt=0)
     outbox_backoff_max_s: float = Field(default=6 * 3600, gt=0)
+    # Questionnaire reminders (issue 15): the clinic's address as patients reach it (KETACLINIC_PUBLIC_URL, e.g.
+    # https://clinic.example.org), for the portal link in the message; how often a worker looks for due questionnaires.
+    public_url: str | None = None
+    questionnaire_reminder_scan_s: float = Field(default=3600, gt=0)
 
     @field_validator("demo", mode="before")
     @classmethod

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,9 +53,11 @@ from ketaclinic.services.sites import may_see_site
 from ketaclinic.settings import Settings
 
 REMINDER_KINDS = ("reminder_first", "reminder_second")
+# What an opt-out of reminders stops: the appointment reminders and the questionnaire reminders (issue 15)
+OPT_OUT_KINDS = (*REMINDER_KINDS, "questionnaire_due")
 KIND_WORDS = {"confirmation": "Booking confirmation", "reminder_first": "First reminder",
               "reminder_second": "Second reminder", "no_show": "After a missed appointment",
-              "cancellation": "Cancellation notice"}
+              "cancellation": "Cancellation notice", "questionnaire_due": "Questionnaire due"}
 APPOINTMENT_WORDS = {"evaluation": "evaluation visit", "infusion": "ketamine infusion", "follow_up": "follow-up visit"}
 
 _INSTRUCTIONS = """\
@@ -89,11 +91,31 @@ DEFAULT_TEMPLATES: dict[str, tuple[str, str]] = {
         "Your {{ what }} on {{ when }} is cancelled",
         "Dear {{ given_name }},\n\nYour {{ what }} at {{ clinic_name }} on {{ when }} is cancelled.\n"
         "Please call the clinic if you would like another time.\n\n{{ clinic_name }}"),
+    "questionnaire_due": (
+        "Your {{ questionnaire }} questionnaire for {{ clinic_name }}",
+        "Dear {{ given_name }},\n\nYour {{ questionnaire_name }} ({{ purpose }}) is due since {{ due_date }}. "
+        "It has {{ items }} questions and takes about {{ minutes }} minutes.\n\n"
+        "Please answer it on the patient portal: {{ portal_url }}\n"
+        "Your answers are saved as you go, so you can stop and continue later.\n\n"
+        "If you have thoughts of harming yourself, do not wait for this questionnaire: call 988 (the Suicide & "
+        "Crisis Lifeline) or 911, or the clinic.\n\n{{ clinic_name }}"),
 }
 SAMPLE_CONTEXT = {"given_name": "Alex", "family_name": "Example", "what": "ketamine infusion", "kind": "infusion",
                   "when": "Monday 9 March 2026, 09:00 (EST)", "date": "9 March 2026", "time": "09:00",
                   "duration_min": 150, "clinic_name": "KetaClinic", "site_name": "Main site", "site_address": "",
                   "fasting_light_meal_h": 6, "fasting_fatty_meal_h": 8, "fasting_clear_liquid_h": 2}
+
+QUESTIONNAIRE_SAMPLE_CONTEXT = {"given_name": "Alex", "family_name": "Example", "questionnaire": "PHQ-9",
+                                "questionnaire_name": "Patient Health Questionnaire (PHQ-9)", "purpose": "baseline",
+                                "due_date": "9 March 2026", "items": 9, "minutes": 2,
+                                "portal_url": "https://clinic.example.org/me/questionnaires",
+                                "clinic_name": "KetaClinic", "site_name": "Main site"}
+
+
+def sample_context(kind: str) -> dict[str, Any]:
+    """The names a template of ``kind`` may use (with example values: the template check renders them)."""
+    return QUESTIONNAIRE_SAMPLE_CONTEXT if kind == "questionnaire_due" else SAMPLE_CONTEXT
+
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
                             keep_trailing_newline=True)
@@ -174,7 +196,7 @@ def cancel_pending_for_patient(uow: Session, patient_id: int, why: str, now: dat
     """Cancel what is pending for a patient (consent to contact withdrawn; reminders only: an opt-out)."""
     query = update(OutboxMessage).where(OutboxMessage.patient_id == patient_id, OutboxMessage.status == "pending")
     if reminders_only:
-        query = query.where(OutboxMessage.kind.in_(REMINDER_KINDS))
+        query = query.where(OutboxMessage.kind.in_(OPT_OUT_KINDS))
     result = uow.execute(query.values(status="cancelled", closed_reason=why, updated_at=now)
                          .execution_options(synchronize_session=False))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -233,10 +255,10 @@ def save_template(db: Database, actor: Actor, kind: str, expected_version: int |
     if kind not in MESSAGE_KINDS:
         raise NotFound("no such kind of message")
     try:
-        render(data.subject, data.body, SAMPLE_CONTEXT)
+        render(data.subject, data.body, sample_context(kind))
     except TemplateError as error:
         raise ValidationFailed(f"the template cannot be used: {error}. The names you can use are: "
-                               f"{', '.join(sorted(SAMPLE_CONTEXT))}", code="template_invalid", field="body") from None
+                               f"{', '.join(sorted(sample_context(kind)))}", code="template_invalid", field="body") from None
     now = now or utcnow()
     with unit_of_work(db) as uow:
         row = _template_row(uow, kind)
@@ -262,10 +284,12 @@ class MessageView(BaseModel):
     id: int
     site_id: int
     patient_id: int
-    appointment_id: int
+    appointment_id: int | None
     kind: str
     words: str
-    appointment_start_at: datetime
+    appointment_start_at: datetime | None
+    instrument: str | None = None  # questionnaire_due: the instrument and the date it fell due
+    due_on: date | None = None
     status: str
     due_at: datetime
     next_attempt_at: datetime
@@ -287,6 +311,7 @@ class OutboxSummary(BaseModel):
 def _message_view(r: OutboxMessage) -> MessageView:
     return MessageView(id=r.id, site_id=r.site_id, patient_id=r.patient_id, appointment_id=r.appointment_id, kind=r.kind,
                        words=KIND_WORDS.get(r.kind, r.kind), appointment_start_at=r.appointment_start_at,
+                       instrument=r.instrument, due_on=r.due_on,
                        status=r.status, due_at=r.due_at, next_attempt_at=r.next_attempt_at, attempts=r.attempts,
                        recipient=r.recipient, subject=r.subject, last_error=r.last_error, sent_at=r.sent_at,
                        closed_reason=r.closed_reason)
@@ -421,14 +446,17 @@ def _prepare(db: Database, message_id: int, worker: str, settings: Settings,
         row = uow.get(OutboxMessage, message_id)
         if row is None or row.status != "sending" or row.claimed_by != worker:
             return "lost", "", ""
-        appointment = uow.get(Appointment, row.appointment_id)
         patient = uow.get(Patient, row.patient_id)
         site = uow.get(Site, row.site_id)
-        assert appointment is not None and patient is not None and site is not None
+        assert patient is not None and site is not None
         if not patient.contact_consent:
             return "skip", "the patient has not consented to contact", ""
-        if row.kind in REMINDER_KINDS and patient.reminders_opt_out:
+        if row.kind in OPT_OUT_KINDS and patient.reminders_opt_out:
             return "skip", "the patient opted out of reminders", ""
+        if row.kind == "questionnaire_due":
+            return _prepare_questionnaire(uow, row, patient, site, settings, now)
+        appointment = uow.get(Appointment, row.appointment_id)
+        assert appointment is not None and row.appointment_start_at is not None
         if row.kind not in ("cancellation", "no_show") and (appointment.status != "booked" or
                                                             appointment.start_at != row.appointment_start_at):
             return "skip", "the appointment was moved or cancelled", ""
@@ -451,6 +479,29 @@ def _prepare(db: Database, message_id: int, worker: str, settings: Settings,
         row.recipient, row.subject, row.template_version = message.to, subject, template.version
         row.message_id = message.message_id
         return "send", message, row.channel
+
+
+def _prepare_questionnaire(uow: Session, row: OutboxMessage, patient: Patient, site: Site, settings: Settings,
+                           now: datetime) -> tuple[str, OutgoingMessage | str, str]:
+    """A questionnaire reminder: still due (not answered since it was queued), to the address on the chart,
+    with the link to the portal (services/questionnaire_reminders.py)."""
+    from ketaclinic.services import questionnaire_reminders  # it queues through this module
+
+    context = questionnaire_reminders.message_context(uow, row, patient, site, settings, now)
+    if isinstance(context, str):
+        return "skip", context, ""
+    if row.channel == "email" and not patient.email:
+        return "skip", "no e-mail address on the chart", ""
+    template = _template_view(row.kind, _template_row(uow, row.kind))
+    try:
+        subject, text = render(template.subject, template.body, context)
+    except TemplateError as error:
+        return "fail", f"the {row.kind} template cannot be rendered: {error}", ""
+    message = OutgoingMessage(to=patient.email or "", subject=subject, text=text,
+                              message_id=f"<outbox-{row.id}.{row.kind}@ketaclinic>")
+    row.recipient, row.subject, row.template_version = message.to, subject, template.version
+    row.message_id = message.message_id
+    return "send", message, row.channel
 
 
 def backoff_s(attempts: int, base_s: float, max_s: float) -> float:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from ketaclinic.records.db import Database
-from ketaclinic.services import mail, reminders
+from ketaclinic.services import mail, questionnaire_reminders, reminders
 from ketaclinic.settings import Settings
 
 log = logging.getLogger("ketaclinic.worker")
@@ -31,8 +32,15 @@ def run(settings: Settings, *, stop: threading.Event | None = None, once: bool =
     db = Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     worker = reminders.worker_name()
     handled = 0
+    next_scan = 0.0  # questionnaire reminders: a scan at once, then every questionnaire_reminder_scan_s
     try:
         while not stop.is_set():
+            if time.monotonic() >= next_scan:
+                next_scan = time.monotonic() + settings.questionnaire_reminder_scan_s
+                try:
+                    questionnaire_reminders.queue_due(db, settings)
+                except Exception:  # as below: log it, the outbox still goes out
+                    log.exception("questionnaire reminder scan failed")
             try:
                 outcomes = reminders.run_once(db, settings, mail.transports(settings), worker=worker)
             except Exception:  # the database went away for a moment: log it and try again after the pause

@@ -189,7 +189,7 @@ def admin_retry(request: Request, message_id: int, actor: Annotated[Actor, Depen
 @router.get("/admin/messages")
 def admin_messages(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
     return render(request, "consent/admin_messages.html", {
-        "templates": reminders.list_templates(db_of(request), actor), "names": sorted(reminders.SAMPLE_CONTEXT)})
+        "templates": reminders.list_templates(db_of(request), actor), "names": sorted(reminders.SAMPLE_CONTEXT), "questionnaire_names": sorted(reminders.QUESTIONNAIRE_SAMPLE_CONTEXT)})
 
 
 @router.post("/admin/messages/{kind}")
@@ -200,6 +200,6 @@ async def admin_save_message(request: Request, kind: str, actor: Annotated[Actor
             subject=str(form.get("subject") or ""), body=str(form.get("body") or ""), note=str(form.get("note") or "") or None))
     except (ValidationError, ServiceError) as exc:
         return render(request, "consent/admin_messages.html", {
-            "templates": reminders.list_templates(db_of(request), actor), "names": sorted(reminders.SAMPLE_CONTEXT),
+            "templates": reminders.list_templates(db_of(request), actor), "names": sorted(reminders.SAMPLE_CONTEXT), "questionnaire_names": sorted(reminders.QUESTIONNAIRE_SAMPLE_CONTEXT),
             "failed": kind, "error": getattr(exc, "message", None) or "; ".join(errors_of(exc).values())}, status=422)
     return redirect(request, "/admin/messages", f"The {reminders.KIND_WORDS.get(kind, kind).lower()} wording is saved.")
