@@ -175,6 +175,7 @@ def outcome_report_document(snapshot: OutcomeReportSnapshot) -> tuple[Frame, dic
     """The frame and what ``outcome_report.html`` prints, from the snapshot."""
     context = report_context(snapshot.cohort, snapshot.sessions_started, list(snapshot.events), snapshot.start,
                              snapshot.end)
+    context["proms"] = snapshot.proms  # questionnaires (issue 15): PHQ-9/GAD-7 change, MCID share, PGIC responders
     return frame_for(snapshot.issue, title=TITLE), context
 
 

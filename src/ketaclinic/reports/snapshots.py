@@ -220,3 +220,4 @@ class OutcomeReportSnapshot:
     cohort: Mapping[str, Any]  # :func:`ketaclinic.services.outcomes.cohort_outcomes` for the range
     sessions_started: int
     events: tuple[EventRow, ...]  # side effects, vitals, alerts and amendments of those sessions
+    proms: Mapping[str, Any] | None = None  # services/questionnaire_outcomes.report_outcomes (issue 15)

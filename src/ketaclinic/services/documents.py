@@ -61,6 +61,7 @@ from ketaclinic.reports.snapshots import (
     SessionRecordSnapshot,
     SessionSnapshot,
 )
+from ketaclinic.services import questionnaire_outcomes
 from ketaclinic.services.clinic_settings import current
 from ketaclinic.services.common import audit, require_role, unit_of_work
 from ketaclinic.services.context import Actor
@@ -412,7 +413,8 @@ def outcome_report(db: Database, actor: Actor, *, start: str | date | None = Non
     with unit_of_work(db) as uow:
         sessions, events = session_events_in(uow, first, last, site_scope(actor))  # the cohort's sites (issue 17)
         snapshot = OutcomeReportSnapshot(issue=_issue(uow, actor, now, UTC, demo=demo), start=first, end=last,
-                                         cohort=cohort, sessions_started=sessions, events=tuple(events))
+                                         cohort=cohort, sessions_started=sessions, events=tuple(events),
+                                         proms=questionnaire_outcomes.report_outcomes(uow, actor, first, last).model_dump())
         audit(uow, actor, "report.outcomes", "cohort", None,
               {"start": first.isoformat(), "end": last.isoformat(), "patients": cohort["patients_with_a_course"],
                "assessable": cohort["assessable"], "sessions": sessions})

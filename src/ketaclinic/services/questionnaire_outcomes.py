@@ -103,6 +103,15 @@ def summarise(rows: list[tuple]) -> PromOutcomes:
              "baseline (lower is better). No published series with these measures is in the evidence registry yet.")
 
 
+def report_outcomes(uow: Any, actor: Actor, start: date, end: date) -> PromOutcomes:
+    """The PROMs section of the outcome report (services/documents.py, inside its transaction): the patients with
+    a questionnaire completed in [start, end], each compared with their first one (which may be earlier)."""
+    rows = _rows(uow, actor, None, end)
+    lo = datetime.combine(start, time.min).replace(tzinfo=utcnow().tzinfo)
+    active = {(r.patient_id, r.instrument) for r in rows if r.completed_at >= lo}
+    return summarise([r for r in rows if (r.patient_id, r.instrument) in active])
+
+
 def prom_outcomes(db: Database, actor: Actor, *, start: date | None = None, end: date | None = None) -> PromOutcomes:
     """The clinic's questionnaire outcomes at the actor's sites (physicians and nurses; the read is audited)."""
     require_role(actor, *ROLES)
