@@ -11,6 +11,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 BENCHMARKS = ["pk_population", "web_pages", "api_load", "documents", "schedule", "scale"]
+BENCHMARKS.append("questionnaires")  # issue 15: questionnaire pages and the outcome report with PROMs
 
 
 def main() -> int:
