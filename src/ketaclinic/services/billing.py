@@ -83,6 +83,7 @@ from ketaclinic.services.staff import display_name
 from ketaclinic.services.types import Text
 
 BILLING_ROLES = ("coordinator",)
+PORTAL_ROLES = ("patient",)  # the patient's own superbills and receipts (the portal)
 PRICE_WRITE_ROLES = ("admin",)
 PRICE_READ_ROLES = ("admin", "coordinator")
 EM_ROLES = ("physician",)
@@ -515,6 +516,8 @@ def _load_invoice(uow: Session, actor: Actor, number: str) -> tuple[Invoice, lis
     rows = list(uow.execute(select(Invoice).where(Invoice.number == number).order_by(Invoice.revision)).scalars())
     if not rows or not may_see_site(actor, rows[-1].site_id):
         raise NotFound("invoice not found")
+    if actor.is_patient and rows[-1].patient_id != actor.patient_id:  # the portal: one's own invoices only
+        raise NotFound("invoice not found")
     load_patient(uow, actor, rows[-1].patient_id)
     return rows[-1], rows
 
@@ -937,6 +940,19 @@ def document_context(uow: Session, view: InvoiceView) -> dict[str, Any]:
                 {line.source for line in view.lines} | {ICD10CM_SOURCE, POS_SOURCE, NPI_SOURCE})}}
 
 
+def my_invoices(db: Database, actor: Actor) -> list[InvoiceSummary]:
+    """The signed-in patient's own issued invoices, newest first (the portal's billing page). Audited."""
+    require_role(actor, *PORTAL_ROLES)
+    if actor.patient_id is None:
+        raise NotFound("patient not found")
+    with unit_of_work(db) as uow:
+        patient = load_patient(uow, actor, actor.patient_id)
+        rows = [r for r in reversed(_current_invoices(uow, patient.id)) if r.status == "issued"]
+        out = [_summary(uow, r, patient, paid_cents(_payments(uow, r.number))) for r in rows]
+        audit(uow, actor, "invoice.list_own", "patient", patient.id, {"count": len(out)})
+        return out
+
+
 def billing_document(db: Database, actor: Actor, number: str, which: Literal["superbill", "receipt"],
                      *, now: datetime | None = None, tz: tzinfo = UTC) -> tuple[str, bytes]:
     """The superbill or receipt of an invoice as PDF: (file name, bytes). Audited."""
@@ -946,10 +962,12 @@ def billing_document(db: Database, actor: Actor, number: str, which: Literal["su
     )
     from ketaclinic.services.clinic_settings import current
 
-    require_role(actor, *BILLING_ROLES)
+    require_role(actor, *BILLING_ROLES, *PORTAL_ROLES)  # a patient: their own invoices (_load_invoice)
     now = now or utcnow()
     with unit_of_work(db) as uow:
         invoice, _ = _load_invoice(uow, actor, number)
+        if actor.is_patient and invoice.status != "issued":
+            raise NotFound("invoice not found")
         view = _invoice_view(uow, invoice, _payments(uow, number))
         context = document_context(uow, view)
         clinic_name = current(uow)[1].clinic_name

@@ -44,7 +44,8 @@ NAV: dict[str, list[tuple[str, str]]] = {
               ("/admin/drug-library", "Drug library"), ("/admin/questionnaires", "Questionnaires"), ("/register", "Register"),
               ("/admin/settings", "Clinic settings"), ("/admin/price-list", "Prices"), ("/admin/audit", "Audit log"),
               ("/admin/research-export", "Research export"), ("/admin/outbox", "Messages")],
-    "patient": [("/me", "My diary"), ("/me/questionnaires", "Questionnaires"), ("/me/sessions", "My sessions"), ("/me/consent", "Consent")],
+    "patient": [("/me", "My diary"), ("/me/questionnaires", "Questionnaires"), ("/me/sessions", "My sessions"), ("/me/consent", "Consent"),
+                ("/me/billing", "My bills")],
 }
 
 

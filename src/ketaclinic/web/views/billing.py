@@ -151,6 +151,29 @@ def receipt(request: Request, number: str, actor: Coordinator) -> Response:
     return pdf_response(data, name)
 
 
+PatientActor = Annotated[Actor, Depends(need(*service.PORTAL_ROLES))]
+
+
+@router.get("/me/billing")
+def my_bills(request: Request, actor: PatientActor) -> Response:
+    """The patient's own bills with their receipts and superbills (the portal)."""
+    return render(request, "billing/portal.html", {"invoices": service.my_invoices(db_of(request), actor)})
+
+
+@router.get("/me/billing/{number}/superbill.pdf")
+def my_superbill(request: Request, number: str, actor: PatientActor) -> Response:
+    name, data = service.billing_document(db_of(request), actor, number, "superbill", now=utcnow(),
+                                          tz=settings_of(request).timezone)
+    return pdf_response(data, name)
+
+
+@router.get("/me/billing/{number}/receipt.pdf")
+def my_receipt(request: Request, number: str, actor: PatientActor) -> Response:
+    name, data = service.billing_document(db_of(request), actor, number, "receipt", now=utcnow(),
+                                          tz=settings_of(request).timezone)
+    return pdf_response(data, name)
+
+
 @router.get("/billing/export.csv")
 def export_csv(request: Request, actor: Coordinator, start: str = "", end: str = "") -> Response:
     try:
