@@ -18,7 +18,7 @@ from ketaclinic.services import consent as cn
 from ketaclinic.services import sessions as ss
 from ketaclinic.services.errors import Conflict
 from tests.consent_support import sign_in
-from tests.interop.flows import T0, checked_in, checklist, signed_plan
+from tests.interop.flows import T0, checked_in, signed_plan
 from tests.services.test_consent import _new_patient
 
 AT = T0 + timedelta(days=7)
@@ -90,7 +90,7 @@ def test_the_checklist_shows_consent_required_without_a_signature_and_passes_onc
     assert refused.value.code == "consent_required"  # the start names the reason, not only "checklist_not_met"
 
     signature = sign_in(db, nurse, patient_id, "Synthetic Unsigned", now=AT - timedelta(minutes=5))
-    visit = ss.record_checklist(db, nurse, visit.id, visit.version, checklist(AT), now=AT)
+    visit = ss.get_session(db, nurse, visit.id)  # signing at the chair judged the recorded checklist again
     item = _item(visit.checklist["items"])
     assert item["met"] and visit.checklist["ready"]
     assert item["message"] == f"Consent signed: version 1 signed {AT.date().isoformat()}, the current version."
@@ -117,3 +117,14 @@ def test_a_new_version_shows_as_reconsent_at_the_next_course(db, clinic):
         "state": "outdated", "current_version": 2, "signed_version": 1, "signed_at": None,
         "signature_id": next_course.checklist["consent"]["signature_id"], "withdrawn_at": None,
         "first_of_course": True}
+
+
+def test_a_withdrawal_at_the_chair_shows_on_the_recorded_checklist(db, clinic):
+    nurse = clinic.actors["nurse"]
+    visit = checked_in(db, clinic, signed_plan(db, clinic, clinic.own_patient_id), AT)
+    assert _item(visit.checklist["items"])["met"] and visit.checklist["ready"]
+    signature = cn.consent_status(db, nurse, clinic.own_patient_id).signature
+    cn.withdraw(db, clinic.actors["patient"], signature.id, cn.WithdrawIn(reason="not today"), now=AT)
+    visit = ss.get_session(db, nurse, visit.id)
+    item = _item(visit.checklist["items"])
+    assert not item["met"] and "withdrew" in item["message"] and not visit.checklist["ready"]

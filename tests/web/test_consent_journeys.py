@@ -46,9 +46,12 @@ def _try_start(page, server, session_id: int) -> None:
 
 def test_a_patient_signs_in_the_portal_then_the_first_infusion_starts(browser, page, server, new_course):
     sign_in(page, server, "nurse")
-    _try_start(page, server, new_course.session_id)
-    assert "running" not in page.inner_text("#session-state")  # no consent: the first infusion does not start
-    assert "Consent required" in page.inner_text("main")
+    page.goto(f"{server.url}/sessions/{new_course.session_id}")
+    assert "checked in" in page.inner_text("#session-state").lower()
+    # no consent: the checklist says so (read from the signatures, no box to tick) and the start is not offered
+    assert "Consent required" in page.inner_text("#checklist-consent_signed")
+    assert "Consent required" in page.inner_text("#checklist-consent-state")
+    assert page.locator("#start-infusion").count() == 0 and page.locator("input[name=consent_signed]").count() == 0
     assert "not signed" in page.inner_text("#banner-consent")
 
     portal = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)  # the patient's phone
@@ -79,6 +82,8 @@ def test_a_patient_signs_in_the_portal_then_the_first_infusion_starts(browser, p
     finally:
         portal.close()
 
+    page.goto(f"{server.url}/sessions/{new_course.session_id}")
+    assert "Consent signed: version 1" in page.inner_text("#checklist-consent_signed")  # signed: the list holds
     _try_start(page, server, new_course.session_id)
     assert "running" in page.inner_text("#session-state")
     assert "signed" in page.inner_text("#banner-consent")

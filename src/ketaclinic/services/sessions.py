@@ -101,7 +101,14 @@ from ketaclinic.services.common import (
     unit_of_work,
 )
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from ketaclinic.services.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    Unauthenticated,
+    ValidationFailed,
+)
 from ketaclinic.services.evaluations import RecordId
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.plans import dosing_refusal
@@ -488,6 +495,21 @@ def _run_checklist(uow: Session, session: InfusionSession, facts_in: dict[str, A
             "items": [i.as_dict() for i in items], "ready": ready_to_start(items), "overrides": overrides or [],
             "overridable": [i.code for i in overridable_unmet(items)],
             "blocking": [i.code for i in blocking_unmet(items)]}
+
+
+def _judged_now(uow: Session, session: InfusionSession) -> dict[str, Any] | None:
+    """A checked-in session's recorded checklist with its consent read from the signatures as they stand now
+    (issue 13), every other item as judged when it was recorded (at ``checked_at``): a consent signed or
+    withdrawn at the chair shows at once, without changing the record or its version (the start judges the
+    whole list again). None when there is nothing to judge or the record no longer validates."""
+    recorded = session.checklist or {}
+    if session.state != "checked_in" or not recorded.get("facts") or not recorded.get("checked_at"):
+        return None
+    try:
+        return _run_checklist(uow, session, recorded["facts"], datetime.fromisoformat(recorded["checked_at"]),
+                              recorded.get("overrides"))
+    except ServiceError:
+        return None
 
 
 # --- scheduling and moves -------------------------------------------------------------------
@@ -1043,7 +1065,10 @@ def get_session(db: Database, actor: Actor, session_id: int) -> SessionView:
     with unit_of_work(db) as uow:
         session = load_session(uow, actor, session_id)
         audit(uow, actor, "session.read", "session", session.id, {"patient_id": session.patient_id})
-        return view_of(uow, actor, session)
+        view = view_of(uow, actor, session)
+        if view.checklist is not None and (judged := _judged_now(uow, session)) is not None:
+            view = view.model_copy(update={"checklist": judged})  # issue 13: consent as it stands now
+        return view
 
 
 def day_sessions(db: Database, actor: Actor, *, start: datetime, end: datetime, limit: int = 200) -> list[SessionView]:

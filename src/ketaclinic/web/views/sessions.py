@@ -23,6 +23,7 @@ from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
 from ketaclinic.clock import utcnow
 from ketaclinic.pharmacology.regimen import doses_as_given, rate_now_mg_per_h
 from ketaclinic.services import clinic_settings as settings_service
+from ketaclinic.services import consent as consent_service
 from ketaclinic.services import patients as patient_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.context import Actor
@@ -114,6 +115,8 @@ def console_context(request: Request, actor: Actor, session_id: int) -> dict[str
         "vitals_timer": vitals_timer(request, session, events, open_ids),
         "double_check_required": session.state == "checked_in" and settings_service.pump_double_check(db),
         "prn": bedside_prn(db, actor, session),  # PRN orders and doses (issue 14, web/views/medication_orders.py)
+        # issue 13: the consent the checklist reads from the signatures (services/consent.py)
+        "consent": consent_service.for_session(db, actor, session_id) if session.state == "checked_in" else None,
     }
 
 
@@ -302,7 +305,6 @@ async def checklist(request: Request, session_id: int, actor: Annotated[Actor, D
                         "last_clear_liquid_at": _at_today(request, values.get("last_clear_liquid")),
                         "last_light_meal_at": _at_today(request, values.get("last_light_meal"))},
             "escort_present": values.get("escort_present") == "yes",
-            "consent_signed": values.get("consent_signed") == "yes",
             "baseline_vitals": baseline if has_baseline else None, "baseline_vitals_at": now if has_baseline else None,
             "can_become_pregnant": values.get("can_become_pregnant") == "yes",
             "pregnancy_test": values.get("pregnancy_test") or "not_done",
