@@ -56,6 +56,7 @@ from ketaclinic.clinical.scales import CADSS6_ITEMS, RASS_LEVELS
 from ketaclinic.evidence.sources import UnknownSourceError, get_source, ref
 from ketaclinic.interop import fhir_codes as codes
 from ketaclinic.interop import fhir_ids as ids
+from ketaclinic.interop.consent import CONSENT_CODES, ConsentRow, add_consents
 from ketaclinic.interop.fhir_adjunct_codes import ALL_ADJUNCT_CODES, adjunct_code
 from ketaclinic.interop.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, Code
 from ketaclinic.interop.fhir_ids import DIARY_QUESTIONNAIRE, DIARY_QUESTIONNAIRE_VERSION, full_url
@@ -113,7 +114,8 @@ ALERT_SEVERITY = {"critical": "high", "warning": "moderate"}
 
 #: Every coding the export writes beyond :data:`ketaclinic.interop.fhir_codes.ALL_CODES`.
 EXPORT_CODES: tuple[Code, ...] = (tuple(SIDE_EFFECT_SEVERITY.values()) + ALL_ADJUNCT_CODES  # + the adjuncts' RxNorm
-                                  + QUESTIONNAIRE_CODES)  # PHQ-9 / GAD-7 panels, totals, answers (issue 15)
+                                  + QUESTIONNAIRE_CODES  # PHQ-9 / GAD-7 panels, totals, answers (issue 15)
+                                  + CONSENT_CODES)  # the signed consents (issue 13)
 
 
 # --- the snapshot the service loads -----------------------------------------------------------
@@ -238,6 +240,7 @@ class Chart:
     sites: Mapping[int, SiteRow] = field(default_factory=dict)  # site id -> site (the patient's and sessions')
     clinic_name: str | None = None  # the clinic group's name (clinic settings): the Organization
     questionnaires: Sequence[QuestionnaireRow] = ()  # completed questionnaires (issue 15), oldest first
+    consents: Sequence[ConsentRow] = ()  # signed consents with their PDFs (issue 13), oldest first
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -901,6 +904,7 @@ def bundle(chart: Chart) -> dict[str, Any]:
     for referral in chart.referrals:
         _referral_resources(b, referral)
     add_questionnaires(b, chart.questionnaires)
+    add_consents(b, chart.consents)
     _patient(b)
     generated_at = _iso(chart.generated_at)
     document = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "timestamp": generated_at,

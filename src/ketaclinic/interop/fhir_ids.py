@@ -27,7 +27,8 @@ NAMESPACE = uuid.UUID("5b0f0e4e-3f7c-4a51-9d59-7d1f4b6c2a10")
 URI_SYSTEM = "urn:ietf:rfc:3986"
 
 #: The kinds of record an export names by identifier.
-Kind = Literal["patient", "user", "evaluation", "session-event", "diary-entry", "referral-import", "site"]
+Kind = Literal["patient", "user", "evaluation", "session-event", "diary-entry", "referral-import", "site",
+               "consent-signature"]
 
 #: The pain diary Questionnaire's canonical URL and version (one form for every installation).
 DIARY_QUESTIONNAIRE = f"urn:uuid:{uuid.uuid5(NAMESPACE, 'ketaclinic:questionnaire:pain-diary')}"

@@ -462,6 +462,10 @@ def read_referral(document: Any, *, today: date) -> Referral:
         if index in unreadable:
             referral.ignored.append({**label, "reason": unreadable[index]})
             continue
+        if kind == "Consent":  # issue 13: consent is given to a clinic for its own document
+            referral.ignored.append({**label, "reason": "a consent signed for another clinic does not carry over: the "
+                                                        "patient signs this clinic's consent document"})
+            continue
         if kind not in KEPT_TYPES:
             if kind != "Medication":
                 referral.ignored.append({**label, "reason": f"{kind} is not read from a referral (only Patient, "

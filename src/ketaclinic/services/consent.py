@@ -38,7 +38,7 @@ from ketaclinic.clinical.consent import (
     is_template,
 )
 from ketaclinic.clock import utcnow
-from ketaclinic.interop.consent import consent_resource
+from ketaclinic.interop.consent import ConsentRow, consent_resource
 from ketaclinic.records.consent import ConsentDocument, ConsentSignature, ConsentWithdrawal
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import DEMO_MARK, Patient
@@ -364,10 +364,31 @@ def withdraw(db: Database, actor: Actor, signature_id: int, data: WithdrawIn,
 def _snapshot(uow: Session, actor: Actor, signature_id: int, zone: ZoneInfo, now: datetime) -> ConsentSnapshot:
     signature = get_or_404(uow, ConsentSignature, signature_id, "consent signature")
     patient = load_patient(uow, actor, signature.patient_id)
+    return _snapshot_of(uow, signature, patient, zone, now, actor.username or "ketaclinic")
+
+
+def fhir_rows(uow: Session, patient: Patient, zone: ZoneInfo, now: datetime, generated_by: str) -> tuple[ConsentRow, ...]:
+    """Every signature of the patient, oldest first, with the PDF of what was signed, for the FHIR export
+    (``services/fhir.py`` loads them into the chart; the export's audit entry covers the read)."""
+    signatures = uow.execute(select(ConsentSignature).where(ConsentSignature.patient_id == patient.id)
+                             .order_by(ConsentSignature.id)).scalars().all()
+    rows = []
+    for signature in signatures:
+        snapshot = _snapshot_of(uow, signature, patient, zone, now, generated_by)
+        rows.append(ConsentRow(
+            signature_id=signature.id, signed_at=signature.signed_at, typed_name=signature.typed_name,
+            withdrawn_at=snapshot.withdrawn_at, document_title=snapshot.title,
+            document_version=snapshot.document_version, document_sha256=snapshot.document_sha256,
+            pdf=consent_pdf(snapshot)))
+    return tuple(rows)
+
+
+def _snapshot_of(uow: Session, signature: ConsentSignature, patient: Patient, zone: ZoneInfo, now: datetime,
+                 generated_by: str) -> ConsentSnapshot:
     document = uow.get(ConsentDocument, signature.document_id)
     assert document is not None
     withdrawal = uow.execute(select(ConsentWithdrawal).where(
-        ConsentWithdrawal.signature_id == signature_id)).scalar_one_or_none()
+        ConsentWithdrawal.signature_id == signature.id)).scalar_one_or_none()
     return ConsentSnapshot(
         clinic_name=clinic_settings.current(uow)[1].clinic_name,
         patient_name=f"{patient.given_name} {patient.family_name}", patient_birth_date=patient.birth_date.isoformat(),
@@ -377,7 +398,7 @@ def _snapshot(uow: Session, actor: Actor, signature_id: int, zone: ZoneInfo, now
         channel=signature.channel, witness_name=signature.witness_name,
         withdrawn_at=withdrawal.withdrawn_at.astimezone(zone) if withdrawal else None,
         withdrawal_reason=withdrawal.reason if withdrawal else None, generated_at=now.astimezone(zone),
-        generated_by=actor.username or "ketaclinic", demo=patient.family_name.endswith(DEMO_MARK))
+        generated_by=generated_by, demo=patient.family_name.endswith(DEMO_MARK))
 
 
 def signed_pdf(db: Database, actor: Actor, signature_id: int, *, clinic_timezone: str = "UTC",
@@ -403,7 +424,7 @@ def signed_fhir(db: Database, actor: Actor, signature_id: int, *, clinic_timezon
                             withdrawn=snapshot.withdrawn_at is not None, typed_name=snapshot.typed_name,
                             document_title=snapshot.title, document_version=snapshot.document_version,
                             document_sha256=snapshot.document_sha256, pdf=consent_pdf(snapshot),
-                            organization=snapshot.clinic_name)
+                            organization=snapshot.clinic_name, withdrawn_at=snapshot.withdrawn_at)
 
 
 def contact_preferences(db: Database, actor: Actor, patient_id: int) -> ContactView:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from ketaclinic.records.sites import Site
 from ketaclinic.records.users import User
 from ketaclinic.services.clinic_settings import current as current_settings
 from ketaclinic.services.common import audit, require_role, unit_of_work
+from ketaclinic.services.consent import fhir_rows as consent_fhir_rows
 from ketaclinic.services.context import Actor
 from ketaclinic.services.patients import load_patient
 from ketaclinic.services.questionnaires import fhir_rows as questionnaire_fhir_rows
@@ -38,18 +40,22 @@ from ketaclinic.services.staff import staff_names
 EXPORT_ROLES = ("physician", "patient")
 
 
-def export_patient(db: Database, actor: Actor, patient_id: int, *, now: datetime | None = None) -> dict[str, Any]:
-    """The patient's record as a FHIR ``collection`` Bundle (JSON data); audited as ``patient.fhir_export``."""
+def export_patient(db: Database, actor: Actor, patient_id: int, *, now: datetime | None = None,
+                   clinic_timezone: str = "UTC") -> dict[str, Any]:
+    """The patient's record as a FHIR ``collection`` Bundle (JSON data); audited as ``patient.fhir_export``.
+    ``clinic_timezone`` is the zone the signed consents' PDFs show their times in (a site's own zone wins)."""
     require_role(actor, *EXPORT_ROLES)
     now = now or utcnow()
     with unit_of_work(db) as uow:
         patient = load_patient(uow, actor, patient_id)
-        document = fhir.bundle(load_chart(uow, patient, now))
+        document = fhir.bundle(load_chart(uow, patient, now, clinic_timezone=clinic_timezone,
+                                          generated_by=actor.username or "ketaclinic"))
         audit(uow, actor, "patient.fhir_export", "patient", patient.id, {"entries": len(document.get("entry", []))})
         return document
 
 
-def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
+def load_chart(uow: Session, patient: Patient, now: datetime, *, clinic_timezone: str = "UTC",
+               generated_by: str = "ketaclinic") -> fhir.Chart:
     """Everything the builder reads, for one patient, copied out of the database."""
 
     def rows(query: Any) -> list[Any]:
@@ -74,6 +80,8 @@ def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
     site_ids = {patient.site_id} | {v.site_id for v in sessions}  # issue 17: the sites the record names
     sites = {s.id: fhir.SiteRow(id=s.id, name=s.name, code=s.code, address=s.address, active=s.active)
              for s in rows(select(Site).where(Site.id.in_(site_ids)))}
+    home = uow.get(Site, patient.site_id)
+    zone = ZoneInfo(home.timezone if home is not None and home.timezone else clinic_timezone)
     return fhir.Chart(
         patient=fhir.PatientRow(
             id=patient.id, given_name=patient.given_name, family_name=patient.family_name,
@@ -109,4 +117,5 @@ def load_chart(uow: Session, patient: Patient, now: datetime) -> fhir.Chart:
         sites=sites,
         clinic_name=current_settings(uow)[1].clinic_name,
         questionnaires=questionnaire_fhir_rows(uow, patient.id),
+        consents=consent_fhir_rows(uow, patient, zone, now, generated_by),  # issue 13: each signed consent, its PDF
     )

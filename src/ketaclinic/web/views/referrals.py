@@ -12,7 +12,7 @@ from ketaclinic.services import referrals as referral_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.services.fhir import export_patient
-from ketaclinic.web.deps import check_csrf, db_of, need, redirect, render
+from ketaclinic.web.deps import check_csrf, db_of, need, redirect, render, settings_of
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 MAX_UPLOAD_BYTES = referral_service.MAX_BUNDLE_BYTES
@@ -88,6 +88,6 @@ def show_referral(request: Request, import_id: int,
 
 @router.get("/patients/{patient_id}/fhir.json")
 def export_fhir(request: Request, patient_id: int, actor: Annotated[Actor, Depends(need("physician"))]) -> Response:
-    bundle = export_patient(db_of(request), actor, patient_id)
+    bundle = export_patient(db_of(request), actor, patient_id, clinic_timezone=settings_of(request).clinic_timezone)
     return Response(json.dumps(bundle, ensure_ascii=False, indent=1), media_type="application/fhir+json", headers={
         "Content-Disposition": f'attachment; filename="patient-{patient_id}-fhir.json"', "Cache-Control": "no-store"})
