@@ -32,3 +32,14 @@ def test_a_patient_downloads_their_own_superbill_and_receipt_only(db, clinic, bi
         bl.my_invoices(db, clinic.actors["nurse"])
     with pytest.raises(Forbidden):  # a nurse still cannot print bills (codes and amounts are the coordinator's)
         bl.billing_document(db, clinic.actors["nurse"], mine.number, "receipt")
+
+
+def test_a_voided_bill_leaves_the_portal(db, clinic, billed):  # noqa: F811
+    _, first, _, _ = billed
+    coordinator, patient = clinic.actors["coordinator"], clinic.actors["patient"]
+    view = bl.create_invoice(db, coordinator, bl.InvoiceIn(kind="session", session_id=first.id))
+    bl.void_invoice(db, coordinator, view.number, bl.ReasonIn(reason="wrong prices"))
+    assert bl.my_invoices(db, patient) == []
+    with pytest.raises(NotFound):
+        bl.billing_document(db, patient, view.number, "superbill")
+    assert bl.billing_document(db, coordinator, view.number, "superbill")[1].startswith(b"%PDF")  # the desk keeps it
