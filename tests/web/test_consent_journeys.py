@@ -53,6 +53,7 @@ def test_a_patient_signs_in_the_portal_then_the_first_infusion_starts(browser, p
     assert "Consent required" in page.inner_text("#checklist-consent-state")
     assert page.locator("#start-infusion").count() == 0 and page.locator("input[name=consent_signed]").count() == 0
     assert "not signed" in page.inner_text("#banner-consent")
+    check_accessibility(page, "the console's checklist asking for consent")
 
     portal = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)  # the patient's phone
     tab = portal.new_page()
