@@ -133,6 +133,9 @@ def build_story(db: Database, clinic: Clinic) -> Story:
     cleo = create_patient(db, clinic.actors["coordinator"], PatientIn(
         given_name="Cleo", family_name="Synthetic-Sparse", birth_date=date(1975, 5, 6), sex="female", weight_kg=68.0),
         now=T0)
+    from tests.consent_support import sign_consent
+
+    sign_consent(db, cleo.id, now=T0)  # issue 13: consent before the course's first infusion
     completed(db, clinic, signed_plan(db, clinic, cleo.id, now=T0), T0 + timedelta(days=20))
     return Story(clinic=clinic, evaluation_id=plan.evaluation_id, plan_id=plan.id,
                  session_ids=[eventful, second.id, third.id], eventful_session_id=eventful,

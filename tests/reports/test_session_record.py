@@ -75,7 +75,7 @@ def test_it_names_the_patient_the_plan_and_the_day(record, env):
 
 def test_it_prints_the_checklist_and_the_pump_program(record):
     _, text, _ = record
-    assert "Informed consent signed." in text and "ready to start" in text
+    assert "Consent signed: version 1 signed" in text and "ready to start" in text  # from the signature (issue 13)
     assert "No urinary symptoms." in text
     assert f"lot {KETAMINE_LOT}" in text
     assert "Ketamine 1 mg/mL · dosed for 68 kg" in text
