@@ -82,8 +82,21 @@ def checked_in(db, clinic, plan: pl.PlanView, at: datetime, weight_kg: float | N
                                now=at - timedelta(minutes=10))
 
 
+def consented(db, patient_id: int, at: datetime) -> None:
+    """The patient has signed the current consent document before ``at`` (issue 13: a course's first infusion
+    needs it), signing on the clinic's tablet when they have not."""
+    from ketaclinic.services.consent import status_in
+    from tests.consent_support import sign_consent
+
+    with db.reading() as uow:
+        state = status_in(uow, patient_id).state
+    if state != "valid":
+        sign_consent(db, patient_id, now=at - timedelta(hours=1))
+
+
 def running(db, clinic, plan: pl.PlanView, at: datetime) -> ss.SessionView:
     visit = checked_in(db, clinic, plan, at)
+    consented(db, plan.patient_id, at)
     return ss.start_session(db, clinic.actors["nurse"], visit.id, visit.version,
                             ss.StartIn(ketamine_lot_number=KETAMINE_LOT), now=at, double_check=clinic.actors["physician"])
 

@@ -75,8 +75,11 @@ def test_the_export_is_audited_and_its_identifier_systems_are_uris(db, clinic):
     assert not any(s.startswith("urn:ketaclinic") for s in systems), systems
     assert {identifier_system(installation, kind) for kind in ("patient", "user", "session-event", "diary-entry")} \
         <= systems
-    assert systems - {identifier_system(installation, kind) for kind in ("patient", "user", "session-event",
-                                                                          "diary-entry")} == {
+    own = {identifier_system(installation, kind) for kind in ("patient", "user", "session-event", "diary-entry",
+                                                             "site", "consent-signature")}
+    assert {identifier_system(installation, kind) for kind in ("site", "consent-signature")} <= systems, \
+        "the sites (issue 17) and the signed consents (issue 13) carry this installation's identifiers"
+    assert systems - own == {
         SENDER_MRN["system"], "urn:example",  # the sender's record number and the sender's Bundle identifier
         URI_SYSTEM}  # the Bundle's own identifier, a urn:uuid value
     assert bundle["identifier"]["system"] == URI_SYSTEM

@@ -249,6 +249,9 @@ def load_cohort(uow: Session, *, as_of: datetime, tz: tzinfo = UTC, condition: s
     else:
         event_rows = list(uow.execute(event_query))
         diary_rows = list(uow.execute(diary_query))
+    # in record order whatever plan the engine chose (an index scan by session returns them by session)
+    event_rows.sort(key=lambda r: r.id)
+    diary_rows.sort(key=lambda r: r.id)
     events = tuple(EventRow(id=r.id, session_id=r.session_id, kind=r.kind, minute=r.minute,
                                      payload=r.payload, amends_event_id=r.amends_event_id)
                    for r in event_rows if r.session_id in session_ids)

@@ -143,6 +143,7 @@ def select_cohort(everyone: Cohort, *, condition: str | None = None, start: date
         events=tuple(e for e in everyone.events if e.session_id in session_ids),
         diary=tuple(d for d in everyone.diary if d.patient_id in keep),
         outcomes=tuple(o for o in everyone.outcomes if o.patient_id in keep),
+        questionnaires=tuple(q for q in everyone.questionnaires if q.patient_id in keep),
     )
 
 
