@@ -228,6 +228,69 @@ def _save_template(db, clinic):
                                                                                      body="See you {{ when }}."))
 
 
+def _appointment(db, clinic):
+    """An infusion booked on the schedule (issue 13), as the coordinator would."""
+    from ketaclinic.services import appointments as ap
+    from tests.services.schedule_support import NOW, at, ready_clinic
+
+    ready_clinic(db, clinic)
+    booked = ap.book(db, clinic.actors["coordinator"], ap.AppointmentIn(
+        patient_id=clinic.own_patient_id, kind="infusion", start=at(4, 8)), now=NOW).items[0]
+    return ap, booked, NOW
+
+
+def _reschedule(db, clinic):
+    from tests.services.schedule_support import at
+
+    ap, booked, now = _appointment(db, clinic)
+    return booked.version, lambda v: ap.reschedule(db, clinic.actors["coordinator"], booked.id, v,
+                                                   ap.RescheduleIn(start=at(5, 8)), now=now)
+
+
+def _cancel_appointment(db, clinic):
+    ap, booked, now = _appointment(db, clinic)
+    return booked.version, lambda v: ap.cancel(db, clinic.actors["coordinator"], booked.id, v,
+                                               ap.CancelIn(reason="patient asked"), now=now)
+
+
+def _no_show(db, clinic):
+    from datetime import timedelta as td
+
+    ap, booked, now = _appointment(db, clinic)
+    return booked.version, lambda v: ap.mark_no_show(db, clinic.actors["coordinator"], booked.id, v, ap.NoShowIn(),
+                                                     now=booked.start + td(hours=1))
+
+
+def _waiting_list(db, clinic):
+    from ketaclinic.services import appointments as ap
+
+    entry = ap.add_to_waiting_list(db, clinic.actors["coordinator"], ap.WaitingIn(
+        patient_id=clinic.own_patient_id, kind="evaluation"))
+    return entry.version, lambda v: ap.remove_from_waiting_list(db, clinic.actors["coordinator"], entry.id, v)
+
+
+def _update_chair(db, clinic):
+    from ketaclinic.services import chairs as ch
+    from ketaclinic.services.sites import default_site_id
+
+    with db.reading() as uow:
+        site = default_site_id(uow)
+    chair = ch.create_chair(db, clinic.actors["admin"], ch.ChairIn(site_id=site, name="Chair 1"))
+    return chair.version, lambda v: ch.update_chair(db, clinic.actors["admin"], chair.id, v,
+                                                    ch.ChairPatch(name="Window chair"))
+
+
+def _save_price_list(db, clinic):
+    from ketaclinic.clinical.billing_prices import PriceListData
+    from ketaclinic.services import billing as bl
+    from ketaclinic.services.sites import default_site_id
+
+    with db.reading() as uow:
+        site = default_site_id(uow)
+    return 0, lambda v: bl.save_price_list(db, clinic.actors["admin"], site, v,
+                                           bl.PriceListIn(prices=PriceListData(no_show_fee_cents=2500)))
+
+
 SCENARIOS: dict[str, Callable] = {
     "patients.update_patient": _patient,
     "evaluations.update_evaluation": _update_evaluation,
@@ -252,6 +315,12 @@ SCENARIOS: dict[str, Callable] = {
     "sites.update_site": _update_site,
     "consent.publish_document": _publish_consent,  # issue 13
     "reminders.save_template": _save_template,
+    "appointments.reschedule": _reschedule,  # issue 13
+    "appointments.cancel": _cancel_appointment,
+    "appointments.mark_no_show": _no_show,
+    "appointments.remove_from_waiting_list": _waiting_list,
+    "chairs.update_chair": _update_chair,
+    "billing.save_price_list": _save_price_list,  # issue 15
 }
 # helpers that call check_version for the entry points above (their callers' scenarios cover them)
 HELPERS = {"sessions._move": {"sessions.check_in", "sessions.stop_infusion", "sessions.cancel_session"},
