@@ -34,20 +34,20 @@ from ketaclinic import demo_prn
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import DEMO_MARK, Patient
 from ketaclinic.records.users import User
+from ketaclinic.services import billing as billing_service
 from ketaclinic.services import consent as consent_service
 from ketaclinic.services import diary as diary_service
-from ketaclinic.services import questionnaires as questionnaire_service
-from ketaclinic.services import billing as billing_service
-from ketaclinic.services import register as register_service
 from ketaclinic.services import evaluations as evaluation_service
 from ketaclinic.services import follow_up as follow_up_service
 from ketaclinic.services import inquiries as inquiry_service
 from ketaclinic.services import plans as plan_service
+from ketaclinic.services import questionnaires as questionnaire_service
+from ketaclinic.services import register as register_service
 from ketaclinic.services import sessions as session_service
 from ketaclinic.services.auth import actor_for
 from ketaclinic.services.context import Actor
-from ketaclinic.services.schedule_demo import seed_demo_schedule
 from ketaclinic.services.patients import PatientIn, create_patient, has_demo
+from ketaclinic.services.schedule_demo import seed_demo_schedule
 from ketaclinic.services.users import UserCreate, create_user
 from ketaclinic.settings import Settings
 
