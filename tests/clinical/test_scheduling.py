@@ -99,10 +99,19 @@ def test_each_clash_has_its_code():
     assert codes(infusion(at(4, 16), chair_id=6, nurse_id=NURSE)) == ["nurse_off_shift", "physician_not_on_site"]
     assert codes(infusion(at(4, 10), chair_id=6, patient_id=20)) == ["patient_double_booked"]
     assert codes(infusion(at(9, 9), chair_id=6)) == ["site_closed"]
-    assert codes(infusion(at(4, 16), chair_id=6), p=SchedulePolicy(physician_on_site=False)) == []
+    assert codes(infusion(at(4, 9), chair_id=6), p=SchedulePolicy(physician_on_site=False)) == []
     away = staffing(date(2027, 1, 4), date(2027, 1, 10), absences=[(PHYSICIAN, at(4, 12), at(4, 13))])
     assert codes(infusion(at(4, 9), chair_id=6), s=away) == ["physician_not_on_site"]
-    assert codes(Candidate(patient_id=10, kind="evaluation", start=at(4, 12), end=at(4, 20)), s=away) == []
+    assert codes(Candidate(patient_id=10, kind="evaluation", start=at(4, 12), end=at(4, 14)), s=away) == []
+
+
+def test_an_open_day_is_not_open_at_every_hour():
+    """A follow-up at 22:00 on a working weekday, nobody named: nobody works then, so the site is closed."""
+    staff = staffing(date(2027, 1, 4), date(2027, 1, 10))
+    codes = lambda c, p=SchedulePolicy(): [x.code for x in clashes(c, [], staff, UTC, p)]  # noqa: E731
+    assert codes(Candidate(patient_id=10, kind="follow_up", start=at(4, 22), end=at(4, 22, 30))) == ["site_closed"]
+    assert codes(infusion(at(4, 16), chair_id=6), p=SchedulePolicy(physician_on_site=False)) == ["site_closed"]
+    assert codes(Candidate(patient_id=10, kind="follow_up", start=at(4, 10), end=at(4, 10, 30))) == []
     moved = infusion(at(4, 10), chair_id=5, patient_id=20, replaces=frozenset({1}))
     assert codes(moved) == []  # moving an appointment does not clash with itself
 

@@ -285,6 +285,10 @@ def clashes(candidate: Candidate, booked: Iterable[Booked], staffing: Staffing, 
         found.append(Clash("patient_double_booked", f"the patient already has an appointment from "
                            f"{_when(double[0].start, zone)} to {_when(double[0].end, zone)[-5:]} "
                            f"(appointment {double[0].id})", "start"))
+    if not found and not covered([p for pieces in staffing.shifts.values() for p in pieces], c.start, c.end):
+        # open that day, but not for the whole appointment: nobody named, and nobody works then (a 22:00 follow-up)
+        found.append(Clash("site_closed", f"the site is closed for part of {_when(c.start, zone)}–"
+                           f"{_when(c.end, zone)[-5:]}: nobody works there then (staff working hours)", "start"))
     return found
 
 
