@@ -471,7 +471,7 @@ def _write(uow: Session, actor: Actor, found: _Lot, kind: str, amount_mg: float,
            details: dict[str, Any] | None = None, audit_detail: dict[str, Any] | None = None) -> RegisterEntry:
     """Check one entry against the lot's book (the lot is locked by the caller) and append it, audited."""
     ledger = ledger if ledger is not None else _lot_ledger(uow, found.lot.id)
-    next_id = max(ledger.lines, default=0) + 1_000_000_000  # placeholder: after every stored entry
+    next_id = max(ledger.lines, default=0) + 1_000_000_000  # provisional id, after every stored entry (the row gets its own on insert)
     line = core.Line(id=next_id, kind=kind, lot_id=found.lot.id, amount_mg=_mg(amount_mg), location_id=location_id,
                      to_location_id=to_location_id, session_id=session_id, corrects_id=corrects_id,
                      resolves_id=resolves_id, recorded_by=actor.user_id,
