@@ -123,14 +123,19 @@ class Clock:
         self.tod = [f"{m // 60:02d}:{m % 60:02d}:00.000000" for m in range(1440)]
         self.tz = "+00" if dialect == "postgresql" else ""
 
+    def day(self, minute: int) -> str:
+        """The day's text, from the cache inside the clinic's span; computed outside it (a template's time
+        may fall before the first day or after the last: a negative index must never wrap round the list)."""
+        index = minute // 1440
+        if 0 <= index < len(self.days):
+            return self.days[index]
+        return (self.epoch + timedelta(days=index)).date().isoformat()
+
     def db(self, minute: int) -> str:
-        return f"{self.days[minute // 1440]} {self.tod[minute % 1440]}{self.tz}"
+        return f"{self.day(minute)} {self.tod[minute % 1440]}{self.tz}"
 
     def iso(self, minute: int, suffix: str = "+00:00") -> str:
-        return f"{self.days[minute // 1440]}T{self.tod[minute % 1440]}{suffix}"
-
-    def day(self, minute: int) -> str:
-        return self.days[minute // 1440]
+        return f"{self.day(minute)}T{self.tod[minute % 1440]}{suffix}"
 
     def date(self, minute: int) -> date:
         return (self.epoch + timedelta(minutes=minute)).date()

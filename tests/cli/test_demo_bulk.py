@@ -71,3 +71,15 @@ def test_the_bulk_demo_refuses_what_it_cannot_do(db, settings):
 
     result = CliRunner().invoke(app, ["demo", "--patients", "200001"])
     assert result.exit_code == 2
+
+
+def test_the_bulk_clock_writes_times_outside_its_cached_days():
+    """A template's time may fall before the clinic's first day or after its last (a consent signed at the
+    demo's "now" copied onto an earlier session): the day is computed, never read off the wrong end of the cache."""
+    from ketaclinic.demo_bulk import Clock
+
+    clock = Clock(datetime(2026, 1, 1, tzinfo=UTC), days=10, dialect="sqlite")
+    assert clock.iso(0) == "2026-01-01T00:00:00.000000+00:00"
+    assert clock.iso(-1) == "2025-12-31T23:59:00.000000+00:00"
+    assert clock.db(40 * 1440 + 61) == "2026-02-10 01:01:00.000000"
+    assert clock.day(11 * 1440) == "2026-01-12"  # inside the cache (days + 2)

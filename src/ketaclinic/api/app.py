@@ -119,7 +119,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxy_networks)  # KETACLINIC_TRUSTED_PROXIES
 
-    v1 = APIRouter(prefix=API_PREFIX, responses={code: ERROR_SCHEMA for code in (400, 401, 403, 404, 409, 422, 428, 429)})
+    # 413: the request-limits middleware refuses any body over its path's limit, on every route
+    v1 = APIRouter(prefix=API_PREFIX,
+                   responses={code: ERROR_SCHEMA for code in (400, 401, 403, 404, 409, 413, 422, 428, 429)})
     for router in ROUTERS:
         v1.include_router(router)
     app.include_router(v1)

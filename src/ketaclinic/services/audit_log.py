@@ -106,6 +106,7 @@ ACTION_WORDS: dict[str, str] = {
     "questionnaire.custom_instrument": "Added a custom questionnaire", "questionnaire.list": "Listed questionnaires",
     "questionnaire.outcomes": "Read questionnaire outcomes", "questionnaire.read": "Opened a questionnaire",
     "questionnaire.save": "Saved questionnaire answers", "questionnaire.start": "Started a questionnaire",
+    "questionnaire_reminders.queue": "Queued questionnaire reminders", "invoice.list_own": "Read their own bills",
     # billing (issue 15)
     "billing.csv": "Exported billing (CSV)", "billing.em_code": "Chose the E/M level",
     "billing.patient": "Read a patient's billing", "billing.unbilled": "Read the unbilled sessions",
