@@ -72,7 +72,7 @@ def test_a_two_site_physician_picks_a_site_and_sees_only_its_dashboard_and_patie
 
     page.select_option("#site-pick", str(north))
     page.click(".site-picker button[type=submit]")
-    page.wait_for_url("**/dashboard?*")
+    page.wait_for_url("**/dashboard?*", wait_until="domcontentloaded")  # the page itself, not every image
     assert page.locator("#site-pick option:checked").inner_text() == "North clinic"
     assert "Working at North clinic." in page.locator("main").inner_text()
     today = page.locator("#h-today").locator("xpath=..").inner_text()
