@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ketaclinic.clinical import dosing as D
@@ -458,10 +458,20 @@ def test_property_ml_per_h_times_concentration_is_the_mg_per_h(req: DoseRequest)
             assert abs(s.dose_mg - s.rate_mg_per_h * s.duration_min / 60) <= Decimal("0.05")
 
 
+def light_weight_and_factor() -> st.SearchStrategy[tuple[float, int]]:
+    """A weight and a factor whose product stays at or below the 100 kg cap that applies without a height.
+
+    Drawn so by construction: filtering 30-150 kg with assume() threw away most draws and failed
+    Hypothesis's filter_too_much health check once in CI."""
+    return st.sampled_from([2, 3]).flatmap(lambda factor: st.tuples(
+        st.decimals(min_value="30", max_value=str(Decimal(100) / factor)[:5], places=1).map(float), st.just(factor)))
+
+
 @settings(max_examples=150, deadline=None)
-@given(WEIGHTS, st.sampled_from([2, 3]), DOSES, RATES, MINUTES)
-def test_property_scaling_weight_scales_the_dose(weight: float, factor: int, dose: float, rate: float, minutes: int) -> None:
-    assume(weight * factor <= 100)  # below the 100 kg cap that applies without a height
+@given(light_weight_and_factor(), DOSES, RATES, MINUTES)
+def test_property_scaling_weight_scales_the_dose(pair: tuple[float, int], dose: float, rate: float, minutes: int) -> None:
+    weight, factor = pair
+    assert weight * factor <= 100  # below the 100 kg cap that applies without a height
     steps = [bolus(dose), infusion(rate, minutes)]
     try:
         light = program_pump(order(weight_kg=weight, steps=steps, override=OVERRIDE))
