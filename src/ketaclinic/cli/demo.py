@@ -29,10 +29,10 @@ def demo(
                                           f"{SERVICE_MAX}: loaded in bulk across several sites)")] = 40,
 ) -> None:
     """Seed the synthetic demo clinic (every name and record says it is synthetic)."""
+    from ketaclinic.cli.database import open_migrated
     from ketaclinic.cli.records import _settings
     from ketaclinic.clock import utcnow
     from ketaclinic.demo import seed_demo
-    from ketaclinic.records.db import Database
     from ketaclinic.services.errors import ServiceError
     from ketaclinic.settings import SettingsError
 
@@ -41,7 +41,7 @@ def demo(
         settings.demo_password_for_seeding()
     except SettingsError as exc:
         fail(CommandError("demo_refused", str(exc), "KETACLINIC_DEMO_PASSWORD"))
-    db = Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    db = open_migrated(settings)
     try:
         if patients > SERVICE_MAX:
             from ketaclinic.demo import is_empty, seed_demo_bulk

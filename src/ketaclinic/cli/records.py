@@ -60,12 +60,12 @@ def serve(
     """Serve the web UI and the API."""
     import uvicorn
 
-    from ketaclinic.records.db import Database
+    from ketaclinic.cli.database import open_migrated
     from ketaclinic.services.auth import refuse_demo_database_in_production
 
     settings = _settings()
     settings.resolved_secret_key()  # make the dev key once, before workers race for it
-    db = Database(settings.database_url)
+    db = open_migrated(settings)  # an old or empty database: one clear refusal, not a traceback per request
     try:
         refuse_demo_database_in_production(db, settings)  # one line here, not a traceback per worker
     except SettingsError as exc:
@@ -89,11 +89,11 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit chain: exit 0 when intact, 1 naming the first broken entry."""
-    from ketaclinic.records.db import Database
+    from ketaclinic.cli.database import open_migrated
     from ketaclinic.services.audit import verify
 
     settings = _settings()
-    db = Database(settings.database_url)
+    db = open_migrated(settings)
     try:
         report = verify(db)
     finally:
@@ -165,7 +165,7 @@ def users_create(
     patient_id: Annotated[int | None, typer.Option(help="For a patient account: the patient it belongs to")] = None,
 ) -> None:
     """Create an account (the first admin is made this way)."""
-    from ketaclinic.records.db import Database
+    from ketaclinic.cli.database import open_migrated
     from ketaclinic.services.context import Actor
     from ketaclinic.services.errors import ServiceError
     from ketaclinic.services.users import UserCreate, create_user
@@ -178,7 +178,7 @@ def users_create(
     except ValidationError as exc:
         fail(error_from_validation(exc))
     settings = _settings()
-    db = Database(settings.database_url)
+    db = open_migrated(settings)
     try:
         view = create_user(db, Actor.system("users create"), data)
     except ServiceError as exc:

@@ -19,13 +19,13 @@ register_app = typer.Typer(help="The controlled-substance register (design 4.8).
 @register_app.command("verify")
 def verify() -> None:
     """Check the register: exit 0 when it balances, 1 naming the first break."""
+    from ketaclinic.cli.database import open_migrated
     from ketaclinic.cli.records import _settings
-    from ketaclinic.records.db import Database
     from ketaclinic.services.context import Actor
     from ketaclinic.services.register import verify_register
 
     settings = _settings()
-    db = Database(settings.database_url)
+    db = open_migrated(settings)
     try:
         result = verify_register(db, Actor.system("register-verify"))
     finally:

@@ -31,8 +31,8 @@ T = TypeVar("T")
 @contextmanager
 def signed_in(username: str, password_stdin: bool) -> Iterator[tuple[object, object]]:
     """(database, actor) for the account on the command line; the JSON error shape and exit 2 otherwise."""
+    from ketaclinic.cli.database import open_migrated
     from ketaclinic.cli.records import _settings
-    from ketaclinic.records.db import Database
     from ketaclinic.services.auth import authenticate
     from ketaclinic.services.errors import ServiceError
 
@@ -40,7 +40,7 @@ def signed_in(username: str, password_stdin: bool) -> Iterator[tuple[object, obj
         fail(CommandError("password_required", "pass --password-stdin and give the password on standard input", "password"))
     password = sys.stdin.readline().rstrip("\r\n")
     settings = _settings()
-    db = Database(settings.database_url)
+    db = open_migrated(settings)
     try:
         try:
             actor = authenticate(db, settings, username=username, password=password, ip="local")

@@ -21,10 +21,12 @@ def worker(
     once: Annotated[bool, typer.Option(help="Send what is due now, then exit")] = False,
 ) -> None:
     """Send the outbox's messages (reminders, confirmations) until stopped (SIGTERM / Ctrl-C)."""
+    from ketaclinic.cli.database import open_migrated
     from ketaclinic.cli.records import _settings
     from ketaclinic.services import worker as outbox_worker
 
     settings = _settings()
+    open_migrated(settings).dispose()  # refuse an old or empty database before the loop starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
