@@ -84,3 +84,9 @@ def test_after_migrate_the_same_command_runs(tmp_path, monkeypatch):
     assert runner.invoke(app, ["migrate"]).exit_code == 0
     code, body, _ = run(monkeypatch, f"sqlite:///{path}", ["register", "verify"], "")
     assert code == 0 and body["ok"] is True
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_a_traceback(monkeypatch):
+    code, body, _ = run(monkeypatch, "postgresql://nobody@127.0.0.1:1/nothing", ["register", "verify"], "")
+    assert code == 2 and body["error"]["code"] == "database_unreachable"
+    assert "127.0.0.1:1" in body["error"]["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from ketaclinic.records.db import normalize_url
 
@@ -53,6 +55,33 @@ def ensure_guards(url: str) -> list[str]:
 def head_revision() -> str:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return str(script.get_current_head())
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands against this program's migrations (the CLI's edge check)."""
+
+    current: str | None  # the database's revision; None when it has no KetaClinic schema yet
+    head: str  # the revision this program needs
+    known: bool  # whether this program's migrations know ``current`` (False: written by a newer version)
+    unreadable: str | None = None  # why the database could not be read at all
+
+    @property
+    def at_head(self) -> bool:
+        return self.unreadable is None and self.current == self.head
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """The database's schema revision beside this program's head; reads only (never creates a table)."""
+    head = head_revision()
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip().splitlines()[0]
+        return SchemaState(current=None, head=head, known=False, unreadable=reason)
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    known = current is None or current in {revision.revision for revision in script.walk_revisions()}
+    return SchemaState(current=current, head=head, known=known)
 
 
 def current_revision(engine: Engine) -> str | None:
