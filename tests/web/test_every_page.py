@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.web.browser_support import AXE, PASSWORD
+from tests.web.browser_support import AXE, PASSWORD, settle
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser_crawl")]  # its own worker: the crawl is a third of the browser time
 
 ROLES = ["admin", "physician", "nurse", "coordinator", "patient"]
 SKIP = re.compile(r"(/logout|\.pdf|\.svg|\.csv|\.json|/export|/download|/fhir|\.ics|/static/|/healthz|/api/)")
@@ -59,7 +59,7 @@ def _sign_in(page, base: str, username: str) -> None:
     page.fill("#f-username", username)
     page.fill("#f-password", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "/login" not in page.url, f"{username} could not sign in"
 
 
@@ -86,7 +86,7 @@ def _crawl(page, base: str) -> list[str]:
         if patterns.get(key, 0) >= PER_PATTERN:
             continue
         response = page.goto(base + path)
-        page.wait_for_load_state("networkidle")
+        settle(page)
         assert response is not None and response.status < 500, f"{path}: {response and response.status}"
         if response.status >= 400 or "/login" in page.url:
             continue
