@@ -36,7 +36,7 @@ def test_sign_read_pdf_fhir_withdraw(client, headers, clinic):
     text = "".join(page.get_textpage().get_text_range() for page in pypdfium2.PdfDocument(io.BytesIO(pdf.content)))
     assert "Synthetic Own" in text and document["sha256"][:16] in text.replace("\n", "").replace(" ", "")
     fhir = client.get(f"/api/v1/consent-signatures/{signature_id}/fhir", headers=headers["nurse"]).json()
-    resource = Consent.parse_obj(fhir)
+    resource = Consent.model_validate(fhir)
     assert resource.status == "active" and resource.sourceAttachment.contentType == "application/pdf"
     withdrawn = client.post(f"/api/v1/consent-signatures/{signature_id}/withdraw", json={"reason": "no"},
                             headers=patient)

@@ -102,7 +102,7 @@ def test_the_main_pages_read_large_tables_by_index(db, settings, clinic):
     _grow(db, clinic.own_patient_id, sites)
     with db.engine.connect() as conn:
         sizes = dict(conn.execute(text("SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' "
-                                       "AND relnamespace = 'public'::regnamespace")).tuples().all())
+                                       "AND relnamespace = 'public'::regnamespace")).all())
         some_patient = conn.execute(text("SELECT id FROM patients WHERE site_id = 1 ORDER BY id DESC LIMIT 1")).scalar()
         some_session = conn.execute(text("SELECT s.id FROM sessions s WHERE s.site_id = 1 AND s.state = 'discharged' "
                                          "ORDER BY s.id DESC LIMIT 1")).scalar()

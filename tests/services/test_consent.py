@@ -166,3 +166,25 @@ def test_contact_preferences(db, clinic):
     view = cn.set_contact_preferences(db, patient, clinic.own_patient_id,
                                       cn.ContactIn(contact_consent=True, reminders_opt_out=True))
     assert view.reminders_opt_out
+
+
+def test_every_export_attaches_the_same_pdf_until_the_consent_changes(db, clinic):
+    """The FHIR attachment is the document as of its last change: two exports a month apart carry the
+    same bytes and hash; a withdrawal makes a new document (and hash)."""
+    from ketaclinic.services.fhir import export_patient
+
+    def attachment(actor, now):
+        bundle = export_patient(db, actor, clinic.own_patient_id, now=now)
+        consents = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Consent"]
+        assert len(consents) == 1
+        return consents[0]["sourceAttachment"]
+
+    first = attachment(clinic.actors["physician"], AT)
+    again = attachment(clinic.actors["physician"], AT + timedelta(days=30))
+    assert first["hash"] == again["hash"] and first["data"] == again["data"]
+    signature = cn.consent_status(db, clinic.actors["nurse"], clinic.own_patient_id).signature
+    alone = cn.signed_fhir(db, clinic.actors["physician"], signature.id)  # the single-consent read says the same
+    assert alone["sourceAttachment"]["hash"] == first["hash"]
+    cn.withdraw(db, clinic.actors["patient"], signature.id, cn.WithdrawIn(reason="changed my mind"))
+    withdrawn = attachment(clinic.actors["physician"], AT + timedelta(days=31))
+    assert withdrawn["hash"] != first["hash"]

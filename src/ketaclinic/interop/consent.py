@@ -88,7 +88,7 @@ def consent_resource(*, signature_id: int, patient_id: int, signed_at: datetime,
         patient={"reference": f"Patient/{patient_id}"}, organization={"display": organization}, signed_at=signed_at,
         withdrawn=withdrawn, typed_name=typed_name, document_title=document_title, document_version=document_version,
         document_sha256=document_sha256, pdf=pdf, withdrawn_at=withdrawn_at)}
-    Consent.parse_obj(resource)  # raises if the resource is not valid R4B
+    Consent.model_validate(resource)  # raises if the resource is not valid R4B
     return resource
 
 

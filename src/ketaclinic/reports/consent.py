@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from ketaclinic.clinical.consent import document_blocks, sources_cited
 from ketaclinic.reports.pdf import Frame, render_html, render_pdf, svg_data_uri
@@ -52,3 +53,10 @@ def consent_html(snapshot: ConsentSnapshot) -> str:
 
 def consent_pdf(snapshot: ConsentSnapshot) -> bytes:
     return render_pdf(TEMPLATE, *_document(snapshot))
+
+
+@lru_cache(maxsize=256)  # a signed consent's PDF is some 30-60 kB: at most ~15 MB per process
+def attached_consent_pdf(snapshot: ConsentSnapshot) -> bytes:
+    """:func:`consent_pdf` of a snapshot that does not change between exports (frozen, so hashable):
+    rendered once per process and reused by every later export of the same signed document."""
+    return consent_pdf(snapshot)

@@ -43,7 +43,7 @@ from ketaclinic.records.consent import ConsentDocument, ConsentSignature, Consen
 from ketaclinic.records.db import Database
 from ketaclinic.records.patients import DEMO_MARK, Patient
 from ketaclinic.records.sessions import InfusionSession
-from ketaclinic.reports.consent import ConsentSnapshot, consent_pdf
+from ketaclinic.reports.consent import ConsentSnapshot, attached_consent_pdf, consent_pdf
 from ketaclinic.services import clinic_settings
 from ketaclinic.services.common import audit, get_or_404, require_role, unit_of_work
 from ketaclinic.services.context import Actor
@@ -367,20 +367,36 @@ def _snapshot(uow: Session, actor: Actor, signature_id: int, zone: ZoneInfo, now
     return _snapshot_of(uow, signature, patient, zone, now, actor.username or "ketaclinic")
 
 
-def fhir_rows(uow: Session, patient: Patient, zone: ZoneInfo, now: datetime, generated_by: str) -> tuple[ConsentRow, ...]:
+ATTACHMENT_AUTHOR = "KetaClinic (the signed document as of its last change)"
+
+
+def fhir_rows(uow: Session, patient: Patient, zone: ZoneInfo) -> tuple[ConsentRow, ...]:
     """Every signature of the patient, oldest first, with the PDF of what was signed, for the FHIR export
-    (``services/fhir.py`` loads them into the chart; the export's audit entry covers the read)."""
+    (``services/fhir.py`` loads them into the chart; the export's audit entry covers the read).
+
+    The attached PDF is the document as it stood at its last change (the signing, or the withdrawal),
+    not a fresh print stamped with the export's moment and reader: every export of the same consent
+    carries the same bytes and the same ``Attachment.hash``, so a receiver sees an unchanged document
+    as unchanged, and the rendering (about 0.3 s, half of a chart's export) is done once per process
+    (:func:`ketaclinic.reports.consent.attached_consent_pdf`)."""
     signatures = uow.execute(select(ConsentSignature).where(ConsentSignature.patient_id == patient.id)
                              .order_by(ConsentSignature.id)).scalars().all()
     rows = []
     for signature in signatures:
-        snapshot = _snapshot_of(uow, signature, patient, zone, now, generated_by)
+        snapshot = _attachment_snapshot(uow, signature, patient, zone)
         rows.append(ConsentRow(
             signature_id=signature.id, signed_at=signature.signed_at, typed_name=signature.typed_name,
             withdrawn_at=snapshot.withdrawn_at, document_title=snapshot.title,
             document_version=snapshot.document_version, document_sha256=snapshot.document_sha256,
-            pdf=consent_pdf(snapshot)))
+            pdf=attached_consent_pdf(snapshot)))
     return tuple(rows)
+
+
+def _attachment_snapshot(uow: Session, signature: ConsentSignature, patient: Patient, zone: ZoneInfo) -> ConsentSnapshot:
+    """The snapshot of the attached PDF: stamped with the document's last change, not with who exports it when."""
+    withdrawn_at = uow.execute(select(ConsentWithdrawal.withdrawn_at).where(
+        ConsentWithdrawal.signature_id == signature.id)).scalar_one_or_none()
+    return _snapshot_of(uow, signature, patient, zone, withdrawn_at or signature.signed_at, ATTACHMENT_AUTHOR)
 
 
 def _snapshot_of(uow: Session, signature: ConsentSignature, patient: Patient, zone: ZoneInfo, now: datetime,
@@ -418,12 +434,14 @@ def signed_fhir(db: Database, actor: Actor, signature_id: int, *, clinic_timezon
     require_role(actor, *READ_ROLES)
     now = now or utcnow()
     with unit_of_work(db) as uow:
-        snapshot = _snapshot(uow, actor, signature_id, ZoneInfo(clinic_timezone), now)
+        signature = get_or_404(uow, ConsentSignature, signature_id, "consent signature")
+        snapshot = _attachment_snapshot(uow, signature, load_patient(uow, actor, signature.patient_id),
+                                        ZoneInfo(clinic_timezone))  # the same attachment as in the chart's export
         audit(uow, actor, "consent.fhir", "patient", snapshot.patient_id, {"signature_id": signature_id})
     return consent_resource(signature_id=signature_id, patient_id=snapshot.patient_id, signed_at=snapshot.signed_at,
                             withdrawn=snapshot.withdrawn_at is not None, typed_name=snapshot.typed_name,
                             document_title=snapshot.title, document_version=snapshot.document_version,
-                            document_sha256=snapshot.document_sha256, pdf=consent_pdf(snapshot),
+                            document_sha256=snapshot.document_sha256, pdf=attached_consent_pdf(snapshot),
                             organization=snapshot.clinic_name, withdrawn_at=snapshot.withdrawn_at)
 
 

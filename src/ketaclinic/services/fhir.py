@@ -117,5 +117,5 @@ def load_chart(uow: Session, patient: Patient, now: datetime, *, clinic_timezone
         sites=sites,
         clinic_name=current_settings(uow)[1].clinic_name,
         questionnaires=questionnaire_fhir_rows(uow, patient.id),
-        consents=consent_fhir_rows(uow, patient, zone, now, generated_by),  # issue 13: each signed consent, its PDF
+        consents=consent_fhir_rows(uow, patient, zone),  # issue 13: each signed consent, its PDF
     )

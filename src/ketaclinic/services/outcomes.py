@@ -246,7 +246,7 @@ def _tally_summaries(uow: Session, sites: tuple[int, ...] | None, condition: str
     period = [cs.course_end >= start] if start is not None else []
     period += [cs.course_end <= end] if end is not None else []
     reasons = select(cs.reason, func.count()).where(*fresh, cs.reason.is_not(None), *period).group_by(cs.reason)
-    tally.reasons.update(dict(uow.execute(reasons).tuples().all()))
+    tally.reasons.update(dict(uow.execute(reasons).all()))
     if not ranged:  # a patient with nothing recorded has no row: no signed evaluation yet
         patients = select(func.count()).select_from(Patient)
         patients = patients.where(Patient.site_id.in_(sites)) if sites is not None else patients
@@ -262,11 +262,11 @@ def _tally_summaries(uow: Session, sites: tuple[int, ...] | None, condition: str
 
     for name, n, assessable, r30, r50, two in uow.execute(
             select(cs.condition, func.count(), func.sum(one), true(cs.responder_30), true(cs.responder_50),
-                   true(cs.two_point)).where(*courses).group_by(cs.condition)).tuples():
+                   true(cs.two_point)).where(*courses).group_by(cs.condition)):
         tally.course(name, int(assessable or 0), int(r30 or 0), int(r50 or 0), int(two or 0), n=int(n))
     for name, days, lost, n in uow.execute(
             select(cs.condition, cs.relief_days, cs.relief_lost, func.count())
-            .where(*courses, cs.relief_days.is_not(None)).group_by(cs.condition, cs.relief_days, cs.relief_lost)).tuples():
+            .where(*courses, cs.relief_days.is_not(None)).group_by(cs.condition, cs.relief_days, cs.relief_lost)):
         tally.durability(name, days, lost, int(n))
     if stale:
         for row in compute(uow, stale, today=today):
@@ -285,7 +285,7 @@ def cohort_from_records(uow: Session, sites: tuple[int, ...] | None, *, conditio
     query = select(Patient.id, Patient.site_id).order_by(Patient.id)
     if sites is not None:
         query = query.where(Patient.site_id.in_(sites))
-    patients = dict(uow.execute(query).tuples().all())
+    patients = dict(uow.execute(query).all())
     facts = load_patient_facts(uow, list(patients))  # three queries for the whole clinic, not three per patient
     tally = _Tally()
     for pid, site in patients.items():
