@@ -8,9 +8,11 @@ OpenAPI document (``x-roles``). Other parts (the web UI) attach themselves throu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 
@@ -102,7 +104,15 @@ def _enforce_policy(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.resolved_secret_key()  # fail at start, not at the first login
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # the request handlers' thread pool of this event loop (settings.request_threads says why it is small)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="KetaClinic API",
         version="1",
         description="Decision support for low-dose ketamine infusion clinics. JSON only; "
