@@ -351,6 +351,13 @@ def main() -> dict:
         if pg is not None:
             pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    # An engine not run this time keeps its last measured result (``KETACLINIC_SCALE_ENGINES=sqlite`` after a
+    # PostgreSQL run, say); each engine's entry carries when it was measured.
+    for run in results.values():
+        run["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if RESULT.exists():
+        earlier = json.loads(RESULT.read_text()).get("engines", {})
+        results = {**{k: v for k, v in earlier.items() if k not in results and "measured_at" in v}, **results}
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "rounds": ROUNDS, "load_s": LOAD_S, "saturation_s": SATURATION_S,
