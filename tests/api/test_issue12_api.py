@@ -65,3 +65,13 @@ def test_an_invitation_and_a_reset_over_the_api(client, headers, db, clinic):
                                                                "password": "another-long-pw"})
     assert used.status_code == 200
     assert client.get("/api/v1/auth/me", headers=headers["nurse"]).status_code == 401  # its token has ended
+
+
+def test_a_patient_id_past_32_bits_is_a_422_not_a_500(client, headers):
+    """Found by the OpenAPI fuzzing on PostgreSQL: 2**31 in the new account's patient_id overflowed INTEGER (500)."""
+    for too_big in (2**31, 2**63):
+        made = client.post("/api/v1/users", headers=headers["admin"],
+                           json={"username": "portal9", "role": "patient", "password": "long-enough-pw",
+                                 "patient_id": too_big})
+        assert made.status_code == 422, made.text
+        assert made.json()["error"]["field"] == "patient_id"

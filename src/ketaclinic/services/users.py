@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -85,7 +85,7 @@ class UserCreate(BaseModel):
     username: Text = Field(min_length=2, max_length=64)
     role: RoleName
     password: Text = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
-    patient_id: int | None = None
+    patient_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None  # a PostgreSQL INTEGER id: larger is a 422, not a 500
     full_name: Text | None = Field(default=None, max_length=400)
     credentials: Text | None = Field(default=None, max_length=200)
 
