@@ -105,17 +105,17 @@ class Settings(BaseSettings):
     # The outbox worker: how long a claimed message is held before another worker may take it again (longer
     # than one SMTP send), how often it looks for due messages, and the retries with back-off.
     outbox_lease_s: float = Field(default=300, gt=0)
+    outbox_poll_s: float = Field(default=15, gt=0)
+    outbox_batch: int = Field(default=20, ge=1, le=500)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_base_s: float = Field(default=60, gt=0)
+    outbox_backoff_max_s: float = Field(default=6 * 3600, gt=0)
     # Threads per server process that run the request handlers (KETACLINIC_REQUEST_THREADS; AnyIO's default is
     # 40). The handlers are short and CPU-bound under the GIL: with 40 threads, the thread that holds the audit
     # chain's lock at commit waits behind dozens of others for the GIL at each database round trip, and two
     # workers served 80 req/s on this 2-core machine; with 4, 130 req/s (benchmarks/scale.py, issue 17).
     # Requests beyond the threads wait in the event loop, not in the database's lock queue.
     request_threads: int = Field(default=4, ge=1, le=64)
-    outbox_poll_s: float = Field(default=15, gt=0)
-    outbox_batch: int = Field(default=20, ge=1, le=500)
-    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
-    outbox_backoff_base_s: float = Field(default=60, gt=0)
-    outbox_backoff_max_s: float = Field(default=6 * 3600, gt=0)
     # Questionnaire reminders (issue 15): the clinic's address as patients reach it (KETACLINIC_PUBLIC_URL, e.g.
     # https://clinic.example.org), for the portal link in the message; how often a worker looks for due questionnaires.
     public_url: str | None = None

@@ -73,13 +73,13 @@ class SchemaState:
 
 def schema_state(engine: Engine) -> SchemaState:
     """The database's schema revision beside this program's head; reads only (never creates a table)."""
-    head = head_revision()
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = str(script.get_current_head())
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
         reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip().splitlines()[0]
         return SchemaState(current=None, head=head, known=False, unreadable=reason)
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     known = current is None or current in {revision.revision for revision in script.walk_revisions()}
     return SchemaState(current=current, head=head, known=known)
 

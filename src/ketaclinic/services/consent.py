@@ -430,9 +430,9 @@ def signed_pdf(db: Database, actor: Actor, signature_id: int, *, clinic_timezone
 
 def signed_fhir(db: Database, actor: Actor, signature_id: int, *, clinic_timezone: str = "UTC",
                 now: datetime | None = None) -> dict[str, Any]:
-    """The signed consent as a FHIR ``Consent`` resource with the PDF attached (audited read)."""
+    """The signed consent as a FHIR ``Consent`` resource with the PDF attached (audited read; the attachment is
+    stamped with the consent's last change, so ``now`` does not enter it)."""
     require_role(actor, *READ_ROLES)
-    now = now or utcnow()
     with unit_of_work(db) as uow:
         signature = get_or_404(uow, ConsentSignature, signature_id, "consent signature")
         snapshot = _attachment_snapshot(uow, signature, load_patient(uow, actor, signature.patient_id),

@@ -13,7 +13,7 @@ physician signs or amends. Coordinators, patients and admins see no evaluation (
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -41,10 +41,9 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.patients import latest_weight, load_patient
 from ketaclinic.services.sites import patients_in_sites
-from ketaclinic.services.types import Text
+from ketaclinic.services.types import RecordId, Text
 
-# A record id as the databases can hold it (SQLite and PostgreSQL integers are 64-bit signed).
-RecordId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # PostgreSQL INTEGER ids
+__all__ = ["RecordId"]  # imported from here by the services written before it moved to services.types
 DRAFT_ROLES = ("physician", "nurse")
 READ_ROLES = ("physician", "nurse")
 SIGN_ROLES = ("physician",)

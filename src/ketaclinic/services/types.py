@@ -42,6 +42,9 @@ def check_text(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(check_text)]
+
+# A record id as the databases can hold it: PostgreSQL INTEGER ids (a larger one is a 422, not a 500 there).
+RecordId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 """Free text that a database can store (no NUL, no lone surrogate)."""
 
 # --- query dates ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -34,7 +34,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, ValidationFailed
 from ketaclinic.services.sites import add_default_membership, follow_role_change
 from ketaclinic.services.staff import display_name
-from ketaclinic.services.types import Text
+from ketaclinic.services.types import RecordId, Text
 
 RoleName = Literal["admin", "physician", "nurse", "coordinator", "patient"]
 MIN_PASSWORD_LENGTH = 10  # NIST SP 800-63B asks for at least 8; the clinic asks for 10
@@ -85,7 +85,7 @@ class UserCreate(BaseModel):
     username: Text = Field(min_length=2, max_length=64)
     role: RoleName
     password: Text = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
-    patient_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None  # a PostgreSQL INTEGER id: larger is a 422, not a 500
+    patient_id: RecordId | None = None
     full_name: Text | None = Field(default=None, max_length=400)
     credentials: Text | None = Field(default=None, max_length=200)
 
