@@ -9,9 +9,8 @@ from fastapi import Header, Path, Query, Response
 
 from ketaclinic.services.common import MAX_LIMIT
 from ketaclinic.services.errors import ValidationFailed
+from ketaclinic.services.types import ID_MAX as MAX_ID
 
-#: Largest id a 64-bit integer column holds: a larger path id is a 422, never a 500 from the driver.
-MAX_ID = 2**31 - 1  # record ids are PostgreSQL INTEGER columns: a larger id is a 422, not a 500 there
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 
 _VERSION = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')

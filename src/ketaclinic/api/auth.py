@@ -14,6 +14,7 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from ketaclinic.clock import utcnow
+from ketaclinic.http import MAX_ID
 from ketaclinic.records.db import Database
 from ketaclinic.services import auth as auth_service
 from ketaclinic.services import ratelimit
@@ -53,7 +54,7 @@ class Allow:
         self.public = public
 
     def __call__(self, request: Request, token: Annotated[str | None, Depends(bearer)],
-                 site: Annotated[int | None, Header(alias="X-Site-Id", ge=1, le=2**31 - 1, description=SITE_HEADER)]
+                 site: Annotated[int | None, Header(alias="X-Site-Id", ge=1, le=MAX_ID, description=SITE_HEADER)]
                  = None) -> Actor:
         ip = client_ip(request)
         if token is None:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from ketaclinic.api.auth import allow, db_of, settings_of
 from ketaclinic.clock import utcnow
-from ketaclinic.http import Cursor, Limit, PathId, if_match, pdf_response, set_etag
+from ketaclinic.http import MAX_ID, Cursor, Limit, PathId, if_match, pdf_response, set_etag
 from ketaclinic.services import billing as service
 from ketaclinic.services.common import Page
 from ketaclinic.services.context import Actor
@@ -59,7 +59,7 @@ def record_em_code(request: Request, evaluation_id: PathId,
 
 @router.get("/invoices", response_model=Page[service.InvoiceSummary], summary="Invoices at the caller's sites")
 def list_invoices(request: Request, actor: Coordinator, limit: Limit = None, cursor: Cursor = None,
-                  site_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+                  site_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                   open_only: Annotated[bool, Query(description="only invoices with a balance due")] = False,
                   ) -> Page[service.InvoiceSummary]:
     return service.list_invoices(db_of(request), actor, limit=limit, cursor=cursor, site_id=site_id,
@@ -134,7 +134,7 @@ def patient_billing(request: Request, patient_id: PathId, actor: Coordinator) ->
 def export_csv(request: Request, actor: Coordinator,
                start: Annotated[date, Query(description="first day (YYYY-MM-DD)")],
                end: Annotated[date, Query(description="last day (YYYY-MM-DD)")],
-               site_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> Response:
+               site_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Response:
     data = service.bookkeeper_csv(db_of(request), actor, start, end, tz=settings_of(request).timezone,
                                   site_id=site_id)
     return Response(content=data, media_type="text/csv; charset=utf-8", headers={

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from ketaclinic.api.auth import allow, db_of
 from ketaclinic.clinical.questionnaires import CustomInstrumentIn
-from ketaclinic.http import PathId
+from ketaclinic.http import MAX_ID, PathId
 from ketaclinic.services import questionnaires as service
 from ketaclinic.services.context import Actor
 
@@ -47,7 +47,7 @@ def list_instruments(request: Request, actor: Reader) -> InstrumentList:
 
 @router.post("/questionnaires/instruments", response_model=service.InstrumentView, status_code=201,
              summary="Add (or replace) a licensed custom instrument for a site")
-def add_instrument(request: Request, actor: Admin, site_id: Annotated[int, Query(ge=1)],
+def add_instrument(request: Request, actor: Admin, site_id: Annotated[int, Query(ge=1, le=MAX_ID)],
                    body: Annotated[CustomInstrumentIn, Body()]) -> service.InstrumentView:
     return service.add_custom_instrument(db_of(request), actor, site_id, body)
 

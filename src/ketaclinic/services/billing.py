@@ -80,7 +80,7 @@ from ketaclinic.services.errors import Conflict, NotFound, PreconditionRequired,
 from ketaclinic.services.patients import load_patient
 from ketaclinic.services.sites import may_see_site
 from ketaclinic.services.staff import display_name
-from ketaclinic.services.types import Text
+from ketaclinic.services.types import ID_MAX, Text
 
 BILLING_ROLES = ("coordinator",)
 PORTAL_ROLES = ("patient",)  # the patient's own superbills and receipts (the portal)
@@ -123,9 +123,9 @@ class InvoiceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: InvoiceKind
-    session_id: int | None = Field(default=None, ge=1, description="for session and no_show")
-    plan_id: int | None = Field(default=None, ge=1, description="for course")
-    evaluation_id: int | None = Field(default=None, ge=1, description="for evaluation")
+    session_id: int | None = Field(default=None, ge=1, le=ID_MAX, description="for session and no_show")
+    plan_id: int | None = Field(default=None, ge=1, le=ID_MAX, description="for course")
+    evaluation_id: int | None = Field(default=None, ge=1, le=ID_MAX, description="for evaluation")
 
     def target(self) -> tuple[str, int]:
         field = {"session": "session_id", "no_show": "session_id", "course": "plan_id",

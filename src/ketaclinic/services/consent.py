@@ -50,7 +50,7 @@ from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, NotFound, PreconditionRequired, ValidationFailed
 from ketaclinic.services.patients import load_patient
 from ketaclinic.services.staff import staff_names
-from ketaclinic.services.types import Text
+from ketaclinic.services.types import ID_MAX, Text
 
 SIGN_ROLES = ("patient", "physician", "nurse", "coordinator")  # the patient signs; staff hold the tablet
 READ_ROLES = ("patient", "physician", "nurse", "coordinator", "admin")
@@ -88,7 +88,7 @@ class SignIn(BaseModel):
     """A signature of the document version the signer read."""
 
     model_config = ConfigDict(extra="forbid")
-    document_version: int = Field(ge=1)
+    document_version: int = Field(ge=1, le=ID_MAX)
     document_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     typed_name: Text = Field(min_length=2, max_length=200)
     signature_svg: str = Field(min_length=20, max_length=400_000, description="the drawn mark (signature pad SVG)")

@@ -35,7 +35,7 @@ from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.patients import PatientIn, PatientView, create_patient_in
 from ketaclinic.services.patients import _view as _patient_view
 from ketaclinic.services.sites import default_site_id, may_see_site, site_bound
-from ketaclinic.services.types import ScheduledAt, Text
+from ketaclinic.services.types import ID_MAX, ScheduledAt, Text
 from ketaclinic.settings import Settings
 
 READ_ROLES = ("coordinator", "physician", "admin")
@@ -61,7 +61,7 @@ class InquiryIn(BaseModel):
     condition: Text | None = Field(default=None, max_length=200)
     message: Text = Field(default="", max_length=5000)
     consent_to_contact: bool
-    site_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
+    site_id: int | None = Field(default=None, ge=1, le=ID_MAX,
                                 description="The clinic site asked for (GET /api/v1/inquiries/sites); absent: the main site")
 
     @field_validator("name")

@@ -34,7 +34,7 @@ from ketaclinic.services.common import audit, get_or_404, require_role, unit_of_
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.staff import display_name
-from ketaclinic.services.types import Text
+from ketaclinic.services.types import ID_MAX, Text
 from ketaclinic.services.users import MIN_PASSWORD_LENGTH, USERNAME
 
 INVITE_ROLES = ("admin", "coordinator")
@@ -54,7 +54,7 @@ def _digest(token: str) -> str:
 
 class InvitationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    patient_id: int = Field(ge=1, le=2**31 - 1)
+    patient_id: int = Field(ge=1, le=ID_MAX)
     username: Text | None = Field(default=None, max_length=64,
                                   description="the portal username (default: from the patient's name)")
 

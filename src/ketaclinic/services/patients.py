@@ -32,7 +32,7 @@ from ketaclinic.services.common import (
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Forbidden, NotFound, ValidationFailed
 from ketaclinic.services.sites import may_see_site, site_bound, site_for_new_patient
-from ketaclinic.services.types import WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text
+from ketaclinic.services.types import ID_MAX, WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text
 
 Sex = Literal["female", "male", "other", "unknown"]
 READ_ROLES = ("physician", "nurse", "coordinator", "patient")
@@ -88,7 +88,7 @@ class PatientIn(BaseModel):
     weight_kg: float | None = Field(default=None, ge=WEIGHT_MIN_KG, le=WEIGHT_MAX_KG)
     height_cm: float | None = Field(default=None, ge=120, le=230, allow_inf_nan=False,
                                     description="Height in cm (120-230): gives the dosing weight (design 4.3 v2)")
-    site_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
+    site_id: int | None = Field(default=None, ge=1, le=ID_MAX,
                                 description="The clinic site; absent: your site (the lowest id if you work at several)")
 
     _names = field_validator("given_name", "family_name")(_clean_name)

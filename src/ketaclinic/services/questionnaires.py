@@ -42,6 +42,7 @@ from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.patients import load_patient
 from ketaclinic.services.sites import may_see_site, site_bound
 from ketaclinic.services.staff import staff_names
+from ketaclinic.services.types import ID_MAX
 
 STAFF = ("physician", "nurse")
 ANSWER_ROLES = ("physician", "nurse", "patient")
@@ -171,7 +172,7 @@ class ResponseStart(BaseModel):
     model_config = ConfigDict(extra="forbid")
     instrument: str = Field(min_length=1, max_length=64)
     context: Context = "ad_hoc"
-    plan_id: int | None = Field(default=None, ge=1)
+    plan_id: int | None = Field(default=None, ge=1, le=ID_MAX)
     channel: Channel | None = None
 
 

@@ -58,7 +58,7 @@ from ketaclinic.services.errors import Conflict, NotFound, Unauthenticated, Vali
 from ketaclinic.services.patients import load_patient
 from ketaclinic.services.sites import may_see_site, site_bound
 from ketaclinic.services.staff import staff_names
-from ketaclinic.services.types import Text
+from ketaclinic.services.types import ID_MAX, Text
 from ketaclinic.settings import Settings
 
 READ_ROLES = ("admin", "physician", "nurse")
@@ -69,7 +69,6 @@ WASTE_WITNESS_ROLES = ("nurse", "physician")
 COUNT_WITNESS_ROLES = ("nurse", "physician", "admin")
 EXPIRY_WARNING_DAYS = 90  # clinic policy: lots expiring within 90 days are listed
 OPEN_SESSION_STATES = ("scheduled", "checked_in", "running", "observing")
-ID_MAX = 2**31 - 1  # ids are PostgreSQL INTEGER columns
 LOSS_TYPES = ("theft_break_in", "theft_armed_robbery", "theft_employee", "theft_customer", "lost_in_transit",
               "loss_unexplained", "other")
 

@@ -42,10 +42,12 @@ def check_text(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(check_text)]
-
-# A record id as the databases can hold it: PostgreSQL INTEGER ids (a larger one is a 422, not a 500 there).
-RecordId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 """Free text that a database can store (no NUL, no lone surrogate)."""
+
+#: The largest record id: ids are PostgreSQL INTEGER columns, so a larger id is a 422, never a 500 there.
+ID_MAX = 2**31 - 1
+RecordId = Annotated[int, Field(ge=1, le=ID_MAX)]
+"""A record id as the databases can hold it."""
 
 # --- query dates ------------------------------------------------------------------------------
 

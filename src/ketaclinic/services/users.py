@@ -107,7 +107,7 @@ class UserUpdate(BaseModel):
     active: bool | None = None
     unlock: bool | None = None
     password: Text | None = Field(default=None, min_length=MIN_PASSWORD_LENGTH, max_length=1024)
-    patient_id: int | None = None
+    patient_id: RecordId | None = None
     full_name: Text | None = Field(default=None, max_length=400, description="blank or null clears it")
     credentials: Text | None = Field(default=None, max_length=200, description="blank or null clears it")
     npi: Text | None = Field(default=None, max_length=20, description="National Provider Identifier (10 digits, "
