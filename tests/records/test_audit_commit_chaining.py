@@ -60,10 +60,10 @@ def test_a_failure_while_chaining_rolls_back_the_change_with_its_entry(db, monke
     with db.reading() as uow:
         before = uow.execute(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1)).scalar()
 
-    def broken(uow):
+    def broken(uow, count):
         raise RuntimeError("the disk went away while chaining")
 
-    monkeypatch.setattr(audit_module, "_lock_head", broken)
+    monkeypatch.setattr(audit_module, "_reserve", broken)
     with pytest.raises(RuntimeError, match="disk went away"):
         create_patient(db, clinic.actors["coordinator"], PatientIn(
             given_name="Synthetic", family_name="Unchained", birth_date="1970-01-01", sex="female"))
@@ -73,6 +73,38 @@ def test_a_failure_while_chaining_rolls_back_the_change_with_its_entry(db, monke
     with db.reading() as uow:
         assert uow.execute(select(Patient).where(Patient.family_name == "Unchained")).first() is None
         assert uow.execute(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1)).scalar() == before
+        assert verify_chain(uow).intact
+
+
+def test_the_head_is_locked_only_for_the_audit_statements_before_the_commit(db):
+    """The window in which the head row is locked (every other request's commit waits on it) holds the
+    chain's own statements only: the request's change is flushed before it, and on PostgreSQL the entries
+    and the head's new hash go in one statement (each round trip inside the window also waits for the
+    process's GIL under load)."""
+    from sqlalchemy import event
+
+    from ketaclinic.records.sites import Site
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.transaction() as uow:
+            append(uow, action="site.create", username="a")
+            uow.add(Site(name="Synthetic window site", code="WINDOW"))  # not flushed: the commit's to write
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    locked_at = next(i for i, s in enumerate(statements) if s.startswith("UPDATE AUDIT_HEAD"))
+    inside = statements[locked_at + 1:]
+    assert any(s.startswith("INSERT INTO SITES") for s in statements[:locked_at])
+    if db.dialect == "postgresql":
+        assert len(inside) == 1 and "INSERT INTO AUDIT_LOG" in inside[0] and "UPDATE AUDIT_HEAD" in inside[0], inside
+    else:
+        assert [s.split(" (")[0].split(" SET")[0] for s in inside] == ["INSERT INTO AUDIT_LOG", "UPDATE AUDIT_HEAD"]
+    with db.reading() as uow:
         assert verify_chain(uow).intact
 
 

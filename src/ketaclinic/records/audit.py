@@ -4,10 +4,10 @@ Each entry's ``hash`` is the SHA-256 of the canonical JSON of its fields togethe
 previous entry's hash, so changing, removing or inserting an entry breaks the chain at that
 point, and :func:`verify_chain` names it. A one-row ``audit_head`` table holds the sequence
 number and hash of the last entry. A transaction's entries are chained at its commit: the head row
-is locked then (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions already start with
-``BEGIN IMMEDIATE``) and released by the commit an instant later, so two writers never chain onto
-the same entry, no request holds the lock while it works, and removing or appending entries behind
-the app's back disagrees with the head.
+is locked then (the ``UPDATE`` that reserves their numbers on PostgreSQL; SQLite transactions already
+start with ``BEGIN IMMEDIATE``) and released by the commit an instant later, so two writers never
+chain onto the same entry, no request holds the lock while it works, and removing or appending
+entries behind the app's back disagrees with the head.
 
 Limits (by design of a plain hash chain): someone with write access to the database who
 rewrites every hash from some point on *and* the head produces a chain that verifies. Keep the
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, select
+from sqlalchemy import ForeignKey, Index, String, Text, event, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ketaclinic.clock import utcnow
@@ -135,15 +135,6 @@ def hash_of(entry: AuditEntry) -> str:
     )
 
 
-def _lock_head(uow: Session) -> AuditHead:
-    head = uow.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-    if head is None:  # created by the first migration; kept for databases made some other way
-        head = AuditHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
-        uow.add(head)
-        uow.flush()
-    return head
-
-
 _PENDING = "ketaclinic.audit_pending"
 
 
@@ -180,22 +171,51 @@ def append(
 
 @event.listens_for(Session, "before_commit")
 def _chain_at_commit(uow: Session) -> None:
-    """Chain the transaction's entries, in the order they were recorded, onto the head: lock the head
-    row (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already holds the write lock), number and
-    hash each entry, move the head, flush. The commit that follows releases the lock. If anything here
-    fails, the commit fails and the whole transaction, the recorded change with it, rolls back: no change
-    is ever committed without its entry, and no entry without its change."""
+    """Chain the transaction's entries, in the order they were recorded, onto the head, as the last writes
+    before the commit. If anything here fails, the commit fails and the whole transaction, the recorded
+    change with it, rolls back: no change is ever committed without its entry, and no entry without its change.
+
+    The head's lock is held from the first statement below to the commit, so the window is kept to three
+    round trips (issue 17: with two workers under load, each round trip inside it also waits for its
+    process's GIL, and every request of the clinic queues on it):
+
+    1. the transaction's own changes are flushed first, outside the window (the session's autoflush
+       before the statement that locks);
+    2. ``UPDATE audit_head SET last_seq = last_seq + n ... RETURNING`` locks the row and reserves the
+       numbers in one statement (SQLite's ``BEGIN IMMEDIATE`` already holds the write lock);
+    3. the entries are hashed in Python and inserted together with the head's new hash: one statement
+       on PostgreSQL (a data-modifying CTE), an ``executemany`` and an update on SQLite (in-process, no
+       network);
+    4. the commit right after releases the lock."""
     pending: list[AuditEntry] = uow.info.pop(_PENDING, [])
     if not pending:
         return
-    head = _lock_head(uow)
-    for entry in pending:
-        entry.seq = head.last_seq + 1
-        entry.prev_hash = head.last_hash
-        entry.hash = hash_of(entry)
-        uow.add(entry)
-        head.last_seq, head.last_hash = entry.seq, entry.hash
-    uow.flush()
+    last_seq, last_hash = _reserve(uow, len(pending))
+    rows: list[dict[str, Any]] = []
+    for offset, entry in enumerate(pending, start=1):
+        entry.seq = last_seq + offset
+        entry.prev_hash = last_hash
+        entry.hash = last_hash = hash_of(entry)
+        rows.append({column: getattr(entry, column) for column in _COLUMNS})
+    move_head = update(AuditHead).where(AuditHead.id == 1).values(last_hash=last_hash)
+    if uow.get_bind().dialect.name == "postgresql":
+        uow.execute(insert(AuditEntry).values(rows).add_cte(move_head.cte("moved_head")))
+    else:
+        uow.execute(insert(AuditEntry), rows)
+        uow.execute(move_head)
+
+
+_COLUMNS = tuple(column.key for column in AuditEntry.__table__.columns)
+
+
+def _reserve(uow: Session, count: int) -> tuple[int, str]:
+    """Lock the head and take ``count`` sequence numbers: (the seq before them, the hash to chain onto)."""
+    moved = uow.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + count)
+                        .returning(AuditHead.last_seq, AuditHead.last_hash)).one_or_none()
+    if moved is None:  # created by the first migration; kept for databases made some other way
+        uow.execute(insert(AuditHead).values(id=1, last_seq=count, last_hash=GENESIS_HASH))
+        return 0, GENESIS_HASH
+    return moved.last_seq - count, moved.last_hash
 
 
 @event.listens_for(Session, "after_rollback")
