@@ -92,7 +92,7 @@ def test_the_audit_log_reads_in_words_with_links_filters_and_keyset_pages(signed
     page = admin.get("/admin/audit").text
     assert "Opened the chart" in page and f'href="/admin/audit?patient_id={pid}">Patient Synthetic Own (#{pid})' in page
     assert "patient.read" not in re.sub(r'(data-action|value)="[^"]*"', "", page)  # no raw keys on screen
-    assert 'type="date"' in page and '<select id="f-user_id"' in page and '<select id="f-patient_id"' in page
+    assert 'type="date"' in page and '<select id="f-user_id"' in page and 'id="f-patient_q"' in page
     nurse_id = clinic.actors["nurse"].user_id
     only = admin.get(f"/admin/audit?user_id={nurse_id}&patient_id={pid}&action=patient.read").text
     rows = re.findall(r'<tr data-action="([^"]+)"', only)

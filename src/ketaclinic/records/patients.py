@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.clock import utcnow
@@ -27,7 +27,11 @@ DEMO_MARK = "(demo)"  # ends the family name of every synthetic demo patient (ke
 class Patient(RecordMixin, Base):
     __tablename__ = "patients"
     __table_args__ = (CheckConstraint("sex IN ('female','male','other','unknown')", name="sex"),
-                      Index("ix_patients_site_id_id", "site_id", "id"))  # a site's list, keyset on id (0019)
+                      Index("ix_patients_site_id_id", "site_id", "id"),  # a site's list, keyset on id (0019)
+                      # the patient search of the list and the pickers (0021, services/patients.py search_condition)
+                      Index("ix_patients_family_lower", text("lower(family_name)")),
+                      Index("ix_patients_given_lower", text("lower(given_name)")),
+                      Index("ix_patients_birth_date", "birth_date"))
 
     given_name: Mapped[str] = mapped_column(String(100), nullable=False)
     family_name: Mapped[str] = mapped_column(String(100), nullable=False)

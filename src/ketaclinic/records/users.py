@@ -39,7 +39,8 @@ class User(RecordMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     patient_id: Mapped[int | None] = mapped_column(
-        ForeignKey("patients.id", use_alter=True, name="fk_users_patient_id_patients"), nullable=True
+        ForeignKey("patients.id", use_alter=True, name="fk_users_patient_id_patients"), nullable=True,
+        index=True,  # whether a patient has a portal account (the invitation picker, migration 0021)
     )
     # Unused since migration 0009 (the hard lock-out gave way to login_throttles); kept so that SQLite
     # need not rebuild the users table, which every other table points to.

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.records.audit import AuditEntry
@@ -26,6 +26,7 @@ from ketaclinic.records.users import User
 from ketaclinic.services.common import audit, cursor_int, encode_cursor, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import ValidationFailed
+from ketaclinic.services.patients import SEARCH_LIMIT, PatientChoice, pick_patients
 from ketaclinic.services.staff import display_name, staff_names
 
 PAGE_SIZE = 50
@@ -57,7 +58,7 @@ ACTION_WORDS: dict[str, str] = {
     "password_reset.refused": "Password reset link refused (used, expired, replaced or unknown)",
     "patient.create": "Registered a patient", "patient.fhir_export": "Exported the record (FHIR)",
     "patient.history.read": "Read the chart's history", "patient.list": "Listed patients",
-    "patient.read": "Opened the chart", "patient.update": "Changed demographics", "patient.weight": "Recorded a weight",
+    "patient.read": "Opened the chart", "patient.search": "Searched for a patient (picker)", "patient.update": "Changed demographics", "patient.weight": "Recorded a weight",
     "patient.weights.read": "Read the weights",
     "plan.create": "Drafted a plan", "plan.list": "Listed plans", "plan.preview": "Previewed a plan (PK)",
     "plan.read": "Opened a plan", "plan.sign": "Signed a plan", "plan.update": "Edited a draft plan",
@@ -270,20 +271,33 @@ def read_audit_log(db: Database, actor: Actor, query: AuditQuery, *, cursor: str
         return page
 
 
-def filter_choices(db: Database, actor: Actor) -> dict[str, list[Choice]]:
-    """The filter pickers: every user (by name), every patient, every action (in words). Read-only."""
+def filter_choices(db: Database, actor: Actor, *, user_id: int | None = None) -> dict[str, list[Choice]]:
+    """The filter pickers: the staff (by name; a patient's portal account only when it is the one chosen),
+    the sites, every action the services write (in words). Never the patients (issue 17: a clinic has
+    100,000: ``find_patients`` searches them) nor a scan of the log. Read-only."""
     require_role(actor, "admin")
     with db.reading() as uow:
+        chosen = User.id == user_id if user_id is not None else false()
         users = [Choice(value=str(uid), label=f"{display_name(u, f, c)} ({role})") for uid, u, f, c, role in uow.execute(
-            select(User.id, User.username, User.full_name, User.credentials, User.role).order_by(User.username))]
-        patients = [Choice(value=str(pid), label=f"{family}, {given} (#{pid})") for pid, given, family in uow.execute(
-            select(Patient.id, Patient.given_name, Patient.family_name).order_by(Patient.family_name,
-                                                                                   Patient.given_name, Patient.id))]
-        seen = set(uow.execute(select(AuditEntry.action).distinct()).scalars())
+            select(User.id, User.username, User.full_name, User.credentials, User.role)
+            .where(or_(User.role != "patient", chosen)).order_by(User.username))]
         sites = [Choice(value=str(sid), label=name) for sid, name in uow.execute(select(Site.id, Site.name).order_by(Site.id))]
-    actions = sorted(set(ACTION_WORDS) | seen | {f"session.event.{k}" for k in EVENT_WORDS}, key=action_words)
-    return {"users": users, "patients": patients, "sites": sites,
-            "actions": [Choice(value=a, label=action_words(a)) for a in actions]}
+    actions = sorted(set(ACTION_WORDS) | {f"session.event.{k}" for k in EVENT_WORDS}, key=action_words)
+    return {"users": users, "sites": sites, "actions": [Choice(value=a, label=action_words(a)) for a in actions]}
+
+
+def find_patients(db: Database, actor: Actor, *, q: str | None = None, patient_id: int | None = None,
+                  limit: int = SEARCH_LIMIT) -> tuple[list[PatientChoice], bool]:
+    """The patient filter's picker (issue 17): the patients the search ``q`` finds (at most ``limit``, and
+    whether more match) or the chosen ``patient_id``. A search shows names and birth dates: it is audited."""
+    require_role(actor, "admin")
+    searching = patient_id is None and bool(q and q.strip())
+    with unit_of_work(db) if searching else db.reading() as uow:
+        found, more = pick_patients(uow, actor, q=q, patient_id=patient_id, limit=limit)
+        if searching:
+            audit(uow, actor, "patient.search", "patient", None, {"q": q.strip()[:100], "ids": [p.id for p in found],
+                                                                  "for": "audit"})
+    return found, more
 
 
 def day_bounds(since: date | None, until: date | None, tz: Any) -> tuple[datetime | None, datetime | None]:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaclinic.clock import utcnow
@@ -33,6 +33,8 @@ from ketaclinic.services.auth import end_sign_ins, hash_password, lift_throttle
 from ketaclinic.services.common import audit, get_or_404, require_role, unit_of_work
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
+from ketaclinic.services.patients import SEARCH_LIMIT, pick_patients
+from ketaclinic.services.sites import in_sites
 from ketaclinic.services.staff import display_name
 from ketaclinic.services.types import ID_MAX, Text
 from ketaclinic.services.users import MIN_PASSWORD_LENGTH, USERNAME
@@ -317,20 +319,45 @@ def check_password_pair(password: str, again: str) -> None:
 class InvitablePatient(BaseModel):
     id: int
     name: str
+    birth_date: date
     pending_until: datetime | None  # an unused invitation's expiry, if one is out
 
 
-def invitable_patients(db: Database, actor: Actor, *, now: datetime | None = None) -> list[InvitablePatient]:
-    """Patients without a portal account (the invitation form's choices), by family name. Read-only."""
+class InvitablePatients(BaseModel):
+    items: list[InvitablePatient]
+    more: bool  # more patients match than the picker shows: the search should be narrower
+
+
+def find_invitable(db: Database, actor: Actor, *, q: str | None = None, patient_id: int | None = None,
+                   limit: int = SEARCH_LIMIT, now: datetime | None = None) -> InvitablePatients:
+    """The invitation form's patient picker (issue 17): patients of the actor's sites without a portal account
+    that the search ``q`` finds (name start, number, birth date; by name, at most ``limit``), or the chosen
+    ``patient_id``; never the whole clinic. A search shows names and birth dates: it is audited."""
     require_role(actor, *INVITE_ROLES)
     now = now or utcnow()
-    with db.reading() as uow:
-        with_account = select(User.patient_id).where(User.patient_id.is_not(None))
-        rows = uow.execute(select(Patient.id, Patient.given_name, Patient.family_name)
-                               .where(Patient.id.not_in(with_account))
-                               .order_by(Patient.family_name, Patient.given_name, Patient.id)).all()
+    if patient_id is not None and not 1 <= patient_id <= ID_MAX:
+        return InvitablePatients(items=[], more=False)
+    no_account = ~exists().where(User.patient_id == Patient.id)
+    searching = patient_id is None and bool(q and q.strip())
+    with unit_of_work(db) if searching else db.reading() as uow:
+        found, more = pick_patients(uow, actor, q=q, patient_id=patient_id, limit=limit, where=[no_account])
+        ids = [p.id for p in found]
         pending = dict(uow.execute(select(AccountLink.patient_id, AccountLink.expires_at).where(
-            AccountLink.kind == "invitation", AccountLink.used_at.is_(None), AccountLink.revoked_at.is_(None),
-            AccountLink.expires_at > now)).all())
-    return [InvitablePatient(id=pid, name=f"{family}, {given}", pending_until=pending.get(pid))
-            for pid, given, family in rows]
+            AccountLink.patient_id.in_(ids), AccountLink.kind == "invitation", AccountLink.used_at.is_(None),
+            AccountLink.revoked_at.is_(None), AccountLink.expires_at > now)).all()) if ids else {}
+        if searching:
+            audit(uow, actor, "patient.search", "patient", None, {"q": q.strip()[:100], "ids": ids,
+                                                                  "for": "invitation"})
+    return InvitablePatients(items=[InvitablePatient(id=p.id, name=p.name, birth_date=p.birth_date,
+                                                     pending_until=pending.get(p.id)) for p in found], more=more)
+
+
+def without_portal_account(db: Database, actor: Actor) -> int:
+    """How many patients of the actor's sites have no portal account yet (the users page's one line):
+    two counts by index, no patient row read into Python."""
+    require_role(actor, *INVITE_ROLES)
+    with db.reading() as uow:
+        patients = uow.execute(in_sites(select(func.count(Patient.id)), actor, Patient.site_id)).scalar_one()
+        linked = uow.execute(in_sites(select(func.count(User.id)).join(Patient, Patient.id == User.patient_id)
+                                      .where(User.role == "patient"), actor, Patient.site_id)).scalar_one()
+    return max(patients - linked, 0)

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clock import utcnow
@@ -31,7 +31,7 @@ from ketaclinic.services.common import (
 )
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Forbidden, NotFound, ValidationFailed
-from ketaclinic.services.sites import may_see_site, site_bound, site_for_new_patient
+from ketaclinic.services.sites import in_sites, may_see_site, site_bound, site_for_new_patient
 from ketaclinic.services.types import ID_MAX, WEIGHT_MAX_KG, WEIGHT_MIN_KG, Text
 
 Sex = Literal["female", "male", "other", "unknown"]
@@ -268,9 +268,109 @@ def get_patient(db: Database, actor: Actor, patient_id: int) -> PatientView:
         return _view(uow, patient)
 
 
+SEARCH_LIMIT = 20  # patients a picker shows at once (issue 17): more say "type more", never the whole clinic
+SEARCH_HELP = "The start of the family or given name (or of both: “smi jo”), the patient number (#1234) or the birth date " \
+              "(1975, 1975-03 or 1975-03-14)."
+_BIRTH = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+
+
+def _name_starts(column: Any, word: str) -> Any:
+    """``column`` (case folded) starts with ``word``: a range on the lower-cased name, which the indexes
+    ix_patients_family_lower / ix_patients_given_lower answer (migration 0021), and the LIKE for exactness."""
+    folded = func.lower(column)
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return and_(folded >= word, folded < word[:-1] + chr(ord(word[-1]) + 1), folded.like(escaped + "%", escape="\\"))
+
+
+def _birth_range(text: str) -> Any | None:
+    """1975, 1975-03 or 1975-03-14 as a range of birth dates (None: not a date)."""
+    match = _BIRTH.match(text)
+    if not match:
+        return None
+    year, month, day = (int(g) if g else None for g in match.groups())
+    try:
+        if month is None:
+            start, end = date(year, 1, 1), date(year + 1, 1, 1) if year < 9999 else date.max
+        elif day is None:
+            start = date(year, month, 1)
+            end = date(year + (month == 12), month % 12 + 1, 1) if year < 9999 or month < 12 else date.max
+        else:
+            start = date(year, month, day)
+            return Patient.birth_date == start
+    except ValueError:
+        return false()
+    return and_(Patient.birth_date >= start, Patient.birth_date < end)
+
+
+def _search_parts(q: str | None) -> list[tuple[Any, Any]] | None:
+    """What a typed search means, as (condition, the indexed order it reads in) pairs whose union is the
+    search: words match the start of the family or given name (case folded: the whole text, as in "van der
+    berg", or each word one of the names, as in "jo smith"); digits are the patient number (``#`` optional);
+    a year, year-month or full ISO date is the birth date (four digits: the number or the year of birth).
+    None: nothing typed."""
+    text = " ".join((q or "").split())[:100]
+    if not text:
+        return None
+    number = text.removeprefix("#").strip()
+    birth = _birth_range(number if number.isdigit() else text)
+    if number.isdigit():
+        parts = [(Patient.id == int(number), Patient.id)] if len(number) <= 9 else []
+        if len(number) == 4 and birth is not None:
+            parts.append((birth, Patient.birth_date))
+        return parts or [(false(), Patient.id)]
+    if birth is not None:
+        return [(birth, Patient.birth_date)]
+    whole = text.lower()
+    family, given = func.lower(Patient.family_name), func.lower(Patient.given_name)
+    parts = [(_name_starts(Patient.family_name, whole), family), (_name_starts(Patient.given_name, whole), given)]
+    words = whole.replace(",", " ").split()[:3]
+    if len(words) > 1:
+        rest = [or_(_name_starts(Patient.family_name, w), _name_starts(Patient.given_name, w)) for w in words[1:]]
+        parts += [(and_(_name_starts(Patient.family_name, words[0]), *rest), family),
+                  (and_(_name_starts(Patient.given_name, words[0]), *rest), given)]
+    return parts
+
+
+def search_condition(q: str | None) -> Any | None:
+    """The patient search of the list and of every patient picker (issue 17) as one WHERE clause read by
+    index (``_search_parts`` says what it matches). None: nothing typed (no filter)."""
+    parts = _search_parts(q)
+    return None if parts is None else or_(*[condition for condition, _ in parts])
+
+
+class PatientChoice(BaseModel):
+    """One patient as a picker offers it: enough to tell two namesakes apart."""
+
+    id: int
+    name: str  # "Family, Given"
+    birth_date: date
+
+
+def pick_patients(uow: Session, actor: Actor, *, q: str | None = None, patient_id: int | None = None,
+                  limit: int = SEARCH_LIMIT, where: Iterable[Any] = ()) -> tuple[list[PatientChoice], bool]:
+    """A patient picker's rows (issue 17): the patients of the actor's sites that ``q`` finds
+    (``search_condition``), by name, at most ``limit`` (and whether more match), or the one ``patient_id``
+    (the choice already made). Nothing typed and nothing chosen: none (a picker never lists the clinic).
+    The calling service checks the role and audits what it shows."""
+    parts = [(Patient.id == patient_id, Patient.id)] if patient_id is not None else _search_parts(q)
+    if parts is None:
+        return [], False
+    found: dict[int, Any] = {}
+    more = False
+    for condition, order in parts:  # each part in its index's order, stopping at limit + 1: a broad search is cheap too
+        query = in_sites(select(Patient.id, Patient.given_name, Patient.family_name, Patient.birth_date)
+                         .where(condition, *where), actor, Patient.site_id)
+        rows = uow.execute(query.order_by(order, Patient.id).limit(limit + 1)).all()
+        more = more or len(rows) > limit
+        found.update((r.id, r) for r in rows[:limit])
+    rows = sorted(found.values(), key=lambda r: (r.family_name.lower(), r.given_name.lower(), r.id))
+    return ([PatientChoice(id=r.id, name=f"{r.family_name}, {r.given_name}", birth_date=r.birth_date)
+             for r in rows[:limit]], more or len(rows) > limit)
+
+
 def list_patients(db: Database, actor: Actor, *, limit: int | None = None, cursor: str | None = None,
                   q: str | None = None, site_id: int | None = None) -> Page[PatientView]:
-    """Patients by id; ``q`` matches the start of the given or family name. A patient sees only themself;
+    """Patients by id; ``q`` is a search (``search_condition``: name starts, number, birth date). A patient sees only themself;
     staff see the patients of the sites they work at (``site_id``: one of them; 403 for another site)."""
     require_role(actor, *READ_ROLES)
     limit = clamp_limit(limit)
@@ -286,11 +386,9 @@ def list_patients(db: Database, actor: Actor, *, limit: int | None = None, curso
             query = query.where(Patient.site_id.in_(actor.site_ids))
         if site_id is not None:
             query = query.where(Patient.site_id == site_id)
-        if q:
-            pattern = q.strip().lower().replace("%", "").replace("_", "") + "%"
-            from sqlalchemy import func, or_
-
-            query = query.where(or_(func.lower(Patient.given_name).like(pattern), func.lower(Patient.family_name).like(pattern)))
+        matches = search_condition(q)
+        if matches is not None:
+            query = query.where(matches)
         rows = uow.execute(query).scalars().all()
         detail: dict[str, Any] = {"ids": [p.id for p in rows[:limit]]}
         if q:

@@ -17,6 +17,7 @@ from ketaclinic.clinical.drug_library import ADJUNCTS
 from ketaclinic.services import audit_log as audit_log_service
 from ketaclinic.services import clinic_settings as settings_service
 from ketaclinic.services import invitations as invitation_service
+from ketaclinic.services import patients as patient_service
 from ketaclinic.services import sites as site_service
 from ketaclinic.services import users as user_service
 from ketaclinic.services.context import Actor
@@ -38,7 +39,7 @@ def _users_page(request: Request, actor: Actor, values: dict | None = None, erro
     return render(request, "admin/users.html", {
         "users": users, "roles": ROLES, "role_options": [(r, r) for r in STAFF_ROLES],
         "values": values or {"role": "nurse"}, "errors": errors or {}, "credentials_help": CREDENTIALS_HELP,
-        "patients": invitation_service.invitable_patients(db, actor)}, status=status)
+        "without_account": invitation_service.without_portal_account(db, actor)}, status=status)
 
 
 @router.get("/admin/users")
@@ -138,15 +139,33 @@ def reset_link(request: Request, user_id: int, actor: Annotated[Actor, Depends(n
 
 
 def _invite_page(request: Request, actor: Actor, values: dict, errors: dict, status: int = 200) -> Response:
-    patients = invitation_service.invitable_patients(db_of(request), actor)
-    return render(request, "admin/invite.html", {"patients": patients, "values": values, "errors": errors},
-                  status=status)
+    """The invitation form (issue 17): a search finds the patient (never a list of the whole clinic); the
+    chosen one (``patient_id``) is shown, still changeable by another search."""
+    db = db_of(request)
+    chosen_id = values.get("patient_id") or ""
+    chosen = None
+    if chosen_id.isdigit() and len(chosen_id) < 10:
+        chosen = next(iter(invitation_service.find_invitable(db, actor, patient_id=int(chosen_id)).items), None)
+    errors = dict(errors)
+    if chosen_id and chosen is None and "patient_id" not in errors:
+        errors["patient_id"] = ("That patient cannot be invited here: they already have a portal account, or are "
+                                "not a patient of your sites. Find the patient below.")
+    q = (values.get("q") or "").strip()[:100]
+    found = invitation_service.find_invitable(db, actor, q=q) if q else None
+    search_errors = {"q": errors["patient_id"]} if "patient_id" in errors and chosen is None else {}
+    if "patient_id" in errors and chosen is not None:
+        errors["__all__"] = errors.pop("patient_id")
+    return render(request, "admin/invite.html", {
+        "chosen": chosen, "q": q, "found": found.items if found else [], "more": bool(found and found.more),
+        "limit": patient_service.SEARCH_LIMIT, "search_help": patient_service.SEARCH_HELP,
+        "href_of": lambda p: f"/invitations/new?patient_id={p.id}", "values": values, "errors": errors,
+        "search_errors": search_errors}, status=status)
 
 
 @router.get("/invitations/new")
 def new_invitation(request: Request, actor: Annotated[Actor, Depends(need(*invitation_service.INVITE_ROLES))],
-                   patient_id: str | None = None) -> Response:
-    return _invite_page(request, actor, {"patient_id": patient_id or ""}, {})
+                   patient_id: str | None = None, q: str | None = None) -> Response:
+    return _invite_page(request, actor, {"patient_id": (patient_id or "").strip(), "q": q or ""}, {})
 
 
 @router.post("/invitations")
@@ -332,11 +351,13 @@ async def save_clinic_settings(request: Request, actor: Annotated[Actor, Depends
 @router.get("/admin/audit")
 def audit_log(request: Request, actor: Annotated[Actor, Depends(need("admin"))], user_id: str | None = None,
               patient_id: str | None = None, action: str | None = None, since: str | None = None,
-              until: str | None = None, cursor: str | None = None, site_id: str | None = None) -> Response:
+              until: str | None = None, cursor: str | None = None, site_id: str | None = None,
+              patient_q: str | None = None) -> Response:
     """The audit log in words (issue 12): who, what, which record (linked); filters (the site too: issue 17);
-    50 a page, keyset."""
+    50 a page, keyset. The patient is found by a search (``patient_q``: name, number, birth date), never
+    picked from a list of the whole clinic (issue 17); one match is taken at once, several are offered."""
     values = {"user_id": user_id or "", "patient_id": patient_id or "", "action": action or "", "since": since or "",
-              "until": until or "", "site_id": site_id or ""}
+              "until": until or "", "site_id": site_id or "", "patient_q": (patient_q or "").strip()[:100]}
     errors: dict[str, str] = {}
     days: dict[str, date | None] = {}
     for key in ("since", "until"):
@@ -349,23 +370,43 @@ def audit_log(request: Request, actor: Annotated[Actor, Depends(need("admin"))],
     ids: dict[str, int | None] = {}
     for key in ("user_id", "patient_id", "site_id"):
         ids[key] = int(values[key]) if values[key].isdigit() and len(values[key]) < 10 else None
-        if values[key] and ids[key] is None:
-            errors[key] = "Choose from the list."
+        if values[key] and ids[key] is None and not (key == "patient_id" and values["patient_q"]):
+            errors[key] = "Choose from the list." if key != "patient_id" else "Find the patient by name, number or birth date."
     db = db_of(request)
+    matches: list = []
+    more = False
+    chosen = None
+    if values["patient_q"]:  # a new search replaces the patient chosen before
+        matches, more = audit_log_service.find_patients(db, actor, q=values["patient_q"])
+        if len(matches) == 1 and not more:  # the one patient: taken (the field empties, the choice shows)
+            chosen, matches, values["patient_q"] = matches[0], [], ""
+        ids["patient_id"], values["patient_id"] = (chosen.id, str(chosen.id)) if chosen else (None, "")
+        if not matches and chosen is None:
+            errors["patient_id"] = f"No patient matches “{values['patient_q']}”: check the spelling, or search by birth date or number."
+    elif ids["patient_id"] is not None:
+        chosen = next(iter(audit_log_service.find_patients(db, actor, patient_id=ids["patient_id"])[0]), None)
+        if chosen is None:
+            errors["patient_id"] = "No such patient: find the patient by name, number or birth date."
     since_at, until_at = audit_log_service.day_bounds(days["since"], days["until"], settings_of(request).timezone)
     page = audit_log_service.ReadablePage(items=[], next_cursor=None, size=audit_log_service.PAGE_SIZE)
-    if not errors:
+    if not errors and not matches:
         try:
             page = audit_log_service.read_audit_log(db, actor, audit_log_service.AuditQuery(
                 user_id=ids["user_id"], patient_id=ids["patient_id"], action=values["action"][:64] or None,
                 since=since_at, until=until_at, site_id=ids["site_id"]), cursor=cursor or None)
         except ServiceError as exc:
             errors[exc.field if exc.field in values else "__all__"] = exc.message[:1].upper() + exc.message[1:] + "."
-    query = urlencode({k: v for k, v in values.items() if v})
+    kept = {k: v for k, v in values.items() if v and k != "patient_q"}
+    query = urlencode(kept)
+    without_patient = urlencode({k: v for k, v in kept.items() if k != "patient_id"})
     return render(request, "admin/audit.html", {
         "entries": page.items, "next_cursor": page.next_cursor, "page_size": page.size, "values": values,
-        "errors": errors, "choices": audit_log_service.filter_choices(db, actor), "query": query,
-        "first_page": not cursor})
+        "errors": errors, "choices": audit_log_service.filter_choices(db, actor, user_id=ids["user_id"]),
+        "query": query, "first_page": not cursor, "chosen_patient": chosen, "matches": matches, "more": more,
+        "limit": patient_service.SEARCH_LIMIT, "search_help": patient_service.SEARCH_HELP,
+        "without_patient": without_patient,
+        "href_of": lambda p: "/admin/audit?" + urlencode({**{k: v for k, v in kept.items() if k != "patient_id"},
+                                                         "patient_id": p.id})})
 
 
 # --- sites of the group (issue 17) -------------------------------------------------------------
