@@ -312,7 +312,7 @@ def actor_from_token(db: Database, token: str, *, ip: str | None, kind: str = "a
     """The actor a bearer token (or web session id) stands for, checked against the database now;
     ``site_id``: the site the request works at (:func:`actor_for`)."""
     now = now or utcnow()
-    with db.reading() as uow:
+    with db.lookup() as uow:  # the token's row, then the user's sites: no snapshot needed between them
         found = _load(uow, token, kind)
         if found is None:
             raise _invalid()
