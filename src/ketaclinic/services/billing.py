@@ -71,6 +71,7 @@ from ketaclinic.services.common import (
     audit,
     clamp_limit,
     cursor_int,
+    encode_cursor,
     page_of,
     require_role,
     unit_of_work,
@@ -853,22 +854,32 @@ def list_invoices(db: Database, actor: Actor, *, limit: int | None = None, curso
             query = query.where(Invoice.status == "issued")
         rows: list[Invoice] = []
         paid: dict[str, int] = {}
-        offset = 0
-        while len(rows) <= limit:  # open_only filters on the balance, which the query cannot see
-            chunk = list(uow.execute(query.limit(limit + 1).offset(offset)).scalars())
+        scanned: Invoice | None = None
+        for _ in range(OPEN_SCAN_CHUNKS):  # open_only filters on the balance, which the query cannot see
+            keyset = query.where(Invoice.id < scanned.id) if scanned is not None else query
+            chunk = list(uow.execute(keyset.limit(limit + 1)).scalars())
             if not chunk:
                 break
-            offset += len(chunk)
             numbers = [r.number for r in chunk]
             by_number: dict[str, list[Payment]] = {}
             for p in uow.execute(select(Payment).where(Payment.invoice_number.in_(numbers))).scalars():
                 by_number.setdefault(p.invoice_number, []).append(p)
             for r in chunk:
+                scanned = r
                 paid[r.number] = paid_cents(by_number.get(r.number, []))
                 if not open_only or r.total_cents - paid[r.number] > 0:
                     rows.append(r)
-            if len(chunk) <= limit:
+                if len(rows) > limit:
+                    break
+            if len(rows) > limit or len(chunk) <= limit:
                 break
+        else:  # issue 17: at most OPEN_SCAN_CHUNKS reads a page; the next page goes on from the last invoice read
+            if scanned is not None and len(rows) <= limit:
+                patients = {p.id: p for p in uow.execute(select(Patient).where(
+                    Patient.id.in_({r.patient_id for r in rows}))).scalars()}
+                audit(uow, actor, "invoice.list", None, None, {"count": len(rows), "open_only": open_only})
+                return Page(items=[_summary(uow, r, patients[r.patient_id], paid[r.number]) for r in rows],
+                            next_cursor=encode_cursor({"before": scanned.id}))
         patients = {p.id: p for p in uow.execute(select(Patient).where(
             Patient.id.in_({r.patient_id for r in rows}))).scalars()}
         page = page_of(rows, limit, lambda r: _summary(uow, r, patients[r.patient_id], paid[r.number]), key="before")
@@ -1055,21 +1066,28 @@ class Unbilled(BaseModel):
     on_date: date
 
 
+OPEN_SCAN_CHUNKS = 5  # "balance due" reads at most 5 pages of invoices per page shown (the cursor goes on)
+UNBILLED_WINDOW = 5  # the desk's to-do looks at 5x its length of the newest finished sessions
+
+
 def unbilled_sessions(db: Database, actor: Actor, *, limit: int = 20, tz: tzinfo = UTC) -> list[Unbilled]:
-    """The newest discharged sessions at the actor's sites that no issued invoice bills (the billing desk's to-do)."""
+    """The newest discharged sessions at the actor's sites that no issued invoice bills (the billing desk's to-do).
+
+    Bounded (issue 17): the newest ``5 * limit`` discharged sessions by the ``started_at`` index, then the
+    invoices of just their patients (the ``patient_id`` index), never every invoice of the sites."""
     require_role(actor, *BILLING_ROLES)
     with unit_of_work(db) as uow:
-        replaced = select(Invoice.replaces_id).where(Invoice.replaces_id.is_not(None))
-        billed: set[int] = set()
-        for ids in uow.execute(select(Invoice.session_ids).where(Invoice.status == "issued",
-                                                                 Invoice.id.not_in(replaced),
-                                                                 Invoice.site_id.in_(actor.site_ids))).scalars():
-            billed.update(int(i) for i in ids)
-        out: list[Unbilled] = []
         query = (select(InfusionSession, Patient).join(Patient, Patient.id == InfusionSession.patient_id)
                  .where(InfusionSession.state == "discharged", InfusionSession.site_id.in_(actor.site_ids))
-                 .order_by(InfusionSession.discharged_at.desc(), InfusionSession.id.desc()))
-        for session, patient in uow.execute(query.limit(limit * 5)):
+                 .order_by(InfusionSession.started_at.desc(), InfusionSession.id.desc()))
+        candidates = list(uow.execute(query.limit(limit * UNBILLED_WINDOW)).tuples())
+        invoices = list(uow.execute(select(Invoice.id, Invoice.replaces_id, Invoice.status, Invoice.session_ids).where(
+            Invoice.patient_id.in_({session.patient_id for session, _ in candidates}))).all()) if candidates else []
+        replaced = {row.replaces_id for row in invoices if row.replaces_id is not None}
+        billed = {int(i) for row in invoices if row.status == "issued" and row.id not in replaced
+                  for i in row.session_ids}
+        out: list[Unbilled] = []
+        for session, patient in candidates:
             if session.id in billed:
                 continue
             out.append(Unbilled(session_id=session.id, patient_id=patient.id, patient_name=_patient_name(patient),

@@ -37,8 +37,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import FunctionElement, and_, func, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.sqltypes import NullType
 
 from ketaclinic.clinical.checklist import (
     ChecklistFacts,
@@ -121,6 +123,29 @@ SCHEDULE_ROLES = ("physician", "nurse", "coordinator")
 READ_ROLES = ("physician", "nurse", "coordinator", "patient")
 OVERRIDE_ROLES = ("physician",)
 ACTIVE_STATES = ("checked_in", "running", "observing")
+
+
+class rare(FunctionElement):  # noqa: N801 - reads as SQL: WHERE rare(state IN (...))
+    """A condition few rows meet, said to the planner: ``unlikely(...)`` on SQLite, the bare condition elsewhere.
+    SQLite keeps no histogram of ``sessions.state``, so it takes "under way" for 3/5 of the table and scans it
+    whole when the actor works at every site (the dashboard's open alerts: 260 ms at 20,000 patients)."""
+
+    type = NullType()  # not Boolean: SQLite would compare it "= 1", which hides the hint from the planner
+    inherit_cache = True
+
+
+@compiles(rare)
+def _rare(element: rare, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(rare, "sqlite")
+def _rare_sqlite(element: rare, compiler: Any, **kw: Any) -> str:
+    return f"unlikely({compiler.process(element.clauses, **kw)})"
+
+
+def under_way_condition() -> Any:
+    return rare(InfusionSession.state.in_(ACTIVE_STATES))
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "check_in": (("scheduled",), "checked_in"),
     "start": (("checked_in",), "running"),
@@ -373,7 +398,7 @@ def list_open_alerts(db: Database, actor: Actor) -> list[dict[str, Any]]:
     require_role(actor, *CLINICAL_ROLES)
     with db.reading() as uow:
         active = dict(uow.execute(in_sites(select(InfusionSession.id, InfusionSession.patient_id)
-                                           .where(InfusionSession.state.in_(ACTIVE_STATES)),
+                                           .where(under_way_condition()),
                                            actor, InfusionSession.site_id)).all())
         if not active:
             return []
@@ -1071,6 +1096,24 @@ def get_session(db: Database, actor: Actor, session_id: int) -> SessionView:
         return view
 
 
+def under_way(uow: Session, actor: Actor, *, limit: int = 200) -> list[InfusionSession]:
+    """The sessions under way (checked in, running, observing) at the actor's sites, by time: a read of the
+    ``(state, site_id)`` index alone. There are at most as many as the sites have chairs; ``limit`` is the
+    guard. No ORDER BY in SQL on purpose: with one, SQLite (no histogram of ``state``) walks the whole table
+    by id or time instead (the register page took 1.1 s at 20,000 patients)."""
+    query = in_sites(select(InfusionSession).where(under_way_condition()), actor, InfusionSession.site_id)
+    return sorted(uow.execute(query.limit(limit)).scalars(), key=lambda s: (s.scheduled_at, s.id))
+
+
+def sessions_under_way(db: Database, actor: Actor, *, limit: int = 200) -> list[SessionView]:
+    """:func:`under_way` for a page (the register's sessions to reconcile), audited as a session list."""
+    require_role(actor, *CLINICAL_ROLES)
+    with unit_of_work(db) as uow:
+        rows = under_way(uow, actor, limit=limit)
+        audit(uow, actor, "session.list", "session", None, {"ids": [s.id for s in rows], "under_way": True})
+        return [view_of(uow, actor, s, detail=False) for s in rows]
+
+
 def day_sessions(db: Database, actor: Actor, *, start: datetime, end: datetime, limit: int = 200) -> list[SessionView]:
     """The dashboard's day (issue 17): the sessions booked for ``start`` ≤ time < ``end`` and, for the
     clinical roles, every session still under way from earlier, at the actor's sites, by time; one query
@@ -1079,10 +1122,15 @@ def day_sessions(db: Database, actor: Actor, *, start: datetime, end: datetime, 
     if actor.is_patient:
         raise Forbidden("the day's sessions are the clinic's: see your own sessions")
     today = and_(InfusionSession.scheduled_at >= start, InfusionSession.scheduled_at < end)
-    wanted = or_(today, InfusionSession.state.in_(ACTIVE_STATES)) if _clinical(actor) else today
     with unit_of_work(db) as uow:
-        query = in_sites(select(InfusionSession).where(wanted), actor, InfusionSession.site_id)
-        rows = uow.execute(query.order_by(InfusionSession.scheduled_at, InfusionSession.id).limit(limit)).scalars().all()
+        # two reads, each on its own index, merged here: one ``today OR under way`` query is planned by SQLite
+        # as a walk of the whole scheduled_at index (it cannot tell that few sessions are under way)
+        query = in_sites(select(InfusionSession).where(today), actor, InfusionSession.site_id)
+        rows = list(uow.execute(query.order_by(InfusionSession.scheduled_at, InfusionSession.id).limit(limit)).scalars())
+        if _clinical(actor):
+            seen = {s.id for s in rows}
+            rows += [s for s in under_way(uow, actor, limit=limit) if s.id not in seen]
+            rows = sorted(rows, key=lambda s: (s.scheduled_at, s.id))[:limit]
         audit(uow, actor, "session.list", "session", None, {"ids": [s.id for s in rows], "day": start.isoformat()})
         return [view_of(uow, actor, s, detail=False) for s in rows]
 

@@ -24,15 +24,20 @@ from ketaclinic.web.deps import check_csrf, db_of, errors_of, need, redirect, re
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 Coordinator = Annotated[Actor, Depends(need(*service.BILLING_ROLES))]
 METHODS = list(service.METHOD_WORDS.items())
+DESK_PAGE = 50  # invoices on one page of the billing desk
 
 
 @router.get("/billing")
-def billing_desk(request: Request, actor: Coordinator, show: str = "open") -> Response:
+def billing_desk(request: Request, actor: Coordinator, show: str = "open", cursor: str = "") -> Response:
     db, tz = db_of(request), settings_of(request).timezone
-    page = service.list_invoices(db, actor, open_only=show != "all", limit=100)
+    try:  # a page of DESK_PAGE invoices, newest first; "Older invoices" goes on by keyset (issue 17)
+        page = service.list_invoices(db, actor, open_only=show != "all", limit=DESK_PAGE, cursor=cursor or None)
+    except ServiceError:
+        return redirect(request, "/billing", "That page of invoices does not exist: here is the first.")
     today = utcnow().astimezone(tz).date()
     return render(request, "billing/desk.html", {
-        "invoices": page.items, "show": "all" if show == "all" else "open",
+        "invoices": page.items, "show": "all" if show == "all" else "open", "next_cursor": page.next_cursor,
+        "first_page": not cursor,
         "unbilled": service.unbilled_sessions(db, actor, tz=tz),
         "export_start": today.replace(day=1).isoformat(), "export_end": today.isoformat()})
 

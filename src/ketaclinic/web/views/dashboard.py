@@ -21,6 +21,9 @@ from ketaclinic.web.views import schedule as schedule_views
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 DRAFTS = 20  # drafts waiting for the physician's signature shown on the dashboard
+FOLLOW_UP_PATIENTS = 25  # the dashboard's follow-up panels look at the patients seen most recently (issue 17)
+FOLLOW_UP_PAGE = 50  # patients per page of the follow-up list
+PANEL_ROWS = 10  # lines per follow-up panel; "N more" links to the list
 
 
 def time_left(now, due) -> str:
@@ -125,10 +128,14 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         ctx["schedule_today"] = schedule_views.today_by_chair(request, actor)  # issue 13: today by chair
     if actor.role in ("physician", "nurse"):
         ctx["open_alerts"] = open_alerts(request, actor)
-        due = _safe(follow_up_service.follow_up_due, db, actor) or {"boosters_due": [], "overdue_risk_checks": []}
-        ctx["boosters_due"] = due["boosters_due"]
-        ctx["overdue_checks"] = overdue_by_patient(due["overdue_risk_checks"])
-        ctx["follow_up_more"], ctx["follow_up_max"] = due.get("more", False), follow_up_service.MAX_PATIENTS
+        # a screenful (issue 17): the most recently seen patients, at most PANEL_ROWS lines a panel; the rest,
+        # and every other patient in treatment, on the paged follow-up list
+        due = _safe(follow_up_service.follow_up_due, db, actor, limit=FOLLOW_UP_PATIENTS) or {
+            "boosters_due": [], "overdue_risk_checks": [], "patients": 0}
+        overdue = overdue_by_patient(due["overdue_risk_checks"])
+        ctx["boosters_due"], ctx["boosters_total"] = due["boosters_due"][:PANEL_ROWS], len(due["boosters_due"])
+        ctx["overdue_checks"], ctx["overdue_total"] = overdue[:PANEL_ROWS], len(overdue)
+        ctx["follow_up_more"], ctx["follow_up_patients"] = due.get("more", False), due.get("patients", 0)
     if actor.role == "admin":
         users = user_service.list_users(db, actor, limit=200).items
         ctx["users"] = users
@@ -136,6 +143,21 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         ctx["recent_audit"] = audit_log_service.read_audit_log(db, actor, audit_log_service.AuditQuery(), limit=10).items
     ctx["names"] = patient_names(request, actor, ctx)
     return render(request, "dashboard/index.html", ctx)
+
+
+@router.get("/follow-up")
+def follow_up_list(request: Request, actor: Annotated[Actor, Depends(need("physician", "nurse"))],
+                   cursor: str = "") -> Response:
+    """Boosters due and overdue risk checks of every patient in treatment, a page of patients at a time (the
+    most recently seen first): where the dashboard's follow-up panels send "N more" (issue 17)."""
+    try:
+        due = follow_up_service.follow_up_due(db_of(request), actor, limit=FOLLOW_UP_PAGE, cursor=cursor or None)
+    except ServiceError:
+        return redirect(request, "/follow-up", "That page of the follow-up list does not exist: here is the first.")
+    return render(request, "dashboard/follow_up.html", {
+        "boosters_due": due["boosters_due"], "overdue_checks": overdue_by_patient(due["overdue_risk_checks"]),
+        "patients": due["patients"], "next_cursor": due["next_cursor"], "first_page": not cursor,
+        "days": follow_up_service.IN_TREATMENT_DAYS})
 
 
 def patient_names(request: Request, actor: Actor, ctx: dict) -> dict[int, str]:

@@ -50,11 +50,8 @@ def _sessions_to_reconcile(request: Request, actor: Actor) -> list[dict[str, Any
     db = db_of(request)
     if actor.role not in rg.BEDSIDE_ROLES:
         return []
-    out = []
-    for state in ("checked_in", "running", "observing"):
-        for s in session_service.list_sessions(db, actor, state=state, limit=50).items:
-            out.append({"id": s.id, "state": s.state, "patient_id": s.patient_id, "scheduled_at": s.scheduled_at})
-    return out
+    return [{"id": s.id, "state": s.state, "patient_id": s.patient_id, "scheduled_at": s.scheduled_at}
+            for s in session_service.sessions_under_way(db, actor, limit=150)]
 
 
 @router.get("/register")
