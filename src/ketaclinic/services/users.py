@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from ketaclinic.clock import utcnow
 from ketaclinic.records.db import Database
@@ -31,10 +31,10 @@ from ketaclinic.services.common import (
     unit_of_work,
 )
 from ketaclinic.services.context import Actor
-from ketaclinic.services.errors import Conflict, ValidationFailed
+from ketaclinic.services.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.services.sites import add_default_membership, follow_role_change
 from ketaclinic.services.staff import display_name
-from ketaclinic.services.types import RecordId, Text
+from ketaclinic.services.types import ID_MAX, RecordId, Text
 
 RoleName = Literal["admin", "physician", "nurse", "coordinator", "patient"]
 MIN_PASSWORD_LENGTH = 10  # NIST SP 800-63B asks for at least 8; the clinic asks for 10
@@ -194,15 +194,37 @@ def create_user(db: Database, actor: Actor, data: UserCreate) -> UserView:
         return UserView.of(user)
 
 
-def list_users(db: Database, actor: Actor, *, limit: int | None = None, cursor: str | None = None) -> Page[UserView]:
+def list_users(db: Database, actor: Actor, *, limit: int | None = None, cursor: str | None = None,
+               q: str | None = None, kind: Literal["staff", "patient"] | None = None) -> Page[UserView]:
+    """Accounts by id, keyset (``cursor``); ``q`` matches the start of the username or full name (case folded),
+    ``kind`` keeps the staff or the patient portal accounts (issue 17: a group has 100,000 patients, many
+    with an account: a page is a screenful, never every account)."""
     require_role(actor, "admin")
     limit = clamp_limit(limit)
     after = cursor_int(cursor) or 0
     with unit_of_work(db) as uow:
-        rows = uow.execute(select(User).where(User.id > after).order_by(User.id).limit(limit + 1)).scalars().all()
+        query = select(User).where(User.id > after).order_by(User.id).limit(limit + 1)
+        if kind is not None:
+            query = query.where(User.role == "patient" if kind == "patient" else User.role != "patient")
+        text = (q or "").strip().lower()[:64]
+        if text:
+            pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(or_(User.username.like(pattern, escape="\\"),
+                                    func.lower(User.full_name).like(pattern, escape="\\")))
+        rows = uow.execute(query).scalars().all()
         throttled = _throttles(uow, [user.username for user in rows[:limit]])
         audit(uow, actor, "user.list", "user", None, {"count": min(len(rows), limit)})
         return page_of(rows, limit, lambda user: UserView.of(user, throttled.get(user.username)))
+
+
+def get_user(db: Database, actor: Actor, user_id: int) -> UserView:
+    """One account (its name page), by id."""
+    require_role(actor, "admin")
+    with db.reading() as uow:
+        user = uow.get(User, user_id) if 1 <= user_id <= ID_MAX else None
+        if user is None:
+            raise NotFound("account not found")
+        return UserView.of(user, _throttles(uow, [user.username]).get(user.username))
 
 
 def _other_active_admins(uow, user_id: int) -> int:

@@ -5,7 +5,7 @@ words with filters, and the sites of the group with who works where (issue 17)."
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -32,19 +32,34 @@ STAFF_ROLES = ("admin", "physician", "nurse", "coordinator")
 CREDENTIALS_HELP = "For example MD, DO, RN, NP; several separated by commas. Shown after the name on signatures."
 
 
+USERS_PAGE = 50  # accounts a page (issue 17: keyset, with a search; patients' portal accounts can be 100,000)
+KINDS = (("", "All accounts"), ("staff", "Staff"), ("patient", "Patient portal"))
+
+
 def _users_page(request: Request, actor: Actor, values: dict | None = None, errors: dict | None = None,
-                status: int = 200) -> Response:
+                status: int = 200, *, q: str = "", kind: str = "", cursor: str | None = None) -> Response:
     db = db_of(request)
-    users = user_service.list_users(db, actor, limit=200).items
+    only: Literal["staff", "patient"] | None = "staff" if kind == "staff" else "patient" if kind == "patient" else None
+    kind = only or ""
+    errors = dict(errors or {})
+    try:
+        page = user_service.list_users(db, actor, limit=USERS_PAGE, cursor=cursor or None, q=q or None, kind=only)
+    except ServiceError:  # a cursor this server did not give: from the start
+        errors.setdefault("__all__", "That page link is not valid any more: the list starts again from the top.")
+        page = user_service.list_users(db, actor, limit=USERS_PAGE, q=q or None, kind=only)
+    filters = {k: v for k, v in (("q", q), ("kind", kind)) if v}
     return render(request, "admin/users.html", {
-        "users": users, "roles": ROLES, "role_options": [(r, r) for r in STAFF_ROLES],
-        "values": values or {"role": "nurse"}, "errors": errors or {}, "credentials_help": CREDENTIALS_HELP,
-        "without_account": invitation_service.without_portal_account(db, actor)}, status=status)
+        "users": page.items, "roles": ROLES, "role_options": [(r, r) for r in STAFF_ROLES],
+        "values": values or {"role": "nurse"}, "errors": errors, "credentials_help": CREDENTIALS_HELP,
+        "without_account": invitation_service.without_portal_account(db, actor), "q": q, "kind": kind,
+        "kinds": KINDS, "page_size": USERS_PAGE, "first_page": not cursor, "filters": urlencode(filters),
+        "next_page": urlencode({**filters, "cursor": page.next_cursor}) if page.next_cursor else None}, status=status)
 
 
 @router.get("/admin/users")
-def users(request: Request, actor: Annotated[Actor, Depends(need("admin"))]) -> Response:
-    return _users_page(request, actor)
+def users(request: Request, actor: Annotated[Actor, Depends(need("admin"))], q: str | None = None,
+          kind: str | None = None, cursor: str | None = None) -> Response:
+    return _users_page(request, actor, q=(q or "").strip()[:64], kind=kind or "", cursor=cursor)
 
 
 @router.post("/admin/users")
@@ -81,15 +96,7 @@ async def update_user(request: Request, user_id: int, actor: Annotated[Actor, De
 
 
 def _user_of(request: Request, actor: Actor, user_id: int) -> user_service.UserView:
-    found = next((u for u in user_service.list_users(db_of(request), actor, limit=200).items if u.id == user_id), None)
-    if found is None:
-        page = user_service.list_users(db_of(request), actor, limit=200)
-        while found is None and page.next_cursor:
-            page = user_service.list_users(db_of(request), actor, limit=200, cursor=page.next_cursor)
-            found = next((u for u in page.items if u.id == user_id), None)
-    if found is None:
-        raise NotFound("account not found")
-    return found
+    return user_service.get_user(db_of(request), actor, user_id)
 
 
 def _name_page(request: Request, actor: Actor, user: user_service.UserView, values: dict, errors: dict,
@@ -417,7 +424,7 @@ SITE_FIELDS = ("name", "code", "timezone", "address")
 def _sites_page(request: Request, actor: Actor, values: dict | None = None, errors: dict | None = None,
                 status: int = 200) -> Response:
     db = db_of(request)
-    staff = [u for u in user_service.list_users(db, actor, limit=200).items if u.role != "patient" and u.active]
+    staff = [u for u in user_service.list_users(db, actor, limit=200, kind="staff").items if u.active]
     return render(request, "admin/sites.html", {
         "sites": site_service.list_sites(db, actor, members=True), "staff": staff, "site_roles": STAFF_ROLES,
         "values": values or {}, "errors": errors or {}, "clinic_timezone": settings_of(request).clinic_timezone},
@@ -495,6 +502,8 @@ async def site_member(request: Request, site_id: int, actor: Annotated[Actor, De
     except (ValidationError, ServiceError) as exc:
         status = exc.status if isinstance(exc, ServiceError) and exc.status in (404, 409) else 422
         return _sites_page(request, actor, None, _site_problem(name, exc), status)
-    username = next((u.username for u in user_service.list_users(db_of(request), actor, limit=200).items
-                     if u.id == int(user_id)), f"user {user_id}")
+    try:
+        username = user_service.get_user(db_of(request), actor, int(user_id)).username
+    except ServiceError:
+        username = f"user {user_id}"
     return redirect(request, "/admin/sites", f"{name}: {username} {done}.")
