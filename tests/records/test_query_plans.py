@@ -144,3 +144,67 @@ def test_the_main_pages_read_large_tables_by_index(db, settings, clinic):
             if scans:
                 problems.append(f"{page}: sequential scan of {', '.join(scans)} in\n{statement}\n{parameters}")
     assert not problems, "\n\n".join(problems)
+
+
+def _explain_pages(db, settings, pages: list[tuple[str, str]]) -> list[str]:
+    """The SELECTs the pages send (as the role named with each page), each with a sequential scan of a large
+    table named (the lists a test made large)."""
+    from fastapi.testclient import TestClient
+
+    from ketaclinic.api.app import create_app
+
+    with db.engine.connect() as conn:
+        large = {name for name, rows in conn.execute(text(
+            "SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"))
+            .all() if rows > LARGE}
+    statements: list[tuple[str, object, str]] = []
+    current = {"page": ""}
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and not executemany:
+            statements.append((statement, parameters, current["page"]))
+
+    app = create_app(settings.model_copy(update={"demo": True}), db=db)
+    with TestClient(app, base_url="http://testserver") as client:
+        for role, page in pages:
+            client.cookies.clear()
+            sign_in(client, role)
+            current["page"] = f"{role} {page}"
+            event.listen(db.engine, "before_cursor_execute", keep)
+            try:
+                response = client.get(page, follow_redirects=False)
+            finally:
+                event.remove(db.engine, "before_cursor_execute", keep)
+            assert response.status_code == 200, (page, response.status_code, response.text[:300])
+    assert {page for _, _, page in statements} == {f"{role} {page}" for role, page in pages}
+    problems = []
+    with db.engine.connect() as conn:
+        for statement, parameters, page in statements:
+            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
+            plan = plan if isinstance(plan, list) else json.loads(plan)
+            scans = _seq_scans(plan[0]["Plan"], large)
+            if scans:
+                problems.append(f"{page}: sequential scan of {', '.join(scans)} in\n{statement}\n{parameters}")
+    return problems
+
+
+def test_the_patient_pickers_the_audit_log_and_the_users_page_read_by_index(db, settings, clinic):
+    """Issue 17 (pickers): the invitation form's and the audit log's patient search (name start, number, birth
+    date), the audit log filtered by a patient and paged, and the users page, on a clinic with thousands of
+    patients and audit entries: no sequential scan of either."""
+    _grow(db, clinic.own_patient_id, [1])
+    with db.engine.begin() as conn:  # a long audit log about the clones (negative seqs: below the live chain)
+        conn.execute(text(
+            "INSERT INTO audit_log (seq, at, username, role, action, record_type, record_id, detail, prev_hash, hash) "
+            "SELECT -g, now() - g * interval '1 minute', 'nurse', 'nurse', 'patient.read', 'patient', "
+            "(SELECT min(id) FROM patients) + g % 5000, '{}', md5('p' || g) || md5('q' || g), "
+            "md5('h' || g) || md5('i' || g) FROM generate_series(1, 20000) g"))
+        some = conn.execute(text("SELECT id FROM patients WHERE family_name LIKE 'Clone %' ORDER BY id DESC LIMIT 1")).scalar()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
+    problems = _explain_pages(db, settings, [
+        ("coordinator", "/invitations/new"), ("coordinator", "/invitations/new?q=clone+123"),
+        ("coordinator", f"/invitations/new?patient_id={some}"), ("admin", "/invitations/new?q=1970-01-02"),
+        ("admin", f"/invitations/new?q=%23{some}"), ("admin", "/admin/audit"), ("admin", f"/admin/audit?patient_id={some}"),
+        ("admin", "/admin/audit?patient_q=clone+59"), ("admin", "/admin/users"), ("admin", "/admin/users?q=nur")])
+    assert not problems, "\n\n".join(problems)

@@ -71,4 +71,5 @@ def test_a_search_is_audited_and_the_count_without_an_account_reads_no_patient_l
         entries = uow.execute(select(AuditEntry).where(AuditEntry.action == "patient.search")).scalars().all()
     assert len(entries) == 1 and f'"ids":[{pid}]' in entries[0].detail and '"q":"searchee"' in entries[0].detail
     # the own patient has a portal account: the other and the new one have none
-    assert inv.without_portal_account(db, coordinator) == 2
+    assert inv.without_portal_account(db, coordinator) == (2, False)
+    assert inv.without_portal_account(db, coordinator, cap=1) == (1, True)  # counted up to the cap only

@@ -352,12 +352,15 @@ def find_invitable(db: Database, actor: Actor, *, q: str | None = None, patient_
                                                      pending_until=pending.get(p.id)) for p in found], more=more)
 
 
-def without_portal_account(db: Database, actor: Actor) -> int:
-    """How many patients of the actor's sites have no portal account yet (the users page's one line):
-    two counts by index, no patient row read into Python."""
+COUNT_CAP = 1000  # the users page counts patients without a portal account up to this, then says "or more"
+
+
+def without_portal_account(db: Database, actor: Actor, *, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many patients of the actor's sites have no portal account yet, counted up to ``cap`` (and whether
+    there are more): the users page's one line reads at most ``cap`` patients by index, never the clinic."""
     require_role(actor, *INVITE_ROLES)
     with db.reading() as uow:
-        patients = uow.execute(in_sites(select(func.count(Patient.id)), actor, Patient.site_id)).scalar_one()
-        linked = uow.execute(in_sites(select(func.count(User.id)).join(Patient, Patient.id == User.patient_id)
-                                      .where(User.role == "patient"), actor, Patient.site_id)).scalar_one()
-    return max(patients - linked, 0)
+        first = in_sites(select(Patient.id).where(~exists().where(User.patient_id == Patient.id)), actor,
+                         Patient.site_id).order_by(Patient.id).limit(cap + 1).subquery()
+        count = uow.execute(select(func.count()).select_from(first)).scalar_one()
+    return min(count, cap), count > cap
