@@ -132,6 +132,17 @@ def test_the_main_pages_read_large_tables_by_index(db, settings, clinic):
                 headers = {"Authorization": f"Bearer {token}"} if page.startswith("/api/") else {}
                 response = client.get(page, headers=headers, follow_redirects=False)
                 assert response.status_code == 200, (page, response.status_code, response.text[:300])
+            # the dashboards' and desks' other pages (issue 17): the follow-up list, the register, the billing desk
+            for role, page in (("physician", "/follow-up"), ("physician", "/register"), ("nurse", "/dashboard"),
+                               ("coordinator", "/billing"), ("coordinator", "/billing?show=all")):
+                client.cookies.clear()
+                event.remove(db.engine, "before_cursor_execute", keep)
+                sign_in(client, role)
+                event.listen(db.engine, "before_cursor_execute", keep)
+                current["page"] = f"{role} {page}"
+                pages.append(current["page"])
+                response = client.get(page, follow_redirects=False)
+                assert response.status_code == 200, (page, response.status_code, response.text[:300])
         finally:
             event.remove(db.engine, "before_cursor_execute", keep)
     assert {page for _, _, page in statements} == set(pages)

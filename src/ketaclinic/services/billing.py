@@ -1078,8 +1078,9 @@ def unbilled_sessions(db: Database, actor: Actor, *, limit: int = 20, tz: tzinfo
     require_role(actor, *BILLING_ROLES)
     with unit_of_work(db) as uow:
         query = (select(InfusionSession, Patient).join(Patient, Patient.id == InfusionSession.patient_id)
-                 .where(InfusionSession.state == "discharged", InfusionSession.site_id.in_(actor.site_ids))
-                 .order_by(InfusionSession.started_at.desc(), InfusionSession.id.desc()))
+                 .where(InfusionSession.state == "discharged", InfusionSession.site_id.in_(actor.site_ids),
+                        InfusionSession.started_at.is_not(None))  # a discharged session started; NULLs sort first
+                 .order_by(InfusionSession.started_at.desc()))  # no tiebreak: the index alone gives the order
         candidates = list(uow.execute(query.limit(limit * UNBILLED_WINDOW)).tuples())
         invoices = list(uow.execute(select(Invoice.id, Invoice.replaces_id, Invoice.status, Invoice.session_ids).where(
             Invoice.patient_id.in_({session.patient_id for session, _ in candidates}))).all()) if candidates else []
