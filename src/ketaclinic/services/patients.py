@@ -324,10 +324,12 @@ def _search_parts(q: str | None) -> list[tuple[Any, Any]] | None:
     family, given = func.lower(Patient.family_name), func.lower(Patient.given_name)
     parts = [(_name_starts(Patient.family_name, whole), family), (_name_starts(Patient.given_name, whole), given)]
     words = whole.replace(",", " ").split()[:3]
-    if len(words) > 1:
-        rest = [or_(_name_starts(Patient.family_name, w), _name_starts(Patient.given_name, w)) for w in words[1:]]
-        parts += [(and_(_name_starts(Patient.family_name, words[0]), *rest), family),
-                  (and_(_name_starts(Patient.given_name, words[0]), *rest), given)]
+    if len(words) > 1:  # read from the longest word's index range (the narrowest, most likely), the others filter
+        lead = max(range(len(words)), key=lambda i: len(words[i]))
+        rest = [or_(_name_starts(Patient.family_name, w), _name_starts(Patient.given_name, w))
+                for i, w in enumerate(words) if i != lead]
+        parts += [(and_(_name_starts(Patient.family_name, words[lead]), *rest), family),
+                  (and_(_name_starts(Patient.given_name, words[lead]), *rest), given)]
     return parts
 
 
