@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ketaclinic.web.websession import COOKIE
 from tests.web.conftest import csrf_of, sign_in
 
 
@@ -131,3 +132,20 @@ def test_an_htmx_post_without_the_csrf_header_is_refused(signed_in):
     client = signed_in("physician")
     response = client.post("/evaluations/screen", data={"age_years": "50"}, headers={"HX-Request": "true"})
     assert response.status_code == 403
+
+
+def test_the_session_cookie_is_set_on_pages_only_and_pages_are_never_cached(web, clinic):
+    """The web-session middleware (a plain ASGI one since issue 17): a page's answer carries the signed,
+    HttpOnly, SameSite=strict cookie and ``Cache-Control: no-store``; the API and static files pass
+    straight through (no cookie), and a page that sets its own caching keeps it."""
+    login = web.get("/login")
+    cookie = login.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert login.headers["cache-control"] == "no-store"
+    signed = sign_in(web, "nurse")
+    assert signed.headers["set-cookie"].startswith(f"{COOKIE}=")  # the sign-in rewrote the cookie
+    api = web.get("/api/v1/openapi.json")
+    assert api.status_code == 200 and "set-cookie" not in api.headers
+    static = web.get("/static/css/app.css")
+    assert static.status_code == 200 and "set-cookie" not in static.headers

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ketaclinic.web.config import WebConfig
 
@@ -115,29 +116,43 @@ def load(raw: str | None, secret: bytes, now: float, config: WebConfig, *, backg
     return login
 
 
-class WebSessionMiddleware(BaseHTTPMiddleware):
-    """Load the cookie into ``request.state.web`` for page requests and write it back if changed."""
+class WebSessionMiddleware:
+    """Load the cookie into ``request.state.web`` for page requests and write it back if changed.
 
-    def __init__(self, app: Any, secret: bytes, config: WebConfig):
-        super().__init__(app)
+    A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``, which wraps every request, API calls
+    included, in a task group and memory streams): the API, static files and the health check pass
+    straight through, and a page's answer gets its cookie and ``Cache-Control`` as it starts."""
+
+    def __init__(self, app: ASGIApp, secret: bytes, config: WebConfig):
+        self.app = app
         self.secret = secret
         self.config = config
 
-    async def dispatch(self, request: Request, call_next: Any) -> Response:
-        if request.url.path.startswith(PASS_THROUGH):
-            return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(PASS_THROUGH):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         # Polling and chart images are not user activity, and must not rewrite the cookie: a slow chart
         # answering after the next click would otherwise put back the state it started with.
         background = (request.headers.get("X-Background") == "1" or request.query_params.get("_bg") == "1"
                       or request.url.path.endswith(".svg"))
         login = load(request.cookies.get(COOKIE), self.secret, time.time(), self.config, background=background)
-        request.state.web = login
+        request.state.web = login  # scope["state"]: every Request made from this scope sees it
         request.state.web_secret = self.secret
-        response = await call_next(request)
-        if login.dirty:
-            response.set_cookie(
-                COOKIE, serializer(self.secret).dumps(login.as_dict()), max_age=MAX_COOKIE_AGE_S,
-                httponly=True, samesite="strict", secure=self.config.cookie_secure, path="/",
-            )
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if login.dirty:  # read now: the page has run and may have signed in, out or picked a site
+                    cookie = Response()
+                    cookie.set_cookie(
+                        COOKIE, serializer(self.secret).dumps(login.as_dict()), max_age=MAX_COOKIE_AGE_S,
+                        httponly=True, samesite="strict", secure=self.config.cookie_secure, path="/",
+                    )
+                    headers.append("set-cookie", cookie.headers["set-cookie"])
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
