@@ -27,6 +27,22 @@ How the bulk rows keep the records' invariants:
   while the rows are made, with the same function the services use
   (:func:`ketaclinic.services.course_summaries.summary_values` over
   :func:`ketaclinic.services.outcomes.course_of`).
+- **Appointments.** Every bulk session is on the schedule (design 4.9): its infusion appointment (linked
+  1:1, ``kind = 'infusion'``) at a treatment chair of its site, as long as the services compute it
+  (:func:`ketaclinic.services.appointments._minutes`: infusion + observation + turnover), inside the
+  staff's hours (Monday to Friday 07:00-19:00, Saturday 08:00-14:00, site time: what the schedule demo
+  gives every site) and never over another booked appointment of the chair (a cancelled session's
+  appointment is cancelled and, like the services, holds nothing). The bulk sites get their chairs and
+  hours from :func:`ketaclinic.services.schedule_demo.seed_demo_schedule`; when a day is full a site
+  gets one more chair through :func:`ketaclinic.services.chairs.create_chair`.
+- **Register** (design 4.8). The bulk sites get the small demo's safe, cabinet, working stock and
+  opening stock (:func:`ketaclinic.services.register._seed_site`). Each discharged bulk session has the
+  entries the demo's discharged sessions have: the draw from a ketamine lot in the site's safe (one
+  vial), the administration derived from its record (:func:`ketaclinic.clinical.register.drug_given_mg`)
+  and the remainder wasted with the physician as witness. A lot is received per site, batch and 30 days
+  (enough whole vials for its sessions) and what it has left after them goes back to the supplier, so
+  every lot ends at zero; the stored running balances are the ones ``ketaclinic register verify``
+  replays, and the batch's audit entry names the range of register entries it wrote.
 - **Ids** are given explicitly (the next free id of each table at the start); on PostgreSQL the
   sequences are moved past them at the end, and ``ANALYZE`` gives the planner its statistics.
 
@@ -37,14 +53,17 @@ database that already holds bulk patients (seeding is idempotent, like the small
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 
@@ -53,6 +72,8 @@ from ketaclinic.records.db import Database
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.patients import DEMO_MARK, Patient
 from ketaclinic.records.plans import Plan
+from ketaclinic.records.register import RegisterLocation, RegisterProduct
+from ketaclinic.records.schedule import Appointment, Chair
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.records.sites import Site, StaffSite
 from ketaclinic.records.users import User
@@ -74,6 +95,11 @@ ISO = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|\+00:00)?$
 RESPONSES = ("responder", "responder", "responder", "partial", "partial", "non_responder", "non_responder", "fading")
 SIDE_EFFECTS = ("dizziness", "dissociation", "blurred_vision", "vivid_dreams")
 NOTE = "Synthetic demo record: not a real person."
+# the staff hours the schedule demo gives every site (services/schedule_demo.py WEEK), local minutes by weekday
+OPEN_HOURS = {0: (420, 1140), 1: (420, 1140), 2: (420, 1140), 3: (420, 1140), 4: (420, 1140), 5: (480, 840)}
+SLOT = 15  # the schedule's step (SchedulePolicy.slot_step_min)
+LOT_DAYS = 30  # a ketamine lot is received per site, batch and 30 days
+CANCEL_REASON = "Synthetic demo: patient unwell, rebooked."
 
 TABLES: dict[str, tuple[str, ...]] = {
     "patients": ("id", "version", "created_at", "created_by", "given_name", "family_name", "birth_date", "sex", "phone",
@@ -93,13 +119,20 @@ TABLES: dict[str, tuple[str, ...]] = {
     "diary_entries": ("id", "version", "patient_id", "recorded_at", "pain_nrs", "mood", "sleep", "function",
                       "opioid_doses", "urinary_symptoms", "note", "amends_id", "created_at", "created_by"),
     "risk_checks": ("id", "patient_id", "code", "done_on", "result", "note", "created_at", "created_by"),
+    "appointments": ("id", "version", "created_at", "created_by", "site_id", "patient_id", "kind", "start_at", "end_at",
+                     "chair_id", "nurse_id", "physician_id", "plan_id", "session_id", "series_id", "series_index",
+                     "booster", "status", "status_reason", "status_at", "note"),
+    "register_lots": ("id", "site_id", "product_id", "lot_number", "expiry_date", "created_at", "created_by"),
+    "register_entries": ("id", "site_id", "kind", "product_id", "lot_id", "location_id", "to_location_id", "session_id",
+                         "amount_mg", "vials", "balance_after_mg", "location_balance_after_mg", "recorded_at",
+                         "recorded_by", "witness_id", "corrects_id", "resolves_id", "reason", "details", "created_at"),
     "course_summaries": ("patient_id", "site_id", "reason", "condition", "baseline_nrs", "course_start", "course_end",
                          "sessions_in_course", "first_booster_day", "boosters", "followup_nrs", "followup_days",
                          "reduction_pct", "responder_30", "responder_50", "two_point", "relief_days", "relief_lost",
                          "last_diary_day", "updated_at"),
 }
 ID_TABLES = ("patients", "patient_versions", "patient_weights", "evaluations", "plans", "sessions", "session_events",
-             "diary_entries", "risk_checks")
+             "diary_entries", "risk_checks", "appointments", "register_lots", "register_entries")
 BOOLEAN_COLUMNS = {("course_summaries", c) for c in ("responder_30", "responder_50", "two_point", "relief_lost")}
 
 
@@ -199,6 +232,9 @@ class Template:
     checklist: Filler
     pump_program: Filler
     discharge: Filler
+    appointment_min: int = 0  # how long the services book the chair for (infusion + observation + turnover)
+    given_tenths: int = 0  # ketamine the session's record says it gave (0.1 mg)
+    drawn_tenths: int = 0  # what the syringe is filled with (the small demo's rule)
 
 
 @dataclass
@@ -223,8 +259,13 @@ class Counters:
 
 
 def _templates(db: Database, clock: Clock) -> list[Template]:
+    from ketaclinic.clinical.register import drug_given_mg, tenths
+    from ketaclinic.services.appointments import _minutes
+    from ketaclinic.services.clinic_settings import current_schedule_policy
+
     out: list[Template] = []
     with db.reading() as uow:
+        policy = current_schedule_policy(uow)
         plans = uow.execute(select(Plan).where(Plan.status == "signed").order_by(Plan.id)).scalars().all()
         for plan in plans:
             patient = uow.get(Patient, plan.patient_id)
@@ -258,9 +299,85 @@ def _templates(db: Database, clock: Clock) -> list[Template]:
                 pump_program=Filler(session.pump_program, start, clock,
                                     ("plan_id", "plan_signed_at", "ketamine_lot_number", "double_checked_by")),
                 discharge=Filler(session.discharge, start, clock)))
+            t = out[-1]
+            # the chair's time as the services book it, and the ketamine a bulk copy of the session gives (its
+            # record has the pump program as it ran and no rate change or extra dose: drug_given_mg of that)
+            t.appointment_min = _minutes(uow, "infusion", plan, policy)
+            pump = json.loads(t.pump_program.render(0, plan_id=plan.id, plan_signed_at=None, ketamine_lot_number=None,
+                                                    double_checked_by=None))
+            given = drug_given_mg("ketamine", pump, [], clock.epoch, clock.epoch + timedelta(minutes=t.duration_min))
+            t.given_tenths = tenths(given)
+            t.drawn_tenths = tenths(min(500.0, (int(given // 10) + 2) * 10)) if given > 0 else 0
     if not out:
         raise BulkRefused("the service-made demo has no signed plan with a discharged session to copy")
     return out
+
+
+# --- the chairs of one site ---------------------------------------------------------------------------------
+
+
+class Chairs:
+    """One site's treatment chairs over time: for every 15-minute slot (UTC minute // 15) a bit mask of the
+    chairs booked then. ``book`` finds the first start from the asked one, in the staff's hours of that local
+    day, with a chair free for the whole appointment; a full day gets one more chair (``count`` grows)."""
+
+    def __init__(self, site_id: int, code: str, chair_ids: list[int], zone: Any, clock: Clock):
+        self.site_id, self.code, self.ids, self.count = site_id, code, chair_ids, len(chair_ids)
+        self.busy: dict[int, int] = {}
+        self.full: dict[int, int] = {}  # local day -> the chair count at which it was found full
+        self.epoch_weekday = clock.epoch.weekday()
+        self.zone, self.clock, self.offsets = zone, clock, {}
+
+    def offset(self, day: int) -> int:
+        """Minutes the site's clock is ahead of UTC on a day (at noon: a daylight-saving change is at night)."""
+        found = self.offsets.get(day)
+        if found is None:
+            at = self.clock.epoch + timedelta(days=day, hours=12)
+            delta = self.zone.utcoffset(at.astimezone(self.zone).replace(tzinfo=None))
+            found = self.offsets[day] = int(delta.total_seconds() // 60) if delta is not None else 0
+        return found
+
+    def _mask(self, start: int, length: int) -> int:
+        mask, busy = 0, self.busy
+        for slot in range(start // SLOT, (start + length - 1) // SLOT + 1):
+            mask |= busy.get(slot, 0)
+        return mask
+
+    def take(self, start: int, length: int, chair: int) -> None:
+        bit, busy = 1 << chair, self.busy
+        for slot in range(start // SLOT, (start + length - 1) // SLOT + 1):
+            busy[slot] = busy.get(slot, 0) | bit
+
+    def book(self, minute: int, length: int, *, hold: bool) -> tuple[int, int]:
+        """(start minute UTC, chair index) for an appointment asked for at ``minute``; ``hold`` False (a
+        cancelled one) books nothing: it keeps a chair and a time in the hours, like a cancelled booking."""
+        local_day, tod = divmod(minute + self.offset(minute // 1440), 1440)
+        for _ in range(14):
+            hours = OPEN_HOURS.get((self.epoch_weekday + local_day) % 7)
+            if hours is None or hours[1] - hours[0] < length:
+                local_day += 1
+                continue
+            opens, closes = hours
+            last = opens + (closes - length - opens) // SLOT * SLOT  # the latest start that ends in the hours
+            asked = min(last, opens + max(0, tod - opens) // SLOT * SLOT)
+            off = self.offset(local_day)
+            base = local_day * 1440 - off
+            if hold and self.full.get(local_day) != self.count:
+                for wall in (*range(asked, last + 1, SLOT), *range(opens, asked, SLOT)):
+                    mask = self._mask(base + wall, length)
+                    chair = ((~mask) & (mask + 1)).bit_length() - 1
+                    if chair < self.count:
+                        self.take(base + wall, length, chair)
+                        return base + wall, chair
+                self.full[local_day] = self.count
+            if not hold:
+                mask = self._mask(base + asked, length)
+                return base + asked, min(self.count - 1, ((~mask) & (mask + 1)).bit_length() - 1)
+            chair = self.count  # every chair is booked all day: the site adds one
+            self.count += 1
+            self.take(base + asked, length, chair)
+            return base + asked, chair
+        raise AssertionError("no open day in a fortnight")  # the hours open six days a week
 
 
 # --- one patient's records ----------------------------------------------------------------------------------
@@ -271,15 +388,22 @@ class Batch:
 
     def __init__(self, dialect: str):
         self.rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
+        self.given: list[tuple[int, int, int, int, int, Template]] = []  # site, start, end, session, patient, template
         self.true: Any = True if dialect == "postgresql" else 1
         self.false: Any = False if dialect == "postgresql" else 0
 
 
 class Generator:
     def __init__(self, clock: Clock, now_minute: int, templates: list[Template], sites: list[int], staff: Staff,
-                 counters: Counters, seed: int, dialect: str):
+                 counters: Counters, seed: int, dialect: str, chairs: dict[int, Chairs] | None = None):
         self.clock, self.now, self.templates, self.sites, self.staff = clock, now_minute, templates, sites, staff
         self.ids, self.rng, self.dialect = counters, random.Random(seed), dialect
+        self.chairs = chairs or {}
+        self.batch_number = 1
+
+    def lot_number(self, site: int, minute: int) -> str:
+        """The ketamine lot a session at ``site`` starting at ``minute`` draws from (see :func:`_register_rows`)."""
+        return f"SYN-{self.chairs[site].code}-KET-B{self.batch_number:04d}-P{minute // (LOT_DAYS * 1440):03d}"
 
     def patient(self, index: int, batch: Batch) -> None:
         rng, c, ids, staff = self.rng, self.clock, self.ids, self.staff
@@ -342,13 +466,33 @@ class Generator:
             while booster < self.now + 14 * 1440:
                 boosters.append(booster)
                 booster += rng.randint(gap - 10, gap + 10) * 1440
-        session_times = days + boosters
-        lot = f"SYN-KET-{c.day(session_times[0])[2:4]}{c.day(session_times[0])[5:7]}-{rng.randint(100, 999)}"
-        for n, minute in enumerate(session_times):
-            state = self._session(batch, t, pid, plan_id, planned + 60, site, minute, weight, lot,
-                                  cancel=n > 0 and rng.random() < 0.03)
+        # on the schedule: each session at a free chair of its site in the staff's hours, one a day at most
+        chairs = self.chairs[site]
+        series_id = str(uuid.UUID(int=rng.getrandbits(128), version=4)) if len(days) > 1 else None
+        placed: list[int] = []
+        for n, minute in enumerate(days + boosters):
+            if placed and minute // 1440 <= placed[-1] // 1440:
+                minute = (placed[-1] // 1440 + 1) * 1440 + minute % 1440
+            cancel = n > 0 and rng.random() < 0.03 and minute - 1440 <= self.now
+            minute, chair = chairs.book(minute, t.appointment_min, hold=not cancel)
+            placed.append(minute)
+            state, sid = self._session(batch, t, pid, plan_id, planned + 60, site, minute, weight,
+                                       self.lot_number(site, minute), cancel=cancel)
+            booked = c.db(minute - 3 * 1440)
+            in_series = series_id is not None and n < len(days)
+            rows["appointments"].append((
+                ids.take("appointments"), 2 if cancel else 1, booked, staff.coordinator, site, pid, "infusion",
+                c.db(minute), c.db(minute + t.appointment_min), chair, None, None, plan_id, sid,
+                series_id if in_series else None, n + 1 if in_series else None,
+                batch.false if n < len(days) else batch.true, "cancelled" if cancel else "booked",
+                CANCEL_REASON if cancel else None, c.db(minute - 1440) if cancel else None, "Synthetic demo booking."))
             if state == "discharged":
                 facts.discharged_days.append(c.date(minute + t.duration_min + 65))
+                if t.drawn_tenths and t.given_tenths <= t.drawn_tenths:
+                    batch.given.append((site, minute, minute + t.duration_min, sid, pid, t))
+        days, boosters = placed[:len(days)], placed[len(days):]
+        course_end = days[-1]
+        session_times = placed
         self._diary(batch, pid, t, response, days[0], course_end, boosters, facts)
         checks = [("cognition_check", course_end), ("misuse_check", course_end)]
         if len(session_times) > 6:
@@ -379,24 +523,24 @@ class Generator:
         batch.rows["course_summaries"].append(tuple(row))
 
     def _session(self, batch: Batch, t: Template, pid: int, plan_id: int, plan_signed: int, site: int, minute: int,
-                 weight: float, lot: str, *, cancel: bool) -> str:
+                 weight: float, lot: str, *, cancel: bool) -> tuple[str, int]:
         rng, c, ids, staff, rows = self.rng, self.clock, self.ids, self.staff, batch.rows
         sid = ids.take("sessions")
         scheduled = c.db(minute)
         booked = c.db(minute - 3 * 1440)
         ends = minute + t.duration_min
         out = minute + t.duration_min + 65
-        if cancel and minute - 1440 <= self.now:  # called off the day before
+        if cancel:  # called off the day before
             rows["sessions"].append((sid, 2, booked, staff.coordinator, pid, plan_id, site, scheduled, "cancelled",
                                      "{}", None, None, None, None, None, None))
             self._event(rows, sid, "state_change",
                         '{"from": "scheduled", "to": "cancelled", "reason": "Synthetic demo: patient unwell, rebooked."}',
                         None, minute - 1440, staff.coordinator)
-            return "cancelled"
+            return "cancelled", sid
         if minute - 20 > self.now:  # still to come
             rows["sessions"].append((sid, 1, booked, staff.coordinator, pid, plan_id, site, scheduled, "scheduled",
                                      "{}", None, None, None, None, None, None))
-            return "scheduled"
+            return "scheduled", sid
         day_weight = round(weight + rng.uniform(-0.8, 0.8), 1)
         pump = t.pump_program.render(minute, plan_id=plan_id, plan_signed_at=c.iso(plan_signed),
                                      ketamine_lot_number=lot, double_checked_by="physician")
@@ -452,7 +596,7 @@ class Generator:
         if state == "discharged":
             self._event(rows, sid, "state_change", '{"from": "observing", "to": "discharged"}',
                         float(t.duration_min + 65), out, nurse)
-        return state
+        return state, sid
 
     def _event(self, rows: dict[str, list[tuple[Any, ...]]], sid: int, kind: str, payload: str, minute: float | None,
                at: int, by: int) -> int:
@@ -493,6 +637,86 @@ class Generator:
                 tzinfo=UTC), pain_nrs=pain, amends_id=None))
             near = any(0 <= day - r < 90 * 1440 for r in resets) or day < course_end
             day += (3 if near else 7) * 1440
+
+
+# --- the register and the chairs of a batch -----------------------------------------------------------------
+
+
+@dataclass
+class Stock:
+    """Where a site keeps its ketamine (the safe the small demo's register made) and the product's vial."""
+
+    safe: int
+    product_id: int
+    vial_tenths: int
+    supplier: tuple[str, str]
+
+
+def _register_rows(gen: Generator, batch: Batch, stock: dict[int, Stock]) -> None:
+    """The register entries of the batch's discharged sessions, lot by lot in book order (ids ascending):
+    the receipt, then per session (by time) the draw, the administration and the witnessed waste of the
+    remainder, then the lot's leftover back to the supplier. Running balances in tenths of a mg."""
+    c, ids, staff, rows = gen.clock, gen.ids, gen.staff, batch.rows
+    lots: dict[tuple[int, int], list[tuple[int, int, int, int, int, Template]]] = {}
+    for given in batch.given:
+        lots.setdefault((given[0], given[1] // (LOT_DAYS * 1440)), []).append(given)
+    nurse, physician = staff.nurse, staff.physician
+
+    def entry(site: int, kind: str, lot: int, place: int | None, session: int | None, amount: int, vials: int | None,
+              total: int, at_place: int | None, at: int, by: int, witness: int | None, reason: str | None,
+              details: str) -> None:
+        stamp = c.db(at)
+        rows["register_entries"].append((
+            ids.take("register_entries"), site, kind, stock[site].product_id, lot, place, None, session, amount / 10, vials,
+            total / 10, None if at_place is None else at_place / 10, stamp, by, witness, None, None, reason, details,
+            stamp))
+
+    for (site, _period), sessions in sorted(lots.items()):
+        here = stock[site]
+        sessions.sort(key=lambda g: g[1])
+        drawn = sum(g[5].drawn_tenths for g in sessions)
+        vials = math.ceil(drawn / here.vial_tenths)
+        lot_number = gen.lot_number(site, sessions[0][1])
+        received = (sessions[0][1] // 1440 - 2) * 1440 + 10 * 60
+        expiry = c.date(received) + timedelta(days=420)
+        lot = ids.take("register_lots")
+        rows["register_lots"].append((lot, site, here.product_id, lot_number, expiry.isoformat(), c.db(received), physician))
+        total = place = vials * here.vial_tenths
+        entry(site, "receipt", lot, here.safe, None, total, vials, total, place, received, physician, None, None, json.dumps({
+            "supplier": here.supplier[0], "supplier_dea_number": here.supplier[1],
+            "invoice": f"SYN-INV-{c.day(received)[2:].replace('-', '')}-B{gen.batch_number}-{site}",
+            "expiry_date": expiry.isoformat()}))
+        last = received
+        for _site, start, end, sid, pid, t in sessions:
+            place -= t.drawn_tenths
+            entry(site, "dispense", lot, here.safe, sid, t.drawn_tenths, 1, total, place, start - 15, nurse, None, None,
+                  f'{{"patient_id": {pid}, "volume_ml": {round(t.drawn_tenths / 10 / 50.0, 2)}}}')
+            total -= t.given_tenths
+            entry(site, "administer", lot, None, sid, t.given_tenths, None, total, None, end, nurse, None, None,
+                  f'{{"derived_from": "session record", "session_given_mg": {t.given_tenths / 10}, "patient_id": {pid}}}')
+            remainder = t.drawn_tenths - t.given_tenths
+            if remainder > 0:
+                total -= remainder
+                entry(site, "waste", lot, None, sid, remainder, None, total, None, end + 5, nurse, physician, None,
+                      '{"manner": "into the pharmaceutical waste container, witnessed", "witness_username": '
+                      f'"physician", "patient_id": {pid}}}')
+            last = max(last, end + 5)
+        if place > 0:  # the opened lot's leftover goes back to the supplier (a reverse distributor) at the month's end
+            entry(site, "return", lot, here.safe, None, place, None, total - place, 0, last + 1440, physician, None,
+                  "Synthetic demo: the lot's leftover returned to the supplier for destruction", json.dumps({
+                      "to": "supplier", "recipient": here.supplier[0], "recipient_dea_number": here.supplier[1]}))
+
+
+def _new_chairs(db: Database, chairs: dict[int, Chairs]) -> None:
+    """The chairs a batch needed beyond the site's, made through the chairs service (audited, like an admin)."""
+    from ketaclinic.services.chairs import ChairIn, create_chair
+
+    system = Actor.system("demo-bulk")
+    for site in chairs.values():
+        while len(site.ids) < site.count:
+            number = len(site.ids) + 1
+            site.ids.append(create_chair(db, system, ChairIn(site_id=site.site_id, name=f"Chair {number}",
+                                                             position=min(999, number))).id)
 
 
 # --- writing ------------------------------------------------------------------------------------------------
@@ -547,6 +771,54 @@ def _sites_and_staff(db: Database) -> tuple[list[int], Staff]:
     return sites, Staff(physician=users["physician"], nurse=users["nurse"], coordinator=users["coordinator"])
 
 
+def _register_sites(db: Database, sites: list[int], now: datetime) -> dict[int, Stock]:
+    """Every site's register as the small demo makes it (the sites added here have none yet: its safe,
+    cabinet and working stock, opening lots, a resolved discrepancy, yesterday's count), and the stock the
+    bulk sessions draw from."""
+    from ketaclinic.clinical.register import tenths
+    from ketaclinic.services import register as rs
+    from ketaclinic.services.auth import actor_for
+    from ketaclinic.services.common import unit_of_work
+
+    with unit_of_work(db) as uow:
+        equipped = set(uow.execute(select(RegisterLocation.site_id)).scalars())
+        users = {u.username: u for u in uow.execute(select(User).where(
+            User.username.in_(("admin", "physician", "nurse")))).scalars()}
+        products = {(p.drug, p.strength_mg_per_ml): p for p in uow.execute(select(RegisterProduct)).scalars()}
+        for site in uow.execute(select(Site).where(Site.id.in_(sites)).order_by(Site.id)).scalars().all():
+            if site.id not in equipped:
+                nurse, physician, admin = (Actor(**{**actor_for(users[name], "local").__dict__, "site_ids": (site.id,)})
+                                           for name in ("nurse", "physician", "admin"))
+                rs._seed_site(uow, site, nurse, physician, admin, products, now)
+    with db.reading() as uow:
+        safes = dict(uow.execute(select(RegisterLocation.site_id, RegisterLocation.id).where(
+            RegisterLocation.kind == "safe", RegisterLocation.site_id.in_(sites)).order_by(RegisterLocation.id.desc())).all())
+    ketamine = products[("ketamine", 50.0)]
+    vial = tenths(ketamine.strength_mg_per_ml * ketamine.vial_volume_ml)
+    return {site: Stock(safes[site], ketamine.id, vial, rs.DEMO_SUPPLIER) for site in sites}
+
+
+def _site_chairs(db: Database, sites: list[int], clock: Clock, settings: Settings) -> dict[int, Chairs]:
+    """Every site's treatment chairs (the schedule demo gives a new site four and the staff's hours), with
+    what is booked on them already."""
+    out: dict[int, Chairs] = {}
+    with db.reading() as uow:
+        for site in uow.execute(select(Site).where(Site.id.in_(sites)).order_by(Site.id)).scalars().all():
+            ids = list(uow.execute(select(Chair.id).where(Chair.site_id == site.id, Chair.kind == "chair",
+                                                          Chair.active.is_(True))
+                                   .order_by(Chair.position, Chair.name)).scalars())
+            out[site.id] = Chairs(site.id, site.code, ids, ZoneInfo(site.timezone or settings.clinic_timezone), clock)
+        index = {chair: (site, n) for site, c in out.items() for n, chair in enumerate(c.ids)}
+        for chair_id, start, end in uow.execute(select(Appointment.chair_id, Appointment.start_at, Appointment.end_at)
+                                                .where(Appointment.status == "booked",
+                                                       Appointment.chair_id.in_(list(index)))):
+            site, n = index[chair_id]
+            first = clock.minute_of(start.replace(tzinfo=start.tzinfo or UTC))
+            last = -(-int((end.replace(tzinfo=end.tzinfo or UTC) - clock.epoch).total_seconds()) // 60)
+            out[site].take(first, max(1, last - first), n)
+    return out
+
+
 def has_bulk(db: Database) -> bool:
     with db.reading() as uow:
         return uow.execute(select(Patient.id).where(Patient.family_name.like(f"Bulk % {DEMO_MARK}"))).first() is not None
@@ -573,9 +845,14 @@ def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 20
     clock = Clock(epoch, SPAN_DAYS + 80, db.dialect)
     templates = _templates(db, clock)
     sites, staff = _sites_and_staff(db)
+    from ketaclinic.services.schedule_demo import seed_demo_schedule
+
+    seed_demo_schedule(db, now=now, clinic_timezone=settings.clinic_timezone)  # chairs and hours at the new sites
+    stock = _register_sites(db, sites, now)
+    chairs = _site_chairs(db, sites, clock, settings)
     counters = Counters(_next_ids(db))
     bulk_began = time.perf_counter()
-    generator = Generator(clock, clock.minute_of(now), templates, sites, staff, counters, seed, db.dialect)
+    generator = Generator(clock, clock.minute_of(now), templates, sites, staff, counters, seed, db.dialect, chairs)
     write: Callable[[Any, Batch], None] = _write_postgresql if db.dialect == "postgresql" else _write_sqlite
     totals: dict[str, int] = {t: 0 for t in TABLES}
     bulk = patients - small_patients
@@ -583,8 +860,13 @@ def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 20
     for first in range(0, bulk, batch_patients):
         batch = Batch(db.dialect)
         start_ids = dict(counters.next_id)
+        generator.batch_number = batches + 1
         for index in range(first, min(bulk, first + batch_patients)):
             generator.patient(index, batch)
+        _register_rows(generator, batch, stock)
+        _new_chairs(db, chairs)
+        batch.rows["appointments"] = [(*row[:9], chairs[row[4]].ids[row[9]], *row[10:])
+                                      for row in batch.rows["appointments"]]
         counts = {t: len(r) for t, r in batch.rows.items() if r}
         with db.transaction() as uow:
             write(uow.connection(), batch)
@@ -611,6 +893,7 @@ def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 20
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
     return {"seeded": True, "patients": patients, "sites": len(sites), "batches": batches,
+            "chairs": {c.code: len(c.ids) for c in chairs.values()},
             "small_demo": small.as_dict()["counts"], "rows": totals,
             "seconds": round(time.perf_counter() - began, 1),
             "bulk_seconds": round(time.perf_counter() - bulk_began, 1), "engine": db.dialect}

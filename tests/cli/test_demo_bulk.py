@@ -13,8 +13,12 @@ from ketaclinic.demo_bulk import BulkRefused, seed_bulk
 from ketaclinic.records.audit import AuditEntry, verify_chain
 from ketaclinic.records.course_summaries import CourseSummary
 from ketaclinic.records.patients import Patient
+from ketaclinic.records.register import RegisterEntry
+from ketaclinic.records.schedule import Appointment, Chair
+from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.records.sites import Site
 from ketaclinic.services import outcomes as oc
+from ketaclinic.services import register as rs
 from ketaclinic.services.context import Actor
 from ketaclinic.services.course_summaries import compute
 from ketaclinic.services.patients import PatientIn, create_patient
@@ -48,6 +52,7 @@ def test_the_bulk_demo_keeps_the_records_invariants(db, settings):
     from_summaries = oc.cohort_outcomes(db, physician)
     assert from_summaries["patients_with_a_course"] == from_records["patients_with_a_course"] > BULK // 2
     assert from_summaries["overall"] == from_records["overall"]
+    _register_and_schedule_hold(db, rows)
     # sealed and append-only rows were inserted in their final state: the database refuses to change them
     for statement in ("UPDATE sessions SET weight_kg = 1 WHERE state = 'discharged'",
                       "UPDATE session_events SET minute = 1", "DELETE FROM diary_entries"):
@@ -83,3 +88,91 @@ def test_the_bulk_clock_writes_times_outside_its_cached_days():
     assert clock.iso(-1) == "2025-12-31T23:59:00.000000+00:00"
     assert clock.db(40 * 1440 + 61) == "2026-02-10 01:01:00.000000"
     assert clock.day(11 * 1440) == "2026-01-12"  # inside the cache (days + 2)
+
+
+def _register_and_schedule_hold(db, rows):
+    """The bulk register entries replay and reconcile; the bulk appointments are their sessions, on chairs that
+    never hold two booked appointments at once, inside the staff's hours."""
+    assert rows["appointments"] == rows["sessions"] and rows["register_lots"] > 0
+    assert rows["register_entries"] > 2 * rows["register_lots"]
+    system = Actor.system("tests")
+    checked = rs.verify_register(db, system)
+    assert checked.ok, checked.first_break
+    assert rs.open_discrepancies(db, system) == []
+    assert all(item.balance_mg >= 0 for item in rs.balances(db, system).items)
+    with db.reading() as uow:
+        bulk = select(Patient.id).where(Patient.family_name.like("Bulk %"))
+        assert uow.execute(select(func.min(RegisterEntry.balance_after_mg))).scalar_one() >= 0
+        assert uow.execute(select(func.min(RegisterEntry.location_balance_after_mg))).scalar_one() >= 0
+        assert uow.execute(select(func.count()).select_from(RegisterEntry).where(
+            RegisterEntry.kind == "waste", (RegisterEntry.witness_id.is_(None))
+            | (RegisterEntry.witness_id == RegisterEntry.recorded_by))).scalar_one() == 0
+        # every discharged bulk session drew, gave and wasted from a lot of its own site, and is reconciled
+        discharged = list(uow.execute(select(InfusionSession).where(
+            InfusionSession.patient_id.in_(bulk), InfusionSession.state == "discharged")).scalars())
+        entries = list(uow.execute(select(RegisterEntry).where(RegisterEntry.session_id.in_(
+            [d.id for d in discharged]))).scalars())
+        assert {e.session_id for e in entries if e.kind == "dispense"} == {d.id for d in discharged}
+        site_of = {d.id: d.site_id for d in discharged}
+        assert all(e.site_id == site_of[e.session_id] for e in entries)
+        sessions = {s.id: s for s in uow.execute(select(InfusionSession).where(
+            InfusionSession.patient_id.in_(bulk))).scalars()}
+        appointments = list(uow.execute(select(Appointment).where(Appointment.patient_id.in_(bulk))).scalars())
+        chairs = {c.id: c for c in uow.execute(select(Chair)).scalars()}
+        every_booked = list(uow.execute(select(Appointment).where(Appointment.status == "booked")).scalars())
+    physician = Actor(user_id=None, username="physician", role="physician", site_ids=tuple(set(site_of.values())))
+    for d in discharged[:: max(1, len(discharged) // 15)]:
+        assert all(r.reconciled for r in rs.session_register(db, physician, d.id).drugs), d.id
+    assert {a.session_id for a in appointments} == set(sessions) and len(appointments) == len(sessions)
+    for a in appointments:
+        session = sessions[a.session_id]
+        assert a.kind == "infusion" and a.plan_id == session.plan_id and a.patient_id == session.patient_id
+        assert chairs[a.chair_id].site_id == a.site_id == session.site_id and chairs[a.chair_id].kind == "chair"
+        assert a.start_at.replace(tzinfo=None) == session.scheduled_at.replace(tzinfo=None)
+        assert (a.status == "cancelled") == (session.state == "cancelled")
+        start, end = (t.replace(tzinfo=UTC) for t in (a.start_at, a.end_at))  # the demo clinic's zone is UTC
+        hours = {5: (8, 14)}.get(start.weekday(), (7, 19))
+        assert start.weekday() != 6 and hours[0] * 60 <= start.hour * 60 + start.minute
+        assert end.date() == start.date() and end.hour * 60 + end.minute <= hours[1] * 60
+    by_chair: dict[int, list] = {}
+    by_patient: dict[int, list] = {}
+    for a in every_booked:
+        by_chair.setdefault(a.chair_id, []).append(a)
+        by_patient.setdefault(a.patient_id, []).append(a)
+    for booked in [*(v for k, v in by_chair.items() if k is not None), *by_patient.values()]:
+        booked.sort(key=lambda a: a.start_at)
+        for before, after in zip(booked, booked[1:], strict=False):
+            assert before.end_at <= after.start_at, (before.id, after.id)
+    # the bulk load's audit entries cover its own register entries only: a line written around them is named
+    with db.engine.begin() as conn:
+        last = conn.execute(text("SELECT id, site_id, product_id, lot_id, location_id, balance_after_mg FROM "
+                                 "register_entries WHERE kind = 'return' ORDER BY id DESC LIMIT 1")).one()
+        conn.execute(text("INSERT INTO register_entries (id, site_id, kind, product_id, lot_id, location_id, amount_mg, "
+                          "balance_after_mg, location_balance_after_mg, recorded_at, recorded_by, details, created_at) "
+                          "VALUES (:id, :site, 'receipt', :product, :lot, :place, 10, 10, 10, :at, NULL, '{}', :at)"),
+                     {"id": 10_000_000, "site": last.site_id, "product": last.product_id, "lot": last.lot_id,
+                      "place": last.location_id, "at": NOW})
+    broken = rs.verify_register(db, system)
+    assert not broken.ok and broken.first_break["code"] == "not_audited" and broken.first_break["entry_id"] == 10_000_000
+
+
+def test_a_full_day_gives_the_site_another_chair_and_no_booking_overlaps():
+    """Chairs.book: the asked start if a chair is free, else a later (then earlier) start that day inside the
+    hours, else one more chair; a cancelled booking holds nothing."""
+    from zoneinfo import ZoneInfo
+
+    from ketaclinic.demo_bulk import Chairs, Clock
+
+    clock = Clock(datetime(2026, 1, 5, tzinfo=UTC), days=30, dialect="sqlite")  # a Monday
+    chairs = Chairs(1, "T", [11, 12], ZoneInfo("UTC"), clock)
+    asked = 10 * 60  # Monday 10:00
+    booked = [chairs.book(asked, 120, hold=True) for _ in range(20)]
+    assert booked[:2] == [(asked, 0), (asked, 1)] and booked[2] == (asked + 120, 0)  # the next free start
+    assert chairs.count > 2  # twelve hours hold six two-hour bookings a chair: the day filled and a chair came
+    for chair in range(chairs.count):
+        mine = sorted(start for start, c in booked if c == chair)
+        assert all(b - a >= 120 for a, b in zip(mine, mine[1:], strict=False))
+        assert all(7 * 60 <= m % 1440 and m % 1440 + 120 <= 19 * 60 for m in mine)
+    assert chairs.book(asked, 120, hold=False)[0] == asked and chairs.count == max(c for _, c in booked) + 1
+    assert chairs.book(6 * 1440 + asked, 120, hold=True)[0] == 7 * 1440 + asked  # Sunday: closed, Monday then
+    assert chairs.book(5 * 1440 + 13 * 60, 120, hold=True)[0] == 5 * 1440 + 12 * 60  # Saturday ends at 14:00
