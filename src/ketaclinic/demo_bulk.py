@@ -352,6 +352,8 @@ class Chairs:
         """(start minute UTC, chair index) for an appointment asked for at ``minute``; ``hold`` False (a
         cancelled one) books nothing: it keeps a chair and a time in the hours, like a cancelled booking."""
         local_day, tod = divmod(minute + self.offset(minute // 1440), 1440)
+        if (self.epoch_weekday + local_day) % 7 == 6:  # closed on Sunday: Monday or Tuesday, not all on Monday
+            local_day += 1 + (minute // SLOT) % 2
         for _ in range(14):
             hours = OPEN_HOURS.get((self.epoch_weekday + local_day) % 7)
             if hours is None or hours[1] - hours[0] < length:
