@@ -319,7 +319,11 @@ def _templates(db: Database, clock: Clock) -> list[Template]:
 class Chairs:
     """One site's treatment chairs over time: for every 15-minute slot (UTC minute // 15) a bit mask of the
     chairs booked then. ``book`` finds the first start from the asked one, in the staff's hours of that local
-    day, with a chair free for the whole appointment; a full day gets one more chair (``count`` grows)."""
+    day, with a chair free for the whole appointment; when the day is full, the next open days (``SPILL``:
+    the coordinator offers the next days before the clinic buys a chair); then the site gets one more chair
+    (``count`` grows) on the day asked."""
+
+    SPILL = 2
 
     def __init__(self, site_id: int, code: str, chair_ids: list[int], zone: Any, clock: Clock):
         self.site_id, self.code, self.ids, self.count = site_id, code, chair_ids, len(chair_ids)
@@ -354,6 +358,8 @@ class Chairs:
         local_day, tod = divmod(minute + self.offset(minute // 1440), 1440)
         if (self.epoch_weekday + local_day) % 7 == 6:  # closed on Sunday: Monday or Tuesday, not all on Monday
             local_day += 1 + (minute // SLOT) % 2
+        first: tuple[int, int] | None = None  # the first open day's base and start: where a new chair goes
+        spilled = 0
         for _ in range(14):
             hours = OPEN_HOURS.get((self.epoch_weekday + local_day) % 7)
             if hours is None or hours[1] - hours[0] < length:
@@ -364,7 +370,12 @@ class Chairs:
             asked = min(last, opens + max(0, tod - opens) // SLOT * SLOT)
             off = self.offset(local_day)
             base = local_day * 1440 - off
-            if hold and self.full.get(local_day) != self.count:
+            if first is None:
+                first = (base, asked)
+            if not hold:
+                mask = self._mask(base + asked, length)
+                return base + asked, min(self.count - 1, ((~mask) & (mask + 1)).bit_length() - 1)
+            if self.full.get(local_day) != self.count:
                 for wall in (*range(asked, last + 1, SLOT), *range(opens, asked, SLOT)):
                     mask = self._mask(base + wall, length)
                     chair = ((~mask) & (mask + 1)).bit_length() - 1
@@ -372,10 +383,12 @@ class Chairs:
                         self.take(base + wall, length, chair)
                         return base + wall, chair
                 self.full[local_day] = self.count
-            if not hold:
-                mask = self._mask(base + asked, length)
-                return base + asked, min(self.count - 1, ((~mask) & (mask + 1)).bit_length() - 1)
-            chair = self.count  # every chair is booked all day: the site adds one
+            if spilled < self.SPILL:
+                spilled += 1
+                local_day += 1
+                continue
+            base, asked = first
+            chair = self.count  # every chair is booked all day, and the next days too: the site adds one
             self.count += 1
             self.take(base + asked, length, chair)
             return base + asked, chair

@@ -158,7 +158,7 @@ def _register_and_schedule_hold(db, rows):
 
 def test_a_full_day_gives_the_site_another_chair_and_no_booking_overlaps():
     """Chairs.book: the asked start if a chair is free, else a later (then earlier) start that day inside the
-    hours, else one more chair; a cancelled booking holds nothing."""
+    hours, else the next two open days, else one more chair on the day asked; a cancelled booking holds nothing."""
     from zoneinfo import ZoneInfo
 
     from ketaclinic.demo_bulk import Chairs, Clock
@@ -166,9 +166,12 @@ def test_a_full_day_gives_the_site_another_chair_and_no_booking_overlaps():
     clock = Clock(datetime(2026, 1, 5, tzinfo=UTC), days=30, dialect="sqlite")  # a Monday
     chairs = Chairs(1, "T", [11, 12], ZoneInfo("UTC"), clock)
     asked = 10 * 60  # Monday 10:00
-    booked = [chairs.book(asked, 120, hold=True) for _ in range(20)]
+    booked = [chairs.book(asked, 120, hold=True) for _ in range(40)]
     assert booked[:3] == [(asked, 0), (asked, 1), (asked + 120, 0)]  # then the next free start
-    assert chairs.count > 2  # twelve hours hold six two-hour bookings a chair: the day filled and a chair came
+    # Monday fills, then Tuesday and Wednesday take the overflow; only then a third chair, on Monday
+    added = next(n for n, (_, chair) in enumerate(booked) if chair == 2)
+    assert booked[added] == (asked, 2) and chairs.count == 3 and added >= 30
+    assert {m // 1440 for m, _ in booked[:added]} == {0, 1, 2}
     for chair in range(chairs.count):
         mine = sorted(start for start, c in booked if c == chair)
         assert all(b - a >= 120 for a, b in zip(mine, mine[1:], strict=False))
