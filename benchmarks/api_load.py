@@ -5,7 +5,7 @@ Run by ``make bench`` (not a timed test); loopback only. Writes ``benchmarks/res
 Set-up, as a clinic would run it: a new SQLite file, ``ketaclinic migrate``, ``ketaclinic demo``
 (the synthetic clinic: 40 patients, a session running today), ``ketaclinic serve`` (one process,
 as ``make serve`` runs it). Then 50 simulated clinicians (half logged in as the nurse, half as the
-physician), each one an asyncio task over one ``httpx.AsyncClient``, repeat for 60 s:
+physician), each one an asyncio task over one ``aiohttp.ClientSession``, repeat for 60 s:
 
 - read a chart: ``GET /patients/{id}``, ``GET /sessions?patient_id={id}``, then the events of the
   patient's latest visit (``GET /sessions/{id}/events``); every read is audited, so each one is
@@ -37,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 RESULTS = Path(__file__).parent / "results"
@@ -112,19 +113,22 @@ class Load:
         self.writes: list[float] = []
         self.errors: list[str] = []
 
-    async def call(self, client: httpx.AsyncClient, kind: str, method: str, url: str, expected: int, **kwargs) -> dict | None:
+    async def call(self, client: aiohttp.ClientSession, kind: str, method: str, url: str, expected: int,
+                   params: dict | None = None, **kwargs) -> dict | None:
         start = time.perf_counter()
+        query = {key: str(value) for key, value in (params or {}).items()}
         try:
-            response = await client.request(method, url, **kwargs)
-        except httpx.HTTPError as error:
+            async with client.request(method, url, params=query, **kwargs) as response:
+                body = await response.read()
+        except (TimeoutError, aiohttp.ClientError) as error:
             self.errors.append(f"{method} {url}: {type(error).__name__} {error}")
             return None
         elapsed = time.perf_counter() - start
-        if response.status_code != expected:
-            self.errors.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
+        if response.status != expected:
+            self.errors.append(f"{method} {url}: {response.status} {body[:200].decode(errors='replace')}")
             return None
         (self.reads if kind == "read" else self.writes).append(elapsed)
-        return response.json()
+        return json.loads(body)
 
 
 def vitals(rng: random.Random) -> dict:
@@ -134,7 +138,7 @@ def vitals(rng: random.Random) -> dict:
             "respiratory_rate_per_min": rng.randint(12, 18), "moaas": rng.choice([5, 5, 5, 4])}
 
 
-async def clinician(index: int, client: httpx.AsyncClient, token: str, patients: list[int], running_id: int,
+async def clinician(index: int, client: aiohttp.ClientSession, token: str, patients: list[int], running_id: int,
                     load: Load, stop_at: float) -> int:
     rng = random.Random(SEED * 1000 + index)
     headers = {"Authorization": f"Bearer {token}"}
@@ -166,8 +170,12 @@ async def clinician(index: int, client: httpx.AsyncClient, token: str, patients:
 
 async def run_load(base_url: str, tokens: list[str], patients: list[int], running_id: int) -> tuple[Load, float, int]:
     load = Load()
-    limits = httpx.Limits(max_connections=CLINICIANS + 10, max_keepalive_connections=CLINICIANS + 10)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+    # aiohttp, not httpx, for the simulated clinicians: the load generator shares the machine's cores with the
+    # server and PostgreSQL, and httpx spent about as much CPU per request as PostgreSQL did (issue 17's
+    # saturation run); set-up calls stay on httpx.
+    connector = aiohttp.TCPConnector(limit=CLINICIANS + 10)
+    async with aiohttp.ClientSession(base_url=base_url, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as client:
         start = time.monotonic()
         stop_at = start + DURATION_S
         rounds = await asyncio.gather(*(clinician(i, client, tokens[i % len(tokens)], patients, running_id, load, stop_at)
