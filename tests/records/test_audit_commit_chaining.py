@@ -119,3 +119,17 @@ def test_a_rolled_back_transaction_leaves_no_entry_for_the_next_one(db):
         actions = uow.execute(select(AuditEntry.action)).scalars().all()
     assert "doomed" not in actions and "next" in actions
 
+
+
+@pytest.mark.parametrize("count", [3, audit_module._ONE_STATEMENT_ROWS + 5])
+def test_a_transaction_of_many_entries_is_chained_whole_in_order(db, count):
+    """A few entries go in the one statement that moves the head; a long batch takes the two-statement path:
+    either way every entry is there, in recording order, and the chain and the head agree."""
+    with db.transaction() as uow:
+        for i in range(count):
+            append(uow, action=f"batch.{i}", username="a")
+    with db.reading() as uow:
+        actions = uow.execute(select(AuditEntry.action).order_by(AuditEntry.seq)).scalars().all()
+        report = verify_chain(uow)
+    assert actions[-count:] == [f"batch.{i}" for i in range(count)]
+    assert report.intact and report.head_seq == report.entries

@@ -22,9 +22,10 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, insert, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, TextClause, event, insert, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ketaclinic.clock import utcnow
@@ -197,23 +198,37 @@ def _chain_at_commit(uow: Session) -> None:
         entry.prev_hash = last_hash
         entry.hash = last_hash = hash_of(entry)
         rows.append({column: getattr(entry, column) for column in _COLUMNS})
-    move_head = update(AuditHead).where(AuditHead.id == 1).values(last_hash=last_hash)
-    if uow.get_bind().dialect.name == "postgresql":
-        uow.execute(insert(AuditEntry).values(rows).add_cte(move_head.cte("moved_head")))
+    if uow.get_bind().dialect.name == "postgresql" and len(rows) <= _ONE_STATEMENT_ROWS:
+        params = {f"{column}_{i}": value for i, row in enumerate(rows) for column, value in row.items()}
+        uow.execute(_insert_moving_head(len(rows)), {**params, "head_hash": last_hash})
     else:
-        uow.execute(insert(AuditEntry), rows)
-        uow.execute(move_head)
+        uow.execute(insert(_LOG), rows)
+        uow.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=last_hash))
 
 
-_COLUMNS = tuple(column.key for column in AuditEntry.__table__.columns)
+_LOG, _HEAD = AuditEntry.__table__, AuditHead.__table__
+_ONE_STATEMENT_ROWS = 32  # a request writes one to a few entries; a rare long batch takes the two-statement path
+_COLUMNS = tuple(column.key for column in _LOG.columns)
+
+
+@lru_cache(maxsize=_ONE_STATEMENT_ROWS)
+def _insert_moving_head(count: int) -> TextClause:
+    """``count`` entries and the head's new hash in one PostgreSQL statement (a data-modifying CTE).
+
+    Written once per row count and kept: SQLAlchemy does not cache a multi-row ``insert().values()``
+    (it compiled it at every commit: a twentieth of a worker's CPU under load, issue 17)."""
+    columns = ", ".join(_COLUMNS)
+    rows = ", ".join("(" + ", ".join(f":{column}_{i}" for column in _COLUMNS) + ")" for i in range(count))
+    return text(f"WITH moved_head AS (UPDATE audit_head SET last_hash = :head_hash WHERE id = 1) "
+                f"INSERT INTO audit_log ({columns}) VALUES {rows}")
 
 
 def _reserve(uow: Session, count: int) -> tuple[int, str]:
     """Lock the head and take ``count`` sequence numbers: (the seq before them, the hash to chain onto)."""
-    moved = uow.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + count)
-                        .returning(AuditHead.last_seq, AuditHead.last_hash)).one_or_none()
+    moved = uow.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=_HEAD.c.last_seq + count)
+                        .returning(_HEAD.c.last_seq, _HEAD.c.last_hash)).one_or_none()
     if moved is None:  # created by the first migration; kept for databases made some other way
-        uow.execute(insert(AuditHead).values(id=1, last_seq=count, last_hash=GENESIS_HASH))
+        uow.execute(insert(_HEAD).values(id=1, last_seq=count, last_hash=GENESIS_HASH))
         return 0, GENESIS_HASH
     return moved.last_seq - count, moved.last_hash
 
