@@ -12,6 +12,7 @@ from ketaclinic.records import audit as audit_module
 from ketaclinic.records.audit import AuditEntry, append, verify_chain
 from ketaclinic.records.db import Database
 from ketaclinic.records.users import User
+from tests.statements import recorded_statements
 
 
 @pytest.mark.parametrize("engine", ["postgresql"])
@@ -81,22 +82,12 @@ def test_the_head_is_locked_only_for_the_audit_statements_before_the_commit(db):
     chain's own statements only: the request's change is flushed before it, and on PostgreSQL the entries
     and the head's new hash go in one statement (each round trip inside the window also waits for the
     process's GIL under load)."""
-    from sqlalchemy import event
-
     from ketaclinic.records.sites import Site
 
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(" ".join(statement.split()).upper())
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        with db.transaction() as uow:
-            append(uow, action="site.create", username="a")
-            uow.add(Site(name="Synthetic window site", code="WINDOW"))  # not flushed: the commit's to write
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    with recorded_statements(db.engine) as seen, db.transaction() as uow:
+        append(uow, action="site.create", username="a")
+        uow.add(Site(name="Synthetic window site", code="WINDOW"))  # not flushed: the commit's to write
+    statements = [" ".join(statement.split()).upper() for statement, _ in seen]
     locked_at = next(i for i, s in enumerate(statements) if s.startswith("UPDATE AUDIT_HEAD"))
     inside = statements[locked_at + 1:]
     assert any(s.startswith("INSERT INTO SITES") for s in statements[:locked_at])

@@ -17,10 +17,11 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from ketaclinic.services import diary as dy
 from tests.interop.flows import completed, signed_plan
+from tests.statements import recorded_statements
 from tests.web.conftest import sign_in
 
 CLONES = 6000
@@ -101,93 +102,45 @@ def test_the_main_pages_read_large_tables_by_index(db, settings, clinic):
     sites = [1] + [st.create_site(db, admin, st.SiteIn(name=f"Site {c}", code=c)).id for c in ("NB", "SB", "EB")]
     _grow(db, clinic.own_patient_id, sites)
     with db.engine.connect() as conn:
-        sizes = dict(conn.execute(text("SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' "
-                                       "AND relnamespace = 'public'::regnamespace")).all())
         some_patient = conn.execute(text("SELECT id FROM patients WHERE site_id = 1 ORDER BY id DESC LIMIT 1")).scalar()
         some_session = conn.execute(text("SELECT s.id FROM sessions s WHERE s.site_id = 1 AND s.state = 'discharged' "
                                          "ORDER BY s.id DESC LIMIT 1")).scalar()
-    large = {name for name, rows in sizes.items() if rows > LARGE}
+    large = _large_tables(db)
     assert {"patients", "sessions", "session_events", "diary_entries", "course_summaries"} <= large
-
-    statements: list[tuple[str, object, str]] = []
-    current = {"page": ""}
-
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and not executemany:
-            statements.append((statement, parameters, current["page"]))
 
     app = create_app(settings.model_copy(update={"demo": True}), db=db)
     pages = ["/dashboard", "/patients", f"/patients/{some_patient}", f"/sessions/{some_session}", "/outcomes",
              "/api/v1/patients?limit=50", "/api/v1/sessions?limit=50", "/api/v1/outcomes"]
+    statements: list[tuple[str, object, str]] = []
     with TestClient(app, base_url="http://testserver") as client:
         sign_in(client, "physician")
         from ketaclinic.clock import utcnow
         from ketaclinic.services.auth import issue_token
 
         token, _ = issue_token(db, clinic.actors["physician"], now=utcnow(), lifetime_s=600)
-        event.listen(db.engine, "before_cursor_execute", keep)
-        try:
-            for page in pages:
-                current["page"] = page
-                headers = {"Authorization": f"Bearer {token}"} if page.startswith("/api/") else {}
+        for page in pages:
+            headers = {"Authorization": f"Bearer {token}"} if page.startswith("/api/") else {}
+            with recorded_statements(db.engine, selects_only=True) as seen:
                 response = client.get(page, headers=headers, follow_redirects=False)
-                assert response.status_code == 200, (page, response.status_code, response.text[:300])
-            # the dashboards' and desks' other pages (issue 17): the follow-up list, the register, the billing desk
-            for role, page in (("physician", "/follow-up"), ("physician", "/register"), ("nurse", "/dashboard"),
-                               ("coordinator", "/billing"), ("coordinator", "/billing?show=all")):
-                client.cookies.clear()
-                event.remove(db.engine, "before_cursor_execute", keep)
-                sign_in(client, role)
-                event.listen(db.engine, "before_cursor_execute", keep)
-                current["page"] = f"{role} {page}"
-                pages.append(current["page"])
-                response = client.get(page, follow_redirects=False)
-                assert response.status_code == 200, (page, response.status_code, response.text[:300])
-        finally:
-            event.remove(db.engine, "before_cursor_execute", keep)
+            assert response.status_code == 200, (page, response.status_code, response.text[:300])
+            statements += [(statement, parameters, page) for statement, parameters in seen]
     assert {page for _, _, page in statements} == set(pages)
-    problems = []
-    with db.engine.connect() as conn:
-        for statement, parameters, page in statements:
-            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
-            plan = plan if isinstance(plan, list) else json.loads(plan)
-            scans = _seq_scans(plan[0]["Plan"], large)
-            if scans:
-                problems.append(f"{page}: sequential scan of {', '.join(scans)} in\n{statement}\n{parameters}")
+    # the dashboards' and desks' other pages (issue 17): the follow-up list, the register, the billing desk
+    problems = _scans(db, statements, large) + _explain_pages(db, settings, [
+        ("physician", "/follow-up"), ("physician", "/register"), ("nurse", "/dashboard"),
+        ("coordinator", "/billing"), ("coordinator", "/billing?show=all")])
     assert not problems, "\n\n".join(problems)
 
 
-def _explain_pages(db, settings, pages: list[tuple[str, str]]) -> list[str]:
-    """The SELECTs the pages send (as the role named with each page), each with a sequential scan of a large
-    table named (the lists a test made large)."""
-    from fastapi.testclient import TestClient
-
-    from ketaclinic.api.app import create_app
-
+def _large_tables(db) -> set[str]:
     with db.engine.connect() as conn:
-        large = {name for name, rows in conn.execute(text(
+        return {name for name, rows in conn.execute(text(
             "SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"))
             .all() if rows > LARGE}
-    statements: list[tuple[str, object, str]] = []
-    current = {"page": ""}
 
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and not executemany:
-            statements.append((statement, parameters, current["page"]))
 
-    app = create_app(settings.model_copy(update={"demo": True}), db=db)
-    with TestClient(app, base_url="http://testserver") as client:
-        for role, page in pages:
-            client.cookies.clear()
-            sign_in(client, role)
-            current["page"] = f"{role} {page}"
-            event.listen(db.engine, "before_cursor_execute", keep)
-            try:
-                response = client.get(page, follow_redirects=False)
-            finally:
-                event.remove(db.engine, "before_cursor_execute", keep)
-            assert response.status_code == 200, (page, response.status_code, response.text[:300])
-    assert {page for _, _, page in statements} == {f"{role} {page}" for role, page in pages}
+def _scans(db, statements: list[tuple[str, object, str]], large: set[str]) -> list[str]:
+    """Each (statement, parameters, page) explained with its own parameters: the sequential scans of a large table."""
     problems = []
     with db.engine.connect() as conn:
         for statement, parameters, page in statements:
@@ -197,6 +150,27 @@ def _explain_pages(db, settings, pages: list[tuple[str, str]]) -> list[str]:
             if scans:
                 problems.append(f"{page}: sequential scan of {', '.join(scans)} in\n{statement}\n{parameters}")
     return problems
+
+
+def _explain_pages(db, settings, pages: list[tuple[str, str]]) -> list[str]:
+    """The SELECTs the pages send (as the role named with each page), each with a sequential scan of a large
+    table named (the lists a test made large)."""
+    from fastapi.testclient import TestClient
+
+    from ketaclinic.api.app import create_app
+
+    statements: list[tuple[str, object, str]] = []
+    app = create_app(settings.model_copy(update={"demo": True}), db=db)
+    with TestClient(app, base_url="http://testserver") as client:
+        for role, page in pages:
+            client.cookies.clear()
+            sign_in(client, role)
+            with recorded_statements(db.engine, selects_only=True) as seen:
+                response = client.get(page, follow_redirects=False)
+            assert response.status_code == 200, (page, response.status_code, response.text[:300])
+            statements += [(statement, parameters, f"{role} {page}") for statement, parameters in seen]
+    assert {page for _, _, page in statements} == {f"{role} {page}" for role, page in pages}
+    return _scans(db, statements, _large_tables(db))
 
 
 def test_the_patient_pickers_the_audit_log_and_the_users_page_read_by_index(db, settings, clinic):

@@ -7,27 +7,16 @@ that the dashboard keeps to the picked site.
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
 from ketaclinic.services import sites as st
 from tests.sites_clinic import add_patients, utc_now
+from tests.statements import statements_of_page
 
 N = 6
 
 
 def _statements(client, db, url: str) -> tuple[int, str]:
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        page = client.get(url)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    assert page.status_code == 200, page.text[:300]
-    return len(seen), page.text
+    statements, html = statements_of_page(client, db.engine, url)
+    return len(statements), html
 
 
 def test_the_dashboard_sends_as_many_statements_for_4n_patients_as_for_n(signed_in, db, clinic):

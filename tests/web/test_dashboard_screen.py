@@ -17,23 +17,9 @@ from sqlalchemy import event, text
 from ketaclinic.services import follow_up as fu
 from ketaclinic.web.views import dashboard as dash
 from tests.sites_clinic import add_patients, utc_now
+from tests.statements import statements_of_page
 
 N = 6
-
-
-def _statements(client, db, url: str) -> tuple[list[str], str]:
-    seen: list[str] = []
-
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", keep)
-    try:
-        page = client.get(url)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", keep)
-    assert page.status_code == 200, (url, page.text[:300])
-    return seen, page.text
 
 
 def _section(html: str, heading_id: str) -> str:
@@ -80,9 +66,9 @@ def test_the_nurse_dashboard_follow_up_list_and_register_send_as_many_statements
     urls = ["/dashboard", "/follow-up", "/register"]
     for url in urls:
         nurse.get(url)  # warm
-    few = {url: len(_statements(nurse, db, url)[0]) for url in urls}
+    few = {url: len(statements_of_page(nurse, db.engine, url)[0]) for url in urls}
     add_patients(db, 1, 3 * N, now=now, signer_id=signer, tag="Later")
-    many = {url: len(_statements(nurse, db, url)[0]) for url in urls}
+    many = {url: len(statements_of_page(nurse, db.engine, url)[0]) for url in urls}
     for url in urls:
         assert many[url] <= few[url], f"{url} sent {few[url]} statements for {N} patients and {many[url]} for {4 * N}"
 

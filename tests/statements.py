@@ -1,0 +1,34 @@
+"""The SQL a piece of code sends, recorded from the engine (statement counts, query plans, lock windows)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+
+@contextmanager
+def recorded_statements(engine: Engine, *, selects_only: bool = False) -> Iterator[list[tuple[str, Any]]]:
+    """Every (statement, parameters) the engine sends inside the block; ``selects_only``: single SELECTs."""
+    seen: list[tuple[str, Any]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany) -> None:
+        if selects_only and (executemany or not statement.lstrip().upper().startswith("SELECT")):
+            return
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+
+
+def statements_of_page(client: Any, engine: Engine, url: str) -> tuple[list[str], str]:
+    """The statements one page sends (it must answer 200) and its HTML."""
+    with recorded_statements(engine) as seen:
+        page = client.get(url)
+    assert page.status_code == 200, (url, page.status_code, page.text[:300])
+    return [statement for statement, _ in seen], page.text
