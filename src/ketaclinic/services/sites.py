@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.records.db import Database
@@ -149,10 +149,16 @@ def in_sites(query: Any, actor: Actor, site_column: Any) -> Any:
 
 
 def patients_in_sites(query: Any, actor: Actor, patient_column: Any) -> Any:
-    """``query`` kept to the patients of the actor's sites, for a table that names the patient only."""
+    """``query`` kept to the patients of the actor's sites, for a table that names the patient only.
+
+    A correlated ``EXISTS`` (each row's patient looked up by primary key), not ``patient_id IN (SELECT id
+    FROM patients WHERE site_id IN ...)``: SQLite plans the ``IN`` form from the patients side, reading
+    every patient of the sites and sorting, even when the query's own index (the drafts by status and
+    id) would find its page in a few rows: 65 ms against 0.02 ms for the physician's drafts at 20,000
+    patients (issue 17). PostgreSQL makes the same semi-join of either form."""
     if not site_bound(actor):
         return query
-    return query.where(patient_column.in_(select(Patient.id).where(Patient.site_id.in_(actor.site_ids))))
+    return query.where(exists().where(Patient.id == patient_column, Patient.site_id.in_(actor.site_ids)))
 
 
 def default_site_id(uow: Session) -> int:
