@@ -26,6 +26,7 @@ session's controlled drugs must be reconciled (dispensed = administered + wasted
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -1201,7 +1202,12 @@ def _bulk_loaded(uow: Session) -> list[tuple[int, int]]:
         found = (json.loads(detail) if isinstance(detail, str) else detail or {}).get("ids", {}).get("register_entries")
         if found:
             out.append((int(found[0]), int(found[1])))
-    return out
+    return sorted(out)
+
+
+def _in_ranges(ranges: list[tuple[int, int]], lows: list[int], value: int) -> bool:
+    at = bisect_right(lows, value) - 1
+    return at >= 0 and value <= ranges[at][1]
 
 
 def verify_register(db: Database, actor: Actor) -> VerifyResult:
@@ -1215,8 +1221,9 @@ def verify_register(db: Database, actor: Actor) -> VerifyResult:
         loaded = _bulk_loaded(uow)
     found = core.verify(lines)
     if found is None:
+        lows = [low for low, _ in loaded]  # the batches' ranges do not overlap: ids are taken in order
         missing = next((line for line in lines if str(line.id) not in audited
-                        and not any(low <= line.id <= high for low, high in loaded)), None)
+                        and not _in_ranges(loaded, lows, line.id)), None)
         if missing is not None:
             found = core.Break(missing.id, "not_audited", f"entry {missing.id} ({missing.kind}) has no audit entry")
     return VerifyResult(ok=found is None, entries=len(lines), lots=len({line.lot_id for line in lines}),
