@@ -89,6 +89,10 @@ SMALL_DEMO = 40
 BULK_MARK = f"Bulk {{:06d}} {DEMO_MARK}"
 EXTRA_SITES = (("Synthetic North clinic (demo)", "NORTH"), ("Synthetic South clinic (demo)", "SOUTH"),
                ("Synthetic East clinic (demo)", "EAST"))
+# A site of the synthetic group holds about this many patients (the sites beyond the named three are
+# "Synthetic site NN"): at 100,000 patients four sites would each book some 250 infusions a day (256 chairs
+# a site), which no clinic does; a few thousand patients a site gives a busy clinic's 10-20 chairs.
+PATIENTS_PER_SITE = 2_500
 SPAN_DAYS = 540  # 18 months of clinic, as the small demo
 BATCH_PATIENTS = 1000
 ISO = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|\+00:00)?$")
@@ -764,14 +768,22 @@ def _next_ids(db: Database) -> dict[str, int]:
                 for table in ID_TABLES}
 
 
-def _sites_and_staff(db: Database) -> tuple[list[int], Staff]:
+def extra_sites(patients: int) -> list[tuple[str, str]]:
+    """The sites added to the default one for ``patients`` bulk patients: the three named ones, and one more
+    for each further ``PATIENTS_PER_SITE``."""
+    count = max(len(EXTRA_SITES), -(-patients // PATIENTS_PER_SITE) - 1)
+    more = [(f"Synthetic site {n:02d} (demo)", f"SITE-{n:02d}") for n in range(len(EXTRA_SITES) + 2, count + 2)]
+    return [*EXTRA_SITES, *more]
+
+
+def _sites_and_staff(db: Database, patients: int) -> tuple[list[int], Staff]:
     from ketaclinic.services.sites import MemberIn, SiteIn, create_site, set_member
 
     system = Actor.system("demo-bulk")
     with db.reading() as uow:
         existing = {code: sid for sid, code in uow.execute(select(Site.id, Site.code))}
         users = {name: uid for uid, name in uow.execute(select(User.id, User.username))}
-    for name, code in EXTRA_SITES:
+    for name, code in extra_sites(patients):
         if code not in existing:
             existing[code] = create_site(db, system, SiteIn(name=name, code=code)).id
     sites = sorted(existing.values())
@@ -859,7 +871,7 @@ def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 20
     epoch = datetime.combine((now - timedelta(days=SPAN_DAYS + 40)).date(), datetime.min.time(), tzinfo=UTC)
     clock = Clock(epoch, SPAN_DAYS + 80, db.dialect)
     templates = _templates(db, clock)
-    sites, staff = _sites_and_staff(db)
+    sites, staff = _sites_and_staff(db, patients)
     from ketaclinic.services.schedule_demo import seed_demo_schedule
 
     seed_demo_schedule(db, now=now, clinic_timezone=settings.clinic_timezone)  # chairs and hours at the new sites

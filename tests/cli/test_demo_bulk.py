@@ -179,3 +179,17 @@ def test_a_full_day_gives_the_site_another_chair_and_no_booking_overlaps():
     assert chairs.book(asked, 120, hold=False)[0] == asked and chairs.count == max(c for _, c in booked) + 1
     assert chairs.book(6 * 1440 + asked, 120, hold=True)[0] == 7 * 1440 + asked  # Sunday: closed, Monday then
     assert chairs.book(5 * 1440 + 13 * 60, 120, hold=True)[0] == 5 * 1440 + 12 * 60  # Saturday ends at 14:00
+
+
+def test_a_large_synthetic_group_has_a_site_for_every_few_thousand_patients():
+    """Four sites carrying 100,000 patients booked some 250 infusions a day each (256 chairs a site): the bulk
+    demo adds a site per PATIENTS_PER_SITE patients beyond the named three, each with a valid, unique code."""
+    from ketaclinic.demo_bulk import EXTRA_SITES, PATIENTS_PER_SITE, extra_sites
+    from ketaclinic.services.sites import SiteIn
+
+    assert extra_sites(130) == list(EXTRA_SITES)
+    large = extra_sites(100_000)
+    assert len(large) + 1 == 100_000 // PATIENTS_PER_SITE  # the default site and the added ones
+    assert len({code for _, code in large}) == len(large) and len({name for name, _ in large}) == len(large)
+    for name, code in large:
+        SiteIn(name=name, code=code)  # the site service's own rules for a name and a code
