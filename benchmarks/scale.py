@@ -347,6 +347,10 @@ def main() -> dict:
     try:
         for engine in ENGINES:
             results[engine] = _engine_run(engine, pg, tmp)
+    except BaseException:  # what the servers said before the run failed (their directory goes with the run)
+        for log in sorted(tmp.glob("*.log")):
+            print(f"--- {log.name}, last lines:\n{log.read_text(errors='replace')[-6000:]}", file=sys.stderr)
+        raise
     finally:
         if pg is not None:
             pg.stop()

@@ -965,8 +965,15 @@ def correct_entry(db: Database, actor: Actor, entry_id: int, data: CorrectionIn,
 
 
 def _location_sums(uow: Session, sites: tuple[int, ...] | None, *, until: datetime | None = None,
-                   location_id: int | None = None) -> dict[tuple[int, int], float]:
-    """Per (lot, location), the balance from the effective entries: one grouped query (no replay)."""
+                   location_id: int | None = None, live_only: bool = False) -> dict[tuple[int, int], float]:
+    """Per (lot, location), the balance from the effective entries: one grouped query (no replay).
+
+    ``live_only`` (today's balances, where a lot at zero is not shown): only the lots whose newest entry
+    leaves a balance (``balance_after_mg`` is the lot's running balance, the paper register's last column;
+    every location's share of an empty lot is zero, as balances are never negative). The sum then reads
+    the entries of the few lots in stock by ``ix_register_entries_lot`` instead of the whole ledger: a
+    group of clinics writes a dispense, an administration and a waste for every session (2.4 million
+    lines at 100,000 patients, issue 17)."""
     corrected = aliased(RegisterEntry)
     effective = not_(select(corrected.id).where(corrected.corrects_id == RegisterEntry.id).exists())
     if until is not None:  # a correction recorded after the moment does not count yet
@@ -981,6 +988,14 @@ def _location_sums(uow: Session, sites: tuple[int, ...] | None, *, until: dateti
         query = query.where(RegisterEntry.site_id.in_(sites))
     if until is not None:
         query = query.where(RegisterEntry.recorded_at <= until)
+    if live_only:
+        newest = aliased(RegisterEntry)
+        left = (select(newest.balance_after_mg).where(newest.lot_id == RegisterLot.id)
+                .order_by(newest.id.desc()).limit(1).scalar_subquery())
+        live = select(RegisterLot.id).where(left > 0)
+        if sites is not None:
+            live = live.where(RegisterLot.site_id.in_(sites))
+        query = query.where(RegisterEntry.lot_id.in_(live))
     if location_id is not None:
         query = query.where((RegisterEntry.location_id == location_id) | (RegisterEntry.to_location_id == location_id))
     out: dict[tuple[int, int], int] = defaultdict(int)
@@ -1027,7 +1042,7 @@ def balances(db: Database, actor: Actor, *, site_id: int | None = None, drug: st
         if site_id is not None:
             _check_site(actor, site_id, "site")
             sites = (site_id,)
-        items = _balance_items(uow, _location_sums(uow, sites, until=as_of), drug=drug)
+        items = _balance_items(uow, _location_sums(uow, sites, until=as_of, live_only=as_of is None), drug=drug)
         return Balances(items=items)
 
 
