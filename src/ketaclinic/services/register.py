@@ -1165,8 +1165,8 @@ def count_sheet(db: Database, actor: Actor, location_id: int, *, day: date | Non
     day = day or now.date()
     with db.reading() as uow:
         location = _location(uow, actor, location_id)
-        sums = _location_sums(uow, (location.site_id,), location_id=location.id)
-        counted_lots = {}
+        sums = _location_sums(uow, (location.site_id,), location_id=location.id, live_only=True)
+        counted_lots = {}  # a lot at zero shows only when counted today (added below): the lots in stock suffice
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         counts = uow.execute(select(RegisterEntry).where(
             RegisterEntry.kind == "count", RegisterEntry.location_id == location.id,
@@ -1199,7 +1199,7 @@ def expiring_lots(db: Database, actor: Actor, *, within_days: int = EXPIRY_WARNI
     now = now or utcnow()
     limit = now.date() + timedelta(days=within_days)
     with db.reading() as uow:
-        items = _balance_items(uow, _location_sums(uow, _sites_of(actor)))
+        items = _balance_items(uow, _location_sums(uow, _sites_of(actor), live_only=True))
         return sorted((i for i in items if i.expiry_date <= limit), key=lambda i: (i.expiry_date, i.lot))
 
 
