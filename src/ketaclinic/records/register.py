@@ -112,6 +112,7 @@ class RegisterEntry(AppendOnlyMixin, Base):
         Index("ix_register_entries_site", "site_id", "id"),
         Index("ix_register_entries_lot", "lot_id", "id"),
         Index("ix_register_entries_session", "session_id"),
+        Index("ix_register_entries_kind_site", "kind", "site_id", "id"),  # the counts (open discrepancies; 0022)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
