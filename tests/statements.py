@@ -32,3 +32,25 @@ def statements_of_page(client: Any, engine: Engine, url: str) -> tuple[list[str]
         page = client.get(url)
     assert page.status_code == 200, (url, page.status_code, page.text[:300])
     return [statement for statement, _ in seen], page.text
+
+
+def use_sqlite_statistics(db: Any, stats: dict[str, dict[str, str]]) -> None:
+    """Give SQLite's planner a large clinic's ``sqlite_stat1`` rows (table -> index -> stat), as ``ANALYZE``
+    wrote them there, over this database's own: its choices are then the ones it makes at that size. The
+    other rows stay as ``ANALYZE`` writes them here. New connections load them."""
+    from sqlalchemy import text
+
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        for table, rows in stats.items():
+            for index, stat in rows.items():
+                conn.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = :t AND idx = :i"), {"t": table, "i": index})
+                conn.execute(text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (:t, :i, :s)"),
+                             {"t": table, "i": index, "s": stat})
+    db.engine.dispose()
+
+
+def sqlite_plan(engine: Engine, statement: str, parameters: Any) -> str:
+    """SQLite's ``EXPLAIN QUERY PLAN`` of one recorded statement, its steps joined by " | "."""
+    with engine.connect() as conn:
+        return " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))

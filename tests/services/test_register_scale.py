@@ -5,10 +5,9 @@ few thousand."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
 from ketaclinic.services import register as rg
-from tests.statements import recorded_statements
+from tests.statements import recorded_statements, sqlite_plan, use_sqlite_statistics
 
 # sqlite_stat1 of register_entries at 100,000 patients (2.4 million lines, 40 sites, about 6,000 counts)
 BIG_LEDGER_STATS = {
@@ -23,16 +22,9 @@ def engine() -> str:
 
 
 def test_the_open_discrepancies_are_read_by_kind_not_by_walking_the_sites_ledger(db, clinic):
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = 'register_entries'"))
-        for index, stat in BIG_LEDGER_STATS.items():
-            conn.execute(text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('register_entries', :i, :s)"),
-                         {"i": index, "s": stat})
-    db.engine.dispose()  # new connections load the statistics
+    use_sqlite_statistics(db, {"register_entries": BIG_LEDGER_STATS})
     with recorded_statements(db.engine, selects_only=True) as seen:
         rg.open_discrepancies(db, clinic.actors["physician"])
     (statement, parameters), = [(s, p) for s, p in seen if "FROM register_entries" in s]
-    with db.engine.connect() as conn:
-        plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+    plan = sqlite_plan(db.engine, statement, parameters)
     assert "register_entries USING INDEX ix_register_entries_kind_site (kind=?" in plan, plan

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import event, text
-
 from ketaclinic.services import follow_up as fu
 from ketaclinic.web.views import dashboard as dash
 from tests.sites_clinic import add_patients, utc_now
-from tests.statements import statements_of_page
+from tests.statements import recorded_statements, sqlite_plan, statements_of_page, use_sqlite_statistics
 
 N = 6
 
@@ -90,42 +88,31 @@ WALKS = (re.compile(r"SCAN sessions(?! USING INDEX ix_sessions_started_at)"),
 
 def test_with_a_large_clinic_s_statistics_sqlite_reads_sessions_by_index(signed_in, db, clinic):
     add_patients(db, 1, N, now=utc_now(), signer_id=clinic.actors["physician"].user_id, tag="Mainly")
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = 'sessions'"))
-        for index, stat in BIG_SESSIONS_STATS.items():
-            conn.execute(text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('sessions', :i, :s)"),
-                         {"i": index, "s": stat})
-    db.engine.dispose()  # new connections load the statistics
+    use_sqlite_statistics(db, {"sessions": BIG_SESSIONS_STATS})
     captured: list[tuple[str, object, str]] = []
     pages = {"physician": ["/dashboard", "/follow-up", "/register", "/alerts/badge"],
              "nurse": ["/dashboard", "/register"], "coordinator": ["/billing", "/billing?show=all"]}
     for role, urls in pages.items():
         client = signed_in(role)
         for url in urls:
-            def keep(conn, cursor, statement, parameters, context, executemany, page=f"{role} {url}"):
-                if statement.lstrip().upper().startswith("SELECT") and "sessions" in statement and not executemany:
-                    captured.append((statement, parameters, page))
-
-            event.listen(db.engine, "before_cursor_execute", keep)
-            try:
+            with recorded_statements(db.engine, selects_only=True) as seen:
                 assert client.get(url).status_code == 200, url
-            finally:
-                event.remove(db.engine, "before_cursor_execute", keep)
+            captured += [(statement, parameters, f"{role} {url}") for statement, parameters in seen
+                         if "sessions" in statement]
     assert {page for _, _, page in captured} >= {"physician /dashboard", "nurse /register", "coordinator /billing"}
     problems = []
-    with db.engine.connect() as conn:
-        for statement, parameters, page in captured:
-            plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
-            if any(walk.search(plan) for walk in WALKS):
-                problems.append(f"{page}: {plan}\n  {' '.join(statement.split())[:400]}")
+    for statement, parameters, page in captured:
+        plan = sqlite_plan(db.engine, statement, parameters)
+        if any(walk.search(plan) for walk in WALKS):
+            problems.append(f"{page}: {plan}\n  {' '.join(statement.split())[:400]}")
     assert not problems, "\n".join(problems)
 
 
 # sqlite_stat1 of the 20,000-patient demo clinic for the drafts: every evaluation a draft or signed, four sites
 BIG_DRAFT_STATS = {
-    ("evaluations", "ix_evaluations_status_id"): "20001 10001 1", ("evaluations", "ix_evaluations_patient_id"): "20001 1",
-    ("evaluations", "ix_evaluations_amends_id"): "20001 10001", ("patients", "ix_patients_site_id"): "20000 5000",
+    "evaluations": {"ix_evaluations_status_id": "20001 10001 1", "ix_evaluations_patient_id": "20001 1",
+                    "ix_evaluations_amends_id": "20001 10001"},
+    "patients": {"ix_patients_site_id": "20000 5000"},
 }
 
 
@@ -135,23 +122,15 @@ def test_with_a_large_clinic_s_statistics_the_physician_s_drafts_are_read_by_sta
     sorted their evaluations (65 ms at 20,000 patients); the sites check is now a correlated EXISTS and the
     drafts come by the (status, id) index in order."""
     from ketaclinic.services.evaluations import list_evaluations
-    from tests.statements import recorded_statements
 
     add_patients(db, 1, N, now=utc_now(), signer_id=clinic.actors["physician"].user_id, tag="Drafty")
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        for (table, index), stat in BIG_DRAFT_STATS.items():
-            conn.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = :t AND idx = :i"), {"t": table, "i": index})
-            conn.execute(text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (:t, :i, :s)"),
-                         {"t": table, "i": index, "s": stat})
-    db.engine.dispose()  # new connections load the statistics
+    use_sqlite_statistics(db, BIG_DRAFT_STATS)
     physician = clinic.actors["physician"]
     assert physician.site_ids  # bound to its sites: the check under test is in the query
     with recorded_statements(db.engine, selects_only=True) as seen:
         list_evaluations(db, physician, status="draft", limit=10)
     (statement, parameters), = [(s, p) for s, p in seen if "FROM evaluations" in s]
-    with db.engine.connect() as conn:
-        plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+    plan = sqlite_plan(db.engine, statement, parameters)
     assert "USING INDEX ix_evaluations_status_id" in plan and "TEMP B-TREE" not in plan, plan
 
 
@@ -169,21 +148,13 @@ def test_with_a_large_clinic_s_statistics_the_sessions_running_are_listed_by_sta
     from dataclasses import replace
 
     from ketaclinic.services.sessions import list_sessions
-    from tests.statements import recorded_statements
 
     add_patients(db, 1, N, now=utc_now(), signer_id=clinic.actors["physician"].user_id, tag="Running")
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = 'sessions'"))
-        for index, stat in FOUR_SITE_SESSIONS_STATS.items():
-            conn.execute(text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('sessions', :i, :s)"),
-                         {"i": index, "s": stat})
-    db.engine.dispose()
+    use_sqlite_statistics(db, {"sessions": FOUR_SITE_SESSIONS_STATS})
     nurse = clinic.actors["nurse"]
     for who, actor in (("one site", nurse), ("four sites", replace(nurse, site_ids=(1, 2, 3, 4), site_id=None))):
         with recorded_statements(db.engine, selects_only=True) as seen:
             list_sessions(db, actor, state="running", limit=50)
         (statement, parameters), = [(s, p) for s, p in seen if "FROM sessions" in s]
-        with db.engine.connect() as conn:
-            plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+        plan = sqlite_plan(db.engine, statement, parameters)
         assert not any(walk.search(plan) for walk in WALKS) and "ix_sessions_state_site" in plan, (who, plan)
