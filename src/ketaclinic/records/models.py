@@ -10,7 +10,7 @@ from ketaclinic.records.course_summaries import CourseSummary
 from ketaclinic.records.db import Base
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
-from ketaclinic.records.follow_up import RiskCheck
+from ketaclinic.records.follow_up import FollowUpSummary, RiskCheck
 from ketaclinic.records.inquiries import Inquiry
 from ketaclinic.records.installation import Installation
 from ketaclinic.records.medication_orders import (
@@ -45,5 +45,5 @@ __all__ = [
     "Appointment", "Chair", "StaffAbsence", "StaffHours", "WaitingEntry",
     "MedicationAdministration", "MedicationOrder", "MedicationOrderStop",
     "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "CourseSummary", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
-    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RegisterEntry", "RegisterLocation", "RegisterLot", "RegisterProduct", "ResearchKey", "RiskCheck", "SessionEvent", "Site", "StaffSite", "User", "metadata",
+    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RegisterEntry", "RegisterLocation", "RegisterLot", "RegisterProduct", "ResearchKey", "RiskCheck", "FollowUpSummary", "SessionEvent", "Site", "StaffSite", "User", "metadata",
 ]

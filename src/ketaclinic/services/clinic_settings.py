@@ -488,6 +488,10 @@ def update_settings(db: Database, actor: Actor, expected_version: int | None, pa
                                     created_by_username=actor.username)
         uow.add(row)
         uow.flush()  # a concurrent save of the same version fails here on the unique version (409)
+        if old.booster_min_interval_days != new.booster_min_interval_days:
+            from ketaclinic.services.follow_up_summaries import mark_all_stale
+
+            mark_all_stale(uow)  # every patient's booster suggestion is worked out again before it is shown
         audit(uow, actor, "clinic_settings.update", "clinic_settings", row.version,
               {"version": row.version, "changes": changes, "note": patch.note})
         return _view(uow, row)

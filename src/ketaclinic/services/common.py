@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ketaclinic.records import audit as audit_log
 from ketaclinic.records.db import Database
 from ketaclinic.records.guards import ImmutableRecordError
+from ketaclinic.services import follow_up_summaries  # noqa: F401  (keeps the follow-up summaries on every commit)
 from ketaclinic.services.context import Actor
 from ketaclinic.services.errors import Conflict, Forbidden, NotFound, PreconditionRequired, ValidationFailed
 

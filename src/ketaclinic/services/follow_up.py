@@ -25,10 +25,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinical.follow_up import (
+    DEFAULT_RISK_POLICY,
     BoosterPolicy,
     PlannedCourse,
     booster_advice,
@@ -38,7 +39,7 @@ from ketaclinic.clinical.protocols import UnknownProtocolError, get_protocol
 from ketaclinic.clock import utcnow
 from ketaclinic.evidence.sources import CLINIC_POLICY
 from ketaclinic.records.db import Database
-from ketaclinic.records.follow_up import RiskCheck
+from ketaclinic.records.follow_up import FollowUpSummary, RiskCheck
 from ketaclinic.records.patients import Patient
 from ketaclinic.records.plans import Plan
 from ketaclinic.records.sessions import InfusionSession
@@ -54,12 +55,11 @@ from ketaclinic.services.sites import in_sites
 from ketaclinic.services.types import Text
 
 ROLES = ("physician", "nurse")
-# The dashboards' follow-up lists look at the patients seen in the last 180 days (clinic policy: longer than any
-# booster interval in the protocol library), at most 200 of them, the most recently seen first (issue 17: a
-# screen's worth, not the whole clinic; every chart still shows its own follow-up in full)
+# The dashboards' follow-up lists look at the patients seen in the last 180 days or booked (clinic policy: longer
+# than any booster interval in the protocol library), a page of at most 200 of them, the most recently seen first
+# (issue 17: a screen's worth, not the whole clinic; every chart still shows its own follow-up in full)
 IN_TREATMENT_DAYS = 180
 MAX_PATIENTS = 200
-SCAN_SESSIONS = 8 * MAX_PATIENTS  # the bookings read to find them (a course is a handful of sessions)
 UPCOMING = ("scheduled", "checked_in")
 URINARY_LOOKBACK_DAYS = 30
 CHECK_NAMES = {"liver_tests": "Liver tests", "cognition_check": "Brief cognitive screen",
@@ -246,6 +246,57 @@ def _current_plan(records: _Records) -> Any:
     return current[-1] if current else None
 
 
+def _checklist_days(records: _Records, fact: str, values: tuple[str, ...]) -> list[date]:
+    days = []
+    for row in records.session_rows:
+        checklist = row.checklist or {}
+        if (checklist.get("facts") or {}).get(fact) in values and checklist.get("checked_at"):
+            days.append(datetime.fromisoformat(checklist["checked_at"]).date())
+    return days
+
+
+def review_on(records: _Records, today: date, clinic_policy: BoosterPolicy) -> date:
+    """The first day after ``today`` on which :func:`_follow_up`'s panels (what
+    :func:`ketaclinic.services.follow_up_summaries.panel_of` keeps) may differ with no new record: the days on
+    which something the rules compare with "today" crosses it. Every use of ``today`` in :func:`_booster`,
+    :func:`_checks`, :func:`_next_course`, :func:`_urinary_reported`, :func:`_last_done` and the core's
+    ``booster_advice`` / ``risk_checks_due`` has its day here; tests/services/test_follow_up_review_on.py checks,
+    on random records, that the answer holds on every day before the one returned.
+
+    - anything recorded for a later day (a discharge, a diary day, a check, a checklist) counts from that day;
+    - a diary day leaves the booster window ``window_days`` after it; the earliest booster day;
+    - the next booked session's day passing (the next course changes);
+    - an interval check (misuse, cognition) falls due on its day and is overdue the day after;
+    - a urinary symptom report leaves the look-back ``URINARY_LOOKBACK_DAYS`` + 1 days after it."""
+    facts = records.facts
+    days: set[date] = set(facts.discharged_days)
+    diary_days = [d.day for d in effective_days(facts.diary)]
+    days.update(diary_days)
+    policy = clinic_policy
+    current = _current_plan(records)
+    interval = ((current.series_rule or {}).get("booster") or {}).get("min_interval_days") if current else None
+    days.update(d + timedelta(days=policy.window_days) for d in diary_days)
+    sessions = [d for d in facts.discharged_days if d <= today]
+    if sessions:
+        days.add(sessions[-1] + timedelta(days=int(interval or policy.min_interval_days)))
+    upcoming = [v for v in records.session_rows if v.state in UPCOMING and v.scheduled_at.date() >= today]
+    if upcoming:
+        days.add(upcoming[0].scheduled_at.date() + timedelta(days=1))
+    days.update(c.done_on for c in records.checks)
+    days.update(_checklist_days(records, "liver_tests", ("normal", "abnormal")))
+    for code, every in (("misuse_check", DEFAULT_RISK_POLICY.misuse_interval_days),
+                        ("cognition_check", DEFAULT_RISK_POLICY.cognition_interval_days)):
+        last = _last_done(records, code, today)
+        if last is not None:
+            days.update((last + timedelta(days=every), last + timedelta(days=every + 1)))
+    reports = [e.recorded_at.date() for e in facts.diary if any((e.urinary_symptoms or {}).values())]
+    reports += _checklist_days(records, "urinary_symptoms", ("present",))
+    days.update(reports)
+    days.update(r + timedelta(days=URINARY_LOOKBACK_DAYS + 1) for r in reports)
+    later = [d for d in days if d > today]
+    return min(later) if later else date.max
+
+
 def _view(check: RiskCheck) -> RiskCheckView:
     return RiskCheckView(id=check.id, patient_id=check.patient_id, code=check.code, done_on=check.done_on,
                          result=check.result, note=check.note, created_at=check.created_at, created_by=check.created_by)
@@ -299,41 +350,6 @@ def follow_up_in(uow: Session, patient_id: int, today: date) -> PatientFollowUp:
     return _follow_up(records, today, current_booster_policy(uow))
 
 
-def _in_treatment(uow: Session, actor: Actor, today: date, *, limit: int = MAX_PATIENTS,
-                  after: tuple[datetime, int] | None = None) -> tuple[list[int], str | None]:
-    """The patients the dashboard looks at: at the actor's sites, with a signed plan and a session from
-    :data:`IN_TREATMENT_DAYS` ago on, the most recently seen ``limit`` of them (after ``after``, the position
-    of the previous page in the walk); and the cursor of the next page (None: none left).
-
-    A bounded walk down the ``scheduled_at`` index from the latest booking (at most :data:`SCAN_SESSIONS`
-    rows), never a GROUP BY over every session of the last six months (issue 17: that was 400 ms of the
-    dashboard at 20,000 patients on SQLite, and grows with the clinic)."""
-    since = datetime.combine(today - timedelta(days=IN_TREATMENT_DAYS), datetime.min.time(), UTC)
-    # a session is only ever scheduled from a signed plan, so its patient has one (checked again after the load)
-    query = in_sites(select(InfusionSession.patient_id, InfusionSession.scheduled_at, InfusionSession.id).where(
-        InfusionSession.scheduled_at >= since, InfusionSession.state != "cancelled"), actor, InfusionSession.site_id)
-    if after is not None:
-        query = query.where(or_(InfusionSession.scheduled_at < after[0],
-                                and_(InfusionSession.scheduled_at == after[0], InfusionSession.id < after[1])))
-    rows = list(uow.execute(query.order_by(InfusionSession.scheduled_at.desc(), InfusionSession.id.desc())
-                            .limit(SCAN_SESSIONS)).all())
-    seen_before: set[int] = set()
-    if after is not None and rows:  # patients seen later than ``after`` were on an earlier page
-        seen_before = set(uow.execute(select(InfusionSession.patient_id).where(
-            InfusionSession.patient_id.in_({r.patient_id for r in rows}), InfusionSession.state != "cancelled",
-            or_(InfusionSession.scheduled_at > after[0],
-                and_(InfusionSession.scheduled_at == after[0], InfusionSession.id >= after[1])))).scalars())
-    ids: list[int] = []
-    position: tuple[datetime, int] | None = None
-    for row in rows:
-        if row.patient_id not in seen_before and row.patient_id not in ids:
-            if len(ids) == limit:
-                return ids, _encode_position(position)
-            ids.append(row.patient_id)
-        position = (row.scheduled_at, row.id)
-    return ids, _encode_position(position) if len(rows) == SCAN_SESSIONS else None
-
-
 def _encode_position(position: tuple[datetime, int] | None) -> str | None:
     return encode_cursor({"at": position[0].isoformat(), "id": position[1]}) if position else None
 
@@ -351,34 +367,45 @@ def _decode_position(cursor: str | None) -> tuple[datetime, int] | None:
 
 def follow_up_due(db: Database, actor: Actor, *, today: date | None = None, limit: int = MAX_PATIENTS,
                   cursor: str | None = None) -> dict[str, Any]:
-    """For the dashboards and the follow-up list: boosters due and overdue risk checks of ``limit`` patients in
-    treatment at the actor's sites (:func:`_in_treatment`, the most recently seen first; ``cursor``: the next
-    ones), read in a fixed handful of queries whatever the size of the clinic (issue 17: it was 246 statements
-    at 400 patients). ``next_cursor``: patients left for the next page (``more``: there are some)."""
+    """For the dashboards and the follow-up list: the boosters due and overdue risk checks of the patients in
+    treatment at the actor's sites (a signed plan, seen in the last :data:`IN_TREATMENT_DAYS` days or booked),
+    the most recently seen first, ``limit`` patients a page (``cursor``: the next page; ``more``: there is one).
+
+    Read from the per-patient summaries (:mod:`ketaclinic.services.follow_up_summaries`) by index, whatever the
+    size of the clinic (issue 17): the rows that need action, and the stale ones, recomputed here with the
+    chart's rules (so what the page shows is never older than today) and, for today, stored."""
+    from ketaclinic.services import follow_up_summaries as summaries
+
     require_role(actor, *ROLES)
-    today = today or utcnow().date()
+    real_today = utcnow().date()
+    today = today or real_today
     limit = max(1, min(limit, MAX_PATIENTS))
     after = _decode_position(cursor)
+    since = datetime.combine(today - timedelta(days=IN_TREATMENT_DAYS), datetime.min.time(), UTC)
+    table = FollowUpSummary.__table__
     with unit_of_work(db) as uow:
-        ids, next_cursor = _in_treatment(uow, actor, today, limit=limit, after=after)
-        ids.sort()
+        rows, more = summaries.page(uow, lambda q: in_sites(q, actor, table.c.site_id), today=today, since=since,
+                                    limit=limit, after=after)
+        fresh = {r["patient_id"]: r for r in summaries.compute(uow, [r.patient_id for r in rows if r.is_stale], today)}
+        if fresh and today == real_today:
+            summaries.store(uow, list(fresh.values()))
+        shown = [fresh.get(r.patient_id, r._asdict()) for r in rows]
+        shown = [r for r in shown if r["needs_action"] and r["in_treatment"]]
+        ids = [r["patient_id"] for r in shown]
         names = dict(uow.execute(select(Patient.id, Patient.given_name + " " + Patient.family_name)
                                      .where(Patient.id.in_(ids))).all()) if ids else {}
-        records = _load(uow, ids) if ids else {}
-        ids = [pid for pid in ids if records[pid].plans]  # in treatment: a signed plan
-        policy = current_booster_policy(uow)
         boosters: list[dict[str, Any]] = []
         overdue: list[dict[str, Any]] = []
-        for pid in ids:
-            result = _follow_up(records[pid], today, policy)
-            if result.booster_due:
-                boosters.append({"patient_id": pid, "name": names.get(pid), "what": result.booster_message,
+        for row in shown:
+            pid = row["patient_id"]
+            if row["booster_due"]:
+                boosters.append({"patient_id": pid, "name": names.get(pid), "what": row["booster_message"],
                                  "source": CLINIC_POLICY})
-            for check in result.checks:
-                if check.overdue:
-                    overdue.append({"patient_id": pid, "name": names.get(pid), "code": check.code, "what": check.message,
-                                    "check": check.name, "due_on": check.due_on, "source": check.source})
+            for check in row["overdue"]:
+                overdue.append({"patient_id": pid, "name": names.get(pid), **check,
+                                "due_on": date.fromisoformat(check["due_on"]) if check["due_on"] else None})
+        next_cursor = _encode_position((rows[-1].last_seen_at, rows[-1].patient_id)) if more and rows else None
         audit(uow, actor, "follow_up.list", "patient", None, {"boosters": len(boosters), "overdue": len(overdue),
-                                                               "patients": len(ids)})
+                                                               "patients": len(shown), "recomputed": len(fresh)})
         return {"boosters_due": boosters, "overdue_risk_checks": overdue, "more": next_cursor is not None,
-                "next_cursor": next_cursor, "patients": len(ids)}
+                "next_cursor": next_cursor, "patients": len(shown)}
