@@ -27,6 +27,10 @@ How the bulk rows keep the records' invariants:
   while the rows are made, with the same function the services use
   (:func:`ketaclinic.services.course_summaries.summary_values` over
   :func:`ketaclinic.services.outcomes.course_of`).
+- **Follow-up summaries.** Every bulk patient gets a stale row
+  (:func:`ketaclinic.services.follow_up_summaries.add_missing`, one statement at the end): the worker
+  (``ketaclinic worker --once``, or the one in ``ketaclinic serve``) computes them with the services' rules,
+  and until it has, the follow-up pages compute the rows they show.
 - **Appointments.** Every bulk session is on the schedule (design 4.9): its infusion appointment (linked
   1:1, ``kind = 'infusion'``) at a treatment chair of its site, as long as the services compute it
   (:func:`ketaclinic.services.appointments._minutes`: infusion + observation + turnover), inside the
@@ -77,6 +81,7 @@ from ketaclinic.records.schedule import Appointment, Chair
 from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.records.sites import Site, StaffSite
 from ketaclinic.records.users import User
+from ketaclinic.services import follow_up_summaries
 from ketaclinic.services.context import Actor
 from ketaclinic.services.course_summaries import summary_values
 from ketaclinic.services.errors import ServiceError
@@ -908,6 +913,8 @@ def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 20
         if progress is not None:
             progress({"patients": min(bulk, first + batch_patients) + small_patients, "seconds":
                       round(time.perf_counter() - began, 1)})
+    with db.transaction() as uow:  # computed by the worker (`ketaclinic worker --once`, or in `serve`)
+        follow_up_summaries.add_missing(uow)
     if db.dialect == "postgresql":
         with db.transaction() as uow:
             for table in ID_TABLES:

@@ -18,9 +18,11 @@ from ketaclinic.cli.io import emit
 
 
 def worker(
-    once: Annotated[bool, typer.Option(help="Send what is due now, then exit")] = False,
+    once: Annotated[bool, typer.Option(help="Send what is due now and bring the follow-up summaries up to date, "
+                                             "then exit")] = False,
 ) -> None:
-    """Send the outbox's messages (reminders, confirmations) until stopped (SIGTERM / Ctrl-C)."""
+    """Send the outbox's messages (reminders, confirmations) and keep the follow-up summaries up to date, until
+    stopped (SIGTERM / Ctrl-C)."""
     from ketaclinic.cli.database import open_migrated
     from ketaclinic.cli.records import _settings
     from ketaclinic.services import worker as outbox_worker
@@ -37,8 +39,14 @@ def worker(
         for outcome in outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
 
-    handled = outbox_worker.run(settings, stop=stop, once=once, on_batch=tally)
-    emit({"handled": handled, "outcomes": counts, "smtp_configured": settings.smtp_url is not None})
+    refreshed = [0]
+
+    def add_refreshed(n: int) -> None:
+        refreshed[0] += n
+
+    handled = outbox_worker.run(settings, stop=stop, once=once, on_batch=tally, on_refresh=add_refreshed)
+    emit({"handled": handled, "outcomes": counts, "smtp_configured": settings.smtp_url is not None,
+          "follow_up_summaries_refreshed": refreshed[0]})
 
 
 def register(app: typer.Typer) -> None:

@@ -124,10 +124,18 @@ class _Records:
     plans: list[Any] = field(default_factory=list)  # signed plans (id, protocol_id, series_rule, signed_at, supersedes_id)
     session_rows: list[_SessionRow] = field(default_factory=list)
     checks: list[RiskCheck] = field(default_factory=list)
+    _days: list[Any] | None = None
+
+    def diary_days(self) -> list[Any]:
+        """The diary, one value per day (:func:`ketaclinic.services.diary.effective_days`), worked out once."""
+        if self._days is None:
+            self._days = effective_days(self.facts.diary)
+        return self._days
 
 
-def _load(uow: Session, patient_ids: list[int]) -> dict[int, _Records]:
-    facts = load_patient_facts(uow, patient_ids)
+def _load(uow: Session, patient_ids: list[int], today: date) -> dict[int, _Records]:
+    since = datetime.combine(today - timedelta(days=URINARY_LOOKBACK_DAYS), datetime.min.time(), UTC)
+    facts = load_patient_facts(uow, patient_ids, urinary_since=since)  # urinary symptoms: the look-back only
     records = {pid: _Records(facts[pid]) for pid in patient_ids}
     for row in uow.execute(select(Plan.id, Plan.patient_id, Plan.protocol_id, Plan.series_rule, Plan.signed_at,
                                       Plan.supersedes_id).where(Plan.status == "signed", Plan.patient_id.in_(patient_ids))
@@ -222,7 +230,7 @@ def _booster(records: _Records, today: date, clinic_policy: BoosterPolicy) -> tu
         return False, "No completed session yet: nothing to boost.", None
     if any(v.state in UPCOMING and v.scheduled_at.date() >= sessions[-1] for v in records.session_rows):
         return False, "A session is already scheduled.", None
-    days = [d for d in effective_days(facts.diary) if d.day <= today]
+    days = [d for d in records.diary_days() if d.day <= today]
     nrs = ((facts.evaluation.screening_input or {}).get("pain") or {}).get("nrs_now") if facts.evaluation else None
     baseline = float(nrs) if nrs else None
     if baseline is None:  # as services.diary.baseline_pain: the diary before the first session
@@ -270,7 +278,7 @@ def review_on(records: _Records, today: date, clinic_policy: BoosterPolicy) -> d
     - a urinary symptom report leaves the look-back ``URINARY_LOOKBACK_DAYS`` + 1 days after it."""
     facts = records.facts
     days: set[date] = set(facts.discharged_days)
-    diary_days = [d.day for d in effective_days(facts.diary)]
+    diary_days = [d.day for d in records.diary_days()]
     days.update(diary_days)
     policy = clinic_policy
     current = _current_plan(records)
@@ -289,10 +297,10 @@ def review_on(records: _Records, today: date, clinic_policy: BoosterPolicy) -> d
         last = _last_done(records, code, today)
         if last is not None:
             days.update((last + timedelta(days=every), last + timedelta(days=every + 1)))
+    reported_on_checklists = _checklist_days(records, "urinary_symptoms", ("present",))
+    days.update(reported_on_checklists)  # (the diary's reports are diary days, above)
     reports = [e.recorded_at.date() for e in facts.diary if any((e.urinary_symptoms or {}).values())]
-    reports += _checklist_days(records, "urinary_symptoms", ("present",))
-    days.update(reports)
-    days.update(r + timedelta(days=URINARY_LOOKBACK_DAYS + 1) for r in reports)
+    days.update(r + timedelta(days=URINARY_LOOKBACK_DAYS + 1) for r in reports + reported_on_checklists)
     later = [d for d in days if d > today]
     return min(later) if later else date.max
 
@@ -336,7 +344,7 @@ def patient_follow_up(db: Database, actor: Actor, patient_id: int, *, today: dat
     today = today or utcnow().date()
     with unit_of_work(db) as uow:
         patient = load_patient(uow, actor, patient_id)
-        records = _load(uow, [patient.id])[patient.id]
+        records = _load(uow, [patient.id], today)[patient.id]
         result = _follow_up(records, today, current_booster_policy(uow))
         audit(uow, actor, "follow_up.read", "patient", patient.id)
         return result
@@ -346,7 +354,7 @@ def follow_up_in(uow: Session, patient_id: int, today: date) -> PatientFollowUp:
     """What :func:`patient_follow_up` answers, inside the caller's transaction, with no role check or audit
     entry of its own: for a document that has already checked the reader's right to this chart (with
     ``load_patient``) and audits itself (the patient's summary, which a patient may read)."""
-    records = _load(uow, [patient_id])[patient_id]
+    records = _load(uow, [patient_id], today)[patient_id]
     return _follow_up(records, today, current_booster_policy(uow))
 
 

@@ -27,11 +27,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, event, func, inspect, or_, select, true, update
+from sqlalchemy import and_, bindparam, event, false, func, inspect, literal, null, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from ketaclinic.clock import utcnow
-from ketaclinic.records.db import Database
+from ketaclinic.records.db import Database, JSONType, UTCDateTime
 from ketaclinic.records.diary import DiaryEntry
 from ketaclinic.records.evaluations import Evaluation
 from ketaclinic.records.follow_up import FollowUpSummary, RiskCheck
@@ -83,7 +83,7 @@ def compute(uow: Session, patient_ids: list[int], today: date) -> list[dict[str,
     seen = dict(uow.execute(select(InfusionSession.patient_id, func.max(InfusionSession.scheduled_at))
                             .where(InfusionSession.patient_id.in_(ids), InfusionSession.state != "cancelled")
                             .group_by(InfusionSession.patient_id)).all())
-    records = _load(uow, ids)
+    records = _load(uow, ids, today)
     policy = current_booster_policy(uow)
     rows = []
     now = utcnow()
@@ -138,11 +138,27 @@ def refresh_stale(db: Database, *, batch: int = REFRESH_BATCH, today: date | Non
     """Recompute one batch of stale rows (the most recently seen first); the number recomputed. The worker
     calls it until it returns 0; concurrent callers only repeat each other's work (the answer is the same)."""
     today = today or utcnow().date()
-    with db.transaction() as uow:
-        ids = list(uow.execute(select(_TABLE.c.patient_id).where(stale(today))
+    with db.transaction() as uow:  # by the review-day index (a clock set back is the pages' to notice)
+        ids = list(uow.execute(select(_TABLE.c.patient_id).where(_TABLE.c.review_on <= today)
                                .order_by(_TABLE.c.last_seen_at.desc(), _TABLE.c.patient_id.desc()).limit(batch)).scalars())
         refresh(uow, ids, today)
         return len(ids)
+
+
+def add_missing(uow: Session) -> int:
+    """A stale row for every patient who has none (records written by Core statements, such as the bulk demo
+    loader, pass no listener): the site, the latest booking not cancelled and whether a signed plan exists, in
+    one statement; the worker computes the rest. Returns the number of rows added."""
+    last_seen = (select(func.max(InfusionSession.scheduled_at)).where(InfusionSession.patient_id == Patient.id,
+                                                                       InfusionSession.state != "cancelled")
+                 .scalar_subquery())
+    signed = select(Plan.id).where(Plan.patient_id == Patient.id, Plan.status == "signed").exists()
+    missing = ~select(_TABLE.c.patient_id).where(_TABLE.c.patient_id == Patient.id).exists()
+    query = select(Patient.id, Patient.site_id, last_seen, signed, false(), false(), null(), literal([], JSONType),
+                   literal(EPOCH), literal(EPOCH), literal(utcnow(), UTCDateTime())).where(missing)
+    columns = ["patient_id", "site_id", "last_seen_at", "in_treatment", "needs_action", "booster_due",
+               "booster_message", "overdue", "computed_on", "review_on", "updated_at"]
+    return uow.execute(_TABLE.insert().from_select(columns, query)).rowcount
 
 
 def stale_count(db: Database, *, today: date | None = None) -> int:

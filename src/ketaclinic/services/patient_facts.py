@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, null, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.records.diary import DiaryEntry
@@ -35,8 +35,11 @@ def _in(query: Any, column: Any, ids: list[int] | None) -> Any:
     return query if ids is None else query.where(column.in_(ids))
 
 
-def load_patient_facts(uow: Session, patient_ids: Iterable[int] | None = None) -> dict[int, PatientFacts]:
-    """Facts for ``patient_ids`` (every patient with any record when None), keyed by patient id."""
+def load_patient_facts(uow: Session, patient_ids: Iterable[int] | None = None, *,
+                       urinary_since: datetime | None = None) -> dict[int, PatientFacts]:
+    """Facts for ``patient_ids`` (every patient with any record when None), keyed by patient id. With
+    ``urinary_since``, the diary's urinary symptoms are read only from that time on (None before it): the
+    follow-up rules look back 30 days, and decoding every entry's JSON was a third of their cost (issue 17)."""
     ids = None if patient_ids is None else sorted(set(patient_ids))
     facts: dict[int, PatientFacts] = {pid: PatientFacts(pid) for pid in ids or []}
 
@@ -59,8 +62,12 @@ def load_patient_facts(uow: Session, patient_ids: Iterable[int] | None = None) -
         if at is not None:
             of(pid).discharged_days.append(at.date())
 
+    urinary: Any = DiaryEntry.urinary_symptoms
+    if urinary_since is not None:
+        urinary = case((DiaryEntry.recorded_at >= urinary_since, DiaryEntry.urinary_symptoms),
+                       else_=null()).label("urinary_symptoms")
     rows = uow.execute(_in(select(DiaryEntry.id, DiaryEntry.patient_id, DiaryEntry.recorded_at, DiaryEntry.pain_nrs,
-                                      DiaryEntry.amends_id, DiaryEntry.urinary_symptoms), DiaryEntry.patient_id, ids)
+                                      DiaryEntry.amends_id, urinary), DiaryEntry.patient_id, ids)
                            .order_by(DiaryEntry.recorded_at, DiaryEntry.id)).all()
     for row in rows:
         of(row.patient_id).diary.append(row)

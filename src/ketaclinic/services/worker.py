@@ -19,15 +19,18 @@ import time
 from collections.abc import Callable
 
 from ketaclinic.records.db import Database
-from ketaclinic.services import mail, questionnaire_reminders, reminders
+from ketaclinic.services import follow_up_summaries, mail, questionnaire_reminders, reminders
 from ketaclinic.settings import Settings
 
 log = logging.getLogger("ketaclinic.worker")
 
 
 def run(settings: Settings, *, stop: threading.Event | None = None, once: bool = False,
-        on_batch: Callable[[list[reminders.Outcome]], None] | None = None) -> int:
-    """Work the outbox until ``stop`` is set (or one pass with ``once``); the number of messages handled."""
+        on_batch: Callable[[list[reminders.Outcome]], None] | None = None,
+        on_refresh: Callable[[int], None] | None = None) -> int:
+    """Work the outbox until ``stop`` is set (or until nothing is left with ``once``); the number of messages
+    handled. Each pass also recomputes a batch of stale follow-up summaries (issue 17: the rows time has
+    overtaken, and those the bulk demo loader left to compute), reported to ``on_refresh``."""
     stop = stop or threading.Event()
     db = Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     worker = reminders.worker_name()
@@ -46,15 +49,22 @@ def run(settings: Settings, *, stop: threading.Event | None = None, once: bool =
             except Exception:  # the database went away for a moment: log it and try again after the pause
                 log.exception("outbox pass failed")
                 outcomes = []
+            try:
+                refreshed = follow_up_summaries.refresh_stale(db)
+            except Exception:  # as above: the pages recompute what they show meanwhile
+                log.exception("follow-up summary refresh failed")
+                refreshed = 0
+            if refreshed and on_refresh is not None:
+                on_refresh(refreshed)
             handled += len(outcomes)
             if outcomes:
                 for outcome in outcomes:
                     log.info("outbox message %s: %s %s", outcome.message_id, outcome.status, outcome.detail)
                 if on_batch is not None:
                     on_batch(outcomes)
-            if once and not outcomes:
+            if once and not outcomes and not refreshed:
                 break
-            if not outcomes:
+            if not outcomes and not refreshed:
                 stop.wait(settings.outbox_poll_s)
     finally:
         db.dispose()
