@@ -158,7 +158,10 @@ def add_missing(uow: Session) -> int:
                    literal(EPOCH), literal(EPOCH), literal(utcnow(), UTCDateTime())).where(missing)
     columns = ["patient_id", "site_id", "last_seen_at", "in_treatment", "needs_action", "booster_due",
                "booster_message", "overdue", "computed_on", "review_on", "updated_at"]
-    return uow.execute(_TABLE.insert().from_select(columns, query)).rowcount
+    count = uow.execute(select(func.count()).select_from(Patient).where(missing)).scalar_one()
+    if count:  # (the driver's row count of an INSERT ... SELECT is not reliable on every engine)
+        uow.execute(_TABLE.insert().from_select(columns, query))
+    return count
 
 
 def stale_count(db: Database, *, today: date | None = None) -> int:
