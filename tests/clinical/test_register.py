@@ -100,6 +100,31 @@ def test_a_discrepancy_is_resolved_once():
     assert again.value.code == "already_resolved"
 
 
+
+def test_the_bounded_replay_keeps_balances_only_and_finds_what_verify_finds():
+    """register verify streams the book through BookCheck over a BoundedLedger: no entry is kept, a session's
+    drawn balance back at zero is dropped (it reads the same), and the earlier entries a correction or a
+    resolution names come from what the caller read for the chunk."""
+    count = L(id=8, kind="count", lot_id=1, location_id=10, amount_mg=390, recorded_by=1, witness_id=2,
+              details={"expected_mg": 400, "counted_mg": 390, "discrepancy_mg": -10})
+    lines = [*book(), count, L(id=9, kind="adjustment", lot_id=1, location_id=10, amount_mg=-10, resolves_id=8),
+             L(id=10, kind="transfer", lot_id=1, location_id=10, to_location_id=11, amount_mg=100, corrects_id=5)]
+    ledger = core.BoundedLedger()
+    ledger.known = core.Earlier(lines={8: count, 5: lines[4]}, first_correction={5: 10}, first_resolution={8: 9})
+    bounded = core.BookCheck(ledger)
+    for line in lines:
+        bounded.add(line)
+    assert bounded.result() is None is core.verify(lines) and (bounded.entries, bounded.lots) == (10, 1)
+    assert ledger.lines == {} and not any(key[0] == "drawn" for key in ledger.balances)  # session 5 is back at 0
+    assert ledger.location_mg(1, 10) == 490.0 == core.ledger_of(lines).location_mg(1, 10)  # 400 − 10 + 100
+    again = L(id=11, kind="adjustment", lot_id=1, location_id=10, amount_mg=-1, resolves_id=8)
+    ledger.known = core.Earlier(lines={8: count}, first_resolution={8: 9})
+    bounded.add(again)
+    assert bounded.result().code == "already_resolved" == core.verify([*lines, again]).code
+    with pytest.raises(ValueError, match="id order"):  # a replay out of order would name the wrong break
+        bounded.add(L(id=3, kind="receipt", lot_id=1, location_id=10, amount_mg=1))
+
+
 def _event(i: int, kind: str, payload: dict, minute: float = 0.0, amends: int | None = None) -> EventRow:
     return EventRow(id=i, kind=kind, payload=payload, minute=minute, amends_event_id=amends)
 

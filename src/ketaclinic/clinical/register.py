@@ -176,13 +176,14 @@ class Ledger:
     def delta(self, line: Line) -> dict[Key, int]:
         change = dict(effect(line))
         if line.corrects_id is not None:
-            if line.corrects_id not in self.lines:
+            original = self.earlier(line.corrects_id)
+            if original is None:
                 raise RegisterError(f"entry {line.id} corrects entry {line.corrects_id}, which is not in the register "
                                     "before it", "correction_target")
-            original = self.lines[line.corrects_id]
-            if line.corrects_id in self.corrected:
+            corrected_by = self._corrected_by(original.id)
+            if corrected_by is not None:
                 raise RegisterError(f"entry {original.id} was already corrected (by entry "
-                                    f"{self.corrected[original.id]}): correct that one", "already_corrected")
+                                    f"{corrected_by}): correct that one", "already_corrected")
             if original.kind != line.kind or original.kind not in CORRECTABLE:
                 raise RegisterError(f"a correction of a {original.kind} entry is a {original.kind} entry",
                                     "correction_kind")
@@ -207,10 +208,10 @@ class Ledger:
             raise RegisterError(f"a {line.kind} needs a second person other than the one recording it",
                                 "witness_required", "witness")
         if line.resolves_id is not None:
-            target = self.lines.get(line.resolves_id)
+            target = self.earlier(line.resolves_id)
             if target is None or target.kind != "count":
                 raise RegisterError("only a count discrepancy is resolved", "not_a_count")
-            if line.resolves_id in self.resolved:
+            if self._is_resolved(line.resolves_id):
                 raise RegisterError(f"the discrepancy of count {line.resolves_id} is already resolved",
                                     "already_resolved")
         return after
@@ -223,6 +224,18 @@ class Ledger:
             self.corrected[line.corrects_id] = line.id
         if line.resolves_id is not None:
             self.resolved.add(line.resolves_id)
+
+    # -- the earlier entries a correction or a resolution names (kept here; see BoundedLedger) ---------
+
+    def earlier(self, line_id: int) -> Line | None:
+        """The entry ``line_id`` if it is already in the book (applied before the one being checked)."""
+        return self.lines.get(line_id)
+
+    def _corrected_by(self, line_id: int) -> int | None:
+        return self.corrected.get(line_id)
+
+    def _is_resolved(self, line_id: int) -> bool:
+        return line_id in self.resolved
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -273,16 +286,17 @@ def stored_balances(ledger: Ledger, line: Line) -> tuple[float, float | None]:
 def formula_total_mg(lines: Iterable[Line], lot_id: int) -> float:
     """Design 4.8's balance of a lot, by kind: receipts − administered − wasted − returned (to the
     supplier) ± adjustments − losses, over the entries that count (corrections applied)."""
-    total = 0
-    for line in effective_lines(lines):
-        if line.lot_id != lot_id:
-            continue
-        a = tenths(line.amount_mg)
-        if line.kind in ("receipt", "adjustment"):
-            total += a
-        elif line.kind in ("administer", "waste", "loss") or (line.kind == "return" and line.session_id is None):
-            total -= a
-    return mg(total)
+    return mg(sum(formula_tenths(line) for line in effective_lines(lines) if line.lot_id == lot_id))
+
+
+def formula_tenths(line: Line) -> int:
+    """What one entry adds to its lot's total by design 4.8's formula (tenths of a mg)."""
+    a = tenths(line.amount_mg)
+    if line.kind in ("receipt", "adjustment"):
+        return a
+    if line.kind in ("administer", "waste", "loss") or (line.kind == "return" and line.session_id is None):
+        return -a
+    return 0
 
 
 @dataclass(frozen=True)
@@ -298,14 +312,60 @@ def verify(lines: Sequence[Line]) -> Break | None:
     """Replay the book in order: every entry applies (no balance below zero, corrections and
     resolutions valid), every waste and count has a second person, every stored running balance is
     the one the entries give, and every lot's total equals design 4.8's formula. None: all good."""
-    ledger = Ledger()
-    lines = sorted(lines, key=lambda x: x.id)
-    for line in lines:
+    book = BookCheck()
+    for line in sorted(lines, key=lambda x: x.id):
+        book.add(line)
+    return book.result()
+
+
+@dataclass
+class _LotTally:
+    formula_tenths: int = 0  # design 4.8's formula over the lot's entries that count so far
+    last_id: int = 0  # the lot's latest entry (a formula mismatch names it)
+
+
+class BookCheck:
+    """:func:`verify`, fed one entry at a time in book (id) order, so that ``register verify`` can stream
+    a ledger of millions of lines through it in chunks. It keeps the ledger's balances and, per lot, the
+    formula's running total and the latest entry's id; nothing per entry. The first break stops the
+    checks, not the counting (``entries`` and ``lots`` count the whole book, as the report always has)."""
+
+    def __init__(self, ledger: Ledger | None = None):
+        self.ledger = Ledger() if ledger is None else ledger
+        self.entries = 0
+        self.first_break: Break | None = None
+        self._lots: dict[int, _LotTally] = {}
+        self._last_id: int | None = None
+
+    @property
+    def lots(self) -> int:
+        return len(self._lots)
+
+    def add(self, line: Line) -> None:
+        """The next entry of the book; refuses one that is not after the previous (a replay out of order
+        would name the wrong break, or none)."""
+        if self._last_id is not None and line.id <= self._last_id:
+            raise ValueError(f"register entries must come in id order: entry {line.id} after entry {self._last_id}")
+        self._last_id = line.id
+        self.entries += 1
+        tally = self._lots.setdefault(line.lot_id, _LotTally())
+        tally.last_id = line.id
+        if self.first_break is not None:
+            return
+        self.first_break = self._check(line)
+        if self.first_break is None:
+            tally.formula_tenths += formula_tenths(line)
+            if line.corrects_id is not None:  # the original gives way to its correction (checked valid above)
+                original = self.ledger.earlier(line.corrects_id)
+                assert original is not None
+                tally.formula_tenths -= formula_tenths(original)
+
+    def _check(self, line: Line) -> Break | None:
         try:
-            ledger.apply(line)
+            self.ledger.apply(line)
         except RegisterError as error:
             return Break(line.id, error.code, f"entry {line.id} ({line.kind}): {error.message}")
-        total, location = stored_balances(ledger, line)
+        total, location = stored_balances(self.ledger, line)
         if line.balance_after_mg is not None and tenths(line.balance_after_mg) != tenths(total):
             return Break(line.id, "balance_mismatch",
                          f"entry {line.id} ({line.kind}) records a lot balance of {line.balance_after_mg:g} mg; the "
@@ -318,15 +378,65 @@ def verify(lines: Sequence[Line]) -> Break | None:
         if line.kind == "count" and tenths(line.details.get("expected_mg", location or 0)) != tenths(location or 0):
             return Break(line.id, "count_expected_mismatch",
                          f"count {line.id} says the book held {line.details.get('expected_mg')} mg; it held {location} mg")
-    by_lot: dict[int, list[Line]] = {}
-    for line in lines:
-        by_lot.setdefault(line.lot_id, []).append(line)
-    for lot_id, lot_lines in sorted(by_lot.items()):
-        if tenths(formula_total_mg(lot_lines, lot_id)) != tenths(ledger.lot_total_mg(lot_id)):
-            return Break(lot_lines[-1].id, "formula_mismatch",
-                         f"lot {lot_id}: the balance is not receipts − administered − wasted − returned ± "
-                         "adjustments − losses")
-    return None
+        return None
+
+    def result(self) -> Break | None:
+        """The first break of the book, else the first lot (by id) whose total is not the formula's."""
+        if self.first_break is not None:
+            return self.first_break
+        for lot_id in sorted(self._lots):
+            tally = self._lots[lot_id]
+            if tenths(mg(tally.formula_tenths)) != tenths(self.ledger.lot_total_mg(lot_id)):
+                return Break(tally.last_id, "formula_mismatch",
+                             f"lot {lot_id}: the balance is not receipts − administered − wasted − returned ± "
+                             "adjustments − losses")
+        return None
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What a chunk of the book's corrections and resolutions need of other entries, read for the chunk:
+    the entries they name, and for each named entry the lowest id of an entry correcting (resolving) it."""
+
+    lines: Mapping[int, Line] = field(default_factory=dict)
+    first_correction: Mapping[int, int] = field(default_factory=dict)
+    first_resolution: Mapping[int, int] = field(default_factory=dict)
+
+
+class BoundedLedger(Ledger):
+    """A :class:`Ledger` that keeps balances only, for replaying a whole book in bounded memory (``register
+    verify``). Balances are per lot and location, and per session and lot while something is drawn: one
+    back at zero is dropped, which reads the same (an absent balance is 0). The entries are not kept: what a
+    correction or a resolution needs of an earlier one comes from :attr:`known`, filled by the caller for
+    each chunk before applying it. An entry there counts as already in the book only if its id is below the
+    one being applied — exactly the entries a :class:`Ledger` would hold, since a replay applies every entry
+    in id order and stops at the first it refuses (so of several entries correcting, or resolving, the same
+    one, only the lowest id was ever applied: that is the one ``known`` names)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.known = Earlier()
+        self._applying = 0
+
+    def apply(self, line: Line) -> None:
+        self._applying = line.id
+        after = self.check(line)
+        self.balances.update(after)
+        for key, value in after.items():
+            if value == 0 and key[0] == "drawn":
+                del self.balances[key]
+
+    def earlier(self, line_id: int) -> Line | None:
+        found = self.known.lines.get(line_id)
+        return found if found is not None and found.id < self._applying else None
+
+    def _corrected_by(self, line_id: int) -> int | None:
+        by = self.known.first_correction.get(line_id)
+        return by if by is not None and by < self._applying else None
+
+    def _is_resolved(self, line_id: int) -> bool:
+        by = self.known.first_resolution.get(line_id)
+        return by is not None and by < self._applying
 
 
 # --- what a session used ----------------------------------------------------------------------

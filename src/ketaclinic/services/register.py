@@ -28,13 +28,13 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, not_, select
+from sqlalchemy import Row, case, func, not_, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from ketaclinic.clinical import register as core
@@ -1225,23 +1225,112 @@ def _in_ranges(ranges: list[tuple[int, int]], lows: list[int], value: int) -> bo
     return at >= 0 and value <= ranges[at][1]
 
 
-def verify_register(db: Database, actor: Actor) -> VerifyResult:
-    """``ketaclinic register verify``: replay the whole book (every site) and name the first break."""
+#: Register entries per query of ``register verify``: memory stays bounded however large the book (2.4 M lines at
+#: 100,000 patients) at one round trip per 5,000 lines (measured in decisions, "register verify in bounded memory").
+VERIFY_CHUNK_ROWS = 5_000
+_VERIFY_COLUMNS = (RegisterEntry.id, RegisterEntry.kind, RegisterEntry.lot_id, RegisterEntry.amount_mg,
+                   RegisterEntry.location_id, RegisterEntry.to_location_id, RegisterEntry.session_id,
+                   RegisterEntry.corrects_id, RegisterEntry.resolves_id, RegisterEntry.recorded_by,
+                   RegisterEntry.witness_id, RegisterEntry.balance_after_mg, RegisterEntry.location_balance_after_mg,
+                   type_coerce(case((RegisterEntry.kind == "count", RegisterEntry.details)),
+                               RegisterEntry.details.type).label("details"))
+
+
+def _replay_line(row: Row[Any]) -> core.Line:
+    """A row of :data:`_VERIFY_COLUMNS` as the replay reads it: what verify checks, and of the details a count's
+    only (its expected mg); decoding every line's details took a sixth of the time (profiled at 5,000 patients)."""
+    return core.Line(id=row.id, kind=row.kind, lot_id=row.lot_id, amount_mg=row.amount_mg,
+                     location_id=row.location_id, to_location_id=row.to_location_id, session_id=row.session_id,
+                     corrects_id=row.corrects_id, resolves_id=row.resolves_id, recorded_by=row.recorded_by,
+                     witness_id=row.witness_id, balance_after_mg=row.balance_after_mg,
+                     location_balance_after_mg=row.location_balance_after_mg, details=row.details or {})
+
+
+def _book_chunks(uow: Session, chunk_rows: int) -> Iterator[list[core.Line]]:
+    """The whole book in id order, ``chunk_rows`` entries per query (keyset on the primary key: each query
+    starts after the last id seen, so none reads more than a chunk and none re-reads what went before)."""
+    after: int | None = None
+    while True:
+        query = select(*_VERIFY_COLUMNS).order_by(RegisterEntry.id).limit(chunk_rows)
+        if after is not None:
+            query = query.where(RegisterEntry.id > after)
+        rows = uow.execute(query).all()
+        if rows:
+            yield [_replay_line(row) for row in rows]
+        if len(rows) < chunk_rows:
+            return
+        after = rows[-1].id
+
+
+def _named_by(uow: Session, lines: Sequence[core.Line]) -> core.Earlier:
+    """What the chunk's corrections and resolutions need of other entries (core.BoundedLedger): the entries
+    they name and who first corrected or resolved each, read by id (at most two per line of the chunk)."""
+    corrected = {line.corrects_id for line in lines if line.corrects_id is not None}
+    resolved = {line.resolves_id for line in lines if line.resolves_id is not None}
+    if not corrected and not resolved:
+        return core.Earlier()
+    named = uow.execute(select(*_VERIFY_COLUMNS).where(RegisterEntry.id.in_(corrected | resolved))).all()
+
+    def first(column: Any, ids: set[int]) -> dict[int, int]:
+        if not ids:
+            return {}
+        query = select(column, func.min(RegisterEntry.id)).where(column.in_(ids)).group_by(column)
+        return {target: by for target, by in uow.execute(query).all()}
+
+    return core.Earlier(lines={row.id: _replay_line(row) for row in named},
+                        first_correction=first(RegisterEntry.corrects_id, corrected),
+                        first_resolution=first(RegisterEntry.resolves_id, resolved))
+
+
+def _first_unaudited(uow: Session, lines: Sequence[core.Line], loaded: list[tuple[int, int]],
+                     lows: list[int]) -> core.Line | None:
+    """The chunk's first entry with neither its own ``register.<kind>`` audit entry nor a place in a bulk
+    load's audited id range; the audit log is asked about this chunk's entries only (ix_audit_log_record)."""
+    wanted = [line for line in lines if not _in_ranges(loaded, lows, line.id)]
+    if not wanted:
+        return None
+    audited = set(uow.execute(select(AuditEntry.record_id).where(
+        AuditEntry.record_type == "register_entry", AuditEntry.action.like("register.%"),
+        AuditEntry.record_id.in_([str(line.id) for line in wanted]))).scalars())
+    return next((line for line in wanted if str(line.id) not in audited), None)
+
+
+def _one_snapshot(db: Database, uow: Session) -> None:
+    """Every chunk read from the same snapshot of the book. SQLite's read transaction (WAL) is one already;
+    PostgreSQL's default (READ COMMITTED) gives each statement its own, so an entry committed while verify
+    runs could appear in a later chunk, or, committed with an id below the chunk already read, be missed and
+    make the lot's next balance look wrong: REPEATABLE READ, set before the first statement."""
+    if db.dialect == "postgresql":
+        uow.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def verify_register(db: Database, actor: Actor, *, chunk_rows: int = VERIFY_CHUNK_ROWS) -> VerifyResult:
+    """``ketaclinic register verify``: replay the whole book (every site) and name the first break.
+
+    The book is streamed in chunks of ``chunk_rows`` entries (:func:`_book_chunks`) through
+    :class:`core.BookCheck`, which keeps balances and per-lot totals only, so memory does not grow with the
+    ledger; the findings are :func:`core.verify`'s over the whole book, then the first entry not audited."""
     require_role(actor, "admin")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1 (got {chunk_rows})")
+    ledger = core.BoundedLedger()
+    book = core.BookCheck(ledger)
+    unaudited: core.Line | None = None
     with db.reading() as uow:
-        rows = uow.execute(select(RegisterEntry).order_by(RegisterEntry.id)).scalars().all()
-        lines = [_line(r) for r in rows]
-        audited = set(uow.execute(select(AuditEntry.record_id).where(
-            AuditEntry.record_type == "register_entry", AuditEntry.action.like("register.%"))).scalars())
+        _one_snapshot(db, uow)
         loaded = _bulk_loaded(uow)
-    found = core.verify(lines)
-    if found is None:
         lows = [low for low, _ in loaded]  # the batches' ranges do not overlap: ids are taken in order
-        missing = next((line for line in lines if str(line.id) not in audited
-                        and not _in_ranges(loaded, lows, line.id)), None)
-        if missing is not None:
-            found = core.Break(missing.id, "not_audited", f"entry {missing.id} ({missing.kind}) has no audit entry")
-    return VerifyResult(ok=found is None, entries=len(lines), lots=len({line.lot_id for line in lines}),
+        for lines in _book_chunks(uow, chunk_rows):
+            if book.first_break is None:
+                ledger.known = _named_by(uow, lines)
+            for line in lines:
+                book.add(line)
+            if book.first_break is None and unaudited is None:
+                unaudited = _first_unaudited(uow, lines, loaded, lows)
+    found = book.result()
+    if found is None and unaudited is not None:
+        found = core.Break(unaudited.id, "not_audited", f"entry {unaudited.id} ({unaudited.kind}) has no audit entry")
+    return VerifyResult(ok=found is None, entries=book.entries, lots=book.lots,
                         first_break=None if found is None else {"entry_id": found.entry_id, "code": found.code,
                                                                  "message": found.message})
 
