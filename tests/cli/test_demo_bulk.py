@@ -53,6 +53,7 @@ def test_the_bulk_demo_keeps_the_records_invariants(db, settings):
     assert from_summaries["patients_with_a_course"] == from_records["patients_with_a_course"] > BULK // 2
     assert from_summaries["overall"] == from_records["overall"]
     _register_and_schedule_hold(db, rows)
+    _follow_up_summaries_are_computed_by_the_worker(db, settings)
     # sealed and append-only rows were inserted in their final state: the database refuses to change them
     for statement in ("UPDATE sessions SET weight_kg = 1 WHERE state = 'discharged'",
                       "UPDATE session_events SET minute = 1", "DELETE FROM diary_entries"):
@@ -66,6 +67,29 @@ def test_the_bulk_demo_keeps_the_records_invariants(db, settings):
     assert made.id > top
     # once only
     assert seed_bulk(db, settings, now=NOW, patients=SMALL + BULK, small_patients=SMALL)["seeded"] is False
+
+
+def _follow_up_summaries_are_computed_by_the_worker(db, settings) -> None:
+    """Every bulk patient has a follow-up summary row, stale (the bulk rows passed no listener); the worker
+    computes them to what the rules say (issue 17)."""
+    from ketaclinic.records.follow_up import FollowUpSummary
+    from ketaclinic.services import follow_up_summaries as fs
+    from ketaclinic.services import worker
+
+    table = FollowUpSummary.__table__
+    with db.reading() as uow:
+        bulk_ids = list(uow.execute(select(Patient.id).where(Patient.family_name.like("Bulk %"))).scalars())
+        stale = set(uow.execute(select(table.c.patient_id).where(fs.stale(datetime.now(UTC).date()))).scalars())
+    assert set(bulk_ids) <= stale
+    worker.run(settings, once=True)
+    assert fs.stale_count(db) == 0
+    with db.reading() as uow:
+        stored = {r["patient_id"]: dict(r) for r in uow.execute(select(table).where(
+            table.c.patient_id.in_(bulk_ids))).mappings()}
+        for fresh in fs.compute(uow, bulk_ids, datetime.now(UTC).date()):
+            assert {k: stored[fresh["patient_id"]][k] for k in fresh if k != "updated_at"} == \
+                {k: v for k, v in fresh.items() if k != "updated_at"}
+        assert sum(1 for r in stored.values() if r["needs_action"]) > 0
 
 
 @pytest.mark.parametrize("engine", ["sqlite"])

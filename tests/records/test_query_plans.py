@@ -73,6 +73,9 @@ def _grow(db, template_patient: int, site_ids: list[int]) -> None:
         _clone(conn, "diary_entries", {"patient_id": "c.id"}, clones.replace("{table}", "diary_entries") % template_patient)
         _clone(conn, "course_summaries", {"patient_id": "c.id", "site_id": "c.site_id"},
                clones.replace("{table}", "course_summaries") % template_patient, skip=())
+        _clone(conn, "follow_up_summaries", {"patient_id": "c.id", "site_id": "c.site_id",
+                                             "last_seen_at": "now() - (c.id % 150) * interval '1 day'"},
+               clones.replace("{table}", "follow_up_summaries") % template_patient, skip=())
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
 
@@ -106,7 +109,7 @@ def test_the_main_pages_read_large_tables_by_index(db, settings, clinic):
         some_session = conn.execute(text("SELECT s.id FROM sessions s WHERE s.site_id = 1 AND s.state = 'discharged' "
                                          "ORDER BY s.id DESC LIMIT 1")).scalar()
     large = _large_tables(db)
-    assert {"patients", "sessions", "session_events", "diary_entries", "course_summaries"} <= large
+    assert {"patients", "sessions", "session_events", "diary_entries", "course_summaries", "follow_up_summaries"} <= large
 
     app = create_app(settings.model_copy(update={"demo": True}), db=db)
     pages = ["/dashboard", "/patients", f"/patients/{some_patient}", f"/sessions/{some_session}", "/outcomes",

@@ -21,8 +21,8 @@ from ketaclinic.web.views import schedule as schedule_views
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 DRAFTS = 20  # drafts waiting for the physician's signature shown on the dashboard
-FOLLOW_UP_PATIENTS = 25  # the dashboard's follow-up panels look at the patients seen most recently (issue 17)
-FOLLOW_UP_PAGE = 30  # patients per page of the follow-up list (the rules run for each: about 2 ms a patient)
+FOLLOW_UP_PATIENTS = 25  # the dashboard's follow-up panels: the patients seen most recently who need something
+FOLLOW_UP_PAGE = 30  # patients per page of the follow-up list (read from their summaries; stale ones recomputed)
 PANEL_ROWS = 10  # lines per follow-up panel; "N more" links to the list
 
 
@@ -128,8 +128,8 @@ def dashboard(request: Request, actor: Annotated[Actor, Depends(need(*STAFF, "pa
         ctx["schedule_today"] = schedule_views.today_by_chair(request, actor)  # issue 13: today by chair
     if actor.role in ("physician", "nurse"):
         ctx["open_alerts"] = open_alerts(request, actor)
-        # a screenful (issue 17): the most recently seen patients, at most PANEL_ROWS lines a panel; the rest,
-        # and every other patient in treatment, on the paged follow-up list
+        # a screenful (issue 17): the most recently seen patients who need something, from their follow-up
+        # summaries, at most PANEL_ROWS lines a panel; the rest on the paged follow-up list
         due = _safe(follow_up_service.follow_up_due, db, actor, limit=FOLLOW_UP_PATIENTS) or {
             "boosters_due": [], "overdue_risk_checks": [], "patients": 0}
         overdue = overdue_by_patient(due["overdue_risk_checks"])
