@@ -1,7 +1,7 @@
 """Issue 17: the per-patient follow-up summaries the dashboards read are what the chart's rules say, on both
-engines: kept in the transaction of every change to what the rules read, recomputed when stale before they are
-shown, made stale by a change of the clinic's booster interval, filled in by the worker after bulk writes, and
-written before the audit chain locks its head."""
+engines: made stale (with the columns the pages select by kept current) in the transaction of every change to
+what the rules read, and before the audit chain locks its head; recomputed when stale before they are shown and
+by the worker; made stale by a change of the clinic's booster interval; added for rows bulk writes left out."""
 
 from __future__ import annotations
 
@@ -28,6 +28,20 @@ def _stored(db, pid: int) -> dict | None:
         return dict(row) if row else None
 
 
+def _assert_marked_then_computed(db, pid: int) -> dict:
+    """After a write: the patient's row is stale, with the columns the pages select by already current; once
+    the worker has passed, it is what the rules give today."""
+    row = _stored(db, pid)
+    today = utcnow().date()
+    assert row["review_on"] <= today or row["computed_on"] > today, "the write left the row fresh"
+    with db.reading() as uow:
+        places = summaries.compute(uow, [pid], today)[0]
+    assert {k: row[k] for k in ("site_id", "last_seen_at", "in_treatment")} == \
+        {k: places[k] for k in ("site_id", "last_seen_at", "in_treatment")}
+    assert summaries.refresh_stale(db) >= 1
+    return _assert_as_computed(db, pid)
+
+
 def _assert_as_computed(db, pid: int) -> dict:
     """The stored row is the one the rules give today from the records as they are now."""
     with db.reading() as uow:
@@ -49,30 +63,30 @@ def _record_checks(db, clinic, pid: int, codes=("cognition_check", "misuse_check
         fu.record_risk_check(db, clinic.actors["nurse"], fu.RiskCheckIn(patient_id=pid, code=code))
 
 
-def test_every_write_keeps_the_patients_row_as_the_rules_compute_it(db, clinic):
+def test_every_write_marks_the_patients_row_which_the_worker_computes_as_the_rules_do(db, clinic):
     nurse, pid = clinic.actors["nurse"], clinic.own_patient_id
     now = utcnow()
     start = now - timedelta(days=20)
     plan = signed_plan(db, clinic, pid, now=start - timedelta(days=2))
-    row = _assert_as_computed(db, pid)
+    row = _assert_marked_then_computed(db, pid)
     assert row["in_treatment"] and row["last_seen_at"] is None
     session = completed(db, clinic, plan, start)
-    row = _assert_as_computed(db, pid)
+    row = _assert_marked_then_computed(db, pid)
     assert row["last_seen_at"] == session.scheduled_at
     assert _overdue_codes(row) == {"cognition_check", "misuse_check"} and row["needs_action"]
     # baseline 8: relief (3) for 10 days, then back to 8 for the last 7: faded, 14 days after the session
     _diary(db, nurse, pid, [3] * 10 + [8] * 7, start + timedelta(days=1))
-    row = _assert_as_computed(db, pid)
+    row = _assert_marked_then_computed(db, pid)
     assert row["booster_due"] and "Relief has faded" in row["booster_message"]
     _record_checks(db, clinic, pid)
-    row = _assert_as_computed(db, pid)
+    row = _assert_marked_then_computed(db, pid)
     assert _overdue_codes(row) == set() and row["needs_action"]  # the booster still
     booked = ss.schedule_session(db, nurse, ss.SessionIn(patient_id=pid, plan_id=plan.id,
                                                          scheduled_at=now + timedelta(days=5)))
-    row = _assert_as_computed(db, pid)
+    row = _assert_marked_then_computed(db, pid)
     assert not row["booster_due"] and not row["needs_action"] and row["last_seen_at"] == booked.scheduled_at
     ss.cancel_session(db, nurse, booked.id, booked.version, ss.CancelIn(reason="Synthetic: patient unwell"))
-    row = _assert_as_computed(db, pid)
+    row = _assert_marked_then_computed(db, pid)
     assert row["booster_due"] and row["last_seen_at"] == session.scheduled_at
 
 
@@ -84,6 +98,7 @@ def test_the_panels_show_every_patient_who_needs_action_not_only_the_most_recent
     completed(db, clinic, signed_plan(db, clinic, own, now=now - timedelta(days=12)), now - timedelta(days=10))
     completed(db, clinic, signed_plan(db, clinic, other, now=now - timedelta(days=6)), now - timedelta(days=4))
     _record_checks(db, clinic, other)
+    summaries.refresh_stale(db)  # the worker's pass
     assert not _stored(db, other)["needs_action"] and _stored(db, own)["needs_action"]
     due = fu.follow_up_due(db, physician, limit=1)
     assert {c["patient_id"] for c in due["overdue_risk_checks"]} == {own}
@@ -110,6 +125,7 @@ def test_a_new_booster_interval_makes_every_row_stale(db, clinic):
     pid = clinic.own_patient_id
     now = utcnow()
     completed(db, clinic, signed_plan(db, clinic, pid, now=now - timedelta(days=12)), now - timedelta(days=10))
+    summaries.refresh_stale(db)
     assert _stored(db, pid)["review_on"] > utcnow().date()
     admin = clinic.actors["admin"]
     version = cs.get_settings(db, admin).version

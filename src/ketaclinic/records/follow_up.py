@@ -40,13 +40,14 @@ class FollowUpSummary(Base):
     """What the dashboards' follow-up panels show for one patient, kept up to date (issue 17, "Scale").
 
     Derived data, not a clinical record: rewritten in place. :mod:`ketaclinic.services.follow_up_summaries`
-    recomputes a row, with the very rules the chart uses (:mod:`ketaclinic.services.follow_up`), in the same
-    transaction as any change to the records they read (a session booked, moved, checked in, discharged or
-    cancelled; a checklist; a diary entry; a risk check; a plan signed; an evaluation signed; the patient moved
-    to another site), and again when time alone can change the answer: a row computed on ``computed_on`` holds
-    until the day before ``review_on`` (a diary day leaving the booster window, a check falling due, the
-    earliest booster day, the next course's day passing...). The pages read the rows that need action or
-    are stale by index and recompute the stale ones they show; the worker brings the rest up to date.
+    makes a row stale in the same transaction as any change to the records the rules read (a session booked,
+    moved, checked in, discharged or cancelled; a checklist; a diary entry; a risk check; a plan signed; an
+    evaluation signed; the patient moved to another site), keeping the columns the pages select by (site,
+    last seen, in treatment) current; a row computed on ``computed_on`` holds until the day before
+    ``review_on`` (a diary day leaving the booster window, a check falling due, the earliest booster day, the
+    next course's day passing...). The pages read the rows that need action or are stale by index and compute
+    the stale ones they show, with the chart's rules (:mod:`ketaclinic.services.follow_up`); the worker
+    computes the rest.
     """
 
     __tablename__ = "follow_up_summaries"

@@ -5,19 +5,22 @@ recently seen patients on every request (about 3 ms a patient, reading each one'
 any patient seen earlier: a patient overdue for liver tests before a course booked two months after the
 last visit was not on the front page. The answer now lives in one row per patient:
 
-- **on write**: any change to what the rules read (a session booked, moved, checked in, discharged or
+- **on write**, any change to what the rules read (a session booked, moved, checked in, discharged or
   cancelled, its checklist; a diary entry; a risk check; a plan signed or superseded; an evaluation signed;
-  the patient moved to another site) marks the patient, and the row is recomputed in the same transaction,
-  just before the commit (:func:`_refresh_before_commit`, ahead of the audit chain so the chain's lock
-  window stays three statements). One listener for every service, not a call in each: a new write path
-  cannot forget it. Core statements that bypass the ORM (the bulk demo loader) write stale rows instead.
+  the patient moved to another site) makes the patient's row **stale** in the same transaction, just before
+  the commit (:func:`_mark_before_commit`, ahead of the audit chain so the chain's lock window stays its own
+  three statements), with the columns the pages select by (site, last seen, in treatment) brought up to date.
+  One listener for every service, not a call in each: a new write path cannot forget it. Running the rules
+  there instead tripled the CPU of the 40-patient demo (every diary entry is a transaction) for an answer
+  the next write would replace; Core statements that bypass the ORM (the bulk demo loader) add stale rows.
 - **with time**: a row computed for ``computed_on`` holds until the day before ``review_on``, the first day
   time alone may change it (:func:`ketaclinic.services.follow_up.review_on`: a diary day leaving the
   booster window, a check falling due and then overdue, the earliest booster day, the next course's day
   passing, a urinary report leaving its 30-day look-back...), at most :data:`MAX_VALID_DAYS` later.
-- **stale rows** are recomputed by whoever needs them first: the follow-up pages for the rows they show
+- **stale rows** are computed by whoever needs them first: the follow-up pages for the rows they show
   (a page's worth at most), the worker (:func:`refresh_stale`, in ``ketaclinic serve`` and ``ketaclinic
-  worker``) for the rest, in batches. A change of the clinic's booster interval makes every row stale.
+  worker``, every pass) for the rest, in batches. A change of the clinic's booster interval makes every row
+  stale. What a page shows is therefore never older than today and never older than the last change.
 
 Rows are derived data, not clinical records: rewritten in place.
 """
@@ -43,7 +46,9 @@ EPOCH = date(1970, 1, 1)  # computed_on and review_on of a row never computed (s
 MAX_VALID_DAYS = 31  # a row is recomputed at least this often, whatever its review day (defence in depth)
 REFRESH_BATCH = 500
 _TABLE = FollowUpSummary.__table__
-_MARKED = "follow_up_summaries.marked"
+_MARKED = "follow_up_summaries.marked"  # uow.info: patient ids whose site, last visit or plans may have changed
+_MARKED_STALE = "follow_up_summaries.stale"  # uow.info: patient ids with only other changes (diary, checks...)
+_MOVES_ROW = (InfusionSession, Plan, Patient)  # changes that can move a row in the pages' order or filter
 # what the rules read, by record: None means any new row counts; a set names the columns whose change counts
 _WATCHED: dict[type, frozenset[str] | None] = {
     InfusionSession: frozenset({"patient_id", "plan_id", "state", "scheduled_at", "discharged_at", "checklist"}),
@@ -70,6 +75,22 @@ def panel_of(result: Any) -> tuple[bool, str | None, list[dict[str, Any]]]:
     return result.booster_due, result.booster_message if result.booster_due else None, overdue
 
 
+def _places(uow: Session, ids: list[int]) -> tuple[dict[int, int], dict[int, datetime], set[int]]:
+    """What the pages select rows by, for these patients: their site, their latest booking that was not
+    cancelled, and which of them have a signed plan (three indexed queries for all of them)."""
+    sites = dict(uow.execute(select(Patient.id, Patient.site_id).where(Patient.id.in_(ids))).all())
+    seen = {}
+    for pid, at in uow.execute(select(InfusionSession.patient_id, func.max(InfusionSession.scheduled_at))
+                               .where(InfusionSession.patient_id.in_(ids), InfusionSession.state != "cancelled")
+                               .group_by(InfusionSession.patient_id)).all():
+        if at is not None and not isinstance(at, datetime):  # SQLite's max() gives the stored text, not the type's
+            at = datetime.fromisoformat(str(at))
+        seen[pid] = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    signed = set(uow.execute(select(Plan.patient_id).where(Plan.patient_id.in_(ids), Plan.status == "signed")
+                             .distinct()).scalars())
+    return sites, seen, signed
+
+
 def compute(uow: Session, patient_ids: list[int], today: date) -> list[dict[str, Any]]:
     """The rows of these patients for ``today``, from their records (a fixed handful of queries for all)."""
     from ketaclinic.services.clinic_settings import current_booster_policy
@@ -78,11 +99,8 @@ def compute(uow: Session, patient_ids: list[int], today: date) -> list[dict[str,
     if not patient_ids:
         return []
     ids = sorted(set(patient_ids))
-    sites = dict(uow.execute(select(Patient.id, Patient.site_id).where(Patient.id.in_(ids))).all())
+    sites, seen, _signed = _places(uow, ids)
     ids = [pid for pid in ids if pid in sites]
-    seen = dict(uow.execute(select(InfusionSession.patient_id, func.max(InfusionSession.scheduled_at))
-                            .where(InfusionSession.patient_id.in_(ids), InfusionSession.state != "cancelled")
-                            .group_by(InfusionSession.patient_id)).all())
     records = _load(uow, ids, today)
     policy = current_booster_policy(uow)
     rows = []
@@ -91,15 +109,45 @@ def compute(uow: Session, patient_ids: list[int], today: date) -> list[dict[str,
         result = _follow_up(records[pid], today, policy)
         booster_due, message, overdue = panel_of(result)
         in_treatment = bool(records[pid].plans)
-        last_seen = seen.get(pid)
-        if last_seen is not None and last_seen.tzinfo is None:  # SQLite's max() bypasses the column's type
-            last_seen = datetime.fromisoformat(str(last_seen)).replace(tzinfo=UTC)
-        rows.append({"patient_id": pid, "site_id": sites[pid], "last_seen_at": last_seen, "in_treatment": in_treatment,
+        rows.append({"patient_id": pid, "site_id": sites[pid], "last_seen_at": seen.get(pid), "in_treatment": in_treatment,
                      "needs_action": in_treatment and (booster_due or bool(overdue)), "booster_due": booster_due,
                      "booster_message": message, "overdue": overdue, "computed_on": today,
                      "review_on": min(review_on(records[pid], today, policy), today + timedelta(days=MAX_VALID_DAYS)),
                      "updated_at": now})
     return rows
+
+
+def mark_stale_only(uow: Session, patient_ids: list[int]) -> None:
+    """After a change that cannot move a patient's row in the pages' order or filter (a diary entry, a risk
+    check, an evaluation): their rows are stale, one statement."""
+    uow.execute(update(_TABLE).where(_TABLE.c.patient_id.in_(sorted(set(patient_ids))))
+                .values(review_on=_TABLE.c.computed_on))
+
+
+def mark_stale(uow: Session, patient_ids: list[int]) -> None:
+    """After a change to these patients' records: their rows are stale (recomputed before they are shown, or by
+    the worker), with the columns the pages select by (site, last seen, in treatment) brought up to date now, so
+    a patient who just came into treatment is among the rows the pages look at. Three indexed queries and one
+    write for all of them: a write pays this, never the rules (which read the patient's whole diary)."""
+    ids = sorted(set(patient_ids))
+    sites, seen, signed = _places(uow, ids)
+    now = utcnow()
+    rows = [{"patient_id": pid, "site_id": sites[pid], "last_seen_at": seen.get(pid), "in_treatment": pid in signed,
+             "updated_at": now} for pid in ids if pid in sites]
+    if not rows:
+        return
+    existing = set(uow.execute(select(_TABLE.c.patient_id)
+                               .where(_TABLE.c.patient_id.in_([r["patient_id"] for r in rows]))).scalars())
+    updates = [{**r, "pid": r["patient_id"]} for r in rows if r["patient_id"] in existing]
+    if updates:
+        uow.execute(update(_TABLE).where(_TABLE.c.patient_id == bindparam("pid")).values(
+            site_id=bindparam("site_id"), last_seen_at=bindparam("last_seen_at"),
+            in_treatment=bindparam("in_treatment"), updated_at=bindparam("updated_at"),
+            review_on=_TABLE.c.computed_on), updates)
+    inserts = [{**r, "needs_action": False, "booster_due": False, "booster_message": None, "overdue": [],
+                "computed_on": EPOCH, "review_on": EPOCH} for r in rows if r["patient_id"] not in existing]
+    if inserts:
+        uow.execute(_TABLE.insert(), inserts)
 
 
 def store(uow: Session, rows: list[dict[str, Any]]) -> None:
@@ -202,35 +250,42 @@ def _patient_of(obj: Any) -> int | None:
 @event.listens_for(Session, "after_flush")
 def _mark_changed_patients(uow: Session, _context: Any) -> None:
     """Note the patients whose follow-up may have changed in this flush (ids of new rows are known here)."""
-    marked: set[int] = uow.info.setdefault(_MARKED, set())
+    def note(obj: Any, pid: int) -> None:
+        uow.info.setdefault(_MARKED if isinstance(obj, _MOVES_ROW) else _MARKED_STALE, set()).add(pid)
+
     for obj in uow.new:
         if type(obj) in _WATCHED and (pid := _patient_of(obj)) is not None:
-            marked.add(pid)
+            note(obj, pid)
     for obj in uow.dirty:
         columns = _WATCHED.get(type(obj), frozenset())
         if columns and _changed(obj, columns) and (pid := _patient_of(obj)) is not None:
-            marked.add(pid)
+            note(obj, pid)
             if isinstance(obj, InfusionSession | Plan | Evaluation):  # a record moved to another patient
                 history = inspect(obj).attrs["patient_id"].history
-                marked.update(p for p in history.deleted or () if p is not None)
+                for previous in history.deleted or ():
+                    if previous is not None:
+                        uow.info.setdefault(_MARKED, set()).add(previous)
 
 
-def _refresh_before_commit(uow: Session) -> None:
-    """Recompute the marked patients' rows as the transaction's last own writes (before the audit chain's)."""
-    marked: set[int] = uow.info.get(_MARKED) or set()
-    if not marked:
+def _mark_before_commit(uow: Session) -> None:
+    """Mark the changed patients' rows stale as the transaction's last own writes (before the audit chain's)."""
+    if not uow.info.get(_MARKED) and not uow.info.get(_MARKED_STALE):
         return
     uow.flush()  # pending changes first: they may mark more patients
-    ids = sorted(uow.info.pop(_MARKED, set()))
-    if ids:
-        refresh(uow, ids)
+    moved = uow.info.pop(_MARKED, set())
+    others = uow.info.pop(_MARKED_STALE, set()) - moved
+    if moved:
+        mark_stale(uow, sorted(moved))
+    if others:
+        mark_stale_only(uow, sorted(others))
 
 
 def _forget_marks(uow: Session, *_args: Any) -> None:
     uow.info.pop(_MARKED, None)
+    uow.info.pop(_MARKED_STALE, None)
 
 
 # ahead of records/audit.py's chain (registered at import, earlier): the chain must be the last thing before the
 # commit, its lock held for its own three statements only
-event.listen(Session, "before_commit", _refresh_before_commit, insert=True)
+event.listen(Session, "before_commit", _mark_before_commit, insert=True)
 event.listen(Session, "after_rollback", _forget_marks)
