@@ -54,3 +54,12 @@ def sqlite_plan(engine: Engine, statement: str, parameters: Any) -> str:
     """SQLite's ``EXPLAIN QUERY PLAN`` of one recorded statement, its steps joined by " | "."""
     with engine.connect() as conn:
         return " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+
+
+def follow_up_rows_stale(db) -> None:
+    """Every follow-up summary stale, so that a page's statements are counted with its worst case: it computes
+    each stale row it shows (a fixed handful of statements for all of them, issue 17)."""
+    from ketaclinic.services.follow_up_summaries import mark_all_stale
+
+    with db.transaction() as uow:
+        mark_all_stale(uow)
