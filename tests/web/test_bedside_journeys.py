@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tests.interop.flows import EVENT
-from tests.web.browser_support import demo_services, start_visit
+from tests.web.browser_support import demo_services, settle, start_visit
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -47,7 +47,7 @@ def test_the_pump_now_follows_a_rate_change(page, server, under_way):
     page.fill("#f-rate_mg_per_kg_per_h", "0.3")
     page.fill("#f-reason", "Dizzy (synthetic)")
     page.click("button:has-text('Change the rate')")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     now = page.get_attribute("[data-pump-now-ml-per-h]", "data-pump-now-ml-per-h")
     assert float(now) < float(planned)
     row = page.inner_text("tr.current-step")
@@ -59,10 +59,12 @@ def test_the_pump_now_follows_a_rate_change(page, server, under_way):
 def test_an_alert_reaches_the_header_badge_on_another_page_and_the_dashboard(page, server, under_way):
     session_id, demo_database = under_way
     sign_in(page, server, "nurse")
+    page.clock.install()  # the page's own timers, under the test's hand: the 15 s poll without 15 s of waiting
     page.goto(f"{server.url}/patients")
     page.wait_for_selector("[data-alert-badge]")
     before = int(page.get_attribute("[data-alert-badge]", "data-alert-badge"))
     _record_vitals(demo_database, session_id, systolic_mmhg=185, diastolic_mmhg=110, spo2_pct=89)
+    page.clock.fast_forward("00:16")  # past the badge's "every 15s": its poll fires once, as it would 16 s later
     page.wait_for_selector(f'[data-alert-badge="{before + 2}"]', timeout=25_000)  # polled, no reload
     assert "critical" in page.inner_text("#alert-badge")
     page.goto(f"{server.url}/dashboard")

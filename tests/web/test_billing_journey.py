@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.browser_support import demo_services
+from tests.web.browser_support import demo_services, settle
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -30,11 +30,11 @@ def test_coordinator_prints_a_course_superbill_and_records_a_payment(page, serve
     patient_id, plan_id = course_to_bill
     sign_in(page, server, "coordinator")
     page.click("nav >> text=Billing")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.url.endswith("/billing") or "/billing?" in page.url
     page.goto(f"{server.url}/billing/patients/{patient_id}")
     page.click(f"#bill-course-{plan_id}")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "/billing/invoices/" in page.url
     lines = page.inner_text("main")
     assert "96365" in lines and "J3490" in lines and "issued" in lines
@@ -49,7 +49,7 @@ def test_coordinator_prints_a_course_superbill_and_records_a_payment(page, serve
     page.fill("#f-amount", "50.00")
     page.select_option("#f-method", "cash")
     page.click("#record-payment")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "Payment recorded: 50.00" in page.inner_text("body")
     assert page.inner_text("#balance") != balance_before
     assert "cash" in page.inner_text("main")

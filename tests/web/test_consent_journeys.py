@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.web.browser_support import PASSWORD, checked_visit, demo_services
+from tests.web.browser_support import PASSWORD, checked_visit, demo_services, settle
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -41,7 +41,7 @@ def _try_start(page, server, session_id: int) -> None:
     page.fill("#double_check_username", "physician")
     page.fill("#double_check_password", PASSWORD)
     page.click("#start-infusion")
-    page.wait_for_load_state("networkidle")
+    settle(page)
 
 
 def test_a_patient_signs_in_the_portal_then_the_first_infusion_starts(browser, page, server, new_course):
@@ -72,7 +72,7 @@ def test_a_patient_signs_in_the_portal_then_the_first_infusion_starts(browser, p
             tab.mouse.move(box["x"] + 20 + step * 22, box["y"] + box["height"] * (0.3 if step % 2 else 0.7), steps=3)
         tab.mouse.up()
         tab.click("#consent-sign")
-        tab.wait_for_load_state("networkidle")
+        settle(tab)
         assert "Signed (current version)" in tab.inner_text("#consent-state")
         link = tab.locator("a[id^=signed-pdf-]").first
         pdf = portal.request.get(server.url + link.get_attribute("href"))

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.interop.flows import EVENT
-from tests.web.browser_support import PASSWORD, checked_visit, demo_services, start_visit
+from tests.web.browser_support import PASSWORD, checked_visit, demo_services, settle, start_visit
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -41,20 +41,20 @@ def test_the_start_needs_a_second_clinicians_password_and_records_who_checked(pa
     page.fill("#double_check_username", "physician")
     page.fill("#double_check_password", "not the password")
     page.click("#start-infusion")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.get_attribute("#session-state", "class").endswith("checked_in")  # a wrong password starts nothing
     assert page.locator("#e-double_check").is_visible()
     page.fill("#ketamine_lot_number", "K-JOURNEY-1")
     page.fill("#double_check_username", "nurse")
     page.fill("#double_check_password", PASSWORD)
     page.click("#start-infusion")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "running" not in page.inner_text("#session-state")  # the nurse cannot check her own program
     page.fill("#ketamine_lot_number", "K-JOURNEY-1")
     page.fill("#double_check_username", "physician")
     page.fill("#double_check_password", PASSWORD)
     page.click("#start-infusion")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "running" in page.inner_text("#session-state")
     assert "double check" in page.inner_text("main").lower()
     check_accessibility(page, "console after a double-checked start")
@@ -79,7 +79,7 @@ def test_the_vitals_timer_is_overdue_then_resets_when_vitals_are_recorded(page, 
             "kind": "vitals", "systolic_mmhg": 124, "diastolic_mmhg": 78, "heart_rate_bpm": 72, "spo2_pct": 98,
             "respiratory_rate_per_min": 14, "moaas": 5}))
     page.reload()
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.get_attribute("#vitals-timer", "data-vitals-due-state") == "ok"
     assert "next in" in page.inner_text("#vitals-timer")
 
@@ -100,7 +100,7 @@ def test_critical_vitals_raise_red_alerts_that_stay_until_acknowledged(page, ser
                         ("spo2_pct", "89"), ("respiratory_rate_per_min", "14"), ("moaas", "5")):
         page.fill(f"#f-{name}", value)
     page.click("#vitals-form button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert not page.locator(".flash:has-text('Vitals recorded')").count()  # no green "recorded" over an alert
     critical = page.locator("#alerts .alert.critical[role=alert]")
     assert critical.count() >= 1
@@ -109,10 +109,10 @@ def test_critical_vitals_raise_red_alerts_that_stay_until_acknowledged(page, ser
     causes = page.locator("#alerts [role=alert]").count()
     assert causes == 2  # one for the blood pressure (its most severe tier), one for the SpO2: one per cause
     page.reload()
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.locator("#alerts [role=alert]").count() == causes  # still there: nothing clears them but the nurse
     page.locator("#alerts [role=alert] button:has-text('Acknowledge')").first.click()
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.locator("#alerts [role=alert]").count() == causes - 1
     check_accessibility(page, "console with critical alerts")
 
@@ -138,7 +138,7 @@ def test_an_evaluation_booked_by_the_coordinator_shows_on_the_chart_and_the_dash
     page.locator("summary:has-text('Schedule an evaluation')").click()
     page.fill("#f-scheduled_for", tomorrow.strftime("%Y-%m-%dT%H:%M"))
     page.click("form[action$='/schedule'] button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "Evaluation scheduled for" in page.inner_text("body")
     page.context.clear_cookies()
     sign_in(page, server, "physician")
@@ -153,7 +153,7 @@ def test_an_evaluation_booked_by_the_coordinator_shows_on_the_chart_and_the_dash
     page.fill("#f-birth_date", "1975-05-05")
     page.select_option("#f-sex", "female")
     page.click("form[action$='/convert'] button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "/patients/" in page.url, page.url
     assert page.locator(".evaluation-booked").count() == 1
     check_accessibility(page, "chart with a booked evaluation")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.web.browser_support import demo_services, start_visit
+from tests.web.browser_support import demo_services, settle, start_visit
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -49,7 +49,7 @@ def test_discharge_is_refused_for_spo2_91_after_70_minutes(page, server, observe
     _answer_all(page)
     page.fill("#f-d_spo2_pct", "91")
     page.click("#discharge")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assessment = page.inner_text("#discharge-assessment")
     assert "Not ready for discharge" in assessment and "SpO2 91" in assessment
     assert page.locator("#discharge-unmet [data-unmet=spo2_low]").count() == 1
@@ -62,7 +62,7 @@ def test_an_unanswered_padss_item_is_refused(page, server, observed_session):
     page.goto(f"{server.url}/sessions/{observed_session}")
     _answer_all(page, skip="padss_pain")
     page.click("button:has-text('Check the criteria')")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     main = page.inner_text("main")
     assert "answer every question" in main and "PADSS: pain" in main
     assert page.locator("#q-padss-pain .error").is_visible()
@@ -71,5 +71,5 @@ def test_an_unanswered_padss_item_is_refused(page, server, observed_session):
     # answering it is enough: the rest of the answers were kept
     page.check("input[name=padss_pain][value='2']")
     page.click("button:has-text('Check the criteria')")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "Ready for discharge" in page.inner_text("#discharge-assessment")

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.web.browser_support import demo_services, start_visit
+from tests.web.browser_support import demo_services, settle, start_visit
 from tests.web.test_journeys import check_accessibility, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -155,7 +155,7 @@ def test_a_rate_change_past_the_session_total_waits_for_the_physician(page, serv
     page.fill("#f-rate_mg_per_kg_per_h", "0.75")
     page.fill("#f-reason", "Pain 7/10 (synthetic)")
     page.click("button:has-text('Change the rate')")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     error = page.inner_text("#e-rate_mg_per_kg_per_h")
     assert "session total" in error and "A physician must give a reason" in error
     assert page.locator("#f-override_reason").count() == 0  # a nurse cannot override
@@ -169,7 +169,7 @@ def test_a_rate_change_past_the_session_total_waits_for_the_physician(page, serv
     page.fill("#f-reason", "Pain 7/10 (synthetic)")
     page.fill("#f-override_reason", "Reviewed at the bedside: comfortable, vitals normal (synthetic).")
     page.click("button:has-text('Change the rate')")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     main = page.inner_text("main")
     assert re.search(r"set the pump to [\d.]+ mL/h\. Soft limit accepted with the physician's reason", main)
     assert "Reviewed at the bedside" in page.inner_text("section[aria-labelledby=h-pump]")

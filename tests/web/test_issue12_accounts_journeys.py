@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from tests.web.browser_support import PASSWORD, demo_services
+from tests.web.browser_support import PASSWORD, demo_services, settle
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -19,7 +19,7 @@ def _sign_in_as(page, server, username: str, password: str) -> None:
     page.fill("#f-username", username)
     page.fill("#f-password", password)
     page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "/login" not in page.url, page.content()[:1000]
 
 
@@ -44,7 +44,7 @@ def test_a_ketamine_allergy_on_the_chart_reaches_the_plan_and_the_session(page, 
     page.fill("#al-reaction", "hives (synthetic)")
     page.select_option("#al-severity", "severe")
     page.click("#allergy-form button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "Allergy recorded: Ketamine" in page.inner_text("main")
     check_accessibility(page, "chart with allergies")
     for path in (f"/plans/{plan_id}", f"/sessions/{session_id}"):
@@ -58,7 +58,7 @@ def test_a_ketamine_allergy_on_the_chart_reaches_the_plan_and_the_session(page, 
     item.locator("input[value=entered_in_error]").check()
     item.locator("input[name=note]").fill("recorded on the wrong chart (synthetic)")
     item.locator("button[type=submit]").click()
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "Marked entered in error" in page.inner_text("main")
     assert page.locator("#patient-banner .allergies .badge.critical").count() == 0
     page.locator("details.history summary").click()
@@ -79,7 +79,7 @@ def test_staff_sign_with_their_name_and_credentials(page, server):
     page.fill("#f-credentials", "np")
     page.fill("#f-password", "journey-password-1")
     page.click("section[aria-labelledby=h-new-account] button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     row = page.locator("tr", has_text="journey.np")
     assert "Jordan Synthetic (demo), NP" in row.inner_text()
     check_accessibility(page, "users and roles")
@@ -99,7 +99,7 @@ def test_the_audit_log_reads_in_words_with_pickers(page, server, demo_database):
     sign_in(page, server, "nurse")
     page.goto(server.url + "/patients")
     page.locator("main a[href^='/patients/']").first.click()
-    page.wait_for_load_state("networkidle")
+    settle(page)
     page.context.clear_cookies()
     sign_in(page, server, "admin")
     page.goto(server.url + "/admin/audit")
@@ -109,7 +109,7 @@ def test_the_audit_log_reads_in_words_with_pickers(page, server, demo_database):
     page.fill("#f-since", date.today().isoformat())
     page.fill("#f-until", date.today().isoformat())
     page.click("#audit-filters button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     rows = page.locator("#audit-entries tbody tr")
     assert rows.count() >= 1
     first = rows.first.inner_text()
@@ -132,7 +132,7 @@ def test_a_patient_makes_their_portal_account_from_an_invitation_once(page, serv
     page.click("#invite-to-portal")
     assert page.input_value("#f-patient_id") == str(patient.id)
     page.click("main button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     link = page.input_value("[data-link-url]")
     assert "/account/invitation/" in link and "Shown once" in page.inner_text("main")
     check_accessibility(page, "invitation shown once")
@@ -144,7 +144,7 @@ def test_a_patient_makes_their_portal_account_from_an_invitation_once(page, serv
         tab.fill("#f-password", "my-portal-password")
         tab.fill("#f-password_again", "my-portal-password")
         tab.click("main button[type=submit]")
-        tab.wait_for_load_state("networkidle")
+        settle(tab)
         assert "/login" in tab.url and "Your portal account is ready" in tab.inner_text("main")
         _sign_in_as(tab, server, "synthetic.journey.demo", "my-portal-password")
         assert "/me" in tab.url
@@ -163,7 +163,7 @@ def test_a_password_reset_link_works_once(page, server, demo_database, browser):
     sign_in(page, server, "admin")
     page.goto(server.url + "/admin/users")
     page.click("button[aria-label='Password reset link for journey.reset']")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     link = page.input_value("[data-link-url]")
     assert "/account/reset/" in link
     visitor = browser.new_context()
@@ -173,7 +173,7 @@ def test_a_password_reset_link_works_once(page, server, demo_database, browser):
         tab.fill("#f-password", "new-password-456")
         tab.fill("#f-password_again", "new-password-456")
         tab.click("main button[type=submit]")
-        tab.wait_for_load_state("networkidle")
+        settle(tab)
         assert "Your new password is set" in tab.inner_text("main")
         _sign_in_as(tab, server, "journey.reset", "new-password-456")
         tab.goto(link)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.web.browser_support import AXE, PASSWORD, SCREENSHOTS, start_server
+from tests.web.browser_support import AXE, PASSWORD, SCREENSHOTS, settle, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -21,7 +21,7 @@ def sign_in(page, server, username: str) -> None:
     page.fill("#f-username", username)
     page.fill("#f-password", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "/login" not in page.url, page.content()[:1000]
 
 
@@ -197,14 +197,14 @@ def test_a_nurse_handles_a_blood_pressure_alert_and_discharges(page, server, pre
                          ("#f-respiratory_rate_per_min", "14")):
         page.fill(field, value)
     page.press("#f-respiratory_rate_per_min", "Enter")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     alerts = page.inner_text("#alerts")
     assert "CRITICAL" in alerts and "Pause the infusion" in alerts
     check_accessibility(page, "session console")
     shot(page, "session-console")
     while page.locator("#alerts form button:has-text('Acknowledge')").count():
         page.locator("#alerts form button:has-text('Acknowledge')").first.click()
-        page.wait_for_load_state("networkidle")
+        settle(page)
     assert "No open alert" in page.inner_text("#alerts")
     page.fill("#f-rate_mg_per_kg_per_h", "0.3")
     page.fill("#f-reason", "Blood pressure 186/96 (synthetic)")
@@ -259,7 +259,7 @@ def test_the_main_staff_pages_are_accessible(page, server):
     sign_in(page, server, "physician")
     for path, name in (("/patients", "patients"), ("/patients/1", "patient-chart"), ("/outcomes", "outcomes")):
         page.goto(server.url + path)
-        page.wait_for_load_state("networkidle")
+        settle(page)
         check_accessibility(page, name)
         shot(page, name)
     page.click("button:has-text('Sign out')")

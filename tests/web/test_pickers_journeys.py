@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.web.browser_support import settle
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -17,13 +18,13 @@ def test_a_coordinator_finds_the_patient_to_invite_and_an_admin_the_patient_of_a
     assert page.locator("main select").count() == 0
     page.fill("#f-patient_q", "patient 1")
     page.click("#find-patient button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     matches = page.locator("#patient-matches a[data-patient-id]")
     assert 1 <= matches.count() <= 20
     check_accessibility(page, "invitation: patients found")
     chosen_id = matches.first.get_attribute("data-patient-id")
     matches.first.click()
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.input_value("#f-patient_id") == chosen_id and page.is_visible("#chosen-patient")
     check_accessibility(page, "invitation: the patient chosen")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -32,10 +33,10 @@ def test_a_coordinator_finds_the_patient_to_invite_and_an_admin_the_patient_of_a
     page.goto(server.url + "/admin/audit")
     page.fill("#f-patient_q", "patient")
     page.click("#audit-filters button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.is_visible("#choose-patient") and 2 <= page.locator("#patient-matches a[data-patient-id]").count() <= 20
     check_accessibility(page, "audit log: patients found")
     page.locator("#patient-matches a[data-patient-id]").first.click()
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.is_visible("#chosen-patient") and page.locator("#audit-entries tbody tr").count() >= 1
     check_accessibility(page, "audit log: a patient's trail")

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.web.browser_support import demo_services
+from tests.web.browser_support import demo_services, settle
 from tests.web.test_every_page import DUPLICATE_IDS, WIDER_THAN_VIEWPORT
 from tests.web.test_journeys import check_accessibility, shot, sign_in
 
@@ -46,14 +46,14 @@ def test_a_coordinator_books_a_series_sees_it_and_moves_one(page, server, demo_d
     page.check("#f-weekdays")
     check_accessibility(page, "booking form")
     page.click("#book-submit")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     main = page.inner_text("main")
     assert "6 appointments booked" in main and name in main, main[:800]
     assert page.locator("table.schedule-day td.booked", has_text=name).count() == 1
     check_accessibility(page, "day view")
     shot(page, "schedule-day")
     page.click("#schedule-day >> text=This week")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.locator("table.schedule-week li", has_text=name).count() == 5  # Mon-Fri; the 6th is next Monday
     check_accessibility(page, "week view")
     shot(page, "schedule-week")
@@ -65,7 +65,7 @@ def test_a_coordinator_books_a_series_sees_it_and_moves_one(page, server, demo_d
     page.fill("#f-time", "08:00")
     page.select_option("#f-chair_id", label="Chair 4 (chair)")
     page.click("#book-submit")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     clash = page.inner_text("#clash")
     assert "Not booked." in clash and "the chair is booked" in clash and "First free" in clash
     assert page.locator("a.proposal").count() >= 1
@@ -73,11 +73,11 @@ def test_a_coordinator_books_a_series_sees_it_and_moves_one(page, server, demo_d
 
     page.goto(f"{server.url}/schedule/day?date={monday.isoformat()}")
     page.click(f"table.schedule-day td.booked a:has-text('{name}')")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     appointment_url = page.url
     page.fill("#f-time", "12:00")
     page.click("#move-submit")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert "Appointment moved to" in page.inner_text("main") and "12:00" in page.inner_text("main")
     assert page.locator("table.schedule-day td.booked", has_text="12:00").count() == 1
 
