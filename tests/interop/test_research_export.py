@@ -46,6 +46,7 @@ from ketaclinic.services.research_export import load_cohort, research_export
 from ketaclinic.settings import Settings
 from tests.interop.flows import DISCHARGE, NORMAL_VITALS, T0, completed, event, running, signed_plan
 
+pytestmark = pytest.mark.xdist_group("research_export")  # one worker seeds the 24-patient demo once (ungrouped, both did)
 DEMO_NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 SECRET = bytes(range(32))
 KEY = bytes(range(32, 64))
