@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('computed_on', sa.Date(), nullable=False),
     sa.Column('review_on', sa.Date(), nullable=False),
     sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_follow_up_summaries_patient_id_patients')),
     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name=op.f('fk_follow_up_summaries_site_id_sites')),
     sa.PrimaryKeyConstraint('patient_id', name=op.f('pk_follow_up_summaries'))
@@ -52,11 +53,11 @@ def upgrade() -> None:
     op.create_index('ix_follow_up_summaries_review_on', 'follow_up_summaries', ['review_on'], unique=False)
     op.execute(
         "INSERT INTO follow_up_summaries (patient_id, site_id, last_seen_at, in_treatment, needs_action, booster_due,"
-        " booster_message, overdue, computed_on, review_on, updated_at)"
+        " booster_message, overdue, computed_on, review_on, updated_at, version)"
         " SELECT p.id, p.site_id,"
         " (SELECT max(s.scheduled_at) FROM sessions s WHERE s.patient_id = p.id AND s.state <> 'cancelled'),"
         " EXISTS (SELECT 1 FROM plans pl WHERE pl.patient_id = p.id AND pl.status = 'signed'),"
-        " false, false, NULL, '[]', '1970-01-01', '1970-01-01', CURRENT_TIMESTAMP FROM patients p")
+        " false, false, NULL, '[]', '1970-01-01', '1970-01-01', CURRENT_TIMESTAMP, 0 FROM patients p")
 
 
 def downgrade() -> None:

@@ -163,3 +163,24 @@ def test_the_summary_is_written_before_the_audit_chain_locks_its_head(db, clinic
     touching = [i for i, s in enumerate(statements) if "FOLLOW_UP_SUMMARIES" in s]
     assert touching and max(touching) < locked_at
     assert _stored(db, pid) is not None
+
+
+def test_an_answer_computed_before_a_change_is_not_stored_over_it(db, clinic):
+    """A page (or the worker) reads a stale row and runs the rules; meanwhile a nurse records the checks, which
+    marks the row again. The older answer ("checks overdue") must not be stored over that mark: the row stays
+    stale, and the next reader computes the new answer."""
+    pid = clinic.own_patient_id
+    now = utcnow()
+    completed(db, clinic, signed_plan(db, clinic, pid, now=now - timedelta(days=12)), now - timedelta(days=10))
+    seen = _stored(db, pid)
+    with db.reading() as uow:
+        before = summaries.compute(uow, [pid], now.date())
+    assert _overdue_codes(before[0]) == {"cognition_check", "misuse_check"}
+    _record_checks(db, clinic, pid)  # committed while the rules ran
+    with db.transaction() as uow:
+        summaries.store(uow, before, {pid: seen["version"]})
+    row = _stored(db, pid)
+    assert row["version"] > seen["version"] and row["review_on"] <= row["computed_on"]  # still stale
+    with db.transaction() as uow:  # computed from the row as it is now: stored
+        summaries.store(uow, summaries.compute(uow, [pid], now.date()), {pid: row["version"]})
+    assert _overdue_codes(_assert_as_computed(db, pid)) == set()

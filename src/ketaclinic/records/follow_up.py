@@ -70,3 +70,6 @@ class FollowUpSummary(Base):
     computed_on: Mapped[date] = mapped_column(nullable=False)  # the day the answer is for
     review_on: Mapped[date] = mapped_column(nullable=False)  # the first day it may differ (stale from then on)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
+    # how many times the row was made stale: a computed answer is stored only over the version it was computed
+    # from, so a change committed while the rules ran is never hidden by the older answer
+    version: Mapped[int] = mapped_column(nullable=False, default=0)

@@ -396,7 +396,7 @@ def follow_up_due(db: Database, actor: Actor, *, today: date | None = None, limi
                                     limit=limit, after=after)
         fresh = {r["patient_id"]: r for r in summaries.compute(uow, [r.patient_id for r in rows if r.is_stale], today)}
         if fresh and today == real_today:
-            summaries.store(uow, list(fresh.values()))
+            summaries.store(uow, list(fresh.values()), {r.patient_id: r.version for r in rows if r.is_stale})
         shown = [fresh.get(r.patient_id, r._asdict()) for r in rows]
         shown = [r for r in shown if r["needs_action"] and r["in_treatment"]]
         ids = [r["patient_id"] for r in shown]

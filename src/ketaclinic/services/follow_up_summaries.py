@@ -121,7 +121,7 @@ def mark_stale_only(uow: Session, patient_ids: list[int]) -> None:
     """After a change that cannot move a patient's row in the pages' order or filter (a diary entry, a risk
     check, an evaluation): their rows are stale, one statement."""
     uow.execute(update(_TABLE).where(_TABLE.c.patient_id.in_(sorted(set(patient_ids))))
-                .values(review_on=_TABLE.c.computed_on))
+                .values(review_on=_TABLE.c.computed_on, version=_TABLE.c.version + 1))
 
 
 def mark_stale(uow: Session, patient_ids: list[int]) -> None:
@@ -143,33 +143,26 @@ def mark_stale(uow: Session, patient_ids: list[int]) -> None:
         uow.execute(update(_TABLE).where(_TABLE.c.patient_id == bindparam("pid")).values(
             site_id=bindparam("site_id"), last_seen_at=bindparam("last_seen_at"),
             in_treatment=bindparam("in_treatment"), updated_at=bindparam("updated_at"),
-            review_on=_TABLE.c.computed_on), updates)
+            review_on=_TABLE.c.computed_on, version=_TABLE.c.version + 1), updates)
     inserts = [{**r, "needs_action": False, "booster_due": False, "booster_message": None, "overdue": [],
-                "computed_on": EPOCH, "review_on": EPOCH} for r in rows if r["patient_id"] not in existing]
+                "computed_on": EPOCH, "review_on": EPOCH, "version": 0} for r in rows if r["patient_id"] not in existing]
     if inserts:
         uow.execute(_TABLE.insert(), inserts)
 
 
-def store(uow: Session, rows: list[dict[str, Any]]) -> None:
-    """Write the rows (update those that exist, insert the others)."""
-    if not rows:
-        return
-    existing = set(uow.execute(select(_TABLE.c.patient_id)
-                               .where(_TABLE.c.patient_id.in_([r["patient_id"] for r in rows]))).scalars())
-    updates = [{**r, "pid": r["patient_id"]} for r in rows if r["patient_id"] in existing]
-    inserts = [r for r in rows if r["patient_id"] not in existing]
-    if updates:
-        values = {name: bindparam(name) for name in rows[0] if name != "patient_id"}
-        uow.execute(update(_TABLE).where(_TABLE.c.patient_id == bindparam("pid")).values(values), updates)
-    if inserts:
-        uow.execute(_TABLE.insert(), inserts)
-
-
-def refresh(uow: Session, patient_ids: list[int], today: date | None = None) -> list[dict[str, Any]]:
-    """Recompute and store these patients' rows in the caller's transaction; the rows written."""
-    rows = compute(uow, patient_ids, today or utcnow().date())
-    store(uow, rows)
-    return rows
+def store(uow: Session, rows: list[dict[str, Any]], versions: dict[int, int]) -> int:
+    """Write computed rows over the versions they were computed from (``versions``: patient id -> the row's
+    ``version`` when it was read). A row marked stale meanwhile (a write to the patient's records committed
+    while the rules ran) has moved on and is left stale: storing the older answer over it would hide the
+    change until the review day. Returns the number of rows written."""
+    updates = [{**r, "pid": r["patient_id"], "seen": versions[r["patient_id"]]} for r in rows
+               if r["patient_id"] in versions]
+    if not updates:
+        return 0
+    values = {name: bindparam(name) for name in rows[0] if name != "patient_id"}
+    result = uow.connection().execute(update(_TABLE).where(_TABLE.c.patient_id == bindparam("pid"),
+                                                           _TABLE.c.version == bindparam("seen")).values(values), updates)
+    return result.rowcount
 
 
 def stale(today: date) -> Any:
@@ -179,7 +172,7 @@ def stale(today: date) -> Any:
 
 def mark_all_stale(uow: Session) -> None:
     """Every row is recomputed before it is shown again (the clinic's booster interval changed)."""
-    uow.execute(update(_TABLE).values(review_on=_TABLE.c.computed_on))
+    uow.execute(update(_TABLE).values(review_on=_TABLE.c.computed_on, version=_TABLE.c.version + 1))
 
 
 def refresh_stale(db: Database, *, batch: int = REFRESH_BATCH, today: date | None = None) -> int:
@@ -187,10 +180,11 @@ def refresh_stale(db: Database, *, batch: int = REFRESH_BATCH, today: date | Non
     calls it until it returns 0; concurrent callers only repeat each other's work (the answer is the same)."""
     today = today or utcnow().date()
     with db.transaction() as uow:  # by the review-day index (a clock set back is the pages' to notice)
-        ids = list(uow.execute(select(_TABLE.c.patient_id).where(_TABLE.c.review_on <= today)
-                               .order_by(_TABLE.c.last_seen_at.desc(), _TABLE.c.patient_id.desc()).limit(batch)).scalars())
-        refresh(uow, ids, today)
-        return len(ids)
+        versions = dict(uow.execute(select(_TABLE.c.patient_id, _TABLE.c.version).where(_TABLE.c.review_on <= today)
+                                    .order_by(_TABLE.c.last_seen_at.desc(), _TABLE.c.patient_id.desc())
+                                    .limit(batch)).all())
+        store(uow, compute(uow, list(versions), today), versions)
+        return len(versions)
 
 
 def add_missing(uow: Session) -> int:
@@ -203,9 +197,9 @@ def add_missing(uow: Session) -> int:
     signed = select(Plan.id).where(Plan.patient_id == Patient.id, Plan.status == "signed").exists()
     missing = ~select(_TABLE.c.patient_id).where(_TABLE.c.patient_id == Patient.id).exists()
     query = select(Patient.id, Patient.site_id, last_seen, signed, false(), false(), null(), literal([], JSONType),
-                   literal(EPOCH), literal(EPOCH), literal(utcnow(), UTCDateTime())).where(missing)
+                   literal(EPOCH), literal(EPOCH), literal(utcnow(), UTCDateTime()), literal(0)).where(missing)
     columns = ["patient_id", "site_id", "last_seen_at", "in_treatment", "needs_action", "booster_due",
-               "booster_message", "overdue", "computed_on", "review_on", "updated_at"]
+               "booster_message", "overdue", "computed_on", "review_on", "updated_at", "version"]
     count = uow.execute(select(func.count()).select_from(Patient).where(missing)).scalar_one()
     if count:  # (the driver's row count of an INSERT ... SELECT is not reliable on every engine)
         uow.execute(_TABLE.insert().from_select(columns, query))
