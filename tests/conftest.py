@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -260,3 +261,57 @@ def clinic(db) -> Clinic:
                                       sex="female", weight_kg=68.0, email="own@example.org"),
                         PatientIn(given_name="Synthetic", family_name="Other", birth_date=date(1980, 3, 4),
                                   sex="male", weight_kg=80.0))
+
+
+# --- xdist groups (``--dist loadgroup``) under pytest 9 ----------------------------------------
+#
+# pytest-xdist (3.8) groups a test by appending "@group" to ``item._nodeid`` on the worker; pytest 9 builds
+# ``nodeid`` from ``item._id`` instead, so the suffix never reaches the scheduler and every xdist_group was
+# silently ignored: each worker seeded the demo clinics of the browser journeys, the FHIR round trip, the
+# reports and the research export (measured 2026-12: the FHIR demo's 40-patient set-up ran on both workers,
+# 123 s and 134 s under load). The workers write each grouped test's group to a file, and the scheduler
+# reads it; tests without a group are still scheduled one by one.
+
+_GROUPS_DIR = "KETACLINIC_XDIST_GROUPS_DIR"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "dist", None) == "loadgroup" and not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = os.environ[_GROUPS_DIR] = tempfile.mkdtemp(prefix="ketaclinic-xdist-groups-")  # workers inherit it
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+@pytest.hookimpl(trylast=True)  # after every hook that adds an xdist_group mark
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    worker, folder = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get(_GROUPS_DIR)
+    if not (worker and folder and getattr(config.option, "loadgroup", False)):
+        return
+    groups = {}
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names:
+            groups[item.nodeid] = "_".join(names)
+    path = Path(folder) / f"{worker}.json"
+    path.with_suffix(".tmp").write_text(json.dumps(groups))
+    path.with_suffix(".tmp").replace(path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``loadgroup`` whose groups come from the workers' marks (above), not from the node ids."""
+    folder = os.environ.get(_GROUPS_DIR)
+    if config.getvalue("dist") != "loadgroup" or not folder:
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class MarkedGroupScheduling(LoadGroupScheduling):
+        _groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._groups is None:
+                files = sorted(Path(folder).glob("*.json"))
+                assert files, f"no worker wrote its xdist groups to {folder}"
+                self._groups = json.loads(files[0].read_text())
+            return self._groups.get(nodeid) or super()._split_scope(nodeid)
+
+    return MarkedGroupScheduling(config, log)
