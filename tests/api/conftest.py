@@ -27,3 +27,13 @@ def headers(db, clinic):
         token, _ = issue_token(db, actor, now=utcnow(), lifetime_s=600)
         out[role] = {"Authorization": f"Bearer {token}"}
     return out
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
+def pytest_collection_modifyitems(items):
+    """The OpenAPI fuzzing (tests/api/test_openapi_fuzz.py) in one xdist group per engine of its shared app,
+    so one worker builds and seeds each app (a mark on the fixture's params does not reach the items)."""
+    for item in items:
+        engine = item.callspec.params.get("api_schema") if hasattr(item, "callspec") else None
+        if engine:
+            item.add_marker(pytest.mark.xdist_group(f"fuzz_{engine}"))

@@ -139,7 +139,10 @@ def fuzz_apps(request, tmp_path_factory, sqlite_template, cheap_password_hashing
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def api_schema(request, fuzz_apps):
-    """(schema, tokens, engine) of the engine's shared app (:func:`fuzz_apps`)."""
+    """(schema, tokens, engine) of the engine's shared app (:func:`fuzz_apps`).
+
+    Its tests form one xdist group per engine (tests/api/conftest.py), so one worker builds and seeds each
+    engine's app: ungrouped, both workers built both (four demo seeds of 12-17 s each on the shared machine)."""
     return (*fuzz_apps(request.param), request.param)
 
 
