@@ -128,10 +128,13 @@ def postgres_template(postgres_server: PostgresServer) -> str:
 
 def database_from_template(server: PostgresServer, template: str, name: str) -> None:
     """A new database copied from the migrated template (retried: PostgreSQL refuses the copy while
-    anything is connected to the template)."""
+    anything is connected to the template). WAL_LOG (PostgreSQL 15's default) copies through the WAL;
+    FILE_COPY forces a checkpoint of the whole server before and after each copy, which with the other
+    tests' databases dirty cost 0.07-0.65 s a copy against 0.04-0.11 s (110 PostgreSQL tests: 156/119 s
+    with FILE_COPY, 133/110 s with WAL_LOG on the shared machine)."""
     for attempt in range(20):
         try:
-            server.admin(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+            server.admin(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY WAL_LOG")
             return
         except Exception:
             if attempt == 19:
