@@ -143,6 +143,7 @@ def test_an_evaluation_booked_by_the_coordinator_shows_on_the_chart_and_the_dash
     page.context.clear_cookies()
     sign_in(page, server, "physician")
     page.goto(f"{server.url}/dashboard")
+    settle(page)  # the dashboard's own fragments answered: none can set the session cookie again after the clear
     assert "Synthetic Journey Booking" in page.inner_text("#evaluations-booked")
     page.context.clear_cookies()
     sign_in(page, server, "coordinator")
