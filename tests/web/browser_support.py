@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,6 +39,32 @@ def settle(page: Any) -> None:
     """Wait until the page has loaded and no htmx request is in flight (htmx marks each with .htmx-request)."""
     page.wait_for_load_state("load")
     page.wait_for_function(HTMX_SETTLED)
+
+
+HTMX_FORM = ("b => { const f = b.form || b.closest('form'); "
+             "return !!(b.closest('[hx-post],[hx-put],[hx-patch],[hx-delete]') || "
+             "(f && f.closest('[hx-post],[hx-put],[hx-patch],[hx-delete],[hx-boost=true]'))); }")
+
+
+def submit(page: Any, target: Any) -> None:
+    """Click a form's submit button (a selector or a Locator) and wait until the server's answer is on screen.
+
+    A plain form's answer is a new document (the 303's target, or the form again with its errors, 422);
+    ``settle`` alone could return while the old page still shows, because the old page is "loaded" until
+    the new one commits (a count sheet's slow witness check lost that race once on the shared machine).
+    An htmx form's answer is a swap, or an ``HX-Redirect`` whose page is awaited by its address."""
+    button = page.locator(target).first if isinstance(target, str) else target  # page.click takes the first match too
+    if not button.evaluate(HTMX_FORM):
+        with page.expect_navigation():
+            button.click()
+        settle(page)
+        return
+    with page.expect_response(lambda r: r.request.method != "GET") as answer:
+        button.click()
+    redirect_to = answer.value.headers.get("hx-redirect")
+    if redirect_to:
+        page.wait_for_url(urljoin(page.url, redirect_to))
+    settle(page)
 
 
 def free_port() -> int:

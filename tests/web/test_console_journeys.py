@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.interop.flows import EVENT
-from tests.web.browser_support import PASSWORD, checked_visit, demo_services, settle, start_visit
+from tests.web.browser_support import PASSWORD, checked_visit, demo_services, settle, start_visit, submit
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -99,8 +99,7 @@ def test_critical_vitals_raise_red_alerts_that_stay_until_acknowledged(page, ser
     for name, value in (("systolic_mmhg", "185"), ("diastolic_mmhg", "110"), ("heart_rate_bpm", "88"),
                         ("spo2_pct", "89"), ("respiratory_rate_per_min", "14"), ("moaas", "5")):
         page.fill(f"#f-{name}", value)
-    page.click("#vitals-form button[type=submit]")
-    settle(page)
+    submit(page, "#vitals-form button[type=submit]")
     assert not page.locator(".flash:has-text('Vitals recorded')").count()  # no green "recorded" over an alert
     critical = page.locator("#alerts .alert.critical[role=alert]")
     assert critical.count() >= 1
@@ -137,8 +136,7 @@ def test_an_evaluation_booked_by_the_coordinator_shows_on_the_chart_and_the_dash
     page.goto(f"{server.url}/inquiries/{inquiry_id}")
     page.locator("summary:has-text('Schedule an evaluation')").click()
     page.fill("#f-scheduled_for", tomorrow.strftime("%Y-%m-%dT%H:%M"))
-    page.click("form[action$='/schedule'] button[type=submit]")
-    settle(page)
+    submit(page, "form[action$='/schedule'] button[type=submit]")
     assert "Evaluation scheduled for" in page.inner_text("body")
     page.context.clear_cookies()
     sign_in(page, server, "physician")
@@ -153,8 +151,7 @@ def test_an_evaluation_booked_by_the_coordinator_shows_on_the_chart_and_the_dash
     page.fill("#f-family_name", "Journey Booking")
     page.fill("#f-birth_date", "1975-05-05")
     page.select_option("#f-sex", "female")
-    page.click("form[action$='/convert'] button[type=submit]")
-    settle(page)
+    submit(page, "form[action$='/convert'] button[type=submit]")
     assert "/patients/" in page.url, page.url
     assert page.locator(".evaluation-booked").count() == 1
     check_accessibility(page, "chart with a booked evaluation")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.web.browser_support import AXE, PASSWORD, settle
+from tests.web.browser_support import AXE, PASSWORD, settle, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser_crawl")]  # its own worker: the crawl is a third of the browser time
 
@@ -58,8 +58,7 @@ def _sign_in(page, base: str, username: str) -> None:
     page.goto(base + "/login")
     page.fill("#f-username", username)
     page.fill("#f-password", PASSWORD)
-    page.click("button[type=submit]")
-    settle(page)
+    submit(page, "button[type=submit]")
     assert "/login" not in page.url, f"{username} could not sign in"
 
 

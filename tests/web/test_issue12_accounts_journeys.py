@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from tests.web.browser_support import PASSWORD, demo_services, settle
+from tests.web.browser_support import PASSWORD, demo_services, settle, submit
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -18,8 +18,7 @@ def _sign_in_as(page, server, username: str, password: str) -> None:
     page.goto(server.url + "/login")
     page.fill("#f-username", username)
     page.fill("#f-password", password)
-    page.click("button[type=submit]")
-    settle(page)
+    submit(page, "button[type=submit]")
     assert "/login" not in page.url, page.content()[:1000]
 
 
@@ -43,8 +42,7 @@ def test_a_ketamine_allergy_on_the_chart_reaches_the_plan_and_the_session(page, 
     page.fill("#al-substance", "Ketamine")
     page.fill("#al-reaction", "hives (synthetic)")
     page.select_option("#al-severity", "severe")
-    page.click("#allergy-form button[type=submit]")
-    settle(page)
+    submit(page, "#allergy-form button[type=submit]")
     assert "Allergy recorded: Ketamine" in page.inner_text("main")
     check_accessibility(page, "chart with allergies")
     for path in (f"/plans/{plan_id}", f"/sessions/{session_id}"):
@@ -78,8 +76,7 @@ def test_staff_sign_with_their_name_and_credentials(page, server):
     assert page.input_value("#f-full_name") == "Jordan Synthetic (demo)"
     page.fill("#f-credentials", "np")
     page.fill("#f-password", "journey-password-1")
-    page.click("section[aria-labelledby=h-new-account] button[type=submit]")
-    settle(page)
+    submit(page, "section[aria-labelledby=h-new-account] button[type=submit]")
     row = page.locator("tr", has_text="journey.np")
     assert "Jordan Synthetic (demo), NP" in row.inner_text()
     check_accessibility(page, "users and roles")
@@ -108,8 +105,7 @@ def test_the_audit_log_reads_in_words_with_pickers(page, server, demo_database):
     page.select_option("#f-action", label="Opened the chart")
     page.fill("#f-since", date.today().isoformat())
     page.fill("#f-until", date.today().isoformat())
-    page.click("#audit-filters button[type=submit]")
-    settle(page)
+    submit(page, "#audit-filters button[type=submit]")
     rows = page.locator("#audit-entries tbody tr")
     assert rows.count() >= 1
     first = rows.first.inner_text()
@@ -131,8 +127,7 @@ def test_a_patient_makes_their_portal_account_from_an_invitation_once(page, serv
     page.goto(f"{server.url}/patients/{patient.id}")
     page.click("#invite-to-portal")
     assert page.input_value("#f-patient_id") == str(patient.id)
-    page.click("main button[type=submit]")
-    settle(page)
+    submit(page, "main button[type=submit]")
     link = page.input_value("[data-link-url]")
     assert "/account/invitation/" in link and "Shown once" in page.inner_text("main")
     check_accessibility(page, "invitation shown once")
@@ -143,8 +138,7 @@ def test_a_patient_makes_their_portal_account_from_an_invitation_once(page, serv
         assert "synthetic.journey.demo" in tab.inner_text("#link-username")
         tab.fill("#f-password", "my-portal-password")
         tab.fill("#f-password_again", "my-portal-password")
-        tab.click("main button[type=submit]")
-        settle(tab)
+        submit(tab, "main button[type=submit]")
         assert "/login" in tab.url and "Your portal account is ready" in tab.inner_text("main")
         _sign_in_as(tab, server, "synthetic.journey.demo", "my-portal-password")
         assert "/me" in tab.url
@@ -172,8 +166,7 @@ def test_a_password_reset_link_works_once(page, server, demo_database, browser):
         tab.goto(link)
         tab.fill("#f-password", "new-password-456")
         tab.fill("#f-password_again", "new-password-456")
-        tab.click("main button[type=submit]")
-        settle(tab)
+        submit(tab, "main button[type=submit]")
         assert "Your new password is set" in tab.inner_text("main")
         _sign_in_as(tab, server, "journey.reset", "new-password-456")
         tab.goto(link)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.web.browser_support import AXE, PASSWORD, SCREENSHOTS, settle, start_server
+from tests.web.browser_support import AXE, PASSWORD, SCREENSHOTS, settle, start_server, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -20,8 +20,7 @@ def sign_in(page, server, username: str) -> None:
     page.goto(server.url + "/login")
     page.fill("#f-username", username)
     page.fill("#f-password", PASSWORD)
-    page.click("button[type=submit]")
-    settle(page)
+    submit(page, "button[type=submit]")
     assert "/login" not in page.url, page.content()[:1000]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.browser_support import settle
+from tests.web.browser_support import settle, submit
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -17,8 +17,7 @@ def test_a_coordinator_finds_the_patient_to_invite_and_an_admin_the_patient_of_a
     page.goto(server.url + "/invitations/new")
     assert page.locator("main select").count() == 0
     page.fill("#f-patient_q", "patient 1")
-    page.click("#find-patient button[type=submit]")
-    settle(page)
+    submit(page, "#find-patient button[type=submit]")
     matches = page.locator("#patient-matches a[data-patient-id]")
     assert 1 <= matches.count() <= 20
     check_accessibility(page, "invitation: patients found")
@@ -32,8 +31,7 @@ def test_a_coordinator_finds_the_patient_to_invite_and_an_admin_the_patient_of_a
     sign_in(page, server, "admin")
     page.goto(server.url + "/admin/audit")
     page.fill("#f-patient_q", "patient")
-    page.click("#audit-filters button[type=submit]")
-    settle(page)
+    submit(page, "#audit-filters button[type=submit]")
     assert page.is_visible("#choose-patient") and 2 <= page.locator("#patient-matches a[data-patient-id]").count() <= 20
     check_accessibility(page, "audit log: patients found")
     page.locator("#patient-matches a[data-patient-id]").first.click()

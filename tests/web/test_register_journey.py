@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.web.browser_support import demo_services, settle, start_visit
+from tests.web.browser_support import demo_services, start_visit, submit
 from tests.web.test_journeys import check_accessibility, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -40,8 +40,7 @@ def test_receive_run_waste_count_and_print_the_biennial_inventory(page, server, 
     page.fill("#f-supplier", "Synthetic Journey Supply")
     page.fill("#f-supplier_dea_number", with_check_digit("RJ", "314159"))
     page.fill("#f-invoice", "SYN-J-1")
-    page.click("#receive-form button[type=submit]")
-    settle(page)
+    submit(page, "#receive-form button[type=submit]")
     assert f"Received lot {LOT}: 1000 mg into Safe." in page.inner_text("body")
     assert page.get_attribute(f"tr[data-lot='{LOT}']", "data-balance-mg") == "1000.0"
     check_accessibility(page, "register overview")
@@ -60,8 +59,7 @@ def test_receive_run_waste_count_and_print_the_biennial_inventory(page, server, 
     page.select_option("#f-stock", label=next(o for o in page.eval_on_selector_all(
         "#f-stock option", "els => els.map(e => e.textContent)") if LOT in o))
     page.fill("#f-draw-mg", "150")
-    page.click("#dispense-form button[type=submit]")
-    settle(page)
+    submit(page, "#dispense-form button[type=submit]")
     assert f"Drawn 150 mg from lot {LOT} (Safe)." in page.inner_text("body")
     assert page.get_attribute("tr[data-drug='ketamine']", "data-reconciled") == "no"
 
@@ -70,13 +68,11 @@ def test_receive_run_waste_count_and_print_the_biennial_inventory(page, server, 
     page.reload()
     page.fill("#f-waste-witness", "nurse")
     page.fill("#f-waste-witness-password", "demo-clinic")
-    page.click("#waste-form button[type=submit]")
-    settle(page)
+    submit(page, "#waste-form button[type=submit]")
     assert "second person" in page.inner_text("body")  # the nurse cannot witness her own waste
     page.fill("#f-waste-witness", "physician")
     page.fill("#f-waste-witness-password", "demo-clinic")
-    page.click("#waste-form button[type=submit]")
-    settle(page)
+    submit(page, "#waste-form button[type=submit]")
     assert "witnessed by" in page.inner_text("body")
     assert page.get_attribute("tr[data-drug='ketamine']", "data-reconciled") == "yes"
     check_accessibility(page, "session register")
@@ -91,17 +87,15 @@ def test_receive_run_waste_count_and_print_the_biennial_inventory(page, server, 
         page.fill(f"#counted-{lot_id}", str(float(balance) - (20 if lot == LOT else 0)))
     page.fill("#f-count-witness", "physician")
     page.fill("#f-count-witness-password", "demo-clinic")
-    page.click("#count-form button[type=submit]")
-    settle(page)
-    assert "differ from the book" in page.inner_text("body")
+    submit(page, "#count-form button[type=submit]")
+    assert "differ from the book" in page.inner_text("body"), page.inner_text("main")
     check_accessibility(page, "count sheet with a discrepancy")
     count_url = page.url.split("?")[0]
     page.context.clear_cookies()
     sign_in(page, server, "physician")
     page.goto(count_url)
     page.locator("form[action$='/resolve'] input[name='reason']").first.fill("Synthetic: 20 mg spilled, seen by both")
-    page.locator("form[action$='/resolve'] button[type=submit]").first.click()
-    settle(page)
+    submit(page, page.locator("form[action$='/resolve'] button[type=submit]").first)
     assert "Discrepancy resolved with an adjustment." in page.inner_text("body")
 
     # 5. the biennial inventory, printed

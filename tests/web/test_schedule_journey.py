@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.web.browser_support import demo_services, settle
+from tests.web.browser_support import demo_services, settle, submit
 from tests.web.test_every_page import DUPLICATE_IDS, WIDER_THAN_VIEWPORT
 from tests.web.test_journeys import check_accessibility, shot, sign_in
 
@@ -45,8 +45,7 @@ def test_a_coordinator_books_a_series_sees_it_and_moves_one(page, server, demo_d
     page.fill("#f-interval_days", "1")
     page.check("#f-weekdays")
     check_accessibility(page, "booking form")
-    page.click("#book-submit")
-    settle(page)
+    submit(page, "#book-submit")
     main = page.inner_text("main")
     assert "6 appointments booked" in main and name in main, main[:800]
     assert page.locator("table.schedule-day td.booked", has_text=name).count() == 1
@@ -64,8 +63,7 @@ def test_a_coordinator_books_a_series_sees_it_and_moves_one(page, server, demo_d
     page.fill("#f-date", monday.isoformat())
     page.fill("#f-time", "08:00")
     page.select_option("#f-chair_id", label="Chair 4 (chair)")
-    page.click("#book-submit")
-    settle(page)
+    submit(page, "#book-submit")
     clash = page.inner_text("#clash")
     assert "Not booked." in clash and "the chair is booked" in clash and "First free" in clash
     assert page.locator("a.proposal").count() >= 1
@@ -76,8 +74,7 @@ def test_a_coordinator_books_a_series_sees_it_and_moves_one(page, server, demo_d
     settle(page)
     appointment_url = page.url
     page.fill("#f-time", "12:00")
-    page.click("#move-submit")
-    settle(page)
+    submit(page, "#move-submit")
     assert "Appointment moved to" in page.inner_text("main") and "12:00" in page.inner_text("main")
     assert page.locator("table.schedule-day td.booked", has_text="12:00").count() == 1
 

@@ -17,7 +17,7 @@ from ketaclinic.services.auth import actor_for
 from ketaclinic.services.context import Actor
 from ketaclinic.services.users import UserCreate, create_user
 from tests.sites_clinic import add_patients, utc_now
-from tests.web.browser_support import AXE, env_for, settle, start_server
+from tests.web.browser_support import AXE, env_for, start_server, submit
 
 PASSWORD = "two-site-journey-password"
 
@@ -99,7 +99,6 @@ def test_a_two_site_physician_picks_a_site_and_sees_only_its_dashboard_and_patie
         phone.close()
 
     page.select_option("#site-pick", "")
-    page.click(".site-picker button[type=submit]")
-    settle(page)
+    submit(page, ".site-picker button[type=submit]")
     listed = page.locator("table").inner_text()
     assert "Northern0000" in listed and "Mainly0000" in listed  # back on the patient list, both sites
