@@ -47,7 +47,8 @@ HTMX_FORM = ("b => { const f = b.form || b.closest('form'); "
 
 
 def submit(page: Any, target: Any) -> None:
-    """Click a form's submit button (a selector or a Locator) and wait until the server's answer is on screen.
+    """Click a form's submit button or a plain link (a selector or a Locator) and wait until the server's answer
+    is on screen.
 
     A plain form's answer is a new document (the 303's target, or the form again with its errors, 422);
     ``settle`` alone could return while the old page still shows, because the old page is "loaded" until

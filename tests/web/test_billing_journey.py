@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.browser_support import demo_services, settle
+from tests.web.browser_support import demo_services, settle, submit
 from tests.web.test_journeys import check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -29,8 +29,7 @@ def course_to_bill(demo_database) -> tuple[int, int]:
 def test_coordinator_prints_a_course_superbill_and_records_a_payment(page, server, course_to_bill):
     patient_id, plan_id = course_to_bill
     sign_in(page, server, "coordinator")
-    page.click("nav >> text=Billing")
-    settle(page)
+    submit(page, "nav >> text=Billing")
     assert page.url.endswith("/billing") or "/billing?" in page.url
     page.goto(f"{server.url}/billing/patients/{patient_id}")
     page.click(f"#bill-course-{plan_id}")

@@ -95,8 +95,7 @@ def test_the_audit_log_reads_in_words_with_pickers(page, server, demo_database):
             nurse_name = staff_names(uow, [nurse.user_id])[nurse.user_id]
     sign_in(page, server, "nurse")
     page.goto(server.url + "/patients")
-    page.locator("main a[href^='/patients/']").first.click()
-    settle(page)
+    submit(page, page.locator("main a[href^='/patients/']").first)
     page.context.clear_cookies()
     sign_in(page, server, "admin")
     page.goto(server.url + "/admin/audit")
