@@ -153,6 +153,38 @@ def test_rows_bulk_writes_left_out_are_added_stale_and_computed_by_the_worker(db
     assert _overdue_codes(_assert_as_computed(db, pid)) == {"cognition_check", "misuse_check"}
 
 
+def test_the_worker_waits_for_its_poll_when_writes_keep_a_row_stale(db, clinic, settings):
+    """Under a steady stream of writes (vitals every few hundred ms) one patient's row is stale again after
+    every pass. The worker must recompute it at its poll, not go straight round again: that spin took the
+    CPU from the requests of each `serve` process (saturation throughput fell by 45%). A full batch (a
+    backlog) still goes straight on."""
+    import threading
+    import time
+
+    from ketaclinic.services import worker
+
+    pid = clinic.own_patient_id
+    completed(db, clinic, signed_plan(db, clinic, pid, now=utcnow() - timedelta(days=12)), utcnow() - timedelta(days=10))
+    stop = threading.Event()
+    passes: list[int] = []
+
+    def write_again(count: int) -> None:  # a nurse's next write, as the pass ends
+        passes.append(count)
+        with db.transaction() as uow:
+            summaries.mark_stale_only(uow, [pid])
+
+    poll_s = 0.25
+    thread = threading.Thread(target=worker.run, args=(settings.model_copy(update={"outbox_poll_s": poll_s}),),
+                              kwargs={"stop": stop, "on_refresh": write_again})
+    thread.start()
+    time.sleep(1.5)
+    stop.set()
+    thread.join(30)
+    assert passes and all(count < summaries.REFRESH_BATCH for count in passes)
+    assert len(passes) <= 1.5 / poll_s + 2, f"{len(passes)} passes in 1.5 s with a {poll_s} s poll: the worker spun"
+    assert summaries.backlog_left(summaries.REFRESH_BATCH) and not summaries.backlog_left(summaries.REFRESH_BATCH - 1)
+
+
 def test_the_summary_is_written_before_the_audit_chain_locks_its_head(db, clinic):
     """The rows are the transaction's own writes: the chain's lock window stays its three statements."""
     pid = clinic.own_patient_id

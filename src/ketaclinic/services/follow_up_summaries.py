@@ -187,6 +187,11 @@ def refresh_stale(db: Database, *, batch: int = REFRESH_BATCH, today: date | Non
         return len(versions)
 
 
+def backlog_left(refreshed: int, *, batch: int = REFRESH_BATCH) -> bool:
+    """Whether a refresh pass that recomputed ``refreshed`` rows may have left more: it filled its batch."""
+    return refreshed >= batch
+
+
 def add_missing(uow: Session) -> int:
     """A stale row for every patient who has none (records written by Core statements, such as the bulk demo
     loader, pass no listener): the site, the latest booking not cancelled and whether a signed plan exists, in

@@ -30,7 +30,13 @@ def run(settings: Settings, *, stop: threading.Event | None = None, once: bool =
         on_refresh: Callable[[int], None] | None = None) -> int:
     """Work the outbox until ``stop`` is set (or until nothing is left with ``once``); the number of messages
     handled. Each pass also recomputes a batch of stale follow-up summaries (issue 17: the rows time has
-    overtaken, and those the bulk demo loader left to compute), reported to ``on_refresh``."""
+    overtaken, and those the bulk demo loader left to compute), reported to ``on_refresh``.
+
+    The loop goes straight on only while there is a backlog (messages sent, or a full batch of summaries);
+    a few rows made stale by the clinic's own writes wait for the next poll. Going straight on after every
+    recomputed row made the worker thread of each ``serve`` process spin under a steady stream of vitals (each
+    write stales the patient's row again), taking the CPU from the requests: saturation throughput on
+    PostgreSQL fell from 146/260 req/s (one/two workers) to 80/130 (benchmarks/results/scale.json)."""
     stop = stop or threading.Event()
     db = Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     worker = reminders.worker_name()
@@ -62,9 +68,11 @@ def run(settings: Settings, *, stop: threading.Event | None = None, once: bool =
                     log.info("outbox message %s: %s %s", outcome.message_id, outcome.status, outcome.detail)
                 if on_batch is not None:
                     on_batch(outcomes)
-            if once and not outcomes and not refreshed:
-                break
-            if not outcomes and not refreshed:
+            if once:
+                if not outcomes and not refreshed:
+                    break
+                continue
+            if not outcomes and not follow_up_summaries.backlog_left(refreshed):
                 stop.wait(settings.outbox_poll_s)
     finally:
         db.dispose()
