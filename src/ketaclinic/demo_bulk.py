@@ -82,6 +82,7 @@ from ketaclinic.records.sessions import InfusionSession
 from ketaclinic.records.sites import Site, StaffSite
 from ketaclinic.records.users import User
 from ketaclinic.services import follow_up_summaries
+from ketaclinic.services import register as register_service
 from ketaclinic.services.context import Actor
 from ketaclinic.services.course_summaries import summary_values
 from ketaclinic.services.errors import ServiceError
@@ -915,6 +916,7 @@ def seed_bulk(db: Database, settings: Settings, *, now: datetime, seed: int = 20
                       round(time.perf_counter() - began, 1)})
     with db.transaction() as uow:  # computed by the worker (`ketaclinic worker --once`, or in `serve`)
         follow_up_summaries.add_missing(uow)
+        register_service.add_missing_stock(uow)  # each bulk lot's balance now (every one ends at zero)
     if db.dialect == "postgresql":
         with db.transaction() as uow:
             for table in ID_TABLES:

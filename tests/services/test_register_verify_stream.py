@@ -15,7 +15,7 @@ from sqlalchemy import event, select, text
 
 from ketaclinic.clinical import register as core
 from ketaclinic.records.audit import AuditEntry
-from ketaclinic.records.register import RegisterEntry
+from ketaclinic.records.register import RegisterEntry, RegisterLot, RegisterLotStock
 from ketaclinic.services import register as rg
 from ketaclinic.services import sites as st
 from ketaclinic.services.context import Actor
@@ -274,6 +274,39 @@ def test_an_entry_corrected_or_resolved_again_chunks_later_is_named(db, clinic, 
     expected = _verify_as_before(db)
     assert expected["first_break"]["code"] == code and expected["first_break"]["entry_id"] == later, expected
     assert _streamed(db, clinic.actors["admin"]) == dict.fromkeys(CHUNKS, expected)
+
+
+@pytest.mark.parametrize("tamper", ["balance", "last_entry", "missing", "stray"])
+def test_a_stored_lot_balance_that_is_not_the_books_is_named(db, clinic, tamper):
+    """The register pages list the lots in stock from ``register_lot_stock``; verify checks each row against
+    the replayed book at every chunk size: a wrong balance, a row behind the lot's latest entry, a lot with
+    entries but no row, a row for a lot without entries."""
+    build_book(db, clinic)
+    admin = clinic.actors["admin"]
+    assert rg.verify_register(db, admin).ok
+    with db.transaction() as uow:
+        rows = uow.execute(select(RegisterLotStock).order_by(RegisterLotStock.lot_id)).scalars().all()
+        first = rows[0]
+        lot_id = first.lot_id
+        if tamper == "balance":
+            first.balance_mg += 10
+        elif tamper == "last_entry":
+            first.last_entry_id = uow.execute(select(RegisterEntry.id).where(RegisterEntry.lot_id == lot_id)
+                                              .order_by(RegisterEntry.id)).scalars().first()
+        elif tamper == "missing":
+            uow.delete(first)
+        else:
+            lot = uow.get(RegisterLot, rows[-1].lot_id)
+            stray = RegisterLot(site_id=lot.site_id, product_id=lot.product_id, lot_number="SYN-STRAY-1",
+                                expiry_date=lot.expiry_date)
+            uow.add(stray)
+            uow.flush()
+            lot_id = stray.id
+            uow.add(RegisterLotStock(lot_id=stray.id, site_id=lot.site_id, balance_mg=50.0,
+                                     last_entry_id=rows[-1].last_entry_id))
+    for chunk in CHUNKS:
+        found = rg.verify_register(db, admin, chunk_rows=chunk).first_break
+        assert found and found["code"] == "stock_mismatch" and f"lot {lot_id}" in found["message"], (chunk, found)
 
 
 _READS_ENTRIES = re.compile(r"\b(FROM|JOIN)\s+register_entries\b", re.IGNORECASE)

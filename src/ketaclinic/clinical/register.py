@@ -380,6 +380,32 @@ class BookCheck:
                          f"count {line.id} says the book held {line.details.get('expected_mg')} mg; it held {location} mg")
         return None
 
+    def stock_break(self, rows: Iterable[tuple[int, float, int]]) -> Break | None:
+        """The stored balances now (``register_lot_stock``: lot id, balance in mg, the lot's last entry id; in
+        lot-id order) against the replayed book: each must be the balance the entries give after the lot's
+        latest entry, and every lot with entries must have one (the register pages list the lots in stock
+        from these rows, so a wrong one hides stock, or shows stock that is gone)."""
+        lots = iter(sorted(self._lots))
+        for lot_id, balance_mg, last_entry_id in rows:
+            for expected in lots:
+                if expected == lot_id:
+                    break
+                if expected < lot_id:
+                    return Break(self._lots[expected].last_id, "stock_mismatch",
+                                 f"lot {expected} has entries but no stored balance")
+                return Break(last_entry_id, "stock_mismatch", f"lot {lot_id} has a stored balance but no entries")
+            else:
+                return Break(last_entry_id, "stock_mismatch", f"lot {lot_id} has a stored balance but no entries")
+            tally, book_mg = self._lots[lot_id], self.ledger.lot_total_mg(lot_id)
+            if last_entry_id != tally.last_id or tenths(balance_mg) != tenths(book_mg):
+                return Break(tally.last_id, "stock_mismatch",
+                             f"lot {lot_id}'s stored balance is {balance_mg:g} mg after entry {last_entry_id}; the "
+                             f"entries give {book_mg:g} mg after entry {tally.last_id}")
+        for expected in lots:
+            return Break(self._lots[expected].last_id, "stock_mismatch",
+                         f"lot {expected} has entries but no stored balance")
+        return None
+
     def result(self) -> Break | None:
         """The first break of the book, else the first lot (by id) whose total is not the formula's."""
         if self.first_break is not None:

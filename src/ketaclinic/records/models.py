@@ -29,7 +29,13 @@ from ketaclinic.records.questionnaires import (
 )
 from ketaclinic.records.ratelimit import RateCounter
 from ketaclinic.records.referrals import ReferralImport
-from ketaclinic.records.register import RegisterEntry, RegisterLocation, RegisterLot, RegisterProduct
+from ketaclinic.records.register import (
+    RegisterEntry,
+    RegisterLocation,
+    RegisterLot,
+    RegisterLotStock,
+    RegisterProduct,
+)
 from ketaclinic.records.research_keys import ResearchKey
 from ketaclinic.records.schedule import Appointment, Chair, StaffAbsence, StaffHours, WaitingEntry
 from ketaclinic.records.sessions import InfusionSession, SessionEvent
@@ -45,5 +51,5 @@ __all__ = [
     "Appointment", "Chair", "StaffAbsence", "StaffHours", "WaitingEntry",
     "MedicationAdministration", "MedicationOrder", "MedicationOrderStop",
     "AccountLink", "AllergyEntry", "AuditEntry", "AuditHead", "Base", "ClinicSettingsVersion", "CourseSummary", "DiaryEntry", "Evaluation", "InfusionSession", "Inquiry", "Installation", "Patient",
-    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RegisterEntry", "RegisterLocation", "RegisterLot", "RegisterProduct", "ResearchKey", "RiskCheck", "FollowUpSummary", "SessionEvent", "Site", "StaffSite", "User", "metadata",
+    "PatientVersion", "PatientWeight", "Plan", "PlanOverride", "RateCounter", "ReferralImport", "RegisterEntry", "RegisterLocation", "RegisterLot", "RegisterLotStock", "RegisterProduct", "ResearchKey", "RiskCheck", "FollowUpSummary", "SessionEvent", "Site", "StaffSite", "User", "metadata",
 ]
