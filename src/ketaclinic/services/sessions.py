@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import FunctionElement, and_, func, select
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.sql.sqltypes import NullType
 
 from ketaclinic.clinical.checklist import (
@@ -1099,12 +1099,31 @@ def get_session(db: Database, actor: Actor, session_id: int) -> SessionView:
         return view
 
 
+# What a page's list of sessions shows (time, patient, state, the visit's times): a day's list at a group of
+# clinics is 200 sessions, and loading each one's checklist, pump program and discharge (JSON documents) cost
+# 60 of the physician dashboard's 140 ms at 100,000 patients (issue 17) for columns the list never shows.
+LIST_COLUMNS = (InfusionSession.id, InfusionSession.version, InfusionSession.created_at, InfusionSession.created_by,
+                InfusionSession.patient_id, InfusionSession.plan_id, InfusionSession.site_id,
+                InfusionSession.scheduled_at, InfusionSession.state, InfusionSession.started_at,
+                InfusionSession.ended_at, InfusionSession.discharged_at)
+
+
+def list_view(session: InfusionSession) -> SessionView:
+    """A line of a page's list of sessions: the visit without its clinical documents (see ``LIST_COLUMNS``)."""
+    return SessionView(id=session.id, version=session.version, created_at=session.created_at,
+                       created_by=session.created_by, patient_id=session.patient_id, plan_id=session.plan_id,
+                       scheduled_at=session.scheduled_at, state=session.state, started_at=session.started_at,
+                       ended_at=session.ended_at, discharged_at=session.discharged_at, view="schedule")
+
+
 def under_way(uow: Session, actor: Actor, *, limit: int = 200) -> list[InfusionSession]:
     """The sessions under way (checked in, running, observing) at the actor's sites, by time: a read of the
     ``(state, site_id)`` index alone. There are at most as many as the sites have chairs; ``limit`` is the
     guard. No ORDER BY in SQL on purpose: with one, SQLite (no histogram of ``state``) walks the whole table
-    by id or time instead (the register page took 1.1 s at 20,000 patients)."""
+    by id or time instead (the register page took 1.1 s at 20,000 patients). Only ``LIST_COLUMNS`` are
+    loaded: the callers list them."""
     query = in_sites(select(InfusionSession).where(under_way_condition()), actor, InfusionSession.site_id)
+    query = query.options(load_only(*LIST_COLUMNS))
     return sorted(uow.execute(query.limit(limit)).scalars(), key=lambda s: (s.scheduled_at, s.id))
 
 
@@ -1114,7 +1133,7 @@ def sessions_under_way(db: Database, actor: Actor, *, limit: int = 200) -> list[
     with unit_of_work(db) as uow:
         rows = under_way(uow, actor, limit=limit)
         audit(uow, actor, "session.list", "session", None, {"ids": [s.id for s in rows], "under_way": True})
-        return [view_of(uow, actor, s, detail=False) for s in rows]
+        return [list_view(s) for s in rows]
 
 
 def day_sessions(db: Database, actor: Actor, *, start: datetime, end: datetime, limit: int = 200) -> list[SessionView]:
@@ -1129,13 +1148,14 @@ def day_sessions(db: Database, actor: Actor, *, start: datetime, end: datetime, 
         # two reads, each on its own index, merged here: one ``today OR under way`` query is planned by SQLite
         # as a walk of the whole scheduled_at index (it cannot tell that few sessions are under way)
         query = in_sites(select(InfusionSession).where(today), actor, InfusionSession.site_id)
+        query = query.options(load_only(*LIST_COLUMNS))
         rows = list(uow.execute(query.order_by(InfusionSession.scheduled_at, InfusionSession.id).limit(limit)).scalars())
         if _clinical(actor):
             seen = {s.id for s in rows}
             rows += [s for s in under_way(uow, actor, limit=limit) if s.id not in seen]
             rows = sorted(rows, key=lambda s: (s.scheduled_at, s.id))[:limit]
         audit(uow, actor, "session.list", "session", None, {"ids": [s.id for s in rows], "day": start.isoformat()})
-        return [view_of(uow, actor, s, detail=False) for s in rows]
+        return [list_view(s) for s in rows]
 
 
 def list_sessions(db: Database, actor: Actor, *, patient_id: int | None = None, state: str | None = None,
