@@ -176,13 +176,14 @@ def mark_all_stale(uow: Session) -> None:
 
 
 def refresh_stale(db: Database, *, batch: int = REFRESH_BATCH, today: date | None = None) -> int:
-    """Recompute one batch of stale rows (the most recently seen first); the number recomputed. The worker
-    calls it until it returns 0; concurrent callers only repeat each other's work (the answer is the same)."""
+    """Recompute one batch of stale rows (the longest stale first); the number recomputed. The worker calls it
+    until it returns 0; concurrent callers only repeat each other's work (the answer is the same). Read by the
+    review-day index, which holds the stale rows at its start: ordered by last seen, PostgreSQL walked that
+    index instead and filtered all 100,000 rows (55 ms a pass) to find the one a nurse's write had staled."""
     today = today or utcnow().date()
-    with db.transaction() as uow:  # by the review-day index (a clock set back is the pages' to notice)
+    with db.transaction() as uow:  # (a clock set back is the pages' to notice)
         versions = dict(uow.execute(select(_TABLE.c.patient_id, _TABLE.c.version).where(_TABLE.c.review_on <= today)
-                                    .order_by(_TABLE.c.last_seen_at.desc(), _TABLE.c.patient_id.desc())
-                                    .limit(batch)).all())
+                                    .order_by(_TABLE.c.review_on).limit(batch)).all())
         store(uow, compute(uow, list(versions), today), versions)
         return len(versions)
 
