@@ -4,17 +4,22 @@ Deny by default: ``create_app`` refuses to build an app in which any ``/api/v1``
 an :class:`~ketaclinic.api.auth.Allow` dependency, and each route's rule is written into the
 OpenAPI document (``x-roles``). Other parts (the web UI) attach themselves through
 ``ketaclinic.web.mount(app, settings)`` when that function exists.
+
+The API's routes are analysed once per process (:func:`api_routes`, ``route_table.py`` says why);
+each app gets its own route list, middleware, handlers, settings and database.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from ketaclinic.api import (
     account_links,
@@ -46,6 +51,7 @@ from ketaclinic.api import (
 )
 from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
 from ketaclinic.api.limits import RequestLimitsMiddleware
+from ketaclinic.api.route_table import attach, build_route_table
 from ketaclinic.api.security import ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from ketaclinic.records.db import Database
 from ketaclinic.settings import Settings
@@ -92,13 +98,40 @@ def iter_api_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[s
 
 
 def _enforce_policy(app: FastAPI) -> None:
-    for path, route in iter_api_routes(app.routes):
-        if path.startswith(API_PREFIX):
-            rule = route_rule(route)
-            if rule is None:
-                raise UndeclaredRouteError(f"{sorted(route.methods)} {path} declares no access rule")
-            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": "public" if rule.public else sorted(rule.roles)}
-            route.description = (route.description or "") + f"\n\nAllowed: {rule.describe()}."
+    _declare_rules(iter_api_routes(app.routes))
+
+
+def _declare_rules(routes: Iterable[tuple[str, APIRoute]]) -> None:
+    """Refuse a route under /api/v1 without a rule; write each rule into the route's OpenAPI operation.
+
+    Idempotent: the routes are module-level objects shared by every app of the process, and the
+    route analysis copies the description once (route_table.py), so the second app must change
+    nothing (before, each app appended "Allowed: ..." again: the n-th app's document had n copies).
+    """
+    for path, route in routes:
+        if not path.startswith(API_PREFIX):
+            continue
+        rule = route_rule(route)
+        if rule is None:
+            raise UndeclaredRouteError(f"{sorted(route.methods)} {path} declares no access rule")
+        roles = "public" if rule.public else sorted(rule.roles)
+        if (route.openapi_extra or {}).get("x-roles") != roles:
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
+        allowed = f"\n\nAllowed: {rule.describe()}."
+        if not (route.description or "").endswith(allowed):
+            route.description = (route.description or "") + allowed
+
+
+@cache
+def api_routes() -> tuple[BaseRoute, ...]:
+    """The /api/v1 route table, with its rules declared and its routes analysed, built once per process."""
+    # 413: the request-limits middleware refuses any body over its path's limit, on every route
+    v1 = APIRouter(prefix=API_PREFIX,
+                   responses={code: ERROR_SCHEMA for code in (400, 401, 403, 404, 409, 413, 422, 428, 429)})
+    for router in ROUTERS:
+        v1.include_router(router)
+    _declare_rules(iter_api_routes(v1.routes))  # before the analysis copies the descriptions
+    return build_route_table([v1])
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -129,12 +162,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxy_networks)  # KETACLINIC_TRUSTED_PROXIES
 
-    # 413: the request-limits middleware refuses any body over its path's limit, on every route
-    v1 = APIRouter(prefix=API_PREFIX,
-                   responses={code: ERROR_SCHEMA for code in (400, 401, 403, 404, 409, 413, 422, 428, 429)})
-    for router in ROUTERS:
-        v1.include_router(router)
-    app.include_router(v1)
+    attach(app, api_routes())
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers and the database is reachable")
     def healthz(request: Request) -> dict[str, Any]:

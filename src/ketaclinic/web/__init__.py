@@ -6,6 +6,7 @@ the static files and every page router. The JSON API stays at ``/api/v1``.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
+from ketaclinic.api.route_table import attach, build_route_table
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.settings import Settings
 from ketaclinic.web.config import WebConfig
@@ -59,9 +62,14 @@ def mount(app: FastAPI, settings: Settings) -> None:
     app.state.web_config = config
     app.add_middleware(WebSessionMiddleware, secret=settings.resolved_secret_key(), config=config)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in VIEW_MODULES:
-        app.include_router(module.router)
+    attach(app, page_routes())
     _install_page_errors(app)
+
+
+@cache
+def page_routes() -> tuple[BaseRoute, ...]:
+    """The pages' route table, analysed once per process (ketaclinic/api/route_table.py says why)."""
+    return build_route_table(module.router for module in VIEW_MODULES)
 
 
 def _install_page_errors(app: FastAPI) -> None:
