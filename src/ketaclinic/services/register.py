@@ -1215,8 +1215,10 @@ def count_sheet(db: Database, actor: Actor, location_id: int, *, day: date | Non
         sums = _location_sums(uow, (location.site_id,), location_id=location.id, live_only=True)
         counted_lots = {}  # a lot at zero shows only when counted today (added below): the lots in stock suffice
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        # by (kind, site): the location's site named, or SQLite reads the whole ledger (42 ms at 20,000 patients)
         counts = uow.execute(select(RegisterEntry).where(
-            RegisterEntry.kind == "count", RegisterEntry.location_id == location.id,
+            RegisterEntry.kind == "count", RegisterEntry.site_id == location.site_id,
+            RegisterEntry.location_id == location.id,
             RegisterEntry.recorded_at >= start, RegisterEntry.recorded_at < start + timedelta(days=1))
             .order_by(RegisterEntry.id)).scalars().all()
         names = staff_names(uow, [c.recorded_by for c in counts] + [c.witness_id for c in counts])
@@ -1236,7 +1238,8 @@ def count_sheet(db: Database, actor: Actor, location_id: int, *, day: date | Non
                 discrepancy_mg=float(c.details["discrepancy_mg"]) if c else None,
                 counted_by=names.get(c.recorded_by) if c else None, witness=names.get(c.witness_id) if c else None))
         return CountSheet(site_id=location.site_id, location=LocationView.of(location), day=day, generated_at=now,
-                          lines=lines, open_discrepancies=_open_discrepancies(uow, actor, None, location.id))
+                          lines=lines, open_discrepancies=_open_discrepancies(uow, actor, location.site_id,
+                                                                              location.id))
 
 
 def expiring_lots(db: Database, actor: Actor, *, within_days: int = EXPIRY_WARNING_DAYS,
