@@ -1,5 +1,5 @@
 """Many apps in one process (every API and page test builds one): the route tables are analysed once and
-shared, and everything that belongs to an app stays its own (src/ketaclinic/api/route_table.py says why)."""
+shared, and everything that belongs to an app stays its own (src/ketaclinic/web/route_table.py says why)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from ketaclinic.api.app import API_PREFIX, api_routes, create_app, iter_api_routes
-from ketaclinic.api.route_table import RouterHooksNotShared, build_route_table
 from ketaclinic.web import page_routes
+from ketaclinic.web.route_table import RouterHooksNotShared, build_route_table
 from tests.conftest import PASSWORD, module_database
 
 

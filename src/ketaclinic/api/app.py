@@ -51,10 +51,10 @@ from ketaclinic.api import (
 )
 from ketaclinic.api.errors import ERROR_SCHEMA, install_error_handlers
 from ketaclinic.api.limits import RequestLimitsMiddleware
-from ketaclinic.api.route_table import attach, build_route_table
 from ketaclinic.api.security import ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from ketaclinic.records.db import Database
 from ketaclinic.settings import Settings
+from ketaclinic.web.route_table import attach, build_route_table
 
 API_PREFIX = "/api/v1"
 ROUTERS = [auth.router, patients.router, inquiries.router, audit.router, users.router,

@@ -17,11 +17,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
-from ketaclinic.api.route_table import attach, build_route_table
 from ketaclinic.services.errors import ServiceError
 from ketaclinic.settings import Settings
 from ketaclinic.web.config import WebConfig
 from ketaclinic.web.deps import CsrfFailed, LoginRequired, PageForbidden, login_url, render
+from ketaclinic.web.route_table import attach, build_route_table
 from ketaclinic.web.views import (
     admin,
     auth,
@@ -68,7 +68,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
 
 @cache
 def page_routes() -> tuple[BaseRoute, ...]:
-    """The pages' route table, analysed once per process (ketaclinic/api/route_table.py says why)."""
+    """The pages' route table, analysed once per process (ketaclinic/web/route_table.py says why)."""
     return build_route_table(module.router for module in VIEW_MODULES)
 
 
