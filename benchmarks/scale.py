@@ -63,6 +63,7 @@ ROUNDS = int(os.environ.get("KETACLINIC_BENCH_ROUNDS", "20"))
 LOAD_S = float(os.environ.get("KETACLINIC_SCALE_LOAD_S", "60"))
 SATURATION_S = float(os.environ.get("KETACLINIC_SCALE_SATURATION_S", "30"))
 SATURATION_CLIENTS = 20
+SATURATION_ROUNDS = int(os.environ.get("KETACLINIC_SCALE_SATURATION_ROUNDS", "3"))
 CLINICIANS = 50
 PAGE_MS, OUTCOMES_MS = 150.0, 300.0
 API_LISTS = ["/api/v1/patients?limit=50", "/api/v1/sessions?limit=50", "/api/v1/sessions?state=scheduled&limit=50",
@@ -253,6 +254,31 @@ def _load(base: str, patients: list[int], clients: int, seconds: float, think: t
             "reads": api_load.summary(load.reads), "event_writes": api_load.summary(load.writes)}
 
 
+def _saturation(env: dict[str, str], patients: list[int], log: Path) -> dict:
+    """Throughput with one worker and with two, no think time: ``SATURATION_ROUNDS`` rounds alternating one and
+    two workers, each worker count reported by its median round (with every round's rate and the errors of all).
+    One pair of runs moved the ratio by +-0.3 between runs of the same code on this 2-core machine (the load
+    generator and PostgreSQL share the cores with the workers; session 9); alternating rounds keep a drift of
+    the machine from landing on one side only."""
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for _ in range(SATURATION_ROUNDS):
+        for workers in (1, 2):
+            server, base = _serve(env, workers, log)
+            try:
+                runs[workers].append(_load(base, patients, SATURATION_CLIENTS, SATURATION_S, (0.0, 0.0)))
+            finally:
+                api_load._stop_server(server)
+    saturation: dict = {"rounds": SATURATION_ROUNDS}
+    for workers, rounds in runs.items():
+        ordered = sorted(rounds, key=lambda r: r["requests_per_s"])
+        saturation[f"workers_{workers}"] = {**ordered[len(ordered) // 2],
+                                            "rounds_requests_per_s": [r["requests_per_s"] for r in rounds],
+                                            "errors_all_rounds": sum(r["errors"] for r in rounds)}
+    one, two = (saturation[f"workers_{w}"]["requests_per_s"] for w in (1, 2))
+    saturation["ratio_2_to_1"] = _ratio(two, one)
+    return saturation
+
+
 def _ratio(big: float | None, small: float | None) -> float | None:
     return round(big / small, 2) if big is not None and small else None
 
@@ -302,17 +328,7 @@ def _engine_run(engine: str, pg: Postgres | None, tmp: Path) -> dict:
         finally:
             api_load._stop_server(server)
         if name == "big" and engine == "postgresql":
-            saturation = {}
-            for workers in (1, 2):
-                server, base = _serve(env, workers, tmp / f"{engine}-saturation.log")
-                try:
-                    saturation[f"workers_{workers}"] = _load(base, ids["patients"], SATURATION_CLIENTS, SATURATION_S,
-                                                             (0.0, 0.0))
-                finally:
-                    api_load._stop_server(server)
-            one, two = (saturation[f"workers_{w}"]["requests_per_s"] for w in (1, 2))
-            saturation["ratio_2_to_1"] = _ratio(two, one)
-            out["saturation"] = saturation
+            out["saturation"] = _saturation(env, ids["patients"], tmp / f"{engine}-saturation.log")
     out["ratios_p95_big_to_small"] = {
         key: _ratio(value["p95_ms"], out["small"][kind].get(key, {}).get("p95_ms"))
         for kind in ("pages", "api_lists") for key, value in out["big"][kind].items()}
@@ -340,7 +356,8 @@ def _targets(results: dict) -> dict[str, bool]:
             sat = run["saturation"]
             met[f"{engine} {n}: saturation 2 workers >= 1.5x 1 worker"] = (sat["ratio_2_to_1"] or 0) >= 1.5
             met[f"{engine} {n}: saturation 2 workers >= 150 req/s, 0 errors"] = (
-                sat["workers_2"]["requests_per_s"] >= 150 and sat["workers_2"]["errors"] == 0)
+                sat["workers_2"]["requests_per_s"] >= 150 and sat["workers_2"]["errors_all_rounds"] == 0
+                and sat["workers_1"]["errors_all_rounds"] == 0)
             met[f"{engine} {n}: bulk load of 100,000 patients < 15 min"] = n >= 100_000 and run["bulk_load_seconds"] < 900
         else:
             met[f"{engine} {n}: bulk load of 20,000 patients < 300 s"] = n >= 20_000 and run["bulk_load_seconds"] < 300
