@@ -537,15 +537,9 @@ def add_missing_stock(uow: Session) -> int:
 
 def _stock_rows(uow: Session, chunk_rows: int) -> Iterator[tuple[int, float, int]]:
     """Every stored lot balance in lot-id order, read in keyset chunks (bounded memory, as the book)."""
-    after = 0
-    while True:
-        rows = uow.execute(select(RegisterLotStock.lot_id, RegisterLotStock.balance_mg, RegisterLotStock.last_entry_id)
-                           .where(RegisterLotStock.lot_id > after).order_by(RegisterLotStock.lot_id)
-                           .limit(chunk_rows)).all()
+    columns = (RegisterLotStock.lot_id, RegisterLotStock.balance_mg, RegisterLotStock.last_entry_id)
+    for rows in _keyset_chunks(uow, columns, chunk_rows):
         yield from ((lot_id, balance_mg, last_entry_id) for lot_id, balance_mg, last_entry_id in rows)
-        if len(rows) < chunk_rows:
-            return
-        after = rows[-1][0]
 
 
 def _views(uow: Session, rows: Sequence[RegisterEntry]) -> list[EntryView]:
@@ -1296,20 +1290,27 @@ def _replay_line(row: Row[Any]) -> core.Line:
                      location_balance_after_mg=row.location_balance_after_mg, details=row.details or {})
 
 
-def _book_chunks(uow: Session, chunk_rows: int) -> Iterator[list[core.Line]]:
-    """The whole book in id order, ``chunk_rows`` entries per query (keyset on the primary key: each query
-    starts after the last id seen, so none reads more than a chunk and none re-reads what went before)."""
-    after: int | None = None
+def _keyset_chunks(uow: Session, columns: Sequence[Any], chunk_rows: int) -> Iterator[list[Row[Any]]]:
+    """The rows of ``columns`` in the order of the first (a unique key), ``chunk_rows`` per query (keyset: each
+    query starts after the last key seen, so none reads more than a chunk and none re-reads what went before)."""
+    key = columns[0]
+    after: Any = None
     while True:
-        query = select(*_VERIFY_COLUMNS).order_by(RegisterEntry.id).limit(chunk_rows)
+        query = select(*columns).order_by(key).limit(chunk_rows)
         if after is not None:
-            query = query.where(RegisterEntry.id > after)
+            query = query.where(key > after)
         rows = uow.execute(query).all()
         if rows:
-            yield [_replay_line(row) for row in rows]
+            yield rows
         if len(rows) < chunk_rows:
             return
-        after = rows[-1].id
+        after = rows[-1][0]
+
+
+def _book_chunks(uow: Session, chunk_rows: int) -> Iterator[list[core.Line]]:
+    """The whole book in id order, ``chunk_rows`` entries per query."""
+    for rows in _keyset_chunks(uow, _VERIFY_COLUMNS, chunk_rows):
+        yield [_replay_line(row) for row in rows]
 
 
 def _named_by(uow: Session, lines: Sequence[core.Line]) -> core.Earlier:

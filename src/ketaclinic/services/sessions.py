@@ -415,13 +415,18 @@ def list_open_alerts(db: Database, actor: Actor) -> list[dict[str, Any]]:
     return sorted(out, key=lambda a: (a.get("severity") != "critical", -a["event_id"]))
 
 
+def _visit_fields(session: InfusionSession) -> dict[str, Any]:
+    """The visit itself (who, when, its state and times), without its clinical documents."""
+    return dict(id=session.id, version=session.version, created_at=session.created_at, created_by=session.created_by,
+                patient_id=session.patient_id, plan_id=session.plan_id, scheduled_at=session.scheduled_at,
+                state=session.state, started_at=session.started_at, ended_at=session.ended_at,
+                discharged_at=session.discharged_at)
+
+
 def view_of(uow: Session, actor: Actor, session: InfusionSession, *, detail: bool = True) -> SessionView:
-    base = dict(id=session.id, version=session.version, created_at=session.created_at, created_by=session.created_by,
-                patient_id=session.patient_id, plan_id=session.plan_id, scheduled_at=session.scheduled_at, state=session.state,
-                started_at=session.started_at, ended_at=session.ended_at, discharged_at=session.discharged_at)
     if not _clinical(actor):
-        return SessionView(**base, view="schedule")
-    return SessionView(**base, weight_kg=session.weight_kg, checklist=session.checklist or None,
+        return list_view(session)
+    return SessionView(**_visit_fields(session), weight_kg=session.weight_kg, checklist=session.checklist or None,
                        pump_program=session.pump_program, discharge=session.discharge,
                        open_alerts=open_alert_ids(uow, session.id) if detail else None)
 
@@ -1109,11 +1114,9 @@ LIST_COLUMNS = (InfusionSession.id, InfusionSession.version, InfusionSession.cre
 
 
 def list_view(session: InfusionSession) -> SessionView:
-    """A line of a page's list of sessions: the visit without its clinical documents (see ``LIST_COLUMNS``)."""
-    return SessionView(id=session.id, version=session.version, created_at=session.created_at,
-                       created_by=session.created_by, patient_id=session.patient_id, plan_id=session.plan_id,
-                       scheduled_at=session.scheduled_at, state=session.state, started_at=session.started_at,
-                       ended_at=session.ended_at, discharged_at=session.discharged_at, view="schedule")
+    """A line of a page's list of sessions, and what the schedule roles see: the visit without its clinical
+    documents (see ``LIST_COLUMNS``)."""
+    return SessionView(**_visit_fields(session), view="schedule")
 
 
 def under_way(uow: Session, actor: Actor, *, limit: int = 200) -> list[InfusionSession]:
